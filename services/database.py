@@ -1,0 +1,518 @@
+"""One storage interface over SQLite (aiosqlite) and PostgreSQL (asyncpg).
+
+Every difference between the two drivers lives in this module: placeholders (callers always write
+`?`; PostgreSQL gets `$1, $2, …`), column types in the schema, how a transaction begins and what it
+locks, and how a process tells whether another process is still alive.
+
+Callers use `open_database(url)`::
+
+    async with open_database("sqlite:///data/retouch.db") as db:
+        await db.set_meta("commands_hash", "…")
+
+or `db = await open_database(url)` followed by `await db.close()`.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import functools
+import hashlib
+import logging
+import re
+import sqlite3
+import time
+import uuid
+from collections.abc import AsyncIterator, Generator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol
+
+import aiosqlite
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+Dialect = Literal["sqlite", "postgresql"]
+
+# SQLite waits this long for another process's write lock before failing with "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+POSTGRES_POOL_SIZE = 10
+# Serialises schema migrations between processes that start at the same time on one PostgreSQL server.
+_MIGRATION_LOCK_NAME = "retouch:schema-migrations"
+
+
+class Row(Protocol):
+    """A result row: `sqlite3.Row` or `asyncpg.Record`; both index by position and by column name."""
+
+    def __getitem__(self, key: int | str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered schema step. `{id_column}` in a statement becomes the dialect's auto-increment key."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+# Types are chosen to mean the same on both engines: BIGINT holds Discord snowflakes, DOUBLE PRECISION
+# holds Unix timestamps in seconds, BOOLEAN is a real boolean on PostgreSQL and 0/1 on SQLite.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "quota, settings, meta and jobs", (
+        """CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        )""",
+        # target_kind is 'default' (target_id 0), 'role' or 'member'; limit_images NULL means exempt.
+        """CREATE TABLE quota_rules (
+            guild_id BIGINT NOT NULL,
+            target_kind TEXT NOT NULL,
+            target_id BIGINT NOT NULL,
+            limit_images INTEGER,
+            period TEXT,
+            updated_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (guild_id, target_kind, target_id)
+        )""",
+        """CREATE TABLE quota_budgets (
+            guild_id BIGINT PRIMARY KEY,
+            limit_images INTEGER NOT NULL,
+            period TEXT NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL
+        )""",
+        # One row per reservation. `images` is what currently counts: the reserved count while pending,
+        # the delivered count once settled, 0 once released. `forgiven` rows no longer count against
+        # the member (a moderator's reset) but still count against the server budget.
+        """CREATE TABLE quota_usage (
+            id {id_column},
+            guild_id BIGINT NOT NULL,
+            user_id BIGINT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            created_day INTEGER NOT NULL,
+            reserved INTEGER NOT NULL,
+            images INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            forgiven BOOLEAN NOT NULL DEFAULT FALSE,
+            instance_id TEXT NOT NULL,
+            settled_at DOUBLE PRECISION
+        )""",
+        "CREATE INDEX quota_usage_member ON quota_usage (guild_id, user_id, created_at)",
+        "CREATE INDEX quota_usage_guild ON quota_usage (guild_id, created_at)",
+        "CREATE INDEX quota_usage_day ON quota_usage (guild_id, created_day)",
+        "CREATE INDEX quota_usage_pending ON quota_usage (instance_id) WHERE status = 'pending'",
+        # NULL in a settings column means "the default" so the defaults live in one place (GuildSettings).
+        """CREATE TABLE guild_settings (
+            guild_id BIGINT PRIMARY KEY,
+            max_count INTEGER,
+            auto_long_side INTEGER,
+            audit_channel_id BIGINT,
+            remixing_enabled BOOLEAN,
+            updated_at DOUBLE PRECISION NOT NULL
+        )""",
+        """CREATE TABLE guild_allowed_channels (
+            guild_id BIGINT NOT NULL,
+            channel_id BIGINT NOT NULL,
+            PRIMARY KEY (guild_id, channel_id)
+        )""",
+        """CREATE TABLE guild_blocklist (
+            guild_id BIGINT NOT NULL,
+            phrase TEXT NOT NULL,
+            PRIMARY KEY (guild_id, phrase)
+        )""",
+        """CREATE TABLE jobs (
+            id {id_column},
+            guild_id BIGINT,
+            channel_id BIGINT NOT NULL,
+            user_id BIGINT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            prompt TEXT NOT NULL,
+            model TEXT NOT NULL,
+            size TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            output_format TEXT NOT NULL,
+            source_url TEXT,
+            source_message_id BIGINT,
+            source_attachment_id BIGINT,
+            mask_url TEXT,
+            parent_job_id BIGINT REFERENCES jobs (id),
+            result_message_id BIGINT,
+            status TEXT NOT NULL
+        )""",
+        "CREATE INDEX jobs_result_message ON jobs (result_message_id)",
+    )),
+)
+
+_ID_COLUMN: dict[Dialect, str] = {
+    "sqlite": "INTEGER PRIMARY KEY",
+    "postgresql": "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+}
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit key for a PostgreSQL advisory lock named `name`.
+
+    A collision between two names only makes them wait for each other; it never breaks correctness.
+    """
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def upsert_sql(table: str, keys: Sequence[str], values: Sequence[str]) -> str:
+    """`INSERT … ON CONFLICT (keys) DO UPDATE` (both engines share this syntax), parameters keys then values."""
+    columns = [*keys, *values]
+    placeholders = ", ".join("?" for _ in columns)
+    conflict = ", ".join(keys)
+    if not values:
+        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) ON CONFLICT ({conflict}) DO NOTHING"
+    updates = ", ".join(f"{column} = excluded.{column}" for column in values)
+    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) "
+            f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}")
+
+
+class Executor(abc.ABC):
+    """Runs SQL written with `?` placeholders. Implemented by `Database` and by its transactions."""
+
+    @abc.abstractmethod
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run a statement; returns the number of rows it changed."""
+
+    @abc.abstractmethod
+    async def fetch_all(self, sql: str, *args: Any) -> list[Row]:
+        """Run a query and return every row."""
+
+    async def fetch_one(self, sql: str, *args: Any) -> Row | None:
+        """Run a query and return its first row, or None."""
+        rows = await self.fetch_all(sql, *args)
+        return rows[0] if rows else None
+
+    async def fetch_value(self, sql: str, *args: Any) -> Any:
+        """Run a query and return the first column of its first row, or None."""
+        row = await self.fetch_one(sql, *args)
+        return None if row is None else row[0]
+
+    async def upsert(self, table: str, keys: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+        """Insert a row, or update `values` on the row that has these `keys`."""
+        await self.execute(upsert_sql(table, list(keys), list(values)), *keys.values(), *values.values())
+
+
+class Transaction(Executor, abc.ABC):
+    """Statements that commit together. Leaving the `async with` block commits; an exception rolls back."""
+
+    @abc.abstractmethod
+    async def lock(self, *names: str) -> None:
+        """Hold exclusive locks on these names until the transaction ends.
+
+        Anything that reads, checks and then writes shared state (a quota) locks the names of that
+        state first; two transactions locking the same name run one after the other.
+        """
+
+
+class Database(Executor, abc.ABC):
+    """A connection (SQLite) or connection pool (PostgreSQL) with the schema migrated."""
+
+    dialect: ClassVar[Dialect]
+
+    def __init__(self) -> None:
+        # Tags what this process reserves, so a later start-up can tell a crashed process's leftovers.
+        self.instance_id = uuid.uuid4().hex
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """An atomic unit of work: `async with db.transaction() as tx: …`."""
+
+    @abc.abstractmethod
+    async def instance_alive(self, instance_id: str) -> bool:
+        """Whether the process that opened the database as `instance_id` is still running."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close the connection or pool."""
+
+    @abc.abstractmethod
+    async def _connect(self) -> None:
+        """Open the connection(s) and apply pending migrations."""
+
+    async def schema_version(self) -> int:
+        """The highest migration applied."""
+        return int(await self.fetch_value("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
+
+    async def get_meta(self, key: str) -> str | None:
+        """A value stored with `set_meta`, or None."""
+        return await self.fetch_value("SELECT value FROM meta WHERE key = ?", key)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Store a small string under `key` (e.g. the hash of the synced command set)."""
+        await self.upsert("meta", {"key": key}, {"value": value})
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def _migration_statements(self, migration: Migration) -> list[str]:
+        return [statement.replace("{id_column}", _ID_COLUMN[self.dialect]) for statement in migration.statements]
+
+
+# --------------------------------------------------------------------------------------------- SQLite
+
+
+class _SqliteExecutor(Executor):
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+
+    async def _run(self, sql: str, args: Sequence[Any]) -> int:
+        # One trip to aiosqlite's thread instead of two (execute, then close the cursor). Reading
+        # total_changes around it is exact: the caller holds the lock, so nothing else runs meanwhile.
+        before = self._connection.total_changes
+        await self._connection.execute_fetchall(sql, args)
+        return self._connection.total_changes - before
+
+    async def _rows(self, sql: str, args: Sequence[Any]) -> list[Row]:
+        return list(await self._connection.execute_fetchall(sql, args))
+
+
+class _SqliteTransaction(_SqliteExecutor, Transaction):
+    async def execute(self, sql: str, *args: Any) -> int:
+        return await self._run(sql, args)
+
+    async def fetch_all(self, sql: str, *args: Any) -> list[Row]:
+        return await self._rows(sql, args)
+
+    async def lock(self, *names: str) -> None:
+        # BEGIN IMMEDIATE already took the database's single write lock, which excludes every other writer.
+        return None
+
+
+class SqliteDatabase(_SqliteExecutor, Database):
+    """One aiosqlite connection in WAL mode.
+
+    SQLite allows one writer at a time, so one connection is all a process needs. Statements from
+    concurrent coroutines share that connection, so an asyncio lock keeps a transaction's statements
+    from interleaving with anyone else's; `BEGIN IMMEDIATE` keeps other processes out.
+    """
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        Database.__init__(self)
+        self.path = path
+        self._lock = asyncio.Lock()
+        self._connection: aiosqlite.Connection  # set by _connect
+
+    async def _connect(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: the sqlite3 module must not open transactions behind our back.
+        self._connection = await aiosqlite.connect(self.path, isolation_level=None)
+        self._connection.row_factory = sqlite3.Row
+        await self.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        await self.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL loses no committed data on an application crash, only on power loss.
+        await self.execute("PRAGMA synchronous = NORMAL")
+        await self.execute("PRAGMA foreign_keys = ON")
+        await self._migrate()
+
+    async def _migrate(self) -> None:
+        await self.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+        )
+        for migration in MIGRATIONS:
+            # Each step re-checks the version inside its own write transaction, so a second process
+            # starting at the same moment waits and then skips what the first one applied.
+            async with self.transaction() as tx:
+                if await tx.fetch_value("SELECT 1 FROM schema_version WHERE version = ?", migration.version):
+                    continue
+                for statement in self._migration_statements(migration):
+                    await tx.execute(statement)
+                await tx.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                                 migration.version, time.time())
+                log.info("Applied schema migration %d (%s) to %s", migration.version, migration.description, self.path)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        async with self._lock:
+            return await self._run(sql, args)
+
+    async def fetch_all(self, sql: str, *args: Any) -> list[Row]:
+        async with self._lock:
+            return await self._rows(sql, args)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self._lock:
+            await self._run("BEGIN IMMEDIATE", ())
+            try:
+                yield _SqliteTransaction(self._connection)
+            except BaseException:
+                await self._run("ROLLBACK", ())
+                raise
+            await self._run("COMMIT", ())
+
+    async def instance_alive(self, instance_id: str) -> bool:
+        # A SQLite file belongs to one bot process (use PostgreSQL to share state between processes),
+        # so any instance other than this one is a previous run of it.
+        return instance_id == self.instance_id
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+
+# ----------------------------------------------------------------------------------------- PostgreSQL
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+@functools.lru_cache(maxsize=512)
+def _to_postgres(sql: str) -> str:
+    """`?` placeholders to `$1, $2, …`. Our SQL never has a `?` inside a string literal."""
+    numbers = iter(range(1, 10_000))
+    return _PLACEHOLDER.sub(lambda _: f"${next(numbers)}", sql)
+
+
+def _rows_changed(status: str) -> int:
+    """asyncpg reports e.g. 'UPDATE 3' or 'INSERT 0 1'; the last number is the row count."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+class _PostgresExecutor(Executor):
+    async def _run(self, connection: asyncpg.Connection, sql: str, args: Sequence[Any]) -> int:
+        return _rows_changed(await connection.execute(_to_postgres(sql), *args))
+
+    async def _rows(self, connection: asyncpg.Connection, sql: str, args: Sequence[Any]) -> list[Row]:
+        return list(await connection.fetch(_to_postgres(sql), *args))
+
+
+class _PostgresTransaction(_PostgresExecutor, Transaction):
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._connection = connection
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return await self._run(self._connection, sql, args)
+
+    async def fetch_all(self, sql: str, *args: Any) -> list[Row]:
+        return await self._rows(self._connection, sql, args)
+
+    async def lock(self, *names: str) -> None:
+        # Sorted, so two transactions locking overlapping names can never wait on each other in a cycle.
+        for key in sorted({lock_key(name) for name in names}):
+            await self._connection.execute("SELECT pg_advisory_xact_lock($1)", key)
+
+
+class PostgresDatabase(_PostgresExecutor, Database):
+    """An asyncpg pool, plus one held connection that proves this process is alive.
+
+    The held connection keeps a session advisory lock named after `instance_id` for as long as the
+    process runs. When the process dies, PostgreSQL drops the connection and with it the lock, so
+    `instance_alive` can ask "can I take that lock?" instead of trusting heartbeats or clocks.
+    """
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, pool_size: int = POSTGRES_POOL_SIZE) -> None:
+        Database.__init__(self)
+        self._url = url
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool  # set by _connect
+        self._liveness: asyncpg.Connection  # set by _connect
+
+    async def _connect(self) -> None:
+        self._liveness = await asyncpg.connect(self._url)
+        try:
+            await self._liveness.execute("SELECT pg_advisory_lock($1)", lock_key(f"instance:{self.instance_id}"))
+            await self._migrate()
+            self._pool = await asyncpg.create_pool(self._url, min_size=1, max_size=self._pool_size)
+        except BaseException:
+            await self._liveness.close()
+            raise
+
+    async def _migrate(self) -> None:
+        connection = self._liveness
+        # A session lock, held across the steps: a second process starting at once waits here.
+        await connection.execute("SELECT pg_advisory_lock($1)", lock_key(_MIGRATION_LOCK_NAME))
+        try:
+            await connection.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+            )
+            applied = {row[0] for row in await connection.fetch("SELECT version FROM schema_version")}
+            for migration in MIGRATIONS:
+                if migration.version in applied:
+                    continue
+                async with connection.transaction():
+                    for statement in self._migration_statements(migration):
+                        await connection.execute(statement)
+                    await connection.execute("INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
+                                             migration.version, time.time())
+                log.info("Applied schema migration %d (%s)", migration.version, migration.description)
+        finally:
+            await connection.execute("SELECT pg_advisory_unlock($1)", lock_key(_MIGRATION_LOCK_NAME))
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        async with self._pool.acquire() as connection:
+            return await self._run(connection, sql, args)
+
+    async def fetch_all(self, sql: str, *args: Any) -> list[Row]:
+        async with self._pool.acquire() as connection:
+            return await self._rows(connection, sql, args)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self._pool.acquire() as connection, connection.transaction():
+            yield _PostgresTransaction(connection)
+
+    async def instance_alive(self, instance_id: str) -> bool:
+        if instance_id == self.instance_id:
+            return True
+        key = lock_key(f"instance:{instance_id}")
+        async with self._pool.acquire() as connection:
+            taken = await connection.fetchval("SELECT pg_try_advisory_lock($1)", key)
+            if taken:
+                await connection.execute("SELECT pg_advisory_unlock($1)", key)
+        return not taken
+
+    async def close(self) -> None:
+        await self._pool.close()
+        await self._liveness.close()
+
+
+# -------------------------------------------------------------------------------------------- opening
+
+
+def _database_for(url: str) -> Database:
+    if url.startswith("sqlite:///"):
+        # sqlite:///data/retouch.db is relative to the working directory; sqlite:////abs/path.db is absolute.
+        return SqliteDatabase(Path(url.removeprefix("sqlite:///")))
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresDatabase(url)
+    raise ValueError("database URL must be sqlite:///path/to/file.db or postgresql://user:password@host/db")
+
+
+class _OpenDatabase:
+    """What `open_database` returns: await it for a `Database`, or use it with `async with`."""
+
+    def __init__(self, url: str) -> None:
+        self._database = _database_for(url)
+
+    async def _open(self) -> Database:
+        await self._database._connect()
+        log.info("Opened %s database at schema version %d", self._database.dialect,
+                 await self._database.schema_version())
+        return self._database
+
+    def __await__(self) -> Generator[Any, None, Database]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> Database:
+        return await self._open()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._database.close()
+
+
+def open_database(url: str) -> _OpenDatabase:
+    """Open (creating and migrating as needed) the database at `url`.
+
+    `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, `postgresql://…` or `postgres://…`.
+    Use as `async with open_database(url) as db:` or `db = await open_database(url)`.
+    """
+    return _OpenDatabase(url)

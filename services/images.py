@@ -1,0 +1,453 @@
+"""Image helpers: validate attachments, choose sizes, prepare masks and fit results into Discord.
+
+Everything that decodes, encodes or base64-encodes pixels runs in a worker thread
+(`asyncio.to_thread`): a 2048x2048 PNG takes tens to hundreds of milliseconds to decode or
+encode, and the event loop must keep answering interactions within Discord's 3 s window.
+Public coroutines are thin wrappers; the `_name` functions below are their synchronous workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import logging
+import math
+import os
+import re
+from dataclasses import dataclass
+
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+MIN_SIDE = 64
+MAX_SIDE = 2048
+SIDE_STEP = 16
+
+# Pillow's own bomb guard only warns at ~89 MP and refuses at ~179 MP; a Discord member has no
+# business sending more than this, and a 40 MP RGBA picture already needs 160 MB to decode.
+MAX_PIXELS = 40_000_000
+
+# Formats a member may send. Restricting Image.open to these also keeps Pillow's rarer (and less
+# battle-tested) decoders away from untrusted bytes. Pillow reports many phone JPEGs as "MPO"
+# (a JPEG with an embedded preview); it is opened through the JPEG plugin and so is accepted.
+_INPUT_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
+
+_CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "MPO": "image/jpeg",
+                  "WEBP": "image/webp", "GIF": "image/gif"}
+
+_EXTENSIONS = {"png": "png", "jpeg": "jpg", "jpg": "jpg", "webp": "webp"}
+
+_SIZE_RE = re.compile(r"^(\d{1,6})\s*[x×]\s*(\d{1,6})$", re.IGNORECASE)
+
+# Luminance >= 128 is "white" (edit here), which becomes alpha 0; everything else stays opaque.
+_MASK_ALPHA_LUT = [255] * 128 + [0] * 128
+
+# Re-encoding ladder for a result too large for one message: keep full resolution at high
+# quality first, then trade quality, and only then resolution.
+_JPEG_QUALITIES = (92, 85, 75, 65)
+_DOWNSCALED_QUALITY = 80
+_MAX_DOWNSCALE_STEP = 0.85
+_MIN_REENCODE_SIDE = 16
+
+_MiB = 1024 * 1024
+
+
+class ImageError(ValueError):
+    """A member's attachment is unusable; `field` names the option ("image" or "mask").
+
+    `str(error)` is a plain-words message that can be shown to the member as it is.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What a validated still picture is: its pixel size and Pillow format name (e.g. "PNG").
+
+    A JPEG that Pillow calls "MPO" (phone pictures with an embedded preview) is reported as "JPEG".
+    Sizes are as stored in the file, before any EXIF rotation.
+    """
+
+    width: int
+    height: int
+    format: str
+
+
+@dataclass(frozen=True)
+class PreparedMask:
+    """A mask ready for the upstream.
+
+    `has_alpha` True: the attachment already marks the edit area with transparency and should be
+    forwarded as it is (by its URL), so `data_url` is None. `has_alpha` False: it was read as
+    black-and-white and converted; `data_url` holds the converted PNG.
+    """
+
+    data_url: str | None
+    has_alpha: bool
+    width: int
+    height: int
+
+
+@dataclass
+class OutputFile:
+    """One picture to upload; `reencoded` is True when plan_delivery had to shrink it."""
+
+    filename: str
+    data: bytes
+    reencoded: bool = False
+
+
+@dataclass
+class DeliveryPlan:
+    """Messages to send, in order, and plain-words notes for the member about what was changed."""
+
+    batches: list[list[OutputFile]]
+    reencoded_count: int
+    notes: list[str]
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def _still_picture_message(field: str, reason: str) -> str:
+    return (f"`{field}` must be a still picture (PNG, JPEG, WebP or GIF without animation); "
+            f"{reason}")
+
+
+def _too_large_message(field: str, width: int | None = None, height: int | None = None) -> str:
+    limit = f"the limit is {MAX_PIXELS // 1_000_000} megapixels; send a smaller picture."
+    if width is None or height is None:
+        return f"`{field}` has too many pixels to process; {limit}"
+    return f"`{field}` is {width}x{height} ({width * height / 1_000_000:.0f} megapixels); {limit}"
+
+
+def _open_still(data: bytes, field: str) -> Image.Image:
+    """Open, verify and fully decode `data` as a still picture, or raise ImageError for `field`.
+
+    Two passes because `verify()` checks structure (chunk CRCs) but leaves the image unusable,
+    while only `load()` notices pixel data that stops early (a truncated upload).
+    """
+    try:
+        with Image.open(io.BytesIO(data), formats=_INPUT_FORMATS) as probe:
+            width, height = probe.size
+            if width * height > MAX_PIXELS:
+                raise ImageError(field, _too_large_message(field, width, height))
+            # MPO "frames" are a stereo pair or a preview, not an animation: use the first.
+            if probe.format != "MPO" and getattr(probe, "is_animated", False):
+                raise ImageError(field, _still_picture_message(field, "this one is animated."))
+            probe.verify()
+        image = Image.open(io.BytesIO(data), formats=_INPUT_FORMATS)
+        image.load()
+        return image
+    except ImageError:
+        raise
+    # Pillow only warns (not raises) between ~89 and ~179 MP, and our own check above refuses
+    # those first; the Warning is listed for runs with warnings turned into errors (-W error).
+    # warnings.catch_warnings is not used because it changes process-wide state from a thread.
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(field, _too_large_message(field)) from None
+    # Pillow's decoders fail on hostile or damaged bytes with many exception types (OSError,
+    # SyntaxError, struct.error, IndexError, ...); for the member they all mean the same thing.
+    except Exception as exc:
+        log.debug("unreadable %s attachment: %s", field, type(exc).__name__)
+        raise ImageError(
+            field, _still_picture_message(field, "this file could not be read as one.")
+        ) from None
+
+
+def _info_of(image: Image.Image) -> ImageInfo:
+    image_format = "JPEG" if image.format == "MPO" else (image.format or "")
+    return ImageInfo(width=image.width, height=image.height, format=image_format)
+
+
+def _inspect_image(data: bytes, field: str) -> ImageInfo:
+    with _open_still(data, field) as image:
+        return _info_of(image)
+
+
+async def inspect_image(data: bytes, *, field: str = "image") -> ImageInfo:
+    """Check that `data` is a still PNG, JPEG, WebP or GIF of at most 40 megapixels.
+
+    Raises ImageError naming `field` when it is unreadable, truncated, animated or too large.
+    """
+    return await asyncio.to_thread(_inspect_image, data, field)
+
+
+def content_type_for(image_format: str) -> str:
+    """The MIME type for a format from ImageInfo ("PNG" -> "image/png").
+
+    Prefer this over the attachment's own content type, which Discord sometimes leaves empty.
+    """
+    try:
+        return _CONTENT_TYPES[image_format.upper()]
+    except KeyError:
+        raise ValueError(f"no content type known for image format {image_format!r}") from None
+
+
+# --- sizes ------------------------------------------------------------------------------------
+
+
+def _size_error(text: str) -> ValueError:
+    # Echo what the member typed, but short and without backticks that would break the markup.
+    shown = text.strip().replace("`", "'")
+    if len(shown) > 32:
+        shown = shown[:31] + "…"
+    return ValueError(
+        f"`size` must be `auto` or WIDTHxHEIGHT with both sides multiples of {SIDE_STEP} between "
+        f"{MIN_SIDE} and {MAX_SIDE} (e.g. 1024x1024); got `{shown}`."
+    )
+
+
+def parse_size(text: str) -> tuple[int, int] | None:
+    """Parse the `size` option: "auto" -> None, "1024x768" -> (1024, 768).
+
+    Raises ValueError (message for the member) unless both sides are multiples of 16 in 64..2048.
+    """
+    stripped = text.strip()
+    if stripped.lower() == "auto":
+        return None
+    match = _SIZE_RE.match(stripped)
+    if match is None:
+        raise _size_error(text)
+    width, height = int(match.group(1)), int(match.group(2))
+    for side in (width, height):
+        if not MIN_SIDE <= side <= MAX_SIDE or side % SIDE_STEP:
+            raise _size_error(text)
+    return width, height
+
+
+def _round_side(value: float) -> int:
+    # Round half up (Python's round() would send 8 to 0 and 24 to 32), then clamp.
+    rounded = math.floor(value / SIDE_STEP + 0.5) * SIDE_STEP
+    return max(MIN_SIDE, min(MAX_SIDE, rounded))
+
+
+def auto_size(width: int, height: int, long_side: int = 1024) -> tuple[int, int]:
+    """The output size for `size: auto`: the input's aspect ratio with the long side `long_side`.
+
+    Both sides are rounded to the nearest multiple of 16 and clamped to 64..2048, so very
+    elongated inputs (e.g. 100x5000 -> 64x1024) lose a little of their ratio.
+    """
+    if width <= 0 or height <= 0 or long_side <= 0:
+        raise ValueError(f"sizes must be positive; got {width}x{height}, long side {long_side}")
+    scale = long_side / max(width, height)
+    return _round_side(width * scale), _round_side(height * scale)
+
+
+# --- masks ------------------------------------------------------------------------------------
+
+
+def _png_data_url(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _prepare_mask(data: bytes, image: ImageInfo) -> PreparedMask:
+    with _open_still(data, "mask") as mask:
+        if mask.size != (image.width, image.height):
+            raise ImageError(
+                "mask",
+                f"`mask` must be the same size as `image` ({image.width}x{image.height}); "
+                f"it is {mask.width}x{mask.height}.",
+            )
+        if mask.has_transparency_data:
+            alpha = mask.getchannel("A") if "A" in mask.getbands() else (
+                mask.convert("RGBA").getchannel("A"))
+            # Only a fully transparent pixel marks an edit area upstream. Paint programs often
+            # save black-and-white masks as RGBA with an all-opaque alpha channel; forwarding
+            # those as they are would edit nothing, so they are read as black-and-white instead.
+            if alpha.getextrema()[0] == 0:
+                return PreparedMask(data_url=None, has_alpha=True,
+                                    width=mask.width, height=mask.height)
+        alpha = mask.convert("L").point(_MASK_ALPHA_LUT)
+    if alpha.getextrema()[0] != 0:
+        raise ImageError(
+            "mask",
+            "`mask` marks nothing to edit: paint the area to change white (or fully "
+            "transparent) and the rest black.",
+        )
+    converted = Image.new("RGBA", alpha.size, (0, 0, 0, 255))
+    converted.putalpha(alpha)
+    return PreparedMask(data_url=_png_data_url(converted), has_alpha=False,
+                        width=alpha.width, height=alpha.height)
+
+
+async def prepare_mask(data: bytes, image: ImageInfo) -> PreparedMask:
+    """Validate a mask against `image` and turn it into what the upstream expects.
+
+    The upstream edits where the mask is fully transparent. A mask whose alpha channel has
+    fully transparent pixels is kept as it is (forward its URL). Any other mask is read as
+    black-and-white, white (luminance >= 128) meaning "edit here", and converted to an RGBA PNG
+    data URL (black, alpha 0 where white was, 255 elsewhere). Raises ImageError(field="mask")
+    when it is unreadable, animated, of another size than `image`, or marks nothing to edit.
+    """
+    return await asyncio.to_thread(_prepare_mask, data, image)
+
+
+# --- encoding ---------------------------------------------------------------------------------
+
+
+def _data_url(data: bytes, content_type: str) -> str:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if "/" not in media_type:
+        raise ValueError(f"not a content type: {content_type!r}")
+    return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+async def to_data_url(data: bytes, content_type: str) -> str:
+    """A base64 data URL of `data`, for retrying when the upstream cannot fetch the attachment.
+
+    Parameters after ";" in `content_type` are dropped (base64 data URLs carry none).
+    """
+    return await asyncio.to_thread(_data_url, data, content_type)
+
+
+def extension_for(output_format: str) -> str:
+    """The filename extension for an output format: png -> "png", jpeg/jpg -> "jpg", webp."""
+    try:
+        return _EXTENSIONS[output_format.strip().lower()]
+    except KeyError:
+        raise ValueError(f"unknown output format {output_format!r}") from None
+
+
+def _thumbnail_png(data: bytes, max_side: int) -> bytes:
+    with Image.open(io.BytesIO(data)) as image:
+        # Lets the JPEG decoder scale down while decoding: much faster for big photos.
+        image.draft("RGB", (max_side, max_side))
+        image.thumbnail((max_side, max_side))
+        if image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
+            image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", optimize=True)
+        return buffer.getvalue()
+
+
+async def make_thumbnail(data: bytes, max_side: int = 256) -> bytes:
+    """A PNG preview of `data` no larger than `max_side` on either side (for the audit log)."""
+    return await asyncio.to_thread(_thumbnail_png, data, max_side)
+
+
+# --- delivery ---------------------------------------------------------------------------------
+
+
+def _human_size(size: int) -> str:
+    if size >= _MiB:
+        return f"{size / _MiB:.1f}".removesuffix(".0") + " MiB"
+    return f"{size / 1024:.0f} KiB"
+
+
+def _jpeg_bytes(image: Image.Image, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality, optimize=True)
+    return buffer.getvalue()
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """RGB for JPEG; transparent areas become white rather than whatever colour hid under them."""
+    if not image.has_transparency_data:
+        return image.convert("RGB")
+    rgba = image.convert("RGBA")
+    flat = Image.new("RGB", rgba.size, (255, 255, 255))
+    flat.paste(rgba, mask=rgba.getchannel("A"))
+    return flat
+
+
+def _shrink_to_fit(file: OutputFile, budget: int) -> tuple[OutputFile, bool]:
+    """Re-encode `file` as JPEG until it is at most `budget` bytes; also says if it was downscaled.
+
+    Raises ValueError if even a tiny version does not fit (only with an absurdly small budget).
+    """
+    with Image.open(io.BytesIO(file.data)) as original:
+        image = _flatten(original)
+    filename = os.path.splitext(file.filename)[0] + ".jpg"
+    encoded = b""
+    for quality in _JPEG_QUALITIES:
+        encoded = _jpeg_bytes(image, quality)
+        if len(encoded) <= budget:
+            return OutputFile(filename, encoded, reencoded=True), False
+    scaled = image
+    while min(scaled.size) > _MIN_REENCODE_SIDE:
+        # JPEG size grows roughly with pixel count, so aim straight at the budget, with a margin,
+        # but never shrink by less than a step so that this always makes progress.
+        factor = min(_MAX_DOWNSCALE_STEP, math.sqrt(budget / len(encoded)) * 0.95)
+        size = (max(1, int(scaled.width * factor)), max(1, int(scaled.height * factor)))
+        scaled = image.resize(size, Image.Resampling.LANCZOS)
+        encoded = _jpeg_bytes(scaled, _DOWNSCALED_QUALITY)
+        if len(encoded) <= budget:
+            log.debug("re-encoded %s from %dx%d to %dx%d", file.filename, image.width,
+                      image.height, scaled.width, scaled.height)
+            return OutputFile(filename, encoded, reencoded=True), True
+    raise ValueError(f"{file.filename} cannot be made to fit in {budget} bytes")
+
+
+def _plan_delivery(files: list[OutputFile], size_limit: int, max_files: int) -> DeliveryPlan:
+    # The limit applies to the whole multipart request; keep room for part headers and the
+    # message's JSON payload so that an exactly-full batch is not refused with a 413.
+    budget = size_limit - (size_limit // 100 + 4096)
+    if budget <= 0 or max_files < 1:
+        raise ValueError(f"cannot deliver with size_limit={size_limit}, max_files={max_files}")
+
+    fitted: list[OutputFile] = []
+    downscaled = 0
+    for file in files:
+        if len(file.data) > budget:
+            file, was_downscaled = _shrink_to_fit(file, budget)
+            downscaled += was_downscaled
+        fitted.append(file)
+
+    # Next-fit in order: pictures keep their order across messages, which members rely on
+    # ("the third one") and which Reroll/Remix buttons refer to.
+    batches: list[list[OutputFile]] = []
+    batch_bytes = 0
+    split_for_size = split_for_count = False
+    for file in fitted:
+        if batches and len(batches[-1]) < max_files and batch_bytes + len(file.data) <= budget:
+            batches[-1].append(file)
+            batch_bytes += len(file.data)
+            continue
+        if batches:
+            if len(batches[-1]) >= max_files:
+                split_for_count = True
+            else:
+                split_for_size = True
+        batches.append([file])
+        batch_bytes = len(file.data)
+
+    reencoded = sum(file.reencoded for file in fitted)
+    limit_text = _human_size(size_limit)
+    notes: list[str] = []
+    if reencoded:
+        pictures = "1 picture was" if reencoded == 1 else f"{reencoded} pictures were"
+        note = f"{pictures} re-encoded as JPEG to fit Discord's {limit_text} upload limit"
+        if downscaled:
+            note += (" (and scaled down)" if reencoded == 1
+                     else f" ({downscaled} of them also scaled down)")
+        notes.append(note + ".")
+    if len(batches) > 1:
+        if split_for_size and split_for_count:
+            reason = f"Discord's limits of {max_files} files and {limit_text} per message"
+        elif split_for_size:
+            reason = f"Discord's {limit_text} upload limit"
+        else:
+            reason = f"Discord's limit of {max_files} files per message"
+        notes.append(f"Split across {len(batches)} messages to fit {reason}.")
+    return DeliveryPlan(batches=batches, reencoded_count=reencoded, notes=notes)
+
+
+async def plan_delivery(files: list[OutputFile], *, size_limit: int,
+                        max_files: int = 10) -> DeliveryPlan:
+    """Pack `files` into messages Discord accepts, in their original order.
+
+    Each message gets at most `max_files` files whose combined size stays under `size_limit`
+    minus headroom (1% + 4 KiB) for the multipart overhead. A file too large for a message on
+    its own is re-encoded as JPEG (quality first, then resolution) and renamed to `.jpg`; the
+    input list and its OutputFile objects are not modified. No batch is empty (no files, no
+    batches). Raises ValueError if the limits leave no room at all.
+    """
+    return await asyncio.to_thread(_plan_delivery, list(files), size_limit, max_files)

@@ -1,0 +1,42 @@
+"""Deterministic test pictures."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+from PIL import Image
+
+
+def png_bytes(width: int, height: int, *, mode: str = "RGB", fmt: str = "PNG") -> bytes:
+    """A gradient picture, so every pixel differs and transforms are visible."""
+    image = Image.new("RGB", (width, height))
+    image.putdata([((x * 255) // max(1, width - 1), (y * 255) // max(1, height - 1), (x + y) % 256)
+                   for y in range(height) for x in range(width)])
+    if mode != "RGB":
+        image = image.convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def png_data_url(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def alpha_mask(width: int, height: int, box: tuple[int, int, int, int]) -> bytes:
+    """Opaque black with a fully transparent rectangle `box` (left, top, right, bottom): edit there."""
+    mask = Image.new("RGBA", (width, height), (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), box)
+    buffer = io.BytesIO()
+    mask.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def black_and_white_mask(width: int, height: int, box: tuple[int, int, int, int]) -> bytes:
+    """Black with a white rectangle `box`: white = edit here."""
+    mask = Image.new("L", (width, height), 0)
+    mask.paste(255, box)
+    buffer = io.BytesIO()
+    mask.save(buffer, format="PNG")
+    return buffer.getvalue()

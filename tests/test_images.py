@@ -1,0 +1,425 @@
+"""Tests for services.images: validation, sizes, masks, delivery packing, and off-loop work."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import os
+import struct
+import zlib
+
+import pytest
+from PIL import Image
+
+from services.images import (
+    MAX_SIDE,
+    MIN_SIDE,
+    ImageError,
+    ImageInfo,
+    OutputFile,
+    auto_size,
+    content_type_for,
+    extension_for,
+    inspect_image,
+    make_thumbnail,
+    parse_size,
+    plan_delivery,
+    prepare_mask,
+    to_data_url,
+)
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **params: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **params)
+    return buffer.getvalue()
+
+
+def decode_data_url(url: str) -> Image.Image:
+    header, payload = url.split(",", 1)
+    assert header == "data:image/png;base64"
+    image = Image.open(io.BytesIO(base64.b64decode(payload)))
+    image.load()
+    return image
+
+
+@pytest.fixture(scope="module")
+def noise_png() -> bytes:
+    """A 1024x1024 RGB noise PNG (~3 MiB): incompressible, so JPEG cannot make it tiny either."""
+    noise = Image.frombytes("RGB", (1024, 1024), os.urandom(1024 * 1024 * 3))
+    return encode(noise, compress_level=1)
+
+
+# --- inspect_image ----------------------------------------------------------------------------
+
+
+async def test_still_png_is_accepted() -> None:
+    info = await inspect_image(encode(Image.new("RGB", (320, 200), "red")))
+    assert info == ImageInfo(width=320, height=200, format="PNG")
+
+
+async def test_single_frame_gif_is_accepted() -> None:
+    info = await inspect_image(encode(Image.new("P", (40, 30)), "GIF"))
+    assert info == ImageInfo(40, 30, "GIF")
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "PNG", "WEBP"])
+async def test_animated_picture_is_refused(fmt: str) -> None:
+    frames = [Image.new("RGB", (32, 32), colour) for colour in ("red", "blue", "green")]
+    data = encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100)
+    with pytest.raises(ImageError) as caught:
+        await inspect_image(data)
+    assert caught.value.field == "image"
+    assert "animated" in str(caught.value)
+    assert str(caught.value).startswith("`image` must be a still picture")
+
+
+async def test_phone_jpeg_with_preview_counts_as_still_jpeg() -> None:
+    # Pillow calls a JPEG with an embedded second image "MPO" and reports it as multi-frame.
+    main, preview = Image.new("RGB", (64, 48), "red"), Image.new("RGB", (16, 12), "red")
+    data = encode(main, "MPO", save_all=True, append_images=[preview])
+    assert await inspect_image(data) == ImageInfo(64, 48, "JPEG")
+
+
+async def test_text_file_is_refused_naming_the_field() -> None:
+    with pytest.raises(ImageError) as caught:
+        await inspect_image(b"hello, this is not a picture\n", field="mask")
+    assert caught.value.field == "mask"
+    assert str(caught.value) == (
+        "`mask` must be a still picture (PNG, JPEG, WebP or GIF without animation); "
+        "this file could not be read as one."
+    )
+
+
+async def test_empty_file_is_refused() -> None:
+    with pytest.raises(ImageError):
+        await inspect_image(b"")
+
+
+async def test_truncated_png_is_refused(noise_png: bytes) -> None:
+    with pytest.raises(ImageError) as caught:
+        await inspect_image(noise_png[: len(noise_png) // 2])
+    assert "could not be read" in str(caught.value)
+
+
+async def test_format_outside_the_allowed_list_is_refused() -> None:
+    with pytest.raises(ImageError):
+        await inspect_image(encode(Image.new("RGB", (8, 8)), "BMP"))
+
+
+async def test_more_than_40_megapixels_is_refused_with_the_size() -> None:
+    data = encode(Image.new("1", (8000, 6000)))  # 48 MP, below Pillow's own bomb guard
+    with pytest.raises(ImageError) as caught:
+        await inspect_image(data)
+    assert str(caught.value) == (
+        "`image` is 8000x6000 (48 megapixels); the limit is 40 megapixels; "
+        "send a smaller picture."
+    )
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims `width`x`height` but carries almost no pixels: a classic bomb shape."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body)))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(bytes(16))) + chunk(b"IEND", b""))
+
+
+async def test_decompression_bomb_is_refused() -> None:
+    # 200 MP: Pillow itself raises DecompressionBombError while opening.
+    with pytest.raises(ImageError) as caught:
+        await inspect_image(png_header_only(20000, 10000))
+    assert caught.value.field == "image"
+    assert "40 megapixels" in str(caught.value)
+
+
+# --- parse_size / auto_size -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("auto", None),
+    ("  AUTO ", None),
+    ("1024x1024", (1024, 1024)),
+    (" 512X768 ", (512, 768)),
+    ("64x2048", (64, 2048)),
+])
+def test_parse_size_accepts(text: str, expected: tuple[int, int] | None) -> None:
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["1000x1000", "4096x4096", "abc", "0x0", "48x48", "1024", ""])
+def test_parse_size_refuses_naming_size_and_range(text: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_size(text)
+    message = str(caught.value)
+    assert message.startswith(
+        "`size` must be `auto` or WIDTHxHEIGHT with both sides multiples of 16 between 64 and "
+        "2048 (e.g. 1024x1024); got `"
+    )
+    assert message.endswith(f"`{text.strip()}`.")
+
+
+def test_parse_size_message_example() -> None:
+    with pytest.raises(ValueError, match=r"got `1000x1000`\.$"):
+        parse_size("1000x1000")
+
+
+def test_parse_size_keeps_member_text_short_and_markup_safe() -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_size("`" + "9" * 100)
+    assert "`'999" in str(caught.value)
+    assert len(str(caught.value)) < 200
+
+
+@pytest.mark.parametrize(("size", "expected"), [
+    ((4000, 3000), (1024, 768)),
+    ((3000, 4000), (768, 1024)),
+    ((100, 5000), (64, 1024)),       # the short side would be 20: clamped up to 64
+    ((777, 777), (1024, 1024)),
+    ((1920, 1080), (1024, 576)),
+    ((1000, 333), (1024, 336)),      # 341 rounds to the nearest multiple of 16
+])
+def test_auto_size(size: tuple[int, int], expected: tuple[int, int]) -> None:
+    assert auto_size(*size) == expected
+
+
+def test_auto_size_with_server_long_side_stays_in_range() -> None:
+    assert auto_size(4000, 3000, long_side=4096) == (MAX_SIDE, MAX_SIDE)
+    assert auto_size(4000, 3000, long_side=2048) == (2048, 1536)
+    width, height = auto_size(5000, 100, long_side=1000)
+    assert (width, height) == (1008, MIN_SIDE)
+
+
+# --- prepare_mask -----------------------------------------------------------------------------
+
+IMAGE = ImageInfo(64, 48, "PNG")
+
+
+async def test_alpha_mask_is_kept_as_it_is() -> None:
+    mask = Image.new("RGBA", (64, 48), (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), (10, 10, 20, 20))
+    prepared = await prepare_mask(encode(mask), IMAGE)
+    assert prepared.has_alpha is True
+    assert prepared.data_url is None
+    assert (prepared.width, prepared.height) == (64, 48)
+
+
+async def test_palette_mask_with_transparent_entry_is_kept() -> None:
+    mask = Image.new("P", (64, 48), 1)
+    mask.putpalette([255, 255, 255, 0, 0, 0])
+    mask.paste(0, (0, 0, 8, 8))
+    prepared = await prepare_mask(encode(mask, transparency=0), IMAGE)
+    assert prepared.has_alpha is True and prepared.data_url is None
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA"])  # RGBA here: alpha all opaque
+async def test_black_and_white_mask_is_converted(mode: str) -> None:
+    mask = Image.new("L", (64, 48), 0)
+    mask.paste(255, (5, 6, 30, 40))
+    mask.paste(128, (40, 0, 41, 1))  # exactly the threshold: counts as white
+    mask.paste(127, (41, 0, 42, 1))  # just below: counts as black
+    prepared = await prepare_mask(encode(mask.convert(mode)), IMAGE)
+    assert prepared.has_alpha is False
+    assert prepared.data_url is not None
+    converted = decode_data_url(prepared.data_url)
+    assert converted.mode == "RGBA" and converted.size == (64, 48)
+    expected_alpha = mask.point([255] * 128 + [0] * 128)
+    assert converted.getchannel("A").tobytes() == expected_alpha.tobytes()
+    assert set(converted.getchannel("A").tobytes()) == {0, 255}
+    assert converted.getchannel("A").getpixel((5, 6)) == 0
+    assert converted.getchannel("A").getpixel((0, 0)) == 255
+    assert converted.convert("RGB").getextrema() == ((0, 0), (0, 0), (0, 0))
+
+
+async def test_all_black_mask_is_refused() -> None:
+    with pytest.raises(ImageError) as caught:
+        await prepare_mask(encode(Image.new("L", (64, 48), 0)), IMAGE)
+    assert caught.value.field == "mask"
+    assert "marks nothing to edit" in str(caught.value)
+
+
+async def test_mask_of_another_size_is_refused_with_both_sizes() -> None:
+    with pytest.raises(ImageError) as caught:
+        await prepare_mask(encode(Image.new("L", (512, 512), 255)), ImageInfo(1024, 768, "PNG"))
+    assert caught.value.field == "mask"
+    assert str(caught.value) == (
+        "`mask` must be the same size as `image` (1024x768); it is 512x512."
+    )
+
+
+async def test_unreadable_mask_names_the_mask() -> None:
+    with pytest.raises(ImageError) as caught:
+        await prepare_mask(b"%PDF-1.7", IMAGE)
+    assert caught.value.field == "mask"
+
+
+# --- small helpers ----------------------------------------------------------------------------
+
+
+async def test_to_data_url() -> None:
+    assert await to_data_url(b"\x89PNG", "image/png; charset=binary") == (
+        "data:image/png;base64,iVBORw=="
+    )
+    with pytest.raises(ValueError):
+        await to_data_url(b"x", "")
+
+
+def test_extension_and_content_type() -> None:
+    assert [extension_for(f) for f in ("png", "jpeg", "JPG", "webp")] == [
+        "png", "jpg", "jpg", "webp"]
+    with pytest.raises(ValueError):
+        extension_for("gif")
+    assert content_type_for("JPEG") == "image/jpeg"
+    assert content_type_for("WEBP") == "image/webp"
+
+
+async def test_make_thumbnail(noise_png: bytes) -> None:
+    thumb = Image.open(io.BytesIO(await make_thumbnail(noise_png, max_side=100)))
+    assert thumb.format == "PNG" and thumb.size == (100, 100)
+    wide = encode(Image.new("RGB", (600, 200)), "JPEG")
+    assert Image.open(io.BytesIO(await make_thumbnail(wide))).size == (256, 85)
+
+
+# --- plan_delivery ----------------------------------------------------------------------------
+
+
+def blobs(count: int, size: int, prefix: str = "edit") -> list[OutputFile]:
+    # Packing never decodes files that already fit, so opaque bytes are enough here.
+    return [OutputFile(f"{prefix}-{i}.png", bytes([i]) * size) for i in range(count)]
+
+
+async def test_twelve_files_become_ten_and_two() -> None:
+    files = blobs(12, 1 * KiB)
+    plan = await plan_delivery(files, size_limit=10 * MiB)
+    assert [len(batch) for batch in plan.batches] == [10, 2]
+    assert [f for batch in plan.batches for f in batch] == files
+    assert plan.reencoded_count == 0
+    assert plan.notes == ["Split across 2 messages to fit Discord's limit of 10 files per message."]
+
+
+async def test_files_that_fit_together_go_in_one_message_without_notes() -> None:
+    plan = await plan_delivery(blobs(3, 100 * KiB), size_limit=10 * MiB)
+    assert [len(batch) for batch in plan.batches] == [3]
+    assert plan.notes == [] and plan.reencoded_count == 0
+
+
+async def test_combined_size_over_the_limit_is_split_in_order() -> None:
+    files = blobs(5, 400 * KiB)
+    plan = await plan_delivery(files, size_limit=1 * MiB)
+    assert [len(batch) for batch in plan.batches] == [2, 2, 1]
+    assert [f for batch in plan.batches for f in batch] == files
+    assert plan.notes == ["Split across 3 messages to fit Discord's 1 MiB upload limit."]
+    budget = 1 * MiB - (MiB // 100 + 4 * KiB)
+    assert all(sum(len(f.data) for f in batch) <= budget for batch in plan.batches)
+
+
+async def test_order_is_kept_even_when_a_later_file_would_fill_a_gap() -> None:
+    files = [OutputFile("a.png", b"a" * 600 * KiB), OutputFile("b.png", b"b" * 600 * KiB),
+             OutputFile("c.png", b"c" * 100 * KiB)]
+    plan = await plan_delivery(files, size_limit=1 * MiB)
+    names = [[f.filename for f in batch] for batch in plan.batches]
+    assert names == [["a.png"], ["b.png", "c.png"]]
+
+
+async def test_split_for_count_and_size_says_both() -> None:
+    files = blobs(12, 10 * KiB) + blobs(4, 3 * MiB, "big")
+    plan = await plan_delivery(files, size_limit=10 * MiB)
+    assert [len(batch) for batch in plan.batches] == [10, 5, 1]
+    assert plan.notes == [
+        "Split across 3 messages to fit Discord's limits of 10 files and 10 MiB per message."
+    ]
+
+
+async def test_file_of_exactly_the_budget_is_not_reencoded() -> None:
+    budget = 10 * MiB - (10 * MiB // 100 + 4 * KiB)
+    plan = await plan_delivery([OutputFile("edge.png", b"e" * budget)], size_limit=10 * MiB)
+    assert plan.reencoded_count == 0 and plan.batches[0][0].filename == "edge.png"
+
+
+async def test_no_files_means_no_batches() -> None:
+    plan = await plan_delivery([], size_limit=10 * MiB)
+    assert plan.batches == [] and plan.notes == []
+
+
+async def test_huge_noise_png_is_reencoded_to_fit(noise_png: bytes) -> None:
+    original = OutputFile("edit-1.png", noise_png)
+    small = OutputFile("edit-2.png", b"x" * KiB)
+    plan = await plan_delivery([original, small], size_limit=1 * MiB)
+    budget = 1 * MiB - (MiB // 100 + 4 * KiB)
+    first = plan.batches[0][0]
+    assert first.reencoded and first.filename == "edit-1.jpg"
+    assert len(first.data) <= budget
+    with Image.open(io.BytesIO(first.data)) as reencoded:
+        assert reencoded.format == "JPEG" and reencoded.size == (1024, 1024)
+    assert plan.reencoded_count == 1
+    assert plan.notes[0] == (
+        "1 picture was re-encoded as JPEG to fit Discord's 1 MiB upload limit."
+    )
+    # The caller's objects are left alone (they may be reused for a retry).
+    assert original.data == noise_png and not original.reencoded
+
+
+async def test_reencoding_downscales_when_quality_is_not_enough(noise_png: bytes) -> None:
+    files = [OutputFile("a.webp", noise_png), OutputFile("b", noise_png)]
+    plan = await plan_delivery(files, size_limit=300 * KiB)
+    budget = 300 * KiB - (300 * KiB // 100 + 4 * KiB)
+    assert [[f.filename for f in batch] for batch in plan.batches] == [["a.jpg"], ["b.jpg"]]
+    for batch in plan.batches:
+        assert len(batch[0].data) <= budget
+        with Image.open(io.BytesIO(batch[0].data)) as reencoded:
+            assert reencoded.width < 1024
+    assert plan.notes == [
+        "2 pictures were re-encoded as JPEG to fit Discord's 300 KiB upload limit "
+        "(2 of them also scaled down).",
+        "Split across 2 messages to fit Discord's 300 KiB upload limit.",
+    ]
+
+
+async def test_transparent_result_is_flattened_on_white() -> None:
+    image = Image.frombytes("RGB", (512, 512), os.urandom(512 * 512 * 3)).convert("RGBA")
+    image.paste((0, 0, 0, 0), (0, 0, 16, 16))
+    plan = await plan_delivery([OutputFile("t.png", encode(image))], size_limit=400 * KiB)
+    with Image.open(io.BytesIO(plan.batches[0][0].data)) as reencoded:
+        red, green, blue = reencoded.convert("RGB").getpixel((4, 4))
+        assert min(red, green, blue) > 240
+
+
+async def test_impossible_limit_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        await plan_delivery(blobs(1, 10), size_limit=1000)
+
+
+# --- the event loop stays free ----------------------------------------------------------------
+
+
+async def test_pillow_work_runs_off_the_event_loop(noise_png: bytes) -> None:
+    """A heartbeat coroutine keeps ticking while plan_delivery decodes and re-encodes.
+
+    Were the work done on the loop, the heartbeat could not run at all until it finished.
+    """
+    ticks = 0
+    stop = asyncio.Event()
+
+    async def heartbeat() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            await asyncio.sleep(0.001)
+            ticks += 1
+
+    beating = asyncio.create_task(heartbeat())
+    await asyncio.sleep(0.01)  # let it start
+    ticks = 0
+    plan = await plan_delivery([OutputFile(f"{i}.png", noise_png) for i in range(3)],
+                               size_limit=300 * KiB)
+    during = ticks
+    stop.set()
+    await beating
+    assert plan.reencoded_count == 3
+    assert during >= 10, f"heartbeat ticked only {during} times during the Pillow work"
