@@ -77,3 +77,20 @@ class RetouchCog(commands.Cog):
                                     error: app_commands.AppCommandError) -> None:
         if isinstance(error, RetouchError):
             await send_error(interaction, str(error))
+
+
+class NotModerator(RetouchError):
+    """A moderator command run by someone without Manage Server."""
+
+
+class ModeratorGroup(app_commands.Group):
+    """Hidden from members by `default_permissions` (servers may re-map it), and checked again at run time."""
+
+    def __init__(self, *, name: str, description: str) -> None:
+        super().__init__(name=name, description=description, guild_only=True,
+                         default_permissions=discord.Permissions(manage_guild=True))
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if not interaction.permissions.manage_guild:
+            raise NotModerator(f"`/{self.name}` is for moderators: it needs the Manage Server permission.")
+        return True

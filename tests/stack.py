@@ -66,7 +66,8 @@ async def running_bot(config: Config, discord: DiscordEmulator) -> AsyncIterator
     task = asyncio.create_task(bot_module.main(config, on_started=started.set_result))
     try:
         bot = await asyncio.wait_for(asyncio.shield(started), 10)
-        await asyncio.wait_for(discord.ready.wait(), 10)
+        # This bot's own GUILD_CREATE, not an earlier process's: interactions need the live connection.
+        await asyncio.wait_for(_until(lambda: bot.get_guild(discord.guild_id) is not None), 10)
         await asyncio.wait_for(_until(lambda: "edit" in discord.commands), 10)
         yield bot
     finally:

@@ -1,0 +1,119 @@
+"""`/retouch …`: a server's settings, changed by its moderators; they persist and apply at once."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Literal
+
+import discord
+from discord import app_commands
+
+from cogs.errors import InputError, ModeratorGroup, RetouchCog
+from services.images import MAX_SIDE, MIN_SIDE, SIDE_STEP
+from services.settings import GuildSettings
+
+if TYPE_CHECKING:
+    from bot import RetouchBot
+
+log = logging.getLogger(__name__)
+
+
+def describe_settings(settings: GuildSettings) -> str:
+    channels = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids)) or "all channels"
+    return "\n".join([
+        f"Allowed channels: {channels}",
+        f"Max pictures per edit: {settings.max_count}",
+        f"Long side for `auto` size: {settings.auto_long_side}",
+        f"Blocked words and phrases: {len(settings.blocklist)}",
+        f"Audit log: {f'<#{settings.audit_channel_id}>' if settings.audit_channel_id else 'off'}",
+        f"Remixing: {'on' if settings.remixing_enabled else 'off'}",
+    ])
+
+
+class SettingsCog(RetouchCog):
+    """How Retouch behaves in a server."""
+
+    retouch = ModeratorGroup(name="retouch", description="Retouch's settings for this server (moderators)")
+
+    def __init__(self, bot: RetouchBot) -> None:
+        self.bot = bot
+
+    @retouch.command(name="show")
+    async def show(self, interaction: discord.Interaction) -> None:
+        """Show this server's Retouch settings."""
+        assert interaction.guild_id is not None
+        await self._reply(interaction, describe_settings(await self.bot.settings.get(interaction.guild_id)))
+
+    @retouch.command(name="channel")
+    @app_commands.describe(channel="The channel", allowed="Allow /edit there (once any channel is allowed, "
+                                                          "only allowed channels work)")
+    async def channel(self, interaction: discord.Interaction, channel: discord.TextChannel, allowed: bool) -> None:
+        """Allow or disallow /edit in a channel (no allowed channels = every channel)."""
+        assert interaction.guild_id is not None
+        if allowed:
+            await self.bot.settings.allow_channel(interaction.guild_id, channel.id)
+        else:
+            await self.bot.settings.disallow_channel(interaction.guild_id, channel.id)
+        settings = await self.bot.settings.get(interaction.guild_id)
+        await self._reply(interaction, describe_settings(settings).splitlines()[0])
+
+    @retouch.command(name="max-count")
+    @app_commands.describe(count="The most pictures one edit may ask for (1–10)")
+    async def max_count(self, interaction: discord.Interaction, count: app_commands.Range[int, 1, 10]) -> None:
+        """Set the most pictures one edit may ask for."""
+        await self._update(interaction, max_count=count)
+
+    @retouch.command(name="default-size")
+    @app_commands.describe(long_side="The long side of `auto` size, a multiple of 16 between 64 and 2048")
+    async def default_size(self, interaction: discord.Interaction,
+                           long_side: app_commands.Range[int, MIN_SIDE, MAX_SIDE]) -> None:
+        """Set the long side that `size: auto` scales pictures to."""
+        if long_side % SIDE_STEP or not MIN_SIDE <= long_side <= MAX_SIDE:
+            raise InputError("long_side", f"`long_side` must be a multiple of {SIDE_STEP} between {MIN_SIDE} "
+                                          f"and {MAX_SIDE}; got {long_side}.")
+        await self._update(interaction, auto_long_side=long_side)
+
+    @retouch.command(name="blocklist")
+    @app_commands.describe(action="Add, remove or list", phrase="A word or phrase (whole words, any case)")
+    async def blocklist(self, interaction: discord.Interaction, action: Literal["add", "remove", "list"],
+                        phrase: app_commands.Range[str, 1, 100] | None = None) -> None:
+        """Block words or phrases in prompts."""
+        assert interaction.guild_id is not None
+        guild_id = interaction.guild_id
+        if action == "list":
+            blocked = (await self.bot.settings.get(guild_id)).blocklist
+            await self._reply(interaction, "Blocked: " + (", ".join(f"`{p}`" for p in blocked) or "nothing"))
+            return
+        if not phrase or not phrase.strip():
+            raise InputError("phrase", f"`phrase` is needed to {action} a blocklist entry.")
+        if action == "add":
+            changed = await self.bot.settings.add_blocked(guild_id, phrase)
+            words = "Added to the blocklist." if changed else "That is already blocked."
+        else:
+            changed = await self.bot.settings.remove_blocked(guild_id, phrase)
+            words = "Removed from the blocklist." if changed else "That was not blocked."
+        await self._reply(interaction, words)
+
+    @retouch.command(name="audit-log")
+    @app_commands.describe(channel="Where to log every edit (leave empty to turn the audit log off)")
+    async def audit_log(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
+        """Log every edit (requester, prompt, previews, link) to a channel, or turn that off."""
+        await self._update(interaction, audit_channel_id=channel.id if channel else None)
+
+    @retouch.command(name="remixing")
+    @app_commands.describe(enabled="Whether members may remix and reroll pictures here")
+    async def remixing(self, interaction: discord.Interaction, enabled: bool) -> None:
+        """Turn remixing on or off for this server."""
+        await self._update(interaction, remixing_enabled=enabled)
+
+    async def _update(self, interaction: discord.Interaction, **changes: object) -> None:
+        assert interaction.guild_id is not None
+        settings = await self.bot.settings.update(interaction.guild_id, **changes)
+        await self._reply(interaction, "Saved.\n" + describe_settings(settings))
+
+    async def _reply(self, interaction: discord.Interaction, text: str) -> None:
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+
+
+async def setup(bot: RetouchBot) -> None:
+    await bot.add_cog(SettingsCog(bot))

@@ -1,0 +1,165 @@
+"""Quotas and server settings end to end: moderators set them from Discord, members feel them."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from PIL import Image
+
+from tests.images import png_bytes
+from tests.modelhub_emulator import Fault
+from tests.stack import Stack, loopback_stack, running_bot
+from tests.test_edit_e2e import assert_nothing_leaked, finished, picture, uploaded
+
+EPHEMERAL = 64
+
+
+@pytest.fixture
+async def stack(tmp_path):
+    async with loopback_stack(tmp_path) as running:
+        yield running
+        assert_nothing_leaked(running)
+
+
+async def moderator(stack: Stack, subcommand: str, options: dict | None = None, *, group: str = "quota") -> str:
+    record = await stack.discord.slash(group, options or {}, subcommand=subcommand, user=stack.discord.moderator)
+    await record.wait_for(lambda r: bool(r.texts()))
+    return "\n".join(record.texts())
+
+
+async def usage(stack: Stack, user: dict | None = None) -> str:
+    record = await stack.discord.slash("usage", {}, user=user)
+    response = await record.wait_response()
+    assert response["data"]["flags"] & EPHEMERAL
+    return response["data"]["content"]
+
+
+async def edit(stack: Stack, **options) -> tuple[object, str]:
+    _, image = picture(stack, 64, 64)
+    record = await stack.discord.slash("edit", {"image": image, "prompt": "fine", **options})
+    await record.wait_for(lambda r: any("Done" in t or "left" in t or "Nothing was charged" in t or "must" in t
+                                        or "not" in t for t in r.texts()), timeout=15)
+    return record, "\n".join(record.texts())
+
+
+async def test_limit_two_then_three_edits_refuses_the_third_with_what_is_left_and_when(stack):
+    assert "Server default set to 2 images per day." in await moderator(stack, "default", {"limit": 2, "period": "day"})
+    for _ in range(2):
+        _, said = await edit(stack)
+        assert "Done: 1 picture" in said
+    record, said = await edit(stack)
+    assert "You have 0 of 2 images left this day and asked for 1." in said
+    assert re.search(r"The next one frees up <t:\d+:R>\.", said)
+    assert record.followups == [] and len(stack.hub.requests) == 2
+    assert "You have **0 of 2** images left this day (used 2)." in await usage(stack)
+
+
+async def test_count_is_what_is_charged(stack):
+    await moderator(stack, "default", {"limit": 5, "period": "hour"})
+    _, said = await edit(stack, count=3)
+    assert "Done: 3 pictures" in said
+    assert "You have **2 of 5** images left this hour (used 3)." in await usage(stack)
+    _, said = await edit(stack, count=3)
+    assert "You have 2 of 5 images left this hour and asked for 3." in said
+
+
+async def test_an_upstream_failure_leaves_usage_unchanged(stack):
+    await moderator(stack, "default", {"limit": 4, "period": "day"})
+    before = await usage(stack)
+    stack.hub.inject(Fault(status=503, body="down"), times=10)
+    _, said = await edit(stack, count=2)
+    assert "unavailable" in said and "Nothing was charged" in said
+    assert await usage(stack) == before
+    assert "You have **4 of 4**" in before
+
+
+async def test_a_member_is_refused_quota_commands(stack):
+    record = await stack.discord.slash("quota", {"limit": 100, "period": "day"}, subcommand="default")
+    response = await record.wait_response()
+    assert response["data"]["flags"] & EPHEMERAL
+    assert "`/quota` is for moderators: it needs the Manage Server permission." in response["data"]["content"]
+    assert "You have **1000 of 1000**" in await usage(stack)  # the operator default still applies
+    assert int(stack.discord.commands["quota"]["default_member_permissions"]) == 0x20
+
+
+async def test_rule_order_member_over_role_over_default_and_show_explains(stack):
+    discord = stack.discord
+    await moderator(stack, "default", {"limit": 1, "period": "day"})
+    await moderator(stack, "role", {"role": discord.member_role_id, "limit": 6, "period": "day"})
+    member = discord.add_member(name="artist", roles=[discord.member_role_id])
+    assert "You have **6 of 6**" in await usage(stack, member)
+    said = await moderator(stack, "show", {"member": member})
+    assert f"the role <@&{discord.member_role_id}>, the most generous" in said
+    await moderator(stack, "member", {"member": member, "limit": 3, "period": "week"})
+    assert "You have **3 of 3** images left this week" in await usage(stack, member)
+    await moderator(stack, "exempt", {"target": member})
+    assert "No limit applies to you" in await usage(stack, member)
+    await moderator(stack, "clear", {"target": member})
+    assert "You have **6 of 6**" in await usage(stack, member)
+
+
+async def test_budget_caps_everyone_and_reset_forgives(stack):
+    await moderator(stack, "budget", {"limit": 2, "period": "day"})
+    _, said = await edit(stack, count=2)
+    assert "Done: 2 pictures" in said
+    _, said = await edit(stack, count=1)
+    assert "This server's image budget is used up: 0 of 2 images left this day" in said
+    assert "Forgave 2 images" in await moderator(stack, "reset", {"member": stack.discord.member})
+
+
+async def test_report_posts_a_chart_and_the_numbers(stack):
+    await edit(stack, count=2)
+    await edit(stack, count=1)
+    record = await stack.discord.slash("quota", {"days": 3}, subcommand="report", user=stack.discord.moderator)
+    await record.wait_for(lambda r: any("images** in the last 3 days" in t for t in r.texts()))
+    said = "\n".join(record.texts())
+    assert "**3 images** in the last 3 days." in said
+    assert f"1. <@{stack.discord.member['id']}>: 3" in said
+    chart = record.original["files"][0] if record.original.get("files") else None
+    assert chart is not None and chart.filename == "usage.png"
+    assert Image.open(io.BytesIO(chart.data)).size == (900, 420)
+
+
+async def test_settings_and_usage_survive_a_restart(tmp_path):
+    async with loopback_stack(tmp_path) as stack:
+        await moderator(stack, "member", {"member": stack.discord.member, "limit": 5, "period": "day"})
+        await moderator(stack, "max-count", {"count": 3}, group="retouch")
+        await edit(stack, count=2)
+        await stack.bot.close()
+        async with running_bot(stack.config, stack.discord) as restarted:
+            stack.bot = restarted
+            assert "You have **3 of 5**" in await usage(stack)
+            record, said = await edit(stack, count=4)
+            assert "`count` must be between 1 and 3; got 4." in said
+
+
+async def test_disallowed_channel_is_refused(stack):
+    said = await moderator(stack, "channel", {"channel": stack.discord.other_channel_id, "allowed": True},
+                           group="retouch")
+    assert f"<#{stack.discord.other_channel_id}>" in said
+    record, said = await edit(stack)
+    assert f"Retouch is not enabled in this channel; use <#{stack.discord.other_channel_id}>." in said
+    assert stack.hub.requests == []
+
+
+async def test_blocklisted_word_is_refused_without_repeating_it(stack):
+    await moderator(stack, "blocklist", {"action": "add", "phrase": "Forbidden Fruit"}, group="retouch")
+    _, image = picture(stack, 64, 64)
+    record = await stack.discord.slash("edit", {"image": image, "prompt": "paint a FORBIDDEN   fruit tree"})
+    response = await record.wait_response()
+    assert response["data"]["content"] == "`prompt` contains a word or phrase this server does not allow."
+    assert "forbidden" not in response["data"]["content"].lower()
+    _, said = await edit(stack, prompt="forbiddenfruit is one word, allowed")
+    assert "Done" in said
+
+
+async def test_default_size_setting_changes_auto(stack):
+    await moderator(stack, "default-size", {"long_side": 512}, group="retouch")
+    source = png_bytes(200, 100)
+    image = stack.discord.add_attachment(source, "wide.png", "image/png", width=200, height=100)
+    record = await stack.discord.slash("edit", {"image": image, "prompt": "fine"})
+    await finished(record)
+    assert stack.hub.requests[0].fields["size"] == "512x256"
+    assert Image.open(io.BytesIO(uploaded(record)[0].data)).size == (512, 256)
