@@ -26,7 +26,7 @@ from services.settings import SettingsStore
 
 log = logging.getLogger("retouch")
 
-EXTENSIONS = ("cogs.edit",)
+EXTENSIONS = ("cogs.edit", "cogs.quota", "cogs.settings")
 COMMAND_DIGEST_KEY = "global_command_digest"
 
 
