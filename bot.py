@@ -77,7 +77,7 @@ class RetouchBot(commands.Bot):
             await self.load_extension(extension)
         await self.sync_commands()
 
-    async def sync_commands(self) -> None:
+    async def sync_commands(self, *, force: bool = False) -> None:
         """Sync to DEV_GUILD_ID when set; globally only when the command set changed or when forced."""
         if self.config.dev_guild_id is not None:
             guild = discord.Object(self.config.dev_guild_id)
@@ -88,7 +88,7 @@ class RetouchBot(commands.Bot):
         payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         # Global syncs are rate limited and slow to propagate: skip them when nothing changed.
-        if not self._force_sync and await self.database.get_meta(COMMAND_DIGEST_KEY) == digest:
+        if not (force or self._force_sync) and await self.database.get_meta(COMMAND_DIGEST_KEY) == digest:
             log.info("Command set unchanged; no global sync")
             return
         synced = await self.tree.sync()
