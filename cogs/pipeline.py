@@ -11,7 +11,7 @@ import io
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -26,6 +26,7 @@ from services.images import (
     auto_size,
     extension_for,
     inspect_image,
+    make_thumbnail,
     parse_size,
     plan_delivery,
     prepare_mask,
@@ -77,9 +78,10 @@ class EditChoice:
 
 @dataclass
 class Delivery:
-    """How many pictures reached the channel so far: what the member is charged for."""
+    """What reached the channel so far: the pictures counted are what the member is charged for."""
 
     count: int = 0
+    messages: list[discord.WebhookMessage] = field(default_factory=list)
 
 
 def shorten(text: str, limit: int) -> str:
@@ -235,9 +237,35 @@ class EditPipeline:
         finally:
             # Shielded: a cancelled job must still give back what it did not deliver.
             await asyncio.shield(self.bot.quota.settle(reservation.id, delivery.count))
+        if settings.audit_channel_id is not None:
+            await self._audit(interaction, order, settings.audit_channel_id, result.images[0].data, delivery)
         summary = f"Done: {delivery.count} {'picture' if delivery.count == 1 else 'pictures'} posted below " \
                   f"in {progress.elapsed():.0f} s."
         await interaction.edit_original_response(content=" ".join([summary, *notes]))
+
+    async def _audit(self, interaction: discord.Interaction, order: EditOrder, channel_id: int,
+                     first_result: bytes, delivery: Delivery) -> None:
+        """Tell the audit-log channel who edited what, with small previews; never fails the edit itself."""
+        channel = self.bot.get_channel(channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            log.warning("Audit channel %s of guild %s is not a text channel I can see", channel_id,
+                        interaction.guild_id)
+            return
+        previews = [("input", order.image.data), ("result", first_result)]
+        if order.mask is not None:
+            previews.insert(1, ("mask", order.mask.data))
+        files = [discord.File(io.BytesIO(await make_thumbnail(data)), filename=f"{name}.png")
+                 for name, data in previews]
+        # A webhook message does not know its guild, so its own jump_url points at DMs.
+        link = (f"https://discord.com/channels/{interaction.guild_id}/{interaction.channel_id}/"
+                f"{delivery.messages[0].id}") if delivery.messages else "(not posted)"
+        content = (f"{interaction.user.mention} edited in <#{interaction.channel_id}> · `{order.model}` · "
+                   f"{order.size[0]}x{order.size[1]} · {delivery.count} of {order.count} posted · {link}\n"
+                   f"> {discord.utils.escape_markdown(shorten(' '.join(order.prompt.split()), 1500))}")
+        try:
+            await channel.send(content=content, files=files, allowed_mentions=NO_PINGS)
+        except discord.HTTPException as exc:
+            log.warning("Could not write to the audit channel %s (HTTP %s)", channel_id, exc.status)
 
     async def _download(self, field: str, picture: InputPicture) -> tuple[SourcePicture, ImageInfo]:
         limit = self.bot.config.max_input_bytes
@@ -266,11 +294,12 @@ class EditPipeline:
         plan = await plan_delivery(files, size_limit=interaction.filesize_limit)
         for number, batch in enumerate(plan.batches, start=1):
             part = f" · part {number}/{len(plan.batches)}" if len(plan.batches) > 1 else ""
-            await interaction.followup.send(
+            message = await interaction.followup.send(
                 content=caption(order.prompt, interaction.user, order.model, order.size, part),
                 files=[discord.File(io.BytesIO(f.data), filename=f.filename) for f in batch],
                 allowed_mentions=NO_PINGS,
                 wait=True,
             )
             delivery.count += len(batch)
+            delivery.messages.append(message)
         return plan.notes

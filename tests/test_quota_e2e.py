@@ -163,3 +163,18 @@ async def test_default_size_setting_changes_auto(stack):
     await finished(record)
     assert stack.hub.requests[0].fields["size"] == "512x256"
     assert Image.open(io.BytesIO(uploaded(record)[0].data)).size == (512, 256)
+
+
+async def test_audit_log_gets_requester_prompt_previews_and_a_jump_link(stack):
+    audit_channel = stack.discord.other_channel_id
+    said = await moderator(stack, "audit-log", {"channel": audit_channel}, group="retouch")
+    assert f"Audit log: <#{audit_channel}>" in said
+    record, said = await edit(stack, prompt="audited change")
+    assert "Done" in said
+    [entry] = [m for m in stack.discord.messages.values()
+               if int(m["channel_id"]) == audit_channel and "audited change" in (m.get("content") or "")]
+    assert f"<@{stack.discord.member['id']}>" in entry["content"]
+    result_id = record.followups[0]["id"]
+    assert f"/channels/{stack.discord.guild_id}/{stack.discord.channel_id}/{result_id}" in entry["content"]
+    assert [a["filename"] for a in entry["attachments"]] == ["input.png", "result.png"]
+    assert all(max(Image.open(io.BytesIO(f.data)).size) <= 256 for f in entry["files"])
