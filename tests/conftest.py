@@ -1,1 +1,12 @@
-from tests.db_fixtures import *  # noqa
+import pytest
+
+from tests.db_fixtures import *  # noqa: F403
+from tests.stack import assert_nothing_leaked, loopback_stack
+
+
+@pytest.fixture
+async def stack(tmp_path):
+    """The real bot against fresh emulators; afterwards, proof that no secret leaked."""
+    async with loopback_stack(tmp_path) as running:
+        yield running
+        assert_nothing_leaked(running)

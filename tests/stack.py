@@ -97,3 +97,11 @@ async def loopback_stack(tmp_path: Path, **overrides: Any) -> AsyncIterator[Stac
     finally:
         root.removeHandler(logs)
         root.setLevel(previous_level)
+
+
+def assert_nothing_leaked(stack: Stack) -> None:
+    """Neither token in any log line or message, and every REST call the bot made is in Discord's spec."""
+    said = stack.everything_said()
+    assert stack.config.discord_token.reveal() not in said
+    assert stack.config.ionos_api_token.reveal() not in said
+    assert stack.discord.openapi_violations() == []

@@ -10,23 +10,10 @@ from PIL import Image
 
 from tests.images import alpha_mask, black_and_white_mask, png_bytes
 from tests.modelhub_emulator import EDIT_MODEL, Fault, expected_image
-from tests.stack import Stack, loopback_stack
+from tests.stack import Stack, assert_nothing_leaked, loopback_stack
 
 EPHEMERAL = 64
 
-
-@pytest.fixture
-async def stack(tmp_path):
-    async with loopback_stack(tmp_path) as running:
-        yield running
-        assert_nothing_leaked(running)
-
-
-def assert_nothing_leaked(stack: Stack) -> None:
-    said = stack.everything_said()
-    assert stack.config.discord_token.reveal() not in said
-    assert stack.config.ionos_api_token.reveal() not in said
-    assert stack.discord.openapi_violations() == []
 
 
 def picture(stack: Stack, width: int, height: int, **kwargs) -> tuple[bytes, dict]:

@@ -5,22 +5,15 @@ from __future__ import annotations
 import io
 import re
 
-import pytest
 from PIL import Image
 
 from tests.images import png_bytes
 from tests.modelhub_emulator import Fault
 from tests.stack import Stack, loopback_stack, running_bot
-from tests.test_edit_e2e import assert_nothing_leaked, finished, picture, uploaded
+from tests.test_edit_e2e import finished, picture, uploaded
 
 EPHEMERAL = 64
 
-
-@pytest.fixture
-async def stack(tmp_path):
-    async with loopback_stack(tmp_path) as running:
-        yield running
-        assert_nothing_leaked(running)
 
 
 async def moderator(stack: Stack, subcommand: str, options: dict | None = None, *, group: str = "quota") -> str:
