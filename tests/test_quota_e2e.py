@@ -171,3 +171,16 @@ async def test_audit_log_gets_requester_prompt_previews_and_a_jump_link(stack):
     assert f"/channels/{stack.discord.guild_id}/{stack.discord.channel_id}/{result_id}" in entry["content"]
     assert [a["filename"] for a in entry["attachments"]] == ["input.png", "result.png"]
     assert all(max(Image.open(io.BytesIO(f.data)).size) <= 256 for f in entry["files"])
+
+
+async def test_simultaneous_edits_by_one_member_never_exceed_the_limit(stack):
+    await moderator(stack, "default", {"limit": 2, "period": "day"})
+    records = []
+    for _ in range(5):
+        _, image = picture(stack, 64, 64)
+        records.append(await stack.discord.slash("edit", {"image": image, "prompt": "at once"}))
+    for record in records:
+        await record.wait_for(lambda r: any("Done" in t or "images left" in t for t in r.texts()), timeout=20)
+    assert sum(len(uploaded(record)) for record in records) == 2
+    assert sum(any("You have 0 of 2 images left" in t for t in r.texts()) for r in records) == 3
+    assert "You have **0 of 2** images left this day (used 2)." in await usage(stack)
