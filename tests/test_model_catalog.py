@@ -1,0 +1,47 @@
+"""Which models `/edit` offers, and that a slow model list never holds up an acknowledgement."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+from aiohttp import web
+
+from services.model_catalog import ModelCatalog
+from services.modelhub import ModelHubClient
+from services.secret import Secret
+from tests.modelhub_emulator import EDIT_MODEL, ModelHubEmulator
+
+
+async def test_offers_configured_models_the_hub_lists_and_caches_them():
+    async with ModelHubEmulator() as hub, aiohttp.ClientSession() as session:
+        client = ModelHubClient(session, hub.base_url, Secret(hub.token))
+        catalog = ModelCatalog(client, ("not/listed", EDIT_MODEL))
+        assert await catalog.available() == (EDIT_MODEL,)
+        assert await catalog.available() == (EDIT_MODEL,)
+        assert hub.model_list_calls == 1
+
+
+async def test_a_hanging_model_list_falls_back_to_the_configured_models_quickly():
+    async def hang(request: web.Request) -> web.Response:
+        await asyncio.sleep(30)
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/v1/models", hang)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = ModelHubClient(session, f"http://127.0.0.1:{port}/v1", Secret("x"), deadline=30)
+            catalog = ModelCatalog(client, (EDIT_MODEL,), max_wait=0.3)
+            started = time.monotonic()
+            assert await catalog.available() == (EDIT_MODEL,)
+            assert time.monotonic() - started < 1.0
+            catalog._refresh.cancel()
+    finally:
+        await runner.cleanup()
