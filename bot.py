@@ -17,17 +17,24 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.errors import RetouchError
+from cogs.remix import RESULT_BUTTONS
 from services.config import Config, ConfigError, load_config
 from services.database import Database, open_database
+from services.job_queue import JobQueue
+from services.jobs import JobStore
 from services.model_catalog import ModelCatalog
 from services.modelhub import ModelHubClient
+from services.pacing import open_pacer
 from services.quota import QuotaStore
 from services.settings import SettingsStore
 
 log = logging.getLogger("retouch")
 
-EXTENSIONS = ("cogs.edit", "cogs.quota", "cogs.settings")
+EXTENSIONS = ("cogs.edit", "cogs.quota", "cogs.settings", "cogs.remix")
 COMMAND_DIGEST_KEY = "global_command_digest"
+# On SIGTERM, edits in flight get this long to finish before they are cancelled and refunded
+# (docker stop waits 10 s by default before SIGKILL; `stop_grace_period` can raise both).
+SHUTDOWN_GRACE_SECONDS = 8.0
 
 
 class RetouchTree(app_commands.CommandTree):
@@ -52,7 +59,7 @@ class RetouchBot(commands.Bot):
     """The bot, holding the services `main()` opened for it."""
 
     def __init__(self, *, config: Config, session: aiohttp.ClientSession, database: Database,
-                 hub: ModelHubClient, force_sync: bool = False) -> None:
+                 hub: ModelHubClient, queue: JobQueue, force_sync: bool = False) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents.default(),  # no privileged intents: everything runs on interactions
@@ -64,15 +71,19 @@ class RetouchBot(commands.Bot):
         self.session = session
         self.database = database
         self.hub = hub
+        self.queue = queue
         self.models = ModelCatalog(hub, config.edit_models)
         self.quota = QuotaStore(database, config.default_quota)
         self.settings = SettingsStore(database)
+        self.jobs = JobStore(database)
         self._force_sync = force_sync
 
     async def setup_hook(self) -> None:
         returned = await self.quota.release_orphaned()
         if returned:
             log.info("Returned %d reservation(s) left behind by an earlier process", returned)
+        # Result buttons carry their job id in the custom_id, so they work on messages from any earlier run.
+        self.add_dynamic_items(*RESULT_BUTTONS)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()
@@ -94,6 +105,15 @@ class RetouchBot(commands.Bot):
         synced = await self.tree.sync()
         await self.database.set_meta(COMMAND_DIGEST_KEY, digest)
         log.info("Synced %d commands globally", len(synced))
+
+    async def close(self) -> None:
+        """Stop taking edits, let those in flight finish (or cancel and refund them), then disconnect."""
+        if not self.is_closed():
+            self.queue.close()
+            if self.queue.in_line:
+                log.info("Shutting down: waiting for %d edit(s) in flight", self.queue.in_line)
+            await self.queue.drain(SHUTDOWN_GRACE_SECONDS)
+        await super().close()
 
     async def on_ready(self) -> None:
         log.info("Logged in as %s (%s) in %d server(s)", self.user, self.user and self.user.id, len(self.guilds))
@@ -129,10 +149,12 @@ async def main(config: Config, *, force_sync: bool = False,
         aiohttp.ClientSession() as session,
         open_database(config.database_url) as database,
     ):
+        pacer = open_pacer(database, config.upstream_images_per_minute, config.upstream_image_burst)
         hub = ModelHubClient(session, config.model_hub_url, config.ionos_api_token,
                              deadline=config.upstream_deadline_seconds,
-                             backoff_base=config.upstream_backoff_seconds)
-        async with RetouchBot(config=config, session=session, database=database, hub=hub,
+                             backoff_base=config.upstream_backoff_seconds, pacer=pacer)
+        queue = JobQueue(config.max_concurrent_edits, pacer)
+        async with RetouchBot(config=config, session=session, database=database, hub=hub, queue=queue,
                               force_sync=force_sync) as bot:
             if on_started is not None:
                 on_started(bot)

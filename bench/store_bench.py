@@ -113,18 +113,19 @@ async def run_store_bench(
     return results
 
 
-async def _main() -> dict[str, float | int | None]:
+async def run_from_environment(cycles: int = CYCLES) -> dict[str, float | int | None]:
+    """SQLite in a temporary folder; PostgreSQL in a throwaway database when RETOUCH_TEST_POSTGRES_URL is set."""
     admin_url = os.environ.get("RETOUCH_TEST_POSTGRES_URL", "").strip() or None
     with tempfile.TemporaryDirectory() as folder:
         sqlite_url = f"sqlite:///{folder}/bench.db"
         if admin_url is None:
-            return await run_store_bench(sqlite_url, None)
+            return await run_store_bench(sqlite_url, None, cycles=cycles)
         name = f"retouch_bench_{uuid.uuid4().hex[:12]}"
         admin = await asyncpg.connect(admin_url)
         try:
             await admin.execute(f'CREATE DATABASE "{name}"')
             postgres_url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
-            return await run_store_bench(sqlite_url, postgres_url)
+            return await run_store_bench(sqlite_url, postgres_url, cycles=cycles)
         finally:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await admin.close()
@@ -132,4 +133,4 @@ async def _main() -> dict[str, float | int | None]:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
-    print(json.dumps(asyncio.run(_main()), indent=2))
+    print(json.dumps(asyncio.run(run_from_environment()), indent=2))

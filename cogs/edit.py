@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Literal
 import discord
 from discord import app_commands
 
-from cogs.errors import InputError, RetouchCog
+from cogs.errors import RetouchCog
 from cogs.pipeline import (
     MAX_COUNT,
     MAX_PROMPT,
     EditPipeline,
     InputPicture,
+    check_channel,
     check_mask_matches,
     check_options,
     check_picture,
@@ -57,9 +58,7 @@ class EditCog(RetouchCog):
         """Edit a picture with an AI model: describe the change, optionally attach a mask."""
         assert interaction.guild_id is not None and interaction.channel_id is not None
         settings = await self.bot.settings.get(interaction.guild_id)
-        if not settings.channel_allowed(interaction.channel_id):
-            channels = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids))
-            raise InputError("channel", f"Retouch is not enabled in this channel; use {channels}.")
+        check_channel(settings, interaction.channel_id)
         choice = check_options(
             prompt=prompt, size=size, count=count, output_format=format,
             model=model or self.bot.config.default_model,

@@ -177,7 +177,10 @@ class QuotaCog(RetouchCog):
         assert interaction.guild_id is not None
         status = await self.bot.quota.explain(interaction.guild_id, interaction.user.id,
                                               role_ids_of(interaction.user))
-        await interaction.response.send_message(describe_status(status), ephemeral=True)
+        opted_out = await self.bot.jobs.remix_opt_out(interaction.user.id)
+        consent = ("Others may not remix your pictures (`/remixing allow:True` to change that)." if opted_out
+                   else "Others may remix your pictures (`/remixing allow:False` to opt out).")
+        await interaction.response.send_message(f"{describe_status(status)}\n{consent}", ephemeral=True)
 
     async def _confirm(self, interaction: discord.Interaction, text: str) -> None:
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())

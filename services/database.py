@@ -142,6 +142,42 @@ MIGRATIONS: tuple[Migration, ...] = (
         )""",
         "CREATE INDEX jobs_result_message ON jobs (result_message_id)",
     )),
+    Migration(2, "pictures per job and remix preferences", (
+        # role is 'source', 'mask' or 'result'. Pictures are referenced, not stored: message_id and
+        # attachment_id say where to look again once the signed URL has expired.
+        """CREATE TABLE job_pictures (
+            job_id BIGINT NOT NULL REFERENCES jobs (id),
+            role TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            channel_id BIGINT,
+            message_id BIGINT,
+            attachment_id BIGINT,
+            author_id BIGINT,
+            url TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            content_type TEXT,
+            size INTEGER NOT NULL,
+            width INTEGER,
+            height INTEGER,
+            PRIMARY KEY (job_id, role, position)
+        )""",
+        "CREATE INDEX job_pictures_message ON job_pictures (message_id)",
+        """CREATE TABLE member_preferences (
+            user_id BIGINT PRIMARY KEY,
+            remix_opt_out BOOLEAN NOT NULL DEFAULT FALSE,
+            updated_at DOUBLE PRECISION NOT NULL
+        )""",
+    )),
+    Migration(3, "shared upstream rate bucket", (
+        # The Model Hub's image rate belongs to the API token, so every process spends from this one row
+        # (services/pacing.py). tokens may be negative: images promised to callers still waiting.
+        """CREATE TABLE rate_buckets (
+            name TEXT PRIMARY KEY,
+            tokens DOUBLE PRECISION NOT NULL,
+            stamp DOUBLE PRECISION NOT NULL,
+            factor DOUBLE PRECISION NOT NULL
+        )""",
+    )),
 )
 
 _ID_COLUMN: dict[Dialect, str] = {
@@ -307,11 +343,23 @@ class SqliteDatabase(_SqliteExecutor, Database):
         self._connection = await aiosqlite.connect(self.path, isolation_level=None)
         self._connection.row_factory = sqlite3.Row
         await self.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        await self.execute("PRAGMA journal_mode = WAL")
+        await self._enable_wal()
         # In WAL mode NORMAL loses no committed data on an application crash, only on power loss.
         await self.execute("PRAGMA synchronous = NORMAL")
         await self.execute("PRAGMA foreign_keys = ON")
         await self._migrate()
+
+    async def _enable_wal(self) -> None:
+        # Switching a new file to WAL needs an exclusive lock, and SQLite answers "locked" at once
+        # instead of calling the busy handler when two processes open the same new file together.
+        for attempt in range(1, 51):
+            try:
+                await self.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 50:
+                    raise
+                await asyncio.sleep(0.01 * attempt)
 
     async def _migrate(self) -> None:
         await self.execute(

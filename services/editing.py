@@ -38,8 +38,12 @@ def _names_input_url(error: ModelHubBadRequestError) -> bool:
     return error.names_field("url") or error.names_field("mask_image")
 
 
-async def run_edit(hub: ModelHubClient, order: EditOrder) -> EditResult:
-    """Send the pictures by URL; when the hub cannot fetch them, retry once with their bytes."""
+async def run_edit(hub: ModelHubClient, order: EditOrder, *, paced: bool = False) -> EditResult:
+    """Send the pictures by URL; when the hub cannot fetch them, retry once with their bytes.
+
+    `paced`: the first call already waited for the image rate (the job queue does); the fallback, a new
+    request spending the images again, is paced by the client.
+    """
     request = EditRequest(
         model=order.model,
         prompt=order.prompt,
@@ -50,7 +54,7 @@ async def run_edit(hub: ModelHubClient, order: EditOrder) -> EditResult:
         mask_image=order.mask_data_url or (order.mask.url if order.mask else None),
     )
     try:
-        return await hub.edit(request)
+        return await hub.edit(request, paced=paced)
     except ModelHubBadRequestError as exc:
         if not _names_input_url(exc):
             raise

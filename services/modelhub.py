@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 from PIL import Image, UnidentifiedImageError
 
+from services.pacing import ImagePacer
 from services.secret import Secret
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ class EditResult:
 @dataclass(frozen=True)
 class _Response:
     status: int
-    body: bytes
+    body: bytes | bytearray
     headers: dict[str, str]
 
 
@@ -135,7 +136,7 @@ def scrub(text: str) -> str:
     return _URL_PATTERN.sub("<url>", text)[:500]
 
 
-def parse_error_body(body: bytes) -> tuple[str, str | None, str | None]:
+def parse_error_body(body: bytes | bytearray) -> tuple[str, str | None, str | None]:
     """(message, param, code) from any of the error shapes the Model Hub and its gateway use."""
     text = body.decode("utf-8", "replace").strip()
     try:
@@ -199,21 +200,69 @@ def error_for(response: _Response) -> ModelHubError:
     return ModelHubBadRequestError(message, status=status, param=param, code=code)
 
 
-def _decode_edit_response(body: bytes, expected: int) -> list[EditedImage]:
+_B64_KEY = b'"b64_json"'
+_YIELD_EVERY_BYTES = 1 << 20
+# a2b_base64 holds the GIL while it runs, and the event loop's thread waits for the GIL: decoding in
+# slices this long (a multiple of 4) keeps each hold near a millisecond.
+_B64_SLICE = 1 << 20
+
+
+def _b64decode(text: str | memoryview) -> bytes:
+    if len(text) <= _B64_SLICE:
+        return binascii.a2b_base64(text, strict_mode=True)
+    return b"".join(binascii.a2b_base64(text[start:start + _B64_SLICE], strict_mode=True)
+                    for start in range(0, len(text), _B64_SLICE))
+
+
+def _lift_base64(body: bytes | bytearray) -> tuple[bytes, list[memoryview]] | None:
+    """The body with every `b64_json` value emptied, and those values as views into the body.
+
+    The pictures are almost all of the answer: decoding them straight from the body, instead of from
+    the strings json.loads would build, halves the CPU and the memory a big batch takes. None when the
+    body has an unusual shape (the key elsewhere than before a value); the caller then parses it whole.
+    An escaped key (inside another string) reads `\\"b64_json\\"`, so it never matches here.
+    """
+    view = memoryview(body)
+    skeleton = bytearray()
+    values: list[memoryview] = []
+    position = 0
+    while (key := body.find(_B64_KEY, position)) >= 0:
+        opening = body.find(b'"', key + len(_B64_KEY))
+        if opening < 0 or body[key + len(_B64_KEY):opening].strip() != b":":
+            return None
+        closing = body.find(b'"', opening + 1)
+        if closing < 0:
+            return None
+        skeleton += view[position:opening + 1]
+        values.append(view[opening + 1:closing])
+        position = closing
+    skeleton += view[position:]
+    return bytes(skeleton), values
+
+
+def _decode_edit_response(body: bytes | bytearray, expected: int, *, lift: bool = True) -> list[EditedImage]:
     """Parse and decode a success body. CPU-heavy on big batches: runs in a worker thread."""
+    lifted = _lift_base64(body) if lift else None
     try:
-        payload = json.loads(body)
+        payload = json.loads(lifted[0] if lifted is not None else body)
         items = payload["data"]
-        encoded = [item["b64_json"] for item in items]
+        encoded: list[object] = [item["b64_json"] for item in items]
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelHubMalformedResponseError("the answer was not the JSON the API documents") from exc
+    if lifted is not None:
+        if len(lifted[1]) != len(encoded) or any(text != "" for text in encoded):
+            raise ModelHubMalformedResponseError("the answer was not the JSON the API documents")
+        encoded = list(lifted[1])
     if len(encoded) < expected:
         raise ModelHubMalformedResponseError(f"asked for {expected} pictures, got {len(encoded)}")
     images = []
     for index, text in enumerate(encoded[:expected], start=1):
         try:
-            data = binascii.a2b_base64(text, strict_mode=True) if isinstance(text, str) else b""
+            data = _b64decode(text) if isinstance(text, (str, memoryview)) else b""
         except (binascii.Error, ValueError) as exc:
+            if lifted is not None:
+                # Perhaps JSON escapes (some servers write `\\/` for `/`): only a real JSON parse reads those.
+                return _decode_edit_response(body, expected, lift=False)
             raise ModelHubMalformedResponseError(f"picture {index} was not valid base64") from exc
         try:
             with Image.open(io.BytesIO(data)) as image:  # reads the header only: cheap, but proves the type
@@ -221,6 +270,25 @@ def _decode_edit_response(body: bytes, expected: int) -> list[EditedImage]:
         except (UnidentifiedImageError, OSError) as exc:
             raise ModelHubMalformedResponseError(f"picture {index} was not an image") from exc
     return images
+
+
+async def _read_body(response: aiohttp.ClientResponse) -> bytearray:
+    """The whole body, appended chunk by chunk, yielding to the event loop every MiB.
+
+    `response.read()` joins every chunk at the end: on a 25 MB answer, one copy that holds the event
+    loop for tens of milliseconds. Reading chunks that have already arrived never waits, so without an
+    explicit yield a fast sender's whole answer would still be copied in one go. (A bytearray of the
+    announced length would be zero-filled up front: the same stall, paid in page faults.)
+    """
+    body = bytearray()
+    since_yield = 0
+    async for chunk in response.content.iter_any():
+        body += chunk
+        since_yield += len(chunk)
+        if since_yield >= _YIELD_EVERY_BYTES:
+            since_yield = 0
+            await asyncio.sleep(0)
+    return body
 
 
 class ModelHubClient:
@@ -237,8 +305,10 @@ class ModelHubClient:
         backoff_base: float = 1.0,
         backoff_cap: float = 20.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        pacer: ImagePacer | None = None,
     ) -> None:
         self._session = session
+        self._pacer = pacer
         self._base_url = base_url.rstrip("/")
         self._token = token
         self._deadline = deadline
@@ -255,10 +325,14 @@ class ModelHubClient:
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelHubMalformedResponseError("the model list was not the JSON the API documents") from exc
 
-    async def edit(self, request: EditRequest, *, deadline: float | None = None) -> EditResult:
-        """Edit a picture; returns exactly `request.n` decoded images or raises a ModelHubError."""
+    async def edit(self, request: EditRequest, *, deadline: float | None = None, paced: bool = False) -> EditResult:
+        """Edit a picture; returns exactly `request.n` decoded images or raises a ModelHubError.
+
+        `paced`: the caller already waited for the image rate for the first attempt (the job queue does).
+        """
         response, attempts = await self._request(
-            "POST", "/images/edits", form=request.form_fields(), deadline=deadline or self._deadline
+            "POST", "/images/edits", form=request.form_fields(), deadline=deadline or self._deadline,
+            images=request.n, first_paced=paced,
         )
         images = await asyncio.to_thread(_decode_edit_response, response.body, request.n)
         return EditResult(images, attempts)
@@ -269,7 +343,7 @@ class ModelHubClient:
         return random.uniform(0, min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1)))
 
     async def _request(self, method: str, path: str, *, form: list[tuple[str, str]] | None = None,
-                       deadline: float) -> tuple[_Response, int]:
+                       deadline: float, images: int = 0, first_paced: bool = False) -> tuple[_Response, int]:
         """One logical call: attempts with backoff until success, a final error or the deadline."""
         url = f"{self._base_url}{path}"
         headers = {"Authorization": f"Bearer {self._token.reveal()}", "Accept": "application/json"}
@@ -277,6 +351,12 @@ class ModelHubClient:
         attempt = 0
         while True:
             attempt += 1
+            if images and self._pacer is not None and not (attempt == 1 and first_paced):
+                # Every attempt spends the contract's images again, so every attempt is paced. Waiting for
+                # the first turn is queueing, not the upstream being slow: it does not eat the deadline.
+                waited = await self._pacer.acquire(images)
+                if attempt == 1:
+                    give_up_at += waited
             remaining = give_up_at - time.monotonic()
             if remaining <= 0:
                 raise ModelHubTimeoutError(f"no answer within {deadline:.0f} s")
@@ -295,6 +375,8 @@ class ModelHubClient:
                 error = error_for(response)
                 cause = None
                 retry_after = getattr(error, "retry_after", None)
+                if isinstance(error, ModelHubRateLimitError) and self._pacer is not None:
+                    await self._pacer.rate_limited(retry_after)
                 if response.status not in RETRYABLE_STATUSES:
                     raise error
             log.warning("%s %s failed (attempt %d/%d): %s", method, path, attempt, self._max_attempts, error)
@@ -314,6 +396,5 @@ class ModelHubClient:
         async with self._session.request(
             method, url, headers=headers, data=data, timeout=aiohttp.ClientTimeout(total=timeout)
         ) as response:
-            body = await response.read()
-            return _Response(response.status, body, dict(response.headers))
+            return _Response(response.status, await _read_body(response), dict(response.headers))
 

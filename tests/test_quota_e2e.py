@@ -184,3 +184,10 @@ async def test_simultaneous_edits_by_one_member_never_exceed_the_limit(stack):
     assert sum(len(uploaded(record)) for record in records) == 2
     assert sum(any("You have 0 of 2 images left" in t for t in r.texts()) for r in records) == 3
     assert "You have **0 of 2** images left this day (used 2)." in await usage(stack)
+
+
+async def test_usage_shows_the_remix_consent_setting(stack):
+    assert "Others may remix your pictures (`/remixing allow:False` to opt out)." in await usage(stack)
+    record = await stack.discord.slash("remixing", {"allow": False})
+    await record.wait_response()
+    assert "Others may not remix your pictures (`/remixing allow:True` to change that)." in await usage(stack)

@@ -1,0 +1,198 @@
+"""The job queue (order, bounds, refusals) and the image bucket (with an injected clock)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from services.job_queue import JobQueue, MemberLineFull, QueueClosed, QueueFull, Ticket
+from services.pacing import (
+    WAKE_MARGIN_SECONDS,
+    BucketRule,
+    BucketState,
+    DatabaseBucketStore,
+    ImagePacer,
+    MemoryBucketStore,
+)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def pacer(rate: float = 60, burst: int = 20, clock: FakeClock | None = None) -> ImagePacer:
+    clock = clock or FakeClock()
+    return ImagePacer(BucketRule(rate, burst), MemoryBucketStore(), clock=clock, sleep=clock.sleep)
+
+
+# ---------------------------------------------------------------- the bucket
+
+
+def test_bucket_spends_the_burst_then_waits_at_the_rate():
+    rule = BucketRule(images_per_minute=60, burst=20)  # one image a second
+    state = BucketState(20, 0)
+    state, wait = rule.take(state, 20, 0)
+    assert wait == 0
+    state, wait = rule.take(state, 4, 0)
+    assert wait == pytest.approx(4)
+    state, wait = rule.take(state, 4, 0)  # behind the first taker: waits for its images too
+    assert wait == pytest.approx(8)
+    state = rule.refill(state, 100)
+    assert state.tokens == 20  # never more than the burst
+
+
+def test_a_429_shrinks_the_rate_until_it_recovers():
+    rule = BucketRule(images_per_minute=60, burst=20)
+    state = rule.penalize(BucketState(20, 0), retry_after=5, now=0)
+    assert state.factor == 0.5
+    _, wait = rule.take(state, 1, 0)
+    assert wait > 5  # nothing goes out before Retry-After, then at half the rate
+    recovered = rule.refill(state, 1000)
+    assert recovered.factor == 1.0 and recovered.tokens == 20
+
+
+async def test_pacer_sleeps_what_it_predicted():
+    clock = FakeClock()
+    paced = pacer(60, 4, clock)
+    assert await paced.acquire(4) == 0
+    predicted = await paced.expected_wait(3)
+    assert predicted == pytest.approx(3)
+    # A small margin on top, so the upstream's own bucket has surely refilled when the call lands.
+    assert await paced.acquire(3) == clock.slept[0] == pytest.approx(3 + WAKE_MARGIN_SECONDS)
+
+
+async def test_pacer_feedback_from_a_429_delays_the_next_call():
+    clock = FakeClock()
+    paced = pacer(60, 20, clock)
+    await paced.rate_limited(retry_after=10)
+    assert await paced.acquire(1) >= 10
+
+
+async def test_processes_on_one_database_share_the_bucket(database):
+    """Two pacers (two processes) over one database spend from one bucket."""
+    clock = FakeClock()
+    rule = BucketRule(60, 10)
+    first = ImagePacer(rule, DatabaseBucketStore(database), clock=clock, sleep=clock.sleep)
+    second = ImagePacer(rule, DatabaseBucketStore(database), clock=clock, sleep=clock.sleep)
+    assert await first.acquire(10) == 0
+    assert await second.acquire(5) == pytest.approx(5 + WAKE_MARGIN_SECONDS)
+
+
+# ---------------------------------------------------------------- the queue
+
+
+def queue(max_in_flight: int = 1, **kwargs) -> JobQueue:
+    return JobQueue(max_in_flight, pacer(), **kwargs)
+
+
+async def run_in_order(q: JobQueue, tickets: list[Ticket]) -> list[Ticket]:
+    """Ask for every ticket's turn at once; record the order turns are granted."""
+    started: list[Ticket] = []
+
+    async def job(ticket: Ticket) -> None:
+        async with q.running(ticket):
+            started.append(ticket)
+            await asyncio.sleep(0)
+        q.finish(ticket)
+
+    blocker = q.admit(99, 99, 1)
+    async with q.running(blocker):  # holds the only slot while everyone lines up
+        tasks = [asyncio.create_task(job(t)) for t in tickets]
+        await asyncio.sleep(0.01)
+    q.finish(blocker)
+    await asyncio.gather(*tasks)
+    return started
+
+
+async def test_turns_go_round_robin_over_servers_then_members():
+    q = queue()
+    a1 = [q.admit(1, 10, 1) for _ in range(3)]  # server 1, member 10: three jobs
+    b1 = q.admit(1, 11, 1)  # server 1, member 11
+    c1 = [q.admit(2, 20, 1) for _ in range(2)]  # server 2, member 20
+    predicted = q.order()
+    started = await run_in_order(q, [*a1, b1, *c1])
+    assert started == predicted
+    # Server 2 gets a turn right after server 1's first; member 11 before member 10's second job.
+    assert started[:4] == [a1[0], c1[0], b1, c1[1]]
+    assert started[4:] == a1[1:]
+
+
+async def test_one_job_in_flight_per_member_even_with_free_slots():
+    q = queue(max_in_flight=4)
+    first, second = q.admit(1, 10, 1), q.admit(1, 10, 1)
+    entered = asyncio.Event()
+
+    async def hold(ticket: Ticket) -> None:
+        async with q.running(ticket):
+            entered.set()
+            await asyncio.sleep(0.05)
+
+    holder = asyncio.create_task(hold(first))
+    await entered.wait()
+    waiting = asyncio.create_task(hold(second))
+    await holder
+    await asyncio.sleep(0.01)
+    assert second.started_at is None  # the first job has not finished (delivery still runs)
+    q.finish(first)
+    await waiting
+    assert second.started_at is not None
+
+
+async def test_per_member_bound_refuses_with_an_estimate():
+    q = queue(max_per_member=3)
+    for _ in range(3):
+        q.admit(1, 10, 1)
+    with pytest.raises(MemberLineFull) as refused:
+        q.admit(1, 10, 1)
+    assert refused.value.retry_after > 0
+    q.admit(1, 11, 1)  # another member is unaffected
+
+
+async def test_full_queue_refuses_and_holds_nothing():
+    q = queue(max_queued=2)
+    q.admit(1, 10, 1)
+    q.admit(1, 11, 1)
+    with pytest.raises(QueueFull) as refused:
+        q.admit(1, 12, 1)
+    assert refused.value.retry_after > 0
+    assert q.in_line == 2
+
+
+async def test_expected_wait_follows_the_image_rate():
+    clock = FakeClock()
+    q = JobQueue(4, pacer(60, 4, clock), clock=clock)
+    tickets = [q.admit(1, user, 4) for user in range(3)]
+    views = [await q.view(t) for t in tickets]
+    assert [v.position for v in views] == [1, 2, 3]
+    # The burst covers the first job; each further one waits for 4 more images at one a second.
+    assert [v.expected_wait for v in views] == [pytest.approx(0), pytest.approx(4), pytest.approx(8)]
+
+
+async def test_a_closed_queue_takes_nothing_new_and_drain_cancels_the_stragglers():
+    q = queue()
+    stuck = asyncio.Event()
+
+    async def job() -> None:
+        ticket = q.admit(1, 10, 1)
+        try:
+            await stuck.wait()
+        finally:
+            q.finish(ticket)
+
+    task = asyncio.create_task(job())
+    await asyncio.sleep(0)
+    q.close()
+    with pytest.raises(QueueClosed):
+        q.admit(1, 11, 1)
+    assert await q.drain(0.05) == 1
+    assert task.cancelled() and q.in_line == 0

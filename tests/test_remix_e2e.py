@@ -1,0 +1,247 @@
+"""Remixing end to end: result buttons (across a restart), the message menu, consent, lineage, double clicks."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import Any
+
+from PIL import Image
+
+from tests.images import alpha_mask, png_bytes
+from tests.modelhub_emulator import Fault, expected_image
+from tests.stack import Stack, running_bot
+
+EPHEMERAL = 64
+DAY = 86400
+
+
+def pixels(data: bytes) -> bytes:
+    return Image.open(io.BytesIO(data)).convert("RGB").tobytes()
+
+
+async def said(record, words: str, timeout: float = 20) -> str:
+    """Wait until the member has been told `words`; return everything they saw."""
+    await record.wait_for(lambda r: any(words in text for text in r.texts()), timeout=timeout)
+    return "\n".join(record.texts())
+
+
+async def posted_edit(stack: Stack, *, user: dict | None = None, count: int = 1) -> tuple[bytes, dict]:
+    """A member's /edit of a fresh 64x64 picture; returns the source bytes and the (first) result message."""
+    source = png_bytes(64, 64)
+    image = stack.discord.add_attachment(source, "photo.png", "image/png", width=64, height=64)
+    record = await stack.discord.slash("edit", {"image": image, "prompt": "invert it", "size": "64x64",
+                                                "count": count}, user=user)
+    await said(record, "Done")
+    return source, record.followups[0]
+
+
+def button(message: dict, label: str) -> str:
+    [custom_id] = [c["custom_id"] for row in message["components"] for c in row["components"] if c["label"] == label]
+    return custom_id
+
+
+def file_of(message: dict, index: int = 0) -> bytes:
+    return message["files"][index].data
+
+
+async def results_of(record, count: int = 1) -> list[dict]:
+    """The public result messages an interaction posted (after its ephemeral progress message)."""
+    await said(record, "Done")
+    public = [m for m in record.followups if not m["flags"] & EPHEMERAL]
+    assert len(public) == count
+    return public
+
+
+async def modal_of(record) -> dict:
+    response = await record.wait_response()
+    assert response["type"] == 9, response
+    return response["data"]
+
+
+async def submit(stack: Stack, modal: dict, answers: dict[str, Any], *, user: dict | None = None,
+                 message: dict | None = None):
+    """Fill the modal by its labels (text, the chosen option's value, or an attachment dict) and submit it."""
+    components, attachments = [], []
+    for label in modal["components"]:
+        inner, answer = label["component"], answers.get(label["label"])
+        part: dict[str, Any] = {"type": inner["type"], "custom_id": inner["custom_id"]}
+        if inner["type"] == 4:
+            part["value"] = answer if answer is not None else inner.get("value", "")
+        elif inner["type"] == 3:
+            default = [o["value"] for o in inner["options"] if o.get("default")]
+            part["values"] = [answer] if answer is not None else default
+        else:
+            part["values"] = [answer["id"]] if answer else []
+            attachments += [answer] if answer else []
+        components.append({"type": 18, "component": part})
+    return await stack.discord.submit_modal(modal["custom_id"], components, user=user,
+                                            resolved_attachments=attachments, message=message)
+
+
+async def used(stack: Stack, user: dict) -> int:
+    member = stack.bot.get_guild(stack.discord.guild_id).get_member(int(user["id"]))
+    role_ids = [role.id for role in member.roles] if member else []
+    return (await stack.bot.quota.explain(stack.discord.guild_id, int(user["id"]), role_ids)).used
+
+
+async def test_buttons_work_after_a_restart_and_reroll_is_charged_to_the_clicker(stack):
+    source, result = await posted_edit(stack)
+    assert [c["label"] for c in result["components"][0]["components"]] == ["Reroll", "Remix", "Delete"]
+    await stack.bot.close()
+    async with running_bot(stack.config, stack.discord) as restarted:
+        stack.bot = restarted
+        stranger = stack.discord.other_member
+        record = await stack.discord.click(result, button(result, "Reroll"), user=stranger)
+        [rerolled] = await results_of(record)
+        assert record.responses[0]["type"] == 5 and record.responses[0]["data"]["flags"] & EPHEMERAL
+        assert pixels(file_of(rerolled)) == expected_image(source, None, (64, 64), 0).tobytes()
+        link = f"https://discord.com/channels/{stack.discord.guild_id}/{result['channel_id']}/{result['id']}"
+        assert f"Reroll of {link} by <@{stack.discord.member['id']}>" in rerolled["content"]
+        assert f"Requested by <@{stranger['id']}>" in rerolled["content"]
+        assert await used(stack, stranger) == 1 and await used(stack, stack.discord.member) == 1
+
+        # The Remix button of the pre-restart message opens a modal that this process answers.
+        record = await stack.discord.click(result, button(result, "Remix"), user=stranger)
+        modal = await modal_of(record)
+        assert modal["components"][0]["component"]["value"] == "invert it"
+        record = await submit(stack, modal, {"Prompt": "again", "Count": "2"}, user=stranger, message=result)
+        [remixed] = await results_of(record)
+        for index in range(2):
+            assert pixels(file_of(remixed, index)) == expected_image(file_of(result), None, (64, 64), index).tobytes()
+        assert await used(stack, stranger) == 3
+
+
+async def test_an_expired_source_url_is_refreshed_before_the_reroll(stack):
+    source, result = await posted_edit(stack)
+    original_url = stack.hub.requests[0].fields["url"]
+    stack.discord.clock_offset = 2 * DAY  # every signed URL handed out so far has expired
+    record = await stack.discord.click(result, button(result, "Reroll"))
+    [rerolled] = await results_of(record)
+    assert any(call.path == "/attachments/refresh-urls" for call in stack.discord.calls)
+    fresh_url = stack.hub.requests[-1].fields["url"]
+    assert fresh_url != original_url and fresh_url.startswith(stack.discord.cdn_base)
+    assert pixels(file_of(rerolled)) == expected_image(source, None, (64, 64), 0).tobytes()
+
+
+async def test_a_deleted_source_message_is_named_plainly(stack):
+    photo = png_bytes(64, 64)
+    attachment = stack.discord.add_attachment(photo, "cat.png", "image/png")
+    message = stack.discord.add_message("my cat", attachments=[attachment])
+    modal = await modal_of(await stack.discord.message_command("Remix image", message))
+    del stack.discord.messages[int(message["id"])]
+    record = await submit(stack, modal, {"Prompt": "a tiger"})
+    text = await said(record, "The picture is gone: the message it was in has been deleted.")
+    assert "Nothing was charged" in text and stack.hub.requests == []
+    assert await used(stack, stack.discord.member) == 0
+
+
+async def test_opting_out_stops_others_but_not_oneself(stack):
+    member, stranger = stack.discord.member, stack.discord.other_member
+    record = await stack.discord.slash("remixing", {"allow": False}, user=member)
+    assert "can no longer remix" in (await record.wait_response())["data"]["content"]
+    assert await stack.bot.jobs.remix_opt_out(int(member["id"])) is True
+    _, result = await posted_edit(stack, user=member)
+    requests = len(stack.hub.requests)
+    for label in ("Reroll", "Remix"):
+        record = await stack.discord.click(result, button(result, label), user=stranger)
+        response = await record.wait_response()
+        assert response["data"]["flags"] & EPHEMERAL
+        assert f"<@{member['id']}> has opted out of having their pictures remixed" in response["data"]["content"]
+    menu = await stack.discord.message_command("Remix image", result, user=stranger)
+    assert "has opted out" in (await menu.wait_response())["data"]["content"]
+    assert len(stack.hub.requests) == requests and await used(stack, stranger) == 0
+
+    record = await stack.discord.click(result, button(result, "Reroll"), user=member)
+    await results_of(record)
+    record = await stack.discord.slash("remixing", {"allow": True}, user=member)
+    assert "Other members can remix" in (await record.wait_response())["data"]["content"]
+    assert await stack.bot.jobs.remix_opt_out(int(member["id"])) is False
+
+
+async def test_a_remix_of_a_remix_credits_each_parent(stack):
+    member, stranger, moderator = stack.discord.member, stack.discord.other_member, stack.discord.moderator
+    _, original = await posted_edit(stack, user=member)
+    modal = await modal_of(await stack.discord.click(original, button(original, "Remix"), user=stranger))
+    first = (await results_of(await submit(stack, modal, {"Prompt": "make it blue"}, user=stranger,
+                                           message=original)))[0]
+    base = f"https://discord.com/channels/{stack.discord.guild_id}/{original['channel_id']}"
+    assert f"Remix of {base}/{original['id']} by <@{member['id']}>" in first["content"]
+    assert pixels(file_of(first)) == expected_image(file_of(original), None, (64, 64), 0).tobytes()
+
+    # The message menu on a result finds its job: the prompt is prefilled and the parent credited.
+    modal = await modal_of(await stack.discord.message_command("Remix image", first, user=moderator))
+    assert modal["components"][0]["component"]["value"] == "make it blue"
+    second = (await results_of(await submit(stack, modal, {"Prompt": "now red"}, user=moderator)))[0]
+    assert f"Remix of {base}/{first['id']} by <@{stranger['id']}>" in second["content"]
+    assert pixels(file_of(second)) == expected_image(file_of(first), None, (64, 64), 0).tobytes()
+
+    chain = [await stack.bot.jobs.find_by_result_message(int(m["id"])) for m in (original, first, second)]
+    assert [job.parent_job_id for job in chain] == [None, chain[0].id, chain[1].id]
+    assert [job.user_id for job in chain] == [int(u["id"]) for u in (member, stranger, moderator)]
+
+
+async def test_the_menu_offers_a_choice_of_pictures_and_takes_a_mask(stack):
+    first, second = png_bytes(64, 64), png_bytes(32, 32)
+    a = stack.discord.add_attachment(first, "a.png", "image/png")
+    b = stack.discord.add_attachment(second, "b.png", "image/png")
+    message = stack.discord.add_message("two pictures", user=stack.discord.other_member, attachments=[a, b])
+    modal = await modal_of(await stack.discord.message_command("Remix image", message))
+    select = modal["components"][1]["component"]
+    assert [o["label"] for o in select["options"]] == ["1. a.png", "2. b.png"]
+    mask_bytes = alpha_mask(32, 32, (0, 0, 16, 32))
+    mask = stack.discord.add_attachment(mask_bytes, "mask.png", "image/png")
+    record = await submit(stack, modal, {"Prompt": "left half", "Picture": "1", "Mask (optional)": mask})
+    [result] = await results_of(record)
+    size = tuple(int(n) for n in stack.hub.requests[0].fields["size"].split("x"))
+    assert pixels(file_of(result)) == expected_image(second, mask_bytes, size, 0).tobytes()
+    assert f"by <@{stack.discord.other_member['id']}>" in result["content"]
+
+
+async def test_a_message_without_a_picture_is_refused(stack):
+    message = stack.discord.add_message("just words")
+    response = await (await stack.discord.message_command("Remix image", message)).wait_response()
+    assert response["type"] == 4 and response["data"]["flags"] & EPHEMERAL
+    assert "That message has no picture to remix" in response["data"]["content"]
+
+
+async def test_a_server_can_turn_remixing_off(stack):
+    _, result = await posted_edit(stack)
+    await stack.bot.settings.update(stack.discord.guild_id, remixing_enabled=False)
+    response = await (await stack.discord.click(result, button(result, "Reroll"))).wait_response()
+    assert "Remixing is turned off on this server." in response["data"]["content"]
+
+
+async def test_delete_is_refused_to_a_stranger_and_done_for_the_requester(stack):
+    _, result = await posted_edit(stack)
+    record = await stack.discord.click(result, button(result, "Delete"), user=stack.discord.other_member)
+    response = await record.wait_response()
+    assert response["data"]["flags"] & EPHEMERAL
+    assert f"Only <@{stack.discord.member['id']}>, who asked for this result, or a moderator" in \
+        response["data"]["content"]
+    assert int(result["id"]) in stack.discord.messages
+
+    record = await stack.discord.click(result, button(result, "Delete"))
+    await said(record, "Deleted.")
+    assert int(result["id"]) not in stack.discord.messages
+
+
+async def test_a_moderator_may_delete_anyones_result(stack):
+    _, result = await posted_edit(stack)
+    record = await stack.discord.click(result, button(result, "Delete"), user=stack.discord.moderator)
+    await said(record, "Deleted.")
+    assert int(result["id"]) not in stack.discord.messages
+
+
+async def test_a_double_click_is_refused_and_charged_once(stack):
+    _, result = await posted_edit(stack)
+    stack.hub.inject(Fault(delay=2))
+    stranger = stack.discord.other_member
+    first = await stack.discord.click(result, button(result, "Reroll"), user=stranger)
+    await first.wait_response()
+    second = await stack.discord.click(result, button(result, "Reroll"), user=stranger)
+    response = await second.wait_response()
+    assert response["data"]["flags"] & EPHEMERAL and "Already working on that one" in response["data"]["content"]
+    await results_of(first)
+    await asyncio.sleep(0.2)
+    assert len(stack.hub.requests) == 2 and await used(stack, stranger) == 1
