@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import pybase64
 from PIL import Image, UnidentifiedImageError
 
 from services.pacing import ImagePacer
@@ -202,16 +203,12 @@ def error_for(response: _Response) -> ModelHubError:
 
 _B64_KEY = b'"b64_json"'
 _YIELD_EVERY_BYTES = 1 << 20
-# a2b_base64 holds the GIL while it runs, and the event loop's thread waits for the GIL: decoding in
-# slices this long (a multiple of 4) keeps each hold near a millisecond.
-_B64_SLICE = 1 << 20
 
 
 def _b64decode(text: str | memoryview) -> bytes:
-    if len(text) <= _B64_SLICE:
-        return binascii.a2b_base64(text, strict_mode=True)
-    return b"".join(binascii.a2b_base64(text[start:start + _B64_SLICE], strict_mode=True)
-                    for start in range(0, len(text), _B64_SLICE))
+    # pybase64's SIMD decoder is tens of times faster than binascii on the megabytes a batch carries,
+    # and strict: anything outside the base64 alphabet raises binascii.Error.
+    return pybase64.b64decode(text, validate=True)
 
 
 def _lift_base64(body: bytes | bytearray) -> tuple[bytes, list[memoryview]] | None:
