@@ -16,7 +16,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.errors import RetouchError
+from cogs.errors import APOLOGY, RetouchError
 from cogs.remix import RESULT_BUTTONS
 from services.config import Config, ConfigError, load_config
 from services.database import Database, open_database
@@ -45,12 +45,11 @@ class RetouchTree(app_commands.CommandTree):
             return  # expected, and already told to the member by the cog's own handler
         command = interaction.command.qualified_name if interaction.command else "?"
         log.error("Command %s failed unexpectedly", command, exc_info=error)
-        message = "Something went wrong inside Retouch; it has been logged. Nothing was charged."
         try:
             if interaction.response.is_done():
-                await interaction.followup.send(message, ephemeral=True)
+                await interaction.followup.send(APOLOGY, ephemeral=True)
             else:
-                await interaction.response.send_message(message, ephemeral=True)
+                await interaction.response.send_message(APOLOGY, ephemeral=True)
         except discord.HTTPException:
             log.warning("Could not tell the member about the failure of %s", command)
 

@@ -22,6 +22,9 @@ from services.modelhub import (
 log = logging.getLogger(__name__)
 
 
+APOLOGY = "Something went wrong inside Retouch; it has been logged. Nothing was charged."
+
+
 class RetouchError(app_commands.AppCommandError):
     """A refusal or failure the member should read as it is, always ephemeral."""
 

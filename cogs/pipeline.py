@@ -98,6 +98,11 @@ class Delivery:
     by_channel: bool = False  # the interaction token expired: results went out as channel messages
 
 
+def jump_url(guild_id: int | None, channel_id: int | None, message_id: int | None) -> str:
+    # Built by hand: a webhook message does not know its guild, so its own jump_url points at DMs.
+    return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
+
+
 def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
@@ -313,9 +318,8 @@ class EditPipeline:
             previews.insert(1, ("mask", order.mask.data))
         files = [discord.File(io.BytesIO(await make_thumbnail(data)), filename=f"{name}.png")
                  for name, data in previews]
-        # A webhook message does not know its guild, so its own jump_url points at DMs.
-        link = (f"https://discord.com/channels/{interaction.guild_id}/{interaction.channel_id}/"
-                f"{delivery.messages[0].id}") if delivery.messages else "(not posted)"
+        link = jump_url(interaction.guild_id, interaction.channel_id, delivery.messages[0].id) \
+            if delivery.messages else "(not posted)"
         content = (f"{interaction.user.mention} edited in <#{interaction.channel_id}> · `{order.model}` · "
                    f"{order.size[0]}x{order.size[1]} · {delivery.count} of {order.count} posted · {link}\n"
                    f"> {discord.utils.escape_markdown(shorten(' '.join(order.prompt.split()), 1500))}")

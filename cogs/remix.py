@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import discord
 from discord import app_commands
 
-from cogs.errors import InputError, RetouchCog, RetouchError, send_error
+from cogs.errors import APOLOGY, InputError, RetouchCog, RetouchError, send_error
 from cogs.pipeline import (
     MAX_COUNT,
     MAX_PROMPT,
@@ -23,6 +23,7 @@ from cogs.pipeline import (
     check_mask_matches,
     check_options,
     check_picture,
+    jump_url,
 )
 from services.jobs import Job, Origin, PictureRef
 from services.settings import GuildSettings
@@ -40,13 +41,7 @@ _BUTTONS: dict[Action, tuple[str, discord.ButtonStyle]] = {
 }
 # Open modals live in this process only; a member who waits longer simply clicks Remix again.
 MODAL_TIMEOUT = 15 * 60
-APOLOGY = "Something went wrong inside Retouch; it has been logged. Nothing was charged."
 GONE = "The picture is gone: {reason}. Nothing was charged."
-
-
-def jump_url(guild_id: int | None, channel_id: int | None, message_id: int | None) -> str:
-    # Built by hand: a webhook message does not know its guild, so its own jump_url points at DMs.
-    return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
 
 
 async def tell_failure(interaction: discord.Interaction, error: BaseException) -> None:
