@@ -57,8 +57,16 @@ class RetouchTree(app_commands.CommandTree):
 class RetouchBot(commands.Bot):
     """The bot, holding the services `main()` opened for it."""
 
-    def __init__(self, *, config: Config, session: aiohttp.ClientSession, database: Database,
-                 hub: ModelHubClient, queue: JobQueue, force_sync: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        session: aiohttp.ClientSession,
+        database: Database,
+        hub: ModelHubClient,
+        queue: JobQueue,
+        force_sync: bool = False,
+    ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents.default(),  # no privileged intents: everything runs on interactions
@@ -141,20 +149,27 @@ def setup_logging(config: Config) -> None:
         handler.addFilter(secret_filter)
 
 
-async def main(config: Config, *, force_sync: bool = False,
-               on_started: Callable[[RetouchBot], None] | None = None) -> None:
+async def main(
+    config: Config, *, force_sync: bool = False, on_started: Callable[[RetouchBot], None] | None = None
+) -> None:
     """Open the services, run the bot until it is closed or signalled, then close in a fixed order."""
     async with (
         aiohttp.ClientSession() as session,
         open_database(config.database_url) as database,
     ):
         pacer = open_pacer(database, config.upstream_images_per_minute, config.upstream_image_burst)
-        hub = ModelHubClient(session, config.model_hub_url, config.ionos_api_token,
-                             deadline=config.upstream_deadline_seconds,
-                             backoff_base=config.upstream_backoff_seconds, pacer=pacer)
+        hub = ModelHubClient(
+            session,
+            config.model_hub_url,
+            config.ionos_api_token,
+            deadline=config.upstream_deadline_seconds,
+            backoff_base=config.upstream_backoff_seconds,
+            pacer=pacer,
+        )
         queue = JobQueue(config.max_concurrent_edits, pacer)
-        async with RetouchBot(config=config, session=session, database=database, hub=hub, queue=queue,
-                              force_sync=force_sync) as bot:
+        async with RetouchBot(
+            config=config, session=session, database=database, hub=hub, queue=queue, force_sync=force_sync
+        ) as bot:
             if on_started is not None:
                 on_started(bot)
             await bot.start(config.discord_token.reveal())

@@ -29,8 +29,12 @@ class HubProcess:
 
     async def __aenter__(self) -> Self:
         self._process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.hub_process", *self._args,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "bench.hub_process",
+            *self._args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
         )
         started = json.loads(await self._line())
         self.base_url, self.token = started["base_url"], started["token"]
@@ -50,8 +54,9 @@ class HubProcess:
         await self._process.stdin.drain()
         return json.loads(await self._line())
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        traceback: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         assert self._process is not None and self._process.stdin is not None
         self._process.stdin.close()
         try:

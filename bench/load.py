@@ -94,17 +94,22 @@ class Bench:
         return [self.discord.add_member(name=f"{prefix}{n}") for n in range(count)]
 
     async def edit(self, user: dict, image: dict, *, count: int, side: int) -> InteractionRecord:
-        return await self.emulator.run(self.discord.slash(
-            "edit", {"image": image, "prompt": f"bench for {user['id']}", "count": count, "size": f"{side}x{side}"},
-            user=user))
+        return await self.emulator.run(
+            self.discord.slash(
+                "edit",
+                {"image": image, "prompt": f"bench for {user['id']}", "count": count, "size": f"{side}x{side}"},
+                user=user,
+            )
+        )
 
     async def acknowledged(self, record: InteractionRecord) -> None:
         await self.emulator.run(record.wait_response())
 
     async def done(self, record: InteractionRecord) -> None:
         """Wait for the edit's last word; anything but "Done" stops the benchmark."""
-        await self.emulator.run(record.wait_for(
-            lambda r: any(not t.startswith(PROGRESS) for t in r.texts() if t), timeout=DONE_TIMEOUT))
+        await self.emulator.run(
+            record.wait_for(lambda r: any(not t.startswith(PROGRESS) for t in r.texts() if t), timeout=DONE_TIMEOUT)
+        )
         final = [t for t in record.texts() if t and not t.startswith(PROGRESS)]
         if not final[-1].startswith("Done"):
             raise RuntimeError(f"an edit did not finish: {final[-1]}")
@@ -115,16 +120,19 @@ class Bench:
         return sum(len(attachment["data"]) for attachment in list(self.discord._attachments.values()))
 
 
-
-
 @contextlib.asynccontextmanager
 async def bench_stack(folder: Path, hub: HubProcess, **overrides: Any) -> AsyncIterator[Bench]:
     with LoopThread() as emulator:
         discord = DiscordEmulator()
         await emulator.run(discord.start())
         try:
-            config = make_config(discord, hub, f"sqlite:///{folder / f'bench-{time.monotonic_ns()}.db'}",  # type: ignore[arg-type]
-                                 upstream_deadline_seconds=120, **overrides)
+            config = make_config(
+                discord,
+                hub,
+                f"sqlite:///{folder / f'bench-{time.monotonic_ns()}.db'}",  # type: ignore[arg-type]
+                upstream_deadline_seconds=120,
+                **overrides,
+            )
             with discord.patch_discord():
                 async with running_bot(config, discord) as bot:
                     yield Bench(discord, emulator, hub, bot)
@@ -160,8 +168,10 @@ class LagMonitor:
 
 async def ack_p99_ms(folder: Path, edits: int) -> float:
     """Acknowledgement latency (interaction sent → deferral received) with `edits` edits in flight."""
-    async with HubProcess() as hub, bench_stack(folder, hub, upstream_images_per_minute=600,
-                                                 upstream_image_burst=20) as bench:
+    async with (
+        HubProcess() as hub,
+        bench_stack(folder, hub, upstream_images_per_minute=600, upstream_image_burst=20) as bench,
+    ):
         image = bench.attach(photo_png(64), 64)
 
         async def one(user: dict) -> tuple[float, InteractionRecord]:
@@ -192,19 +202,29 @@ async def _floor_once(session: aiohttp.ClientSession, bench: Bench, image: dict,
     async with session.get(image["url"]) as response:
         await response.read()
     form = aiohttp.FormData(default_to_multipart=True)
-    for name, value in (("model", EDIT_MODEL), ("prompt", "floor"), ("url", image["url"]),
-                        ("size", f"{side}x{side}"), ("n", "4"), ("output_format", "png")):
+    for name, value in (
+        ("model", EDIT_MODEL),
+        ("prompt", "floor"),
+        ("url", image["url"]),
+        ("size", f"{side}x{side}"),
+        ("n", "4"),
+        ("output_format", "png"),
+    ):
         form.add_field(name, value)
-    async with session.post(f"{bench.hub.base_url}/images/edits", data=form,
-                            headers={"Authorization": f"Bearer {bench.hub.token}"}) as response:
+    async with session.post(
+        f"{bench.hub.base_url}/images/edits", data=form, headers={"Authorization": f"Bearer {bench.hub.token}"}
+    ) as response:
         body = await response.read()
     pictures = [base64.b64decode(item["b64_json"]) for item in json.loads(body)["data"]]
     upload = aiohttp.FormData()
     upload.add_field("payload_json", json.dumps({"content": "floor"}), content_type="application/json")
     for n, data in enumerate(pictures):
         upload.add_field(f"files[{n}]", data, filename=f"floor-{n}.png", content_type="image/png")
-    async with session.post(f"{bench.discord.rest_base}/channels/{bench.discord.channel_id}/messages",
-                            data=upload, headers={"Authorization": f"Bot {bench.discord.token}"}) as response:
+    async with session.post(
+        f"{bench.discord.rest_base}/channels/{bench.discord.channel_id}/messages",
+        data=upload,
+        headers={"Authorization": f"Bot {bench.discord.token}"},
+    ) as response:
         assert response.status == 200, response.status
     return time.perf_counter() - started
 
@@ -254,8 +274,9 @@ async def rss_growth_ratio(folder: Path, edits: int, side: int = 1024) -> float:
 
         single = await bench.edit(users[0], image, count=4, side=side)
         alone = await peak_growth([single])
-        together = await peak_growth(list(await asyncio.gather(
-            *(bench.edit(user, image, count=4, side=side) for user in users[1:]))))
+        together = await peak_growth(
+            list(await asyncio.gather(*(bench.edit(user, image, count=4, side=side) for user in users[1:])))
+        )
         response_size = sum(len(f.data) for followup in single.followups for f in followup["files"])
     return max(alone, together / edits) / response_size
 
@@ -293,8 +314,10 @@ SHOWN_WAIT = re.compile(r"In line: [^·]+ · about ([\d.]+) s to wait · (\d+) s
 
 async def pacing(folder: Path, edits: int, count: int = 4) -> tuple[int, float]:
     """429s from an emulator enforcing 600 images/minute (burst 20), and the worst error of the wait shown."""
-    async with HubProcess(images_per_minute=600, burst=20) as hub, bench_stack(
-            folder, hub, upstream_images_per_minute=600, upstream_image_burst=20) as bench:
+    async with (
+        HubProcess(images_per_minute=600, burst=20) as hub,
+        bench_stack(folder, hub, upstream_images_per_minute=600, upstream_image_burst=20) as bench,
+    ):
         image = bench.attach(photo_png(64), 64)
         tickets: dict[int, Ticket] = {}
         admit = bench.bot.queue.admit
@@ -309,7 +332,7 @@ async def pacing(folder: Path, edits: int, count: int = 4) -> tuple[int, float]:
         await asyncio.gather(*(bench.done(record) for record in records))
         rate_limited = (await hub.stats())["rate_limited"]
     errors = []
-    for user, record in zip(users, records):
+    for user, record in zip(users, records, strict=False):
         # The first progress line a waiting member saw: the total wait it promised is the wait still
         # expected plus the time already elapsed (both as shown, in whole seconds).
         shown = next((SHOWN_WAIT.search(text) for text in record.texts() if SHOWN_WAIT.search(text)), None)

@@ -27,7 +27,6 @@ import asyncpg
 from services.database import open_database
 from services.quota import Period, QuotaExceeded, QuotaRule, QuotaStore
 
-
 MEMBERS = 1_000
 CYCLES = 4_000
 CONCURRENCY = 32
@@ -95,15 +94,23 @@ async def _bench_backend(url: str, cycles: int, concurrency: int) -> tuple[dict[
 
 
 async def run_store_bench(
-    sqlite_url: str, postgres_url: str | None, *, cycles: int = CYCLES, concurrency: int = CONCURRENCY,
+    sqlite_url: str,
+    postgres_url: str | None,
+    *,
+    cycles: int = CYCLES,
+    concurrency: int = CONCURRENCY,
 ) -> dict[str, float | int | None]:
     """Benchmark both backends; PostgreSQL results are None without a `postgres_url`."""
     results: dict[str, float | int | None] = {}
     overgrants = 0
     for backend, url in (("sqlite", sqlite_url), ("postgres", postgres_url)):
         if url is None:
-            results.update({f"quota_{name}_{backend}": None for name in
-                            ("reserve_per_s", "reserve_p50_ms", "reserve_p99_ms", "cycle_p50_ms", "cycle_p99_ms")})
+            results.update(
+                {
+                    f"quota_{name}_{backend}": None
+                    for name in ("reserve_per_s", "reserve_p50_ms", "reserve_p99_ms", "cycle_p50_ms", "cycle_p99_ms")
+                }
+            )
             continue
         throughput, granted = await _bench_backend(url, cycles, concurrency)
         results.update({f"quota_{name}_{backend}": value for name, value in throughput.items()})

@@ -60,9 +60,13 @@ class EditCog(RetouchCog):
         settings = await self.bot.settings.get(interaction.guild_id)
         check_channel(settings, interaction.channel_id)
         choice = check_options(
-            prompt=prompt, size=size, count=count, output_format=format,
+            prompt=prompt,
+            size=size,
+            count=count,
+            output_format=format,
             model=model or self.bot.config.default_model,
-            offered_models=await self.bot.models.available(), settings=settings,
+            offered_models=await self.bot.models.available(),
+            settings=settings,
         )
         picture = InputPicture.from_attachment(image)
         check_picture("image", picture, self.bot.config.max_input_bytes)
@@ -75,8 +79,9 @@ class EditCog(RetouchCog):
         await self.pipeline.run(interaction, choice, picture, mask_picture, settings)
 
     @edit.autocomplete("model")
-    async def model_autocomplete(self, interaction: discord.Interaction,
-                                 current: str) -> list[app_commands.Choice[str]]:
+    async def model_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
         models = await self.bot.models.available()
         return [app_commands.Choice(name=m, value=m) for m in models if current.lower() in m.lower()][:25]
 

@@ -76,8 +76,9 @@ async def send_error(interaction: discord.Interaction, message: str) -> None:
 class RetouchCog(commands.Cog):
     """Base for Retouch's cogs: the local error layer for expected failures."""
 
-    async def cog_app_command_error(self, interaction: discord.Interaction,
-                                    error: app_commands.AppCommandError) -> None:
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
         if isinstance(error, RetouchError):
             await send_error(interaction, str(error))
 
@@ -90,8 +91,12 @@ class ModeratorGroup(app_commands.Group):
     """Hidden from members by `default_permissions` (servers may re-map it), and checked again at run time."""
 
     def __init__(self, *, name: str, description: str) -> None:
-        super().__init__(name=name, description=description, guild_only=True,
-                         default_permissions=discord.Permissions(manage_guild=True))
+        super().__init__(
+            name=name,
+            description=description,
+            guild_only=True,
+            default_permissions=discord.Permissions(manage_guild=True),
+        )
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if not interaction.permissions.manage_guild:

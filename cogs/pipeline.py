@@ -32,9 +32,9 @@ from services.images import (
     prepare_mask,
 )
 from services.job_queue import QueueClosed, QueueRefused, Ticket
+from services.jobs import NewJob, Origin, PictureRef
 from services.modelhub import ModelHubError
 from services.quota import QuotaExceeded
-from services.jobs import NewJob, Origin, PictureRef
 from services.settings import GuildSettings, find_blocked
 
 if TYPE_CHECKING:
@@ -67,13 +67,30 @@ class InputPicture:
 
     @classmethod
     def from_attachment(cls, attachment: discord.Attachment) -> InputPicture:
-        return cls(attachment.url, attachment.filename, attachment.content_type, attachment.size,
-                   attachment.width, attachment.height, attachment.id)
+        return cls(
+            attachment.url,
+            attachment.filename,
+            attachment.content_type,
+            attachment.size,
+            attachment.width,
+            attachment.height,
+            attachment.id,
+        )
 
     def reference(self, channel_id: int | None, message_id: int | None, author_id: int) -> PictureRef:
         """How the job record finds this picture again."""
-        return PictureRef(self.url, self.filename, self.content_type, self.size, self.width, self.height,
-                          self.attachment_id, channel_id, message_id, author_id)
+        return PictureRef(
+            self.url,
+            self.filename,
+            self.content_type,
+            self.size,
+            self.width,
+            self.height,
+            self.attachment_id,
+            channel_id,
+            message_id,
+            author_id,
+        )
 
 
 @dataclass(frozen=True)
@@ -150,17 +167,25 @@ def check_picture(field: str, picture: InputPicture, max_bytes: int) -> None:
     """Type and size from what Discord already told us, so an obvious mistake costs no download."""
     content_type = (picture.content_type or "").split(";")[0].strip().lower()
     if not content_type.startswith("image/"):
-        raise InputError(field, f"`{field}` must be a picture (PNG, JPEG, WebP or GIF); "
-                                f"`{discord.utils.escape_markdown(picture.filename)}` is not one.")
+        raise InputError(
+            field,
+            f"`{field}` must be a picture (PNG, JPEG, WebP or GIF); "
+            f"`{discord.utils.escape_markdown(picture.filename)}` is not one.",
+        )
     if picture.size > max_bytes:
-        raise InputError(field, f"`{field}` must be at most {max_bytes / 1048576:.0f} MiB; "
-                                f"this one is {picture.size / 1048576:.1f} MiB.")
+        raise InputError(
+            field,
+            f"`{field}` must be at most {max_bytes / 1048576:.0f} MiB; this one is {picture.size / 1048576:.1f} MiB.",
+        )
 
 
 def check_mask_matches(image: InputPicture, mask: InputPicture) -> None:
     if image.width and mask.width and (image.width, image.height) != (mask.width, mask.height):
-        raise InputError("mask", f"`mask` must be the same size as `image` ({image.width}x{image.height}); "
-                                 f"it is {mask.width}x{mask.height}.")
+        raise InputError(
+            "mask",
+            f"`mask` must be the same size as `image` ({image.width}x{image.height}); "
+            f"it is {mask.width}x{mask.height}.",
+        )
 
 
 def check_channel(settings: GuildSettings, channel_id: int) -> None:
@@ -175,14 +200,20 @@ def describe_quota_refusal(error: QuotaExceeded) -> str:
     status = error.status
     if status.blocked_by == "budget" and status.budget is not None:
         budget = status.budget
-        when = f" The next one frees up {discord.utils.format_dt(budget.next_free_at, 'R')}." \
-            if budget.next_free_at else ""
-        return (f"This server's image budget is used up: {budget.remaining} of {budget.rule.limit} images left "
-                f"this {budget.rule.period.value}, and you asked for {error.requested}.{when}")
-    when = f" The next one frees up {discord.utils.format_dt(status.next_free_at, 'R')}." \
-        if status.next_free_at else ""
-    return (f"You have {status.remaining} of {status.limit} images left this {status.rule.period.value} "
-            f"and asked for {error.requested}.{when}")
+        when = (
+            f" The next one frees up {discord.utils.format_dt(budget.next_free_at, 'R')}."
+            if budget.next_free_at
+            else ""
+        )
+        return (
+            f"This server's image budget is used up: {budget.remaining} of {budget.rule.limit} images left "
+            f"this {budget.rule.period.value}, and you asked for {error.requested}.{when}"
+        )
+    when = f" The next one frees up {discord.utils.format_dt(status.next_free_at, 'R')}." if status.next_free_at else ""
+    return (
+        f"You have {status.remaining} of {status.limit} images left this {status.rule.period.value} "
+        f"and asked for {error.requested}.{when}"
+    )
 
 
 class Progress:
@@ -222,30 +253,52 @@ class EditPipeline:
     def __init__(self, bot: RetouchBot) -> None:
         self.bot = bot
 
-    async def run(self, interaction: discord.Interaction, choice: EditChoice, image: InputPicture,
-                  mask: InputPicture | None, settings: GuildSettings, origin: Origin | None = None) -> None:
+    async def run(
+        self,
+        interaction: discord.Interaction,
+        choice: EditChoice,
+        image: InputPicture,
+        mask: InputPicture | None,
+        settings: GuildSettings,
+        origin: Origin | None = None,
+    ) -> None:
         """Take a place in the queue (a full queue refuses before anything is spent), then run the edit."""
         assert interaction.guild_id is not None
         try:
             ticket = self.bot.queue.admit(interaction.guild_id, interaction.user.id, choice.count)
         except QueueRefused as exc:
-            raise InputError("queue", f"Retouch is busy: {exc}. Please try again in about "
-                                      f"{max(exc.retry_after, 1):.0f} s; nothing was charged.") from None
+            raise InputError(
+                "queue",
+                f"Retouch is busy: {exc}. Please try again in about "
+                f"{max(exc.retry_after, 1):.0f} s; nothing was charged.",
+            ) from None
         except QueueClosed as exc:
             raise InputError("queue", f"{exc}; please try again in a minute. Nothing was charged.") from None
         try:
             await self._run_admitted(interaction, choice, image, mask, settings, origin, ticket)
         except asyncio.CancelledError:
             # Only a shutdown cancels a job; the settle in _run_admitted has already returned the quota.
-            await asyncio.shield(send_error(interaction, "Retouch is restarting and had to stop this edit; only "
-                                                         "pictures already posted were charged. Please try again."))
+            await asyncio.shield(
+                send_error(
+                    interaction,
+                    "Retouch is restarting and had to stop this edit; only "
+                    "pictures already posted were charged. Please try again.",
+                )
+            )
             raise
         finally:
             self.bot.queue.finish(ticket)
 
-    async def _run_admitted(self, interaction: discord.Interaction, choice: EditChoice, image: InputPicture,
-                            mask: InputPicture | None, settings: GuildSettings, origin: Origin | None,
-                            ticket: Ticket) -> None:
+    async def _run_admitted(
+        self,
+        interaction: discord.Interaction,
+        choice: EditChoice,
+        image: InputPicture,
+        mask: InputPicture | None,
+        settings: GuildSettings,
+        origin: Origin | None,
+        ticket: Ticket,
+    ) -> None:
         """Download and check the inputs, reserve quota, wait for a turn, call the hub, deliver, settle."""
         progress = Progress(interaction)
         await interaction.edit_original_response(content="Checking your picture…")
@@ -258,8 +311,9 @@ class EditPipeline:
             except ImageError as exc:
                 raise InputError("mask", str(exc)) from None
         size = choice.size or auto_size(info.width, info.height, settings.auto_long_side)
-        order = EditOrder(choice.model, choice.prompt, size, choice.count, choice.output_format,
-                          source, mask_source, mask_data_url)
+        order = EditOrder(
+            choice.model, choice.prompt, size, choice.count, choice.output_format, source, mask_source, mask_data_url
+        )
         assert interaction.guild_id is not None
         member = interaction.user
         role_ids = [role.id for role in getattr(member, "roles", [])]
@@ -300,29 +354,44 @@ class EditPipeline:
             await asyncio.shield(self.bot.jobs.finish(job_id, delivery.count))
         if settings.audit_channel_id is not None:
             await self._audit(interaction, order, settings.audit_channel_id, result.images[0].data, delivery)
-        summary = f"Done: {delivery.count} {'picture' if delivery.count == 1 else 'pictures'} posted below " \
-                  f"in {progress.elapsed():.0f} s."
+        summary = (
+            f"Done: {delivery.count} {'picture' if delivery.count == 1 else 'pictures'} posted below "
+            f"in {progress.elapsed():.0f} s."
+        )
         if not delivery.by_channel:  # otherwise the token is dead, and the mention in the channel told them
             await interaction.edit_original_response(content=" ".join([summary, *notes]))
 
-    async def _audit(self, interaction: discord.Interaction, order: EditOrder, channel_id: int,
-                     first_result: bytes, delivery: Delivery) -> None:
+    async def _audit(
+        self,
+        interaction: discord.Interaction,
+        order: EditOrder,
+        channel_id: int,
+        first_result: bytes,
+        delivery: Delivery,
+    ) -> None:
         """Tell the audit-log channel who edited what, with small previews; never fails the edit itself."""
         channel = self.bot.get_channel(channel_id)
         if not isinstance(channel, discord.abc.Messageable):
-            log.warning("Audit channel %s of guild %s is not a text channel I can see", channel_id,
-                        interaction.guild_id)
+            log.warning(
+                "Audit channel %s of guild %s is not a text channel I can see", channel_id, interaction.guild_id
+            )
             return
         previews = [("input", order.image.data), ("result", first_result)]
         if order.mask is not None:
             previews.insert(1, ("mask", order.mask.data))
-        files = [discord.File(io.BytesIO(await make_thumbnail(data)), filename=f"{name}.png")
-                 for name, data in previews]
-        link = jump_url(interaction.guild_id, interaction.channel_id, delivery.messages[0].id) \
-            if delivery.messages else "(not posted)"
-        content = (f"{interaction.user.mention} edited in <#{interaction.channel_id}> · `{order.model}` · "
-                   f"{order.size[0]}x{order.size[1]} · {delivery.count} of {order.count} posted · {link}\n"
-                   f"> {discord.utils.escape_markdown(shorten(' '.join(order.prompt.split()), 1500))}")
+        files = [
+            discord.File(io.BytesIO(await make_thumbnail(data)), filename=f"{name}.png") for name, data in previews
+        ]
+        link = (
+            jump_url(interaction.guild_id, interaction.channel_id, delivery.messages[0].id)
+            if delivery.messages
+            else "(not posted)"
+        )
+        content = (
+            f"{interaction.user.mention} edited in <#{interaction.channel_id}> · `{order.model}` · "
+            f"{order.size[0]}x{order.size[1]} · {delivery.count} of {order.count} posted · {link}\n"
+            f"> {discord.utils.escape_markdown(shorten(' '.join(order.prompt.split()), 1500))}"
+        )
         try:
             await channel.send(content=content, files=files, allowed_mentions=NO_PINGS)
         except discord.HTTPException as exc:
@@ -333,8 +402,10 @@ class EditPipeline:
         try:
             async with self.bot.session.get(picture.url, timeout=aiohttp.ClientTimeout(total=60)) as response:
                 if response.status != 200:
-                    raise InputError(field, f"Could not download `{field}` from Discord (HTTP {response.status}); "
-                                            "please upload it again.")
+                    raise InputError(
+                        field,
+                        f"Could not download `{field}` from Discord (HTTP {response.status}); please upload it again.",
+                    )
                 # read(n) returns what has arrived so far, not n bytes: gather chunks up to just past the limit.
                 buffer = bytearray()
                 async for chunk in response.content.iter_chunked(1 << 16):
@@ -342,7 +413,7 @@ class EditPipeline:
                     if len(buffer) > limit:
                         break
                 data = bytes(buffer)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise InputError(field, f"Could not download `{field}` from Discord; please upload it again.") from exc
         if len(data) > limit:
             raise InputError(field, f"`{field}` must be at most {limit / 1048576:.0f} MiB.")
@@ -352,12 +423,14 @@ class EditPipeline:
             raise InputError(field, str(exc)) from None
         return SourcePicture(picture.url, data, f"image/{info.format.lower()}"), info
 
-    async def _deliver(self, interaction: discord.Interaction, order: EditOrder,
-                       pictures: list[bytes], delivery: Delivery) -> list[str]:
+    async def _deliver(
+        self, interaction: discord.Interaction, order: EditOrder, pictures: list[bytes], delivery: Delivery
+    ) -> list[str]:
         """Post the pictures publicly, split or re-encoded to fit the upload limit; returns notes for the member."""
         extension = extension_for(order.output_format)
-        files = [OutputFile(f"retouch-{interaction.id}-{n}.{extension}", data)
-                 for n, data in enumerate(pictures, start=1)]
+        files = [
+            OutputFile(f"retouch-{interaction.id}-{n}.{extension}", data) for n, data in enumerate(pictures, start=1)
+        ]
         from cogs.remix import result_view  # here, not at the top: cogs.remix imports this module
 
         assert delivery.job_id is not None
@@ -366,28 +439,43 @@ class EditPipeline:
         for number, batch in enumerate(plan.batches, start=1):
             part = f" · part {number}/{len(plan.batches)}" if len(plan.batches) > 1 else ""
             message = await self._post(
-                interaction, delivery, batch, view=result_view(delivery.job_id),
+                interaction,
+                delivery,
+                batch,
+                view=result_view(delivery.job_id),
                 content=caption(order.prompt, interaction.user, order.model, order.size, part + credit),
             )
             delivery.count += len(batch)
             delivery.messages.append(message)
-            await self.bot.jobs.add_results(delivery.job_id, [
-                InputPicture.from_attachment(a).reference(interaction.channel_id, message.id, interaction.user.id)
-                for a in message.attachments
-            ])
+            await self.bot.jobs.add_results(
+                delivery.job_id,
+                [
+                    InputPicture.from_attachment(a).reference(interaction.channel_id, message.id, interaction.user.id)
+                    for a in message.attachments
+                ],
+            )
         return plan.notes
 
-    async def _post(self, interaction: discord.Interaction, delivery: Delivery, batch: list[OutputFile], *,
-                    view: discord.ui.View, content: str) -> discord.Message:
+    async def _post(
+        self,
+        interaction: discord.Interaction,
+        delivery: Delivery,
+        batch: list[OutputFile],
+        *,
+        view: discord.ui.View,
+        content: str,
+    ) -> discord.Message:
         """One result message: a followup while the token lives, else a channel message pinging the requester."""
+
         def files() -> list[discord.File]:
             return [discord.File(io.BytesIO(f.data), filename=f.filename) for f in batch]
 
         age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
         if not delivery.by_channel and age < TOKEN_SAFE_SECONDS:
             try:
-                return await interaction.followup.send(content=content, files=files(), view=view,
-                                                       allowed_mentions=NO_PINGS, wait=True)
+                return await interaction.followup.send(
+                    content=content, files=files(), view=view, allowed_mentions=NO_PINGS, wait=True
+                )
             except discord.HTTPException as exc:
                 if exc.status != 401:  # 401: Discord says the token expired (its clock, not ours)
                     raise
@@ -395,29 +483,53 @@ class EditPipeline:
         channel = interaction.channel
         permissions = interaction.app_permissions
         if not isinstance(channel, discord.abc.Messageable) or not (
-                permissions.send_messages and permissions.attach_files):
-            log.warning("Edit for user %s outlived its interaction token and I may not post in channel %s; "
-                        "cancelled, and the quota for undelivered pictures returned", interaction.user.id,
-                        interaction.channel_id)
-            raise RetouchError("The edit took longer than Discord lets a reply wait, and Retouch may not post "
-                               "in this channel; it was cancelled and nothing undelivered was charged.")
-        log.info("Edit for user %s outlived its interaction token; posting to channel %s instead",
-                 interaction.user.id, interaction.channel_id)
-        return await channel.send(content=content, files=files(), view=view,
-                                  allowed_mentions=discord.AllowedMentions(users=[interaction.user]))
+            permissions.send_messages and permissions.attach_files
+        ):
+            log.warning(
+                "Edit for user %s outlived its interaction token and I may not post in channel %s; "
+                "cancelled, and the quota for undelivered pictures returned",
+                interaction.user.id,
+                interaction.channel_id,
+            )
+            raise RetouchError(
+                "The edit took longer than Discord lets a reply wait, and Retouch may not post "
+                "in this channel; it was cancelled and nothing undelivered was charged."
+            )
+        log.info(
+            "Edit for user %s outlived its interaction token; posting to channel %s instead",
+            interaction.user.id,
+            interaction.channel_id,
+        )
+        return await channel.send(
+            content=content,
+            files=files(),
+            view=view,
+            allowed_mentions=discord.AllowedMentions(users=[interaction.user]),
+        )
 
     @staticmethod
-    def _new_job(interaction: discord.Interaction, order: EditOrder, image: InputPicture,
-                 mask: InputPicture | None, origin: Origin) -> NewJob:
+    def _new_job(
+        interaction: discord.Interaction,
+        order: EditOrder,
+        image: InputPicture,
+        mask: InputPicture | None,
+        origin: Origin,
+    ) -> NewJob:
         """The job record: without an origin, the source is the requester's own upload to this command."""
         user_id = interaction.user.id
         channel_id = origin.source_channel_id or interaction.channel_id
         source = image.reference(channel_id, origin.source_message_id, origin.source_author_id or user_id)
         assert interaction.channel_id is not None
         return NewJob(
-            guild_id=interaction.guild_id, channel_id=interaction.channel_id, user_id=user_id,
-            prompt=order.prompt, model=order.model, size=f"{order.size[0]}x{order.size[1]}", count=order.count,
-            output_format=order.output_format, source=source,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            user_id=user_id,
+            prompt=order.prompt,
+            model=order.model,
+            size=f"{order.size[0]}x{order.size[1]}",
+            count=order.count,
+            output_format=order.output_format,
+            source=source,
             mask=mask.reference(interaction.channel_id, None, user_id) if mask else None,
             parent_job_id=origin.parent_job_id,
         )

@@ -42,14 +42,18 @@ def describe_status(status: QuotaStatus) -> str:
     if status.remaining is None:
         lines = [f"No limit applies to you ({describe_source(status)})."]
     else:
-        lines = [f"You have **{status.remaining} of {status.limit}** images left this "
-                 f"{status.rule.period.value} (used {status.used})."]
+        lines = [
+            f"You have **{status.remaining} of {status.limit}** images left this "
+            f"{status.rule.period.value} (used {status.used})."
+        ]
         if status.next_free_at is not None:
             lines.append(f"The next one frees up {discord.utils.format_dt(status.next_free_at, 'R')}.")
     if status.budget is not None:
         budget = status.budget
-        lines.append(f"The server budget has {budget.remaining} of {budget.rule.limit} images left this "
-                     f"{budget.rule.period.value}.")
+        lines.append(
+            f"The server budget has {budget.remaining} of {budget.rule.limit} images left this "
+            f"{budget.rule.period.value}."
+        )
     return "\n".join(lines)
 
 
@@ -71,8 +75,9 @@ class QuotaCog(RetouchCog):
 
     @quota.command(name="default")
     @app_commands.describe(limit="Images per period (0 = none)", period="The rolling window")
-    async def set_default(self, interaction: discord.Interaction, limit: app_commands.Range[int, 0, 100000],
-                          period: PeriodName) -> None:
+    async def set_default(
+        self, interaction: discord.Interaction, limit: app_commands.Range[int, 0, 100000], period: PeriodName
+    ) -> None:
         """Set the server's default quota for members without a rule of their own."""
         assert interaction.guild_id is not None
         await self.bot.quota.set_default(interaction.guild_id, limit, Period(period))
@@ -80,8 +85,13 @@ class QuotaCog(RetouchCog):
 
     @quota.command(name="role")
     @app_commands.describe(role="The role", limit="Images per period (0 = none)", period="The rolling window")
-    async def set_role(self, interaction: discord.Interaction, role: discord.Role,
-                       limit: app_commands.Range[int, 0, 100000], period: PeriodName) -> None:
+    async def set_role(
+        self,
+        interaction: discord.Interaction,
+        role: discord.Role,
+        limit: app_commands.Range[int, 0, 100000],
+        period: PeriodName,
+    ) -> None:
         """Set the quota for members with a role (the most generous of a member's roles applies)."""
         assert interaction.guild_id is not None
         await self.bot.quota.set_role_rule(interaction.guild_id, role.id, limit, Period(period))
@@ -89,8 +99,13 @@ class QuotaCog(RetouchCog):
 
     @quota.command(name="member")
     @app_commands.describe(member="The member", limit="Images per period (0 = none)", period="The rolling window")
-    async def set_member(self, interaction: discord.Interaction, member: discord.Member,
-                         limit: app_commands.Range[int, 0, 100000], period: PeriodName) -> None:
+    async def set_member(
+        self,
+        interaction: discord.Interaction,
+        member: discord.Member,
+        limit: app_commands.Range[int, 0, 100000],
+        period: PeriodName,
+    ) -> None:
         """Set one member's quota; it overrides their roles and the server default."""
         assert interaction.guild_id is not None
         await self.bot.quota.set_member_rule(interaction.guild_id, member.id, limit, Period(period))
@@ -115,8 +130,9 @@ class QuotaCog(RetouchCog):
 
     @quota.command(name="budget")
     @app_commands.describe(limit="Images per period for the whole server", period="The rolling window")
-    async def budget(self, interaction: discord.Interaction, limit: app_commands.Range[int, 0, 1000000],
-                     period: PeriodName) -> None:
+    async def budget(
+        self, interaction: discord.Interaction, limit: app_commands.Range[int, 0, 1000000], period: PeriodName
+    ) -> None:
         """Cap the whole server's images per period."""
         assert interaction.guild_id is not None
         await self.bot.quota.set_budget(interaction.guild_id, limit, Period(period))
@@ -130,14 +146,16 @@ class QuotaCog(RetouchCog):
         if member is not None:
             status = await self.bot.quota.explain(interaction.guild_id, member.id, role_ids_of(member))
             text = f"{member.mention}: {describe_source(status)}.\n" + describe_status(status).replace(
-                "You have", "They have").replace("No limit applies to you", "No limit applies to them")
+                "You have", "They have"
+            ).replace("No limit applies to you", "No limit applies to them")
         else:
             rules = await self.bot.quota.list_rules(interaction.guild_id)
             budget = await self.bot.quota.get_budget(interaction.guild_id)
             lines = [f"Operator default: {describe_rule(self.bot.config.default_quota)}"]
             for rule in rules:
-                who = {"default": "Server default", "role": f"<@&{rule.target_id}>",
-                       "member": f"<@{rule.target_id}>"}[rule.target_kind]
+                who = {"default": "Server default", "role": f"<@&{rule.target_id}>", "member": f"<@{rule.target_id}>"}[
+                    rule.target_kind
+                ]
                 lines.append(f"{who}: {describe_rule(rule.rule)}")
             lines.append(f"Server budget: {describe_rule(budget) if budget else 'none'}")
             text = "\n".join(lines)
@@ -175,11 +193,13 @@ class QuotaCog(RetouchCog):
     async def usage(self, interaction: discord.Interaction) -> None:
         """See how many images you have left and when the next one frees up."""
         assert interaction.guild_id is not None
-        status = await self.bot.quota.explain(interaction.guild_id, interaction.user.id,
-                                              role_ids_of(interaction.user))
+        status = await self.bot.quota.explain(interaction.guild_id, interaction.user.id, role_ids_of(interaction.user))
         opted_out = await self.bot.jobs.remix_opt_out(interaction.user.id)
-        consent = ("Others may not remix your pictures (`/remixing allow:True` to change that)." if opted_out
-                   else "Others may remix your pictures (`/remixing allow:False` to opt out).")
+        consent = (
+            "Others may not remix your pictures (`/remixing allow:True` to change that)."
+            if opted_out
+            else "Others may remix your pictures (`/remixing allow:False` to opt out)."
+        )
         await interaction.response.send_message(f"{describe_status(status)}\n{consent}", ephemeral=True)
 
     async def _confirm(self, interaction: discord.Interaction, text: str) -> None:

@@ -53,8 +53,10 @@ async def tell_failure(interaction: discord.Interaction, error: BaseException) -
     await send_error(interaction, APOLOGY)
 
 
-class ResultButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-                   template=r"retouch:(?P<action>reroll|remix|delete):(?P<job_id>[0-9]+)"):
+class ResultButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=r"retouch:(?P<action>reroll|remix|delete):(?P<job_id>[0-9]+)",
+):
     """A button under a result; everything but the action and the job id is in the database."""
 
     def __init__(self, action: Action, job_id: int) -> None:
@@ -64,8 +66,9 @@ class ResultButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
         self.job_id = job_id
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
-                             match: Any, /) -> ResultButton:
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any, /
+    ) -> ResultButton:
         return cls(cast(Action, match["action"]), int(match["job_id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
@@ -74,7 +77,9 @@ class ResultButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
             if cog is None:
                 raise RetouchError("Remixing is not available right now; please try again in a minute.")
             actions: dict[Action, Callable[[discord.Interaction, int], Awaitable[None]]] = {
-                "reroll": cog.reroll, "remix": cog.open_remix, "delete": cog.delete,
+                "reroll": cog.reroll,
+                "remix": cog.open_remix,
+                "delete": cog.delete,
             }
             await actions[self.action](interaction, self.job_id)
         except Exception as error:
@@ -109,44 +114,58 @@ class RemixModal(discord.ui.Modal, title="Remix"):
         self.cog = cog
         self.target = target
         self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
-            style=discord.TextStyle.paragraph, min_length=1, max_length=MAX_PROMPT,
+            style=discord.TextStyle.paragraph,
+            min_length=1,
+            max_length=MAX_PROMPT,
             default=target.parent.prompt if target.parent else None,
         )
         self.add_item(discord.ui.Label(text="Prompt", description="What should change", component=self.prompt))
         self.picture: discord.ui.Select[RemixModal] | None = None
         if len(target.pictures) > 1:
-            options = [discord.SelectOption(label=f"{n}. {p.filename}"[:100], value=str(n - 1), default=n == 1)
-                       for n, p in enumerate(target.pictures[:25], start=1)]
+            options = [
+                discord.SelectOption(label=f"{n}. {p.filename}"[:100], value=str(n - 1), default=n == 1)
+                for n, p in enumerate(target.pictures[:25], start=1)
+            ]
             self.picture = discord.ui.Select(options=options, min_values=1, max_values=1)
             self.add_item(discord.ui.Label(text="Picture", description="Which one to remix", component=self.picture))
-        self.mask: discord.ui.FileUpload[RemixModal] = discord.ui.FileUpload(required=False, min_values=0,
-                                                                              max_values=1)
-        self.add_item(discord.ui.Label(text="Mask (optional)", component=self.mask,
-                                       description="Same size as the picture; transparent or white where it may change"))
+        self.mask: discord.ui.FileUpload[RemixModal] = discord.ui.FileUpload(required=False, min_values=0, max_values=1)
+        self.add_item(
+            discord.ui.Label(
+                text="Mask (optional)",
+                component=self.mask,
+                description="Same size as the picture; transparent or white where it may change",
+            )
+        )
         self.count: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(default="1", min_length=1, max_length=2)
-        self.add_item(discord.ui.Label(text="Count", description=f"How many pictures (1–{MAX_COUNT})",
-                                       component=self.count))
+        self.add_item(
+            discord.ui.Label(text="Count", description=f"How many pictures (1–{MAX_COUNT})", component=self.count)
+        )
 
     async def on_submit(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
         index = int(self.picture.values[0]) if self.picture is not None and self.picture.values else 0
         mask = self.mask.values[0] if self.mask.values else None
-        await self.cog.submit_remix(interaction, self.target, self.prompt.value, self.target.pictures[index],
-                                    mask, self.count.value)
+        await self.cog.submit_remix(
+            interaction, self.target, self.prompt.value, self.target.pictures[index], mask, self.count.value
+        )
 
     async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:  # type: ignore[override]
         await tell_failure(interaction, error)
 
 
 def as_input(ref: PictureRef, url: str | None = None) -> InputPicture:
-    return InputPicture(url or ref.url, ref.filename, ref.content_type, ref.size, ref.width, ref.height,
-                        ref.attachment_id)
+    return InputPicture(
+        url or ref.url, ref.filename, ref.content_type, ref.size, ref.width, ref.height, ref.attachment_id
+    )
 
 
 def pictures_of(message: discord.Message, owner_id: int) -> tuple[PictureRef, ...]:
     """The image attachments and image embeds of a message, in order."""
     where = {"channel_id": message.channel.id, "message_id": message.id, "author_id": owner_id}
-    pictures = [PictureRef(a.url, a.filename, a.content_type, a.size, a.width, a.height, a.id, **where)
-                for a in message.attachments if (a.content_type or "").startswith("image/")]
+    pictures = [
+        PictureRef(a.url, a.filename, a.content_type, a.size, a.width, a.height, a.id, **where)
+        for a in message.attachments
+        if (a.content_type or "").startswith("image/")
+    ]
     for embed in message.embeds:
         for media in (embed.image, embed.thumbnail):
             # The proxy URL, not the original: Discord's media proxy is the only host Retouch downloads from.
@@ -154,8 +173,9 @@ def pictures_of(message: discord.Message, owner_id: int) -> tuple[PictureRef, ..
                 filename = urlsplit(media.proxy_url).path.rsplit("/", 1)[-1] or "embed"
                 # Discord calls it an image; the download is inspected like any other before use.
                 content_type = mimetypes.guess_type(filename)[0] or "image/*"
-                pictures.append(PictureRef(media.proxy_url, filename, content_type, 0, media.width, media.height,
-                                           **where))
+                pictures.append(
+                    PictureRef(media.proxy_url, filename, content_type, 0, media.width, media.height, **where)
+                )
     return tuple(pictures)
 
 
@@ -182,16 +202,18 @@ class RemixCog(RetouchCog):
     async def remixing(self, interaction: discord.Interaction, allow: bool) -> None:
         """Allow or stop other members remixing your pictures and results."""
         await self.bot.jobs.set_remix_opt_out(interaction.user.id, not allow)
-        message = ("Other members can remix your uploads and results." if allow else
-                   "Other members can no longer remix or reroll your uploads and results; you still can.")
+        message = (
+            "Other members can remix your uploads and results."
+            if allow
+            else "Other members can no longer remix or reroll your uploads and results; you still can."
+        )
         await interaction.response.send_message(message, ephemeral=True)
 
     async def remix_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Remix a picture in this message."""
         await self._remix_settings(interaction)
         assert self.bot.user is not None
-        job = await self.bot.jobs.find_by_result_message(message.id) if message.author.id == self.bot.user.id \
-            else None
+        job = await self.bot.jobs.find_by_result_message(message.id) if message.author.id == self.bot.user.id else None
         pictures = pictures_of(message, job.user_id if job else message.author.id)
         if not pictures:
             raise RetouchError("That message has no picture to remix: it needs an image attachment or an image embed.")
@@ -208,8 +230,15 @@ class RemixCog(RetouchCog):
             raise RetouchError("This result has no pictures on record to remix.")
         await interaction.response.send_modal(RemixModal(self, RemixTarget(job.results, job.owners, job)))
 
-    async def submit_remix(self, interaction: discord.Interaction, target: RemixTarget, prompt: str,
-                           picture: PictureRef, mask: discord.Attachment | None, count_text: str) -> None:
+    async def submit_remix(
+        self,
+        interaction: discord.Interaction,
+        target: RemixTarget,
+        prompt: str,
+        picture: PictureRef,
+        mask: discord.Attachment | None,
+        count_text: str,
+    ) -> None:
         """Check the modal's answers, then run the edit on the chosen picture, credited to its parent."""
         settings = await self._remix_settings(interaction)  # again: the server may have turned it off meanwhile
         await self._check_consent(interaction.user.id, target.owners)
@@ -220,10 +249,13 @@ class RemixCog(RetouchCog):
         parent = target.parent
         # A result keeps its parent's size, model and format; anything else starts from the defaults.
         choice = check_options(
-            prompt=prompt, size=parent.size if parent else "auto", count=count,
+            prompt=prompt,
+            size=parent.size if parent else "auto",
+            count=count,
             output_format=parent.output_format if parent else "png",
             model=parent.model if parent else self.bot.config.default_model,
-            offered_models=await self.bot.models.available(), settings=settings,
+            offered_models=await self.bot.models.available(),
+            settings=settings,
         )
         check_picture("image", as_input(picture), self.bot.config.max_input_bytes)
         mask_picture = InputPicture.from_attachment(mask) if mask is not None else None
@@ -235,10 +267,12 @@ class RemixCog(RetouchCog):
             await interaction.response.defer(ephemeral=True, thinking=True)
             image = await self._fresh("image", picture)
             origin = Origin(
-                parent_job_id=parent.id if parent else None, source_channel_id=picture.channel_id,
-                source_message_id=picture.message_id, source_author_id=picture.author_id,
+                parent_job_id=parent.id if parent else None,
+                source_channel_id=picture.channel_id,
+                source_message_id=picture.message_id,
+                source_author_id=picture.author_id,
                 credit=f"Remix of {jump_url(interaction.guild_id, picture.channel_id, picture.message_id)} "
-                       f"by <@{picture.author_id}>",
+                f"by <@{picture.author_id}>",
             )
             await self.pipeline.run(interaction, choice, image, mask_picture, settings, origin)
 
@@ -249,8 +283,13 @@ class RemixCog(RetouchCog):
         await self._check_consent(interaction.user.id, job.owners)
         # Checked again: the server's limits and blocklist may have changed since the first run.
         choice = check_options(
-            prompt=job.prompt, size=job.size, count=job.count, output_format=job.output_format, model=job.model,
-            offered_models=await self.bot.models.available(), settings=settings,
+            prompt=job.prompt,
+            size=job.size,
+            count=job.count,
+            output_format=job.output_format,
+            model=job.model,
+            offered_models=await self.bot.models.available(),
+            settings=settings,
         )
         with self._once("reroll", job.id, interaction.user.id):
             await interaction.response.defer(ephemeral=True, thinking=True)
@@ -258,8 +297,10 @@ class RemixCog(RetouchCog):
             mask = await self._fresh("mask", job.mask) if job.mask is not None else None
             first = job.result_message_ids[0] if job.result_message_ids else None
             origin = Origin(
-                parent_job_id=job.id, source_channel_id=job.source.channel_id,
-                source_message_id=job.source.message_id, source_author_id=job.source.author_id,
+                parent_job_id=job.id,
+                source_channel_id=job.source.channel_id,
+                source_message_id=job.source.message_id,
+                source_author_id=job.source.author_id,
                 credit=f"Reroll of {jump_url(interaction.guild_id, job.channel_id, first)} by <@{job.user_id}>",
             )
             await self.pipeline.run(interaction, choice, image, mask, settings, origin)
@@ -299,16 +340,19 @@ class RemixCog(RetouchCog):
         """Members who opted out are never built on by others (their own pictures stay theirs to reroll)."""
         for owner in sorted(set(owners) - {user_id}):
             if await self.bot.jobs.remix_opt_out(owner):
-                raise RetouchError(f"<@{owner}> has opted out of having their pictures remixed, "
-                                   "so this one cannot be remixed or rerolled by others.")
+                raise RetouchError(
+                    f"<@{owner}> has opted out of having their pictures remixed, "
+                    "so this one cannot be remixed or rerolled by others."
+                )
 
     @contextlib.contextmanager
     def _once(self, action: str, key: int, user_id: int) -> Iterator[None]:
         """Refuses a second click on the same thing while the first is still running, before anything is charged."""
         running = (action, key, user_id)
         if running in self._running:
-            raise RetouchError("Already working on that one: the pictures will appear in a moment. "
-                               "This click was not charged.")
+            raise RetouchError(
+                "Already working on that one: the pictures will appear in a moment. This click was not charged."
+            )
         self._running.add(running)
         try:
             yield
@@ -330,12 +374,16 @@ class RemixCog(RetouchCog):
         if ref.attachment_id is None:
             return as_input(ref, url)  # an embed's proxy URL is not an attachment's and is not refreshed
         try:
-            answer = await self.bot.http.request(discord.http.Route("POST", "/attachments/refresh-urls"),
-                                                 json={"attachment_urls": [url]})
+            answer = await self.bot.http.request(
+                discord.http.Route("POST", "/attachments/refresh-urls"), json={"attachment_urls": [url]}
+            )
         except discord.HTTPException as exc:
             log.warning("Could not refresh an attachment URL (HTTP %s)", exc.status)
-            raise InputError(field, f"Discord would not give a fresh link to the `{field}` picture right now; "
-                                    "please try again in a minute. Nothing was charged.") from None
+            raise InputError(
+                field,
+                f"Discord would not give a fresh link to the `{field}` picture right now; "
+                "please try again in a minute. Nothing was charged.",
+            ) from None
         refreshed = [entry.get("refreshed") for entry in answer.get("refreshed_urls", [])]
         if not refreshed or not refreshed[0]:
             raise InputError(field, GONE.format(reason="Discord no longer has it"))

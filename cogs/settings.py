@@ -20,14 +20,16 @@ log = logging.getLogger(__name__)
 
 def describe_settings(settings: GuildSettings) -> str:
     channels = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids)) or "all channels"
-    return "\n".join([
-        f"Allowed channels: {channels}",
-        f"Max pictures per edit: {settings.max_count}",
-        f"Long side for `auto` size: {settings.auto_long_side}",
-        f"Blocked words and phrases: {len(settings.blocklist)}",
-        f"Audit log: {f'<#{settings.audit_channel_id}>' if settings.audit_channel_id else 'off'}",
-        f"Remixing: {'on' if settings.remixing_enabled else 'off'}",
-    ])
+    return "\n".join(
+        [
+            f"Allowed channels: {channels}",
+            f"Max pictures per edit: {settings.max_count}",
+            f"Long side for `auto` size: {settings.auto_long_side}",
+            f"Blocked words and phrases: {len(settings.blocklist)}",
+            f"Audit log: {f'<#{settings.audit_channel_id}>' if settings.audit_channel_id else 'off'}",
+            f"Remixing: {'on' if settings.remixing_enabled else 'off'}",
+        ]
+    )
 
 
 class SettingsCog(RetouchCog):
@@ -45,8 +47,9 @@ class SettingsCog(RetouchCog):
         await self._reply(interaction, describe_settings(await self.bot.settings.get(interaction.guild_id)))
 
     @retouch.command(name="channel")
-    @app_commands.describe(channel="The channel", allowed="Allow /edit there (once any channel is allowed, "
-                                                          "only allowed channels work)")
+    @app_commands.describe(
+        channel="The channel", allowed="Allow /edit there (once any channel is allowed, only allowed channels work)"
+    )
     async def channel(self, interaction: discord.Interaction, channel: discord.TextChannel, allowed: bool) -> None:
         """Allow or disallow /edit in a channel (no allowed channels = every channel)."""
         assert interaction.guild_id is not None
@@ -65,18 +68,25 @@ class SettingsCog(RetouchCog):
 
     @retouch.command(name="default-size")
     @app_commands.describe(long_side="The long side of `auto` size, a multiple of 16 between 64 and 2048")
-    async def default_size(self, interaction: discord.Interaction,
-                           long_side: app_commands.Range[int, MIN_SIDE, MAX_SIDE]) -> None:
+    async def default_size(
+        self, interaction: discord.Interaction, long_side: app_commands.Range[int, MIN_SIDE, MAX_SIDE]
+    ) -> None:
         """Set the long side that `size: auto` scales pictures to."""
         if long_side % SIDE_STEP or not MIN_SIDE <= long_side <= MAX_SIDE:
-            raise InputError("long_side", f"`long_side` must be a multiple of {SIDE_STEP} between {MIN_SIDE} "
-                                          f"and {MAX_SIDE}; got {long_side}.")
+            raise InputError(
+                "long_side",
+                f"`long_side` must be a multiple of {SIDE_STEP} between {MIN_SIDE} and {MAX_SIDE}; got {long_side}.",
+            )
         await self._update(interaction, auto_long_side=long_side)
 
     @retouch.command(name="blocklist")
     @app_commands.describe(action="Add, remove or list", phrase="A word or phrase (whole words, any case)")
-    async def blocklist(self, interaction: discord.Interaction, action: Literal["add", "remove", "list"],
-                        phrase: app_commands.Range[str, 1, 100] | None = None) -> None:
+    async def blocklist(
+        self,
+        interaction: discord.Interaction,
+        action: Literal["add", "remove", "list"],
+        phrase: app_commands.Range[str, 1, 100] | None = None,
+    ) -> None:
         """Block words or phrases in prompts."""
         assert interaction.guild_id is not None
         guild_id = interaction.guild_id

@@ -47,8 +47,11 @@ def _render(report: UsageReport, labels: dict[int, str], title: str) -> bytes:
         top = baseline
         users = report.images_by_day.get(day, {})
         for user_id in [*top_ids, None]:
-            images = users.get(user_id, 0) if user_id is not None else \
-                sum(n for uid, n in users.items() if uid not in colours)
+            images = (
+                users.get(user_id, 0)
+                if user_id is not None
+                else sum(n for uid, n in users.items() if uid not in colours)
+            )
             if not images:
                 continue
             height = images / peak * plot_height
@@ -60,8 +63,9 @@ def _render(report: UsageReport, labels: dict[int, str], title: str) -> bytes:
     legend_x, legend_y = WIDTH - MARGIN_RIGHT + 20, MARGIN_TOP
     for user_id, images in report.top_users[: len(PALETTE)]:
         draw.rectangle((legend_x, legend_y, legend_x + 12, legend_y + 12), fill=colours[user_id])
-        draw.text((legend_x + 18, legend_y), f"{labels.get(user_id, str(user_id))[:24]} ({images})",
-                  fill="black", font=font)
+        draw.text(
+            (legend_x + 18, legend_y), f"{labels.get(user_id, str(user_id))[:24]} ({images})", fill="black", font=font
+        )
         legend_y += 20
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")

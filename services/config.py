@@ -44,8 +44,9 @@ def _required(env: Mapping[str, str], name: str, what: str) -> str:
     return value
 
 
-def _number(env: Mapping[str, str], name: str, default: float, what: str, *, integer: bool = False,
-            minimum: float = 0) -> float:
+def _number(
+    env: Mapping[str, str], name: str, default: float, what: str, *, integer: bool = False, minimum: float = 0
+) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -68,9 +69,7 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
 def _database_url(env: Mapping[str, str]) -> str:
     value = env.get("DATABASE_URL", "").strip() or Config.database_url
     if not re.match(r"^(sqlite:///.+|postgres(ql)?://.+)$", value):
-        raise ConfigError(
-            "DATABASE_URL must be sqlite:///path/to/file.db or postgresql://user:password@host/db."
-        )
+        raise ConfigError("DATABASE_URL must be sqlite:///path/to/file.db or postgresql://user:password@host/db.")
     return value
 
 
@@ -118,19 +117,38 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         upstream_images_per_minute=rate,
         upstream_image_burst=burst,
         upstream_deadline_seconds=_number(
-            env, "UPSTREAM_DEADLINE_SECONDS", Config.upstream_deadline_seconds,
-            "a number of seconds greater than 0", minimum=1,
+            env,
+            "UPSTREAM_DEADLINE_SECONDS",
+            Config.upstream_deadline_seconds,
+            "a number of seconds greater than 0",
+            minimum=1,
         ),
         upstream_backoff_seconds=_number(
-            env, "UPSTREAM_BACKOFF_SECONDS", Config.upstream_backoff_seconds,
-            "a number of seconds (the first retry's backoff)", minimum=0,
+            env,
+            "UPSTREAM_BACKOFF_SECONDS",
+            Config.upstream_backoff_seconds,
+            "a number of seconds (the first retry's backoff)",
+            minimum=0,
         ),
-        max_input_bytes=int(_number(
-            env, "MAX_INPUT_BYTES", Config.max_input_bytes, "a size in bytes", integer=True, minimum=1024,
-        )),
-        max_concurrent_edits=int(_number(
-            env, "MAX_CONCURRENT_EDITS", Config.max_concurrent_edits, "a whole number of at least 1",
-            integer=True, minimum=1,
-        )),
+        max_input_bytes=int(
+            _number(
+                env,
+                "MAX_INPUT_BYTES",
+                Config.max_input_bytes,
+                "a size in bytes",
+                integer=True,
+                minimum=1024,
+            )
+        ),
+        max_concurrent_edits=int(
+            _number(
+                env,
+                "MAX_CONCURRENT_EDITS",
+                Config.max_concurrent_edits,
+                "a whole number of at least 1",
+                integer=True,
+                minimum=1,
+            )
+        ),
         log_level=env.get("LOG_LEVEL", "").strip().upper() or "INFO",
     )

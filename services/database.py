@@ -61,13 +61,16 @@ class Migration:
 # Types are chosen to mean the same on both engines: BIGINT holds Discord snowflakes, DOUBLE PRECISION
 # holds Unix timestamps in seconds, BOOLEAN is a real boolean on PostgreSQL and 0/1 on SQLite.
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "quota, settings, meta and jobs", (
-        """CREATE TABLE meta (
+    Migration(
+        1,
+        "quota, settings, meta and jobs",
+        (
+            """CREATE TABLE meta (
             key TEXT PRIMARY KEY,
             value TEXT NOT NULL
         )""",
-        # target_kind is 'default' (target_id 0), 'role' or 'member'; limit_images NULL means exempt.
-        """CREATE TABLE quota_rules (
+            # target_kind is 'default' (target_id 0), 'role' or 'member'; limit_images NULL means exempt.
+            """CREATE TABLE quota_rules (
             guild_id BIGINT NOT NULL,
             target_kind TEXT NOT NULL,
             target_id BIGINT NOT NULL,
@@ -76,16 +79,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             updated_at DOUBLE PRECISION NOT NULL,
             PRIMARY KEY (guild_id, target_kind, target_id)
         )""",
-        """CREATE TABLE quota_budgets (
+            """CREATE TABLE quota_budgets (
             guild_id BIGINT PRIMARY KEY,
             limit_images INTEGER NOT NULL,
             period TEXT NOT NULL,
             updated_at DOUBLE PRECISION NOT NULL
         )""",
-        # One row per reservation. `images` is what currently counts: the reserved count while pending,
-        # the delivered count once settled, 0 once released. `forgiven` rows no longer count against
-        # the member (a moderator's reset) but still count against the server budget.
-        """CREATE TABLE quota_usage (
+            # One row per reservation. `images` is what currently counts: the reserved count while pending,
+            # the delivered count once settled, 0 once released. `forgiven` rows no longer count against
+            # the member (a moderator's reset) but still count against the server budget.
+            """CREATE TABLE quota_usage (
             id {id_column},
             guild_id BIGINT NOT NULL,
             user_id BIGINT NOT NULL,
@@ -98,12 +101,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             instance_id TEXT NOT NULL,
             settled_at DOUBLE PRECISION
         )""",
-        "CREATE INDEX quota_usage_member ON quota_usage (guild_id, user_id, created_at)",
-        "CREATE INDEX quota_usage_guild ON quota_usage (guild_id, created_at)",
-        "CREATE INDEX quota_usage_day ON quota_usage (guild_id, created_day)",
-        "CREATE INDEX quota_usage_pending ON quota_usage (instance_id) WHERE status = 'pending'",
-        # NULL in a settings column means "the default" so the defaults live in one place (GuildSettings).
-        """CREATE TABLE guild_settings (
+            "CREATE INDEX quota_usage_member ON quota_usage (guild_id, user_id, created_at)",
+            "CREATE INDEX quota_usage_guild ON quota_usage (guild_id, created_at)",
+            "CREATE INDEX quota_usage_day ON quota_usage (guild_id, created_day)",
+            "CREATE INDEX quota_usage_pending ON quota_usage (instance_id) WHERE status = 'pending'",
+            # NULL in a settings column means "the default" so the defaults live in one place (GuildSettings).
+            """CREATE TABLE guild_settings (
             guild_id BIGINT PRIMARY KEY,
             max_count INTEGER,
             auto_long_side INTEGER,
@@ -111,17 +114,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             remixing_enabled BOOLEAN,
             updated_at DOUBLE PRECISION NOT NULL
         )""",
-        """CREATE TABLE guild_allowed_channels (
+            """CREATE TABLE guild_allowed_channels (
             guild_id BIGINT NOT NULL,
             channel_id BIGINT NOT NULL,
             PRIMARY KEY (guild_id, channel_id)
         )""",
-        """CREATE TABLE guild_blocklist (
+            """CREATE TABLE guild_blocklist (
             guild_id BIGINT NOT NULL,
             phrase TEXT NOT NULL,
             PRIMARY KEY (guild_id, phrase)
         )""",
-        """CREATE TABLE jobs (
+            """CREATE TABLE jobs (
             id {id_column},
             guild_id BIGINT,
             channel_id BIGINT NOT NULL,
@@ -140,12 +143,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             result_message_id BIGINT,
             status TEXT NOT NULL
         )""",
-        "CREATE INDEX jobs_result_message ON jobs (result_message_id)",
-    )),
-    Migration(2, "pictures per job and remix preferences", (
-        # role is 'source', 'mask' or 'result'. Pictures are referenced, not stored: message_id and
-        # attachment_id say where to look again once the signed URL has expired.
-        """CREATE TABLE job_pictures (
+            "CREATE INDEX jobs_result_message ON jobs (result_message_id)",
+        ),
+    ),
+    Migration(
+        2,
+        "pictures per job and remix preferences",
+        (
+            # role is 'source', 'mask' or 'result'. Pictures are referenced, not stored: message_id and
+            # attachment_id say where to look again once the signed URL has expired.
+            """CREATE TABLE job_pictures (
             job_id BIGINT NOT NULL REFERENCES jobs (id),
             role TEXT NOT NULL,
             position INTEGER NOT NULL,
@@ -161,23 +168,28 @@ MIGRATIONS: tuple[Migration, ...] = (
             height INTEGER,
             PRIMARY KEY (job_id, role, position)
         )""",
-        "CREATE INDEX job_pictures_message ON job_pictures (message_id)",
-        """CREATE TABLE member_preferences (
+            "CREATE INDEX job_pictures_message ON job_pictures (message_id)",
+            """CREATE TABLE member_preferences (
             user_id BIGINT PRIMARY KEY,
             remix_opt_out BOOLEAN NOT NULL DEFAULT FALSE,
             updated_at DOUBLE PRECISION NOT NULL
         )""",
-    )),
-    Migration(3, "shared upstream rate bucket", (
-        # The Model Hub's image rate belongs to the API token, so every process spends from this one row
-        # (services/pacing.py). tokens may be negative: images promised to callers still waiting.
-        """CREATE TABLE rate_buckets (
+        ),
+    ),
+    Migration(
+        3,
+        "shared upstream rate bucket",
+        (
+            # The Model Hub's image rate belongs to the API token, so every process spends from this one row
+            # (services/pacing.py). tokens may be negative: images promised to callers still waiting.
+            """CREATE TABLE rate_buckets (
             name TEXT PRIMARY KEY,
             tokens DOUBLE PRECISION NOT NULL,
             stamp DOUBLE PRECISION NOT NULL,
             factor DOUBLE PRECISION NOT NULL
         )""",
-    )),
+        ),
+    ),
 )
 
 _ID_COLUMN: dict[Dialect, str] = {
@@ -202,8 +214,10 @@ def upsert_sql(table: str, keys: Sequence[str], values: Sequence[str]) -> str:
     if not values:
         return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) ON CONFLICT ({conflict}) DO NOTHING"
     updates = ", ".join(f"{column} = excluded.{column}" for column in values)
-    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) "
-            f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}")
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) "
+        f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+    )
 
 
 class Executor(abc.ABC):
@@ -363,7 +377,8 @@ class SqliteDatabase(_SqliteExecutor, Database):
 
     async def _migrate(self) -> None:
         await self.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS schema_version"
+            " (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
         )
         for migration in MIGRATIONS:
             # Each step re-checks the version inside its own write transaction, so a second process
@@ -373,8 +388,9 @@ class SqliteDatabase(_SqliteExecutor, Database):
                     continue
                 for statement in self._migration_statements(migration):
                     await tx.execute(statement)
-                await tx.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-                                 migration.version, time.time())
+                await tx.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", migration.version, time.time()
+                )
                 log.info("Applied schema migration %d (%s) to %s", migration.version, migration.description, self.path)
 
     async def execute(self, sql: str, *args: Any) -> int:
@@ -480,7 +496,8 @@ class PostgresDatabase(_PostgresExecutor, Database):
         await connection.execute("SELECT pg_advisory_lock($1)", lock_key(_MIGRATION_LOCK_NAME))
         try:
             await connection.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS schema_version"
+                " (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
             )
             applied = {row[0] for row in await connection.fetch("SELECT version FROM schema_version")}
             for migration in MIGRATIONS:
@@ -489,8 +506,11 @@ class PostgresDatabase(_PostgresExecutor, Database):
                 async with connection.transaction():
                     for statement in self._migration_statements(migration):
                         await connection.execute(statement)
-                    await connection.execute("INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
-                                             migration.version, time.time())
+                    await connection.execute(
+                        "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
+                        migration.version,
+                        time.time(),
+                    )
                 log.info("Applied schema migration %d (%s)", migration.version, migration.description)
         finally:
             await connection.execute("SELECT pg_advisory_unlock($1)", lock_key(_MIGRATION_LOCK_NAME))
@@ -543,8 +563,9 @@ class _OpenDatabase:
 
     async def _open(self) -> Database:
         await self._database._connect()
-        log.info("Opened %s database at schema version %d", self._database.dialect,
-                 await self._database.schema_version())
+        log.info(
+            "Opened %s database at schema version %d", self._database.dialect, await self._database.schema_version()
+        )
         return self._database
 
     def __await__(self) -> Generator[Any, None, Database]:

@@ -34,8 +34,13 @@ MAX_PIXELS = 40_000_000
 # (a JPEG with an embedded preview); it is opened through the JPEG plugin and so is accepted.
 _INPUT_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
 
-_CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "MPO": "image/jpeg",
-                  "WEBP": "image/webp", "GIF": "image/gif"}
+_CONTENT_TYPES = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+}
 
 _EXTENSIONS = {"png": "png", "jpeg": "jpg", "jpg": "jpg", "webp": "webp"}
 
@@ -115,8 +120,7 @@ class DeliveryPlan:
 
 
 def _still_picture_message(field: str, reason: str) -> str:
-    return (f"`{field}` must be a still picture (PNG, JPEG, WebP or GIF without animation); "
-            f"{reason}")
+    return f"`{field}` must be a still picture (PNG, JPEG, WebP or GIF without animation); {reason}"
 
 
 def _too_large_message(field: str, width: int | None = None, height: int | None = None) -> str:
@@ -155,9 +159,7 @@ def _open_still(data: bytes, field: str) -> Image.Image:
     # SyntaxError, struct.error, IndexError, ...); for the member they all mean the same thing.
     except Exception as exc:
         log.debug("unreadable %s attachment: %s", field, type(exc).__name__)
-        raise ImageError(
-            field, _still_picture_message(field, "this file could not be read as one.")
-        ) from None
+        raise ImageError(field, _still_picture_message(field, "this file could not be read as one.")) from None
 
 
 def _info_of(image: Image.Image) -> ImageInfo:
@@ -257,25 +259,21 @@ def _prepare_mask(data: bytes, image: ImageInfo) -> PreparedMask:
                 f"it is {mask.width}x{mask.height}.",
             )
         if mask.has_transparency_data:
-            alpha = mask.getchannel("A") if "A" in mask.getbands() else (
-                mask.convert("RGBA").getchannel("A"))
+            alpha = mask.getchannel("A") if "A" in mask.getbands() else (mask.convert("RGBA").getchannel("A"))
             # Only a fully transparent pixel marks an edit area upstream. Paint programs often
             # save black-and-white masks as RGBA with an all-opaque alpha channel; forwarding
             # those as they are would edit nothing, so they are read as black-and-white instead.
             if alpha.getextrema()[0] == 0:
-                return PreparedMask(data_url=None, has_alpha=True,
-                                    width=mask.width, height=mask.height)
+                return PreparedMask(data_url=None, has_alpha=True, width=mask.width, height=mask.height)
         alpha = mask.convert("L").point(_MASK_ALPHA_LUT)
     if alpha.getextrema()[0] != 0:
         raise ImageError(
             "mask",
-            "`mask` marks nothing to edit: paint the area to change white (or fully "
-            "transparent) and the rest black.",
+            "`mask` marks nothing to edit: paint the area to change white (or fully transparent) and the rest black.",
         )
     converted = Image.new("RGBA", alpha.size, (0, 0, 0, 255))
     converted.putalpha(alpha)
-    return PreparedMask(data_url=_png_data_url(converted), has_alpha=False,
-                        width=alpha.width, height=alpha.height)
+    return PreparedMask(data_url=_png_data_url(converted), has_alpha=False, width=alpha.width, height=alpha.height)
 
 
 async def prepare_mask(data: bytes, image: ImageInfo) -> PreparedMask:
@@ -380,8 +378,14 @@ def _shrink_to_fit(file: OutputFile, budget: int) -> tuple[OutputFile, bool]:
         scaled = image.resize(size, Image.Resampling.LANCZOS)
         encoded = _jpeg_bytes(scaled, _DOWNSCALED_QUALITY)
         if len(encoded) <= budget:
-            log.debug("re-encoded %s from %dx%d to %dx%d", file.filename, image.width,
-                      image.height, scaled.width, scaled.height)
+            log.debug(
+                "re-encoded %s from %dx%d to %dx%d",
+                file.filename,
+                image.width,
+                image.height,
+                scaled.width,
+                scaled.height,
+            )
             return OutputFile(filename, encoded, reencoded=True), True
     raise ValueError(f"{file.filename} cannot be made to fit in {budget} bytes")
 
@@ -426,8 +430,7 @@ def _plan_delivery(files: list[OutputFile], size_limit: int, max_files: int) -> 
         pictures = "1 picture was" if reencoded == 1 else f"{reencoded} pictures were"
         note = f"{pictures} re-encoded as JPEG to fit Discord's {limit_text} upload limit"
         if downscaled:
-            note += (" (and scaled down)" if reencoded == 1
-                     else f" ({downscaled} of them also scaled down)")
+            note += " (and scaled down)" if reencoded == 1 else f" ({downscaled} of them also scaled down)"
         notes.append(note + ".")
     if len(batches) > 1:
         if split_for_size and split_for_count:
@@ -440,8 +443,7 @@ def _plan_delivery(files: list[OutputFile], size_limit: int, max_files: int) -> 
     return DeliveryPlan(batches=batches, reencoded_count=reencoded, notes=notes)
 
 
-async def plan_delivery(files: list[OutputFile], *, size_limit: int,
-                        max_files: int = 10) -> DeliveryPlan:
+async def plan_delivery(files: list[OutputFile], *, size_limit: int, max_files: int = 10) -> DeliveryPlan:
     """Pack `files` into messages Discord accepts, in their original order.
 
     Each message gets at most `max_files` files whose combined size stays under `size_limit`

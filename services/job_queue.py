@@ -84,8 +84,15 @@ class QueueView:
 class JobQueue:
     """Admission, fair ordering and the global limit on upstream calls in flight."""
 
-    def __init__(self, max_in_flight: int, pacer: ImagePacer, *, max_queued: int = MAX_QUEUED,
-                 max_per_member: int = MAX_PER_MEMBER, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        max_in_flight: int,
+        pacer: ImagePacer,
+        *,
+        max_queued: int = MAX_QUEUED,
+        max_per_member: int = MAX_PER_MEMBER,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.max_in_flight = max_in_flight
         self.max_queued = max_queued
         self.max_per_member = max_per_member
@@ -207,8 +214,9 @@ class JobQueue:
         position = order.index(ticket)
         ahead = order[: position + 1]
         # Slots: everyone ahead (and the running ones) must get through max_in_flight slots first.
-        slots_wait = max(0.0, (position + 1 + len(self._running) - self.max_in_flight)
-                         / self.max_in_flight * self._service_seconds)
+        slots_wait = max(
+            0.0, (position + 1 + len(self._running) - self.max_in_flight) / self.max_in_flight * self._service_seconds
+        )
         pacing_wait = await self._pacer.expected_wait(sum(t.images for t in ahead))
         return QueueView(position + 1, len(order), max(slots_wait, pacing_wait))
 

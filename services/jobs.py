@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from services.database import Database, Executor, Row
@@ -20,10 +20,32 @@ log = logging.getLogger(__name__)
 PictureRole = Literal["source", "mask", "result"]
 JobStatus = Literal["running", "done", "failed", "deleted"]
 
-_PICTURE_COLUMNS = ("channel_id", "message_id", "attachment_id", "author_id", "url", "filename", "content_type",
-                    "size", "width", "height")
-_JOB_COLUMNS = ("id", "guild_id", "channel_id", "user_id", "created_at", "prompt", "model", "size", "count",
-                "output_format", "parent_job_id", "status")
+_PICTURE_COLUMNS = (
+    "channel_id",
+    "message_id",
+    "attachment_id",
+    "author_id",
+    "url",
+    "filename",
+    "content_type",
+    "size",
+    "width",
+    "height",
+)
+_JOB_COLUMNS = (
+    "id",
+    "guild_id",
+    "channel_id",
+    "user_id",
+    "created_at",
+    "prompt",
+    "model",
+    "size",
+    "count",
+    "output_format",
+    "parent_job_id",
+    "status",
+)
 
 
 @dataclass(frozen=True)
@@ -102,9 +124,18 @@ class Job:
 
 
 def _picture(row: Row) -> PictureRef:
-    return PictureRef(url=row["url"], filename=row["filename"], content_type=row["content_type"], size=row["size"],
-                      width=row["width"], height=row["height"], attachment_id=row["attachment_id"],
-                      channel_id=row["channel_id"], message_id=row["message_id"], author_id=row["author_id"])
+    return PictureRef(
+        url=row["url"],
+        filename=row["filename"],
+        content_type=row["content_type"],
+        size=row["size"],
+        width=row["width"],
+        height=row["height"],
+        attachment_id=row["attachment_id"],
+        channel_id=row["channel_id"],
+        message_id=row["message_id"],
+        author_id=row["author_id"],
+    )
 
 
 class JobStore:
@@ -116,14 +147,27 @@ class JobStore:
     async def create(self, job: NewJob) -> int:
         """Record a job that is starting; returns its id (the state behind its result's buttons)."""
         async with self._db.transaction() as tx:
-            job_id = int(await tx.fetch_value(
-                "INSERT INTO jobs (guild_id, channel_id, user_id, created_at, prompt, model, size, count,"
-                " output_format, source_url, source_message_id, source_attachment_id, mask_url, parent_job_id,"
-                " status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running') RETURNING id",
-                job.guild_id, job.channel_id, job.user_id, time.time(), job.prompt, job.model, job.size, job.count,
-                job.output_format, job.source.url, job.source.message_id, job.source.attachment_id,
-                job.mask.url if job.mask else None, job.parent_job_id,
-            ))
+            job_id = int(
+                await tx.fetch_value(
+                    "INSERT INTO jobs (guild_id, channel_id, user_id, created_at, prompt, model, size, count,"
+                    " output_format, source_url, source_message_id, source_attachment_id, mask_url, parent_job_id,"
+                    " status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running') RETURNING id",
+                    job.guild_id,
+                    job.channel_id,
+                    job.user_id,
+                    time.time(),
+                    job.prompt,
+                    job.model,
+                    job.size,
+                    job.count,
+                    job.output_format,
+                    job.source.url,
+                    job.source.message_id,
+                    job.source.attachment_id,
+                    job.mask.url if job.mask else None,
+                    job.parent_job_id,
+                )
+            )
             await self._add_pictures(tx, job_id, "source", [job.source], 0)
             if job.mask is not None:
                 await self._add_pictures(tx, job_id, "mask", [job.mask], 0)
@@ -132,29 +176,46 @@ class JobStore:
     async def add_results(self, job_id: int, pictures: Sequence[PictureRef]) -> None:
         """Record pictures the job posted (one message's worth at a time)."""
         async with self._db.transaction() as tx:
-            first = int(await tx.fetch_value(
-                "SELECT COUNT(*) FROM job_pictures WHERE job_id = ? AND role = 'result'", job_id))
+            first = int(
+                await tx.fetch_value("SELECT COUNT(*) FROM job_pictures WHERE job_id = ? AND role = 'result'", job_id)
+            )
             await self._add_pictures(tx, job_id, "result", pictures, first)
             if pictures and pictures[0].message_id is not None:
-                await tx.execute("UPDATE jobs SET result_message_id = ? WHERE id = ? AND result_message_id IS NULL",
-                                 pictures[0].message_id, job_id)
+                await tx.execute(
+                    "UPDATE jobs SET result_message_id = ? WHERE id = ? AND result_message_id IS NULL",
+                    pictures[0].message_id,
+                    job_id,
+                )
 
     @staticmethod
-    async def _add_pictures(tx: Executor, job_id: int, role: PictureRole, pictures: Sequence[PictureRef],
-                            first: int) -> None:
+    async def _add_pictures(
+        tx: Executor, job_id: int, role: PictureRole, pictures: Sequence[PictureRef], first: int
+    ) -> None:
         columns = ", ".join(_PICTURE_COLUMNS)
         placeholders = ", ".join("?" for _ in _PICTURE_COLUMNS)
         for position, p in enumerate(pictures, start=first):
             await tx.execute(
                 f"INSERT INTO job_pictures (job_id, role, position, {columns}) VALUES (?, ?, ?, {placeholders})",
-                job_id, role, position, p.channel_id, p.message_id, p.attachment_id, p.author_id, p.url,
-                p.filename, p.content_type, p.size, p.width, p.height,
+                job_id,
+                role,
+                position,
+                p.channel_id,
+                p.message_id,
+                p.attachment_id,
+                p.author_id,
+                p.url,
+                p.filename,
+                p.content_type,
+                p.size,
+                p.width,
+                p.height,
             )
 
     async def finish(self, job_id: int, delivered: int) -> None:
         """Close a running job: done when anything was posted, failed otherwise."""
-        await self._db.execute("UPDATE jobs SET status = ? WHERE id = ? AND status = 'running'",
-                               "done" if delivered else "failed", job_id)
+        await self._db.execute(
+            "UPDATE jobs SET status = ? WHERE id = ? AND status = 'running'", "done" if delivered else "failed", job_id
+        )
 
     async def mark_deleted(self, job_id: int) -> None:
         """The job's result messages were deleted; its buttons have nothing left to work on."""
@@ -176,17 +237,28 @@ class JobStore:
             log.warning("Job %d has no source picture recorded", job_id)
             return None
         return Job(
-            id=row["id"], guild_id=row["guild_id"], channel_id=row["channel_id"], user_id=row["user_id"],
-            created_at=datetime.fromtimestamp(row["created_at"], timezone.utc), prompt=row["prompt"],
-            model=row["model"], size=row["size"], count=row["count"], output_format=row["output_format"],
-            parent_job_id=row["parent_job_id"], status=row["status"], source=by_role["source"][0],
-            mask=by_role["mask"][0] if by_role["mask"] else None, results=tuple(by_role["result"]),
+            id=row["id"],
+            guild_id=row["guild_id"],
+            channel_id=row["channel_id"],
+            user_id=row["user_id"],
+            created_at=datetime.fromtimestamp(row["created_at"], UTC),
+            prompt=row["prompt"],
+            model=row["model"],
+            size=row["size"],
+            count=row["count"],
+            output_format=row["output_format"],
+            parent_job_id=row["parent_job_id"],
+            status=row["status"],
+            source=by_role["source"][0],
+            mask=by_role["mask"][0] if by_role["mask"] else None,
+            results=tuple(by_role["result"]),
         )
 
     async def find_by_result_message(self, message_id: int) -> Job | None:
         """The job that posted this message, or None."""
         job_id = await self._db.fetch_value(
-            "SELECT job_id FROM job_pictures WHERE message_id = ? AND role = 'result' LIMIT 1", message_id)
+            "SELECT job_id FROM job_pictures WHERE message_id = ? AND role = 'result' LIMIT 1", message_id
+        )
         return None if job_id is None else await self.get(int(job_id))
 
     async def remix_opt_out(self, user_id: int) -> bool:
@@ -196,6 +268,7 @@ class JobStore:
 
     async def set_remix_opt_out(self, user_id: int, value: bool) -> None:
         """Opt the member out of (True) or back into (False) being remixed by others."""
-        await self._db.upsert("member_preferences", {"user_id": user_id},
-                              {"remix_opt_out": value, "updated_at": time.time()})
+        await self._db.upsert(
+            "member_preferences", {"user_id": user_id}, {"remix_opt_out": value, "updated_at": time.time()}
+        )
         log.info("User %d %s remixing", user_id, "opted out of" if value else "allowed")

@@ -14,8 +14,9 @@ log = logging.getLogger(__name__)
 class ModelCatalog:
     """`GET /models` carries no capability field, so the editing models come from configuration."""
 
-    def __init__(self, hub: ModelHubClient, edit_models: tuple[str, ...], *, ttl: float = 300.0,
-                 max_wait: float = 1.0) -> None:
+    def __init__(
+        self, hub: ModelHubClient, edit_models: tuple[str, ...], *, ttl: float = 300.0, max_wait: float = 1.0
+    ) -> None:
         self._hub = hub
         self._edit_models = edit_models
         self._ttl = ttl
@@ -33,7 +34,7 @@ class ModelCatalog:
             self._refresh = asyncio.create_task(self._fetch())
         try:
             return await asyncio.wait_for(asyncio.shield(self._refresh), self._max_wait)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("The Model Hub's model list is slow; offering the configured models meanwhile")
             return self._fallback()
 

@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 _URL_PATTERN = re.compile(r"(?:https?://|data:)\S+", re.IGNORECASE)
 _CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked", "content_filter"})
-_CONTENT_POLICY_WORDS = re.compile(r"content[ _-]?(policy|filter)|safety (system|filter|checker)|moderation|nsfw",
-                                   re.IGNORECASE)
+_CONTENT_POLICY_WORDS = re.compile(
+    r"content[ _-]?(policy|filter)|safety (system|filter|checker)|moderation|nsfw", re.IGNORECASE
+)
 
 
 class ModelHubError(Exception):
@@ -44,8 +45,9 @@ class ModelHubError(Exception):
 class ModelHubBadRequestError(ModelHubError):
     """The Model Hub refused the request itself; `message` is the upstream's own words."""
 
-    def __init__(self, message: str, *, status: int | None = None, param: str | None = None,
-                 code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, param: str | None = None, code: str | None = None
+    ) -> None:
         super().__init__(message, status=status)
         self.param = param
         self.code = code
@@ -225,13 +227,13 @@ def _lift_base64(body: bytes | bytearray) -> tuple[bytes, list[memoryview]] | No
     position = 0
     while (key := body.find(_B64_KEY, position)) >= 0:
         opening = body.find(b'"', key + len(_B64_KEY))
-        if opening < 0 or body[key + len(_B64_KEY):opening].strip() != b":":
+        if opening < 0 or body[key + len(_B64_KEY) : opening].strip() != b":":
             return None
         closing = body.find(b'"', opening + 1)
         if closing < 0:
             return None
-        skeleton += view[position:opening + 1]
-        values.append(view[opening + 1:closing])
+        skeleton += view[position : opening + 1]
+        values.append(view[opening + 1 : closing])
         position = closing
     skeleton += view[position:]
     return bytes(skeleton), values
@@ -328,8 +330,12 @@ class ModelHubClient:
         `paced`: the caller already waited for the image rate for the first attempt (the job queue does).
         """
         response, attempts = await self._request(
-            "POST", "/images/edits", form=request.form_fields(), deadline=deadline or self._deadline,
-            images=request.n, first_paced=paced,
+            "POST",
+            "/images/edits",
+            form=request.form_fields(),
+            deadline=deadline or self._deadline,
+            images=request.n,
+            first_paced=paced,
         )
         images = await asyncio.to_thread(_decode_edit_response, response.body, request.n)
         return EditResult(images, attempts)
@@ -339,8 +345,16 @@ class ModelHubClient:
             return retry_after + random.uniform(0, 0.25)
         return random.uniform(0, min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1)))
 
-    async def _request(self, method: str, path: str, *, form: list[tuple[str, str]] | None = None,
-                       deadline: float, images: int = 0, first_paced: bool = False) -> tuple[_Response, int]:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        form: list[tuple[str, str]] | None = None,
+        deadline: float,
+        images: int = 0,
+        first_paced: bool = False,
+    ) -> tuple[_Response, int]:
         """One logical call: attempts with backoff until success, a final error or the deadline."""
         url = f"{self._base_url}{path}"
         headers = {"Authorization": f"Bearer {self._token.reveal()}", "Accept": "application/json"}
@@ -359,7 +373,7 @@ class ModelHubClient:
                 raise ModelHubTimeoutError(f"no answer within {deadline:.0f} s")
             try:
                 response = await self._send(method, url, headers, form, remaining)
-            except asyncio.TimeoutError as exc:
+            except TimeoutError as exc:
                 raise ModelHubTimeoutError(f"no answer within {deadline:.0f} s") from exc
             except aiohttp.ClientError as exc:
                 error: ModelHubError = ModelHubUnavailableError(f"could not reach the Model Hub ({type(exc).__name__})")
@@ -382,8 +396,9 @@ class ModelHubClient:
                 raise error from cause
             await self._sleep(delay)
 
-    async def _send(self, method: str, url: str, headers: dict[str, str],
-                    form: list[tuple[str, str]] | None, timeout: float) -> _Response:
+    async def _send(
+        self, method: str, url: str, headers: dict[str, str], form: list[tuple[str, str]] | None, timeout: float
+    ) -> _Response:
         data = None
         if form is not None:
             # Every field is text, and aiohttp would send a text-only form urlencoded; the API wants multipart.
@@ -394,4 +409,3 @@ class ModelHubClient:
             method, url, headers=headers, data=data, timeout=aiohttp.ClientTimeout(total=timeout)
         ) as response:
             return _Response(response.status, await _read_body(response), dict(response.headers))
-

@@ -112,8 +112,11 @@ class DatabaseBucketStore:
             await tx.lock(f"bucket:{self._name}")
             row = await tx.fetch_one("SELECT tokens, stamp, factor FROM rate_buckets WHERE name = ?", self._name)
             state, result = change(None if row is None else BucketState(row[0], row[1], row[2]))
-            await tx.upsert("rate_buckets", {"name": self._name},
-                            {"tokens": state.tokens, "stamp": state.stamp, "factor": state.factor})
+            await tx.upsert(
+                "rate_buckets",
+                {"name": self._name},
+                {"tokens": state.tokens, "stamp": state.stamp, "factor": state.factor},
+            )
         return result
 
     async def read(self) -> BucketState | None:
@@ -124,8 +127,14 @@ class DatabaseBucketStore:
 class ImagePacer:
     """Waits before each upstream call until the contract's image rate allows it."""
 
-    def __init__(self, rule: BucketRule, store: BucketStore, *, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        rule: BucketRule,
+        store: BucketStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.rule = rule
         self._store = store
         self._clock = clock

@@ -292,7 +292,9 @@ class QuotaStore:
         """Remove the rule (limit or exemption) of a role or member; False if there was none."""
         removed = await self._db.execute(
             "DELETE FROM quota_rules WHERE guild_id = ? AND target_kind = ? AND target_id = ?",
-            guild_id, target_kind, target_id,
+            guild_id,
+            target_kind,
+            target_id,
         )
         return removed > 0
 
@@ -300,7 +302,8 @@ class QuotaStore:
         """Cap the whole server at `limit` images per rolling `period`."""
         _check_limit(limit)
         await self._db.upsert(
-            "quota_budgets", {"guild_id": guild_id},
+            "quota_budgets",
+            {"guild_id": guild_id},
             {"limit_images": limit, "period": period.value, "updated_at": _timestamp(None)},
         )
         log.info("Quota budget for guild %d set to %d/%s", guild_id, limit, period.value)
@@ -315,15 +318,21 @@ class QuotaStore:
     async def list_rules(self, guild_id: int) -> list[TargetRule]:
         """Every rule set on this server: the default first, then roles, then members."""
         rows = await self._db.fetch_all(
-            "SELECT target_kind, target_id, limit_images, period FROM quota_rules WHERE guild_id = ?", guild_id,
+            "SELECT target_kind, target_id, limit_images, period FROM quota_rules WHERE guild_id = ?",
+            guild_id,
         )
         order = {"default": 0, "role": 1, "member": 2}
-        rules = [TargetRule(row[0], None if row[0] == "default" else row[1], _stored_rule(row[2], row[3]))
-                 for row in rows]
+        rules = [
+            TargetRule(row[0], None if row[0] == "default" else row[1], _stored_rule(row[2], row[3])) for row in rows
+        ]
         return sorted(rules, key=lambda r: (order[r.target_kind], r.target_id or 0))
 
     async def _applicable_rules(
-        self, executor: Executor, guild_id: int, user_id: int, role_ids: Iterable[int],
+        self,
+        executor: Executor,
+        guild_id: int,
+        user_id: int,
+        role_ids: Iterable[int],
     ) -> tuple[QuotaRule, RuleSource, QuotaRule | None]:
         """The member's rule and its source, and the server budget; one query."""
         rows: Sequence[Row] = await executor.fetch_all(_RULES_SQL, guild_id, user_id, guild_id)
@@ -354,8 +363,14 @@ class QuotaStore:
     # ------------------------------------------------------------------------------------- usage
 
     async def _measure(
-        self, executor: Executor, guild_id: int, user_id: int,
-        rule: QuotaRule, source: RuleSource, budget: QuotaRule | None, at: float,
+        self,
+        executor: Executor,
+        guild_id: int,
+        user_id: int,
+        rule: QuotaRule,
+        source: RuleSource,
+        budget: QuotaRule | None,
+        at: float,
     ) -> QuotaStatus:
         """Usage in the member's window and in the budget's window, as of `at`."""
         used, remaining, next_free_at = 0, None, None
@@ -368,21 +383,41 @@ class QuotaStore:
         if budget is not None and budget.limit is not None and budget.period is not None:
             budget_used, oldest = await executor.fetch_one(_GUILD_USAGE_SQL, guild_id, at - budget.period.seconds)
             budget_status = BudgetStatus(
-                rule=budget, used=int(budget_used), remaining=max(budget.limit - int(budget_used), 0),
+                rule=budget,
+                used=int(budget_used),
+                remaining=max(budget.limit - int(budget_used), 0),
                 next_free_at=None if oldest is None else _datetime(oldest + budget.period.seconds),
             )
-        return QuotaStatus(rule=rule, source=source, used=used, limit=rule.limit, remaining=remaining,
-                           next_free_at=next_free_at, budget=budget_status)
+        return QuotaStatus(
+            rule=rule,
+            source=source,
+            used=used,
+            limit=rule.limit,
+            remaining=remaining,
+            next_free_at=next_free_at,
+            budget=budget_status,
+        )
 
     async def explain(
-        self, guild_id: int, user_id: int, role_ids: Iterable[int], *, now: datetime | None = None,
+        self,
+        guild_id: int,
+        user_id: int,
+        role_ids: Iterable[int],
+        *,
+        now: datetime | None = None,
     ) -> QuotaStatus:
         """The rule that applies to this member, where it came from, and how much is used."""
         rule, source, budget = await self._applicable_rules(self._db, guild_id, user_id, role_ids)
         return await self._measure(self._db, guild_id, user_id, rule, source, budget, _timestamp(now))
 
     async def reserve(
-        self, guild_id: int, user_id: int, role_ids: Iterable[int], count: int, *, now: datetime | None = None,
+        self,
+        guild_id: int,
+        user_id: int,
+        role_ids: Iterable[int],
+        count: int,
+        *,
+        now: datetime | None = None,
     ) -> Reservation:
         """Hold `count` images for this member, or raise QuotaExceeded without holding any.
 
@@ -413,7 +448,14 @@ class QuotaStore:
             where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
             reservation_id = await tx.fetch_value(
                 f"{_INSERT_RESERVATION_SQL}{where} RETURNING id",
-                guild_id, user_id, at, int(at // _SECONDS_PER_DAY), count, count, self._db.instance_id, *bounds,
+                guild_id,
+                user_id,
+                at,
+                int(at // _SECONDS_PER_DAY),
+                count,
+                count,
+                self._db.instance_id,
+                *bounds,
             )
             if reservation_id is None:
                 # Refused: only now is it worth measuring, to tell the member what is left and when.
@@ -431,15 +473,20 @@ class QuotaStore:
         changed = await self._db.execute(
             "UPDATE quota_usage SET images = CASE WHEN reserved < ? THEN reserved ELSE ? END,"
             " status = 'settled', settled_at = ? WHERE id = ? AND status = 'pending'",
-            delivered, delivered, _timestamp(None), reservation_id,
+            delivered,
+            delivered,
+            _timestamp(None),
+            reservation_id,
         )
         return changed > 0
 
     async def release(self, reservation_id: int) -> bool:
         """Return every image of a pending reservation. Idempotent; returns whether this call released it."""
         changed = await self._db.execute(
-            "UPDATE quota_usage SET images = 0, status = 'released', settled_at = ? WHERE id = ? AND status = 'pending'",
-            _timestamp(None), reservation_id,
+            "UPDATE quota_usage SET images = 0, status = 'released', settled_at = ?"
+            " WHERE id = ? AND status = 'pending'",
+            _timestamp(None),
+            reservation_id,
         )
         return changed > 0
 
@@ -456,20 +503,25 @@ class QuotaStore:
             released += await self._db.execute(
                 "UPDATE quota_usage SET images = 0, status = 'released', settled_at = ?"
                 " WHERE status = 'pending' AND instance_id = ?",
-                _timestamp(None), instance_id,
+                _timestamp(None),
+                instance_id,
             )
         if released:
             log.warning("Released %d reservation(s) left pending by stopped processes", released)
         return released
 
     async def release_stale(
-        self, older_than_seconds: float = DEFAULT_STALE_AFTER_SECONDS, *, now: datetime | None = None,
+        self,
+        older_than_seconds: float = DEFAULT_STALE_AFTER_SECONDS,
+        *,
+        now: datetime | None = None,
     ) -> int:
         """Release reservations pending for longer than any edit can take, whoever made them."""
         released = await self._db.execute(
             "UPDATE quota_usage SET images = 0, status = 'released', settled_at = ?"
             " WHERE status = 'pending' AND created_at < ?",
-            _timestamp(None), _timestamp(now) - older_than_seconds,
+            _timestamp(None),
+            _timestamp(now) - older_than_seconds,
         )
         if released:
             log.warning("Released %d reservation(s) pending for over %.0f s", released, older_than_seconds)
@@ -484,15 +536,25 @@ class QuotaStore:
         since = _timestamp(now) - _LONGEST_PERIOD_SECONDS
         filters = "guild_id = ? AND user_id = ? AND created_at > ? AND images > 0 AND NOT forgiven"
         async with self._db.transaction() as tx:
-            forgiven = int(await tx.fetch_value(
-                f"SELECT COALESCE(SUM(images), 0) FROM quota_usage WHERE {filters}", guild_id, user_id, since,
-            ))
+            forgiven = int(
+                await tx.fetch_value(
+                    f"SELECT COALESCE(SUM(images), 0) FROM quota_usage WHERE {filters}",
+                    guild_id,
+                    user_id,
+                    since,
+                )
+            )
             await tx.execute(f"UPDATE quota_usage SET forgiven = TRUE WHERE {filters}", guild_id, user_id, since)
         log.info("Forgave %d image(s) of user %d in guild %d", forgiven, user_id, guild_id)
         return forgiven
 
     async def usage_report(
-        self, guild_id: int, days: int = 7, now: datetime | None = None, *, top: int = 10,
+        self,
+        guild_id: int,
+        days: int = 7,
+        now: datetime | None = None,
+        *,
+        top: int = 10,
     ) -> UsageReport:
         """Kept images per UTC day and per user over the last `days` days (today included)."""
         if days < 1:
@@ -503,7 +565,9 @@ class QuotaStore:
             "SELECT created_day, user_id, SUM(images) FROM quota_usage"
             " WHERE guild_id = ? AND status = 'settled' AND created_day BETWEEN ? AND ?"
             " GROUP BY created_day, user_id",
-            guild_id, first, today,
+            guild_id,
+            first,
+            today,
         )
         epoch = date(1970, 1, 1)
         images_by_day: dict[date, dict[int, int]] = defaultdict(dict)

@@ -66,13 +66,16 @@ def find_blocked(prompt: str, blocklist: Iterable[str]) -> str | None:
 def _validate(changes: dict[str, Any]) -> None:
     unknown = set(changes) - set(_SCALAR_FIELDS)
     if unknown:
-        raise ValueError(f"cannot update {', '.join(sorted(unknown))} with update(); "
-                         "use allow_channel/disallow_channel or add_blocked/remove_blocked")
+        raise ValueError(
+            f"cannot update {', '.join(sorted(unknown))} with update(); "
+            "use allow_channel/disallow_channel or add_blocked/remove_blocked"
+        )
     if "max_count" in changes and changes["max_count"] not in MAX_COUNT_RANGE:
         raise ValueError(f"max_count must be between {MAX_COUNT_RANGE.start} and {MAX_COUNT_RANGE.stop - 1}")
     if "auto_long_side" in changes and changes["auto_long_side"] not in AUTO_LONG_SIDE_RANGE:
-        raise ValueError(f"auto_long_side must be between {AUTO_LONG_SIDE_RANGE.start} "
-                         f"and {AUTO_LONG_SIDE_RANGE.stop - 1} pixels")
+        raise ValueError(
+            f"auto_long_side must be between {AUTO_LONG_SIDE_RANGE.start} and {AUTO_LONG_SIDE_RANGE.stop - 1} pixels"
+        )
 
 
 class SettingsStore:
@@ -93,18 +96,22 @@ class SettingsStore:
 
     async def _load(self, guild_id: int) -> GuildSettings:
         row = await self._db.fetch_one(
-            f"SELECT {', '.join(_SCALAR_FIELDS)} FROM guild_settings WHERE guild_id = ?", guild_id,
+            f"SELECT {', '.join(_SCALAR_FIELDS)} FROM guild_settings WHERE guild_id = ?",
+            guild_id,
         )
-        channels = await self._db.fetch_all("SELECT channel_id FROM guild_allowed_channels WHERE guild_id = ?",
-                                            guild_id)
-        phrases = await self._db.fetch_all("SELECT phrase FROM guild_blocklist WHERE guild_id = ? ORDER BY phrase",
-                                           guild_id)
+        channels = await self._db.fetch_all(
+            "SELECT channel_id FROM guild_allowed_channels WHERE guild_id = ?", guild_id
+        )
+        phrases = await self._db.fetch_all(
+            "SELECT phrase FROM guild_blocklist WHERE guild_id = ? ORDER BY phrase", guild_id
+        )
         # NULL columns keep the dataclass default.
         stored = {} if row is None else {name: row[name] for name in _SCALAR_FIELDS if row[name] is not None}
         if "remixing_enabled" in stored:
             stored["remixing_enabled"] = bool(stored["remixing_enabled"])  # SQLite hands back 0/1
         return replace(
-            _DEFAULTS, **stored,
+            _DEFAULTS,
+            **stored,
             allowed_channel_ids=frozenset(row[0] for row in channels),
             blocklist=tuple(row[0] for row in phrases),
         )
@@ -133,24 +140,31 @@ class SettingsStore:
         if not normalized:
             raise ValueError("a blocked phrase needs at least one word")
         return await self._change(
-            "INSERT INTO guild_blocklist (guild_id, phrase) VALUES (?, ?) ON CONFLICT DO NOTHING", guild_id, normalized,
+            "INSERT INTO guild_blocklist (guild_id, phrase) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            guild_id,
+            normalized,
         )
 
     async def remove_blocked(self, guild_id: int, phrase: str) -> bool:
         """Unblock a word or phrase; False if it was not blocked."""
         return await self._change(
-            "DELETE FROM guild_blocklist WHERE guild_id = ? AND phrase = ?", guild_id, normalize_phrase(phrase),
+            "DELETE FROM guild_blocklist WHERE guild_id = ? AND phrase = ?",
+            guild_id,
+            normalize_phrase(phrase),
         )
 
     async def allow_channel(self, guild_id: int, channel_id: int) -> bool:
         """Add a channel to the allowed list (an empty list allows every channel); False if already there."""
         return await self._change(
             "INSERT INTO guild_allowed_channels (guild_id, channel_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            guild_id, channel_id,
+            guild_id,
+            channel_id,
         )
 
     async def disallow_channel(self, guild_id: int, channel_id: int) -> bool:
         """Remove a channel from the allowed list; False if it was not on it."""
         return await self._change(
-            "DELETE FROM guild_allowed_channels WHERE guild_id = ? AND channel_id = ?", guild_id, channel_id,
+            "DELETE FROM guild_allowed_channels WHERE guild_id = ? AND channel_id = ?",
+            guild_id,
+            channel_id,
         )

@@ -27,7 +27,7 @@ def postgres_admin_url() -> str:
     url = os.environ.get(POSTGRES_URL_VARIABLE, "").strip()
     if url:
         return url
-    reason = f"{POSTGRES_URL_VARIABLE} is not set; start a server with: eval \"$(bash .ci/postgres.sh)\""
+    reason = f'{POSTGRES_URL_VARIABLE} is not set; start a server with: eval "$(bash .ci/postgres.sh)"'
     if os.environ.get("CI") == "true":
         pytest.fail(f"PostgreSQL tests cannot run on CI: {reason}")
     pytest.skip(reason)

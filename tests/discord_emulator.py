@@ -32,10 +32,11 @@ import re
 import secrets
 import time
 import zlib
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from aiohttp import BodyPartReader, WSMsgType, web
@@ -150,7 +151,7 @@ def _json_response(status: int, body: Any, headers: dict[str, str] | None = None
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat()
+    return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 @functools.cache
@@ -411,7 +412,9 @@ class DiscordEmulator:
         try:
             yield
         finally:
-            (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY, discord.asset.Asset.BASE) = saved
+            (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY, discord.asset.Asset.BASE) = (
+                saved
+            )
 
     def now(self) -> float:
         """The emulator's notion of the current unix time (wall clock + ``clock_offset``)."""
@@ -657,7 +660,11 @@ class DiscordEmulator:
         if attachment_id in self._broken:
             return web.Response(status=self._broken[attachment_id], text="CDN error")
         attachment = self._attachments.get(attachment_id)
-        if attachment is None or attachment["channel_id"] != int(match.group(1)) or attachment["filename"] != match.group(3):
+        if (
+            attachment is None
+            or attachment["channel_id"] != int(match.group(1))
+            or attachment["filename"] != match.group(3)
+        ):
             return web.Response(status=404, text="Not Found")
         ex, issued, signature = (request.query.get(key, "") for key in ("ex", "is", "hm"))
         try:
@@ -666,7 +673,9 @@ class DiscordEmulator:
             expired = True
         if expired or not hmac.compare_digest(signature, self._signature(tail, ex, issued)):
             return web.Response(status=404, text="This content is no longer available.")
-        return web.Response(body=attachment["data"], content_type=attachment["content_type"] or "application/octet-stream")
+        return web.Response(
+            body=attachment["data"], content_type=attachment["content_type"] or "application/octet-stream"
+        )
 
     # ------------------------------------------------------------------ REST plumbing
 
@@ -691,8 +700,14 @@ class DiscordEmulator:
             body.setdefault("global", False)
             headers.setdefault("Via", "1.1 google")
         self._faults.append(
-            {"method": method.upper(), "pattern": re.compile(path_pattern), "status": status, "body": body,
-             "headers": headers, "times": times}
+            {
+                "method": method.upper(),
+                "pattern": re.compile(path_pattern),
+                "status": status,
+                "body": body,
+                "headers": headers,
+                "times": times,
+            }
         )
 
     def _take_fault(self, method: str, path: str) -> dict | None:
@@ -726,7 +741,7 @@ class DiscordEmulator:
         return (_parse_json(raw) if raw else None), uploads
 
     async def _rest(self, request: web.Request) -> web.Response:
-        path = request.path[len(API_PREFIX):]
+        path = request.path[len(API_PREFIX) :]
         call = RestCall(request.method, path, dict(request.query), None)
         self.calls.append(call)
         headers: dict[str, str] = {}
@@ -756,9 +771,10 @@ class DiscordEmulator:
             allowed = True
             if method != request.method:
                 continue
-            if not template.startswith(("/interactions/", "/webhooks/")):
-                if request.headers.get("Authorization") != f"Bot {self.token}":
-                    raise _ApiError(401, 0, "401: Unauthorized")
+            if not template.startswith(("/interactions/", "/webhooks/")) and (
+                request.headers.get("Authorization") != f"Bot {self.token}"
+            ):
+                raise _ApiError(401, 0, "401: Unauthorized")
             handler = getattr(self, handler_name)
             return await handler(_Request(match.groupdict(), call.query, call.json, uploads))
         if allowed:
@@ -808,8 +824,22 @@ class DiscordEmulator:
         if _snowflake_param(req.params["guild_id"]) != self.guild_id:
             raise _ApiError(404, 10004, "Unknown Guild")
         guild = self._guild_create_payload()
-        return 200, {k: guild[k] for k in ("id", "name", "icon", "owner_id", "roles", "emojis", "features",
-                                            "stickers", "preferred_locale", "premium_tier", "description")}
+        return 200, {
+            k: guild[k]
+            for k in (
+                "id",
+                "name",
+                "icon",
+                "owner_id",
+                "roles",
+                "emojis",
+                "features",
+                "stickers",
+                "preferred_locale",
+                "premium_tier",
+                "description",
+            )
+        }
 
     @_route("GET", "/guilds/{guild_id}/members/{user_id}")
     async def _get_member(self, req: _Request) -> _Reply:
@@ -837,8 +867,11 @@ class DiscordEmulator:
             _validate_command(command, [index])
             key = (command["name"], command.get("type", 1))
             if key in seen:
-                raise _form_error([index, "name"], "APPLICATION_COMMANDS_DUPLICATE_NAME",
-                                  f"Application command names must be unique: {command['name']}")
+                raise _form_error(
+                    [index, "name"],
+                    "APPLICATION_COMMANDS_DUPLICATE_NAME",
+                    f"Application command names must be unique: {command['name']}",
+                )
             seen.add(key)
         result: dict[tuple[str, int], dict] = {}
         for command in body:
@@ -920,10 +953,21 @@ class DiscordEmulator:
             raise _ApiError(413, 40005, "Request entity too large")
         if len(uploads) > 10:
             raise _form_error(["files"], "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length.")
-        fields: dict[str, Any] = {
-            "content": "", "embeds": [], "components": [], "attachments": [], "flags": 0, "files": [],
-        } if previous is None else {key: copy.copy(previous[key]) for key in
-                                    ("content", "embeds", "components", "attachments", "flags", "files")}
+        fields: dict[str, Any] = (
+            {
+                "content": "",
+                "embeds": [],
+                "components": [],
+                "attachments": [],
+                "flags": 0,
+                "files": [],
+            }
+            if previous is None
+            else {
+                key: copy.copy(previous[key])
+                for key in ("content", "embeds", "components", "attachments", "flags", "files")
+            }
+        )
         for key in ("content", "embeds", "components"):
             if key in body:
                 fields[key] = body[key] if body[key] is not None else ("" if key == "content" else [])
@@ -954,8 +998,9 @@ class DiscordEmulator:
                 elif ref in existing:
                     kept.append(existing[ref])
                 else:
-                    raise _form_error(["attachments", position, "id"], "ATTACHMENT_NOT_FOUND",
-                                      f"Unknown attachment {ref}")
+                    raise _form_error(
+                        ["attachments", position, "id"], "ATTACHMENT_NOT_FOUND", f"Unknown attachment {ref}"
+                    )
             fields["attachments"] = kept
         fields["attachments"] = fields["attachments"] + [
             store_upload(index, None) for index in sorted(uploads) if index not in new_files
@@ -987,18 +1032,31 @@ class DiscordEmulator:
         return message
 
     def _edit_message(self, message: dict, body: Any, uploads: dict[int, UploadedFile], size_limit: int) -> dict:
-        fields = self._compose(body, uploads, channel_id=int(message["channel_id"]), size_limit=size_limit,
-                               previous=message)
+        fields = self._compose(
+            body, uploads, channel_id=int(message["channel_id"]), size_limit=size_limit, previous=message
+        )
         message.update(fields)
         message["edited_timestamp"] = _iso(time.time())
         return message
 
-    def add_message(self, content: str = "", *, user: dict | None = None, channel_id: int | None = None,
-                    attachments: list[dict] = ()) -> dict:  # type: ignore[assignment]
+    def add_message(
+        self,
+        content: str = "",
+        *,
+        user: dict | None = None,
+        channel_id: int | None = None,
+        attachments: list[dict] = (),
+    ) -> dict:  # type: ignore[assignment]
         """Stores a message a user posted (e.g. as the target of :meth:`message_command`).
         ``attachments`` are dicts from :meth:`add_attachment`."""
-        fields = {"content": content, "embeds": [], "components": [], "attachments": list(attachments),
-                  "flags": 0, "files": []}
+        fields = {
+            "content": content,
+            "embeds": [],
+            "components": [],
+            "attachments": list(attachments),
+            "flags": 0,
+            "files": [],
+        }
         return self._new_message(fields, channel_id=channel_id or self.channel_id, author=user or self.member)
 
     @staticmethod
@@ -1028,8 +1086,11 @@ class DiscordEmulator:
         channel_id = _snowflake_param(req.params["channel_id"])
         self._channel(channel_id)
         limit = int(req.query.get("limit", 50))
-        found = [self._public(m) for mid, m in sorted(self.messages.items(), reverse=True)
-                 if int(m["channel_id"]) == channel_id and not m["flags"] & FLAG_EPHEMERAL]
+        found = [
+            self._public(m)
+            for mid, m in sorted(self.messages.items(), reverse=True)
+            if int(m["channel_id"]) == channel_id and not m["flags"] & FLAG_EPHEMERAL
+        ]
         return 200, found[:limit]
 
     @_route("POST", "/channels/{channel_id}/messages")
@@ -1092,8 +1153,15 @@ class DiscordEmulator:
             return None
         stored = self.messages.get(int(raw["id"]))
         if stored is None:
-            stored = {"files": [], "flags": 0, "attachments": [], "components": [], "embeds": [], "content": "",
-                      **copy.deepcopy(raw)}
+            stored = {
+                "files": [],
+                "flags": 0,
+                "attachments": [],
+                "components": [],
+                "embeds": [],
+                "content": "",
+                **copy.deepcopy(raw),
+            }
             self.messages[int(raw["id"])] = stored
         return stored
 
@@ -1111,30 +1179,34 @@ class DiscordEmulator:
         target = self._target_message(record)
         allowed = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}, 5: {4, 5} | ({6, 7} if target else set())}[kind]
         if callback_type not in allowed:
-            raise _form_error(["type"], "INTERACTION_CALLBACK_TYPE_INVALID",
-                              f"Callback type {callback_type} is not valid for interaction type {kind}")
+            raise _form_error(
+                ["type"],
+                "INTERACTION_CALLBACK_TYPE_INVALID",
+                f"Callback type {callback_type} is not valid for interaction type {kind}",
+            )
         data = body.get("data") or {}
         message_type = 0 if kind != 2 else (20 if record.payload["data"].get("type", 1) == 1 else 23)
         extra = {
             "type": message_type,
             "webhook_id": str(self.application_id),
             "application_id": str(self.application_id),
-            "interaction_metadata": {"id": str(record.id), "type": kind,
-                                     "user": record.payload["member"]["user"],
-                                     "authorizing_integration_owners": {"0": str(self.guild_id)}},
+            "interaction_metadata": {
+                "id": str(record.id),
+                "type": kind,
+                "user": record.payload["member"]["user"],
+                "authorizing_integration_owners": {"0": str(self.guild_id)},
+            },
         }
         resource: dict[str, Any] = {"type": callback_type}
         loading = False
         if callback_type == 4:
             fields = self._compose(data, req.uploads, channel_id=record.channel_id, size_limit=record.size_limit)
-            record.original = self._new_message(fields, channel_id=record.channel_id, author=self.bot_user,
-                                                extra=extra)
+            record.original = self._new_message(fields, channel_id=record.channel_id, author=self.bot_user, extra=extra)
             record.ephemeral = bool(fields["flags"] & FLAG_EPHEMERAL)
         elif callback_type == 5:
             flags = FLAG_LOADING | (int(data.get("flags") or 0) & FLAG_EPHEMERAL)
             fields = {"content": "", "embeds": [], "components": [], "attachments": [], "flags": flags, "files": []}
-            record.original = self._new_message(fields, channel_id=record.channel_id, author=self.bot_user,
-                                                extra=extra)
+            record.original = self._new_message(fields, channel_id=record.channel_id, author=self.bot_user, extra=extra)
             record.ephemeral = bool(flags & FLAG_EPHEMERAL)
             loading = True
         elif callback_type in (6, 7):
@@ -1199,8 +1271,11 @@ class DiscordEmulator:
             message["edited_timestamp"] = None
         else:
             fields = self._compose(req.body, req.uploads, channel_id=record.channel_id, size_limit=record.size_limit)
-            extra = {"webhook_id": str(self.application_id), "application_id": str(self.application_id),
-                     "type": 0 if record.payload["type"] != 2 else 20}
+            extra = {
+                "webhook_id": str(self.application_id),
+                "application_id": str(self.application_id),
+                "type": 0 if record.payload["type"] != 2 else 20,
+            }
             message = self._new_message(fields, channel_id=record.channel_id, author=self.bot_user, extra=extra)
         record.followups.append(message)
         record._saw(message["content"])
@@ -1288,8 +1363,9 @@ class DiscordEmulator:
                 raise ValueError(f"required options missing: {missing}")
         return built
 
-    def _command_data(self, name: str, options: dict | None, subcommand: str | None, group: str | None,
-                      focused: str | None = None) -> dict:
+    def _command_data(
+        self, name: str, options: dict | None, subcommand: str | None, group: str | None, focused: str | None = None
+    ) -> dict:
         command = self._find_command(name, 1)
         resolved: dict[str, dict] = {}
         definitions = command.get("options") or []
@@ -1312,9 +1388,17 @@ class DiscordEmulator:
             data["guild_id"] = command["guild_id"]
         return data
 
-    async def _inject(self, kind: int, data: dict, *, user: dict | None, channel_id: int | None = None,
-                      size_limit: int | None = None, permissions: int | None = None,
-                      message: dict | None = None) -> InteractionRecord:
+    async def _inject(
+        self,
+        kind: int,
+        data: dict,
+        *,
+        user: dict | None,
+        channel_id: int | None = None,
+        size_limit: int | None = None,
+        permissions: int | None = None,
+        message: dict | None = None,
+    ) -> InteractionRecord:
         """Builds an INTERACTION_CREATE of type ``kind``, sends it on the gateway and returns its record."""
         await asyncio.wait_for(self.ready.wait(), 10)
         channel_id = channel_id or self.channel_id
@@ -1349,25 +1433,44 @@ class DiscordEmulator:
         await self._dispatch("INTERACTION_CREATE", payload)
         return record
 
-    async def slash(self, name: str, options: dict | None = None, *, user: dict | None = None,
-                    channel_id: int | None = None, subcommand: str | None = None, group: str | None = None,
-                    attachment_size_limit: int | None = None, permissions: int | None = None) -> InteractionRecord:
+    async def slash(
+        self,
+        name: str,
+        options: dict | None = None,
+        *,
+        user: dict | None = None,
+        channel_id: int | None = None,
+        subcommand: str | None = None,
+        group: str | None = None,
+        attachment_size_limit: int | None = None,
+        permissions: int | None = None,
+    ) -> InteractionRecord:
         """Runs the synced slash command ``name`` as ``user`` (default: ``self.member``).  Option values:
         str/int/float/bool; attachment dicts from :meth:`add_attachment`; user dicts for user options;
         role ids for role options; channel ids for channel options."""
         data = self._command_data(name, options, subcommand, group)
-        return await self._inject(2, data, user=user, channel_id=channel_id, size_limit=attachment_size_limit,
-                                  permissions=permissions)
+        return await self._inject(
+            2, data, user=user, channel_id=channel_id, size_limit=attachment_size_limit, permissions=permissions
+        )
 
-    async def autocomplete(self, name: str, options: dict, focused: str, *, user: dict | None = None,
-                           subcommand: str | None = None, group: str | None = None) -> InteractionRecord:
+    async def autocomplete(
+        self,
+        name: str,
+        options: dict,
+        focused: str,
+        *,
+        user: dict | None = None,
+        subcommand: str | None = None,
+        group: str | None = None,
+    ) -> InteractionRecord:
         """Sends an autocomplete interaction (type 4) with ``focused`` as the focused option; its
         typed text is ``options[focused]`` ("" when absent)."""
         options = {**options, focused: options.get(focused, "")}
         return await self._inject(4, self._command_data(name, options, subcommand, group, focused), user=user)
 
-    async def click(self, message: dict, custom_id: str, *, user: dict | None = None,
-                    values: list[str] | None = None) -> InteractionRecord:
+    async def click(
+        self, message: dict, custom_id: str, *, user: dict | None = None, values: list[str] | None = None
+    ) -> InteractionRecord:
         """Clicks the button (or picks ``values`` in the select) ``custom_id`` of ``message``."""
         message = self.messages.get(int(message["id"]), message)
         component = _find_component(message.get("components") or [], custom_id)
@@ -1380,9 +1483,15 @@ class DiscordEmulator:
             data["values"] = list(values or [])
         return await self._inject(3, data, user=user, channel_id=int(message["channel_id"]), message=message)
 
-    async def submit_modal(self, custom_id: str, components: list[dict], *, user: dict | None = None,
-                           resolved_attachments: list[dict] = (),  # type: ignore[assignment]
-                           message: dict | None = None) -> InteractionRecord:
+    async def submit_modal(
+        self,
+        custom_id: str,
+        components: list[dict],
+        *,
+        user: dict | None = None,
+        resolved_attachments: list[dict] = (),  # type: ignore[assignment]
+        message: dict | None = None,
+    ) -> InteractionRecord:
         """Submits the modal ``custom_id`` with ``components`` (mirroring the modal: action rows of
         text inputs, or Labels ``{"type": 18, "component": {...}}``).  File-upload values are
         attachment ids whose attachments are given in ``resolved_attachments``."""
@@ -1433,7 +1542,9 @@ class DiscordEmulator:
         await socket.prepare(request)
         self._sockets.add(socket)
         try:
-            await self._send(socket, {"op": 10, "s": None, "t": None, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS}})
+            await self._send(
+                socket, {"op": 10, "s": None, "t": None, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS}}
+            )
             async for msg in socket:
                 if msg.type is not WSMsgType.TEXT:
                     continue
@@ -1511,8 +1622,13 @@ class DiscordEmulator:
         if wanted:
             wanted_ids = {str(user_id) for user_id in (wanted if isinstance(wanted, list) else [wanted])}
             members = [m for m in members if m["user"]["id"] in wanted_ids]
-        chunk: dict[str, Any] = {"guild_id": str(self.guild_id), "members": members, "chunk_index": 0,
-                                 "chunk_count": 1, "not_found": []}
+        chunk: dict[str, Any] = {
+            "guild_id": str(self.guild_id),
+            "members": members,
+            "chunk_index": 0,
+            "chunk_count": 1,
+            "not_found": [],
+        }
         if data.get("nonce") is not None:
             chunk["nonce"] = data["nonce"]
         await self._dispatch("GUILD_MEMBERS_CHUNK", chunk)
@@ -1557,13 +1673,18 @@ class DiscordEmulator:
             if operation is None:
                 violations.append(f"{where}: method not allowed on {template}")
                 continue
-            known_query = {p["name"] for p in [*item.get("parameters", []), *operation.get("parameters", [])]
-                           if p.get("in") == "query"}
+            known_query = {
+                p["name"]
+                for p in [*item.get("parameters", []), *operation.get("parameters", [])]
+                if p.get("in") == "query"
+            }
             violations += [f"{where}: unknown query parameter {key!r}" for key in call.query if key not in known_query]
             content = (operation.get("requestBody") or {}).get("content", {})
             schema = (content.get("application/json") or content.get("multipart/form-data") or {}).get("schema")
             if call.json is not None and schema is not None:
-                violations += [f"{where}: {problem}" for problem in _schema_key_problems(spec, schema, call.json, "body", 2)]
+                violations += [
+                    f"{where}: {problem}" for problem in _schema_key_problems(spec, schema, call.json, "body", 2)
+                ]
         return violations
 
 
@@ -1598,8 +1719,11 @@ def _validate_command(command: Any, where: list[str | int]) -> None:
             raise _form_error([*where, "description"], "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
         _validate_options(command.get("options") or [], [*where, "options"])
     elif description:
-        raise _form_error([*where, "description"], "APPLICATION_COMMAND_CONTEXT_MENU_DESCRIPTION",
-                          "Context menu commands cannot have description")
+        raise _form_error(
+            [*where, "description"],
+            "APPLICATION_COMMAND_CONTEXT_MENU_DESCRIPTION",
+            "Context menu commands cannot have description",
+        )
 
 
 def _validate_options(options: list[dict], where: list[str | int]) -> None:
@@ -1610,23 +1734,30 @@ def _validate_options(options: list[dict], where: list[str | int]) -> None:
     optional_seen = False
     kinds = {option.get("type") in (SUBCOMMAND, SUBCOMMAND_GROUP) for option in options}
     if len(kinds) > 1:
-        raise _form_error(where, "APPLICATION_COMMAND_OPTIONS_TYPE_INVALID",
-                          "Sub-command and sub-command group option types are mutually exclusive to all other types")
+        raise _form_error(
+            where,
+            "APPLICATION_COMMAND_OPTIONS_TYPE_INVALID",
+            "Sub-command and sub-command group option types are mutually exclusive to all other types",
+        )
     for index, option in enumerate(options):
         here = [*where, index]
         name, description = option.get("name"), option.get("description")
         if not isinstance(name, str) or not COMMAND_NAME_RE.match(name) or name != name.lower():
             raise _form_error([*here, "name"], "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
         if name in names:
-            raise _form_error([*here, "name"], "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS",
-                              "Option names must be unique")
+            raise _form_error(
+                [*here, "name"], "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS", "Option names must be unique"
+            )
         names.add(name)
         if not isinstance(description, str) or not 1 <= len(description) <= 100:
             raise _form_error([*here, "description"], "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
         if option.get("required"):
             if optional_seen:
-                raise _form_error([*here, "required"], "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
-                                  "Required options must be placed before non-required options")
+                raise _form_error(
+                    [*here, "required"],
+                    "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                    "Required options must be placed before non-required options",
+                )
         else:
             optional_seen = True
         if len(option.get("choices") or []) > 25:
@@ -1634,8 +1765,11 @@ def _validate_options(options: list[dict], where: list[str | int]) -> None:
         if option.get("type") == SUBCOMMAND_GROUP and any(
             sub.get("type") != SUBCOMMAND for sub in option.get("options") or []
         ):
-            raise _form_error([*here, "options"], "APPLICATION_COMMAND_OPTIONS_TYPE_INVALID",
-                              "Sub-command groups may only contain sub-commands")
+            raise _form_error(
+                [*here, "options"],
+                "APPLICATION_COMMAND_OPTIONS_TYPE_INVALID",
+                "Sub-command groups may only contain sub-commands",
+            )
         if option.get("type") in (SUBCOMMAND, SUBCOMMAND_GROUP):
             _validate_options(option.get("options") or [], [*here, "options"])
 
@@ -1651,7 +1785,9 @@ def _validate_message_fields(fields: dict) -> None:
     for index, embed in enumerate(embeds):
         for key, limit in (("title", 256), ("description", 4096)):
             if len(embed.get(key) or "") > limit:
-                raise _form_error(["embeds", index, key], "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length.")
+                raise _form_error(
+                    ["embeds", index, key], "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length."
+                )
         total += sum(len(embed.get(key) or "") for key in ("title", "description"))
         total += sum(len(f.get("name", "")) + len(f.get("value", "")) for f in embed.get("fields") or [])
         total += len((embed.get("footer") or {}).get("text", "")) + len((embed.get("author") or {}).get("name", ""))
@@ -1661,8 +1797,11 @@ def _validate_message_fields(fields: dict) -> None:
         raise _form_error(["attachments"], "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length.")
     if fields["flags"] & FLAG_COMPONENTS_V2:
         if content or embeds:
-            raise _form_error(["content"], "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2",
-                              "The 'content' and 'embeds' fields cannot be used when using MessageFlags.IS_COMPONENTS_V2")
+            raise _form_error(
+                ["content"],
+                "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2",
+                "The 'content' and 'embeds' fields cannot be used when using MessageFlags.IS_COMPONENTS_V2",
+            )
         if _count_components(components) > 40:
             raise _form_error(["components"], "BASE_TYPE_MAX_LENGTH", "Must be 40 or fewer in length.")
     else:
@@ -1670,11 +1809,13 @@ def _validate_message_fields(fields: dict) -> None:
             raise _form_error(["components"], "BASE_TYPE_MAX_LENGTH", "Must be 5 or fewer in length.")
         for index, row in enumerate(components):
             if row.get("type") != 1:
-                raise _form_error(["components", index, "type"], "UNION_TYPE_CHOICES",
-                                  "Top-level components must be action rows")
+                raise _form_error(
+                    ["components", index, "type"], "UNION_TYPE_CHOICES", "Top-level components must be action rows"
+                )
             if not 1 <= len(row.get("components") or []) <= 5:
-                raise _form_error(["components", index, "components"], "BASE_TYPE_BAD_LENGTH",
-                                  "Must be between 1 and 5 in length.")
+                raise _form_error(
+                    ["components", index, "components"], "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5 in length."
+                )
     if not (content.strip() or embeds or components or fields["attachments"]):
         raise _ApiError(400, 50006, "Cannot send an empty message")
 
@@ -1693,9 +1834,11 @@ def _find_component(components: list[dict], custom_id: str) -> dict | None:
     for component in components:
         if component.get("custom_id") == custom_id:
             return component
-        children = [*(component.get("components") or []),
-                    *([component["accessory"]] if component.get("accessory") else []),
-                    *([component["component"]] if component.get("component") else [])]
+        children = [
+            *(component.get("components") or []),
+            *([component["accessory"]] if component.get("accessory") else []),
+            *([component["component"]] if component.get("component") else []),
+        ]
         found = _find_component(children, custom_id)
         if found is not None:
             return found
@@ -1790,8 +1933,11 @@ def _schema_key_problems(spec: dict, schema: dict, value: Any, where: str, depth
         items = _schema_items(spec, schema)
         if items is None:
             return []
-        return [problem for index, item in enumerate(value)
-                for problem in _schema_key_problems(spec, items, item, f"{where}[{index}]", depth)]
+        return [
+            problem
+            for index, item in enumerate(value)
+            for problem in _schema_key_problems(spec, items, item, f"{where}[{index}]", depth)
+        ]
     if not isinstance(value, dict):
         return []
     properties = _schema_properties(spec, schema)

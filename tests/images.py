@@ -11,8 +11,13 @@ from PIL import Image
 def png_bytes(width: int, height: int, *, mode: str = "RGB", fmt: str = "PNG") -> bytes:
     """A gradient picture, so every pixel differs and transforms are visible."""
     image = Image.new("RGB", (width, height))
-    image.putdata([((x * 255) // max(1, width - 1), (y * 255) // max(1, height - 1), (x + y) % 256)
-                   for y in range(height) for x in range(width)])
+    image.putdata(
+        [
+            ((x * 255) // max(1, width - 1), (y * 255) // max(1, height - 1), (x + y) % 256)
+            for y in range(height)
+            for x in range(width)
+        ]
+    )
     if mode != "RGB":
         image = image.convert(mode)
     buffer = io.BytesIO()

@@ -44,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import io
 import json
 import math
@@ -421,7 +422,9 @@ class ModelHubEmulator:
         if fault is not None and fault.huge is not None:
             jobs = [asyncio.to_thread(_noise_png_b64, fault.huge, i) for i in range(count)]
         else:
-            jobs = [asyncio.to_thread(_edited_b64, source, mask, edit.size, i, edit.output_format) for i in range(count)]
+            jobs = [
+                asyncio.to_thread(_edited_b64, source, mask, edit.size, i, edit.output_format) for i in range(count)
+            ]
         images = await asyncio.gather(*jobs)
         return web.json_response({"created": int(time.time()), "data": [{"b64_json": b64} for b64 in images]})
 
@@ -536,15 +539,13 @@ class ModelHubEmulator:
                 if response.status != 200:
                     _fetch_failed(param, f"HTTP {response.status}")
                 return await response.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             _fetch_failed(param, "connection error")
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, but wake up early when the emulator closes."""
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._closing.wait(), seconds)
-        except asyncio.TimeoutError:
-            pass
 
     async def _trickle(self, request: web.Request, response: web.Response, rate: int) -> web.StreamResponse:
         """Send ``response`` at about ``rate`` bytes per second."""

@@ -32,6 +32,7 @@ async def test_dev_guild_sync_is_guild_only(tmp_path):
 
 async def test_unexpected_errors_get_a_generic_ephemeral_message_and_a_full_log(tmp_path):
     async with loopback_stack(tmp_path) as stack:
+
         @app_commands.command(name="explode", description="Fails on purpose")
         async def explode(interaction: discord.Interaction) -> None:
             raise RuntimeError("kaboom with internal detail")
@@ -55,4 +56,3 @@ def test_secret_filter_redacts_tokens_from_any_log_record():
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "token is %s", ("s3cr3t-value",), None)
     bot_module.SecretFilter(["s3cr3t-value"]).filter(record)
     assert record.getMessage() == "token is ********"
-

@@ -32,8 +32,16 @@ def test_tokens_never_show_in_the_config_repr():
 
 
 def test_values_are_parsed():
-    config = load_config({**TOKENS, "DEV_GUILD_ID": "42", "EDIT_MODELS": "a/b, c/d", "DEFAULT_QUOTA": "3/hour",
-                          "UPSTREAM_IMAGES_PER_MINUTE": "600/20", "DATABASE_URL": "postgresql://u@h/db"})
+    config = load_config(
+        {
+            **TOKENS,
+            "DEV_GUILD_ID": "42",
+            "EDIT_MODELS": "a/b, c/d",
+            "DEFAULT_QUOTA": "3/hour",
+            "UPSTREAM_IMAGES_PER_MINUTE": "600/20",
+            "DATABASE_URL": "postgresql://u@h/db",
+        }
+    )
     assert config.dev_guild_id == 42 and config.edit_models == ("a/b", "c/d")
     assert config.default_quota.limit == 3
     assert (config.upstream_images_per_minute, config.upstream_image_burst) == (600, 20)
@@ -61,8 +69,9 @@ def test_bad_values_name_the_variable(env, variable):
 def test_bot_exits_with_one_line_when_a_variable_is_missing(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "IONOS_API_TOKEN")}
     env["IONOS_API_TOKEN"] = "ionos-secret-value"
-    result = subprocess.run([sys.executable, str(ROOT / "bot.py")], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bot.py")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "Configuration error: DISCORD_TOKEN is missing: set it to your Discord bot token."

@@ -52,7 +52,9 @@ def make_bot(emu: DiscordEmulator, harness_errors: list[discord.HTTPException], 
         await interaction.response.defer(thinking=True)
         data = await image.read()
         try:
-            await interaction.followup.send(f"{prompt}: done", file=discord.File(io.BytesIO(b"edited:" + data), "edited.png"))
+            await interaction.followup.send(
+                f"{prompt}: done", file=discord.File(io.BytesIO(b"edited:" + data), "edited.png")
+            )
         except discord.HTTPException as exc:
             await interaction.followup.send(f"failed: {exc.status} {exc.code}", ephemeral=True)
 
@@ -98,8 +100,13 @@ def make_bot(emu: DiscordEmulator, harness_errors: list[discord.HTTPException], 
     limits = app_commands.Group(name="limits", description="Quotas", parent=admin)
 
     @limits.command(name="grant", description="Grants extra edits")
-    async def grant(interaction: discord.Interaction, member: discord.Member, role: discord.Role,
-                    channel: discord.TextChannel, count: int = 1) -> None:
+    async def grant(
+        interaction: discord.Interaction,
+        member: discord.Member,
+        role: discord.Role,
+        channel: discord.TextChannel,
+        count: int = 1,
+    ) -> None:
         allowed = interaction.permissions.manage_guild
         await interaction.response.defer(ephemeral=True, thinking=True)
         await interaction.followup.send(f"{allowed} {member.name} {role.name} {channel.name} {count}")
@@ -150,9 +157,8 @@ async def raw(emu: DiscordEmulator, method: str, path: str, *, bot_auth: bool = 
 
 
 async def fetch(url: str) -> tuple[int, bytes]:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(url) as response:
-            return response.status, await response.read()
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, await response.read()
 
 
 async def eventually(predicate: Callable[[], bool], timeout: float = 5) -> None:
@@ -342,7 +348,8 @@ async def test_components_modal_autocomplete_context_menu(harness: Harness) -> N
 
     completion = await emu.autocomplete("style", {"name": "vi"}, "name")
     assert (await completion.wait_response()) == {
-        "type": 8, "data": {"choices": [{"name": "vivid", "value": "vivid"}, {"name": "vintage", "value": "vintage"}]}
+        "type": 8,
+        "data": {"choices": [{"name": "vivid", "value": "vivid"}, {"name": "vintage", "value": "vintage"}]},
     }
     untyped = await emu.autocomplete("style", {}, focused="name")  # nothing typed yet
     assert len((await untyped.wait_response())["data"]["choices"]) == 3
@@ -373,7 +380,9 @@ async def test_channel_message_rules_and_violations(emu: DiscordEmulator) -> Non
     assert status == 401
 
     form = aiohttp.FormData(quote_fields=False)
-    form.add_field("payload_json", json.dumps({"content": "a picture", "attachments": [{"id": 0, "filename": "p.png"}]}))
+    form.add_field(
+        "payload_json", json.dumps({"content": "a picture", "attachments": [{"id": 0, "filename": "p.png"}]})
+    )
     form.add_field("files[0]", PNG, filename="p.png", content_type="application/octet-stream")
     status, message = await raw(emu, "POST", path, data=form)
     assert status == 200 and await fetch(message["attachments"][0]["url"]) == (200, PNG)
@@ -402,8 +411,16 @@ async def test_invalid_commands_are_rejected(emu: DiscordEmulator) -> None:
     bad_name = [{"name": "Retouch", "description": "x", "type": 1}]
     status, body = await raw(emu, "PUT", path, json=bad_name)
     assert (status, body["code"]) == (400, 50035) and "name" in body["errors"]["0"]
-    optional_first = [{"name": "edit", "description": "x", "options": [
-        {"type": 3, "name": "a", "description": "a"}, {"type": 3, "name": "b", "description": "b", "required": True}]}]
+    optional_first = [
+        {
+            "name": "edit",
+            "description": "x",
+            "options": [
+                {"type": 3, "name": "a", "description": "a"},
+                {"type": 3, "name": "b", "description": "b", "required": True},
+            ],
+        }
+    ]
     status, body = await raw(emu, "PUT", path, json=optional_first)
     assert (status, body["code"]) == (400, 50035)
     status, body = await raw(emu, "PUT", path, json=[{"name": "edit", "description": "d" * 101}])
@@ -413,15 +430,13 @@ async def test_invalid_commands_are_rejected(emu: DiscordEmulator) -> None:
 
 async def test_wrong_token_is_refused(emu: DiscordEmulator) -> None:
     bot = commands.Bot(command_prefix="!", intents=discord.Intents.default())
-    with emu.patch_discord():
-        with pytest.raises(discord.LoginFailure):
-            await bot.login("not-the-token")
+    with emu.patch_discord(), pytest.raises(discord.LoginFailure):
+        await bot.login("not-the-token")
     await bot.close()
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(emu.gateway_url) as socket:
-            hello = await socket.receive_json()
-            assert hello["op"] == 10
-            await socket.send_json({"op": 2, "d": {"token": "wrong", "intents": 0, "properties": {}}})
-            closing = await socket.receive()
-            assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 4004
+    async with aiohttp.ClientSession() as session, session.ws_connect(emu.gateway_url) as socket:
+        hello = await socket.receive_json()
+        assert hello["op"] == 10
+        await socket.send_json({"op": 2, "d": {"token": "wrong", "intents": 0, "properties": {}}})
+        closing = await socket.receive()
+        assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 4004
     assert not emu.ready.is_set()

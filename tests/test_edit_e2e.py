@@ -15,7 +15,6 @@ from tests.stack import Stack, assert_nothing_leaked, loopback_stack
 EPHEMERAL = 64
 
 
-
 def picture(stack: Stack, width: int, height: int, **kwargs) -> tuple[bytes, dict]:
     data = png_bytes(width, height)
     return data, stack.discord.add_attachment(data, "photo.png", "image/png", width=width, height=height, **kwargs)
@@ -43,8 +42,12 @@ async def test_single_edit_with_auto_size_posts_the_transformed_picture(stack):
     assert record.responses[0]["type"] == 5 and record.responses[0]["data"]["flags"] & EPHEMERAL
     [sent] = stack.hub.requests
     assert sent.fields == {
-        "model": EDIT_MODEL, "prompt": "paint it like Monet", "url": image["url"],
-        "size": "1024x768", "n": "1", "output_format": "png",
+        "model": EDIT_MODEL,
+        "prompt": "paint it like Monet",
+        "url": image["url"],
+        "size": "1024x768",
+        "n": "1",
+        "output_format": "png",
     }
     [file] = uploaded(record)
     assert file.filename.endswith(".png")
@@ -58,8 +61,9 @@ async def test_single_edit_with_auto_size_posts_the_transformed_picture(stack):
 
 async def test_ten_pictures_with_explicit_size_all_arrive_with_their_pixels(stack):
     source, image = picture(stack, 64, 64)
-    record = await stack.discord.slash("edit", {"image": image, "prompt": "ten variants", "count": 10,
-                                                "size": "128x64", "format": "png"})
+    record = await stack.discord.slash(
+        "edit", {"image": image, "prompt": "ten variants", "count": 10, "size": "128x64", "format": "png"}
+    )
     await finished(record)
     assert stack.hub.requests[0].fields["n"] == "10" and stack.hub.requests[0].fields["size"] == "128x64"
     files = uploaded(record)
@@ -136,8 +140,9 @@ async def test_a_file_that_claims_to_be_an_image_but_is_not_is_refused(stack):
 
 
 async def test_an_attachment_over_the_size_limit_is_refused(stack):
-    big = stack.discord.add_attachment(b"\0" * (stack.config.max_input_bytes + 1), "huge.png", "image/png",
-                                       width=64, height=64)
+    big = stack.discord.add_attachment(
+        b"\0" * (stack.config.max_input_bytes + 1), "huge.png", "image/png", width=64, height=64
+    )
     record = await stack.discord.slash("edit", {"image": big, "prompt": "fine"})
     response = await record.wait_response()
     assert "`image` must be at most 20 MiB" in response["data"]["content"]
@@ -146,8 +151,7 @@ async def test_an_attachment_over_the_size_limit_is_refused(stack):
 
 async def test_mask_of_another_size_is_refused(stack):
     _, image = picture(stack, 64, 64)
-    mask = stack.discord.add_attachment(alpha_mask(32, 32, (0, 0, 8, 8)), "mask.png", "image/png",
-                                        width=32, height=32)
+    mask = stack.discord.add_attachment(alpha_mask(32, 32, (0, 0, 8, 8)), "mask.png", "image/png", width=32, height=32)
     record = await stack.discord.slash("edit", {"image": image, "mask": mask, "prompt": "fine"})
     response = await record.wait_response()
     assert "`mask` must be the same size as `image` (64x64); it is 32x32." in response["data"]["content"]
@@ -167,12 +171,26 @@ async def test_mask_size_is_checked_on_the_real_bytes_too(stack):
     ("fault", "times", "words"),
     [
         (Fault(status=503, body={"detail": "maintenance"}), 10, "The Model Hub is unavailable right now"),
-        (Fault(status=429, body={"error": {"message": "Too many images"}}, headers={"Retry-After": "600"}), 1,
-         "rate limiting Retouch right now; please try again in about 600 s"),
-        (Fault(status=400, body={"error": {"message": "Request rejected by the safety system",
-                                           "code": "content_policy_violation"}}), 1, "content policy rejected"),
-        (Fault(status=400, body={"error": {"message": "prompt: unsupported language", "param": "prompt"}}), 1,
-         "The Model Hub refused the request: prompt: unsupported language"),
+        (
+            Fault(status=429, body={"error": {"message": "Too many images"}}, headers={"Retry-After": "600"}),
+            1,
+            "rate limiting Retouch right now; please try again in about 600 s",
+        ),
+        (
+            Fault(
+                status=400,
+                body={
+                    "error": {"message": "Request rejected by the safety system", "code": "content_policy_violation"}
+                },
+            ),
+            1,
+            "content policy rejected",
+        ),
+        (
+            Fault(status=400, body={"error": {"message": "prompt: unsupported language", "param": "prompt"}}),
+            1,
+            "The Model Hub refused the request: prompt: unsupported language",
+        ),
         (Fault(malformed_json=True), 1, "could not read (the answer was not the JSON the API documents)"),
         (Fault(invalid_base64=True), 1, "picture 1 was not valid base64"),
         (Fault(fewer_images=1), 1, "asked for 2 pictures, got 1"),
@@ -227,8 +245,9 @@ async def test_results_over_the_upload_limit_are_split_or_reencoded_and_the_memb
         _, image = picture(stack, 64, 64)
         stack.hub.inject(Fault(huge=(1024, 1024)))
         limit = 2 * 1024 * 1024
-        record = await stack.discord.slash("edit", {"image": image, "prompt": "fine", "count": 3},
-                                           attachment_size_limit=limit)
+        record = await stack.discord.slash(
+            "edit", {"image": image, "prompt": "fine", "count": 3}, attachment_size_limit=limit
+        )
         said = await finished(record, timeout=60)
         assert len(uploaded(record)) == 3
         for followup in record.followups:

@@ -51,8 +51,7 @@ async def still_serving(stack: Stack) -> None:
 )
 async def test_discord_refusing_the_followup_is_named_and_refunded(stack, status, times, words):
     stack.discord.fail_next("POST", WEBHOOK_POST, status, times=times)
-    record = await stack.discord.slash("edit", {"image": picture(stack), "prompt": "fine", "count": 2,
-                                                "size": "64x64"})
+    record = await stack.discord.slash("edit", {"image": picture(stack), "prompt": "fine", "count": 2, "size": "64x64"})
     said = await told(record, words)
     assert "0 of 2 were posted and only those were charged" in said
     assert await used(stack) == 0
@@ -91,8 +90,9 @@ async def test_a_gateway_reconnect_in_the_middle_of_a_job_changes_nothing(stack)
 async def test_a_hanging_or_trickling_upstream_times_out_named_and_refunded(tmp_path, fault):
     async with loopback_stack(tmp_path, upstream_deadline_seconds=2) as stack:
         stack.hub.inject(fault)
-        record = await stack.discord.slash("edit", {"image": picture(stack), "prompt": "fine", "count": 3,
-                                                    "size": "64x64"})
+        record = await stack.discord.slash(
+            "edit", {"image": picture(stack), "prompt": "fine", "count": 3, "size": "64x64"}
+        )
         said = await told(record, "The Model Hub timed out")
         assert "Nothing was charged" in said and record.followups == []
         assert await used(stack) == 0
@@ -114,8 +114,9 @@ async def test_a_waiting_member_sees_position_expected_wait_and_elapsed_time(tmp
     async with loopback_stack(tmp_path, max_concurrent_edits=1) as stack:
         stack.hub.inject(Fault(delay=4))
         first = await stack.discord.slash("edit", {"image": picture(stack), "prompt": "one", "size": "64x64"})
-        second = await stack.discord.slash("edit", {"image": picture(stack), "prompt": "two", "size": "64x64"},
-                                           user=stack.discord.other_member)
+        second = await stack.discord.slash(
+            "edit", {"image": picture(stack), "prompt": "two", "size": "64x64"}, user=stack.discord.other_member
+        )
         said = await told(second, "Done", timeout=30)
         assert re.search(r"In line: position 1 of 1 · about [\d.]+ s to wait · 3 s elapsed", said)
         await told(first, "Done")
@@ -125,9 +126,14 @@ async def test_the_upstream_is_paced_so_members_wait_instead_of_seeing_429s(tmp_
     async with loopback_stack(tmp_path, upstream_images_per_minute=240, upstream_image_burst=4) as stack:
         # The emulator enforces the same contract the bot was configured with (the stack starts it unlimited).
         stack.hub._image_bucket = _TokenBucket(240 / 60, 4)
-        records = [await stack.discord.slash("edit", {"image": picture(stack), "prompt": "x", "count": 2,
-                                                      "size": "64x64"}, user=stack.discord.add_member(name=f"m{i}"))
-                   for i in range(5)]
+        records = [
+            await stack.discord.slash(
+                "edit",
+                {"image": picture(stack), "prompt": "x", "count": 2, "size": "64x64"},
+                user=stack.discord.add_member(name=f"m{i}"),
+            )
+            for i in range(5)
+        ]
         for record in records:
             await told(record, "Done", timeout=30)
         assert stack.hub.rate_limited_count == 0
@@ -141,8 +147,11 @@ async def test_results_after_the_token_expired_go_to_the_channel_pinging_only_th
     member_id = stack.discord.member["id"]
 
     def posted() -> list[dict]:
-        return [m for m in stack.discord.messages.values()
-                if f"<@{member_id}>" in (m.get("content") or "") and m.get("files") and m.get("webhook_id") is None]
+        return [
+            m
+            for m in stack.discord.messages.values()
+            if f"<@{member_id}>" in (m.get("content") or "") and m.get("files") and m.get("webhook_id") is None
+        ]
 
     await asyncio.wait_for(_until(lambda: posted()), 20)
     [message] = posted()
@@ -173,15 +182,18 @@ async def test_sigterm_lets_short_jobs_finish_cancels_long_ones_refunds_and_stop
         try:
             stack.hub.inject(Fault(delay=0.5))
             stack.hub.inject(Fault(delay=30))
-            short = await stack.discord.slash("edit", {"image": picture(stack), "prompt": "short",
-                                                       "size": "64x64"})
-            long = await stack.discord.slash("edit", {"image": picture(stack), "prompt": "long", "count": 3,
-                                                      "size": "64x64"}, user=stack.discord.other_member)
+            short = await stack.discord.slash("edit", {"image": picture(stack), "prompt": "short", "size": "64x64"})
+            long = await stack.discord.slash(
+                "edit",
+                {"image": picture(stack), "prompt": "long", "count": 3, "size": "64x64"},
+                user=stack.discord.other_member,
+            )
             await asyncio.sleep(0.3)
             os.kill(os.getpid(), signal.SIGTERM)
             await asyncio.sleep(0.1)
-            late = await stack.discord.slash("edit", {"image": picture(stack), "prompt": "late"},
-                                             user=stack.discord.moderator)
+            late = await stack.discord.slash(
+                "edit", {"image": picture(stack), "prompt": "late"}, user=stack.discord.moderator
+            )
             await told(late, "Retouch is restarting and takes no new edits")
             await told(short, "Done: 1 picture posted")
             await told(long, "Retouch is restarting and had to stop this edit")

@@ -90,8 +90,7 @@ async def test_text_file_is_refused_naming_the_field() -> None:
         await inspect_image(b"hello, this is not a picture\n", field="mask")
     assert caught.value.field == "mask"
     assert str(caught.value) == (
-        "`mask` must be a still picture (PNG, JPEG, WebP or GIF without animation); "
-        "this file could not be read as one."
+        "`mask` must be a still picture (PNG, JPEG, WebP or GIF without animation); this file could not be read as one."
     )
 
 
@@ -116,20 +115,20 @@ async def test_more_than_40_megapixels_is_refused_with_the_size() -> None:
     with pytest.raises(ImageError) as caught:
         await inspect_image(data)
     assert str(caught.value) == (
-        "`image` is 8000x6000 (48 megapixels); the limit is 40 megapixels; "
-        "send a smaller picture."
+        "`image` is 8000x6000 (48 megapixels); the limit is 40 megapixels; send a smaller picture."
     )
 
 
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG that claims `width`x`height` but carries almost no pixels: a classic bomb shape."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return (struct.pack(">I", len(body)) + kind + body
-                + struct.pack(">I", zlib.crc32(kind + body)))
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(bytes(16))) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(16))) + chunk(b"IEND", b"")
+    )
 
 
 async def test_decompression_bomb_is_refused() -> None:
@@ -143,13 +142,16 @@ async def test_decompression_bomb_is_refused() -> None:
 # --- parse_size / auto_size -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("auto", None),
-    ("  AUTO ", None),
-    ("1024x1024", (1024, 1024)),
-    (" 512X768 ", (512, 768)),
-    ("64x2048", (64, 2048)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("auto", None),
+        ("  AUTO ", None),
+        ("1024x1024", (1024, 1024)),
+        (" 512X768 ", (512, 768)),
+        ("64x2048", (64, 2048)),
+    ],
+)
 def test_parse_size_accepts(text: str, expected: tuple[int, int] | None) -> None:
     assert parse_size(text) == expected
 
@@ -178,14 +180,17 @@ def test_parse_size_keeps_member_text_short_and_markup_safe() -> None:
     assert len(str(caught.value)) < 200
 
 
-@pytest.mark.parametrize(("size", "expected"), [
-    ((4000, 3000), (1024, 768)),
-    ((3000, 4000), (768, 1024)),
-    ((100, 5000), (64, 1024)),       # the short side would be 20: clamped up to 64
-    ((777, 777), (1024, 1024)),
-    ((1920, 1080), (1024, 576)),
-    ((1000, 333), (1024, 336)),      # 341 rounds to the nearest multiple of 16
-])
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        ((4000, 3000), (1024, 768)),
+        ((3000, 4000), (768, 1024)),
+        ((100, 5000), (64, 1024)),  # the short side would be 20: clamped up to 64
+        ((777, 777), (1024, 1024)),
+        ((1920, 1080), (1024, 576)),
+        ((1000, 333), (1024, 336)),  # 341 rounds to the nearest multiple of 16
+    ],
+)
 def test_auto_size(size: tuple[int, int], expected: tuple[int, int]) -> None:
     assert auto_size(*size) == expected
 
@@ -249,9 +254,7 @@ async def test_mask_of_another_size_is_refused_with_both_sizes() -> None:
     with pytest.raises(ImageError) as caught:
         await prepare_mask(encode(Image.new("L", (512, 512), 255)), ImageInfo(1024, 768, "PNG"))
     assert caught.value.field == "mask"
-    assert str(caught.value) == (
-        "`mask` must be the same size as `image` (1024x768); it is 512x512."
-    )
+    assert str(caught.value) == ("`mask` must be the same size as `image` (1024x768); it is 512x512.")
 
 
 async def test_unreadable_mask_names_the_mask() -> None:
@@ -264,16 +267,13 @@ async def test_unreadable_mask_names_the_mask() -> None:
 
 
 async def test_to_data_url() -> None:
-    assert await to_data_url(b"\x89PNG", "image/png; charset=binary") == (
-        "data:image/png;base64,iVBORw=="
-    )
+    assert await to_data_url(b"\x89PNG", "image/png; charset=binary") == ("data:image/png;base64,iVBORw==")
     with pytest.raises(ValueError):
         await to_data_url(b"x", "")
 
 
 def test_extension_and_content_type() -> None:
-    assert [extension_for(f) for f in ("png", "jpeg", "JPG", "webp")] == [
-        "png", "jpg", "jpg", "webp"]
+    assert [extension_for(f) for f in ("png", "jpeg", "JPG", "webp")] == ["png", "jpg", "jpg", "webp"]
     with pytest.raises(ValueError):
         extension_for("gif")
     assert content_type_for("JPEG") == "image/jpeg"
@@ -321,8 +321,11 @@ async def test_combined_size_over_the_limit_is_split_in_order() -> None:
 
 
 async def test_order_is_kept_even_when_a_later_file_would_fill_a_gap() -> None:
-    files = [OutputFile("a.png", b"a" * 600 * KiB), OutputFile("b.png", b"b" * 600 * KiB),
-             OutputFile("c.png", b"c" * 100 * KiB)]
+    files = [
+        OutputFile("a.png", b"a" * 600 * KiB),
+        OutputFile("b.png", b"b" * 600 * KiB),
+        OutputFile("c.png", b"c" * 100 * KiB),
+    ]
     plan = await plan_delivery(files, size_limit=1 * MiB)
     names = [[f.filename for f in batch] for batch in plan.batches]
     assert names == [["a.png"], ["b.png", "c.png"]]
@@ -332,9 +335,7 @@ async def test_split_for_count_and_size_says_both() -> None:
     files = blobs(12, 10 * KiB) + blobs(4, 3 * MiB, "big")
     plan = await plan_delivery(files, size_limit=10 * MiB)
     assert [len(batch) for batch in plan.batches] == [10, 5, 1]
-    assert plan.notes == [
-        "Split across 3 messages to fit Discord's limits of 10 files and 10 MiB per message."
-    ]
+    assert plan.notes == ["Split across 3 messages to fit Discord's limits of 10 files and 10 MiB per message."]
 
 
 async def test_file_of_exactly_the_budget_is_not_reencoded() -> None:
@@ -359,9 +360,7 @@ async def test_huge_noise_png_is_reencoded_to_fit(noise_png: bytes) -> None:
     with Image.open(io.BytesIO(first.data)) as reencoded:
         assert reencoded.format == "JPEG" and reencoded.size == (1024, 1024)
     assert plan.reencoded_count == 1
-    assert plan.notes[0] == (
-        "1 picture was re-encoded as JPEG to fit Discord's 1 MiB upload limit."
-    )
+    assert plan.notes[0] == ("1 picture was re-encoded as JPEG to fit Discord's 1 MiB upload limit.")
     # The caller's objects are left alone (they may be reused for a retry).
     assert original.data == noise_png and not original.reencoded
 
@@ -376,8 +375,7 @@ async def test_reencoding_downscales_when_quality_is_not_enough(noise_png: bytes
         with Image.open(io.BytesIO(batch[0].data)) as reencoded:
             assert reencoded.width < 1024
     assert plan.notes == [
-        "2 pictures were re-encoded as JPEG to fit Discord's 300 KiB upload limit "
-        "(2 of them also scaled down).",
+        "2 pictures were re-encoded as JPEG to fit Discord's 300 KiB upload limit (2 of them also scaled down).",
         "Split across 2 messages to fit Discord's 300 KiB upload limit.",
     ]
 
@@ -416,8 +414,7 @@ async def test_pillow_work_runs_off_the_event_loop(noise_png: bytes) -> None:
     beating = asyncio.create_task(heartbeat())
     await asyncio.sleep(0.01)  # let it start
     ticks = 0
-    plan = await plan_delivery([OutputFile(f"{i}.png", noise_png) for i in range(3)],
-                               size_limit=300 * KiB)
+    plan = await plan_delivery([OutputFile(f"{i}.png", noise_png) for i in range(3)], size_limit=300 * KiB)
     during = ticks
     stop.set()
     await beating

@@ -7,18 +7,50 @@ from services.jobs import JobStore, NewJob, PictureRef
 
 
 def ref(n: int, *, message_id: int | None = None, author_id: int = 7) -> PictureRef:
-    return PictureRef(url=f"http://127.0.0.1/cdn/{n}.png?ex=1", filename=f"{n}.png", content_type="image/png",
-                      size=1000 + n, width=64, height=32, attachment_id=100 + n, channel_id=5,
-                      message_id=message_id, author_id=author_id)
+    return PictureRef(
+        url=f"http://127.0.0.1/cdn/{n}.png?ex=1",
+        filename=f"{n}.png",
+        content_type="image/png",
+        size=1000 + n,
+        width=64,
+        height=32,
+        attachment_id=100 + n,
+        channel_id=5,
+        message_id=message_id,
+        author_id=author_id,
+    )
 
 
 async def test_a_job_and_its_pictures_read_back_whole(database: Database) -> None:
     jobs = JobStore(database)
-    parent = await jobs.create(NewJob(guild_id=1, channel_id=5, user_id=7, prompt="first", model="m",
-                                      size="64x32", count=2, output_format="png", source=ref(1)))
-    child = await jobs.create(NewJob(guild_id=1, channel_id=5, user_id=8, prompt="second", model="m",
-                                     size="64x32", count=1, output_format="webp", source=ref(2, message_id=900),
-                                     mask=ref(3), parent_job_id=parent))
+    parent = await jobs.create(
+        NewJob(
+            guild_id=1,
+            channel_id=5,
+            user_id=7,
+            prompt="first",
+            model="m",
+            size="64x32",
+            count=2,
+            output_format="png",
+            source=ref(1),
+        )
+    )
+    child = await jobs.create(
+        NewJob(
+            guild_id=1,
+            channel_id=5,
+            user_id=8,
+            prompt="second",
+            model="m",
+            size="64x32",
+            count=1,
+            output_format="webp",
+            source=ref(2, message_id=900),
+            mask=ref(3),
+            parent_job_id=parent,
+        )
+    )
     await jobs.add_results(child, [ref(4, message_id=901, author_id=8), ref(5, message_id=901, author_id=8)])
     await jobs.finish(child, delivered=2)
 

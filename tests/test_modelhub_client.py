@@ -10,7 +10,6 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from services.secret import Secret
 from services.modelhub import (
     EditRequest,
     ModelHubAuthenticationError,
@@ -23,6 +22,7 @@ from services.modelhub import (
     ModelHubUnavailableError,
     parse_error_body,
 )
+from services.secret import Secret
 from tests.images import png_bytes, png_data_url
 from tests.modelhub_emulator import EDIT_MODEL, Fault, ModelHubEmulator, expected_image
 
@@ -82,15 +82,27 @@ async def test_list_models_returns_every_listed_id(session, hub):
 @pytest.mark.parametrize(
     ("body", "message", "param", "code"),
     [
-        (b'{"httpStatus": 401, "messages": [{"errorCode": "paas-auth-1", "message": "Unauthorized"}]}',
-         "Unauthorized", None, "paas-auth-1"),
-        (b'{"error": {"message": "bad size", "type": "invalid_request_error", "param": "size", "code": null}}',
-         "bad size", "size", "invalid_request_error"),
+        (
+            b'{"httpStatus": 401, "messages": [{"errorCode": "paas-auth-1", "message": "Unauthorized"}]}',
+            "Unauthorized",
+            None,
+            "paas-auth-1",
+        ),
+        (
+            b'{"error": {"message": "bad size", "type": "invalid_request_error", "param": "size", "code": null}}',
+            "bad size",
+            "size",
+            "invalid_request_error",
+        ),
         (b'{"detail": "Model not found"}', "Model not found", None, None),
         (b'{"detail": [{"loc": ["body", "n"], "msg": "must be <= 10"}]}', "must be <= 10", "n", None),
         (b"upstream connect error", "upstream connect error", None, None),
-        (b'{"error": {"message": "Failed to fetch https://cdn.example/x.png?ex=1&hm=secret", "param": "url"}}',
-         "Failed to fetch <url>", "url", None),
+        (
+            b'{"error": {"message": "Failed to fetch https://cdn.example/x.png?ex=1&hm=secret", "param": "url"}}',
+            "Failed to fetch <url>",
+            "url",
+            None,
+        ),
     ],
 )
 def test_error_bodies_are_parsed_in_every_shape(body, message, param, code):
@@ -114,9 +126,19 @@ async def test_validation_error_carries_the_upstream_message_and_param(session, 
 
 
 async def test_content_policy_rejection_is_its_own_error(session, hub):
-    hub.inject(Fault(status=400, body={"error": {"message": "Your request was rejected by the safety system",
-                                                  "type": "invalid_request_error", "param": None,
-                                                  "code": "content_policy_violation"}}))
+    hub.inject(
+        Fault(
+            status=400,
+            body={
+                "error": {
+                    "message": "Your request was rejected by the safety system",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "content_policy_violation",
+                }
+            },
+        )
+    )
     with pytest.raises(ModelHubContentPolicyError):
         await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64))))
 
@@ -203,8 +225,7 @@ async def test_decoding_runs_off_the_event_loop(session, hub):
 
     task = asyncio.create_task(ticker())
     try:
-        await make_client(session, hub).edit(request_for(png_data_url(png_bytes(512, 512)), n=10,
-                                                         size=(1024, 1024)))
+        await make_client(session, hub).edit(request_for(png_data_url(png_bytes(512, 512)), n=10, size=(1024, 1024)))
     finally:
         task.cancel()
     assert gaps and max(gaps) < 0.25

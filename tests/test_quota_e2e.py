@@ -15,7 +15,6 @@ from tests.test_edit_e2e import finished, picture, uploaded
 EPHEMERAL = 64
 
 
-
 async def moderator(stack: Stack, subcommand: str, options: dict | None = None, *, group: str = "quota") -> str:
     record = await stack.discord.slash(group, options or {}, subcommand=subcommand, user=stack.discord.moderator)
     await record.wait_for(lambda r: bool(r.texts()))
@@ -32,8 +31,12 @@ async def usage(stack: Stack, user: dict | None = None) -> str:
 async def edit(stack: Stack, **options) -> tuple[object, str]:
     _, image = picture(stack, 64, 64)
     record = await stack.discord.slash("edit", {"image": image, "prompt": "fine", **options})
-    await record.wait_for(lambda r: any("Done" in t or "left" in t or "Nothing was charged" in t or "must" in t
-                                        or "not" in t for t in r.texts()), timeout=15)
+    await record.wait_for(
+        lambda r: any(
+            "Done" in t or "left" in t or "Nothing was charged" in t or "must" in t or "not" in t for t in r.texts()
+        ),
+        timeout=15,
+    )
     return record, "\n".join(record.texts())
 
 
@@ -124,15 +127,16 @@ async def test_settings_and_usage_survive_a_restart(tmp_path):
         async with running_bot(stack.config, stack.discord) as restarted:
             stack.bot = restarted
             assert "You have **3 of 5**" in await usage(stack)
-            record, said = await edit(stack, count=4)
+            _record, said = await edit(stack, count=4)
             assert "`count` must be between 1 and 3; got 4." in said
 
 
 async def test_disallowed_channel_is_refused(stack):
-    said = await moderator(stack, "channel", {"channel": stack.discord.other_channel_id, "allowed": True},
-                           group="retouch")
+    said = await moderator(
+        stack, "channel", {"channel": stack.discord.other_channel_id, "allowed": True}, group="retouch"
+    )
     assert f"<#{stack.discord.other_channel_id}>" in said
-    record, said = await edit(stack)
+    _record, said = await edit(stack)
     assert f"Retouch is not enabled in this channel; use <#{stack.discord.other_channel_id}>." in said
     assert stack.hub.requests == []
 
@@ -164,8 +168,11 @@ async def test_audit_log_gets_requester_prompt_previews_and_a_jump_link(stack):
     assert f"Audit log: <#{audit_channel}>" in said
     record, said = await edit(stack, prompt="audited change")
     assert "Done" in said
-    [entry] = [m for m in stack.discord.messages.values()
-               if int(m["channel_id"]) == audit_channel and "audited change" in (m.get("content") or "")]
+    [entry] = [
+        m
+        for m in stack.discord.messages.values()
+        if int(m["channel_id"]) == audit_channel and "audited change" in (m.get("content") or "")
+    ]
     assert f"<@{stack.discord.member['id']}>" in entry["content"]
     result_id = record.followups[0]["id"]
     assert f"/channels/{stack.discord.guild_id}/{stack.discord.channel_id}/{result_id}" in entry["content"]

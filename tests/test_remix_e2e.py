@@ -30,8 +30,9 @@ async def posted_edit(stack: Stack, *, user: dict | None = None, count: int = 1)
     """A member's /edit of a fresh 64x64 picture; returns the source bytes and the (first) result message."""
     source = png_bytes(64, 64)
     image = stack.discord.add_attachment(source, "photo.png", "image/png", width=64, height=64)
-    record = await stack.discord.slash("edit", {"image": image, "prompt": "invert it", "size": "64x64",
-                                                "count": count}, user=user)
+    record = await stack.discord.slash(
+        "edit", {"image": image, "prompt": "invert it", "size": "64x64", "count": count}, user=user
+    )
     await said(record, "Done")
     return source, record.followups[0]
 
@@ -59,8 +60,9 @@ async def modal_of(record) -> dict:
     return response["data"]
 
 
-async def submit(stack: Stack, modal: dict, answers: dict[str, Any], *, user: dict | None = None,
-                 message: dict | None = None):
+async def submit(
+    stack: Stack, modal: dict, answers: dict[str, Any], *, user: dict | None = None, message: dict | None = None
+):
     """Fill the modal by its labels (text, the chosen option's value, or an attachment dict) and submit it."""
     components, attachments = [], []
     for label in modal["components"]:
@@ -75,8 +77,9 @@ async def submit(stack: Stack, modal: dict, answers: dict[str, Any], *, user: di
             part["values"] = [answer["id"]] if answer else []
             attachments += [answer] if answer else []
         components.append({"type": 18, "component": part})
-    return await stack.discord.submit_modal(modal["custom_id"], components, user=user,
-                                            resolved_attachments=attachments, message=message)
+    return await stack.discord.submit_modal(
+        modal["custom_id"], components, user=user, resolved_attachments=attachments, message=message
+    )
 
 
 async def used(stack: Stack, user: dict) -> int:
@@ -163,8 +166,9 @@ async def test_a_remix_of_a_remix_credits_each_parent(stack):
     member, stranger, moderator = stack.discord.member, stack.discord.other_member, stack.discord.moderator
     _, original = await posted_edit(stack, user=member)
     modal = await modal_of(await stack.discord.click(original, button(original, "Remix"), user=stranger))
-    first = (await results_of(await submit(stack, modal, {"Prompt": "make it blue"}, user=stranger,
-                                           message=original)))[0]
+    first = (await results_of(await submit(stack, modal, {"Prompt": "make it blue"}, user=stranger, message=original)))[
+        0
+    ]
     base = f"https://discord.com/channels/{stack.discord.guild_id}/{original['channel_id']}"
     assert f"Remix of {base}/{original['id']} by <@{member['id']}>" in first["content"]
     assert pixels(file_of(first)) == expected_image(file_of(original), None, (64, 64), 0).tobytes()
@@ -217,8 +221,10 @@ async def test_delete_is_refused_to_a_stranger_and_done_for_the_requester(stack)
     record = await stack.discord.click(result, button(result, "Delete"), user=stack.discord.other_member)
     response = await record.wait_response()
     assert response["data"]["flags"] & EPHEMERAL
-    assert f"Only <@{stack.discord.member['id']}>, who asked for this result, or a moderator" in \
-        response["data"]["content"]
+    assert (
+        f"Only <@{stack.discord.member['id']}>, who asked for this result, or a moderator"
+        in response["data"]["content"]
+    )
     assert int(result["id"]) in stack.discord.messages
 
     record = await stack.discord.click(result, button(result, "Delete"))

@@ -44,22 +44,28 @@ async def reserve_or_none(quota: QuotaStore, count: int = 1, *, user: int = USER
 # ---------------------------------------------------------------------------------- parse_quota
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("10/day", QuotaRule(10, Period.DAY)),
-    (" 3 / Hour ", QuotaRule(3, Period.HOUR)),
-    ("0/week", QuotaRule(0, Period.WEEK)),
-    ("100 per month", QuotaRule(100, Period.MONTH)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("10/day", QuotaRule(10, Period.DAY)),
+        (" 3 / Hour ", QuotaRule(3, Period.HOUR)),
+        ("0/week", QuotaRule(0, Period.WEEK)),
+        ("100 per month", QuotaRule(100, Period.MONTH)),
+    ],
+)
 def test_parse_quota(text: str, expected: QuotaRule) -> None:
     assert parse_quota(text) == expected
 
 
-@pytest.mark.parametrize("text, message", [
-    ("ten/day", "images/period"),
-    ("10", "images/period"),
-    ("-1/day", "0 or more"),
-    ("10/fortnight", "unknown period 'fortnight'"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("ten/day", "images/period"),
+        ("10", "images/period"),
+        ("-1/day", "0 or more"),
+        ("10/fortnight", "unknown period 'fortnight'"),
+    ],
+)
 def test_parse_quota_rejects(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_quota(text)
@@ -174,7 +180,9 @@ async def test_list_rules(quota: QuotaStore) -> None:
     await quota.set_default(GUILD, 3, Period.WEEK)
     rules = await quota.list_rules(GUILD)
     assert [(r.target_kind, r.target_id, str(r.rule)) for r in rules] == [
-        ("default", None, "3/week"), ("role", ROLE_A, "no limit"), ("member", USER, "1/day"),
+        ("default", None, "3/week"),
+        ("role", ROLE_A, "no limit"),
+        ("member", USER, "1/day"),
     ]
 
 
@@ -354,9 +362,20 @@ async def test_two_processes_share_one_limit(postgres_url: str) -> None:
     start_at = time.time() + 3  # both workers are connected by then, so their reservations overlap
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests._reserve_worker", postgres_url, str(GUILD), str(USER),
-             str(attempts_per_worker), str(start_at)],
-            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "tests._reserve_worker",
+                postgres_url,
+                str(GUILD),
+                str(USER),
+                str(attempts_per_worker),
+                str(start_at),
+            ],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         )
         for _ in range(2)
@@ -417,8 +436,12 @@ async def test_settings_persist(database_url: str) -> None:
     async with open_database(database_url) as db:
         settings = await SettingsStore(db).get(GUILD)
     assert settings == GuildSettings(
-        allowed_channel_ids=frozenset({77}), max_count=4, auto_long_side=768,
-        blocklist=("bad word",), audit_channel_id=555, remixing_enabled=False,
+        allowed_channel_ids=frozenset({77}),
+        max_count=4,
+        auto_long_side=768,
+        blocklist=("bad word",),
+        audit_channel_id=555,
+        remixing_enabled=False,
     )
     assert settings.channel_allowed(77) and not settings.channel_allowed(78)
 
@@ -452,14 +475,17 @@ async def test_settings_are_validated(database: Database) -> None:
         await store.add_blocked(GUILD, "   ")
 
 
-@pytest.mark.parametrize("prompt, expected", [
-    ("a class photo", None),
-    ("what an ASS!", "ass"),
-    ("assassin", None),
-    ("a Bad   Word here", "bad word"),
-    ("badword", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "prompt, expected",
+    [
+        ("a class photo", None),
+        ("what an ASS!", "ass"),
+        ("assassin", None),
+        ("a Bad   Word here", "bad word"),
+        ("badword", None),
+        ("", None),
+    ],
+)
 def test_find_blocked(prompt: str, expected: str | None) -> None:
     assert find_blocked(prompt, ("ass", "bad word")) == expected
 
