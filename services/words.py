@@ -1,0 +1,46 @@
+"""Every text a member or moderator reads, as English templates: the one place translation changes.
+
+A `Text` is a template from this module with its named values; it is rendered only when it is shown,
+in the reader's language (the member's `locale` for replies, the server's `guild_locale` for public
+messages). Templates are marked with `_` so that Babel can extract them into the gettext catalogs.
+Services raise errors carrying a `Text`; the Discord side renders it for the interaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _(template: str) -> str:
+    """Marks a template for extraction; the lookup in the reader's language happens in `Text.render`."""
+    return template
+
+
+@dataclass(frozen=True, init=False)
+class Text:
+    """A member-facing sentence: a template of this module and the values of its placeholders."""
+
+    template: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def __init__(self, template: str, /, **values: Any) -> None:
+        object.__setattr__(self, "template", template)
+        object.__setattr__(self, "values", values)
+
+    def render(self, locale: str | None = None) -> str:
+        """The sentence for a reader of `locale` (None: English)."""
+        values = {
+            name: value.render(locale) if isinstance(value, Text) else value for name, value in self.values.items()
+        }
+        return self.template.format(**values)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+# Templates follow, grouped by where members meet them. Placeholders are named, never positional, so a
+# translation may reorder them.
+
+APOLOGY = _("Something went wrong inside Retouch; it has been logged. Nothing was charged.")
