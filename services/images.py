@@ -19,20 +19,30 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from services import words
+from services.limits import (
+    DEFAULT_LONG_SIDE,
+    INPUT_FORMATS,
+    MAX_FILES_PER_MESSAGE,
+    MAX_INPUT_PIXELS,
+    MAX_SIDE,
+    MIN_SIDE,
+    SIDE_MULTIPLE,
+)
+from services.words import Text
+
 log = logging.getLogger(__name__)
 
-MIN_SIDE = 64
-MAX_SIDE = 2048
-SIDE_STEP = 16
+SIDE_STEP = SIDE_MULTIPLE
 
 # Pillow's own bomb guard only warns at ~89 MP and refuses at ~179 MP; a Discord member has no
 # business sending more than this, and a 40 MP RGBA picture already needs 160 MB to decode.
-MAX_PIXELS = 40_000_000
+MAX_PIXELS = MAX_INPUT_PIXELS
 
 # Formats a member may send. Restricting Image.open to these also keeps Pillow's rarer (and less
 # battle-tested) decoders away from untrusted bytes. Pillow reports many phone JPEGs as "MPO"
 # (a JPEG with an embedded preview); it is opened through the JPEG plugin and so is accepted.
-_INPUT_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
+_INPUT_FORMATS = INPUT_FORMATS
 
 _CONTENT_TYPES = {
     "PNG": "image/png",
@@ -62,12 +72,13 @@ _MiB = 1024 * 1024
 class ImageError(ValueError):
     """A member's attachment is unusable; `field` names the option ("image" or "mask").
 
-    `str(error)` is a plain-words message that can be shown to the member as it is.
+    `text` is what the member reads; `str(error)` is its English rendering.
     """
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, field: str, text: Text) -> None:
+        super().__init__(str(text))
         self.field = field
+        self.text = text
 
 
 @dataclass(frozen=True)
@@ -113,21 +124,29 @@ class DeliveryPlan:
 
     batches: list[list[OutputFile]]
     reencoded_count: int
-    notes: list[str]
+    notes: list[Text]
 
 
 # --- validation -------------------------------------------------------------------------------
 
 
-def _still_picture_message(field: str, reason: str) -> str:
-    return f"`{field}` must be a still picture (PNG, JPEG, WebP or GIF without animation); {reason}"
+def _still_picture_message(field: str, reason: str) -> Text:
+    return Text(words.STILL_PICTURE, field=field, reason=Text(reason))
 
 
-def _too_large_message(field: str, width: int | None = None, height: int | None = None) -> str:
-    limit = f"the limit is {MAX_PIXELS // 1_000_000} megapixels; send a smaller picture."
+def _too_large_message(field: str, width: int | None = None, height: int | None = None) -> Text:
+    limit = Text(words.PIXEL_LIMIT, megapixels=MAX_PIXELS // 1_000_000)
     if width is None or height is None:
-        return f"`{field}` has too many pixels to process; {limit}"
-    return f"`{field}` is {width}x{height} ({width * height / 1_000_000:.0f} megapixels); {limit}"
+        return Text(words.TOO_MANY_PIXELS, field=field, limit=limit)
+    megapixels = f"{width * height / 1_000_000:.0f}"
+    return Text(
+        words.TOO_MANY_PIXELS_SIZED, field=field, width=width, height=height, megapixels=megapixels, limit=limit
+    )
+
+
+def mask_size_text(width: int, height: int, mask_width: int | None, mask_height: int | None) -> Text:
+    """Why a mask of another size than its picture is refused (also checked before any download)."""
+    return Text(words.MASK_SIZE, width=width, height=height, mask_width=mask_width, mask_height=mask_height)
 
 
 def _open_still(data: bytes, field: str) -> Image.Image:
@@ -143,7 +162,7 @@ def _open_still(data: bytes, field: str) -> Image.Image:
                 raise ImageError(field, _too_large_message(field, width, height))
             # MPO "frames" are a stereo pair or a preview, not an animation: use the first.
             if probe.format != "MPO" and getattr(probe, "is_animated", False):
-                raise ImageError(field, _still_picture_message(field, "this one is animated."))
+                raise ImageError(field, _still_picture_message(field, words.STILL_ANIMATED))
             probe.verify()
         image = Image.open(io.BytesIO(data), formats=_INPUT_FORMATS)
         image.load()
@@ -159,7 +178,7 @@ def _open_still(data: bytes, field: str) -> Image.Image:
     # SyntaxError, struct.error, IndexError, ...); for the member they all mean the same thing.
     except Exception as exc:
         log.debug("unreadable %s attachment: %s", field, type(exc).__name__)
-        raise ImageError(field, _still_picture_message(field, "this file could not be read as one.")) from None
+        raise ImageError(field, _still_picture_message(field, words.STILL_UNREADABLE)) from None
 
 
 def _info_of(image: Image.Image) -> ImageInfo:
@@ -194,21 +213,18 @@ def content_type_for(image_format: str) -> str:
 # --- sizes ------------------------------------------------------------------------------------
 
 
-def _size_error(text: str) -> ValueError:
+def _size_error(text: str) -> ImageError:
     # Echo what the member typed, but short and without backticks that would break the markup.
     shown = text.strip().replace("`", "'")
     if len(shown) > 32:
         shown = shown[:31] + "…"
-    return ValueError(
-        f"`size` must be `auto` or WIDTHxHEIGHT with both sides multiples of {SIDE_STEP} between "
-        f"{MIN_SIDE} and {MAX_SIDE} (e.g. 1024x1024); got `{shown}`."
-    )
+    return ImageError("size", Text(words.SIZE_FORMAT, multiple=SIDE_STEP, min=MIN_SIDE, max=MAX_SIDE, shown=shown))
 
 
 def parse_size(text: str) -> tuple[int, int] | None:
     """Parse the `size` option: "auto" -> None, "1024x768" -> (1024, 768).
 
-    Raises ValueError (message for the member) unless both sides are multiples of 16 in 64..2048.
+    Raises ImageError (a ValueError, for the member) unless both sides are multiples of 16 in 64..2048.
     """
     stripped = text.strip()
     if stripped.lower() == "auto":
@@ -229,7 +245,7 @@ def _round_side(value: float) -> int:
     return max(MIN_SIDE, min(MAX_SIDE, rounded))
 
 
-def auto_size(width: int, height: int, long_side: int = 1024) -> tuple[int, int]:
+def auto_size(width: int, height: int, long_side: int = DEFAULT_LONG_SIDE) -> tuple[int, int]:
     """The output size for `size: auto`: the input's aspect ratio with the long side `long_side`.
 
     Both sides are rounded to the nearest multiple of 16 and clamped to 64..2048, so very
@@ -253,11 +269,7 @@ def _png_data_url(image: Image.Image) -> str:
 def _prepare_mask(data: bytes, image: ImageInfo) -> PreparedMask:
     with _open_still(data, "mask") as mask:
         if mask.size != (image.width, image.height):
-            raise ImageError(
-                "mask",
-                f"`mask` must be the same size as `image` ({image.width}x{image.height}); "
-                f"it is {mask.width}x{mask.height}.",
-            )
+            raise ImageError("mask", mask_size_text(image.width, image.height, mask.width, mask.height))
         if mask.has_transparency_data:
             alpha = mask.getchannel("A") if "A" in mask.getbands() else (mask.convert("RGBA").getchannel("A"))
             # Only a fully transparent pixel marks an edit area upstream. Paint programs often
@@ -267,10 +279,7 @@ def _prepare_mask(data: bytes, image: ImageInfo) -> PreparedMask:
                 return PreparedMask(data_url=None, has_alpha=True, width=mask.width, height=mask.height)
         alpha = mask.convert("L").point(_MASK_ALPHA_LUT)
     if alpha.getextrema()[0] != 0:
-        raise ImageError(
-            "mask",
-            "`mask` marks nothing to edit: paint the area to change white (or fully transparent) and the rest black.",
-        )
+        raise ImageError("mask", Text(words.MASK_EMPTY))
     converted = Image.new("RGBA", alpha.size, (0, 0, 0, 255))
     converted.putalpha(alpha)
     return PreparedMask(data_url=_png_data_url(converted), has_alpha=False, width=alpha.width, height=alpha.height)
@@ -425,25 +434,27 @@ def _plan_delivery(files: list[OutputFile], size_limit: int, max_files: int) -> 
 
     reencoded = sum(file.reencoded for file in fitted)
     limit_text = _human_size(size_limit)
-    notes: list[str] = []
+    notes: list[Text] = []
     if reencoded:
-        pictures = "1 picture was" if reencoded == 1 else f"{reencoded} pictures were"
-        note = f"{pictures} re-encoded as JPEG to fit Discord's {limit_text} upload limit"
+        scaled = Text("")
         if downscaled:
-            note += " (and scaled down)" if reencoded == 1 else f" ({downscaled} of them also scaled down)"
-        notes.append(note + ".")
+            scaled = Text(words.DOWNSCALED_ONE) if reencoded == 1 else Text(words.DOWNSCALED_SOME, count=downscaled)
+        template = words.REENCODED_ONE if reencoded == 1 else words.REENCODED_MANY
+        notes.append(Text(template, count=reencoded, limit=limit_text, downscaled=scaled))
     if len(batches) > 1:
         if split_for_size and split_for_count:
-            reason = f"Discord's limits of {max_files} files and {limit_text} per message"
+            reason = Text(words.SPLIT_FOR_BOTH, files=max_files, limit=limit_text)
         elif split_for_size:
-            reason = f"Discord's {limit_text} upload limit"
+            reason = Text(words.SPLIT_FOR_SIZE, limit=limit_text)
         else:
-            reason = f"Discord's limit of {max_files} files per message"
-        notes.append(f"Split across {len(batches)} messages to fit {reason}.")
+            reason = Text(words.SPLIT_FOR_COUNT, files=max_files)
+        notes.append(Text(words.SPLIT, count=len(batches), reason=reason))
     return DeliveryPlan(batches=batches, reencoded_count=reencoded, notes=notes)
 
 
-async def plan_delivery(files: list[OutputFile], *, size_limit: int, max_files: int = 10) -> DeliveryPlan:
+async def plan_delivery(
+    files: list[OutputFile], *, size_limit: int, max_files: int = MAX_FILES_PER_MESSAGE
+) -> DeliveryPlan:
     """Pack `files` into messages Discord accepts, in their original order.
 
     Each message gets at most `max_files` files whose combined size stays under `size_limit`

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from services.database import Database, Executor, Row
+from services.pictures import Picture
+from services.words import Text
 
 log = logging.getLogger(__name__)
 
@@ -49,30 +51,11 @@ _JOB_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class PictureRef:
-    """A picture on Discord: an attachment, and the message it is in when it is in one."""
-
-    url: str
-    filename: str
-    content_type: str | None
-    size: int
-    width: int | None = None
-    height: int | None = None
-    attachment_id: int | None = None
-    channel_id: int | None = None
-    message_id: int | None = None
-    author_id: int | None = None  # whose picture it is: the uploader, or the requester of a result
-
-
-@dataclass(frozen=True)
 class Origin:
-    """Where an edit's input came from, when it is not the requester's own upload."""
+    """What an edit builds on, when it is a Reroll or a Remix rather than the requester's own upload."""
 
     parent_job_id: int | None = None
-    source_channel_id: int | None = None
-    source_message_id: int | None = None
-    source_author_id: int | None = None
-    credit: str = ""  # a line under the result naming what it builds on
+    credit: Text | None = None  # a line under the result naming what it builds on
 
 
 @dataclass(frozen=True)
@@ -87,8 +70,8 @@ class NewJob:
     size: str
     count: int
     output_format: str
-    source: PictureRef
-    mask: PictureRef | None = None
+    source: Picture
+    mask: Picture | None = None
     parent_job_id: int | None = None
 
 
@@ -108,9 +91,9 @@ class Job:
     output_format: str
     parent_job_id: int | None
     status: JobStatus
-    source: PictureRef
-    mask: PictureRef | None
-    results: tuple[PictureRef, ...]
+    source: Picture
+    mask: Picture | None
+    results: tuple[Picture, ...]
 
     @property
     def result_message_ids(self) -> tuple[int, ...]:
@@ -123,8 +106,8 @@ class Job:
         return frozenset(i for i in (self.user_id, self.source.author_id) if i is not None)
 
 
-def _picture(row: Row) -> PictureRef:
-    return PictureRef(
+def _picture(row: Row) -> Picture:
+    return Picture(
         url=row["url"],
         filename=row["filename"],
         content_type=row["content_type"],
@@ -173,7 +156,7 @@ class JobStore:
                 await self._add_pictures(tx, job_id, "mask", [job.mask], 0)
         return job_id
 
-    async def add_results(self, job_id: int, pictures: Sequence[PictureRef]) -> None:
+    async def add_results(self, job_id: int, pictures: Sequence[Picture]) -> None:
         """Record pictures the job posted (one message's worth at a time)."""
         async with self._db.transaction() as tx:
             first = int(
@@ -189,7 +172,7 @@ class JobStore:
 
     @staticmethod
     async def _add_pictures(
-        tx: Executor, job_id: int, role: PictureRole, pictures: Sequence[PictureRef], first: int
+        tx: Executor, job_id: int, role: PictureRole, pictures: Sequence[Picture], first: int
     ) -> None:
         columns = ", ".join(_PICTURE_COLUMNS)
         placeholders = ", ".join("?" for _ in _PICTURE_COLUMNS)
@@ -230,7 +213,7 @@ class JobStore:
             f"SELECT role, {', '.join(_PICTURE_COLUMNS)} FROM job_pictures WHERE job_id = ? ORDER BY role, position",
             job_id,
         )
-        by_role: dict[str, list[PictureRef]] = {"source": [], "mask": [], "result": []}
+        by_role: dict[str, list[Picture]] = {"source": [], "mask": [], "result": []}
         for picture in pictures:
             by_role[picture["role"]].append(_picture(picture))
         if not by_role["source"]:

@@ -11,11 +11,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from services.database import Database
+from services.limits import DEFAULT_LONG_SIDE, MAX_COUNT, MAX_SIDE, MIN_COUNT, MIN_SIDE
 
 log = logging.getLogger(__name__)
 
-MAX_COUNT_RANGE = range(1, 11)
-AUTO_LONG_SIDE_RANGE = range(64, 2049)
+MAX_COUNT_RANGE = range(MIN_COUNT, MAX_COUNT + 1)
+AUTO_LONG_SIDE_RANGE = range(MIN_SIDE, MAX_SIDE + 1)
 # Settings changed by another process sharing the database show up within this many seconds;
 # changes made through this process's store show up at once.
 DEFAULT_CACHE_TTL_SECONDS = 10.0
@@ -27,8 +28,8 @@ class GuildSettings:
     """A server's settings; these defaults apply to anything the server has not set."""
 
     allowed_channel_ids: frozenset[int] = frozenset()  # empty: every channel
-    max_count: int = 10
-    auto_long_side: int = 1024
+    max_count: int = MAX_COUNT
+    auto_long_side: int = DEFAULT_LONG_SIDE
     blocklist: tuple[str, ...] = ()
     audit_channel_id: int | None = None
     remixing_enabled: bool = True

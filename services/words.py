@@ -8,7 +8,7 @@ Services raise errors carrying a `Text`; the Discord side renders it for the int
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,3 +44,196 @@ class Text:
 # translation may reorder them.
 
 APOLOGY = _("Something went wrong inside Retouch; it has been logged. Nothing was charged.")
+NOTHING_CHARGED = _("Nothing was charged.")
+
+# --- options of an edit (`/edit`, Reroll, Remix) ---------------------------------------------------
+PROMPT_LENGTH = _("`prompt` must be {min}–{max} characters; it has {length}.")
+PROMPT_BLOCKED = _("`prompt` contains a word or phrase this server does not allow.")
+SIZE_FORMAT = _(
+    "`size` must be `auto` or WIDTHxHEIGHT with both sides multiples of {multiple} between {min} and {max}"
+    " (e.g. 1024x1024); got `{shown}`."
+)
+COUNT_RANGE = _("`count` must be between {min} and {max}; got {count}.")
+COUNT_NOT_NUMBER = _("`count` must be a whole number between {min} and {max}.")
+FORMAT_CHOICE = _("`format` must be png, jpeg or webp; got `{value}`.")
+MODEL_CHOICE = _("`model` must be one of the editing models offered: {offered}.")
+MODELS_NONE = _("none right now")
+CHANNEL_NOT_ENABLED = _("Retouch is not enabled in this channel; use {channels}.")
+
+# --- pictures ------------------------------------------------------------------------------------
+NOT_A_PICTURE = _("`{field}` must be a picture (PNG, JPEG, WebP or GIF); `{filename}` is not one.")
+PICTURE_TOO_BIG = _("`{field}` must be at most {limit_mib} MiB; this one is {size_mib} MiB.")
+DOWNLOAD_TOO_BIG = _("`{field}` must be at most {limit_mib} MiB.")
+DOWNLOAD_REFUSED = _("Could not download `{field}` from Discord (HTTP {status}); please upload it again.")
+DOWNLOAD_FAILED = _("Could not download `{field}` from Discord; please upload it again.")
+STILL_PICTURE = _("`{field}` must be a still picture (PNG, JPEG, WebP or GIF without animation); {reason}")
+STILL_ANIMATED = _("this one is animated.")
+STILL_UNREADABLE = _("this file could not be read as one.")
+PIXEL_LIMIT = _("the limit is {megapixels} megapixels; send a smaller picture.")
+TOO_MANY_PIXELS = _("`{field}` has too many pixels to process; {limit}")
+TOO_MANY_PIXELS_SIZED = _("`{field}` is {width}x{height} ({megapixels} megapixels); {limit}")
+MASK_SIZE = _("`mask` must be the same size as `image` ({width}x{height}); it is {mask_width}x{mask_height}.")
+MASK_EMPTY = _(
+    "`mask` marks nothing to edit: paint the area to change white (or fully transparent) and the rest black."
+)
+REENCODED_ONE = _("1 picture was re-encoded as JPEG to fit Discord's {limit} upload limit{downscaled}.")
+REENCODED_MANY = _("{count} pictures were re-encoded as JPEG to fit Discord's {limit} upload limit{downscaled}.")
+DOWNSCALED_ONE = _(" (and scaled down)")
+DOWNSCALED_SOME = _(" ({count} of them also scaled down)")
+SPLIT = _("Split across {count} messages to fit {reason}.")
+SPLIT_FOR_BOTH = _("Discord's limits of {files} files and {limit} per message")
+SPLIT_FOR_SIZE = _("Discord's {limit} upload limit")
+SPLIT_FOR_COUNT = _("Discord's limit of {files} files per message")
+
+# --- the queue and the quota ---------------------------------------------------------------------
+QUEUE_BUSY = _("Retouch is busy: {reason}. Please try again in about {seconds} s; nothing was charged.")
+QUEUE_CLOSED = _("Retouch is restarting and takes no new edits right now; please try again in a minute. {charged}")
+QUOTA_MEMBER_REFUSED = _("You have {remaining} of {limit} images left this {period} and asked for {requested}.{when}")
+QUOTA_BUDGET_REFUSED = _(
+    "This server's image budget is used up: {remaining} of {limit} images left this {period},"
+    " and you asked for {requested}.{when}"
+)
+NEXT_FREES_UP = _(" The next one frees up {when}.")
+PERIODS = {"hour": _("hour"), "day": _("day"), "week": _("week"), "month": _("month")}
+
+# --- the Model Hub -------------------------------------------------------------------------------
+UPSTREAM_CONTENT_POLICY = _("The Model Hub's content policy rejected this prompt or picture. {charged}")
+UPSTREAM_BAD_REQUEST = _("The Model Hub refused the request: {message} {charged}")
+UPSTREAM_AUTHENTICATION = _(
+    "The Model Hub refused Retouch's API token; an operator needs to check IONOS_API_TOKEN. {charged}"
+)
+UPSTREAM_RATE_LIMITED = _("The Model Hub is rate limiting Retouch right now; please try again{wait}. {charged}")
+UPSTREAM_RETRY_IN = _(" in about {seconds} s")
+UPSTREAM_RETRY_SOON = _(" in a minute")
+UPSTREAM_TIMEOUT = _("The Model Hub timed out: {message}. {charged}")
+UPSTREAM_UNAVAILABLE = _("The Model Hub is unavailable right now ({message}); please try again later. {charged}")
+UPSTREAM_MALFORMED = _("The Model Hub sent back a response Retouch could not read ({message}). {charged}")
+UPSTREAM_FAILED = _("The Model Hub failed: {message}. {charged}")
+
+# --- progress, results and delivery --------------------------------------------------------------
+PROGRESS_CHECKING = _("Checking your picture…")
+PROGRESS_IN_LINE = _("In line: {place} · about {wait} s to wait · {elapsed} s elapsed")
+PROGRESS_NEXT = _("next")
+PROGRESS_POSITION = _("position {position} of {waiting}")
+PROGRESS_EDITING_ONE = _("Editing 1 picture… {elapsed} s")
+PROGRESS_EDITING_MANY = _("Editing {count} pictures… {elapsed} s")
+DONE_ONE = _("Done: 1 picture posted below in {seconds} s.")
+DONE_MANY = _("Done: {count} pictures posted below in {seconds} s.")
+CAPTION = _("> {prompt}\nRequested by {mention} · `{model}` · {width}x{height}{part}{credit}")
+CAPTION_PART = _(" · part {number}/{total}")
+CREDIT_REMIX = _("Remix of {link} by <@{author_id}>")
+CREDIT_REROLL = _("Reroll of {link} by <@{user_id}>")
+AUDIT_ENTRY = _(
+    "{mention} edited in <#{channel_id}> · `{model}` · {width}x{height} · {delivered} of {requested} posted"
+    " · {link}\n> {prompt}"
+)
+AUDIT_NOT_POSTED = _("(not posted)")
+DISCORD_REFUSED = _(
+    "Discord refused to post the pictures (HTTP {status}); {delivered} of {requested} were posted and only"
+    " those were charged."
+)
+DELIVERED_NOTHING = _("Discord accepted none of the pictures; nothing was charged.")
+TOKEN_EXPIRED_NO_CHANNEL = _(
+    "The edit took longer than Discord lets a reply wait, and Retouch may not post in this channel; it was"
+    " cancelled and nothing undelivered was charged."
+)
+STOPPED_BY_RESTART = _(
+    "Retouch is restarting and had to stop this edit; only pictures already posted were charged. Please try again."
+)
+
+# --- remixing ------------------------------------------------------------------------------------
+BUTTON_REROLL = _("Reroll")
+BUTTON_REMIX = _("Remix")
+BUTTON_DELETE = _("Delete")
+REMIX_UNAVAILABLE = _("Remixing is not available right now; please try again in a minute.")
+REMIX_MODAL_TITLE = _("Remix")
+REMIX_PROMPT_LABEL = _("Prompt")
+REMIX_PROMPT_HELP = _("What should change")
+REMIX_PICTURE_LABEL = _("Picture")
+REMIX_PICTURE_HELP = _("Which one to remix")
+REMIX_PICTURE_OPTION = _("{number}. {filename}")
+REMIX_MASK_LABEL = _("Mask (optional)")
+REMIX_MASK_HELP = _("Same size as the picture; transparent or white where it may change")
+REMIX_COUNT_LABEL = _("Count")
+REMIX_COUNT_HELP = _("How many pictures ({min}–{max})")
+REMIXING_ALLOWED = _("Other members can remix your uploads and results.")
+REMIXING_STOPPED = _("Other members can no longer remix or reroll your uploads and results; you still can.")
+NO_PICTURE_IN_MESSAGE = _("That message has no picture to remix: it needs an image attachment or an image embed.")
+NO_RESULTS_ON_RECORD = _("This result has no pictures on record to remix.")
+DELETE_NOT_YOURS = _("Only <@{user_id}>, who asked for this result, or a moderator can delete it.")
+DELETED = _("Deleted.")
+JOB_GONE = _("This result is no longer on record, so its buttons cannot do anything.")
+REMIX_SERVERS_ONLY = _("Remixing works in servers only.")
+REMIX_OFF = _("Remixing is turned off on this server.")
+OPTED_OUT = _(
+    "<@{user_id}> has opted out of having their pictures remixed, so this one cannot be remixed or rerolled by others."
+)
+ALREADY_RUNNING = _("Already working on that one: the pictures will appear in a moment. This click was not charged.")
+PICTURE_GONE = _("The picture is gone: {reason}. Nothing was charged.")
+GONE_MESSAGE_DELETED = _("the message it was in has been deleted")
+GONE_REMOVED = _("it was removed from its message")
+GONE_AT_DISCORD = _("Discord no longer has it")
+REFRESH_FAILED = _(
+    "Discord would not give a fresh link to the `{field}` picture right now; please try again in a minute."
+    " Nothing was charged."
+)
+
+# --- moderators, quotas and settings -------------------------------------------------------------
+NOT_MODERATOR = _("`/{group}` is for moderators: it needs the Manage Server permission.")
+RULE_EXEMPT = _("no limit (exempt)")
+RULE_LIMIT = _("{limit} images per {period}")
+RULE_WITH_SOURCE = _("{rule}, from {reason}")
+SOURCE_MEMBER = _("a rule set on this member")
+SOURCE_ROLE = _("the role <@&{role_id}>, the most generous of the member's roles with a rule")
+SOURCE_SERVER_DEFAULT = _("the server's default (no member or role rule applies)")
+SOURCE_OPERATOR_DEFAULT = _("the operator's default (this server has set no rule)")
+STATUS_UNLIMITED_YOU = _("No limit applies to you ({source}).")
+STATUS_UNLIMITED_THEM = _("No limit applies to them ({source}).")
+STATUS_LEFT_YOU = _("You have **{remaining} of {limit}** images left this {period} (used {used}).")
+STATUS_LEFT_THEM = _("They have **{remaining} of {limit}** images left this {period} (used {used}).")
+STATUS_NEXT_FREE = _("The next one frees up {when}.")
+STATUS_BUDGET = _("The server budget has {remaining} of {limit} images left this {period}.")
+QUOTA_DEFAULT_SET = _("Server default set to {limit} images per {period}.")
+QUOTA_TARGET_SET = _("{target} set to {limit} images per {period}.")
+QUOTA_EXEMPTED = _("{target} is exempt from limits (the server budget still applies).")
+QUOTA_CLEARED = _("Removed the rule of {target}.")
+QUOTA_NO_RULE = _("{target} had no rule.")
+QUOTA_BUDGET_SET = _("Server budget set to {limit} images per {period}.")
+QUOTA_SHOW_MEMBER = _("{target}: {source}.\n{status}")
+QUOTA_OPERATOR_DEFAULT = _("Operator default: {rule}")
+QUOTA_RULE_LINE = _("{who}: {rule}")
+QUOTA_SERVER_DEFAULT = _("Server default")
+QUOTA_SERVER_BUDGET = _("Server budget: {rule}")
+QUOTA_NO_BUDGET = _("none")
+QUOTA_FORGIVEN = _("Forgave {count} images of {target}.")
+REPORT_TOTAL = _("**{total} images** in the last {days} days.")
+REPORT_RANK = _("{rank}. <@{user_id}>: {images}")
+REPORT_PER_DAY = _("Per day: {days}")
+REPORT_CHART_TITLE = _("Images per day, last {days} days")
+REPORT_UNKNOWN_USER = _("user {user_id}")
+CONSENT_OPTED_OUT = _("Others may not remix your pictures (`/remixing allow:True` to change that).")
+CONSENT_ALLOWED = _("Others may remix your pictures (`/remixing allow:False` to opt out).")
+SETTINGS_CHANNELS = _("Allowed channels: {channels}")
+SETTINGS_ALL_CHANNELS = _("all channels")
+SETTINGS_MAX_COUNT = _("Max pictures per edit: {count}")
+SETTINGS_LONG_SIDE = _("Long side for `auto` size: {side}")
+SETTINGS_BLOCKLIST = _("Blocked words and phrases: {count}")
+SETTINGS_AUDIT = _("Audit log: {channel}")
+SETTINGS_REMIXING = _("Remixing: {state}")
+SETTINGS_ON = _("on")
+SETTINGS_OFF = _("off")
+SETTINGS_SAVED = _("Saved.\n{settings}")
+LONG_SIDE_RANGE = _("`long_side` must be a multiple of {multiple} between {min} and {max}; got {value}.")
+BLOCKLIST_LIST = _("Blocked: {phrases}")
+BLOCKLIST_EMPTY = _("nothing")
+BLOCKLIST_PHRASE_NEEDED = _("`phrase` is needed to {action} a blocklist entry.")
+BLOCKLIST_ADDED = _("Added to the blocklist.")
+BLOCKLIST_ALREADY = _("That is already blocked.")
+BLOCKLIST_REMOVED = _("Removed from the blocklist.")
+BLOCKLIST_ABSENT = _("That was not blocked.")
+
+
+def joined(texts: Sequence[Text], separator: str = "\n") -> Text:
+    """Several sentences shown as one (lines of a reply, notes after a summary), each rendered on its own."""
+    template = separator.join(f"{{t{n}}}" for n in range(len(texts)))
+    return Text(template, **{f"t{n}": text for n, text in enumerate(texts)})

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from services.database import Database
-from services.jobs import JobStore, NewJob, PictureRef
+from services.jobs import JobStore, NewJob
+from services.pictures import Picture
 
 
-def ref(n: int, *, message_id: int | None = None, author_id: int = 7) -> PictureRef:
-    return PictureRef(
+def ref(n: int, *, message_id: int | None = None, author_id: int = 7) -> Picture:
+    return Picture(
         url=f"http://127.0.0.1/cdn/{n}.png?ex=1",
         filename=f"{n}.png",
         content_type="image/png",

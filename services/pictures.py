@@ -1,0 +1,30 @@
+"""The one picture type: a picture on Discord, as an attachment or an embed, and where it lives."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A picture on Discord: its (signed, expiring) URL, what Discord says it is, and its message if it has one."""
+
+    url: str
+    filename: str
+    content_type: str | None
+    size: int
+    width: int | None = None
+    height: int | None = None
+    attachment_id: int | None = None
+    channel_id: int | None = None
+    message_id: int | None = None
+    author_id: int | None = None  # whose picture it is: the uploader, or the requester of a result
+
+    def placed(self, channel_id: int | None, message_id: int | None, author_id: int | None) -> Picture:
+        """The same picture, known to be in this message (None: a command's own upload) and this member's."""
+        return dataclasses.replace(self, channel_id=channel_id, message_id=message_id, author_id=author_id)
+
+    def with_url(self, url: str) -> Picture:
+        """The same picture behind a fresh URL (Discord's signed URLs expire)."""
+        return dataclasses.replace(self, url=url)
