@@ -16,10 +16,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.errors import APOLOGY, RetouchError
-from cogs.remix import RESULT_BUTTONS
+from cogs.failures import report_failure
 from services.config import Config, ConfigError, load_config
 from services.database import Database, open_database
+from services.editing import EditObserver, EditService
 from services.job_queue import JobQueue
 from services.jobs import JobStore
 from services.model_catalog import ModelCatalog
@@ -38,20 +38,10 @@ SHUTDOWN_GRACE_SECONDS = 8.0
 
 
 class RetouchTree(app_commands.CommandTree):
-    """The last error layer: anything unexpected is logged in full and the member gets a generic apology."""
+    """The last error layer: the one failure report (a no-op when a cog's handler already told the member)."""
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
-        if isinstance(error, RetouchError):
-            return  # expected, and already told to the member by the cog's own handler
-        command = interaction.command.qualified_name if interaction.command else "?"
-        log.error("Command %s failed unexpectedly", command, exc_info=error)
-        try:
-            if interaction.response.is_done():
-                await interaction.followup.send(APOLOGY, ephemeral=True)
-            else:
-                await interaction.response.send_message(APOLOGY, ephemeral=True)
-        except discord.HTTPException:
-            log.warning("Could not tell the member about the failure of %s", command)
+        await report_failure(interaction, error)
 
 
 class RetouchBot(commands.Bot):
@@ -66,6 +56,7 @@ class RetouchBot(commands.Bot):
         hub: ModelHubClient,
         queue: JobQueue,
         force_sync: bool = False,
+        edit_observer: EditObserver | None = None,
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -83,14 +74,21 @@ class RetouchBot(commands.Bot):
         self.quota = QuotaStore(database, config.default_quota)
         self.settings = SettingsStore(database)
         self.jobs = JobStore(database)
+        self.edits = EditService(
+            queue=queue,
+            quota=self.quota,
+            jobs=self.jobs,
+            hub=hub,
+            session=session,
+            max_input_bytes=config.max_input_bytes,
+            observer=edit_observer,
+        )
         self._force_sync = force_sync
 
     async def setup_hook(self) -> None:
         returned = await self.quota.release_orphaned()
         if returned:
             log.info("Returned %d reservation(s) left behind by an earlier process", returned)
-        # Result buttons carry their job id in the custom_id, so they work on messages from any earlier run.
-        self.add_dynamic_items(*RESULT_BUTTONS)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()

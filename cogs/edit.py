@@ -1,24 +1,30 @@
-"""`/edit`: a member's picture, a prompt and optionally a mask, edited by the Model Hub."""
+"""`/edit`: a member's picture, a prompt and optionally a mask, edited by the Model Hub.
+
+Every entry point (this command, Reroll, Remix) goes through `check` (the one validation) and
+`run_edit` (the use case in services/editing.py, with this interaction's progress, delivery and audit).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 
-from cogs.errors import RetouchCog
-from cogs.pipeline import (
-    MAX_COUNT,
-    MAX_PROMPT,
-    EditPipeline,
-    InputPicture,
-    check_channel,
-    check_mask_matches,
-    check_options,
-    check_picture,
-)
+from cogs.audit import post_audit
+from cogs.base import RetouchCog, picture_of, requester_of
+from cogs.delivery import ResultPoster
+from cogs.failures import RetouchError, refused, render, tell
+from cogs.progress import ProgressDisplay
+from services import words
+from services.editing import EditOutcome
+from services.jobs import Origin
+from services.limits import MAX_COUNT, MAX_PROMPT, MAX_SIDE, MIN_COUNT, MIN_SIDE, OUTPUT_FORMATS, SIDE_MULTIPLE
+from services.settings import GuildSettings
+from services.validation import EditChoice, EditForm, InvalidInput, validate
+from services.words import Text
 
 if TYPE_CHECKING:
     from bot import RetouchBot
@@ -26,24 +32,66 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+async def check(bot: RetouchBot, form: EditForm, settings: GuildSettings) -> EditChoice:
+    """The one validation every entry point calls; its refusal becomes the cogs' command error."""
+    try:
+        return validate(
+            form,
+            settings=settings,
+            offered_models=await bot.models.available(),
+            max_input_bytes=bot.config.max_input_bytes,
+        )
+    except InvalidInput as exc:
+        raise refused(exc) from None
+
+
+async def run_edit(
+    bot: RetouchBot,
+    interaction: discord.Interaction,
+    choice: EditChoice,
+    settings: GuildSettings,
+    origin: Origin | None = None,
+) -> None:
+    """Run the edit for an interaction already deferred ephemerally, and tell the member how it went."""
+    progress = ProgressDisplay(interaction)
+    poster = ResultPoster(interaction, credit=origin.credit if origin else None)
+    try:
+        report = await bot.edits.run(
+            choice, requester_of(interaction), deliver=poster, origin=origin, progress=progress
+        )
+    except asyncio.CancelledError:
+        # Only a shutdown cancels a job; the use case has already returned the quota.
+        await asyncio.shield(tell(interaction, Text(words.STOPPED_BY_RESTART)))
+        raise
+    if report.outcome not in (EditOutcome.DELIVERED, EditOutcome.PARTIAL):
+        assert report.text is not None
+        raise RetouchError(report.text)
+    if settings.audit_channel_id is not None and report.order is not None:
+        await post_audit(interaction, settings.audit_channel_id, report.order, poster, report.delivered)
+    if not poster.by_channel:  # otherwise the token is dead, and the mention in the channel told them
+        summary = poster.summary(report.delivered, progress.elapsed())
+        await interaction.edit_original_response(content=render(interaction, summary))
+
+
 class EditCog(RetouchCog):
     """Image editing through the Model Hub."""
 
     def __init__(self, bot: RetouchBot) -> None:
         self.bot = bot
-        self.pipeline = EditPipeline(bot)
 
     @app_commands.command(name="edit")
     @app_commands.guild_only()
     @app_commands.describe(
         image="The picture to edit",
-        prompt="What should change (up to 1000 characters)",
+        prompt=f"What should change (up to {MAX_PROMPT} characters)",
         mask="Optional mask: transparent (or white) where the picture may change",
-        size="auto (keeps the aspect ratio) or WIDTHxHEIGHT, multiples of 16 between 64 and 2048",
-        count="How many pictures to make (1–10)",
+        size=f"auto (keeps the aspect ratio) or WIDTHxHEIGHT, multiples of {SIDE_MULTIPLE} "
+        f"between {MIN_SIDE} and {MAX_SIDE}",
+        count=f"How many pictures to make ({MIN_COUNT}–{MAX_COUNT})",
         format="File format of the results",
         model="The editing model",
     )
+    @app_commands.choices(format=[app_commands.Choice(name=f, value=f) for f in OUTPUT_FORMATS])
     async def edit(
         self,
         interaction: discord.Interaction,
@@ -51,32 +99,28 @@ class EditCog(RetouchCog):
         prompt: app_commands.Range[str, 1, MAX_PROMPT],
         mask: discord.Attachment | None = None,
         size: str = "auto",
-        count: app_commands.Range[int, 1, MAX_COUNT] = 1,
-        format: Literal["png", "jpeg", "webp"] = "png",
+        count: app_commands.Range[int, MIN_COUNT, MAX_COUNT] = MIN_COUNT,
+        format: str = OUTPUT_FORMATS[0],
         model: str | None = None,
     ) -> None:
         """Edit a picture with an AI model: describe the change, optionally attach a mask."""
         assert interaction.guild_id is not None and interaction.channel_id is not None
         settings = await self.bot.settings.get(interaction.guild_id)
-        check_channel(settings, interaction.channel_id)
-        choice = check_options(
+        channel_id, user_id = interaction.channel_id, interaction.user.id
+        form = EditForm(
+            channel_id=channel_id,
             prompt=prompt,
+            image=picture_of(image, channel_id=channel_id, author_id=user_id),
+            mask=picture_of(mask, channel_id=channel_id, author_id=user_id) if mask is not None else None,
             size=size,
             count=count,
             output_format=format,
             model=model or self.bot.config.default_model,
-            offered_models=await self.bot.models.available(),
-            settings=settings,
         )
-        picture = InputPicture.from_attachment(image)
-        check_picture("image", picture, self.bot.config.max_input_bytes)
-        mask_picture = InputPicture.from_attachment(mask) if mask is not None else None
-        if mask_picture is not None:
-            check_picture("mask", mask_picture, self.bot.config.max_input_bytes)
-            check_mask_matches(picture, mask_picture)
+        choice = await check(self.bot, form, settings)
         # Ephemeral: refusals and progress are the member's own business; the pictures go public.
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await self.pipeline.run(interaction, choice, picture, mask_picture, settings)
+        await run_edit(self.bot, interaction, choice, settings)
 
     @edit.autocomplete("model")
     async def model_autocomplete(

@@ -9,9 +9,14 @@ from typing import TYPE_CHECKING, Literal
 import discord
 from discord import app_commands
 
-from cogs.errors import ModeratorGroup, RetouchCog
+from cogs.base import ModeratorGroup, RetouchCog, role_ids_of
+from cogs.failures import render
+from services import words
 from services.charts import render_usage_chart
+from services.editing import period_name
+from services.limits import MAX_MESSAGE_CONTENT
 from services.quota import Period, QuotaRule, QuotaStatus
+from services.words import Text
 
 if TYPE_CHECKING:
     from bot import RetouchBot
@@ -22,43 +27,52 @@ PeriodName = Literal["hour", "day", "week", "month"]
 Target = discord.Member | discord.Role | discord.User
 
 
-def describe_rule(rule: QuotaRule) -> str:
-    return "no limit (exempt)" if rule.is_exempt else f"{rule.limit} images per {rule.period.value}"
+def describe_rule(rule: QuotaRule) -> Text:
+    if rule.is_exempt:
+        return Text(words.RULE_EXEMPT)
+    return Text(words.RULE_LIMIT, limit=rule.limit, period=period_name(rule.period))
 
 
-def describe_source(status: QuotaStatus) -> str:
+def describe_source(status: QuotaStatus) -> Text:
     source = status.source
     reason = {
-        "member": "a rule set on this member",
-        "role": f"the role <@&{source.role_id}>, the most generous of the member's roles with a rule",
-        "server default": "the server's default (no member or role rule applies)",
-        "operator default": "the operator's default (this server has set no rule)",
+        "member": Text(words.SOURCE_MEMBER),
+        "role": Text(words.SOURCE_ROLE, role_id=source.role_id),
+        "server default": Text(words.SOURCE_SERVER_DEFAULT),
+        "operator default": Text(words.SOURCE_OPERATOR_DEFAULT),
     }[source.kind]
-    return f"{describe_rule(status.rule)}, from {reason}"
+    return Text(words.RULE_WITH_SOURCE, rule=describe_rule(status.rule), reason=reason)
 
 
-def describe_status(status: QuotaStatus) -> str:
-    """What is left and when the next image frees up, in the member's words."""
+def describe_status(status: QuotaStatus, *, yours: bool = True) -> Text:
+    """What is left and when the next image frees up, told to the member (`yours`) or about them."""
     if status.remaining is None:
-        lines = [f"No limit applies to you ({describe_source(status)})."]
+        lines = [
+            Text(words.STATUS_UNLIMITED_YOU if yours else words.STATUS_UNLIMITED_THEM, source=describe_source(status))
+        ]
     else:
         lines = [
-            f"You have **{status.remaining} of {status.limit}** images left this "
-            f"{status.rule.period.value} (used {status.used})."
+            Text(
+                words.STATUS_LEFT_YOU if yours else words.STATUS_LEFT_THEM,
+                remaining=status.remaining,
+                limit=status.limit,
+                period=period_name(status.rule.period),
+                used=status.used,
+            )
         ]
         if status.next_free_at is not None:
-            lines.append(f"The next one frees up {discord.utils.format_dt(status.next_free_at, 'R')}.")
+            lines.append(Text(words.STATUS_NEXT_FREE, when=discord.utils.format_dt(status.next_free_at, "R")))
     if status.budget is not None:
         budget = status.budget
         lines.append(
-            f"The server budget has {budget.remaining} of {budget.rule.limit} images left this "
-            f"{budget.rule.period.value}."
+            Text(
+                words.STATUS_BUDGET,
+                remaining=budget.remaining,
+                limit=budget.rule.limit,
+                period=period_name(budget.rule.period),
+            )
         )
-    return "\n".join(lines)
-
-
-def role_ids_of(member: discord.abc.User) -> list[int]:
-    return [role.id for role in getattr(member, "roles", [])]
+    return words.joined(lines)
 
 
 def target_kind(target: Target) -> Literal["role", "member"]:
@@ -81,7 +95,7 @@ class QuotaCog(RetouchCog):
         """Set the server's default quota for members without a rule of their own."""
         assert interaction.guild_id is not None
         await self.bot.quota.set_default(interaction.guild_id, limit, Period(period))
-        await self._confirm(interaction, f"Server default set to {limit} images per {period}.")
+        await self._confirm(interaction, Text(words.QUOTA_DEFAULT_SET, limit=limit, period=period_name(Period(period))))
 
     @quota.command(name="role")
     @app_commands.describe(role="The role", limit="Images per period (0 = none)", period="The rolling window")
@@ -95,7 +109,7 @@ class QuotaCog(RetouchCog):
         """Set the quota for members with a role (the most generous of a member's roles applies)."""
         assert interaction.guild_id is not None
         await self.bot.quota.set_role_rule(interaction.guild_id, role.id, limit, Period(period))
-        await self._confirm(interaction, f"{role.mention} set to {limit} images per {period}.")
+        await self._confirm(interaction, self._set_text(role.mention, limit, period))
 
     @quota.command(name="member")
     @app_commands.describe(member="The member", limit="Images per period (0 = none)", period="The rolling window")
@@ -109,7 +123,7 @@ class QuotaCog(RetouchCog):
         """Set one member's quota; it overrides their roles and the server default."""
         assert interaction.guild_id is not None
         await self.bot.quota.set_member_rule(interaction.guild_id, member.id, limit, Period(period))
-        await self._confirm(interaction, f"{member.mention} set to {limit} images per {period}.")
+        await self._confirm(interaction, self._set_text(member.mention, limit, period))
 
     @quota.command(name="exempt")
     @app_commands.describe(target="The role or member to exempt from limits (the server budget still applies)")
@@ -117,7 +131,7 @@ class QuotaCog(RetouchCog):
         """Exempt a role or member from quota limits."""
         assert interaction.guild_id is not None
         await self.bot.quota.exempt(interaction.guild_id, target_kind(target), target.id)
-        await self._confirm(interaction, f"{target.mention} is exempt from limits (the server budget still applies).")
+        await self._confirm(interaction, Text(words.QUOTA_EXEMPTED, target=target.mention))
 
     @quota.command(name="clear")
     @app_commands.describe(target="The role or member whose rule to remove")
@@ -125,8 +139,9 @@ class QuotaCog(RetouchCog):
         """Remove the quota rule of a role or member."""
         assert interaction.guild_id is not None
         removed = await self.bot.quota.clear(interaction.guild_id, target_kind(target), target.id)
-        words = f"Removed the rule of {target.mention}." if removed else f"{target.mention} had no rule."
-        await self._confirm(interaction, words)
+        await self._confirm(
+            interaction, Text(words.QUOTA_CLEARED if removed else words.QUOTA_NO_RULE, target=target.mention)
+        )
 
     @quota.command(name="budget")
     @app_commands.describe(limit="Images per period for the whole server", period="The rolling window")
@@ -136,7 +151,7 @@ class QuotaCog(RetouchCog):
         """Cap the whole server's images per period."""
         assert interaction.guild_id is not None
         await self.bot.quota.set_budget(interaction.guild_id, limit, Period(period))
-        await self._confirm(interaction, f"Server budget set to {limit} images per {period}.")
+        await self._confirm(interaction, Text(words.QUOTA_BUDGET_SET, limit=limit, period=period_name(Period(period))))
 
     @quota.command(name="show")
     @app_commands.describe(member="Whose quota to explain (default: the rules of the server)")
@@ -145,20 +160,26 @@ class QuotaCog(RetouchCog):
         assert interaction.guild_id is not None
         if member is not None:
             status = await self.bot.quota.explain(interaction.guild_id, member.id, role_ids_of(member))
-            text = f"{member.mention}: {describe_source(status)}.\n" + describe_status(status).replace(
-                "You have", "They have"
-            ).replace("No limit applies to you", "No limit applies to them")
+            text = Text(
+                words.QUOTA_SHOW_MEMBER,
+                target=member.mention,
+                source=describe_source(status),
+                status=describe_status(status, yours=False),
+            )
         else:
             rules = await self.bot.quota.list_rules(interaction.guild_id)
             budget = await self.bot.quota.get_budget(interaction.guild_id)
-            lines = [f"Operator default: {describe_rule(self.bot.config.default_quota)}"]
+            lines = [Text(words.QUOTA_OPERATOR_DEFAULT, rule=describe_rule(self.bot.config.default_quota))]
             for rule in rules:
-                who = {"default": "Server default", "role": f"<@&{rule.target_id}>", "member": f"<@{rule.target_id}>"}[
-                    rule.target_kind
-                ]
-                lines.append(f"{who}: {describe_rule(rule.rule)}")
-            lines.append(f"Server budget: {describe_rule(budget) if budget else 'none'}")
-            text = "\n".join(lines)
+                who = {
+                    "default": Text(words.QUOTA_SERVER_DEFAULT),
+                    "role": f"<@&{rule.target_id}>",
+                    "member": f"<@{rule.target_id}>",
+                }[rule.target_kind]
+                lines.append(Text(words.QUOTA_RULE_LINE, who=who, rule=describe_rule(rule.rule)))
+            shown = describe_rule(budget) if budget else Text(words.QUOTA_NO_BUDGET)
+            lines.append(Text(words.QUOTA_SERVER_BUDGET, rule=shown))
+            text = words.joined(lines)
         await self._confirm(interaction, text)
 
     @quota.command(name="reset")
@@ -167,7 +188,7 @@ class QuotaCog(RetouchCog):
         """Forgive a member's usage in the current window."""
         assert interaction.guild_id is not None
         forgiven = await self.bot.quota.reset(interaction.guild_id, member.id)
-        await self._confirm(interaction, f"Forgave {forgiven} images of {member.mention}.")
+        await self._confirm(interaction, Text(words.QUOTA_FORGIVEN, count=forgiven, target=member.mention))
 
     @quota.command(name="report")
     @app_commands.describe(days="How many days back (default 7)")
@@ -179,13 +200,21 @@ class QuotaCog(RetouchCog):
         labels = {}
         for user_id, _ in report.top_users:
             member = interaction.guild.get_member(user_id)
-            labels[user_id] = member.display_name if member else f"user {user_id}"
-        chart = await render_usage_chart(report, labels, f"Images per day, last {days} days")
-        lines = [f"**{report.total} images** in the last {days} days."]
-        lines += [f"{rank}. <@{user_id}>: {images}" for rank, (user_id, images) in enumerate(report.top_users, 1)]
-        lines.append("Per day: " + ", ".join(f"{day:%m-%d} {total}" for day, total in report.daily_totals))
+            labels[user_id] = (
+                member.display_name if member else render(interaction, Text(words.REPORT_UNKNOWN_USER, user_id=user_id))
+            )
+        title = render(interaction, Text(words.REPORT_CHART_TITLE, days=days))
+        chart = await render_usage_chart(report, labels, title)
+        lines = [Text(words.REPORT_TOTAL, total=report.total, days=days)]
+        lines += [
+            Text(words.REPORT_RANK, rank=rank, user_id=user_id, images=images)
+            for rank, (user_id, images) in enumerate(report.top_users, 1)
+        ]
+        per_day = ", ".join(f"{day:%m-%d} {total}" for day, total in report.daily_totals)
+        lines.append(Text(words.REPORT_PER_DAY, days=per_day))
         await interaction.edit_original_response(
-            content="\n".join(lines)[:2000], attachments=[discord.File(io.BytesIO(chart), "usage.png")]
+            content=render(interaction, words.joined(lines))[:MAX_MESSAGE_CONTENT],
+            attachments=[discord.File(io.BytesIO(chart), "usage.png")],
         )
 
     @app_commands.command(name="usage")
@@ -195,15 +224,19 @@ class QuotaCog(RetouchCog):
         assert interaction.guild_id is not None
         status = await self.bot.quota.explain(interaction.guild_id, interaction.user.id, role_ids_of(interaction.user))
         opted_out = await self.bot.jobs.remix_opt_out(interaction.user.id)
-        consent = (
-            "Others may not remix your pictures (`/remixing allow:True` to change that)."
-            if opted_out
-            else "Others may remix your pictures (`/remixing allow:False` to opt out)."
+        consent = Text(words.CONSENT_OPTED_OUT if opted_out else words.CONSENT_ALLOWED)
+        await interaction.response.send_message(
+            render(interaction, words.joined([describe_status(status), consent])), ephemeral=True
         )
-        await interaction.response.send_message(f"{describe_status(status)}\n{consent}", ephemeral=True)
 
-    async def _confirm(self, interaction: discord.Interaction, text: str) -> None:
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+    @staticmethod
+    def _set_text(target: str, limit: int, period: PeriodName) -> Text:
+        return Text(words.QUOTA_TARGET_SET, target=target, limit=limit, period=period_name(Period(period)))
+
+    async def _confirm(self, interaction: discord.Interaction, text: Text) -> None:
+        await interaction.response.send_message(
+            render(interaction, text), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
 
 
 async def setup(bot: RetouchBot) -> None:

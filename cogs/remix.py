@@ -5,143 +5,89 @@ from __future__ import annotations
 import contextlib
 import logging
 import mimetypes
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, cast
+from dataclasses import replace as dataclass_replace
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import discord
 from discord import app_commands
 
-from cogs.errors import APOLOGY, InputError, RetouchCog, RetouchError, send_error
-from cogs.pipeline import (
-    MAX_COUNT,
-    MAX_PROMPT,
-    EditPipeline,
-    InputPicture,
-    check_channel,
-    check_mask_matches,
-    check_options,
-    check_picture,
-    jump_url,
-)
-from services.jobs import Job, Origin, PictureRef
+from cogs.base import RetouchCog, jump_url, picture_of
+from cogs.buttons import RESULT_BUTTONS
+from cogs.edit import check, run_edit
+from cogs.failures import InputRefused, RetouchError, refused, render, report_failure
+from services import words
+from services.jobs import Job, Origin
+from services.limits import MAX_COUNT, MAX_PROMPT, MIN_COUNT
+from services.pictures import Picture
 from services.settings import GuildSettings
+from services.validation import EditForm, InvalidInput, check_channel
+from services.words import Text
 
 if TYPE_CHECKING:
     from bot import RetouchBot
 
 log = logging.getLogger(__name__)
 
-Action = Literal["reroll", "remix", "delete"]
-_BUTTONS: dict[Action, tuple[str, discord.ButtonStyle]] = {
-    "reroll": ("Reroll", discord.ButtonStyle.primary),
-    "remix": ("Remix", discord.ButtonStyle.secondary),
-    "delete": ("Delete", discord.ButtonStyle.danger),
-}
 # Open modals live in this process only; a member who waits longer simply clicks Remix again.
 MODAL_TIMEOUT = 15 * 60
-GONE = "The picture is gone: {reason}. Nothing was charged."
-
-
-async def tell_failure(interaction: discord.Interaction, error: BaseException) -> None:
-    """A refusal as it is; anything unexpected logged in full and apologised for."""
-    if isinstance(error, RetouchError):
-        await send_error(interaction, str(error))
-        return
-    log.error("Remixing failed unexpectedly", exc_info=error)
-    await send_error(interaction, APOLOGY)
-
-
-class ResultButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=r"retouch:(?P<action>reroll|remix|delete):(?P<job_id>[0-9]+)",
-):
-    """A button under a result; everything but the action and the job id is in the database."""
-
-    def __init__(self, action: Action, job_id: int) -> None:
-        label, style = _BUTTONS[action]
-        super().__init__(discord.ui.Button(label=label, style=style, custom_id=f"retouch:{action}:{job_id}"))
-        self.action: Action = action
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any, /
-    ) -> ResultButton:
-        return cls(cast(Action, match["action"]), int(match["job_id"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
-        cog = cast("RemixCog | None", cast("RetouchBot", interaction.client).get_cog(RemixCog.__cog_name__))
-        try:
-            if cog is None:
-                raise RetouchError("Remixing is not available right now; please try again in a minute.")
-            actions: dict[Action, Callable[[discord.Interaction, int], Awaitable[None]]] = {
-                "reroll": cog.reroll,
-                "remix": cog.open_remix,
-                "delete": cog.delete,
-            }
-            await actions[self.action](interaction, self.job_id)
-        except Exception as error:
-            await tell_failure(interaction, error)
-
-
-RESULT_BUTTONS = (ResultButton,)
-
-
-def result_view(job_id: int) -> discord.ui.View:
-    """Reroll, Remix and Delete for one job's result messages; no timeout, they work as long as the message exists."""
-    view = discord.ui.View(timeout=None)
-    for action in _BUTTONS:
-        view.add_item(ResultButton(action, job_id))
-    return view
+MAX_SELECT_OPTIONS = 25
+MAX_OPTION_LABEL = 100
 
 
 @dataclass(frozen=True)
 class RemixTarget:
     """What a Remix modal works on: the pictures to choose from and, for a result, its job."""
 
-    pictures: tuple[PictureRef, ...]
+    pictures: tuple[Picture, ...]
     owners: frozenset[int]
     parent: Job | None = None
 
 
-class RemixModal(discord.ui.Modal, title="Remix"):
+class RemixModal(discord.ui.Modal):
     """Prompt (prefilled), which picture when there are several, an optional mask, and the count."""
 
-    def __init__(self, cog: RemixCog, target: RemixTarget) -> None:
-        super().__init__(timeout=MODAL_TIMEOUT)
+    def __init__(self, cog: RemixCog, target: RemixTarget, locale: str | None) -> None:
+        super().__init__(title=Text(words.REMIX_MODAL_TITLE).render(locale), timeout=MODAL_TIMEOUT)
         self.cog = cog
         self.target = target
+
+        def label(text: str, help: Text, component: discord.ui.Item[RemixModal]) -> None:
+            self.add_item(
+                discord.ui.Label(text=Text(text).render(locale), description=help.render(locale), component=component)
+            )
+
         self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
             style=discord.TextStyle.paragraph,
             min_length=1,
             max_length=MAX_PROMPT,
             default=target.parent.prompt if target.parent else None,
         )
-        self.add_item(discord.ui.Label(text="Prompt", description="What should change", component=self.prompt))
+        label(words.REMIX_PROMPT_LABEL, Text(words.REMIX_PROMPT_HELP), self.prompt)
         self.picture: discord.ui.Select[RemixModal] | None = None
         if len(target.pictures) > 1:
             options = [
-                discord.SelectOption(label=f"{n}. {p.filename}"[:100], value=str(n - 1), default=n == 1)
-                for n, p in enumerate(target.pictures[:25], start=1)
+                discord.SelectOption(
+                    label=Text(words.REMIX_PICTURE_OPTION, number=n, filename=p.filename).render(locale)[
+                        :MAX_OPTION_LABEL
+                    ],
+                    value=str(n - 1),
+                    default=n == 1,
+                )
+                for n, p in enumerate(target.pictures[:MAX_SELECT_OPTIONS], start=1)
             ]
             self.picture = discord.ui.Select(options=options, min_values=1, max_values=1)
-            self.add_item(discord.ui.Label(text="Picture", description="Which one to remix", component=self.picture))
+            label(words.REMIX_PICTURE_LABEL, Text(words.REMIX_PICTURE_HELP), self.picture)
         self.mask: discord.ui.FileUpload[RemixModal] = discord.ui.FileUpload(required=False, min_values=0, max_values=1)
-        self.add_item(
-            discord.ui.Label(
-                text="Mask (optional)",
-                component=self.mask,
-                description="Same size as the picture; transparent or white where it may change",
-            )
+        label(words.REMIX_MASK_LABEL, Text(words.REMIX_MASK_HELP), self.mask)
+        self.count: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
+            default=str(MIN_COUNT), min_length=1, max_length=len(str(MAX_COUNT))
         )
-        self.count: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(default="1", min_length=1, max_length=2)
-        self.add_item(
-            discord.ui.Label(text="Count", description=f"How many pictures (1–{MAX_COUNT})", component=self.count)
-        )
+        label(words.REMIX_COUNT_LABEL, Text(words.REMIX_COUNT_HELP, min=MIN_COUNT, max=MAX_COUNT), self.count)
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+    async def on_submit(self, interaction: discord.Interaction) -> None:
         index = int(self.picture.values[0]) if self.picture is not None and self.picture.values else 0
         mask = self.mask.values[0] if self.mask.values else None
         await self.cog.submit_remix(
@@ -149,23 +95,13 @@ class RemixModal(discord.ui.Modal, title="Remix"):
         )
 
     async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:  # type: ignore[override]
-        await tell_failure(interaction, error)
+        await report_failure(interaction, error)
 
 
-def as_input(ref: PictureRef, url: str | None = None) -> InputPicture:
-    return InputPicture(
-        url or ref.url, ref.filename, ref.content_type, ref.size, ref.width, ref.height, ref.attachment_id
-    )
-
-
-def pictures_of(message: discord.Message, owner_id: int) -> tuple[PictureRef, ...]:
+def pictures_of(message: discord.Message, owner_id: int) -> tuple[Picture, ...]:
     """The image attachments and image embeds of a message, in order."""
     where = {"channel_id": message.channel.id, "message_id": message.id, "author_id": owner_id}
-    pictures = [
-        PictureRef(a.url, a.filename, a.content_type, a.size, a.width, a.height, a.id, **where)
-        for a in message.attachments
-        if (a.content_type or "").startswith("image/")
-    ]
+    pictures = [picture_of(a, **where) for a in message.attachments if (a.content_type or "").startswith("image/")]
     for embed in message.embeds:
         for media in (embed.image, embed.thumbnail):
             # The proxy URL, not the original: Discord's media proxy is the only host Retouch downloads from.
@@ -173,9 +109,7 @@ def pictures_of(message: discord.Message, owner_id: int) -> tuple[PictureRef, ..
                 filename = urlsplit(media.proxy_url).path.rsplit("/", 1)[-1] or "embed"
                 # Discord calls it an image; the download is inspected like any other before use.
                 content_type = mimetypes.guess_type(filename)[0] or "image/*"
-                pictures.append(
-                    PictureRef(media.proxy_url, filename, content_type, 0, media.width, media.height, **where)
-                )
+                pictures.append(Picture(media.proxy_url, filename, content_type, 0, media.width, media.height, **where))
     return tuple(pictures)
 
 
@@ -184,7 +118,6 @@ class RemixCog(RetouchCog):
 
     def __init__(self, bot: RetouchBot) -> None:
         self.bot = bot
-        self.pipeline = EditPipeline(bot)
         # Double clicks: (action, job or message id, member) of work running in this process.
         self._running: set[tuple[str, int, int]] = set()
         self.menu = app_commands.ContextMenu(name="Remix image", callback=self.remix_message)
@@ -193,8 +126,11 @@ class RemixCog(RetouchCog):
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.menu)
+        # The buttons under results from any earlier run come back to this cog.
+        self.bot.add_dynamic_items(*RESULT_BUTTONS)
 
     async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(*RESULT_BUTTONS)
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
     @app_commands.command(name="remixing")
@@ -202,12 +138,8 @@ class RemixCog(RetouchCog):
     async def remixing(self, interaction: discord.Interaction, allow: bool) -> None:
         """Allow or stop other members remixing your pictures and results."""
         await self.bot.jobs.set_remix_opt_out(interaction.user.id, not allow)
-        message = (
-            "Other members can remix your uploads and results."
-            if allow
-            else "Other members can no longer remix or reroll your uploads and results; you still can."
-        )
-        await interaction.response.send_message(message, ephemeral=True)
+        text = Text(words.REMIXING_ALLOWED if allow else words.REMIXING_STOPPED)
+        await interaction.response.send_message(render(interaction, text), ephemeral=True)
 
     async def remix_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Remix a picture in this message."""
@@ -216,10 +148,12 @@ class RemixCog(RetouchCog):
         job = await self.bot.jobs.find_by_result_message(message.id) if message.author.id == self.bot.user.id else None
         pictures = pictures_of(message, job.user_id if job else message.author.id)
         if not pictures:
-            raise RetouchError("That message has no picture to remix: it needs an image attachment or an image embed.")
+            raise RetouchError(Text(words.NO_PICTURE_IN_MESSAGE))
         owners = job.owners if job else frozenset({message.author.id})
         await self._check_consent(interaction.user.id, owners)
-        await interaction.response.send_modal(RemixModal(self, RemixTarget(pictures, owners, job)))
+        await interaction.response.send_modal(
+            RemixModal(self, RemixTarget(pictures, owners, job), interaction.locale.value)
+        )
 
     async def open_remix(self, interaction: discord.Interaction, job_id: int) -> None:
         """The Remix button: the modal, on the pictures of this result."""
@@ -227,54 +161,46 @@ class RemixCog(RetouchCog):
         await self._remix_settings(interaction)
         await self._check_consent(interaction.user.id, job.owners)
         if not job.results:
-            raise RetouchError("This result has no pictures on record to remix.")
-        await interaction.response.send_modal(RemixModal(self, RemixTarget(job.results, job.owners, job)))
+            raise RetouchError(Text(words.NO_RESULTS_ON_RECORD))
+        await interaction.response.send_modal(
+            RemixModal(self, RemixTarget(job.results, job.owners, job), interaction.locale.value)
+        )
 
     async def submit_remix(
         self,
         interaction: discord.Interaction,
         target: RemixTarget,
         prompt: str,
-        picture: PictureRef,
+        picture: Picture,
         mask: discord.Attachment | None,
         count_text: str,
     ) -> None:
         """Check the modal's answers, then run the edit on the chosen picture, credited to its parent."""
         settings = await self._remix_settings(interaction)  # again: the server may have turned it off meanwhile
         await self._check_consent(interaction.user.id, target.owners)
-        try:
-            count = int(count_text.strip())
-        except ValueError:
-            raise InputError("count", f"`count` must be a whole number between 1 and {MAX_COUNT}.") from None
         parent = target.parent
         # A result keeps its parent's size, model and format; anything else starts from the defaults.
-        choice = check_options(
+        form = EditForm(
+            channel_id=self._channel_id(interaction),
             prompt=prompt,
+            image=picture,
+            mask=picture_of(mask, channel_id=interaction.channel_id, author_id=interaction.user.id) if mask else None,
             size=parent.size if parent else "auto",
-            count=count,
+            count=count_text,
             output_format=parent.output_format if parent else "png",
             model=parent.model if parent else self.bot.config.default_model,
-            offered_models=await self.bot.models.available(),
-            settings=settings,
         )
-        check_picture("image", as_input(picture), self.bot.config.max_input_bytes)
-        mask_picture = InputPicture.from_attachment(mask) if mask is not None else None
-        if mask_picture is not None:
-            check_picture("mask", mask_picture, self.bot.config.max_input_bytes)
-            check_mask_matches(as_input(picture), mask_picture)
+        choice = await check(self.bot, form, settings)
         key = picture.message_id or (parent.id if parent else 0)
         with self._once("remix", key, interaction.user.id):
             await interaction.response.defer(ephemeral=True, thinking=True)
             image = await self._fresh("image", picture)
+            link = jump_url(interaction.guild_id, picture.channel_id, picture.message_id)
             origin = Origin(
                 parent_job_id=parent.id if parent else None,
-                source_channel_id=picture.channel_id,
-                source_message_id=picture.message_id,
-                source_author_id=picture.author_id,
-                credit=f"Remix of {jump_url(interaction.guild_id, picture.channel_id, picture.message_id)} "
-                f"by <@{picture.author_id}>",
+                credit=Text(words.CREDIT_REMIX, link=link, author_id=picture.author_id),
             )
-            await self.pipeline.run(interaction, choice, image, mask_picture, settings, origin)
+            await run_edit(self.bot, interaction, dataclass_replace(choice, image=image), settings, origin)
 
     async def reroll(self, interaction: discord.Interaction, job_id: int) -> None:
         """The Reroll button: the same inputs, new pictures, charged to whoever clicked."""
@@ -282,15 +208,17 @@ class RemixCog(RetouchCog):
         settings = await self._remix_settings(interaction)
         await self._check_consent(interaction.user.id, job.owners)
         # Checked again: the server's limits and blocklist may have changed since the first run.
-        choice = check_options(
+        form = EditForm(
+            channel_id=self._channel_id(interaction),
             prompt=job.prompt,
+            image=job.source,
+            mask=job.mask,
             size=job.size,
             count=job.count,
             output_format=job.output_format,
             model=job.model,
-            offered_models=await self.bot.models.available(),
-            settings=settings,
         )
+        choice = await check(self.bot, form, settings)
         with self._once("reroll", job.id, interaction.user.id):
             await interaction.response.defer(ephemeral=True, thinking=True)
             image = await self._fresh("image", job.source)
@@ -298,19 +226,18 @@ class RemixCog(RetouchCog):
             first = job.result_message_ids[0] if job.result_message_ids else None
             origin = Origin(
                 parent_job_id=job.id,
-                source_channel_id=job.source.channel_id,
-                source_message_id=job.source.message_id,
-                source_author_id=job.source.author_id,
-                credit=f"Reroll of {jump_url(interaction.guild_id, job.channel_id, first)} by <@{job.user_id}>",
+                credit=Text(
+                    words.CREDIT_REROLL, link=jump_url(interaction.guild_id, job.channel_id, first), user_id=job.user_id
+                ),
             )
-            await self.pipeline.run(interaction, choice, image, mask, settings, origin)
+            await run_edit(self.bot, interaction, dataclass_replace(choice, image=image, mask=mask), settings, origin)
 
     async def delete(self, interaction: discord.Interaction, job_id: int) -> None:
         """The Delete button: the requester's or a moderator's to press."""
         job = await self._job(job_id)
         permissions = interaction.permissions
         if interaction.user.id != job.user_id and not (permissions.manage_guild or permissions.manage_messages):
-            raise RetouchError(f"Only <@{job.user_id}>, who asked for this result, or a moderator can delete it.")
+            raise RetouchError(Text(words.DELETE_NOT_YOURS, user_id=job.user_id))
         await interaction.response.defer(ephemeral=True, thinking=True)
         channel = self.bot.get_partial_messageable(job.channel_id)
         for message_id in job.result_message_ids:
@@ -318,76 +245,79 @@ class RemixCog(RetouchCog):
                 await channel.get_partial_message(message_id).delete()
         await self.bot.jobs.mark_deleted(job.id)
         log.info("User %s deleted the results of job %d", interaction.user.id, job.id)
-        await interaction.edit_original_response(content="Deleted.")
+        await interaction.edit_original_response(content=render(interaction, Text(words.DELETED)))
+
+    @staticmethod
+    def _channel_id(interaction: discord.Interaction) -> int:
+        assert interaction.channel_id is not None  # _remix_settings refused anything else
+        return interaction.channel_id
 
     async def _job(self, job_id: int) -> Job:
         job = await self.bot.jobs.get(job_id)
         if job is None or job.status == "deleted":
-            raise RetouchError("This result is no longer on record, so its buttons cannot do anything.")
+            raise RetouchError(Text(words.JOB_GONE))
         return job
 
     async def _remix_settings(self, interaction: discord.Interaction) -> GuildSettings:
         """The server's settings, when it allows remixing in this channel."""
         if interaction.guild_id is None or interaction.channel_id is None:
-            raise RetouchError("Remixing works in servers only.")
+            raise RetouchError(Text(words.REMIX_SERVERS_ONLY))
         settings = await self.bot.settings.get(interaction.guild_id)
         if not settings.remixing_enabled:
-            raise RetouchError("Remixing is turned off on this server.")
-        check_channel(settings, interaction.channel_id)
+            raise RetouchError(Text(words.REMIX_OFF))
+        try:
+            check_channel(settings, interaction.channel_id)
+        except InvalidInput as exc:
+            raise refused(exc) from None
         return settings
 
     async def _check_consent(self, user_id: int, owners: Iterable[int]) -> None:
         """Members who opted out are never built on by others (their own pictures stay theirs to reroll)."""
         for owner in sorted(set(owners) - {user_id}):
             if await self.bot.jobs.remix_opt_out(owner):
-                raise RetouchError(
-                    f"<@{owner}> has opted out of having their pictures remixed, "
-                    "so this one cannot be remixed or rerolled by others."
-                )
+                raise RetouchError(Text(words.OPTED_OUT, user_id=owner))
 
     @contextlib.contextmanager
     def _once(self, action: str, key: int, user_id: int) -> Iterator[None]:
         """Refuses a second click on the same thing while the first is still running, before anything is charged."""
         running = (action, key, user_id)
         if running in self._running:
-            raise RetouchError(
-                "Already working on that one: the pictures will appear in a moment. This click was not charged."
-            )
+            raise RetouchError(Text(words.ALREADY_RUNNING))
         self._running.add(running)
         try:
             yield
         finally:
             self._running.discard(running)
 
-    async def _fresh(self, field: str, ref: PictureRef) -> InputPicture:
+    async def _fresh(self, field: str, picture: Picture) -> Picture:
         """The picture with a URL that works now (signed URLs expire), or a plain refusal when it is gone."""
-        url = ref.url
-        if ref.message_id is not None and ref.channel_id is not None and ref.attachment_id is not None:
+        url = picture.url
+        if picture.message_id is not None and picture.channel_id is not None and picture.attachment_id is not None:
             try:
-                message = await self.bot.get_partial_messageable(ref.channel_id).fetch_message(ref.message_id)
+                message = await self.bot.get_partial_messageable(picture.channel_id).fetch_message(picture.message_id)
             except (discord.NotFound, discord.Forbidden):
-                raise InputError(field, GONE.format(reason="the message it was in has been deleted")) from None
-            attachment = discord.utils.get(message.attachments, id=ref.attachment_id)
+                raise InputRefused(field, gone(words.GONE_MESSAGE_DELETED)) from None
+            attachment = discord.utils.get(message.attachments, id=picture.attachment_id)
             if attachment is None:
-                raise InputError(field, GONE.format(reason="it was removed from its message")) from None
+                raise InputRefused(field, gone(words.GONE_REMOVED)) from None
             url = attachment.url
-        if ref.attachment_id is None:
-            return as_input(ref, url)  # an embed's proxy URL is not an attachment's and is not refreshed
+        if picture.attachment_id is None:
+            return picture.with_url(url)  # an embed's proxy URL is not an attachment's and is not refreshed
         try:
             answer = await self.bot.http.request(
                 discord.http.Route("POST", "/attachments/refresh-urls"), json={"attachment_urls": [url]}
             )
         except discord.HTTPException as exc:
             log.warning("Could not refresh an attachment URL (HTTP %s)", exc.status)
-            raise InputError(
-                field,
-                f"Discord would not give a fresh link to the `{field}` picture right now; "
-                "please try again in a minute. Nothing was charged.",
-            ) from None
+            raise InputRefused(field, Text(words.REFRESH_FAILED, field=field)) from None
         refreshed = [entry.get("refreshed") for entry in answer.get("refreshed_urls", [])]
         if not refreshed or not refreshed[0]:
-            raise InputError(field, GONE.format(reason="Discord no longer has it"))
-        return as_input(ref, refreshed[0])
+            raise InputRefused(field, gone(words.GONE_AT_DISCORD))
+        return picture.with_url(refreshed[0])
+
+
+def gone(reason: str) -> Text:
+    return Text(words.PICTURE_GONE, reason=Text(reason))
 
 
 async def setup(bot: RetouchBot) -> None:

@@ -8,9 +8,12 @@ from typing import TYPE_CHECKING, Literal
 import discord
 from discord import app_commands
 
-from cogs.errors import InputError, ModeratorGroup, RetouchCog
-from services.images import MAX_SIDE, MIN_SIDE, SIDE_STEP
+from cogs.base import ModeratorGroup, RetouchCog
+from cogs.failures import InputRefused, render
+from services import words
+from services.limits import MAX_COUNT, MAX_SIDE, MIN_COUNT, MIN_SIDE, SIDE_MULTIPLE
 from services.settings import GuildSettings
+from services.words import Text
 
 if TYPE_CHECKING:
     from bot import RetouchBot
@@ -18,18 +21,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def describe_settings(settings: GuildSettings) -> str:
-    channels = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids)) or "all channels"
-    return "\n".join(
-        [
-            f"Allowed channels: {channels}",
-            f"Max pictures per edit: {settings.max_count}",
-            f"Long side for `auto` size: {settings.auto_long_side}",
-            f"Blocked words and phrases: {len(settings.blocklist)}",
-            f"Audit log: {f'<#{settings.audit_channel_id}>' if settings.audit_channel_id else 'off'}",
-            f"Remixing: {'on' if settings.remixing_enabled else 'off'}",
-        ]
-    )
+def describe_settings(settings: GuildSettings) -> list[Text]:
+    """One line per setting; the first is the allowed channels."""
+    channels = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids)) or Text(words.SETTINGS_ALL_CHANNELS)
+    audit = f"<#{settings.audit_channel_id}>" if settings.audit_channel_id else Text(words.SETTINGS_OFF)
+    return [
+        Text(words.SETTINGS_CHANNELS, channels=channels),
+        Text(words.SETTINGS_MAX_COUNT, count=settings.max_count),
+        Text(words.SETTINGS_LONG_SIDE, side=settings.auto_long_side),
+        Text(words.SETTINGS_BLOCKLIST, count=len(settings.blocklist)),
+        Text(words.SETTINGS_AUDIT, channel=audit),
+        Text(
+            words.SETTINGS_REMIXING, state=Text(words.SETTINGS_ON if settings.remixing_enabled else words.SETTINGS_OFF)
+        ),
+    ]
 
 
 class SettingsCog(RetouchCog):
@@ -44,7 +49,9 @@ class SettingsCog(RetouchCog):
     async def show(self, interaction: discord.Interaction) -> None:
         """Show this server's Retouch settings."""
         assert interaction.guild_id is not None
-        await self._reply(interaction, describe_settings(await self.bot.settings.get(interaction.guild_id)))
+        await self._reply(
+            interaction, words.joined(describe_settings(await self.bot.settings.get(interaction.guild_id)))
+        )
 
     @retouch.command(name="channel")
     @app_commands.describe(
@@ -58,24 +65,28 @@ class SettingsCog(RetouchCog):
         else:
             await self.bot.settings.disallow_channel(interaction.guild_id, channel.id)
         settings = await self.bot.settings.get(interaction.guild_id)
-        await self._reply(interaction, describe_settings(settings).splitlines()[0])
+        await self._reply(interaction, describe_settings(settings)[0])
 
     @retouch.command(name="max-count")
-    @app_commands.describe(count="The most pictures one edit may ask for (1–10)")
-    async def max_count(self, interaction: discord.Interaction, count: app_commands.Range[int, 1, 10]) -> None:
+    @app_commands.describe(count=f"The most pictures one edit may ask for ({MIN_COUNT}–{MAX_COUNT})")
+    async def max_count(
+        self, interaction: discord.Interaction, count: app_commands.Range[int, MIN_COUNT, MAX_COUNT]
+    ) -> None:
         """Set the most pictures one edit may ask for."""
         await self._update(interaction, max_count=count)
 
     @retouch.command(name="default-size")
-    @app_commands.describe(long_side="The long side of `auto` size, a multiple of 16 between 64 and 2048")
+    @app_commands.describe(
+        long_side=f"The long side of `auto` size, a multiple of {SIDE_MULTIPLE} between {MIN_SIDE} and {MAX_SIDE}"
+    )
     async def default_size(
         self, interaction: discord.Interaction, long_side: app_commands.Range[int, MIN_SIDE, MAX_SIDE]
     ) -> None:
         """Set the long side that `size: auto` scales pictures to."""
-        if long_side % SIDE_STEP or not MIN_SIDE <= long_side <= MAX_SIDE:
-            raise InputError(
+        if long_side % SIDE_MULTIPLE or not MIN_SIDE <= long_side <= MAX_SIDE:
+            raise InputRefused(
                 "long_side",
-                f"`long_side` must be a multiple of {SIDE_STEP} between {MIN_SIDE} and {MAX_SIDE}; got {long_side}.",
+                Text(words.LONG_SIDE_RANGE, multiple=SIDE_MULTIPLE, min=MIN_SIDE, max=MAX_SIDE, value=long_side),
             )
         await self._update(interaction, auto_long_side=long_side)
 
@@ -92,17 +103,18 @@ class SettingsCog(RetouchCog):
         guild_id = interaction.guild_id
         if action == "list":
             blocked = (await self.bot.settings.get(guild_id)).blocklist
-            await self._reply(interaction, "Blocked: " + (", ".join(f"`{p}`" for p in blocked) or "nothing"))
+            phrases = ", ".join(f"`{p}`" for p in blocked) or Text(words.BLOCKLIST_EMPTY)
+            await self._reply(interaction, Text(words.BLOCKLIST_LIST, phrases=phrases))
             return
         if not phrase or not phrase.strip():
-            raise InputError("phrase", f"`phrase` is needed to {action} a blocklist entry.")
+            raise InputRefused("phrase", Text(words.BLOCKLIST_PHRASE_NEEDED, action=action))
         if action == "add":
             changed = await self.bot.settings.add_blocked(guild_id, phrase)
-            words = "Added to the blocklist." if changed else "That is already blocked."
+            said = Text(words.BLOCKLIST_ADDED if changed else words.BLOCKLIST_ALREADY)
         else:
             changed = await self.bot.settings.remove_blocked(guild_id, phrase)
-            words = "Removed from the blocklist." if changed else "That was not blocked."
-        await self._reply(interaction, words)
+            said = Text(words.BLOCKLIST_REMOVED if changed else words.BLOCKLIST_ABSENT)
+        await self._reply(interaction, said)
 
     @retouch.command(name="audit-log")
     @app_commands.describe(channel="Where to log every edit (leave empty to turn the audit log off)")
@@ -119,10 +131,12 @@ class SettingsCog(RetouchCog):
     async def _update(self, interaction: discord.Interaction, **changes: object) -> None:
         assert interaction.guild_id is not None
         settings = await self.bot.settings.update(interaction.guild_id, **changes)
-        await self._reply(interaction, "Saved.\n" + describe_settings(settings))
+        await self._reply(interaction, Text(words.SETTINGS_SAVED, settings=words.joined(describe_settings(settings))))
 
-    async def _reply(self, interaction: discord.Interaction, text: str) -> None:
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+    async def _reply(self, interaction: discord.Interaction, text: Text) -> None:
+        await interaction.response.send_message(
+            render(interaction, text), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
 
 
 async def setup(bot: RetouchBot) -> None:

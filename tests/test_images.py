@@ -301,13 +301,15 @@ async def test_twelve_files_become_ten_and_two() -> None:
     assert [len(batch) for batch in plan.batches] == [10, 2]
     assert [f for batch in plan.batches for f in batch] == files
     assert plan.reencoded_count == 0
-    assert plan.notes == ["Split across 2 messages to fit Discord's limit of 10 files per message."]
+    assert [str(note) for note in plan.notes] == [
+        "Split across 2 messages to fit Discord's limit of 10 files per message."
+    ]
 
 
 async def test_files_that_fit_together_go_in_one_message_without_notes() -> None:
     plan = await plan_delivery(blobs(3, 100 * KiB), size_limit=10 * MiB)
     assert [len(batch) for batch in plan.batches] == [3]
-    assert plan.notes == [] and plan.reencoded_count == 0
+    assert [str(note) for note in plan.notes] == [] and plan.reencoded_count == 0
 
 
 async def test_combined_size_over_the_limit_is_split_in_order() -> None:
@@ -315,7 +317,7 @@ async def test_combined_size_over_the_limit_is_split_in_order() -> None:
     plan = await plan_delivery(files, size_limit=1 * MiB)
     assert [len(batch) for batch in plan.batches] == [2, 2, 1]
     assert [f for batch in plan.batches for f in batch] == files
-    assert plan.notes == ["Split across 3 messages to fit Discord's 1 MiB upload limit."]
+    assert [str(note) for note in plan.notes] == ["Split across 3 messages to fit Discord's 1 MiB upload limit."]
     budget = 1 * MiB - (MiB // 100 + 4 * KiB)
     assert all(sum(len(f.data) for f in batch) <= budget for batch in plan.batches)
 
@@ -335,7 +337,9 @@ async def test_split_for_count_and_size_says_both() -> None:
     files = blobs(12, 10 * KiB) + blobs(4, 3 * MiB, "big")
     plan = await plan_delivery(files, size_limit=10 * MiB)
     assert [len(batch) for batch in plan.batches] == [10, 5, 1]
-    assert plan.notes == ["Split across 3 messages to fit Discord's limits of 10 files and 10 MiB per message."]
+    assert [str(note) for note in plan.notes] == [
+        "Split across 3 messages to fit Discord's limits of 10 files and 10 MiB per message."
+    ]
 
 
 async def test_file_of_exactly_the_budget_is_not_reencoded() -> None:
@@ -360,7 +364,7 @@ async def test_huge_noise_png_is_reencoded_to_fit(noise_png: bytes) -> None:
     with Image.open(io.BytesIO(first.data)) as reencoded:
         assert reencoded.format == "JPEG" and reencoded.size == (1024, 1024)
     assert plan.reencoded_count == 1
-    assert plan.notes[0] == ("1 picture was re-encoded as JPEG to fit Discord's 1 MiB upload limit.")
+    assert str(plan.notes[0]) == ("1 picture was re-encoded as JPEG to fit Discord's 1 MiB upload limit.")
     # The caller's objects are left alone (they may be reused for a retry).
     assert original.data == noise_png and not original.reencoded
 
@@ -374,7 +378,7 @@ async def test_reencoding_downscales_when_quality_is_not_enough(noise_png: bytes
         assert len(batch[0].data) <= budget
         with Image.open(io.BytesIO(batch[0].data)) as reencoded:
             assert reencoded.width < 1024
-    assert plan.notes == [
+    assert [str(note) for note in plan.notes] == [
         "2 pictures were re-encoded as JPEG to fit Discord's 300 KiB upload limit (2 of them also scaled down).",
         "Split across 2 messages to fit Discord's 300 KiB upload limit.",
     ]

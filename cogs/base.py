@@ -1,0 +1,80 @@
+"""What every cog shares: the base with its error layer, the moderators' group, Discord → services adapters."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from cogs.failures import RetouchError, report_failure
+from services import words
+from services.editing import Requester
+from services.pictures import Picture
+from services.words import Text
+
+
+class RetouchCog(commands.Cog):
+    """Base for Retouch's cogs: failures go to the one reporting function."""
+
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await report_failure(interaction, error)
+
+
+class NotModerator(RetouchError):
+    """A moderator command run by someone without Manage Server."""
+
+
+class ModeratorGroup(app_commands.Group):
+    """Hidden from members by `default_permissions` (servers may re-map it), and checked again at run time."""
+
+    def __init__(self, *, name: str, description: str) -> None:
+        super().__init__(
+            name=name,
+            description=description,
+            guild_only=True,
+            default_permissions=discord.Permissions(manage_guild=True),
+        )
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if not interaction.permissions.manage_guild:
+            raise NotModerator(Text(words.NOT_MODERATOR, group=self.name))
+        return True
+
+
+def picture_of(
+    attachment: discord.Attachment,
+    *,
+    channel_id: int | None,
+    message_id: int | None = None,
+    author_id: int | None = None,
+) -> Picture:
+    """The one adapter from Discord's attachment to the services' picture."""
+    return Picture(
+        url=attachment.url,
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+        size=attachment.size,
+        width=attachment.width,
+        height=attachment.height,
+        attachment_id=attachment.id,
+        channel_id=channel_id,
+        message_id=message_id,
+        author_id=author_id,
+    )
+
+
+def role_ids_of(member: discord.abc.User) -> tuple[int, ...]:
+    return tuple(role.id for role in getattr(member, "roles", []))
+
+
+def requester_of(interaction: discord.Interaction) -> Requester:
+    """Who asked and where; only called for guild interactions."""
+    assert interaction.guild_id is not None and interaction.channel_id is not None
+    return Requester(interaction.guild_id, interaction.channel_id, interaction.user.id, role_ids_of(interaction.user))
+
+
+def jump_url(guild_id: int | None, channel_id: int | None, message_id: int | None) -> str:
+    # Built by hand: a webhook message does not know its guild, so its own jump_url points at DMs.
+    return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
