@@ -44,7 +44,7 @@ def _render(report: UsageReport, labels: dict[int, str], title: str) -> bytes:
     label_every = max(1, len(report.days) // 10)  # keep the date labels from overlapping on long ranges
     for index, day in enumerate(report.days):
         left = MARGIN_LEFT + int(index * slot + (slot - bar_width) / 2)
-        top = baseline
+        top: float = baseline
         users = report.images_by_day.get(day, {})
         for user_id in [*top_ids, None]:
             images = (
@@ -55,7 +55,10 @@ def _render(report: UsageReport, labels: dict[int, str], title: str) -> bytes:
             if not images:
                 continue
             height = images / peak * plot_height
-            draw.rectangle((left, top - height, left + bar_width, top), fill=colours.get(user_id, OTHERS_COLOUR))
+            draw.rectangle(
+                (left, top - height, left + bar_width, top),
+                fill=colours.get(user_id, OTHERS_COLOUR) if user_id is not None else OTHERS_COLOUR,
+            )
             top -= height
         if index % label_every == 0:
             draw.text((left, baseline + 6), day.strftime("%m-%d"), fill="black", font=font)

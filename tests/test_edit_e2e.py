@@ -8,38 +8,19 @@ import io
 import pytest
 from PIL import Image
 
-from tests.images import alpha_mask, black_and_white_mask, png_bytes
+from tests.helpers import picture, pixels, told, uploaded
+from tests.images import alpha_mask, black_and_white_mask
 from tests.modelhub_emulator import EDIT_MODEL, Fault, expected_image
-from tests.stack import Stack, assert_nothing_leaked, loopback_stack
-
-EPHEMERAL = 64
-
-
-def picture(stack: Stack, width: int, height: int, **kwargs) -> tuple[bytes, dict]:
-    data = png_bytes(width, height)
-    return data, stack.discord.add_attachment(data, "photo.png", "image/png", width=width, height=height, **kwargs)
-
-
-def pixels(data: bytes) -> bytes:
-    return Image.open(io.BytesIO(data)).convert("RGB").tobytes()
-
-
-def uploaded(record) -> list:
-    return [file for followup in record.followups for file in followup["files"]]
-
-
-async def finished(record, words: str = "Done", timeout: float = 20) -> str:
-    """Wait until the member has been told `words`; return everything they saw."""
-    await record.wait_for(lambda r: any(words in text for text in r.texts()), timeout=timeout)
-    return "\n".join(record.texts())
+from tests.protocol import AUTOCOMPLETE_RESULT, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, EPHEMERAL
+from tests.stack import assert_nothing_leaked, loopback_stack
 
 
 async def test_single_edit_with_auto_size_posts_the_transformed_picture(stack):
     source, image = picture(stack, 200, 150)
     record = await stack.discord.slash("edit", {"image": image, "prompt": "paint it like Monet"})
 
-    said = await finished(record)
-    assert record.responses[0]["type"] == 5 and record.responses[0]["data"]["flags"] & EPHEMERAL
+    said = await told(record)
+    assert record.responses[0]["type"] == DEFERRED_CHANNEL_MESSAGE and record.responses[0]["data"]["flags"] & EPHEMERAL
     [sent] = stack.hub.requests
     assert sent.fields == {
         "model": EDIT_MODEL,
@@ -64,7 +45,7 @@ async def test_ten_pictures_with_explicit_size_all_arrive_with_their_pixels(stac
     record = await stack.discord.slash(
         "edit", {"image": image, "prompt": "ten variants", "count": 10, "size": "128x64", "format": "png"}
     )
-    await finished(record)
+    await told(record)
     assert stack.hub.requests[0].fields["n"] == "10" and stack.hub.requests[0].fields["size"] == "128x64"
     files = uploaded(record)
     assert len(files) == 10
@@ -77,7 +58,7 @@ async def test_alpha_mask_is_forwarded_and_only_its_transparent_area_changes(sta
     mask_bytes = alpha_mask(64, 64, (16, 16, 48, 48))
     mask = stack.discord.add_attachment(mask_bytes, "mask.png", "image/png", width=64, height=64)
     record = await stack.discord.slash("edit", {"image": image, "mask": mask, "prompt": "a hole", "size": "64x64"})
-    await finished(record)
+    await told(record)
     assert stack.hub.requests[0].fields["mask_image"] == mask["url"]
     [file] = uploaded(record)
     got = Image.open(io.BytesIO(file.data)).convert("RGB")
@@ -92,7 +73,7 @@ async def test_black_and_white_mask_is_converted_to_an_alpha_data_url(stack):
     mask_bytes = black_and_white_mask(64, 64, (0, 0, 32, 64))
     mask = stack.discord.add_attachment(mask_bytes, "mask.png", "image/png", width=64, height=64)
     record = await stack.discord.slash("edit", {"image": image, "mask": mask, "prompt": "left half", "size": "64x64"})
-    await finished(record)
+    await told(record)
     sent_mask = stack.hub.requests[0].fields["mask_image"]
     assert sent_mask.startswith("data:image/png;base64,")
     converted = Image.open(io.BytesIO(base64.b64decode(sent_mask.split(",", 1)[1])))
@@ -117,7 +98,7 @@ async def test_bad_options_are_refused_ephemerally_before_any_upstream_call(stac
     _, image = picture(stack, 64, 64)
     record = await stack.discord.slash("edit", {"image": image, "prompt": "fine", **options})
     response = await record.wait_response()
-    assert response["type"] == 4 and response["data"]["flags"] & EPHEMERAL
+    assert response["type"] == CHANNEL_MESSAGE and response["data"]["flags"] & EPHEMERAL
     assert words in response["data"]["content"]
     assert stack.hub.requests == []
     assert record.followups == []
@@ -134,7 +115,7 @@ async def test_a_text_file_as_image_is_refused_without_download(stack):
 async def test_a_file_that_claims_to_be_an_image_but_is_not_is_refused(stack):
     fake = stack.discord.add_attachment(b"GIF89a but not really", "fake.png", "image/png", width=64, height=64)
     record = await stack.discord.slash("edit", {"image": fake, "prompt": "fine"})
-    said = await finished(record, "`image` must be a still picture")
+    said = await told(record, "`image` must be a still picture")
     assert record.ephemeral and record.followups == [] and stack.hub.requests == []
     assert "Done" not in said
 
@@ -163,7 +144,7 @@ async def test_mask_size_is_checked_on_the_real_bytes_too(stack):
     _, image = picture(stack, 64, 64)
     mask = stack.discord.add_attachment(alpha_mask(32, 32, (0, 0, 8, 8)), "mask.png", "image/png")
     record = await stack.discord.slash("edit", {"image": image, "mask": mask, "prompt": "fine"})
-    await finished(record, "`mask` must be the same size as `image`")
+    await told(record, "`mask` must be the same size as `image`")
     assert stack.hub.requests == []
 
 
@@ -203,7 +184,7 @@ async def test_upstream_faults_end_in_a_named_message_and_nothing_posted(tmp_pat
         _, image = picture(stack, 64, 64)
         stack.hub.inject(fault, times=times)
         record = await stack.discord.slash("edit", {"image": image, "prompt": "fine", "count": 2})
-        said = await finished(record, words, timeout=15)
+        said = await told(record, words, timeout=15)
         assert "Nothing was charged" in said
         assert record.followups == [] and record.ephemeral
         assert_nothing_leaked(stack)
@@ -213,7 +194,7 @@ async def test_a_500_is_retried_and_the_member_still_gets_pictures(stack):
     _, image = picture(stack, 64, 64)
     stack.hub.inject(Fault(status=500, body="Internal Server Error"), times=2)
     record = await stack.discord.slash("edit", {"image": image, "prompt": "fine"})
-    await finished(record)
+    await told(record)
     assert len(stack.hub.requests) == 3 and len(uploaded(record)) == 1
 
 
@@ -223,7 +204,7 @@ async def test_wrong_api_token_is_named_and_never_shown(tmp_path):
     async with loopback_stack(tmp_path, ionos_api_token=Secret("the-wrong-ionos-token")) as stack:
         _, image = picture(stack, 64, 64)
         record = await stack.discord.slash("edit", {"image": image, "prompt": "fine"})
-        said = await finished(record, "refused Retouch's API token")
+        said = await told(record, "refused Retouch's API token")
         assert "IONOS_API_TOKEN" in said
         assert "the-wrong-ionos-token" not in stack.everything_said()
 
@@ -232,7 +213,7 @@ async def test_unfetchable_url_falls_back_to_the_bytes_as_a_data_url(stack):
     source, image = picture(stack, 64, 64)
     stack.hub.fail_fetches(stack.discord.cdn_base)
     record = await stack.discord.slash("edit", {"image": image, "prompt": "fine", "size": "64x64"})
-    await finished(record)
+    await told(record)
     first, second = stack.hub.requests
     assert first.fields["url"] == image["url"] and first.status == 400
     assert second.fields["url"].startswith("data:image/png;base64,")
@@ -248,7 +229,7 @@ async def test_results_over_the_upload_limit_are_split_or_reencoded_and_the_memb
         record = await stack.discord.slash(
             "edit", {"image": image, "prompt": "fine", "count": 3}, attachment_size_limit=limit
         )
-        said = await finished(record, timeout=60)
+        said = await told(record, timeout=60)
         assert len(uploaded(record)) == 3
         for followup in record.followups:
             assert sum(len(f.data) for f in followup["files"]) <= limit
@@ -260,12 +241,12 @@ async def test_progress_shows_elapsed_time_while_the_upstream_works(stack):
     _, image = picture(stack, 64, 64)
     stack.hub.inject(Fault(delay=4))
     record = await stack.discord.slash("edit", {"image": image, "prompt": "slowly"})
-    said = await finished(record)
+    said = await told(record)
     assert "Editing 1 picture… 3 s" in said
 
 
 async def test_model_autocomplete_offers_configured_models_the_hub_lists(stack):
     record = await stack.discord.autocomplete("edit", {"prompt": "x"}, focused="model")
     response = await record.wait_response()
-    assert response["type"] == 8
+    assert response["type"] == AUTOCOMPLETE_RESULT
     assert [choice["value"] for choice in response["data"]["choices"]] == [EDIT_MODEL]

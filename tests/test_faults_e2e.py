@@ -12,6 +12,7 @@ import pytest
 import bot as bot_module
 from services.database import open_database
 from services.quota import QuotaStore, parse_quota
+from tests.helpers import told, used
 from tests.images import png_bytes
 from tests.modelhub_emulator import Fault, _TokenBucket
 from tests.stack import Stack, assert_nothing_leaked, loopback_stack
@@ -22,16 +23,6 @@ CHANNEL_POST = r"^/channels/\d+/messages$"
 
 def picture(stack: Stack) -> dict:
     return stack.discord.add_attachment(png_bytes(64, 64), "photo.png", "image/png", width=64, height=64)
-
-
-async def used(stack: Stack, user: dict | None = None) -> int:
-    user = user or stack.discord.member
-    return (await stack.bot.quota.explain(stack.discord.guild_id, int(user["id"]), [])).used
-
-
-async def told(record, words: str, timeout: float = 20) -> str:
-    await record.wait_for(lambda r: any(words in text for text in r.texts()), timeout=timeout)
-    return "\n".join(record.texts())
 
 
 async def still_serving(stack: Stack) -> None:

@@ -7,12 +7,11 @@ import re
 
 from PIL import Image
 
+from tests.helpers import picture, told, uploaded
 from tests.images import png_bytes
 from tests.modelhub_emulator import Fault
+from tests.protocol import EPHEMERAL
 from tests.stack import Stack, loopback_stack, running_bot
-from tests.test_edit_e2e import finished, picture, uploaded
-
-EPHEMERAL = 64
 
 
 async def moderator(stack: Stack, subcommand: str, options: dict | None = None, *, group: str = "quota") -> str:
@@ -157,7 +156,7 @@ async def test_default_size_setting_changes_auto(stack):
     source = png_bytes(200, 100)
     image = stack.discord.add_attachment(source, "wide.png", "image/png", width=200, height=100)
     record = await stack.discord.slash("edit", {"image": image, "prompt": "fine"})
-    await finished(record)
+    await told(record)
     assert stack.hub.requests[0].fields["size"] == "512x256"
     assert Image.open(io.BytesIO(uploaded(record)[0].data)).size == (512, 256)
 

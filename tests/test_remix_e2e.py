@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import io
 from typing import Any
 
-from PIL import Image
-
+from tests.helpers import pixels, told, used
 from tests.images import alpha_mask, png_bytes
 from tests.modelhub_emulator import Fault, expected_image
+from tests.protocol import CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, EPHEMERAL, LABEL, MODAL, STRING_SELECT, TEXT_INPUT
 from tests.stack import Stack, running_bot
 
-EPHEMERAL = 64
 DAY = 86400
-
-
-def pixels(data: bytes) -> bytes:
-    return Image.open(io.BytesIO(data)).convert("RGB").tobytes()
-
-
-async def said(record, words: str, timeout: float = 20) -> str:
-    """Wait until the member has been told `words`; return everything they saw."""
-    await record.wait_for(lambda r: any(words in text for text in r.texts()), timeout=timeout)
-    return "\n".join(record.texts())
 
 
 async def posted_edit(stack: Stack, *, user: dict | None = None, count: int = 1) -> tuple[bytes, dict]:
@@ -33,7 +21,7 @@ async def posted_edit(stack: Stack, *, user: dict | None = None, count: int = 1)
     record = await stack.discord.slash(
         "edit", {"image": image, "prompt": "invert it", "size": "64x64", "count": count}, user=user
     )
-    await said(record, "Done")
+    await told(record, "Done")
     return source, record.followups[0]
 
 
@@ -48,7 +36,7 @@ def file_of(message: dict, index: int = 0) -> bytes:
 
 async def results_of(record, count: int = 1) -> list[dict]:
     """The public result messages an interaction posted (after its ephemeral progress message)."""
-    await said(record, "Done")
+    await told(record, "Done")
     public = [m for m in record.followups if not m["flags"] & EPHEMERAL]
     assert len(public) == count
     return public
@@ -56,7 +44,7 @@ async def results_of(record, count: int = 1) -> list[dict]:
 
 async def modal_of(record) -> dict:
     response = await record.wait_response()
-    assert response["type"] == 9, response
+    assert response["type"] == MODAL, response
     return response["data"]
 
 
@@ -68,24 +56,18 @@ async def submit(
     for label in modal["components"]:
         inner, answer = label["component"], answers.get(label["label"])
         part: dict[str, Any] = {"type": inner["type"], "custom_id": inner["custom_id"]}
-        if inner["type"] == 4:
+        if inner["type"] == TEXT_INPUT:
             part["value"] = answer if answer is not None else inner.get("value", "")
-        elif inner["type"] == 3:
+        elif inner["type"] == STRING_SELECT:
             default = [o["value"] for o in inner["options"] if o.get("default")]
             part["values"] = [answer] if answer is not None else default
         else:
             part["values"] = [answer["id"]] if answer else []
             attachments += [answer] if answer else []
-        components.append({"type": 18, "component": part})
+        components.append({"type": LABEL, "component": part})
     return await stack.discord.submit_modal(
         modal["custom_id"], components, user=user, resolved_attachments=attachments, message=message
     )
-
-
-async def used(stack: Stack, user: dict) -> int:
-    member = stack.bot.get_guild(stack.discord.guild_id).get_member(int(user["id"]))
-    role_ids = [role.id for role in member.roles] if member else []
-    return (await stack.bot.quota.explain(stack.discord.guild_id, int(user["id"]), role_ids)).used
 
 
 async def test_buttons_work_after_a_restart_and_reroll_is_charged_to_the_clicker(stack):
@@ -97,7 +79,9 @@ async def test_buttons_work_after_a_restart_and_reroll_is_charged_to_the_clicker
         stranger = stack.discord.other_member
         record = await stack.discord.click(result, button(result, "Reroll"), user=stranger)
         [rerolled] = await results_of(record)
-        assert record.responses[0]["type"] == 5 and record.responses[0]["data"]["flags"] & EPHEMERAL
+        assert (
+            record.responses[0]["type"] == DEFERRED_CHANNEL_MESSAGE and record.responses[0]["data"]["flags"] & EPHEMERAL
+        )
         assert pixels(file_of(rerolled)) == expected_image(source, None, (64, 64), 0).tobytes()
         link = f"https://discord.com/channels/{stack.discord.guild_id}/{result['channel_id']}/{result['id']}"
         assert f"Reroll of {link} by <@{stack.discord.member['id']}>" in rerolled["content"]
@@ -134,7 +118,7 @@ async def test_a_deleted_source_message_is_named_plainly(stack):
     modal = await modal_of(await stack.discord.message_command("Remix image", message))
     del stack.discord.messages[int(message["id"])]
     record = await submit(stack, modal, {"Prompt": "a tiger"})
-    text = await said(record, "The picture is gone: the message it was in has been deleted.")
+    text = await told(record, "The picture is gone: the message it was in has been deleted.")
     assert "Nothing was charged" in text and stack.hub.requests == []
     assert await used(stack, stack.discord.member) == 0
 
@@ -205,7 +189,7 @@ async def test_the_menu_offers_a_choice_of_pictures_and_takes_a_mask(stack):
 async def test_a_message_without_a_picture_is_refused(stack):
     message = stack.discord.add_message("just words")
     response = await (await stack.discord.message_command("Remix image", message)).wait_response()
-    assert response["type"] == 4 and response["data"]["flags"] & EPHEMERAL
+    assert response["type"] == CHANNEL_MESSAGE and response["data"]["flags"] & EPHEMERAL
     assert "That message has no picture to remix" in response["data"]["content"]
 
 
@@ -228,14 +212,14 @@ async def test_delete_is_refused_to_a_stranger_and_done_for_the_requester(stack)
     assert int(result["id"]) in stack.discord.messages
 
     record = await stack.discord.click(result, button(result, "Delete"))
-    await said(record, "Deleted.")
+    await told(record, "Deleted.")
     assert int(result["id"]) not in stack.discord.messages
 
 
 async def test_a_moderator_may_delete_anyones_result(stack):
     _, result = await posted_edit(stack)
     record = await stack.discord.click(result, button(result, "Delete"), user=stack.discord.moderator)
-    await said(record, "Deleted.")
+    await told(record, "Deleted.")
     assert int(result["id"]) not in stack.discord.messages
 
 
