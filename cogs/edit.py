@@ -82,14 +82,13 @@ class EditCog(RetouchCog):
     @app_commands.command(name="edit")
     @app_commands.guild_only()
     @app_commands.describe(
-        image="The picture to edit",
-        prompt=f"What should change (up to {MAX_PROMPT} characters)",
-        mask="Optional mask: transparent (or white) where the picture may change",
-        size=f"auto (keeps the aspect ratio) or WIDTHxHEIGHT, multiples of {SIDE_MULTIPLE} "
-        f"between {MIN_SIDE} and {MAX_SIDE}",
-        count=f"How many pictures to make ({MIN_COUNT}–{MAX_COUNT})",
-        format="File format of the results",
-        model="The editing model",
+        image=words.OPTION_IMAGE,
+        prompt=Text(words.OPTION_PROMPT, max=MAX_PROMPT).render(),
+        mask=words.OPTION_MASK,
+        size=Text(words.OPTION_SIZE, multiple=SIDE_MULTIPLE, min=MIN_SIDE, max=MAX_SIDE).render(),
+        count=Text(words.OPTION_COUNT, min=MIN_COUNT, max=MAX_COUNT).render(),
+        format=words.OPTION_FORMAT,
+        model=words.OPTION_MODEL,
     )
     @app_commands.choices(format=[app_commands.Choice(name=f, value=f) for f in OUTPUT_FORMATS])
     async def edit(

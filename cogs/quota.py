@@ -82,13 +82,13 @@ def target_kind(target: Target) -> Literal["role", "member"]:
 class QuotaCog(RetouchCog):
     """Who may spend how many images."""
 
-    quota = ModeratorGroup(name="quota", description="Set and inspect image quotas (moderators)")
+    quota = ModeratorGroup(name="quota", description=words.GROUP_QUOTA)
 
     def __init__(self, bot: RetouchBot) -> None:
         self.bot = bot
 
     @quota.command(name="default")
-    @app_commands.describe(limit="Images per period (0 = none)", period="The rolling window")
+    @app_commands.describe(limit=words.OPTION_QUOTA_LIMIT, period=words.OPTION_QUOTA_PERIOD)
     async def set_default(
         self, interaction: discord.Interaction, limit: app_commands.Range[int, 0, 100000], period: PeriodName
     ) -> None:
@@ -98,7 +98,7 @@ class QuotaCog(RetouchCog):
         await self._confirm(interaction, Text(words.QUOTA_DEFAULT_SET, limit=limit, period=period_name(Period(period))))
 
     @quota.command(name="role")
-    @app_commands.describe(role="The role", limit="Images per period (0 = none)", period="The rolling window")
+    @app_commands.describe(role=words.OPTION_ROLE, limit=words.OPTION_QUOTA_LIMIT, period=words.OPTION_QUOTA_PERIOD)
     async def set_role(
         self,
         interaction: discord.Interaction,
@@ -112,7 +112,7 @@ class QuotaCog(RetouchCog):
         await self._confirm(interaction, self._set_text(role.mention, limit, period))
 
     @quota.command(name="member")
-    @app_commands.describe(member="The member", limit="Images per period (0 = none)", period="The rolling window")
+    @app_commands.describe(member=words.OPTION_MEMBER, limit=words.OPTION_QUOTA_LIMIT, period=words.OPTION_QUOTA_PERIOD)
     async def set_member(
         self,
         interaction: discord.Interaction,
@@ -126,7 +126,7 @@ class QuotaCog(RetouchCog):
         await self._confirm(interaction, self._set_text(member.mention, limit, period))
 
     @quota.command(name="exempt")
-    @app_commands.describe(target="The role or member to exempt from limits (the server budget still applies)")
+    @app_commands.describe(target=words.OPTION_EXEMPT_TARGET)
     async def exempt(self, interaction: discord.Interaction, target: Target) -> None:
         """Exempt a role or member from quota limits."""
         assert interaction.guild_id is not None
@@ -134,7 +134,7 @@ class QuotaCog(RetouchCog):
         await self._confirm(interaction, Text(words.QUOTA_EXEMPTED, target=target.mention))
 
     @quota.command(name="clear")
-    @app_commands.describe(target="The role or member whose rule to remove")
+    @app_commands.describe(target=words.OPTION_CLEAR_TARGET)
     async def clear(self, interaction: discord.Interaction, target: Target) -> None:
         """Remove the quota rule of a role or member."""
         assert interaction.guild_id is not None
@@ -144,7 +144,7 @@ class QuotaCog(RetouchCog):
         )
 
     @quota.command(name="budget")
-    @app_commands.describe(limit="Images per period for the whole server", period="The rolling window")
+    @app_commands.describe(limit=words.OPTION_BUDGET_LIMIT, period=words.OPTION_QUOTA_PERIOD)
     async def budget(
         self, interaction: discord.Interaction, limit: app_commands.Range[int, 0, 1000000], period: PeriodName
     ) -> None:
@@ -154,7 +154,7 @@ class QuotaCog(RetouchCog):
         await self._confirm(interaction, Text(words.QUOTA_BUDGET_SET, limit=limit, period=period_name(Period(period))))
 
     @quota.command(name="show")
-    @app_commands.describe(member="Whose quota to explain (default: the rules of the server)")
+    @app_commands.describe(member=words.OPTION_SHOW_MEMBER)
     async def show(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
         """Show which quota rule applies to a member and why, or list the server's rules."""
         assert interaction.guild_id is not None
@@ -183,7 +183,7 @@ class QuotaCog(RetouchCog):
         await self._confirm(interaction, text)
 
     @quota.command(name="reset")
-    @app_commands.describe(member="The member whose usage in the current window to forgive")
+    @app_commands.describe(member=words.OPTION_RESET_MEMBER)
     async def reset(self, interaction: discord.Interaction, member: discord.Member) -> None:
         """Forgive a member's usage in the current window."""
         assert interaction.guild_id is not None
@@ -191,7 +191,7 @@ class QuotaCog(RetouchCog):
         await self._confirm(interaction, Text(words.QUOTA_FORGIVEN, count=forgiven, target=member.mention))
 
     @quota.command(name="report")
-    @app_commands.describe(days="How many days back (default 7)")
+    @app_commands.describe(days=words.OPTION_REPORT_DAYS)
     async def report(self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 90] = 7) -> None:
         """Chart the server's images per day, by top members."""
         assert interaction.guild is not None

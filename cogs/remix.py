@@ -120,7 +120,7 @@ class RemixCog(RetouchCog):
         self.bot = bot
         # Double clicks: (action, job or message id, member) of work running in this process.
         self._running: set[tuple[str, int, int]] = set()
-        self.menu = app_commands.ContextMenu(name="Remix image", callback=self.remix_message)
+        self.menu = app_commands.ContextMenu(name=words.MENU_REMIX_IMAGE, callback=self.remix_message)
         self.menu.guild_only = True
         self.menu.error(self.cog_app_command_error)
 
@@ -134,7 +134,7 @@ class RemixCog(RetouchCog):
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
     @app_commands.command(name="remixing")
-    @app_commands.describe(allow="Whether other members may remix your uploads and results")
+    @app_commands.describe(allow=words.OPTION_ALLOW_REMIX)
     async def remixing(self, interaction: discord.Interaction, allow: bool) -> None:
         """Allow or stop other members remixing your pictures and results."""
         await self.bot.jobs.set_remix_opt_out(interaction.user.id, not allow)

@@ -40,7 +40,7 @@ def describe_settings(settings: GuildSettings) -> list[Text]:
 class SettingsCog(RetouchCog):
     """How Retouch behaves in a server."""
 
-    retouch = ModeratorGroup(name="retouch", description="Retouch's settings for this server (moderators)")
+    retouch = ModeratorGroup(name="retouch", description=words.GROUP_RETOUCH)
 
     def __init__(self, bot: RetouchBot) -> None:
         self.bot = bot
@@ -54,9 +54,7 @@ class SettingsCog(RetouchCog):
         )
 
     @retouch.command(name="channel")
-    @app_commands.describe(
-        channel="The channel", allowed="Allow /edit there (once any channel is allowed, only allowed channels work)"
-    )
+    @app_commands.describe(channel=words.OPTION_CHANNEL, allowed=words.OPTION_CHANNEL_ALLOWED)
     async def channel(self, interaction: discord.Interaction, channel: discord.TextChannel, allowed: bool) -> None:
         """Allow or disallow /edit in a channel (no allowed channels = every channel)."""
         assert interaction.guild_id is not None
@@ -68,7 +66,7 @@ class SettingsCog(RetouchCog):
         await self._reply(interaction, describe_settings(settings)[0])
 
     @retouch.command(name="max-count")
-    @app_commands.describe(count=f"The most pictures one edit may ask for ({MIN_COUNT}–{MAX_COUNT})")
+    @app_commands.describe(count=Text(words.OPTION_MAX_COUNT, min=MIN_COUNT, max=MAX_COUNT).render())
     async def max_count(
         self, interaction: discord.Interaction, count: app_commands.Range[int, MIN_COUNT, MAX_COUNT]
     ) -> None:
@@ -77,7 +75,7 @@ class SettingsCog(RetouchCog):
 
     @retouch.command(name="default-size")
     @app_commands.describe(
-        long_side=f"The long side of `auto` size, a multiple of {SIDE_MULTIPLE} between {MIN_SIDE} and {MAX_SIDE}"
+        long_side=Text(words.OPTION_LONG_SIDE, multiple=SIDE_MULTIPLE, min=MIN_SIDE, max=MAX_SIDE).render()
     )
     async def default_size(
         self, interaction: discord.Interaction, long_side: app_commands.Range[int, MIN_SIDE, MAX_SIDE]
@@ -91,7 +89,7 @@ class SettingsCog(RetouchCog):
         await self._update(interaction, auto_long_side=long_side)
 
     @retouch.command(name="blocklist")
-    @app_commands.describe(action="Add, remove or list", phrase="A word or phrase (whole words, any case)")
+    @app_commands.describe(action=words.OPTION_BLOCKLIST_ACTION, phrase=words.OPTION_BLOCKLIST_PHRASE)
     async def blocklist(
         self,
         interaction: discord.Interaction,
@@ -117,13 +115,13 @@ class SettingsCog(RetouchCog):
         await self._reply(interaction, said)
 
     @retouch.command(name="audit-log")
-    @app_commands.describe(channel="Where to log every edit (leave empty to turn the audit log off)")
+    @app_commands.describe(channel=words.OPTION_AUDIT_CHANNEL)
     async def audit_log(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
         """Log every edit (requester, prompt, previews, link) to a channel, or turn that off."""
         await self._update(interaction, audit_channel_id=channel.id if channel else None)
 
     @retouch.command(name="remixing")
-    @app_commands.describe(enabled="Whether members may remix and reroll pictures here")
+    @app_commands.describe(enabled=words.OPTION_REMIXING_ENABLED)
     async def remixing(self, interaction: discord.Interaction, enabled: bool) -> None:
         """Turn remixing on or off for this server."""
         await self._update(interaction, remixing_enabled=enabled)

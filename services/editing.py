@@ -165,6 +165,17 @@ class EditReport:
     job_id: int | None = None
 
 
+@dataclass
+class _Attempt:
+    """What a running edit has got to, for the outcome of a cancellation."""
+
+    delivery: Delivery | None = None
+
+    @property
+    def delivered(self) -> int:
+        return self.delivery.delivered if self.delivery else 0
+
+
 class EditService:
     """Runs edits: the queue, the quota, the job record and the Model Hub, in the order that keeps money right."""
 
@@ -198,7 +209,11 @@ class EditService:
         origin: Origin | None = None,
         progress: ProgressCallback | None = None,
     ) -> EditReport:
-        """One edit, start to end. Unexpected errors and cancellation propagate, after settling."""
+        """One edit, start to end; the report says how it ended.
+
+        Cancellation propagates after settling (the observer counts it as `cancelled`); so does any
+        unexpected error, which the observer does not count: the caller logs it and apologises.
+        """
         try:
             ticket = self._queue.admit(requester.guild_id, requester.user_id, choice.count)
         except QueueRefused as exc:
@@ -214,12 +229,13 @@ class EditService:
         except QueueClosed:
             text = Text(words.QUEUE_CLOSED, charged=Text(words.NOTHING_CHARGED))
             return self._ended(EditReport(EditOutcome.REFUSED_QUEUE, choice.count, text=text, field="queue"))
+        attempt = _Attempt()
         try:
             return self._ended(
-                await self._run_admitted(choice, requester, origin or Origin(), ticket, deliver, progress)
+                await self._run_admitted(choice, requester, origin or Origin(), ticket, deliver, progress, attempt)
             )
         except asyncio.CancelledError:
-            self._ended(EditReport(EditOutcome.CANCELLED, choice.count))
+            self._ended(EditReport(EditOutcome.CANCELLED, choice.count, attempt.delivered))
             raise
         finally:
             self._queue.finish(ticket)
@@ -237,6 +253,7 @@ class EditService:
         ticket: Ticket,
         deliver: Deliver,
         progress: ProgressCallback | None,
+        attempt: _Attempt,
     ) -> EditReport:
         started = time.monotonic()
         if progress is not None:
@@ -262,7 +279,7 @@ class EditService:
                 if self._observer is not None and ticket.waited is not None:
                     self._observer.queue_waited(ticket.waited)
                 result = await run_edit(self._hub, order, paced=True)
-            delivery = Delivery(job_id, order, [image.data for image in result.images], self._jobs)
+            delivery = attempt.delivery = Delivery(job_id, order, [image.data for image in result.images], self._jobs)
             await deliver(delivery)
         except ModelHubError as exc:
             log.info("Edit for user %s failed upstream: %r", requester.user_id, exc)
@@ -393,7 +410,8 @@ async def settle_surely(settling: Coroutine[Any, Any, T]) -> T:
                 raise
             cancelled = True
     if cancelled:
-        task.exception()  # retrieved, so a failure is not reported as never retrieved; raised below anyway
+        if task.exception() is not None:
+            log.error("Settling failed while the edit was being cancelled", exc_info=task.exception())
         raise asyncio.CancelledError
     return task.result()
 

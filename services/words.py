@@ -237,3 +237,37 @@ def joined(texts: Sequence[Text], separator: str = "\n") -> Text:
     """Several sentences shown as one (lines of a reply, notes after a summary), each rendered on its own."""
     template = separator.join(f"{{t{n}}}" for n in range(len(texts)))
     return Text(template, **{f"t{n}": text for n, text in enumerate(texts)})
+
+
+# --- command metadata (the command picker) -------------------------------------------------------
+# Command descriptions are the commands' docstrings (discord.py's convention); their options, groups and
+# the message menu are named here. Discord localises these through `app_commands.Translator`.
+MENU_REMIX_IMAGE = _("Remix image")
+GROUP_QUOTA = _("Set and inspect image quotas (moderators)")
+GROUP_RETOUCH = _("Retouch's settings for this server (moderators)")
+OPTION_IMAGE = _("The picture to edit")
+OPTION_PROMPT = _("What should change (up to {max} characters)")
+OPTION_MASK = _("Optional mask: transparent (or white) where the picture may change")
+OPTION_SIZE = _("auto (keeps the aspect ratio) or WIDTHxHEIGHT, multiples of {multiple} between {min} and {max}")
+OPTION_COUNT = _("How many pictures to make ({min}–{max})")
+OPTION_FORMAT = _("File format of the results")
+OPTION_MODEL = _("The editing model")
+OPTION_ALLOW_REMIX = _("Whether other members may remix your uploads and results")
+OPTION_QUOTA_LIMIT = _("Images per period (0 = none)")
+OPTION_QUOTA_PERIOD = _("The rolling window")
+OPTION_ROLE = _("The role")
+OPTION_MEMBER = _("The member")
+OPTION_EXEMPT_TARGET = _("The role or member to exempt from limits (the server budget still applies)")
+OPTION_CLEAR_TARGET = _("The role or member whose rule to remove")
+OPTION_BUDGET_LIMIT = _("Images per period for the whole server")
+OPTION_SHOW_MEMBER = _("Whose quota to explain (default: the rules of the server)")
+OPTION_RESET_MEMBER = _("The member whose usage in the current window to forgive")
+OPTION_REPORT_DAYS = _("How many days back (default 7)")
+OPTION_CHANNEL = _("The channel")
+OPTION_CHANNEL_ALLOWED = _("Allow /edit there (once any channel is allowed, only allowed channels work)")
+OPTION_MAX_COUNT = _("The most pictures one edit may ask for ({min}–{max})")
+OPTION_LONG_SIDE = _("The long side of `auto` size, a multiple of {multiple} between {min} and {max}")
+OPTION_BLOCKLIST_ACTION = _("Add, remove or list")
+OPTION_BLOCKLIST_PHRASE = _("A word or phrase (whole words, any case)")
+OPTION_AUDIT_CHANNEL = _("Where to log every edit (leave empty to turn the audit log off)")
+OPTION_REMIXING_ENABLED = _("Whether members may remix and reroll pictures here")

@@ -400,7 +400,7 @@ async def test_cancelled_while_delivering_charges_only_what_was_posted(edits: Ed
     await cancel(task)
     assert await edits.left() == QUOTA - 1
     assert await edits.status() == "done"
-    assert edits.observer.finished == [(EditOutcome.CANCELLED, 0)]
+    assert edits.observer.finished == [(EditOutcome.CANCELLED, 1)]
 
 
 async def test_cancelled_twice_while_settling_still_settles(edits: Edits) -> None:
