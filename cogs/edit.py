@@ -16,7 +16,7 @@ from discord import app_commands
 from cogs.audit import post_audit
 from cogs.base import RetouchCog, picture_of, requester_of
 from cogs.delivery import ResultPoster
-from cogs.failures import RetouchError, refused, render, tell
+from cogs.failures import InputRefused, RetouchError, refused, render, tell
 from cogs.progress import ProgressDisplay
 from services import words
 from services.editing import EditOutcome
@@ -65,7 +65,7 @@ async def run_edit(
         raise
     if report.outcome not in (EditOutcome.DELIVERED, EditOutcome.PARTIAL):
         assert report.text is not None
-        raise RetouchError(report.text)
+        raise InputRefused(report.field, report.text) if report.field else RetouchError(report.text)
     if settings.audit_channel_id is not None and report.order is not None:
         await post_audit(interaction, settings.audit_channel_id, report.order, poster, report.delivered)
     if not poster.by_channel:  # otherwise the token is dead, and the mention in the channel told them

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import mimetypes
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from dataclasses import replace as dataclass_replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -20,7 +20,7 @@ from cogs.edit import check, run_edit
 from cogs.failures import InputRefused, RetouchError, refused, render, report_failure
 from services import words
 from services.jobs import Job, Origin
-from services.limits import MAX_COUNT, MAX_PROMPT, MIN_COUNT
+from services.limits import MAX_COUNT, MAX_PROMPT, MIN_COUNT, OUTPUT_FORMATS
 from services.pictures import Picture
 from services.settings import GuildSettings
 from services.validation import EditForm, InvalidInput, check_channel
@@ -187,7 +187,7 @@ class RemixCog(RetouchCog):
             mask=picture_of(mask, channel_id=interaction.channel_id, author_id=interaction.user.id) if mask else None,
             size=parent.size if parent else "auto",
             count=count_text,
-            output_format=parent.output_format if parent else "png",
+            output_format=parent.output_format if parent else OUTPUT_FORMATS[0],
             model=parent.model if parent else self.bot.config.default_model,
         )
         choice = await check(self.bot, form, settings)
@@ -200,7 +200,7 @@ class RemixCog(RetouchCog):
                 parent_job_id=parent.id if parent else None,
                 credit=Text(words.CREDIT_REMIX, link=link, author_id=picture.author_id),
             )
-            await run_edit(self.bot, interaction, dataclass_replace(choice, image=image), settings, origin)
+            await run_edit(self.bot, interaction, dataclasses.replace(choice, image=image), settings, origin)
 
     async def reroll(self, interaction: discord.Interaction, job_id: int) -> None:
         """The Reroll button: the same inputs, new pictures, charged to whoever clicked."""
@@ -230,7 +230,7 @@ class RemixCog(RetouchCog):
                     words.CREDIT_REROLL, link=jump_url(interaction.guild_id, job.channel_id, first), user_id=job.user_id
                 ),
             )
-            await run_edit(self.bot, interaction, dataclass_replace(choice, image=image, mask=mask), settings, origin)
+            await run_edit(self.bot, interaction, dataclasses.replace(choice, image=image, mask=mask), settings, origin)
 
     async def delete(self, interaction: discord.Interaction, job_id: int) -> None:
         """The Delete button: the requester's or a moderator's to press."""
