@@ -21,6 +21,7 @@ from services.painter_tokens import (
     TokenUsedError,
 )
 from services.secret import Secret
+from tests.painter_fakes import Clock
 
 PICTURE = "https://cdn.discordapp.com/attachments/222/555/cat.png?ex=1&is=2&hm=abc"
 GRANT = PainterGrant(
@@ -32,16 +33,6 @@ GRANT = PainterGrant(
     attachment_id=555,
     job_id=42,
 )
-
-
-class Clock:
-    """Time that moves only when a test says so."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

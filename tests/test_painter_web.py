@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from services.painter_web import CONTENT_SECURITY_POLICY, PainterAnswer, PainterDefaults
-from tests.painter_fakes import GRANT, Clock, FakeBackend, picture_png, painter_server
+from tests.painter_fakes import GRANT, Clock, FakeBackend, painter_server, picture_png
 
 WIDTH, HEIGHT = 320, 200
 
