@@ -344,6 +344,11 @@ class _Painter:
         return self._json(request, 200, answer.status, answer.message)
 
 
+def painter_link(public_url: str, token: str, *, prefix: str = PREFIX) -> str:
+    """The address of the painter page for `token` on the bot's public address (`PUBLIC_URL`)."""
+    return f"{public_url.rstrip('/')}{prefix}/{token}"
+
+
 def add_painter_routes(
     app: web.Application, tokens: PainterTokens, backend: PainterBackend, *, prefix: str = PREFIX
 ) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -114,6 +115,8 @@ AREAS: tuple[Area, ...] = (
     ),
 )
 AREAS_BY_KEY = {area.key: area for area in AREAS}
+# Hex digits of a selection code: one bit per area, and one for Invert (4 digits for the 15 areas).
+_CODE_DIGITS = (len(AREAS) + 4) // 4
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,20 @@ class Selection:
         if unknown:
             raise UnknownAreaError(f"unknown area {unknown[0]!r}")
         return cls(chosen, inverted)
+
+    def to_code(self) -> str:
+        """A short code of this selection (4 hex digits) for a component's custom id, so a panel survives restarts."""
+        bits = sum(1 << index for index, area in enumerate(AREAS) if area.key in self.areas)
+        return f"{bits << 1 | self.inverted:0{_CODE_DIGITS}x}"
+
+    @classmethod
+    def from_code(cls, code: str) -> Selection:
+        """The selection `to_code` made; raises UnknownAreaError for anything else."""
+        if not re.fullmatch(f"[0-9a-f]{{{_CODE_DIGITS}}}", code) or int(code, 16) >> (len(AREAS) + 1):
+            raise UnknownAreaError(f"not a selection code: {code[:8]!r}")
+        bits = int(code, 16)
+        areas = frozenset(area.key for index, area in enumerate(AREAS) if bits >> (index + 1) & 1)
+        return cls(areas, bool(bits & 1))
 
     def toggled(self) -> Selection:
         """The same areas with Invert flipped."""

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from services.painter_web import CONTENT_SECURITY_POLICY, PainterAnswer, PainterDefaults
+from services.painter_web import CONTENT_SECURITY_POLICY, PainterAnswer, PainterDefaults, painter_link
 from tests.painter_fakes import GRANT, Clock, FakeBackend, painter_server, picture_png
 
 WIDTH, HEIGHT = 320, 200
@@ -231,3 +231,7 @@ async def test_the_mask_follows_the_displayed_orientation(painter, http, backend
         assert response.status == 200
     async with http.get(painter.url(painter.tokens.issue(GRANT), "/picture")) as response:
         assert response.content_type == "image/jpeg"
+
+
+def test_the_link_is_built_on_the_public_address():
+    assert painter_link("https://retouch.example.org/", "abc") == "https://retouch.example.org/paint/abc"

@@ -150,6 +150,21 @@ async def test_an_empty_selection_cannot_continue():
         await make_region_mask(64, 64, ["top", "bottom"], inverted=True)
 
 
+def test_a_selection_fits_in_a_custom_id_and_comes_back():
+    for selection in (
+        Selection(),
+        Selection.of([], inverted=True),
+        Selection.of(["left", "cell-2-2", "border"]),
+        Selection.of([area.key for area in AREAS], inverted=True),
+    ):
+        code = selection.to_code()
+        assert len(code) == 4 and Selection.from_code(code) == selection
+    assert len({Selection.of([area.key]).to_code() for area in AREAS}) == len(AREAS)
+    for bad in ("", "zzzz", "FFFF", "00000", "12g4", "0x01"):
+        with pytest.raises(UnknownAreaError):
+            Selection.from_code(bad)
+
+
 async def test_unknown_areas_are_refused():
     with pytest.raises(UnknownAreaError, match="'middle-ish'"):
         await make_region_mask(64, 64, ["left", "middle-ish"])
