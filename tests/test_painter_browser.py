@@ -24,7 +24,8 @@ from tests.painter_fakes import GRANT, Clock, FakeBackend, Painter, painter_serv
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# RETOUCH_TEST_CHROMIUM: another Chromium build (e.g. a distribution's `chromium-browser`).
+CHROMIUM = os.environ.get("RETOUCH_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -48,7 +49,7 @@ document.addEventListener("securitypolicyviolation", (event) => {
 
 
 def _need_browser() -> None:
-    in_ci = bool(os.environ.get("CI"))
+    in_ci = "CI" in os.environ
     missing = None
     try:
         import playwright.async_api  # noqa: F401
