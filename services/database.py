@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Protocol
 import aiosqlite
 import asyncpg
 
-from services.migrations import MIGRATIONS, Dialect
+from services.migrations import MIGRATIONS, Dialect, Migration
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,8 @@ class Database(Executor, abc.ABC):
 
     dialect: ClassVar[Dialect]
 
-    def __init__(self) -> None:
+    def __init__(self, migrations: Sequence[Migration]) -> None:
+        self._migrations = tuple(migrations)
         # Tags what this process reserves, so a later start-up can tell a crashed process's leftovers.
         self.instance_id = uuid.uuid4().hex
 
@@ -201,8 +202,8 @@ class SqliteDatabase(_SqliteExecutor, Database):
 
     dialect: ClassVar[Dialect] = "sqlite"
 
-    def __init__(self, path: Path) -> None:
-        Database.__init__(self)
+    def __init__(self, path: Path, *, migrations: Sequence[Migration] = MIGRATIONS) -> None:
+        Database.__init__(self, migrations)
         self.path = path
         self._lock = asyncio.Lock()
         self._connection: aiosqlite.Connection  # set by _connect
@@ -239,7 +240,7 @@ class SqliteDatabase(_SqliteExecutor, Database):
             "CREATE TABLE IF NOT EXISTS schema_version"
             " (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
         )
-        for migration in MIGRATIONS:
+        for migration in self._migrations:
             # Each step re-checks the version inside its own write transaction, so a second process
             # starting at the same moment waits and then skips what the first one applied.
             async with self.transaction() as tx:
@@ -339,8 +340,10 @@ class PostgresDatabase(_PostgresExecutor, Database):
 
     dialect: ClassVar[Dialect] = "postgresql"
 
-    def __init__(self, url: str, *, pool_size: int = POSTGRES_POOL_SIZE) -> None:
-        Database.__init__(self)
+    def __init__(
+        self, url: str, *, pool_size: int = POSTGRES_POOL_SIZE, migrations: Sequence[Migration] = MIGRATIONS
+    ) -> None:
+        Database.__init__(self, migrations)
         self._url = url
         self._pool_size = pool_size
         self._pool: asyncpg.Pool  # set by _connect
@@ -366,7 +369,7 @@ class PostgresDatabase(_PostgresExecutor, Database):
                 " (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
             )
             applied = {row[0] for row in await connection.fetch("SELECT version FROM schema_version")}
-            for migration in MIGRATIONS:
+            for migration in self._migrations:
                 if migration.version in applied:
                     continue
                 async with connection.transaction():
@@ -420,20 +423,20 @@ class PostgresDatabase(_PostgresExecutor, Database):
 # -------------------------------------------------------------------------------------------- opening
 
 
-def _database_for(url: str) -> Database:
+def _database_for(url: str, migrations: Sequence[Migration]) -> Database:
     if url.startswith("sqlite:///"):
         # sqlite:///data/retouch.db is relative to the working directory; sqlite:////abs/path.db is absolute.
-        return SqliteDatabase(Path(url.removeprefix("sqlite:///")))
+        return SqliteDatabase(Path(url.removeprefix("sqlite:///")), migrations=migrations)
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresDatabase(url)
+        return PostgresDatabase(url, migrations=migrations)
     raise ValueError("database URL must be sqlite:///path/to/file.db or postgresql://user:password@host/db")
 
 
 class _OpenDatabase:
     """What `open_database` returns: await it for a `Database`, or use it with `async with`."""
 
-    def __init__(self, url: str) -> None:
-        self._database = _database_for(url)
+    def __init__(self, url: str, migrations: Sequence[Migration]) -> None:
+        self._database = _database_for(url, migrations)
 
     async def _open(self) -> Database:
         await self._database._connect()
@@ -452,10 +455,11 @@ class _OpenDatabase:
         await self._database.close()
 
 
-def open_database(url: str) -> _OpenDatabase:
+def open_database(url: str, *, migrations: Sequence[Migration] = MIGRATIONS) -> _OpenDatabase:
     """Open (creating and migrating as needed) the database at `url`.
 
     `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, `postgresql://…` or `postgres://…`.
-    Use as `async with open_database(url) as db:` or `db = await open_database(url)`.
+    Use as `async with open_database(url) as db:` or `db = await open_database(url)`. `migrations` is
+    the schema to bring it to: every step, except in tests that build a database as an older release did.
     """
-    return _OpenDatabase(url)
+    return _OpenDatabase(url, migrations)

@@ -26,10 +26,12 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+    postgresql_only: tuple[str, ...] = ()  # what SQLite has no equivalent for, and does not need
 
     def statements_for(self, dialect: Dialect) -> list[str]:
         """The statements as `dialect` runs them."""
-        return [statement.replace("{id_column}", _ID_COLUMN[dialect]) for statement in self.statements]
+        statements = [*self.statements, *(self.postgresql_only if dialect == "postgresql" else ())]
+        return [statement.replace("{id_column}", _ID_COLUMN[dialect]) for statement in statements]
 
 
 # Types are chosen to mean the same on both engines: BIGINT holds Discord snowflakes, DOUBLE PRECISION
@@ -180,6 +182,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX job_pictures_author ON job_pictures (author_id)",
             "CREATE INDEX quota_usage_user ON quota_usage (user_id)",
             "CREATE INDEX quota_usage_created ON quota_usage (created_at)",
+        ),
+        # ANALYZE would copy common prompts and links into pg_statistic, where forgetting a member
+        # cannot reach them; nothing filters on these columns, so the planner loses nothing.
+        # (SQLite's ANALYZE, which Retouch never runs, stores counts only.)
+        postgresql_only=tuple(
+            f"ALTER TABLE {table} ALTER COLUMN {column} SET STATISTICS 0"
+            for table, column in (
+                ("jobs", "prompt"),
+                ("jobs", "source_url"),
+                ("jobs", "mask_url"),
+                ("job_pictures", "url"),
+                ("job_pictures", "filename"),
+            )
         ),
     ),
 )
