@@ -95,9 +95,14 @@ class PrivacyCog(RetouchCog):
     async def retention(self) -> None:
         # An exception would end the loop for good; a failed run is logged and the next hour tries again.
         try:
-            await self.store.purge()
+            await self.store.purge(present_guilds=[guild.id for guild in self.bot.guilds])
         except Exception:
             log.exception("The retention run failed")
+
+    @retention.before_loop
+    async def _connected(self) -> None:
+        # The servers the bot is in must be known, or one it was added back to while offline is deleted.
+        await self.bot.wait_until_ready()
 
     @privacy.command(name="show")
     async def show(self, interaction: discord.Interaction) -> None:
@@ -140,6 +145,11 @@ class PrivacyCog(RetouchCog):
 
     @commands.Cog.listener()
     async def on_guild_join(self, guild: discord.Guild) -> None:
+        await self.store.guild_joined(guild.id)
+
+    @commands.Cog.listener()
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        # Also at start-up, for every server: the bot may have been added back while it was offline.
         await self.store.guild_joined(guild.id)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -184,8 +184,12 @@ class PrivacyStore:
         """The bot is (back) in the server: nothing of it is to be deleted."""
         await self._db.execute("DELETE FROM guild_departures WHERE guild_id = ?", guild_id)
 
-    async def purge(self) -> Purged:
-        """Apply the retention rules once, as of the clock's time."""
+    async def purge(self, present_guilds: Collection[int] = ()) -> Purged:
+        """Apply the retention rules once, as of the clock's time.
+
+        `present_guilds`: servers the bot is in now; a departure recorded for one of them (the bot was
+        added back while it was offline) is cancelled instead of acted on.
+        """
         now = self._clock()
         cutoff = now - self.retention_days * _DAY
         async with self._db.transaction() as tx:
@@ -205,7 +209,10 @@ class PrivacyStore:
         departed = await self._db.fetch_all(
             "SELECT guild_id FROM guild_departures WHERE left_at < ?", now - self.forget_guild_after_days * _DAY
         )
-        guilds = tuple(int(row[0]) for row in departed)
+        present = set(present_guilds)
+        for guild_id in present.intersection(int(row[0]) for row in departed):
+            await self.guild_joined(guild_id)
+        guilds = tuple(int(row[0]) for row in departed if int(row[0]) not in present)
         for guild_id in guilds:
             await self._forget_guild(guild_id)
         purged = Purged(jobs_expired=expired, usage_rows=usage, guilds=guilds)

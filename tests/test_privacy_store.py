@@ -244,6 +244,17 @@ async def test_returning_to_a_server_cancels_its_deletion(database: Database) ->
     assert (await jobs.get(job_id)).prompt == "kept"  # type: ignore[union-attr]
 
 
+async def test_a_server_the_bot_is_in_again_is_not_deleted_even_if_the_return_was_missed(database: Database) -> None:
+    clock, jobs = Clock(), JobStore(database)
+    privacy = store(database, clock)
+    job_id = await edit(jobs, MEMBER, "kept", ref(1, MEMBER))
+    await privacy.guild_left(GUILD)  # then added back while the bot was offline: no join event
+    clock.now += 8 * DAY
+    assert (await privacy.purge(present_guilds=[GUILD])).guilds == ()
+    assert await database.fetch_value("SELECT COUNT(*) FROM guild_departures") == 0
+    assert (await jobs.get(job_id)).prompt == "kept"  # type: ignore[union-attr]
+
+
 async def test_postgresql_keeps_no_statistics_of_prompts(postgres_url: str) -> None:
     from services.database import open_database
 
