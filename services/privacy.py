@@ -45,8 +45,10 @@ _GUILD_TABLES = (
     "guild_blocklist",
     "guild_departures",
 )
-_MEMBER_TABLES = ("job_pictures", "jobs", "member_preferences", "quota_usage")
-_JOB_TABLES = ("job_pictures", "jobs", "quota_usage")
+# What is scrubbed after a forget or a purge. quota_usage holds no text, only counts and ids that the
+# window keeps anyway; it is the busiest table, and rewriting it would hold up every reservation.
+_MEMBER_TABLES = ("job_pictures", "jobs", "member_preferences")
+_JOB_TABLES = ("job_pictures", "jobs")
 
 
 class MemberBusy(Exception):
@@ -172,7 +174,8 @@ class PrivacyStore:
                 "UPDATE quota_usage SET status = 'forgotten' WHERE user_id = ? AND status <> 'pending'", user_id
             )
         await self._db.scrub(*_MEMBER_TABLES)
-        log.info("Forgot user %d: %d edit(s), %d picture reference(s)", user_id, edits, pictures)
+        # Not the member's id: the log would otherwise keep the very link the member asked to have cut.
+        log.info("Forgot a member: %d edit(s), %d picture reference(s)", edits, pictures)
         return Forgotten(edits=edits, pictures=pictures, preferences=preferences, usage_rows_kept=kept)
 
     async def guild_left(self, guild_id: int) -> None:
@@ -216,8 +219,10 @@ class PrivacyStore:
         for guild_id in guilds:
             await self._forget_guild(guild_id)
         purged = Purged(jobs_expired=expired, usage_rows=usage, guilds=guilds)
+        scrub = (_JOB_TABLES if expired else ()) + (_JOB_TABLES + _GUILD_TABLES if guilds else ())
+        if scrub:
+            await self._db.scrub(*dict.fromkeys(scrub))
         if purged.anything:
-            await self._db.scrub(*(_JOB_TABLES + _GUILD_TABLES if guilds else _JOB_TABLES))
             log.info(
                 "Retention: %d job(s) expired, %d usage row(s) deleted, %d server(s) forgotten",
                 expired,
