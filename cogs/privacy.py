@@ -49,11 +49,14 @@ class ForgetConfirmation(discord.ui.View):
 
     async def confirm(self, interaction: discord.Interaction) -> None:
         self.stop()
+        # Forgetting ends by rewriting tables (VACUUM FULL on PostgreSQL), which may outlast the 3 s
+        # Discord gives an interaction to be answered.
+        await interaction.response.defer()
         try:
             await self.cog.store.forget(interaction.user.id)
         except MemberBusy:
             raise RetouchError(_say(interaction, words.PRIVACY_BUSY)) from None
-        await interaction.response.edit_message(content=_say(interaction, words.PRIVACY_FORGOTTEN), view=None)
+        await interaction.edit_original_response(content=_say(interaction, words.PRIVACY_FORGOTTEN), view=None)
 
     async def cancel(self, interaction: discord.Interaction) -> None:
         self.stop()

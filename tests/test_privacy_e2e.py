@@ -7,6 +7,7 @@ from pathlib import Path
 
 from services.database import open_database
 from tests.images import png_bytes
+from tests.modelhub_emulator import Fault
 from tests.stack import Stack, running_bot
 
 EPHEMERAL = 64
@@ -85,12 +86,11 @@ async def test_forget_after_confirming_leaves_no_prompt_and_the_quota_still_hold
     assert "so that limits still hold" in warning["content"]
     confirmation = asked.original
     clicked = await stack.discord.click(confirmation, button(confirmation, "Forget me"))
-    answer = await clicked.wait_response()
-    assert answer["type"] == 7  # the warning itself is replaced, buttons and all
-    assert answer["data"]["content"] == (
-        "Done: Retouch no longer keeps your prompts, picture references or preferences."
-    )
-    assert answer["data"]["components"] == []
+    done = "Done: Retouch no longer keeps your prompts, picture references or preferences."
+    await said(clicked, done)
+    assert clicked.responses[0]["type"] == 6  # deferred: the warning itself is then replaced, buttons and all
+    assert stack.discord.messages[int(confirmation["id"])]["content"] == done
+    assert stack.discord.messages[int(confirmation["id"])]["components"] == []
 
     assert b"unique-e2e-prompt-5150" not in await database_bytes(stack)
     _, shown = await privacy(stack, "show")
@@ -102,6 +102,24 @@ async def test_forget_after_confirming_leaves_no_prompt_and_the_quota_still_hold
     _, refused = await edit(stack, "one more", words="images left")
     assert "You have 0 of 2 images left this day and asked for 1." in refused
     assert len(stack.hub.requests) == 1
+
+
+async def test_forget_is_refused_while_an_edit_runs_and_deletes_nothing(stack):
+    stack.hub.inject(Fault(delay=2))
+    image = stack.discord.add_attachment(png_bytes(64, 64), "photo.png", "image/png", width=64, height=64)
+    running = await stack.discord.slash("edit", {"image": image, "prompt": "slow one", "size": "64x64"})
+    pending = "SELECT COUNT(*) FROM quota_usage WHERE status = 'pending'"
+    for _ in range(250):
+        if await stack.bot.database.fetch_value(pending):
+            break
+        await asyncio.sleep(0.02)
+    asked, _ = await privacy(stack, "forget")
+    clicked = await stack.discord.click(asked.original, button(asked.original, "Forget me"))
+    busy = "One of your edits is still running; wait until it has finished, then ask again. Nothing was deleted."
+    await said(clicked, busy)
+    await said(running, "Done")
+    _, shown = await privacy(stack, "show")
+    assert "- 1 edit(s) on record, 1 of them with the prompt you wrote" in shown["content"]
 
 
 async def test_cancel_deletes_nothing(stack):
