@@ -176,6 +176,9 @@ MIGRATIONS: tuple[Migration, ...] = (
             guild_id BIGINT PRIMARY KEY,
             left_at DOUBLE PRECISION NOT NULL
         )""",
+            # No schema change, but a new value: quota_usage.status 'forgotten' marks the settled rows of a
+            # member who ran /privacy forget. They still count against limits (the windows count
+            # `images`, whatever the status) and are left out of usage reports (those read 'settled').
             "CREATE INDEX jobs_member ON jobs (user_id)",
             "CREATE INDEX jobs_created ON jobs (created_at)",
             "CREATE INDEX jobs_parent ON jobs (parent_job_id)",
