@@ -30,7 +30,7 @@ from services.settings import SettingsStore
 
 log = logging.getLogger("retouch")
 
-EXTENSIONS = ("cogs.edit", "cogs.quota", "cogs.settings", "cogs.remix")
+EXTENSIONS = ("cogs.edit", "cogs.quota", "cogs.settings", "cogs.remix", "cogs.privacy")
 COMMAND_DIGEST_KEY = "global_command_digest"
 # On SIGTERM, edits in flight get this long to finish before they are cancelled and refunded
 # (docker stop waits 10 s by default before SIGKILL; `stop_grace_period` can raise both).

@@ -35,6 +35,8 @@ class Config:
     max_input_bytes: int = 20 * 1024 * 1024
     max_concurrent_edits: int = 4
     log_level: str = "INFO"
+    retention_days: int = 30
+    forget_guild_after_days: int = 7
 
 
 def _required(env: Mapping[str, str], name: str, what: str) -> str:
@@ -151,4 +153,19 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
             )
         ),
         log_level=env.get("LOG_LEVEL", "").strip().upper() or "INFO",
+        retention_days=int(
+            _number(
+                env,
+                "RETENTION_DAYS",
+                Config.retention_days,
+                "a whole number of days of at least 1",
+                integer=True,
+                minimum=1,
+            )
+        ),
+        forget_guild_after_days=int(
+            _number(
+                env, "FORGET_GUILD_AFTER_DAYS", Config.forget_guild_after_days, "a whole number of days", integer=True
+            )
+        ),
     )

@@ -1,8 +1,9 @@
 """One storage interface over SQLite (aiosqlite) and PostgreSQL (asyncpg).
 
 Every difference between the two drivers lives in this module: placeholders (callers always write
-`?`; PostgreSQL gets `$1, $2, …`), column types in the schema, how a transaction begins and what it
-locks, and how a process tells whether another process is still alive.
+`?`; PostgreSQL gets `$1, $2, …`), how a transaction begins and what it locks, how a process tells
+whether another process is still alive, and how deleted rows are made unrecoverable from the files.
+The schema itself is `services/migrations.py`; this module applies its pending steps on opening.
 
 Callers use `open_database(url)`::
 
@@ -25,16 +26,15 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Generator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Protocol
 
 import aiosqlite
 import asyncpg
 
-log = logging.getLogger(__name__)
+from services.migrations import MIGRATIONS, Dialect, Migration
 
-Dialect = Literal["sqlite", "postgresql"]
+log = logging.getLogger(__name__)
 
 # SQLite waits this long for another process's write lock before failing with "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -47,155 +47,6 @@ class Row(Protocol):
     """A result row: `sqlite3.Row` or `asyncpg.Record`; both index by position and by column name."""
 
     def __getitem__(self, key: int | str) -> Any: ...
-
-
-@dataclass(frozen=True)
-class Migration:
-    """One numbered schema step. `{id_column}` in a statement becomes the dialect's auto-increment key."""
-
-    version: int
-    description: str
-    statements: tuple[str, ...]
-
-
-# Types are chosen to mean the same on both engines: BIGINT holds Discord snowflakes, DOUBLE PRECISION
-# holds Unix timestamps in seconds, BOOLEAN is a real boolean on PostgreSQL and 0/1 on SQLite.
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(
-        1,
-        "quota, settings, meta and jobs",
-        (
-            """CREATE TABLE meta (
-            key TEXT PRIMARY KEY,
-            value TEXT NOT NULL
-        )""",
-            # target_kind is 'default' (target_id 0), 'role' or 'member'; limit_images NULL means exempt.
-            """CREATE TABLE quota_rules (
-            guild_id BIGINT NOT NULL,
-            target_kind TEXT NOT NULL,
-            target_id BIGINT NOT NULL,
-            limit_images INTEGER,
-            period TEXT,
-            updated_at DOUBLE PRECISION NOT NULL,
-            PRIMARY KEY (guild_id, target_kind, target_id)
-        )""",
-            """CREATE TABLE quota_budgets (
-            guild_id BIGINT PRIMARY KEY,
-            limit_images INTEGER NOT NULL,
-            period TEXT NOT NULL,
-            updated_at DOUBLE PRECISION NOT NULL
-        )""",
-            # One row per reservation. `images` is what currently counts: the reserved count while pending,
-            # the delivered count once settled, 0 once released. `forgiven` rows no longer count against
-            # the member (a moderator's reset) but still count against the server budget.
-            """CREATE TABLE quota_usage (
-            id {id_column},
-            guild_id BIGINT NOT NULL,
-            user_id BIGINT NOT NULL,
-            created_at DOUBLE PRECISION NOT NULL,
-            created_day INTEGER NOT NULL,
-            reserved INTEGER NOT NULL,
-            images INTEGER NOT NULL,
-            status TEXT NOT NULL,
-            forgiven BOOLEAN NOT NULL DEFAULT FALSE,
-            instance_id TEXT NOT NULL,
-            settled_at DOUBLE PRECISION
-        )""",
-            "CREATE INDEX quota_usage_member ON quota_usage (guild_id, user_id, created_at)",
-            "CREATE INDEX quota_usage_guild ON quota_usage (guild_id, created_at)",
-            "CREATE INDEX quota_usage_day ON quota_usage (guild_id, created_day)",
-            "CREATE INDEX quota_usage_pending ON quota_usage (instance_id) WHERE status = 'pending'",
-            # NULL in a settings column means "the default" so the defaults live in one place (GuildSettings).
-            """CREATE TABLE guild_settings (
-            guild_id BIGINT PRIMARY KEY,
-            max_count INTEGER,
-            auto_long_side INTEGER,
-            audit_channel_id BIGINT,
-            remixing_enabled BOOLEAN,
-            updated_at DOUBLE PRECISION NOT NULL
-        )""",
-            """CREATE TABLE guild_allowed_channels (
-            guild_id BIGINT NOT NULL,
-            channel_id BIGINT NOT NULL,
-            PRIMARY KEY (guild_id, channel_id)
-        )""",
-            """CREATE TABLE guild_blocklist (
-            guild_id BIGINT NOT NULL,
-            phrase TEXT NOT NULL,
-            PRIMARY KEY (guild_id, phrase)
-        )""",
-            """CREATE TABLE jobs (
-            id {id_column},
-            guild_id BIGINT,
-            channel_id BIGINT NOT NULL,
-            user_id BIGINT NOT NULL,
-            created_at DOUBLE PRECISION NOT NULL,
-            prompt TEXT NOT NULL,
-            model TEXT NOT NULL,
-            size TEXT NOT NULL,
-            count INTEGER NOT NULL,
-            output_format TEXT NOT NULL,
-            source_url TEXT,
-            source_message_id BIGINT,
-            source_attachment_id BIGINT,
-            mask_url TEXT,
-            parent_job_id BIGINT REFERENCES jobs (id),
-            result_message_id BIGINT,
-            status TEXT NOT NULL
-        )""",
-            "CREATE INDEX jobs_result_message ON jobs (result_message_id)",
-        ),
-    ),
-    Migration(
-        2,
-        "pictures per job and remix preferences",
-        (
-            # role is 'source', 'mask' or 'result'. Pictures are referenced, not stored: message_id and
-            # attachment_id say where to look again once the signed URL has expired.
-            """CREATE TABLE job_pictures (
-            job_id BIGINT NOT NULL REFERENCES jobs (id),
-            role TEXT NOT NULL,
-            position INTEGER NOT NULL,
-            channel_id BIGINT,
-            message_id BIGINT,
-            attachment_id BIGINT,
-            author_id BIGINT,
-            url TEXT NOT NULL,
-            filename TEXT NOT NULL,
-            content_type TEXT,
-            size INTEGER NOT NULL,
-            width INTEGER,
-            height INTEGER,
-            PRIMARY KEY (job_id, role, position)
-        )""",
-            "CREATE INDEX job_pictures_message ON job_pictures (message_id)",
-            """CREATE TABLE member_preferences (
-            user_id BIGINT PRIMARY KEY,
-            remix_opt_out BOOLEAN NOT NULL DEFAULT FALSE,
-            updated_at DOUBLE PRECISION NOT NULL
-        )""",
-        ),
-    ),
-    Migration(
-        3,
-        "shared upstream rate bucket",
-        (
-            # The Model Hub's image rate belongs to the API token, so every process spends from this one row
-            # (services/pacing.py). tokens may be negative: images promised to callers still waiting.
-            """CREATE TABLE rate_buckets (
-            name TEXT PRIMARY KEY,
-            tokens DOUBLE PRECISION NOT NULL,
-            stamp DOUBLE PRECISION NOT NULL,
-            factor DOUBLE PRECISION NOT NULL
-        )""",
-        ),
-    ),
-)
-
-_ID_COLUMN: dict[Dialect, str] = {
-    "sqlite": "INTEGER PRIMARY KEY",
-    "postgresql": "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
-}
 
 
 def lock_key(name: str) -> int:
@@ -263,7 +114,8 @@ class Database(Executor, abc.ABC):
 
     dialect: ClassVar[Dialect]
 
-    def __init__(self) -> None:
+    def __init__(self, migrations: Sequence[Migration]) -> None:
+        self._migrations = tuple(migrations)
         # Tags what this process reserves, so a later start-up can tell a crashed process's leftovers.
         self.instance_id = uuid.uuid4().hex
 
@@ -301,8 +153,13 @@ class Database(Executor, abc.ABC):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    def _migration_statements(self, migration: Migration) -> list[str]:
-        return [statement.replace("{id_column}", _ID_COLUMN[self.dialect]) for statement in migration.statements]
+    @abc.abstractmethod
+    async def scrub(self, *tables: str) -> None:
+        """Make rows already deleted from `tables` unrecoverable from the database's files.
+
+        Call it after deleting or overwriting what a member asked to have forgotten: both engines keep
+        old row versions on disk (SQLite in its write-ahead log, PostgreSQL as dead tuples) until told.
+        """
 
 
 # --------------------------------------------------------------------------------------------- SQLite
@@ -343,10 +200,10 @@ class SqliteDatabase(_SqliteExecutor, Database):
     from interleaving with anyone else's; `BEGIN IMMEDIATE` keeps other processes out.
     """
 
-    dialect = "sqlite"
+    dialect: ClassVar[Dialect] = "sqlite"
 
-    def __init__(self, path: Path) -> None:
-        Database.__init__(self)
+    def __init__(self, path: Path, *, migrations: Sequence[Migration] = MIGRATIONS) -> None:
+        Database.__init__(self, migrations)
         self.path = path
         self._lock = asyncio.Lock()
         self._connection: aiosqlite.Connection  # set by _connect
@@ -361,6 +218,9 @@ class SqliteDatabase(_SqliteExecutor, Database):
         # In WAL mode NORMAL loses no committed data on an application crash, only on power loss.
         await self.execute("PRAGMA synchronous = NORMAL")
         await self.execute("PRAGMA foreign_keys = ON")
+        # Deleted rows are overwritten with zeros instead of lingering in free pages, so what a member
+        # had forgotten cannot be read back out of the file. Per connection, so set on every one.
+        await self.execute("PRAGMA secure_delete = ON")
         await self._migrate()
 
     async def _enable_wal(self) -> None:
@@ -380,13 +240,13 @@ class SqliteDatabase(_SqliteExecutor, Database):
             "CREATE TABLE IF NOT EXISTS schema_version"
             " (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
         )
-        for migration in MIGRATIONS:
+        for migration in self._migrations:
             # Each step re-checks the version inside its own write transaction, so a second process
             # starting at the same moment waits and then skips what the first one applied.
             async with self.transaction() as tx:
                 if await tx.fetch_value("SELECT 1 FROM schema_version WHERE version = ?", migration.version):
                     continue
-                for statement in self._migration_statements(migration):
+                for statement in migration.statements_for(self.dialect):
                     await tx.execute(statement)
                 await tx.execute(
                     "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", migration.version, time.time()
@@ -411,6 +271,13 @@ class SqliteDatabase(_SqliteExecutor, Database):
                 await self._run("ROLLBACK", ())
                 raise
             await self._run("COMMIT", ())
+
+    async def scrub(self, *tables: str) -> None:
+        # secure_delete already zeroed the pages in the database file; the old page images still sit in
+        # the write-ahead log until a checkpoint copies the new pages back and TRUNCATE empties it.
+        result = await self.fetch_one("PRAGMA wal_checkpoint(TRUNCATE)")
+        if result is None or result[0]:
+            log.warning("Could not empty the write-ahead log of %s: a reader is holding it", self.path)
 
     async def instance_alive(self, instance_id: str) -> bool:
         # A SQLite file belongs to one bot process (use PostgreSQL to share state between processes),
@@ -471,10 +338,12 @@ class PostgresDatabase(_PostgresExecutor, Database):
     `instance_alive` can ask "can I take that lock?" instead of trusting heartbeats or clocks.
     """
 
-    dialect = "postgresql"
+    dialect: ClassVar[Dialect] = "postgresql"
 
-    def __init__(self, url: str, *, pool_size: int = POSTGRES_POOL_SIZE) -> None:
-        Database.__init__(self)
+    def __init__(
+        self, url: str, *, pool_size: int = POSTGRES_POOL_SIZE, migrations: Sequence[Migration] = MIGRATIONS
+    ) -> None:
+        Database.__init__(self, migrations)
         self._url = url
         self._pool_size = pool_size
         self._pool: asyncpg.Pool  # set by _connect
@@ -500,11 +369,11 @@ class PostgresDatabase(_PostgresExecutor, Database):
                 " (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
             )
             applied = {row[0] for row in await connection.fetch("SELECT version FROM schema_version")}
-            for migration in MIGRATIONS:
+            for migration in self._migrations:
                 if migration.version in applied:
                     continue
                 async with connection.transaction():
-                    for statement in self._migration_statements(migration):
+                    for statement in migration.statements_for(self.dialect):
                         await connection.execute(statement)
                     await connection.execute(
                         "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
@@ -528,6 +397,14 @@ class PostgresDatabase(_PostgresExecutor, Database):
         async with self._pool.acquire() as connection, connection.transaction():
             yield _PostgresTransaction(connection)
 
+    async def scrub(self, *tables: str) -> None:
+        # A DELETE or UPDATE leaves the old tuple in the table's file until vacuumed, and a plain VACUUM
+        # only marks its space free; VACUUM FULL writes the live rows to a new file and drops the old one.
+        # It locks each table while it runs, which is why callers scrub only after a forget or a purge.
+        async with self._pool.acquire() as connection:
+            for table in tables:
+                await connection.execute(f"VACUUM FULL {table}")
+
     async def instance_alive(self, instance_id: str) -> bool:
         if instance_id == self.instance_id:
             return True
@@ -546,20 +423,20 @@ class PostgresDatabase(_PostgresExecutor, Database):
 # -------------------------------------------------------------------------------------------- opening
 
 
-def _database_for(url: str) -> Database:
+def _database_for(url: str, migrations: Sequence[Migration]) -> Database:
     if url.startswith("sqlite:///"):
         # sqlite:///data/retouch.db is relative to the working directory; sqlite:////abs/path.db is absolute.
-        return SqliteDatabase(Path(url.removeprefix("sqlite:///")))
+        return SqliteDatabase(Path(url.removeprefix("sqlite:///")), migrations=migrations)
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresDatabase(url)
+        return PostgresDatabase(url, migrations=migrations)
     raise ValueError("database URL must be sqlite:///path/to/file.db or postgresql://user:password@host/db")
 
 
 class _OpenDatabase:
     """What `open_database` returns: await it for a `Database`, or use it with `async with`."""
 
-    def __init__(self, url: str) -> None:
-        self._database = _database_for(url)
+    def __init__(self, url: str, migrations: Sequence[Migration]) -> None:
+        self._database = _database_for(url, migrations)
 
     async def _open(self) -> Database:
         await self._database._connect()
@@ -578,10 +455,11 @@ class _OpenDatabase:
         await self._database.close()
 
 
-def open_database(url: str) -> _OpenDatabase:
+def open_database(url: str, *, migrations: Sequence[Migration] = MIGRATIONS) -> _OpenDatabase:
     """Open (creating and migrating as needed) the database at `url`.
 
     `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, `postgresql://…` or `postgres://…`.
-    Use as `async with open_database(url) as db:` or `db = await open_database(url)`.
+    Use as `async with open_database(url) as db:` or `db = await open_database(url)`. `migrations` is
+    the schema to bring it to: every step, except in tests that build a database as an older release did.
     """
-    return _OpenDatabase(url)
+    return _OpenDatabase(url, migrations)
