@@ -8,8 +8,8 @@ import io
 import pytest
 from PIL import Image
 
+from emulators.modelhub import EDIT_MODEL, Fault, expected_image
 from tests.images import alpha_mask, black_and_white_mask, png_bytes
-from tests.modelhub_emulator import EDIT_MODEL, Fault, expected_image
 from tests.stack import Stack, assert_nothing_leaked, loopback_stack
 
 EPHEMERAL = 64

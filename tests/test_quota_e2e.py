@@ -7,8 +7,8 @@ import re
 
 from PIL import Image
 
+from emulators.modelhub import Fault
 from tests.images import png_bytes
-from tests.modelhub_emulator import Fault
 from tests.stack import Stack, loopback_stack, running_bot
 from tests.test_edit_e2e import finished, picture, uploaded
 
