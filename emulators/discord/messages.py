@@ -31,7 +31,8 @@ from .rest import route
 from .validation import validate_message_body, validate_message_fields
 from .world import Guild
 
-URL_RE = re.compile(r"https?://[^\s<>]+")
+# Links Discord unfurls: not in <angle brackets>, not message links (the client renders those itself).
+URL_RE = re.compile(r"(?<!<)https?://(?!(?:\w+\.)?discord(?:app)?\.com/channels/)[^\s<>]+")
 USER_MENTION_RE = re.compile(r"<@!?(\d+)>")
 MESSAGE_FIELDS = ("content", "embeds", "components", "attachments", "flags", "files")
 
