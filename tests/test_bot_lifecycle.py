@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 
 import bot as bot_module
-from emulators.discord import DiscordEmulator
+from emulators.discord import DiscordEmulator, MessageFlag
 from emulators.modelhub import ModelHubEmulator
 from tests.stack import loopback_stack, make_config, running_bot
 
@@ -42,7 +42,7 @@ async def test_unexpected_errors_get_a_generic_ephemeral_message_and_a_full_log(
         await stack.bot.tree.sync(guild=guild)
         record = await stack.discord.slash("explode")
         response = await record.wait_response()
-        assert response["data"]["flags"] & 64
+        assert response["data"]["flags"] & MessageFlag.EPHEMERAL
         assert response["data"]["content"] == (
             "Something went wrong inside Retouch; it has been logged. Nothing was charged."
         )

@@ -8,11 +8,12 @@ import io
 import pytest
 from PIL import Image
 
+from emulators.discord import MessageFlag
 from emulators.modelhub import EDIT_MODEL, Fault, expected_image
 from tests.images import alpha_mask, black_and_white_mask, png_bytes
 from tests.stack import Stack, assert_nothing_leaked, loopback_stack
 
-EPHEMERAL = 64
+EPHEMERAL = MessageFlag.EPHEMERAL
 
 
 def picture(stack: Stack, width: int, height: int, **kwargs) -> tuple[bytes, dict]:

@@ -47,7 +47,7 @@ async def test_reroll_with_a_valid_url_needs_no_refresh(stack):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 9 item 10: a link in the prompt unfurls under the bot's name (result messages do not suppress embeds)",
+    reason="issue 9 item 10: a link in the prompt unfurls under the bot's name (results do not suppress embeds)",
 )
 async def test_a_link_in_the_prompt_does_not_unfurl_in_the_result(stack):
     image = stack.discord.add_attachment(png_bytes(64, 64), "photo.png", "image/png", width=64, height=64)

@@ -7,12 +7,13 @@ import re
 
 from PIL import Image
 
+from emulators.discord import MessageFlag
 from emulators.modelhub import Fault
 from tests.images import png_bytes
 from tests.stack import Stack, loopback_stack, running_bot
 from tests.test_edit_e2e import finished, picture, uploaded
 
-EPHEMERAL = 64
+EPHEMERAL = MessageFlag.EPHEMERAL
 
 
 async def moderator(stack: Stack, subcommand: str, options: dict | None = None, *, group: str = "quota") -> str:
