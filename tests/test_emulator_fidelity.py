@@ -393,3 +393,15 @@ async def test_every_interaction_carries_locale_and_guild_locale(emu: DiscordEmu
         first, second = bot.seen  # type: ignore[attr-defined]
     assert (first.locale, first.guild_locale) == (discord.Locale.american_english, discord.Locale.american_english)
     assert (second.locale, second.guild_locale) == (discord.Locale.german, discord.Locale.french)
+
+
+async def test_openapi_check_reads_value_constraints(emu: DiscordEmulator) -> None:
+    path = f"/channels/{emu.channel_id}/messages"
+    await raw(emu, "POST", path, json={"content": "hi", "tts": "yes"})
+    await raw(emu, "POST", path, json={"content": "hi", "sticker_ids": [str(n) for n in range(4)]})
+    await raw(emu, "POST", path, json={"content": "x" * 4001})
+    assert emu.openapi_violations() == [
+        f"POST {path}: body.tts has the wrong type (schema: ['boolean', 'null'])",
+        f"POST {path}: body.sticker_ids has more than 3 items",
+        f"POST {path}: body.content is longer than 4000",
+    ]

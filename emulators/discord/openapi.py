@@ -30,8 +30,9 @@ SPEC_EXTRA_KEYS = {
 
 def openapi_violations(calls: Iterable[RestCall], spec_path: Path = OPENAPI_PATH) -> list[str]:
     """Checks each call against Discord's OpenAPI document: the path template and method exist,
-    query parameters are declared, and JSON body keys are known to the request schema (two levels
-    deep).  Raises FileNotFoundError when the document is missing."""
+    query parameters are declared, and JSON body keys are known to the request schema, with their
+    values' types, lengths, counts, enums, ranges and required keys (two levels deep).  Raises
+    FileNotFoundError when the document is missing."""
     if not spec_path.is_file():
         raise FileNotFoundError(f"Discord's OpenAPI document is missing: {spec_path}")
     spec = _load_spec(str(spec_path))
@@ -146,7 +147,76 @@ def _schema_key_problems(spec: dict, schema: dict, value: Any, where: str, depth
         return []
     problems = [f"{where}.{key} is not in the request schema" for key in value if key not in properties]
     for key, item in value.items():
+        if properties.get(key):
+            problems += [f"{where}.{key} {p}" for p in _constraint_problems(spec, properties[key], item)]
         if properties.get(key) and isinstance(item, (dict, list)):
             union = {"anyOf": properties[key]}
             problems += _schema_key_problems(spec, union, item, f"{where}.{key}", depth - 1)
     return problems
+
+
+def _leaves(spec: dict, schemas: list[dict]) -> list[dict]:
+    """The concrete schemas of a union (``anyOf``/``oneOf`` flattened, references resolved)."""
+    found: list[dict] = []
+    for schema in schemas:
+        resolved = _resolve(spec, schema)
+        branches = resolved.get("anyOf") or resolved.get("oneOf")
+        found += _leaves(spec, branches) if branches else [resolved]
+    return found
+
+
+def _constraint_problems(spec: dict, schemas: list[dict], value: Any) -> list[str]:
+    """What no branch of the property's schemas accepts about ``value``: string lengths, array
+    counts, enums and integer ranges (an empty list when some branch accepts it)."""
+    problems: list[str] = []
+    for schema in _leaves(spec, schemas):
+        problem = _violates(schema, value)
+        if problem is None:
+            return []
+        problems.append(problem)
+    return problems[:1]
+
+
+def _violates(schema: dict, value: Any) -> str | None:
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind] if kind else []
+    if value is None:
+        return None if not kinds or "null" in kinds else "must not be null"
+    if isinstance(value, bool):
+        return None if not kinds or "boolean" in kinds else f"has the wrong type (schema: {kinds})"
+    if isinstance(value, str):
+        if kinds and "string" not in kinds:
+            return f"has the wrong type (schema: {kinds})"
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            return f"is longer than {schema['maxLength']}"
+        if "minLength" in schema and len(value) < schema["minLength"]:
+            return f"is shorter than {schema['minLength']}"
+        if "enum" in schema and value not in schema["enum"]:
+            return f"is not one of {schema['enum']}"
+        return None
+    if isinstance(value, int) and schema.get("format") in ("snowflake", "int64"):
+        return None  # Discord takes snowflakes as numbers too (discord.py sends upload ids that way)
+    if isinstance(value, int | float):
+        if kinds and not {"integer", "number"} & set(kinds):
+            return f"has the wrong type (schema: {kinds})"
+        if "enum" in schema and value not in schema["enum"]:
+            return f"is not one of {schema['enum']}"
+        if "maximum" in schema and value > schema["maximum"]:
+            return f"is above {schema['maximum']}"
+        if "minimum" in schema and value < schema["minimum"]:
+            return f"is below {schema['minimum']}"
+        return None
+    if isinstance(value, list):
+        if kinds and "array" not in kinds:
+            return f"has the wrong type (schema: {kinds})"
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            return f"has more than {schema['maxItems']} items"
+        if "minItems" in schema and len(value) < schema["minItems"]:
+            return f"has fewer than {schema['minItems']} items"
+        return None
+    if isinstance(value, dict):
+        if kinds and "object" not in kinds:
+            return f"has the wrong type (schema: {kinds})"
+        missing = [key for key in schema.get("required", []) if key not in value]
+        return f"lacks required {missing}" if missing else None
+    return None
