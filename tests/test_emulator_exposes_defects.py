@@ -4,9 +4,11 @@ and the marker must then go)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from emulators.modelhub import expected_image
+from emulators.modelhub import Fault, expected_image
 from tests.images import png_bytes
 from tests.test_remix_e2e import button, file_of, pixels, posted_edit, results_of
 
@@ -55,3 +57,20 @@ async def test_a_link_in_the_prompt_does_not_unfurl_in_the_result(stack):
     record = await stack.discord.slash("edit", {"image": image, "prompt": prompt, "size": "64x64"})
     [result] = await results_of(record)
     assert result["embeds"] == [], result["embeds"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 9 item 4: progress edits keep using an interaction token after Discord answered 401 for it",
+)
+async def test_a_dead_token_is_not_used_again(stack):
+    stack.hub.inject(Fault(delay=7))  # two progress ticks (every 3 s) after the token died
+    image = stack.discord.add_attachment(png_bytes(64, 64), "photo.png", "image/png", width=64, height=64)
+    record = await stack.discord.slash("edit", {"image": image, "prompt": "slow", "size": "64x64"})
+    await record.wait_for(lambda r: any("Checking" in text for text in r.texts()))
+    await asyncio.sleep(0.5)  # the job is at the upstream now
+    stack.discord.advance(15 * 60 + 5)  # Discord now considers the interaction token dead
+    await asyncio.sleep(7.5)
+    dead = [call for call in stack.discord.calls if record.token in call.path and call.status == 401]
+    assert stack.discord.invalid_request_count >= len(dead)
+    assert len(dead) <= 1, [f"{call.method} {call.path.replace(record.token, '<token>')}" for call in dead]
