@@ -29,7 +29,7 @@ from .protocol import (
 )
 from .rest import route
 from .validation import validate_message_body, validate_message_fields
-from .world import Guild
+from .world import BOOST_TIER_UPLOAD_LIMIT, Guild
 
 # Links Discord unfurls: not in <angle brackets>, not message links (the client renders those itself).
 URL_RE = re.compile(r"(?<!<)https?://(?!(?:\w+\.)?discord(?:app)?\.com/channels/)[^\s<>]+")
@@ -89,15 +89,12 @@ class Messages:
         await self._dispatch_message(message)
         return message
 
-    def as_seen_by_bot(self, message: dict, *, message_content: bool | None = None) -> dict:
-        """A stored message as the bot reads it on the wire (REST reads, MESSAGE_CREATE): another
-        user's guild message loses content, embeds, attachments, components and poll unless the bot
-        has the MESSAGE_CONTENT intent (``message_content``; default: the application's enabled
-        privileged intents) or is mentioned."""
+    def as_seen_by_bot(self, message: dict) -> dict:
+        """A stored message as the bot reads it through REST: another user's guild message loses
+        content, embeds, attachments, components and poll unless the application has the
+        MESSAGE_CONTENT intent enabled (``privileged_intents``) or the message mentions the bot."""
         public = self._public(message)
-        if message_content is None:
-            message_content = bool(self.privileged_intents & Intent.MESSAGE_CONTENT)
-        if message_content or self._content_exempt(message):
+        if self.privileged_intents & Intent.MESSAGE_CONTENT or self._content_exempt(message):
             return public
         return without_content(public)
 
@@ -114,7 +111,7 @@ class Messages:
         """The bot's own per-file and per-message upload limit in a channel: the server's boost tier."""
         channel = self._channel(channel_id)
         if "guild_id" not in channel:
-            return self.guilds[next(iter(self.guilds))].upload_limit
+            return BOOST_TIER_UPLOAD_LIMIT[0]
         return self.guilds[int(channel["guild_id"])].upload_limit
 
     @staticmethod
@@ -197,8 +194,8 @@ class Messages:
                     raise form_error(
                         ["attachments", position, "id"], "ATTACHMENT_NOT_FOUND", f"Unknown attachment {ref}"
                     )
-            dropped = [att for att in fields["attachments"] if att not in kept]
-            self._delete_files([att for att in dropped if att["id"] not in {k["id"] for k in kept}])
+            kept_ids = {att["id"] for att in kept}
+            self._delete_files([att for att in fields["attachments"] if att["id"] not in kept_ids])
             fields["attachments"] = kept
         fields["attachments"] = fields["attachments"] + [
             store_upload(index, None) for index in sorted(uploads) if index not in new_files

@@ -112,7 +112,7 @@ def validate_message_fields(fields: dict) -> None:
                 "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2",
                 "The 'content' and 'embeds' fields cannot be used when using MessageFlags.IS_COMPONENTS_V2",
             )
-        if count_components(components) > 40:
+        if len(walk_components(components, [])) > 40:
             raise form_error(["components"], "BASE_TYPE_MAX_LENGTH", "Must be 40 or fewer in length.")
     else:
         if len(components) > 5:
@@ -130,29 +130,9 @@ def validate_message_fields(fields: dict) -> None:
         raise ApiError(400, ErrorCode.EMPTY_MESSAGE, "Cannot send an empty message")
 
 
-def count_components(components: list[dict]) -> int:
-    count = 0
-    for component in components:
-        count += 1
-        count += count_components(component.get("components") or [])
-        count += count_components([component["accessory"]] if component.get("accessory") else [])
-        count += count_components([component["component"]] if component.get("component") else [])
-    return count
-
-
 def find_component(components: list[dict], custom_id: str) -> dict | None:
-    for component in components:
-        if component.get("custom_id") == custom_id:
-            return component
-        children = [
-            *(component.get("components") or []),
-            *([component["accessory"]] if component.get("accessory") else []),
-            *([component["component"]] if component.get("component") else []),
-        ]
-        found = find_component(children, custom_id)
-        if found is not None:
-            return found
-    return None
+    """The component with ``custom_id`` anywhere in ``components``, or None."""
+    return next((c for _, c in walk_components(components, []) if c.get("custom_id") == custom_id), None)
 
 
 def validate_choices(choices: Any) -> None:
