@@ -283,12 +283,15 @@ class Injection:
         subcommand: str | None = None,
         group: str | None = None,
         locale: str = DEFAULT_LOCALE,
+        guild_locale: str | None = None,
     ) -> InteractionRecord:
         """Sends an autocomplete interaction with ``focused`` as the focused option; its typed text is
         ``options[focused]`` ("" when absent)."""
         options = {**options, focused: options.get(focused, "")}
         data = self._command_data(name, options, subcommand, group, self.channel_id, user or self.member, focused)
-        return await self._inject(InteractionType.APPLICATION_COMMAND_AUTOCOMPLETE, data, user=user, locale=locale)
+        return await self._inject(
+            InteractionType.APPLICATION_COMMAND_AUTOCOMPLETE, data, user=user, locale=locale, guild_locale=guild_locale
+        )
 
     async def click(
         self,
@@ -298,6 +301,7 @@ class Injection:
         user: dict | None = None,
         values: list[str] | None = None,
         locale: str = DEFAULT_LOCALE,
+        guild_locale: str | None = None,
     ) -> InteractionRecord:
         """Clicks the button (or picks ``values`` in the select) ``custom_id`` of ``message``.  The
         payload's ``message`` is complete (the MESSAGE_CONTENT rule does not apply to it)."""
@@ -312,7 +316,13 @@ class Injection:
             data["values"] = list(values or [])
         channel_id = int(message["channel_id"])
         return await self._inject(
-            InteractionType.MESSAGE_COMPONENT, data, user=user, channel_id=channel_id, message=message, locale=locale
+            InteractionType.MESSAGE_COMPONENT,
+            data,
+            user=user,
+            channel_id=channel_id,
+            message=message,
+            locale=locale,
+            guild_locale=guild_locale,
         )
 
     async def submit_modal(
@@ -324,6 +334,7 @@ class Injection:
         resolved_attachments: list[dict] = (),  # type: ignore[assignment]
         message: dict | None = None,
         locale: str = DEFAULT_LOCALE,
+        guild_locale: str | None = None,
     ) -> InteractionRecord:
         """Submits the modal ``custom_id`` with ``components`` (mirroring the modal: action rows of
         text inputs, or Labels ``{"type": 18, "component": {...}}``).  File-upload values are
@@ -336,11 +347,23 @@ class Injection:
             message = self.messages.get(int(message["id"]), message)
         channel_id = int(message["channel_id"]) if message is not None else None
         return await self._inject(
-            InteractionType.MODAL_SUBMIT, data, user=user, channel_id=channel_id, message=message, locale=locale
+            InteractionType.MODAL_SUBMIT,
+            data,
+            user=user,
+            channel_id=channel_id,
+            message=message,
+            locale=locale,
+            guild_locale=guild_locale,
         )
 
     async def message_command(
-        self, name: str, message: dict, *, user: dict | None = None, locale: str = DEFAULT_LOCALE
+        self,
+        name: str,
+        message: dict,
+        *,
+        user: dict | None = None,
+        locale: str = DEFAULT_LOCALE,
+        guild_locale: str | None = None,
     ) -> InteractionRecord:
         """Runs the synced message context-menu command ``name`` on ``message``; the target in
         ``data.resolved.messages`` is complete (the MESSAGE_CONTENT rule does not apply to it)."""
@@ -357,5 +380,10 @@ class Injection:
         if "guild_id" in command:
             data["guild_id"] = command["guild_id"]
         return await self._inject(
-            InteractionType.APPLICATION_COMMAND, data, user=user, channel_id=channel_id, locale=locale
+            InteractionType.APPLICATION_COMMAND,
+            data,
+            user=user,
+            channel_id=channel_id,
+            locale=locale,
+            guild_locale=guild_locale,
         )
