@@ -13,7 +13,7 @@ import sys
 from types import TracebackType
 from typing import Self
 
-from tests.modelhub_emulator import ModelHubEmulator
+from emulators.modelhub import ModelHubEmulator
 
 
 class HubProcess:

@@ -26,12 +26,12 @@ from PIL import Image
 
 import bot as bot_module
 from bench.hub_process import HubProcess
+from emulators.discord import DiscordEmulator, InteractionRecord
+from emulators.harness import make_config, running_bot
+from emulators.modelhub import EDIT_MODEL
 from services.job_queue import Ticket
 from services.modelhub import EditRequest, ModelHubClient
 from services.secret import Secret
-from tests.discord_emulator import DiscordEmulator, InteractionRecord
-from tests.modelhub_emulator import EDIT_MODEL
-from tests.stack import make_config, running_bot
 
 UNLIMITED = {"upstream_images_per_minute": 10.0**7, "upstream_image_burst": 10**6}
 DONE_TIMEOUT = 120.0

@@ -1,18 +1,18 @@
-"""Discord's protocol numbers the tests assert, by name, taken from discord.py's own enums."""
+"""Discord's protocol numbers the tests assert, by name: the emulator's own definitions, under short names."""
 
 from __future__ import annotations
 
-from discord import ComponentType, InteractionResponseType, MessageFlags
+from emulators.discord.protocol import CallbackType, ComponentType, MessageFlag
 
-EPHEMERAL = MessageFlags.ephemeral.flag
+EPHEMERAL = MessageFlag.EPHEMERAL
 
 # Interaction callback types
-CHANNEL_MESSAGE = InteractionResponseType.channel_message.value
-DEFERRED_CHANNEL_MESSAGE = InteractionResponseType.deferred_channel_message.value
-AUTOCOMPLETE_RESULT = InteractionResponseType.autocomplete_result.value
-MODAL = InteractionResponseType.modal.value
+CHANNEL_MESSAGE = CallbackType.CHANNEL_MESSAGE_WITH_SOURCE
+DEFERRED_CHANNEL_MESSAGE = CallbackType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
+AUTOCOMPLETE_RESULT = CallbackType.APPLICATION_COMMAND_AUTOCOMPLETE_RESULT
+MODAL = CallbackType.MODAL
 
 # Component types
-STRING_SELECT = ComponentType.string_select.value
-TEXT_INPUT = ComponentType.text_input.value
-LABEL = ComponentType.label.value
+STRING_SELECT = ComponentType.STRING_SELECT
+TEXT_INPUT = ComponentType.TEXT_INPUT
+LABEL = ComponentType.LABEL

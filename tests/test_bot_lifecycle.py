@@ -6,8 +6,8 @@ import discord
 from discord import app_commands
 
 import bot as bot_module
-from tests.discord_emulator import DiscordEmulator
-from tests.modelhub_emulator import ModelHubEmulator
+from emulators.discord import DiscordEmulator
+from emulators.modelhub import ModelHubEmulator
 from tests.protocol import EPHEMERAL
 from tests.stack import loopback_stack, make_config, running_bot
 

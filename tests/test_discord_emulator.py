@@ -15,7 +15,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from tests.discord_emulator import OPENAPI_PATH, DiscordEmulator
+from emulators.discord import CallbackType, CommandType, ComponentType, DiscordEmulator, MessageFlag
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(56))  # not decodable, just bytes with a PNG signature
 
@@ -170,8 +170,7 @@ async def eventually(predicate: Callable[[], bool], timeout: float = 5) -> None:
 
 
 def assert_spec_conformant(emu: DiscordEmulator) -> None:
-    if OPENAPI_PATH.is_file():
-        assert emu.openapi_violations() == []
+    assert emu.openapi_violations() == []
 
 
 async def test_login_sync_and_gateway(harness: Harness) -> None:
@@ -186,7 +185,7 @@ async def test_login_sync_and_gateway(harness: Harness) -> None:
     assert "guild_id" not in emu.commands["ping"]
     assert emu.commands["retouch"]["guild_id"] == str(emu.guild_id)
     assert [o["type"] for o in emu.commands["retouch"]["options"]] == [11, 3]
-    assert emu.commands["Retouch this"]["type"] == 3
+    assert emu.commands["Retouch this"]["type"] == CommandType.MESSAGE
     guild = harness.bot.get_guild(emu.guild_id)
     assert guild is not None and guild.get_channel(emu.channel_id) is not None
     moderator = guild.get_role(emu.moderator_role_id)
@@ -202,7 +201,7 @@ async def test_defer_followup_file_and_cdn(harness: Harness) -> None:
     emu = harness.emu
     picture = emu.add_attachment(PNG, "cat.png", "image/png", width=4, height=4, expires_in=60)
     record = await emu.slash("retouch", {"image": picture, "prompt": "warmer"}, user=emu.moderator)
-    assert await record.wait_response() == {"type": 5}
+    assert await record.wait_response() == {"type": CallbackType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE}
     (followup,) = await record.wait_followups(1)
     assert followup["content"] == "warmer: done"
     assert [f.data for f in followup["files"]] == [b"edited:" + PNG]
@@ -244,9 +243,15 @@ async def test_acknowledgement_and_token_rules(harness: Harness) -> None:
     emu = harness.emu
     record = await emu.slash("ping")
     assert (await record.wait_response())["data"]["content"] == "pong"
-    assert record.ephemeral and record.original is not None and record.original["flags"] & 64
+    assert record.ephemeral and record.original is not None and record.original["flags"] & MessageFlag.EPHEMERAL
     callback = f"/interactions/{record.id}/{record.token}/callback"
-    status, body = await raw(emu, "POST", callback, bot_auth=False, json={"type": 4, "data": {"content": "again"}})
+    status, body = await raw(
+        emu,
+        "POST",
+        callback,
+        bot_auth=False,
+        json={"type": CallbackType.CHANNEL_MESSAGE_WITH_SOURCE, "data": {"content": "again"}},
+    )
     assert (status, body["code"]) == (400, 40060)
 
     pending = await emu.slash("slow")  # never acknowledged
@@ -276,7 +281,7 @@ async def test_attachment_size_limit_and_deferred_flags(harness: Harness) -> Non
     assert record.texts() == ["failed: 413 40005"]
     # The first followup after a defer fills the public "thinking" message: ephemeral=True is ignored.
     assert record.original is not None
-    assert record.original["content"] == "failed: 413 40005" and not record.original["flags"] & 64
+    assert record.original["content"] == "failed: 413 40005" and not record.original["flags"] & MessageFlag.EPHEMERAL
 
 
 async def test_edits_after_defer_and_channel_messages(harness: Harness) -> None:
@@ -285,9 +290,13 @@ async def test_edits_after_defer_and_channel_messages(harness: Harness) -> None:
     await record.wait_for(lambda r: "done" in r.texts())
     assert record.texts() == ["working", "public", "done"]
     assert [edit["content"] for edit in record.original_edits] == ["working", "done"]
-    assert record.ephemeral and record.original is not None and record.original["flags"] == 64  # loading cleared
+    assert (
+        record.ephemeral and record.original is not None and record.original["flags"] == MessageFlag.EPHEMERAL
+    )  # loading cleared
     (public,) = record.followups
-    assert public is not record.original and not public["flags"] & 64  # a later followup decides for itself
+    assert (
+        public is not record.original and not public["flags"] & MessageFlag.EPHEMERAL
+    )  # a later followup decides for itself
     (posted,) = [m for m in emu.messages.values() if m["content"] == "result (edited)"]
     assert posted["channel_id"] == str(emu.channel_id) and [f.data for f in posted["files"]] == [b"result"]
     assert await fetch(posted["attachments"][0]["url"]) == (200, b"result")
@@ -319,7 +328,10 @@ async def test_subcommand_with_resolved_options(harness: Harness) -> None:
     record = await emu.slash("admin", options, group="limits", subcommand="grant", user=emu.moderator)
     await record.wait_followups(2)
     assert record.texts() == ["True other-member Member other 3", "second"]
-    assert record.ephemeral and [m["flags"] & 64 for m in record.followups] == [64, 64]
+    assert (
+        record.ephemeral
+        and [m["flags"] & MessageFlag.EPHEMERAL for m in record.followups] == [MessageFlag.EPHEMERAL] * 2
+    )
     plain = await emu.slash("admin", options, group="limits", subcommand="grant")
     await plain.wait_followups(1)
     assert plain.texts()[0].startswith("False ")
@@ -334,21 +346,22 @@ async def test_components_modal_autocomplete_context_menu(harness: Harness) -> N
     await asked.wait_response()
     assert asked.original is not None
     click = await emu.click(asked.original, "apply", user=emu.other_member)
-    assert (await click.wait_response())["type"] == 7
+    assert (await click.wait_response())["type"] == CallbackType.UPDATE_MESSAGE
     assert emu.messages[int(asked.original["id"])]["content"] == "applied"
     assert click.original is asked.original and click.original["components"] == []
 
     described = await emu.slash("describe")
-    assert (await described.wait_response())["type"] == 9
+    assert (await described.wait_response())["type"] == CallbackType.MODAL
     modal = described.responses[0]["data"]
-    rows = [{"type": 1, "components": [{"type": 4, "custom_id": "prompt", "value": "more contrast"}]}]
+    text = {"type": ComponentType.TEXT_INPUT, "custom_id": "prompt", "value": "more contrast"}
+    rows = [{"type": ComponentType.ACTION_ROW, "components": [text]}]
     submitted = await emu.submit_modal(modal["custom_id"], rows)
     await submitted.wait_response()
     assert submitted.texts() == ["prompt was more contrast"] and submitted.ephemeral
 
     completion = await emu.autocomplete("style", {"name": "vi"}, "name")
     assert (await completion.wait_response()) == {
-        "type": 8,
+        "type": CallbackType.APPLICATION_COMMAND_AUTOCOMPLETE_RESULT,
         "data": {"choices": [{"name": "vivid", "value": "vivid"}, {"name": "vintage", "value": "vintage"}]},
     }
     untyped = await emu.autocomplete("style", {}, focused="name")  # nothing typed yet
@@ -397,13 +410,12 @@ async def test_channel_message_rules_and_violations(emu: DiscordEmulator) -> Non
     status, body = await raw(emu, "GET", "/no/such/route")
     assert (status, body["code"], emu.calls[-1].status) == (404, 0, 404)
     await raw(emu, "POST", path, params={"bogus": "1"}, json={"content": "hi", "colour": 1, "embeds": [{"titel": "x"}]})
-    if OPENAPI_PATH.is_file():
-        assert emu.openapi_violations() == [
-            "GET /no/such/route: no such path in the OpenAPI document",
-            f"POST {path}: unknown query parameter 'bogus'",
-            f"POST {path}: body.colour is not in the request schema",
-            f"POST {path}: body.embeds[0].titel is not in the request schema",
-        ]
+    assert emu.openapi_violations() == [
+        "GET /no/such/route: no such path in the OpenAPI document",
+        f"POST {path}: unknown query parameter 'bogus'",
+        f"POST {path}: body.colour is not in the request schema",
+        f"POST {path}: body.embeds[0].titel is not in the request schema",
+    ]
 
 
 async def test_invalid_commands_are_rejected(emu: DiscordEmulator) -> None:

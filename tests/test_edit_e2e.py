@@ -8,9 +8,9 @@ import io
 import pytest
 from PIL import Image
 
+from emulators.modelhub import EDIT_MODEL, Fault, expected_image
 from tests.helpers import picture, pixels, told, uploaded
 from tests.images import alpha_mask, black_and_white_mask
-from tests.modelhub_emulator import EDIT_MODEL, Fault, expected_image
 from tests.protocol import AUTOCOMPLETE_RESULT, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, EPHEMERAL
 from tests.stack import assert_nothing_leaked, loopback_stack
 

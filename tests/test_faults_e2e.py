@@ -10,11 +10,11 @@ import signal
 import pytest
 
 import bot as bot_module
+from emulators.modelhub import Fault, _TokenBucket
 from services.database import open_database
 from services.quota import QuotaStore, parse_quota
 from tests.helpers import told, used
 from tests.images import png_bytes
-from tests.modelhub_emulator import Fault, _TokenBucket
 from tests.stack import Stack, assert_nothing_leaked, loopback_stack
 
 WEBHOOK_POST = r"^/webhooks/\d+/[^/]+$"

@@ -13,9 +13,7 @@ BEFORE_PRIVACY = 3
 
 
 def picture() -> Picture:
-    return Picture(
-        url="http://127.0.0.1/cdn/1.png", filename="1.png", content_type="image/png", size=10, author_id=7
-    )
+    return Picture(url="http://127.0.0.1/cdn/1.png", filename="1.png", content_type="image/png", size=10, author_id=7)
 
 
 def test_versions_are_numbered_one_by_one_without_gaps() -> None:

@@ -8,10 +8,10 @@ import time
 import aiohttp
 from aiohttp import web
 
+from emulators.modelhub import EDIT_MODEL, ModelHubEmulator
 from services.model_catalog import ModelCatalog
 from services.modelhub import ModelHubClient
 from services.secret import Secret
-from tests.modelhub_emulator import EDIT_MODEL, ModelHubEmulator
 
 
 async def test_offers_configured_models_the_hub_lists_and_caches_them():

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
+from emulators.modelhub import EDIT_MODEL, Fault, ModelHubEmulator, expected_image
 from services.modelhub import (
     EditRequest,
     ModelHubAuthenticationError,
@@ -24,7 +25,6 @@ from services.modelhub import (
 )
 from services.secret import Secret
 from tests.images import png_bytes, png_data_url
-from tests.modelhub_emulator import EDIT_MODEL, Fault, ModelHubEmulator, expected_image
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests of the Model Hub emulator (tests/modelhub_emulator.py) itself."""
+"""Tests of the Model Hub emulator (emulators/modelhub.py) itself."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
-from tests.modelhub_emulator import EDIT_MODEL, Fault, ModelHubEmulator, expected_image
+from emulators.modelhub import EDIT_MODEL, Fault, ModelHubEmulator, expected_image
 
 TOKEN = "ionos-test-token"
 SOURCE_SIZE = (80, 48)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from emulators.modelhub import Fault
 from services.database import open_database
 from tests.images import png_bytes
-from tests.modelhub_emulator import Fault
 from tests.stack import Stack, running_bot
 
 EPHEMERAL = 64

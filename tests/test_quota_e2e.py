@@ -7,9 +7,9 @@ import re
 
 from PIL import Image
 
+from emulators.modelhub import Fault
 from tests.helpers import picture, told, uploaded
 from tests.images import png_bytes
-from tests.modelhub_emulator import Fault
 from tests.protocol import EPHEMERAL
 from tests.stack import Stack, loopback_stack, running_bot
 

@@ -1,0 +1,120 @@
+"""A loopback Discord for end-to-end tests and benchmarks: REST, gateway and CDN on 127.0.0.1 that the
+real, unmodified discord.py client logs into.  It is as strict as Discord wherever the bot depends
+on it, records everything the bot does, and lets tests inject interactions and faults.
+
+Modules: ``protocol`` (numbers by name, shared shapes), ``world`` (guilds, channels, roles, members,
+permission calculation), ``cdn`` (signed URLs, ephemeral attachments), ``rest`` (routing, faults,
+rate limits, ban; login, gateway and guild routes), ``commands``, ``messages``, ``webhooks``
+(interaction callback and followups), ``interactions`` (:class:`InteractionRecord`, injection),
+``gateway`` (identify/resume, shard routing), ``validation`` (body rules), ``openapi`` (conformance
+with ``openapi.json``, Discord's own document), ``emulator`` (:class:`DiscordEmulator`).
+
+What it models (each checked against discord.py 2.7's source and Discord's documentation):
+
+* Login (``/users/@me``, ``/oauth2/applications/@me``), ``GET /gateway/bot`` (``shards``,
+  ``session_start_limit``), guilds and members reads.
+* Gateway: HELLO, heartbeat ACKs, IDENTIFY (bad token → 4004; a privileged intent the application
+  has not enabled → 4014; invalid shard → 4010), READY and one GUILD_CREATE per guild of the shard,
+  RESUME with replay, op 7 RECONNECT, dropped sockets, GUILD_MEMBERS_CHUNK.  Events are routed by
+  shard: a guild's to every session of shard ``(guild_id >> 22) % shard_count``, DMs' to shard 0.
+  MESSAGE_CREATE for messages in channels (GUILD_MESSAGES / DIRECT_MESSAGES intents).
+* The MESSAGE_CONTENT rule: without the intent, another user's guild message has empty
+  ``content``, ``embeds``, ``attachments``, ``components`` and ``poll`` in REST reads (decided by
+  the application's enabled privileged intents, as Discord does) and in MESSAGE_CREATE (decided by
+  the session's IDENTIFY intents); exempt: the bot's own messages, DMs, messages mentioning the bot,
+  and interaction payloads (``data.resolved.messages``, a click's ``message``).
+* Permissions: base permissions from @everyone and the member's roles (owner and Administrator:
+  all), then channel overwrites (@everyone, roles together, member), no View Channel → nothing, no
+  Send Messages → no attaching/embedding.  They decide what the bot may read, post, attach and
+  delete (403 50001 / 50013) and the ``app_permissions`` / ``member.permissions`` of interactions.
+* Interactions: slash commands (options, subcommands, resolved users/roles/channels/attachments),
+  autocomplete, button/select clicks, modal submits (with file uploads), message commands; every
+  interaction carries ``locale`` and ``guild_locale``.  The 3-second acknowledgement window, one
+  acknowledgement, allowed callback types per interaction type, deferred "thinking" messages whose
+  first followup fills them in (its flags ignored), 15-minute tokens (401 50027).
+* Messages: content/embed/component/attachment limits, empty messages, unique custom ids,
+  ``allowed_mentions`` rules, the sticky components-v2 flag, ephemerality fixed at send, link
+  unfurling unless SUPPRESS_EMBEDS, mentions parsed from content, edits and deletes.
+* Uploads: per file and per message, the guild's boost tier for the bot's own messages (10/10/50/100
+  MiB for tiers 0–3), the interaction's ``attachment_size_limit`` for responses and followups, 25
+  MiB per request; over → 413 40005.
+* CDN: signed URLs (``ex``/``is``/``hm``) that 404 after ``ex`` by the emulator clock; command and
+  modal uploads are ephemeral attachments (``/ephemeral-attachments/…``) that :meth:`purge_ephemeral`
+  removes; files of deleted messages are gone; ``POST /attachments/refresh-urls`` (undocumented, can
+  be made to fail with ``fail_next``) re-signs only files that still exist and repeats the original
+  URL for the others.
+* Rate limits: per-route buckets per major parameter with ``X-RateLimit-Limit/Remaining/Reset/
+  Reset-After/Bucket`` and real 429s (``retry_after``, ``global``, ``Via``); 401/403/429 answers are
+  counted and past ``invalid_request_limit`` in 10 minutes every request gets Cloudflare's 429
+  without ``Via`` (discord.py raises).
+* Command sync: bulk overwrite rules (names, descriptions, options, duplicates), ids kept for
+  unchanged commands, global and per guild.
+* Request bodies against Discord's OpenAPI document: paths, methods, query parameters, body keys
+  two levels deep (:meth:`DiscordEmulator.openapi_violations`; a missing document is an error).
+
+What it does NOT model: voice, stage, threads and forum channels, reactions, pins, polls (beyond
+hiding them), stickers and emojis, presences, guild member/role/channel events after login (changes
+made by tests after IDENTIFY are enforced but not announced), interactions in DMs or user-installed
+apps, PING interactions and HTTP interactions endpoints, entitlements and monetization, embeds'
+field-level validation beyond lengths, the global 50 requests/s limit across routes, the gateway's
+own rate limits and ``session_start_limit`` accounting, zlib transport compression, the
+``max_concurrency`` identify pacing, audit logs, webhooks other than interaction webhooks, and
+Discord's exact error wording for every rule.
+"""
+
+from .emulator import DiscordEmulator
+from .gateway import Session, shard_of
+from .interactions import InteractionRecord
+from .openapi import OPENAPI_PATH, openapi_violations
+from .protocol import (
+    ALL_PERMISSIONS,
+    BOT_PERMISSIONS,
+    EVERYONE_PERMISSIONS,
+    MIB,
+    CallbackType,
+    ChannelType,
+    CommandType,
+    ComponentType,
+    ErrorCode,
+    GatewayClose,
+    GatewayOp,
+    Intent,
+    InteractionType,
+    MessageFlag,
+    MessageType,
+    OptionType,
+    Permission,
+    RestCall,
+    UploadedFile,
+)
+from .world import BOOST_TIER_UPLOAD_LIMIT, Guild
+
+__all__ = [
+    "ALL_PERMISSIONS",
+    "BOOST_TIER_UPLOAD_LIMIT",
+    "BOT_PERMISSIONS",
+    "EVERYONE_PERMISSIONS",
+    "MIB",
+    "OPENAPI_PATH",
+    "CallbackType",
+    "ChannelType",
+    "CommandType",
+    "ComponentType",
+    "DiscordEmulator",
+    "ErrorCode",
+    "GatewayClose",
+    "GatewayOp",
+    "Guild",
+    "Intent",
+    "InteractionRecord",
+    "InteractionType",
+    "MessageFlag",
+    "MessageType",
+    "OptionType",
+    "Permission",
+    "RestCall",
+    "Session",
+    "UploadedFile",
+    "openapi_violations",
+    "shard_of",
+]

@@ -1,0 +1,312 @@
+"""REST plumbing: the route table, request parsing, injected faults, per-route rate limits with
+``X-RateLimit-*`` headers, the invalid-request ban, and the login, gateway and guild routes."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from .protocol import (
+    API_PREFIX,
+    MIB,
+    ApiError,
+    ApiRequest,
+    ErrorCode,
+    Reply,
+    RestCall,
+    UploadedFile,
+    json_response,
+    parse_json,
+    snowflake_param,
+)
+from .world import Guild
+
+RouteHandler = Callable[[Any, ApiRequest], Awaitable[Reply]]
+ROUTES: list[tuple[str, str, re.Pattern[str], str]] = []
+# The parameters that make a route's rate-limit bucket distinct (Discord's "major parameters").
+MAJOR_PARAMETERS = ("channel_id", "guild_id", "webhook_id", "webhook_token", "interaction_id")
+# Discord bans a client (Cloudflare, about an hour) after 10,000 401/403/429 answers in 10 minutes.
+INVALID_REQUEST_LIMIT = 10_000
+INVALID_REQUEST_WINDOW = 600.0
+BAN_DURATION = 3600.0
+REQUEST_SIZE_LIMIT = 25 * MIB
+
+
+def route(method: str, template: str) -> Callable[[RouteHandler], RouteHandler]:
+    """Registers a REST handler for ``method template`` (template as in Discord's docs)."""
+    pattern = re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$")
+
+    def register(handler: RouteHandler) -> RouteHandler:
+        ROUTES.append((method, template, pattern, handler.__name__))
+        return handler
+
+    return register
+
+
+@dataclass
+class _Bucket:
+    """A fixed window of ``limit`` requests per ``per`` seconds (wall clock: discord.py sleeps real time)."""
+
+    name: str
+    limit: int
+    per: float
+    used: int = 0
+    reset_at: float = 0.0
+
+    def take(self, now: float) -> tuple[bool, dict[str, str]]:
+        if now >= self.reset_at:
+            self.used, self.reset_at = 0, now + self.per
+        allowed = self.used < self.limit
+        if allowed:
+            self.used += 1
+        reset_after = max(self.reset_at - now, 0.0)
+        return allowed, {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.limit - self.used),
+            "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}",
+            "X-RateLimit-Reset-After": f"{reset_after:.3f}",
+            "X-RateLimit-Bucket": self.name,
+        }
+
+
+class Rest:
+    """Mixin: the REST API of :class:`~emulators.discord.DiscordEmulator`."""
+
+    token: str
+    bot_user: dict
+    owner: dict
+    application_id: int
+    gateway_url: str
+    guilds: dict[int, Guild]
+    users: dict[int, dict]
+
+    def _init_rest(self, *, invalid_request_limit: int, rate_limit: tuple[int, float], recommended_shards: int) -> None:
+        self.calls: list[RestCall] = []
+        self._faults: list[dict] = []
+        self.invalid_request_limit = invalid_request_limit
+        self._invalid_at: deque[float] = deque()
+        self.banned_until: float | None = None
+        self._default_rate_limit = rate_limit
+        self._rate_limits: dict[tuple[str, str], tuple[int, float]] = {}
+        self._buckets: dict[tuple[str, str, tuple[str, ...]], _Bucket] = {}
+        self.rate_limited_count = 0
+        self.recommended_shards = recommended_shards
+        self.request_size_limit = REQUEST_SIZE_LIMIT
+
+    # ------------------------------------------------------------------ test-facing
+
+    def fail_next(
+        self,
+        method: str,
+        path_pattern: str,
+        status: int,
+        body: dict | None = None,
+        *,
+        times: int = 1,
+        headers: dict | None = None,
+    ) -> None:
+        """Answers the next ``times`` requests whose method matches (``"*"`` for any) and whose path
+        after /api/v10 matches the regex ``path_pattern`` (``re.search``) with ``status``/``body``
+        instead of handling them.  A 429 gets a ``Via`` header and a ``retry_after`` by default so
+        discord.py retries it."""
+        body = dict(body) if body is not None else {"code": 0, "message": f"{status}: injected fault"}
+        headers = dict(headers or {})
+        if status == 429:
+            body.setdefault("retry_after", 0.05)
+            body.setdefault("global", False)
+            headers.setdefault("Via", "1.1 google")
+        self._faults.append(
+            {
+                "method": method.upper(),
+                "pattern": re.compile(path_pattern),
+                "status": status,
+                "body": body,
+                "headers": headers,
+                "times": times,
+            }
+        )
+
+    def set_rate_limit(self, method: str, template: str, limit: int, per: float) -> None:
+        """Limits ``method template`` (e.g. ``"POST", "/channels/{channel_id}/messages"``) to ``limit``
+        requests per ``per`` seconds per major parameter, as Discord's per-route buckets do."""
+        self._rate_limits[(method.upper(), template)] = (limit, per)
+
+    @property
+    def banned(self) -> bool:
+        """Whether the client is banned for too many invalid requests (see ``invalid_request_limit``)."""
+        return self.banned_until is not None and self.now() < self.banned_until
+
+    @property
+    def invalid_request_count(self) -> int:
+        """401, 403 and 429 answers within the last 10 minutes (emulator time)."""
+        self._forget_old_invalid()
+        return len(self._invalid_at)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _forget_old_invalid(self) -> None:
+        while self._invalid_at and self._invalid_at[0] <= self.now() - INVALID_REQUEST_WINDOW:
+            self._invalid_at.popleft()
+
+    def _count_answer(self, status: int) -> None:
+        if status not in (401, 403, 429):
+            return
+        self._invalid_at.append(self.now())
+        self._forget_old_invalid()
+        if len(self._invalid_at) >= self.invalid_request_limit:
+            self.banned_until = self.now() + BAN_DURATION
+
+    def _take_fault(self, method: str, path: str) -> dict | None:
+        for fault in self._faults:
+            if fault["method"] in ("*", method) and fault["pattern"].search(path):
+                fault["times"] -= 1
+                if fault["times"] <= 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    @staticmethod
+    async def _read_body(request: web.Request) -> tuple[Any, dict[int, UploadedFile]]:
+        uploads: dict[int, UploadedFile] = {}
+        if request.content_type.startswith("multipart/"):
+            payload: Any = None
+            reader = await request.multipart()
+            async for part in reader:
+                if not isinstance(part, BodyPartReader):
+                    continue
+                name = part.name or ""
+                if name == "payload_json":
+                    payload = parse_json(await part.read())
+                elif re.fullmatch(r"files\[\d+\]", name):
+                    data = bytes(await part.read())
+                    uploads[int(name[6:-1])] = UploadedFile(
+                        part.filename or f"file{name[6:-1]}", part.headers.get("Content-Type"), data
+                    )
+            return payload, uploads
+        raw = await request.read()
+        return (parse_json(raw) if raw else None), uploads
+
+    async def _rest(self, request: web.Request) -> web.Response:
+        path = request.path[len(API_PREFIX) :]
+        call = RestCall(request.method, path, dict(request.query), None)
+        self.calls.append(call)
+        if self.banned:
+            # Cloudflare's ban: a 429 with a text body and no Via header; discord.py raises at once.
+            call.status = 429
+            return web.Response(status=429, text="error code: 1015", headers={"Retry-After": "3600"})
+        headers: dict[str, str] = {}
+        try:
+            if (request.content_length or 0) > self.request_size_limit:
+                raise ApiError(413, ErrorCode.REQUEST_ENTITY_TOO_LARGE, "Request entity too large")
+            call.json, uploads = await self._read_body(request)
+            call.files = [uploads[index] for index in sorted(uploads)]
+            fault = self._take_fault(request.method, path)
+            if fault is not None:
+                status, body, headers = fault["status"], fault["body"], fault["headers"]
+            else:
+                status, body, headers = await self._dispatch_route(request, path, call, uploads)
+        except ApiError as error:
+            status, body = error.status, error.body
+        call.status = status
+        self._count_answer(status)
+        if body is None:
+            return web.Response(status=status, headers=headers)
+        return json_response(status, body, headers)
+
+    def _rate_limit(self, method: str, template: str, params: dict[str, str]) -> tuple[bool, dict[str, str]]:
+        limit, per = self._rate_limits.get((method, template), self._default_rate_limit)
+        major = tuple(params.get(key, "") for key in MAJOR_PARAMETERS)
+        key = (method, template, major)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            name = hashlib.sha1(f"{method} {template}".encode()).hexdigest()[:16]
+            bucket = self._buckets[key] = _Bucket(name, limit, per)
+        return bucket.take(time.monotonic())
+
+    async def _dispatch_route(
+        self, request: web.Request, path: str, call: RestCall, uploads: dict[int, UploadedFile]
+    ) -> tuple[int, Any, dict[str, str]]:
+        allowed = False
+        for method, template, pattern, handler_name in ROUTES:
+            match = pattern.match(path)
+            if match is None:
+                continue
+            allowed = True
+            if method != request.method:
+                continue
+            if not template.startswith(("/interactions/", "/webhooks/")) and (
+                request.headers.get("Authorization") != f"Bot {self.token}"
+            ):
+                raise ApiError(401, ErrorCode.GENERAL, "401: Unauthorized")
+            within, headers = self._rate_limit(method, template, match.groupdict())
+            if not within:
+                self.rate_limited_count += 1
+                retry_after = float(headers["X-RateLimit-Reset-After"])
+                body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": False}
+                headers |= {"Via": "1.1 google", "X-RateLimit-Scope": "user", "Retry-After": str(int(retry_after) + 1)}
+                return 429, body, headers
+            handler = getattr(self, handler_name)
+            status, body = await handler(ApiRequest(match.groupdict(), call.query, call.json, uploads))
+            return status, body, headers
+        if allowed:
+            raise ApiError(405, ErrorCode.GENERAL, "405: Method Not Allowed")
+        raise ApiError(404, ErrorCode.GENERAL, "404: Not Found")
+
+    # ------------------------------------------------------------------ login, gateway, guilds
+
+    @route("GET", "/users/@me")
+    async def _get_me(self, req: ApiRequest) -> Reply:
+        return 200, {**self.bot_user, "verified": True, "mfa_enabled": False, "locale": "en-US", "email": None}
+
+    @route("GET", "/users/{user_id}")
+    async def _get_user(self, req: ApiRequest) -> Reply:
+        user = self.users.get(snowflake_param(req.params["user_id"]))
+        if user is None:
+            raise ApiError(404, ErrorCode.UNKNOWN_USER, "Unknown User")
+        return 200, user
+
+    @route("GET", "/oauth2/applications/@me")
+    async def _get_application(self, req: ApiRequest) -> Reply:
+        return 200, {
+            "id": str(self.application_id),
+            "name": "Retouch",
+            "icon": None,
+            "description": "",
+            "bot_public": False,
+            "bot_require_code_grant": False,
+            "owner": self.owner,
+            "team": None,
+            "verify_key": "0" * 64,
+            "flags": 0,
+            "bot": self.bot_user,
+        }
+
+    @route("GET", "/gateway")
+    async def _get_gateway(self, req: ApiRequest) -> Reply:
+        return 200, {"url": self.gateway_url}
+
+    @route("GET", "/gateway/bot")
+    async def _get_gateway_bot(self, req: ApiRequest) -> Reply:
+        limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
+        return 200, {"url": self.gateway_url, "shards": self.recommended_shards, "session_start_limit": limit}
+
+    @route("GET", "/guilds/{guild_id}")
+    async def _get_guild(self, req: ApiRequest) -> Reply:
+        guild = self._guild_create_payload(self.guild(snowflake_param(req.params["guild_id"])))
+        keys = ("id", "name", "icon", "owner_id", "roles", "emojis", "features", "stickers", "preferred_locale")
+        return 200, {k: guild[k] for k in (*keys, "premium_tier", "description")}
+
+    @route("GET", "/guilds/{guild_id}/members/{user_id}")
+    async def _get_member(self, req: ApiRequest) -> Reply:
+        guild = self.guild(snowflake_param(req.params["guild_id"]))
+        member = guild.members.get(snowflake_param(req.params["user_id"]))
+        if member is None:
+            raise ApiError(404, ErrorCode.UNKNOWN_MEMBER, "Unknown Member")
+        return 200, member

@@ -1,0 +1,55 @@
+"""Running the real bot against the loopback emulators: the configuration that points it at them,
+and its own lifecycle (``bot.main()``) until it is logged in and has synced.  Used by tests and benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import bot as bot_module
+from emulators.discord import DiscordEmulator
+from emulators.modelhub import ModelHubEmulator
+from services.config import Config
+from services.quota import parse_quota
+from services.secret import Secret
+
+
+def make_config(discord: DiscordEmulator, hub: ModelHubEmulator, database_url: str, **overrides: Any) -> Config:
+    """A bot configuration for the two emulators (fast upstream backoff, a generous default quota)."""
+    config = Config(
+        discord_token=Secret(discord.token),
+        ionos_api_token=Secret(hub.token),
+        model_hub_url=hub.base_url,
+        database_url=database_url,
+        dev_guild_id=discord.guild_id,
+        default_quota=parse_quota("1000/day"),
+        upstream_deadline_seconds=20,
+        upstream_backoff_seconds=0.05,
+    )
+    return dataclasses.replace(config, **overrides)
+
+
+@contextlib.asynccontextmanager
+async def running_bot(config: Config, discord: DiscordEmulator) -> AsyncIterator[bot_module.RetouchBot]:
+    """Run `bot.main()` (the product's own lifecycle) until the block ends."""
+    started: asyncio.Future[bot_module.RetouchBot] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(bot_module.main(config, on_started=started.set_result))
+    try:
+        bot = await asyncio.wait_for(asyncio.shield(started), 10)
+        # This bot's own GUILD_CREATE, not an earlier process's: interactions need the live connection.
+        await asyncio.wait_for(until(lambda: bot.get_guild(discord.guild_id) is not None), 10)
+        await asyncio.wait_for(until(lambda: "edit" in discord.commands), 10)
+        yield bot
+    finally:
+        if started.done():
+            await started.result().close()
+        await asyncio.wait_for(task, 10)
+
+
+async def until(condition: Callable[[], object], interval: float = 0.02) -> None:
+    """Returns once ``condition()`` is true (callers bound it with ``asyncio.wait_for``)."""
+    while not condition():  # noqa: ASYNC110 - polling state owned by another task, bounded by the caller
+        await asyncio.sleep(interval)
