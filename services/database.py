@@ -24,7 +24,7 @@ import re
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Generator, Mapping, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -47,6 +47,10 @@ class Row(Protocol):
     """A result row: `sqlite3.Row` or `asyncpg.Record`; both index by position and by column name."""
 
     def __getitem__(self, key: int | str) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
 
 
 def lock_key(name: str) -> int:

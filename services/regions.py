@@ -28,8 +28,9 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from services import limits
+from services import limits, words
 from services.images import ImageError, to_data_url
+from services.words import Text
 
 log = logging.getLogger(__name__)
 
@@ -220,12 +221,20 @@ async def make_region_mask_data_url(width: int, height: int, areas: Iterable[str
     return await to_data_url(await make_region_mask(width, height, areas, inverted), "image/png")
 
 
+_TOO_MANY_PIXELS = Text(
+    words.TOO_MANY_PIXELS,
+    field="image",
+    limit=Text(words.PIXEL_LIMIT, megapixels=limits.MAX_INPUT_PIXELS // 1_000_000),
+)
+_UNREADABLE = Text(words.STILL_PICTURE, field="image", reason=Text(words.STILL_UNREADABLE))
+
+
 def _open_displayed(data: bytes) -> Image.Image:
     """The picture as Discord shows it (EXIF orientation applied); ImageError when it is not one."""
     try:
         with Image.open(io.BytesIO(data), formats=limits.INPUT_FORMATS) as probe:
             if probe.width * probe.height > limits.MAX_INPUT_PIXELS:
-                raise ImageError("image", "`image` has too many pixels to process.")
+                raise ImageError("image", _TOO_MANY_PIXELS)
             probe.draft("RGB", (PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE))
             probe.load()
             return ImageOps.exif_transpose(probe)
@@ -234,7 +243,7 @@ def _open_displayed(data: bytes) -> Image.Image:
     # Pillow raises many types on damaged bytes (OSError, SyntaxError, struct.error, …); all mean the same.
     except Exception as exc:
         log.debug("unreadable picture for a region preview: %s", type(exc).__name__)
-        raise ImageError("image", "`image` could not be read as a picture.") from None
+        raise ImageError("image", _UNREADABLE) from None
 
 
 def _displayed_size(data: bytes) -> tuple[int, int]:
@@ -247,7 +256,7 @@ def _displayed_size(data: bytes) -> tuple[int, int]:
             return width, height
     except Exception as exc:
         log.debug("unreadable picture for its displayed size: %s", type(exc).__name__)
-        raise ImageError("image", "`image` could not be read as a picture.") from None
+        raise ImageError("image", _UNREADABLE) from None
 
 
 async def displayed_size(data: bytes) -> tuple[int, int]:
