@@ -61,7 +61,7 @@ def describe_status(status: QuotaStatus, *, yours: bool = True) -> Text:
             )
         ]
         if status.next_free_at is not None:
-            lines.append(Text(words.STATUS_NEXT_FREE, when=discord.utils.format_dt(status.next_free_at, "R")))
+            lines.append(Text(words.STATUS_NEXT_FREE, when=status.next_free_at))
     if status.budget is not None:
         budget = status.budget
         lines.append(

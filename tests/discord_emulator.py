@@ -296,6 +296,8 @@ class DiscordEmulator:
         self.response_deadline = response_deadline
         self.attachment_size_limit = attachment_size_limit
         self.clock_offset: float = 0.0
+        # The Discord language of every member (`locale`) and of the server (`guild_locale`) in interactions.
+        self.locale, self.guild_locale = "en-US", "en-US"
         self._ids = itertools.count(1)
         self._cdn_secret = secrets.token_bytes(32)
 
@@ -1411,15 +1413,15 @@ class DiscordEmulator:
             "type": kind,
             "data": data,
             "guild_id": str(self.guild_id),
-            "guild": {"id": str(self.guild_id), "locale": "en-US", "features": []},
+            "guild": {"id": str(self.guild_id), "locale": self.guild_locale, "features": []},
             "channel_id": str(channel_id),
             "channel": {**channel, "permissions": member["permissions"]},
             "member": member,
             "token": "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48),
             "version": 1,
             "app_permissions": str(BOT_PERMISSIONS),
-            "locale": "en-US",
-            "guild_locale": "en-US",
+            "locale": self.locale,
+            "guild_locale": self.guild_locale,
             "entitlements": [],
             "authorizing_integration_owners": {"0": str(self.guild_id)},
             "context": 0,
