@@ -55,7 +55,10 @@ def _messages(name: str) -> dict[str, str]:
     return {
         message.id: message.string
         for message in catalog
-        if isinstance(message.id, str) and message.id and isinstance(message.string, str) and message.string
+        if isinstance(message.id, str)
+        and message.id
+        and isinstance(message.string, str)
+        and message.string
         and not message.fuzzy
     }
 

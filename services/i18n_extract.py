@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import io
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator
 from typing import IO, Any
 
 from babel.messages.extract import extract_python
@@ -26,8 +26,9 @@ def _is_command(decorator: ast.expr) -> bool:
 
 
 def extract(
-    fileobj: IO[bytes], keywords: Mapping[str, Any] | Collection[str], comment_tags: Collection[str], options: dict
-) -> Iterator[tuple[int, str | None, str | tuple[str, ...], list[str]]]:
+    fileobj: IO[bytes], keywords: Any, comment_tags: Collection[str], options: Any
+) -> Iterator[tuple[Any, ...]]:
+    """Babel's extractor protocol: (line, keyword, message, comments) for every message of one file."""
     source = fileobj.read()
     yield from extract_python(io.BytesIO(source), keywords, comment_tags, options)
     for node in ast.walk(ast.parse(source)):

@@ -1,4 +1,4 @@
-"""The catalogs and the machinery: German is complete and faithful, any Discord locale is served, values are formatted."""
+"""The catalogs and the machinery: German complete and faithful, any Discord locale served, values formatted."""
 
 from __future__ import annotations
 
@@ -110,7 +110,9 @@ def test_a_discord_locale_maps_to_the_catalog_of_its_language(locale, catalog):
 
 @pytest.mark.parametrize("locale", ["en-US", "es-ES", "pt-BR", "zh-CN", "ja", "xx-YY", None])
 def test_languages_without_a_catalog_read_english(locale):
-    assert Text(words.COUNT_RANGE, min=1, max=10, count=11).render(locale) == "`count` must be between 1 and 10; got 11."
+    assert (
+        Text(words.COUNT_RANGE, min=1, max=10, count=11).render(locale) == "`count` must be between 1 and 10; got 11."
+    )
 
 
 def test_german_renders_nested_texts_in_german():
@@ -126,7 +128,10 @@ def test_numbers_dates_and_durations_are_formatted_for_the_locale():
     assert i18n.format_number(12345.5, "de") == "12.345,5" and i18n.format_number(12345.5, "pt-BR") == "12.345,5"
     assert i18n.format_number(12345.5, "en-US") == "12,345.5"
     moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    assert Text(words.STATUS_NEXT_FREE, when=moment).render("de") == f"Das nächste wird <t:{int(moment.timestamp())}:R> frei."
+    assert (
+        Text(words.STATUS_NEXT_FREE, when=moment).render("de")
+        == f"Das nächste wird <t:{int(moment.timestamp())}:R> frei."
+    )
     assert Text("{d}", d=timedelta(minutes=5)).render("de") == "5 Minuten"
     assert Text("{d}", d=timedelta(minutes=5)).render("es-ES") == "5 minutos"
     assert Text("{d}", d=timedelta(minutes=5)).render(None) == "5 minutes"
