@@ -210,7 +210,9 @@ class QuotaCog(RetouchCog):
             Text(words.REPORT_RANK, rank=rank, user_id=user_id, images=images)
             for rank, (user_id, images) in enumerate(report.top_users, 1)
         ]
-        per_day = ", ".join(f"{day:%m-%d} {total}" for day, total in report.daily_totals)
+        per_day = words.joined(
+            [Text("{day}: {total}", day=day, total=total) for day, total in report.daily_totals], ", "
+        )
         lines.append(Text(words.REPORT_PER_DAY, days=per_day))
         await interaction.edit_original_response(
             content=render(interaction, words.joined(lines))[:MAX_MESSAGE_CONTENT],

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import functools
 import logging
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from importlib import resources
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_timedelta
+from babel.dates import format_skeleton, format_timedelta
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
@@ -92,6 +92,11 @@ def format_number(value: float, locale: str | None) -> str:
 def format_duration(value: timedelta, locale: str | None) -> str:
     """A duration in words, rounded to its largest unit (`5 minutes`, `5 Minuten`)."""
     return format_timedelta(value, locale=babel_locale(locale))
+
+
+def format_day(day: date, locale: str | None) -> str:
+    """A calendar day without the year, in the locale's order and words (`Dec 2`, `2. Dez.`)."""
+    return format_skeleton("MMMd", day, locale=babel_locale(locale))
 
 
 def discord_timestamp(moment: datetime, style: str = "R") -> str:

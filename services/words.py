@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from services import i18n
@@ -29,6 +29,8 @@ def _formatted(value: Any, locale: str | None) -> Any:
         return i18n.format_number(value, locale)
     if isinstance(value, datetime):
         return i18n.discord_timestamp(value)
+    if isinstance(value, date):
+        return i18n.format_day(value, locale)
     if isinstance(value, timedelta):
         return i18n.format_duration(value, locale)
     return value
@@ -39,7 +41,8 @@ class Text:
     """A member-facing sentence: a template of this module and the values of its placeholders.
 
     Values may be other `Text`s (rendered in the same language), `float`s (the locale's decimal separator),
-    `datetime`s (a Discord timestamp, which Discord localises), `timedelta`s (in the locale's words), or
+    `datetime`s (a Discord timestamp, which Discord localises), `date`s (a day in the locale's words),
+    `timedelta`s (in the locale's words), or
     anything `str.format` shows as it is: ints stay plain digits, since most are ids, sizes or HTTP statuses.
     """
 

@@ -132,6 +132,8 @@ def test_numbers_dates_and_durations_are_formatted_for_the_locale():
         Text(words.STATUS_NEXT_FREE, when=moment).render("de")
         == f"Das nächste wird <t:{int(moment.timestamp())}:R> frei."
     )
+    assert Text(words.REPORT_PER_DAY, days=moment.date()).render("de") == "Pro Tag: 2. Jan."
+    assert Text(words.REPORT_PER_DAY, days=moment.date()).render("en-GB") == "Per day: 2 Jan"
     assert Text("{d}", d=timedelta(minutes=5)).render("de") == "5 Minuten"
     assert Text("{d}", d=timedelta(minutes=5)).render("es-ES") == "5 minutos"
     assert Text("{d}", d=timedelta(minutes=5)).render(None) == "5 minutes"

@@ -80,6 +80,10 @@ async def test_usage_and_a_quota_refusal_in_german(stack):
     assert lines[0] == "Du hast noch **0 von 1** Bildern pro Tag übrig (1 verbraucht)."
     assert re.fullmatch(r"Das nächste wird <t:\d+:R> frei\.", lines[1])
     assert lines[2] == "Andere dürfen deine Bilder remixen (`/remixing allow:False` zum Widersprechen)."
+    report = await stack.discord.slash("quota", {"days": 3}, subcommand="report", user=stack.discord.moderator)
+    said = await told(report, "Pro Tag")
+    assert "**1 Bilder** in den letzten 3 Tagen." in said
+    assert re.search(r"^Pro Tag: \d+\. \w+\.?: [01], \d+\. \w+\.?: [01], \d+\. \w+\.?: 1$", said, re.MULTILINE), said
 
 
 async def test_progress_and_the_summary_follow_the_member_and_the_caption_the_server(stack):
