@@ -31,9 +31,10 @@ lint: $(VENV)/.installed
 
 # Re-extract the member-facing words into services/locales/retouch.pot and merge them into every catalog;
 # `make translations LANGUAGE=fr` first starts a French catalog. Then translate the new entries of the .po.
+# No source locations: they would change with every edit of words.py and make catalogs conflict in merges.
 LOCALES := services/locales
 translations: $(VENV)/.installed
-	$(VENV)/bin/pybabel --quiet extract -F babel.cfg -k _ --no-default-keywords --project=Retouch \
+	$(VENV)/bin/pybabel --quiet extract -F babel.cfg -k _ --no-default-keywords --no-location --project=Retouch \
 		-o $(LOCALES)/retouch.pot services cogs
 	$(if $(LANGUAGE),test -f $(LOCALES)/$(LANGUAGE)/LC_MESSAGES/retouch.po || \
 		$(VENV)/bin/pybabel --quiet init -D retouch -i $(LOCALES)/retouch.pot -d $(LOCALES) -l $(LANGUAGE))
