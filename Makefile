@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench sync lint
+.PHONY: run test bench sync lint translations
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,3 +28,14 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
+
+# Re-extract the member-facing words into services/locales/retouch.pot and merge them into every catalog;
+# `make translations LANGUAGE=fr` first starts a French catalog. Then translate the new entries of the .po.
+# No source locations: they would change with every edit of words.py and make catalogs conflict in merges.
+LOCALES := services/locales
+translations: $(VENV)/.installed
+	$(VENV)/bin/pybabel --quiet extract -F babel.cfg -k _ --no-default-keywords --no-location --project=Retouch \
+		-o $(LOCALES)/retouch.pot services cogs
+	$(if $(LANGUAGE),test -f $(LOCALES)/$(LANGUAGE)/LC_MESSAGES/retouch.po || \
+		$(VENV)/bin/pybabel --quiet init -D retouch -i $(LOCALES)/retouch.pot -d $(LOCALES) -l $(LANGUAGE))
+	$(VENV)/bin/pybabel --quiet update -D retouch -i $(LOCALES)/retouch.pot -d $(LOCALES) --ignore-pot-creation-date

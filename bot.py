@@ -17,6 +17,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.failures import report_failure
+from cogs.translator import RetouchTranslator
 from services.config import Config, ConfigError, load_config
 from services.database import Database, open_database
 from services.editing import EditObserver, EditService
@@ -91,6 +92,7 @@ class RetouchBot(commands.Bot):
             log.info("Returned %d reservation(s) left behind by an earlier process", returned)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        await self.tree.set_translator(RetouchTranslator())
         await self.sync_commands()
 
     async def sync_commands(self, *, force: bool = False) -> None:
@@ -101,7 +103,12 @@ class RetouchBot(commands.Bot):
             synced = await self.tree.sync(guild=guild)
             log.info("Synced %d commands to the development server", len(synced))
             return
-        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        # What Discord is sent, translations included, so that a changed catalog is synced too.
+        translator = self.tree.translator
+        payload = [
+            await command.get_translated_payload(self.tree, translator) if translator else command.to_dict(self.tree)
+            for command in self.tree.get_commands()
+        ]
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         # Global syncs are rate limited and slow to propagate: skip them when nothing changed.
         if not (force or self._force_sync) and await self.database.get_meta(COMMAND_DIGEST_KEY) == digest:

@@ -144,4 +144,4 @@ class ResultPoster:
     def summary(self, delivered: int, seconds: float) -> Text:
         """What the member reads in the ephemeral response once the pictures are out."""
         template = words.DONE_ONE if delivered == 1 else words.DONE_MANY
-        return words.joined([Text(template, count=delivered, seconds=f"{seconds:.0f}"), *self.notes], " ")
+        return words.joined([Text(template, count=delivered, seconds=round(seconds)), *self.notes], " ")

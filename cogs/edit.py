@@ -18,6 +18,7 @@ from cogs.base import RetouchCog, picture_of, requester_of
 from cogs.delivery import ResultPoster
 from cogs.failures import InputRefused, RetouchError, refused, render, tell
 from cogs.progress import ProgressDisplay
+from cogs.translator import described
 from services import words
 from services.editing import EditOutcome
 from services.jobs import Origin
@@ -83,10 +84,10 @@ class EditCog(RetouchCog):
     @app_commands.guild_only()
     @app_commands.describe(
         image=words.OPTION_IMAGE,
-        prompt=Text(words.OPTION_PROMPT, max=MAX_PROMPT).render(),
+        prompt=described(words.OPTION_PROMPT, max=MAX_PROMPT),
         mask=words.OPTION_MASK,
-        size=Text(words.OPTION_SIZE, multiple=SIDE_MULTIPLE, min=MIN_SIDE, max=MAX_SIDE).render(),
-        count=Text(words.OPTION_COUNT, min=MIN_COUNT, max=MAX_COUNT).render(),
+        size=described(words.OPTION_SIZE, multiple=SIDE_MULTIPLE, min=MIN_SIDE, max=MAX_SIDE),
+        count=described(words.OPTION_COUNT, min=MIN_COUNT, max=MAX_COUNT),
         format=words.OPTION_FORMAT,
         model=words.OPTION_MODEL,
     )

@@ -75,7 +75,7 @@ class ForgetConfirmation(discord.ui.View):
 class PrivacyCog(RetouchCog):
     """What Retouch keeps about a member, and forgetting it; expiring old records on a timer."""
 
-    privacy = app_commands.Group(name="privacy", description="What Retouch keeps about you, and forgetting it")
+    privacy = app_commands.Group(name="privacy", description=words.GROUP_PRIVACY)
 
     def __init__(self, bot: RetouchBot) -> None:
         self.bot = bot

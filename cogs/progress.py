@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 def describe(status: EditStatus) -> Text:
     """Checking, waiting in line (place and expected wait), or editing, with the time so far."""
-    elapsed = f"{status.elapsed:.0f}"
+    elapsed = round(status.elapsed)
     if status.stage == "checking":
         return Text(words.PROGRESS_CHECKING)
     if status.stage == "waiting":
@@ -26,7 +26,8 @@ def describe(status: EditStatus) -> Text:
             if status.position == 0
             else Text(words.PROGRESS_POSITION, position=status.position, waiting=status.waiting)
         )
-        wait = f"{status.expected_wait:.1f}" if status.expected_wait < 10 else f"{status.expected_wait:.0f}"
+        # A float is shown with the locale's decimal separator; tenths only while they matter.
+        wait = round(status.expected_wait, 1) if status.expected_wait < 10 else round(status.expected_wait)
         return Text(words.PROGRESS_IN_LINE, place=place, wait=wait, elapsed=elapsed)
     if status.count == 1:
         return Text(words.PROGRESS_EDITING_ONE, elapsed=elapsed)

@@ -61,7 +61,7 @@ def describe_status(status: QuotaStatus, *, yours: bool = True) -> Text:
             )
         ]
         if status.next_free_at is not None:
-            lines.append(Text(words.STATUS_NEXT_FREE, when=discord.utils.format_dt(status.next_free_at, "R")))
+            lines.append(Text(words.STATUS_NEXT_FREE, when=status.next_free_at))
     if status.budget is not None:
         budget = status.budget
         lines.append(
@@ -210,7 +210,9 @@ class QuotaCog(RetouchCog):
             Text(words.REPORT_RANK, rank=rank, user_id=user_id, images=images)
             for rank, (user_id, images) in enumerate(report.top_users, 1)
         ]
-        per_day = ", ".join(f"{day:%m-%d} {total}" for day, total in report.daily_totals)
+        per_day = words.joined(
+            [Text("{day}: {total}", day=day, total=total) for day, total in report.daily_totals], ", "
+        )
         lines.append(Text(words.REPORT_PER_DAY, days=per_day))
         await interaction.edit_original_response(
             content=render(interaction, words.joined(lines))[:MAX_MESSAGE_CONTENT],

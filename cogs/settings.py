@@ -10,6 +10,7 @@ from discord import app_commands
 
 from cogs.base import ModeratorGroup, RetouchCog
 from cogs.failures import InputRefused, render
+from cogs.translator import described
 from services import words
 from services.limits import MAX_COUNT, MAX_SIDE, MIN_COUNT, MIN_SIDE, SIDE_MULTIPLE
 from services.settings import GuildSettings
@@ -66,7 +67,7 @@ class SettingsCog(RetouchCog):
         await self._reply(interaction, describe_settings(settings)[0])
 
     @retouch.command(name="max-count")
-    @app_commands.describe(count=Text(words.OPTION_MAX_COUNT, min=MIN_COUNT, max=MAX_COUNT).render())
+    @app_commands.describe(count=described(words.OPTION_MAX_COUNT, min=MIN_COUNT, max=MAX_COUNT))
     async def max_count(
         self, interaction: discord.Interaction, count: app_commands.Range[int, MIN_COUNT, MAX_COUNT]
     ) -> None:
@@ -75,7 +76,7 @@ class SettingsCog(RetouchCog):
 
     @retouch.command(name="default-size")
     @app_commands.describe(
-        long_side=Text(words.OPTION_LONG_SIDE, multiple=SIDE_MULTIPLE, min=MIN_SIDE, max=MAX_SIDE).render()
+        long_side=described(words.OPTION_LONG_SIDE, multiple=SIDE_MULTIPLE, min=MIN_SIDE, max=MAX_SIDE)
     )
     async def default_size(
         self, interaction: discord.Interaction, long_side: app_commands.Range[int, MIN_SIDE, MAX_SIDE]

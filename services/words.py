@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
+
+from services import i18n
 
 
 def _(template: str) -> str:
@@ -18,9 +21,30 @@ def _(template: str) -> str:
     return template
 
 
+def _formatted(value: Any, locale: str | None) -> Any:
+    """A placeholder's value as the reader sees it; anything else is formatted by `str.format` as it is."""
+    if isinstance(value, Text):
+        return value.render(locale)
+    if isinstance(value, float):
+        return i18n.format_number(value, locale)
+    if isinstance(value, datetime):
+        return i18n.discord_timestamp(value)
+    if isinstance(value, date):
+        return i18n.format_day(value, locale)
+    if isinstance(value, timedelta):
+        return i18n.format_duration(value, locale)
+    return value
+
+
 @dataclass(frozen=True, init=False)
 class Text:
-    """A member-facing sentence: a template of this module and the values of its placeholders."""
+    """A member-facing sentence: a template of this module and the values of its placeholders.
+
+    Values may be other `Text`s (rendered in the same language), `float`s (the locale's decimal separator),
+    `datetime`s (a Discord timestamp, which Discord localises), `date`s (a day in the locale's words),
+    `timedelta`s (in the locale's words), or
+    anything `str.format` shows as it is: ints stay plain digits, since most are ids, sizes or HTTP statuses.
+    """
 
     template: str
     values: Mapping[str, Any] = field(default_factory=dict)
@@ -30,11 +54,9 @@ class Text:
         object.__setattr__(self, "values", values)
 
     def render(self, locale: str | None = None) -> str:
-        """The sentence for a reader of `locale` (None: English)."""
-        values = {
-            name: value.render(locale) if isinstance(value, Text) else value for name, value in self.values.items()
-        }
-        return self.template.format(**values)
+        """The sentence for a reader of `locale` (a Discord locale code; None: English)."""
+        template = i18n.translation(self.template, locale) or self.template
+        return template.format(**{name: _formatted(value, locale) for name, value in self.values.items()})
 
     def __str__(self) -> str:
         return self.render()
@@ -245,6 +267,7 @@ def joined(texts: Sequence[Text], separator: str = "\n") -> Text:
 MENU_REMIX_IMAGE = _("Remix image")
 GROUP_QUOTA = _("Set and inspect image quotas (moderators)")
 GROUP_RETOUCH = _("Retouch's settings for this server (moderators)")
+GROUP_PRIVACY = _("What Retouch keeps about you, and forgetting it")
 OPTION_IMAGE = _("The picture to edit")
 OPTION_PROMPT = _("What should change (up to {max} characters)")
 OPTION_MASK = _("Optional mask: transparent (or white) where the picture may change")
@@ -268,6 +291,8 @@ OPTION_CHANNEL_ALLOWED = _("Allow /edit there (once any channel is allowed, only
 OPTION_MAX_COUNT = _("The most pictures one edit may ask for ({min}–{max})")
 OPTION_LONG_SIDE = _("The long side of `auto` size, a multiple of {multiple} between {min} and {max}")
 OPTION_BLOCKLIST_ACTION = _("Add, remove or list")
+# Choice names of `/retouch blocklist action` (the values stay English); `PERIODS` names the quota choices.
+BLOCKLIST_ACTIONS = (_("add"), _("remove"), _("list"))
 OPTION_BLOCKLIST_PHRASE = _("A word or phrase (whole words, any case)")
 OPTION_AUDIT_CHANNEL = _("Where to log every edit (leave empty to turn the audit log off)")
 OPTION_REMIXING_ENABLED = _("Whether members may remix and reroll pictures here")

@@ -108,6 +108,8 @@ class Injection:
     guilds: dict[int, Guild]
     _interactions: dict[int, InteractionRecord]
     _by_token: dict[str, InteractionRecord]
+    # The members' client language when an injected interaction names none (the server's is the guild's).
+    member_locale: str = DEFAULT_LOCALE
 
     def _guild_of(self, channel_id: int) -> Guild:
         return self.guilds[int(self._channel(channel_id)["guild_id"])]
@@ -204,7 +206,7 @@ class Injection:
         size_limit: int | None = None,
         permissions: int | None = None,
         message: dict | None = None,
-        locale: str = DEFAULT_LOCALE,
+        locale: str | None = None,
         guild_locale: str | None = None,
     ) -> InteractionRecord:
         """Builds an INTERACTION_CREATE of type ``kind``, sends it to the guild's shard and returns its record."""
@@ -227,7 +229,7 @@ class Injection:
             "token": "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48),
             "version": 1,
             "app_permissions": str(self.permissions_in(channel_id)),
-            "locale": locale,
+            "locale": locale or self.member_locale,
             "guild_locale": guild_locale or guild.preferred_locale,
             "entitlements": [],
             "authorizing_integration_owners": {"0": str(guild.id)},
@@ -253,7 +255,7 @@ class Injection:
         group: str | None = None,
         attachment_size_limit: int | None = None,
         permissions: int | None = None,
-        locale: str = DEFAULT_LOCALE,
+        locale: str | None = None,
         guild_locale: str | None = None,
     ) -> InteractionRecord:
         """Runs the synced slash command ``name`` as ``user`` (default: ``self.member``) in ``channel_id``
@@ -282,7 +284,7 @@ class Injection:
         user: dict | None = None,
         subcommand: str | None = None,
         group: str | None = None,
-        locale: str = DEFAULT_LOCALE,
+        locale: str | None = None,
         guild_locale: str | None = None,
     ) -> InteractionRecord:
         """Sends an autocomplete interaction with ``focused`` as the focused option; its typed text is
@@ -300,7 +302,7 @@ class Injection:
         *,
         user: dict | None = None,
         values: list[str] | None = None,
-        locale: str = DEFAULT_LOCALE,
+        locale: str | None = None,
         guild_locale: str | None = None,
     ) -> InteractionRecord:
         """Clicks the button (or picks ``values`` in the select) ``custom_id`` of ``message``.  The
@@ -333,7 +335,7 @@ class Injection:
         user: dict | None = None,
         resolved_attachments: list[dict] = (),  # type: ignore[assignment]
         message: dict | None = None,
-        locale: str = DEFAULT_LOCALE,
+        locale: str | None = None,
         guild_locale: str | None = None,
     ) -> InteractionRecord:
         """Submits the modal ``custom_id`` with ``components`` (mirroring the modal: action rows of
@@ -362,7 +364,7 @@ class Injection:
         message: dict,
         *,
         user: dict | None = None,
-        locale: str = DEFAULT_LOCALE,
+        locale: str | None = None,
         guild_locale: str | None = None,
     ) -> InteractionRecord:
         """Runs the synced message context-menu command ``name`` on ``message``; the target in
