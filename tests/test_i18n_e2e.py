@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 
-from tests.helpers import picture, told
 from emulators.modelhub import Fault
+from tests.helpers import picture, told
 from tests.protocol import EPHEMERAL
 from tests.stack import Stack
 
