@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import hashlib
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -177,7 +179,9 @@ def unreachable(exc: Exception) -> str:
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return "DNS lookup failed"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return (exc.os_error.strerror or str(exc.os_error) or "connection failed").lower()
+        if exc.os_error.errno == errno.ECONNREFUSED:
+            return "connection refused"
+        return os.strerror(exc.os_error.errno).lower() if exc.os_error.errno else "connection failed"
     if isinstance(exc, TimeoutError):
         return "no answer in time"
     return type(exc).__name__

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from enum import Enum
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -25,6 +25,9 @@ OUTCOMES = (
     "discord_error",
     "cancelled",
 )
+# `*_created` series double what is scraped and say nothing a process start time does not.
+disable_created_metrics()
+
 UPSTREAM_ERROR_KINDS = ("rate_limited", "unavailable", "timeout", "bad_request", "content_policy", "auth", "malformed")
 # An edit takes seconds to minutes; an acknowledgement must come within Discord's 3 s.
 _UPSTREAM_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 180)

@@ -1,0 +1,219 @@
+"""The operator's HTTP endpoint, sharding and start-up without a network: the real bot over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator
+
+import aiohttp
+import discord.gateway
+import discord.http
+import yarl
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+import bot as bot_module
+from services.metrics import OUTCOMES, UPSTREAM_ERROR_KINDS, Metrics
+from tests.discord_emulator import DiscordEmulator
+from tests.images import png_bytes
+from tests.modelhub_emulator import Fault, ModelHubEmulator
+from tests.stack import loopback_stack, make_config, running_bot
+
+# The families issue 10 names, with the type each must have.
+FAMILIES = {
+    "retouch_edits": "counter",
+    "retouch_images_delivered": "counter",
+    "retouch_upstream_request_duration_seconds": "histogram",
+    "retouch_upstream_errors": "counter",
+    "retouch_queue_waiting": "gauge",
+    "retouch_queue_wait_seconds": "histogram",
+    "retouch_interaction_ack_seconds": "histogram",
+    "retouch_pacer_images_available": "gauge",
+    "retouch_gateway_latency_seconds": "gauge",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def get(port: int, path: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}{path}") as response:
+        return response.status, await response.text()
+
+
+async def scrape(port: int) -> dict[str, dict]:
+    """family name → {"type", "samples": {(sample name, sorted labels): value}}, parsed by prometheus-client."""
+    status, text = await get(port, "/metrics")
+    assert status == 200
+    return {
+        family.name: {
+            "type": family.type,
+            "samples": {(s.name, tuple(sorted(s.labels.items()))): s.value for s in family.samples},
+        }
+        for family in text_string_to_metric_families(text)
+    }
+
+
+def sample(families: dict[str, dict], family: str, name: str, **labels: str) -> float:
+    return families[family]["samples"][(name, tuple(sorted(labels.items())))]
+
+
+async def test_metrics_export_every_family_and_move_with_upstream_calls(tmp_path):
+    port = free_port()
+    async with loopback_stack(tmp_path, http_port=port) as stack:
+        before = await scrape(port)
+        assert {name: before[name]["type"] for name in FAMILIES} == FAMILIES
+        for outcome in OUTCOMES:
+            assert sample(before, "retouch_edits", "retouch_edits_total", outcome=outcome) == 0
+        for kind in UPSTREAM_ERROR_KINDS:
+            assert sample(before, "retouch_upstream_errors", "retouch_upstream_errors_total", kind=kind) == 0
+        assert sample(before, "retouch_queue_waiting", "retouch_queue_waiting") == 0
+        assert sample(before, "retouch_pacer_images_available", "retouch_pacer_images_available") == 20  # the burst
+        [(key, latency)] = before["retouch_gateway_latency_seconds"]["samples"].items()
+        assert key == ("retouch_gateway_latency_seconds", (("shard", "0"),)) and 0 < latency < 5
+
+        stack.hub.inject(Fault(status=503, body={"detail": "maintenance"}))
+        image = stack.discord.add_attachment(png_bytes(64, 64), "photo.png", "image/png", width=64, height=64)
+        record = await stack.discord.slash("edit", {"image": image, "prompt": "make it blue"})
+        await record.wait_for(lambda r: any("Done" in text for text in r.texts()), timeout=20)
+
+        after = await scrape(port)
+        duration = "retouch_upstream_request_duration_seconds"
+        # The model list (asked once, for the model check), the 503 and the retry that answered.
+        assert sample(after, duration, f"{duration}_count") == 3
+        assert sample(after, "retouch_upstream_errors", "retouch_upstream_errors_total", kind="unavailable") == 1
+        assert sample(after, "retouch_upstream_errors", "retouch_upstream_errors_total", kind="timeout") == 0
+        assert sample(after, "retouch_pacer_images_available", "retouch_pacer_images_available") < 20
+        labels = {
+            key for family in after.values() for _, sample_labels in family["samples"] for key, _ in sample_labels
+        }
+        assert labels <= {"outcome", "kind", "shard", "le"}  # never a server, channel or user id
+
+
+def test_gateway_latency_is_one_series_per_shard_with_a_heartbeat():
+    metrics = Metrics()
+    metrics.watch_gateway(lambda: [(0, 0.125), (1, float("inf")), (3, 0.5)])
+    text = generate_latest(metrics.registry).decode()
+    assert 'retouch_gateway_latency_seconds{shard="0"} 0.125' in text
+    assert 'retouch_gateway_latency_seconds{shard="3"} 0.5' in text
+    assert 'shard="1"' not in text
+
+
+async def test_healthz_answers_while_readyz_waits_for_discord_then_turns_ready(tmp_path):
+    """Start-up with Discord unreachable: one line per try, no traceback, and the bot connects once it is up."""
+    port, discord_port = free_port(), free_port()
+    async with DiscordEmulator() as emulator, ModelHubEmulator() as hub:
+        config = make_config(emulator, hub, f"sqlite:///{tmp_path / 'r.db'}", http_port=port)
+        saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+        discord.http.Route.BASE = f"http://127.0.0.1:{discord_port}/api/v10"  # nothing listens there yet
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(emulator.gateway_url)
+        records: list = []
+        handler = _Records(records)
+        bot_module.log.addHandler(handler)
+        try:
+            started: asyncio.Future = asyncio.get_running_loop().create_future()
+            task = asyncio.create_task(bot_module.main(config, on_started=started.set_result))
+            bot = await asyncio.wait_for(started, 10)
+            await asyncio.wait_for(_until(lambda: any("Cannot reach Discord" in r.getMessage() for r in records)), 10)
+            [line] = [r for r in records if "Cannot reach Discord" in r.getMessage()]
+            assert (
+                line.getMessage()
+                == f"Cannot reach Discord at 127.0.0.1:{discord_port} (connection refused); retrying in 1 s"
+            )
+            assert line.exc_info is None
+            assert await get(port, "/healthz") == (200, '{"status": "ok"}')
+            status, body = await get(port, "/readyz")
+            assert (status, body) == (
+                503,
+                '{"status": "not ready", "reasons": {"gateway": "not connected to Discord yet"}}',
+            )
+
+            async with _forward(discord_port, emulator.rest_base):  # Discord comes up
+                await asyncio.wait_for(_until(bot.is_ready), 20)
+                assert await get(port, "/readyz") == (200, '{"status": "ready"}')
+                assert bot.get_guild(emulator.guild_id) is not None
+        finally:
+            if started.done():
+                await started.result().close()
+            await asyncio.wait_for(task, 10)
+            bot_module.log.removeHandler(handler)
+            discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
+    assert not any(r.exc_info for r in records)
+    # The endpoint goes with the process.
+    with contextlib.suppress(aiohttp.ClientConnectorError):
+        await get(port, "/healthz")
+        raise AssertionError("the HTTP endpoint outlived main()")
+
+
+async def test_two_shards_in_one_process_both_identify_and_readiness_covers_both(tmp_path):
+    port = free_port()
+    async with DiscordEmulator() as emulator, ModelHubEmulator() as hub:
+        config = make_config(emulator, hub, f"sqlite:///{tmp_path / 'r.db'}", http_port=port, shard_count=2)
+        with emulator.patch_discord():
+            async with running_bot(config, emulator) as bot:
+                await asyncio.wait_for(_until(bot.is_ready), 20)
+                assert emulator.identify_count == 2
+                assert sorted(bot.shards) == [0, 1]
+                assert await get(port, "/readyz") == (200, '{"status": "ready"}')
+                # A shard that drops is no longer ready.
+                await bot.shards[1].disconnect()
+                status, body = await get(port, "/readyz")
+                assert (status, body) == (
+                    503,
+                    '{"status": "not ready", "reasons": {"gateway": "shard(s) 1 not connected"}}',
+                )
+
+
+async def test_shard_ids_limit_the_process_to_its_own_shards(tmp_path):
+    async with DiscordEmulator() as emulator, ModelHubEmulator() as hub:
+        config = make_config(emulator, hub, f"sqlite:///{tmp_path / 'r.db'}", shard_count=2, shard_ids=(1,))
+        with emulator.patch_discord():
+            async with running_bot(config, emulator) as bot:
+                assert emulator.identify_count == 1
+                assert list(bot.shards) == [1] and bot.shard_count == 2
+
+
+class _Records(logging.Handler):
+    """Keeps the records themselves, to see whether a traceback came with them."""
+
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__(logging.DEBUG)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def _until(condition, interval: float = 0.05) -> None:
+    while not condition():
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def _forward(port: int, target_base: str) -> AsyncIterator[None]:
+    """A TCP forwarder on `port` to the emulator: the emulator picks its own port, the bot was told this one."""
+    target = yarl.URL(target_base)
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(target.host, target.port)
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+    server = await asyncio.start_server(connected, "127.0.0.1", port)
+    try:
+        yield
+    finally:
+        server.close()
+        await server.wait_closed()
