@@ -48,4 +48,3 @@ async def test_unexpected_errors_get_a_generic_ephemeral_message_and_a_full_log(
         )
         assert "kaboom" not in response["data"]["content"]
         assert any("Command explode failed unexpectedly" in line and "kaboom" in line for line in stack.logs.lines)
-
