@@ -24,7 +24,7 @@ _PATTERNS = (
     re.compile(r"(?P<keep>/webhooks/\d+/)[^/?\s\"']+"),
     re.compile(r"(?P<keep>/interactions/\d+/)[^/?\s\"']+(?=/callback)"),
     # the signature of a signed CDN URL, plain or percent-encoded
-    re.compile(r"(?P<keep>\bhm(?:=|%3D))[0-9a-f]+", re.IGNORECASE),
+    re.compile(r"(?:(?<=[?&])|(?<=%3F)|(?<=%26))(?P<keep>hm(?:=|%3D))[0-9a-f]+", re.IGNORECASE),
     # an interaction's token in a gateway payload or a dict repr
     re.compile(r"(?P<keep>[\"']token[\"']\s*:\s*[\"'])[^\"']+"),
 )

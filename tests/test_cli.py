@@ -152,7 +152,10 @@ async def test_run_logs_json_lines_without_secrets_and_sync_forces_the_global_sy
     assert discord.global_sync_count == 1
     entries = [json.loads(line) for line in logs.splitlines()]
     assert entries and all({"time", "level", "logger", "message"} <= set(entry) for entry in entries)
-    assert any(e["logger"] == "retouch" and e["message"] == f"Synced {len(discord.commands)} commands globally" for e in entries)
+    assert any(
+        e["logger"] == "retouch" and e["message"] == f"Synced {len(discord.commands)} commands globally"
+        for e in entries
+    )
     assert discord.token not in logs and hub.token not in logs
     # discord.py's own DEBUG traffic stays quiet unless asked for by name.
     assert not any(e["logger"] in ("discord.http", "discord.gateway") and e["level"] == "DEBUG" for e in entries)
