@@ -16,7 +16,7 @@ import yarl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import bot  # noqa: E402
+import bot
 
 discord.http.Route.BASE = os.environ["RETOUCH_TEST_DISCORD_REST"]
 discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(os.environ["RETOUCH_TEST_DISCORD_GATEWAY"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-import bot as bot_module
 from tests.discord_emulator import DiscordEmulator
 from tests.modelhub_emulator import ModelHubEmulator
 from tests.stack import loopback_stack, make_config, running_bot

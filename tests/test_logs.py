@@ -105,7 +105,7 @@ def test_library_loggers_stay_quiet_unless_named(monkeypatch):
 @pytest.mark.parametrize(
     "body",
     [
-        b'{"error": {"message": "could not fetch https:\\\\/\\\\/cdn.discordapp.com\\\\/attachments\\\\/1\\\\/a.png?hm=ab"}}',
+        b"could not fetch https:\\/\\/cdn.discordapp.com\\/attachments\\/1\\/a.png?hm=ab",  # escaped, not JSON
         b'{"error": {"message": "could not fetch cdn.discordapp.com/attachments/1/2/a.png?ex=1&hm=ab12 (404)"}}',
         b'{"error": {"message": "could not fetch https%3A%2F%2Fcdn.discordapp.com%2Fattachments%2F1%2Fa.png"}}',
         b"could not fetch media.discordapp.net\\/attachments\\/1\\/a.png",
