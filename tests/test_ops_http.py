@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -20,6 +19,7 @@ from services.metrics import OUTCOMES, UPSTREAM_ERROR_KINDS, Metrics
 from tests.discord_emulator import DiscordEmulator
 from tests.images import png_bytes
 from tests.modelhub_emulator import Fault, ModelHubEmulator
+from tests.ports import free_port
 from tests.stack import loopback_stack, make_config, running_bot
 
 # The families issue 10 names, with the type each must have.
@@ -34,12 +34,6 @@ FAMILIES = {
     "retouch_pacer_images_available": "gauge",
     "retouch_gateway_latency_seconds": "gauge",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def get(port: int, path: str) -> tuple[int, str]:
