@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from services.logs import url_password
 from tests.discord_emulator import DiscordEmulator
 from tests.modelhub_emulator import EDIT_MODEL, ModelHubEmulator
 
@@ -166,3 +167,12 @@ async def test_run_logs_json_lines_without_secrets_and_sync_forces_the_global_sy
         code, logs = await asyncio.wait_for(run_until(process, lambda n=runs: discord.identify_count == n), 60)
         assert code == 0, logs[-3000:]
     assert discord.global_sync_count == 3  # the first run, then `sync` and `--sync`
+
+
+async def test_check_opens_and_migrates_postgresql(emulators, tmp_path, postgres_url):
+    discord, hub = emulators
+    code, out, _ = await run_cli(environment(discord, hub, tmp_path, DATABASE_URL=postgres_url), tmp_path, "check")
+    assert code == 0
+    assert out.splitlines()[1].startswith("ok    database: postgresql opened and migrated (schema version ")
+    password = url_password(postgres_url)
+    assert not password or password not in out

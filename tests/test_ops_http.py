@@ -15,7 +15,9 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 import bot as bot_module
-from services.metrics import OUTCOMES, UPSTREAM_ERROR_KINDS, Metrics
+from services.database import open_database
+from services.metrics import OUTCOMES, UPSTREAM_ERROR_KINDS, Metrics, pacer_images_available
+from services.pacing import open_pacer
 from tests.discord_emulator import DiscordEmulator
 from tests.images import png_bytes
 from tests.modelhub_emulator import Fault, ModelHubEmulator
@@ -211,3 +213,16 @@ async def _forward(port: int, target_base: str) -> AsyncIterator[None]:
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_pacer_gauge_reads_the_bucket_without_spending_on_both_backends(database_url):
+    async with open_database(database_url) as database:
+        pacer = open_pacer(database, images_per_minute=6, burst=20)
+        metrics = Metrics()
+        metrics.watch_pacer(lambda: pacer_images_available(pacer))
+        await metrics.refresh()
+        await metrics.refresh()  # reading twice spends nothing
+        assert metrics.pacer_available._value.get() == 20
+        await pacer.reserve(25)  # five images of debt
+        await metrics.refresh()
+        assert -5 <= metrics.pacer_available._value.get() < -4.9  # refilled by 0.1 image a second since
