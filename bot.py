@@ -32,7 +32,7 @@ from services.modelhub import ModelHubAuthenticationError, ModelHubClient, Model
 from services.pacing import ImagePacer, open_pacer
 from services.quota import QuotaStore
 from services.settings import SettingsStore
-from services.web import WebServer
+from services.web import WebServer, WebServerError
 
 log = logging.getLogger("retouch")
 
@@ -369,6 +369,11 @@ def cli() -> int:
         asyncio.run(main(config, force_sync=args.sync or args.command == "sync", on_started=close_on_signals))
     except discord.LoginFailure:
         print("Configuration error: DISCORD_TOKEN was refused by Discord; check the bot token.", file=sys.stderr)
+        return 2
+    except WebServerError as exc:
+        print(
+            f"Configuration error: HTTP_HOST/HTTP_PORT: {exc}; choose another port or set HTTP_PORT=0.", file=sys.stderr
+        )
         return 2
     return 0
 

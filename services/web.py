@@ -22,6 +22,10 @@ ReadinessCheck = Callable[[], Awaitable[str | None]]
 CHECK_TIMEOUT_SECONDS = 2.0
 
 
+class WebServerError(Exception):
+    """The endpoint could not listen (address in use, not an address of this host)."""
+
+
 class WebServer:
     """`GET /healthz`, `GET /readyz` and `GET /metrics`, served by aiohttp on `host:port`."""
 
@@ -40,7 +44,11 @@ class WebServer:
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await self.close()
+            raise WebServerError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from exc
         self.port = self._runner.addresses[0][1]
         log.info("HTTP endpoint on http://%s:%d (/healthz, /readyz, /metrics)", host, self.port)
 

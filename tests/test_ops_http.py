@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
+import json
 import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
 import discord.gateway
 import discord.http
+import pytest
 import yarl
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 import bot as bot_module
 from services.database import open_database
-from services.metrics import OUTCOMES, UPSTREAM_ERROR_KINDS, Metrics, pacer_images_available
+from services.metrics import OUTCOMES, UPSTREAM_ERROR_KINDS, EditObserver, Metrics, pacer_images_available
 from services.pacing import open_pacer
+from services.web import WebServer, WebServerError
 from tests.discord_emulator import DiscordEmulator
 from tests.images import png_bytes
 from tests.modelhub_emulator import Fault, ModelHubEmulator
@@ -226,3 +230,68 @@ async def test_pacer_gauge_reads_the_bucket_without_spending_on_both_backends(da
         await pacer.reserve(25)  # five images of debt
         await metrics.refresh()
         assert -5 <= metrics.pacer_available._value.get() < -4.9  # refilled by 0.1 image a second since
+
+
+class Outcome(enum.StrEnum):
+    """The shape of the edit use case's outcome enum (services/editing.py)."""
+
+    DELIVERED = "delivered"
+    PARTIAL = "partial"
+    REFUSED_QUOTA = "refused_quota"
+
+
+def test_the_edit_observer_counts_outcomes_images_and_waits():
+    metrics = Metrics()
+    observer: EditObserver = metrics
+    observer.edit_finished(Outcome.DELIVERED, delivered=4)
+    observer.edit_finished(Outcome.PARTIAL, delivered=1)
+    observer.edit_finished(Outcome.REFUSED_QUOTA, delivered=0)
+    observer.edit_finished(Outcome.DELIVERED, delivered=2)
+    observer.queue_waited(0.7)
+    observer.interaction_acknowledged(0.2)
+    observer.interaction_acknowledged(2.9)
+    families = {
+        (s.name, tuple(s.labels.items())): s.value
+        for family in text_string_to_metric_families(generate_latest(metrics.registry).decode())
+        for s in family.samples
+    }
+    assert families[("retouch_edits_total", (("outcome", "delivered"),))] == 2
+    assert families[("retouch_edits_total", (("outcome", "partial"),))] == 1
+    assert families[("retouch_edits_total", (("outcome", "refused_quota"),))] == 1
+    assert families[("retouch_edits_total", (("outcome", "cancelled"),))] == 0
+    assert families[("retouch_images_delivered_total", ())] == 7
+    assert families[("retouch_queue_wait_seconds_count", ())] == 1
+    assert families[("retouch_queue_wait_seconds_bucket", (("le", "1.0"),))] == 1
+    assert families[("retouch_queue_wait_seconds_bucket", (("le", "0.5"),))] == 0
+    assert families[("retouch_interaction_ack_seconds_count", ())] == 2
+    assert families[("retouch_interaction_ack_seconds_bucket", (("le", "2.5"),))] == 1
+
+
+async def test_readyz_names_each_failing_check_and_survives_a_broken_or_hanging_one(monkeypatch):
+    async def fine() -> str | None:
+        return None
+
+    async def broken() -> str | None:
+        raise ConnectionResetError("database went away")
+
+    async def hanging() -> str | None:
+        await asyncio.sleep(3600)
+        return None
+
+    monkeypatch.setattr("services.web.CHECK_TIMEOUT_SECONDS", 0.2)
+    port = free_port()
+    server = WebServer(Metrics(), {"gateway": fine, "database": broken, "cache": hanging})
+    await server.start("127.0.0.1", port)
+    try:
+        status, body = await get(port, "/readyz")
+        assert (status, json.loads(body)) == (
+            503,
+            {
+                "status": "not ready",
+                "reasons": {"database": "failed (ConnectionResetError)", "cache": "no answer within 0.2 s"},
+            },
+        )
+        with pytest.raises(WebServerError, match=rf"cannot listen on 127.0.0.1:{port} "):
+            await WebServer(Metrics(), {}).start("127.0.0.1", port)
+    finally:
+        await server.close()
