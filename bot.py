@@ -371,9 +371,7 @@ def cli() -> int:
         print("Configuration error: DISCORD_TOKEN was refused by Discord; check the bot token.", file=sys.stderr)
         return 2
     except WebServerError as exc:
-        print(
-            f"Configuration error: HTTP_HOST/HTTP_PORT: {exc}; choose another port or set HTTP_PORT=0.", file=sys.stderr
-        )
+        print(f"Configuration error: HTTP_PORT: {exc}; choose another port, or 0 for none.", file=sys.stderr)
         return 2
     return 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -48,7 +49,8 @@ class WebServer:
             await site.start()
         except OSError as exc:
             await self.close()
-            raise WebServerError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from exc
+            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            raise WebServerError(f"cannot listen on {host}:{port} ({reason})") from exc
         self.port = self._runner.addresses[0][1]
         log.info("HTTP endpoint on http://%s:%d (/healthz, /readyz, /metrics)", host, self.port)
 

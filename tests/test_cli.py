@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -176,3 +177,18 @@ async def test_check_opens_and_migrates_postgresql(emulators, tmp_path, postgres
     assert out.splitlines()[1].startswith("ok    database: postgresql opened and migrated (schema version ")
     password = url_password(postgres_url)
     assert not password or password not in out
+
+
+async def test_a_busy_http_port_is_one_line_naming_it(emulators, tmp_path):
+    discord, hub = emulators
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        code, _, err = await run_cli(environment(discord, hub, tmp_path, HTTP_PORT=str(port)), tmp_path, "run")
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        f"Configuration error: HTTP_PORT: cannot listen on 127.0.0.1:{port} (address already in use); "
+        "choose another port, or 0 for none."
+    )
+    assert "Traceback" not in err
