@@ -295,3 +295,25 @@ async def test_readyz_names_each_failing_check_and_survives_a_broken_or_hanging_
             await WebServer(Metrics(), {}).start("127.0.0.1", port)
     finally:
         await server.close()
+
+
+async def test_queue_waiting_gauge_counts_edits_waiting_for_a_slot(tmp_path):
+    port = free_port()
+    async with loopback_stack(tmp_path, http_port=port, max_concurrent_edits=1) as stack:
+        stack.hub.inject(Fault(delay=2.0))  # the first edit holds the only slot for a while
+        records = []
+        for name in ("first.png", "second.png"):
+            image = stack.discord.add_attachment(png_bytes(64, 64), name, "image/png", width=64, height=64)
+            records.append(await stack.discord.slash("edit", {"image": image, "prompt": "make it blue"}))
+
+        async def waiting() -> float:
+            return sample(await scrape(port), "retouch_queue_waiting", "retouch_queue_waiting")
+
+        async def until_waiting(expected: float) -> None:
+            while await waiting() != expected:
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(until_waiting(1), 10)
+        for record in records:
+            await record.wait_for(lambda r: any("Done" in text for text in r.texts()), timeout=20)
+        assert await waiting() == 0
