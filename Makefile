@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench sync lint translations
+.PHONY: run test bench sync check lint translations
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,10 @@ run: $(VENV)/.installed
 	$(PY) bot.py
 
 sync: $(VENV)/.installed
-	$(PY) bot.py --sync
+	$(PY) bot.py sync
+
+check: $(VENV)/.installed
+	$(PY) bot.py check
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,15 +1,18 @@
-"""Retouch: a Discord bot for AI image editing. `python bot.py` runs it; `--sync` re-syncs commands."""
+"""Retouch: a Discord bot for AI image editing. `python bot.py [run|sync|check]`; `--sync` as `sync`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import hashlib
 import json
 import logging
+import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
+from urllib.parse import urlsplit
 
 import aiohttp
 import discord
@@ -20,14 +23,17 @@ from cogs.failures import report_failure
 from cogs.translator import RetouchTranslator
 from services.config import Config, ConfigError, load_config
 from services.database import Database, open_database
-from services.editing import EditObserver, EditService
+from services.editing import EditService
 from services.job_queue import JobQueue
 from services.jobs import JobStore
+from services.logs import Scrubber, setup_logging, url_password
+from services.metrics import Metrics, pacer_images_available
 from services.model_catalog import ModelCatalog
-from services.modelhub import ModelHubClient
-from services.pacing import open_pacer
+from services.modelhub import ModelHubAuthenticationError, ModelHubClient, ModelHubError
+from services.pacing import ImagePacer, open_pacer
 from services.quota import QuotaStore
 from services.settings import SettingsStore
+from services.web import WebServer, WebServerError
 
 log = logging.getLogger("retouch")
 
@@ -36,6 +42,19 @@ COMMAND_DIGEST_KEY = "global_command_digest"
 # On SIGTERM, edits in flight get this long to finish before they are cancelled and refunded
 # (docker stop waits 10 s by default before SIGKILL; `stop_grace_period` can raise both).
 SHUTDOWN_GRACE_SECONDS = 8.0
+# Until Discord first answers, how long to wait between tries (doubling); discord.py takes over after that.
+CONNECT_BACKOFF_SECONDS = (1.0, 60.0)
+# What the invite asks for: read and post in channels, with files and embeds (audit log), and read the
+# message history (Remix and Reroll fetch the source message). Delete removes the bot's own messages only.
+INVITE_SCOPES = ("bot", "applications.commands")
+INVITE_PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    send_messages_in_threads=True,
+    attach_files=True,
+    embed_links=True,
+    read_message_history=True,
+)
 
 
 class RetouchTree(app_commands.CommandTree):
@@ -45,8 +64,8 @@ class RetouchTree(app_commands.CommandTree):
         await report_failure(interaction, error)
 
 
-class RetouchBot(commands.Bot):
-    """The bot, holding the services `main()` opened for it."""
+class RetouchBot(commands.AutoShardedBot):
+    """The bot, holding the services `main()` opened for it; runs the shards SHARD_COUNT/SHARD_IDS say."""
 
     def __init__(
         self,
@@ -56,8 +75,8 @@ class RetouchBot(commands.Bot):
         database: Database,
         hub: ModelHubClient,
         queue: JobQueue,
+        metrics: Metrics,
         force_sync: bool = False,
-        edit_observer: EditObserver | None = None,
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -65,12 +84,16 @@ class RetouchBot(commands.Bot):
             tree_cls=RetouchTree,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
+            shard_count=config.shard_count,
+            # None (all shards) is discord.py's own default, though its stubs say list[int]
+            shard_ids=list(config.shard_ids) if config.shard_ids is not None else None,  # type: ignore[arg-type]
         )
         self.config = config
         self.session = session
         self.database = database
         self.hub = hub
         self.queue = queue
+        self.metrics = metrics
         self.models = ModelCatalog(hub, config.edit_models)
         self.quota = QuotaStore(database, config.default_quota)
         self.settings = SettingsStore(database)
@@ -82,7 +105,7 @@ class RetouchBot(commands.Bot):
             hub=hub,
             session=session,
             max_input_bytes=config.max_input_bytes,
-            observer=edit_observer,
+            observer=metrics,
         )
         self._force_sync = force_sync
 
@@ -131,33 +154,67 @@ class RetouchBot(commands.Bot):
         log.info("Logged in as %s (%s) in %d server(s)", self.user, self.user and self.user.id, len(self.guilds))
 
 
-class SecretFilter(logging.Filter):
-    """Defence in depth: no log record leaves with a token in it, whatever a library put there."""
+def readiness_checks(bot: RetouchBot, database: Database) -> dict[str, Callable[[], Awaitable[str | None]]]:
+    """What /readyz asks: every shard this process owns is connected, and the database answers."""
 
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self._secrets = [s for s in secrets if s]
+    async def gateway() -> str | None:
+        if not bot.is_ready():
+            return "not connected to Discord yet"
+        owned = bot.shard_ids or range(bot.shard_count or 1)
+        down = [shard for shard in owned if (info := bot.get_shard(shard)) is None or info.is_closed()]
+        return f"shard(s) {', '.join(map(str, down))} not connected" if down else None
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(secret in message for secret in self._secrets):
-            for secret in self._secrets:
-                message = message.replace(secret, "********")
-            record.msg, record.args = message, None
-        return True
+    async def database_answers() -> str | None:
+        await database.fetch_value("SELECT 1")
+        return None
+
+    return {"gateway": gateway, "database": database_answers}
 
 
-def setup_logging(config: Config) -> None:
-    discord.utils.setup_logging(level=getattr(logging, config.log_level, logging.INFO), root=True)
-    secret_filter = SecretFilter([config.discord_token.reveal(), config.ionos_api_token.reveal()])
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(secret_filter)
+def watch(metrics: Metrics, bot: RetouchBot, queue: JobQueue, pacer: ImagePacer) -> None:
+    """Point the gauges that read live state at the objects holding it."""
+    metrics.watch_queue(lambda: len(queue.order()))
+    metrics.watch_pacer(lambda: pacer_images_available(pacer))
+    metrics.watch_gateway(lambda: bot.latencies)
+
+
+def unreachable(exc: Exception) -> str:
+    """Why a connection failed, in a few words (no traceback: this is the operator's network, not a bug)."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "DNS lookup failed"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if exc.os_error.errno == errno.ECONNREFUSED:
+            return "connection refused"
+        return os.strerror(exc.os_error.errno).lower() if exc.os_error.errno else "connection failed"
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    return type(exc).__name__
+
+
+async def wait_for_discord(session: aiohttp.ClientSession, bot: RetouchBot) -> None:
+    """Until Discord's API answers at all: one line per failed try, doubling the wait up to a cap."""
+    url = f"{discord.http.Route.BASE}/gateway"
+    delay, cap = CONNECT_BACKOFF_SECONDS
+    while not bot.is_closed():
+        try:
+            async with session.get(url, timeout=aiohttp.ClientTimeout(total=10)):
+                return  # any answer will do: the token is checked by the login that follows
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning(
+                "Cannot reach Discord at %s (%s); retrying in %.0f s", urlsplit(url).netloc, unreachable(exc), delay
+            )
+        for _ in range(int(delay / 0.25)):  # in short steps, so a signal during the wait ends it promptly
+            if bot.is_closed():
+                return
+            await asyncio.sleep(0.25)
+        delay = min(cap, delay * 2)
 
 
 async def main(
     config: Config, *, force_sync: bool = False, on_started: Callable[[RetouchBot], None] | None = None
 ) -> None:
     """Open the services, run the bot until it is closed or signalled, then close in a fixed order."""
+    metrics = Metrics()
     async with (
         aiohttp.ClientSession() as session,
         open_database(config.database_url) as database,
@@ -170,15 +227,32 @@ async def main(
             deadline=config.upstream_deadline_seconds,
             backoff_base=config.upstream_backoff_seconds,
             pacer=pacer,
+            observer=metrics,
         )
         queue = JobQueue(config.max_concurrent_edits, pacer)
         async with RetouchBot(
-            config=config, session=session, database=database, hub=hub, queue=queue, force_sync=force_sync
+            config=config,
+            session=session,
+            database=database,
+            hub=hub,
+            queue=queue,
+            metrics=metrics,
+            force_sync=force_sync,
         ) as bot:
-            if on_started is not None:
-                on_started(bot)
-            await bot.start(config.discord_token.reveal())
-    # Closed in reverse order of opening: the bot (gateway, pending work), the database, the HTTP session.
+            watch(metrics, bot, queue, pacer)
+            web = WebServer(metrics, readiness_checks(bot, database))
+            if config.http_port:
+                await web.start(config.http_host, config.http_port)
+            try:
+                if on_started is not None:
+                    on_started(bot)
+                await wait_for_discord(session, bot)
+                if not bot.is_closed():
+                    await bot.start(config.discord_token.reveal())
+            finally:
+                await web.close()
+    # Closed in reverse order of opening: the HTTP endpoint, the bot (gateway, pending work), the database,
+    # the HTTP session.
 
 
 def close_on_signals(bot: RetouchBot) -> None:
@@ -188,20 +262,120 @@ def close_on_signals(bot: RetouchBot) -> None:
         loop.add_signal_handler(signum, lambda: asyncio.create_task(bot.close()))
 
 
+class CheckReport:
+    """`python bot.py check`: one line per check; `failed` when any did not pass."""
+
+    def __init__(self) -> None:
+        self.failed = False
+
+    def passed(self, what: str, detail: str) -> None:
+        print(f"ok    {what}: {detail}")
+
+    def fail(self, what: str, detail: str) -> None:
+        self.failed = True
+        print(f"FAIL  {what}: {detail}")
+
+
+async def check_database(config: Config, report: CheckReport, scrub: Scrubber) -> None:
+    try:
+        async with open_database(config.database_url) as database:
+            version = await database.schema_version()
+    except Exception as exc:  # any driver's failure is an operator's to read, minus the password
+        report.fail("database", f"could not open DATABASE_URL: {scrub(f'{type(exc).__name__}: {exc}')}")
+    else:
+        report.passed("database", f"{database.dialect} opened and migrated (schema version {version})")
+
+
+async def check_discord(config: Config, session: aiohttp.ClientSession, report: CheckReport) -> None:
+    url = f"{discord.http.Route.BASE}/users/@me"
+    headers = {"Authorization": f"Bot {config.discord_token.reveal()}"}
+    try:
+        async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=15)) as response:
+            status, body = response.status, await response.json(content_type=None) if response.status == 200 else None
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        report.fail("Discord", f"cannot reach {urlsplit(url).netloc} ({unreachable(exc)}); check the network")
+        return
+    if status in (401, 403):
+        report.fail("Discord", f"DISCORD_TOKEN was refused (HTTP {status}); set it to the bot token")
+        return
+    if status != 200 or not isinstance(body, dict) or "id" not in body:
+        report.fail("Discord", f"GET /users/@me answered HTTP {status}; try again later")
+        return
+    report.passed("Discord", f"DISCORD_TOKEN logs in as {body.get('username')} ({body['id']})")
+    invite = discord.utils.oauth_url(body["id"], permissions=INVITE_PERMISSIONS, scopes=INVITE_SCOPES)
+    print(f"      invite: {invite}")
+
+
+async def check_model_hub(config: Config, session: aiohttp.ClientSession, report: CheckReport) -> None:
+    hub = ModelHubClient(session, config.model_hub_url, config.ionos_api_token, deadline=30, max_attempts=2)
+    try:
+        listed = set(await hub.list_models())
+    except ModelHubAuthenticationError:
+        report.fail("Model Hub", "IONOS_API_TOKEN was refused; set it to an AI Model Hub token")
+        return
+    except ModelHubError as exc:
+        report.fail("Model Hub", f"MODEL_HUB_URL ({config.model_hub_url}) did not list models: {exc}")
+        return
+    report.passed("Model Hub", f"IONOS_API_TOKEN lists {len(listed)} models at {config.model_hub_url}")
+    if config.default_model not in listed:
+        report.fail("models", f"DEFAULT_MODEL {config.default_model} is not listed by the Model Hub")
+    missing = [model for model in config.edit_models if model not in listed]
+    if missing:
+        report.fail("models", f"EDIT_MODELS names models the Model Hub does not list: {', '.join(missing)}")
+    if config.default_model in listed and not missing:
+        report.passed("models", f"DEFAULT_MODEL and EDIT_MODELS ({', '.join(config.edit_models)}) are listed")
+
+
+async def check(config: Config) -> bool:
+    """Every check, in order; True when all passed."""
+    report = CheckReport()
+    report.passed("configuration", "every variable read and valid")
+    await check_database(config, report, Scrubber(secret_values(config)))
+    async with aiohttp.ClientSession() as session:
+        await check_discord(config, session, report)
+        await check_model_hub(config, session, report)
+    return not report.failed
+
+
+def secret_values(config: Config) -> Iterator[str]:
+    """Every secret the configuration holds, to be scrubbed from every log line."""
+    yield config.discord_token.reveal()
+    yield config.ionos_api_token.reveal()
+    if password := url_password(config.database_url):
+        yield password
+
+
 def cli() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sync", action="store_true", help="sync the slash commands globally now")
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=("run", "sync", "check"),
+        default="run",
+        help="run the bot (default); run it and sync the slash commands globally now; or check the configuration",
+    )
+    parser.add_argument("--sync", action="store_true", help="the same as the sync command")
     args = parser.parse_args()
     try:
         config = load_config()
     except ConfigError as exc:
-        print(f"Configuration error: {exc}", file=sys.stderr)
+        message = f"Configuration error: {exc}"
+        print(f"FAIL  configuration: {exc}" if args.command == "check" else message, file=sys.stderr)
         return 2
-    setup_logging(config)
+    if args.command == "check":
+        # Libraries' INFO lines would interleave with the report: only their warnings show.
+        setup_logging(level="WARNING", log_format=config.log_format, secrets=secret_values(config))
+        return 0 if asyncio.run(check(config)) else 1
+    setup_logging(
+        level=config.log_level, log_format=config.log_format, secrets=secret_values(config), levels=config.log_levels
+    )
     try:
-        asyncio.run(main(config, force_sync=args.sync, on_started=close_on_signals))
+        asyncio.run(main(config, force_sync=args.sync or args.command == "sync", on_started=close_on_signals))
     except discord.LoginFailure:
         print("Configuration error: DISCORD_TOKEN was refused by Discord; check the bot token.", file=sys.stderr)
+        return 2
+    except WebServerError as exc:
+        print(f"Configuration error: HTTP_PORT: {exc}; choose another port, or 0 for none.", file=sys.stderr)
         return 2
     return 0
 

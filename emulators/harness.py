@@ -25,6 +25,7 @@ def make_config(discord: DiscordEmulator, hub: ModelHubEmulator, database_url: s
         model_hub_url=hub.base_url,
         database_url=database_url,
         dev_guild_id=discord.guild_id,
+        http_port=0,  # tests that want the endpoint pick a free port
         default_quota=parse_quota("1000/day"),
         upstream_deadline_seconds=20,
         upstream_backoff_seconds=0.05,

@@ -37,6 +37,14 @@ class Config:
     log_level: str = "INFO"
     retention_days: int = 30
     forget_guild_after_days: int = 7
+    # Loggers set apart from LOG_LEVEL (`LOG_LEVEL=INFO,discord.http=DEBUG`), by name.
+    log_levels: tuple[tuple[str, str], ...] = ()
+    log_format: str = "text"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080  # 0: no HTTP endpoint
+    shard_count: int | None = None  # None: Discord's recommended count, all shards in this process
+    shard_ids: tuple[int, ...] | None = None
+    public_url: str | None = None
 
 
 def _required(env: Mapping[str, str], name: str, what: str) -> str:
@@ -47,7 +55,14 @@ def _required(env: Mapping[str, str], name: str, what: str) -> str:
 
 
 def _number(
-    env: Mapping[str, str], name: str, default: float, what: str, *, integer: bool = False, minimum: float = 0
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    what: str,
+    *,
+    integer: bool = False,
+    minimum: float = 0,
+    maximum: float = float("inf"),
 ) -> float:
     raw = env.get(name, "").strip()
     if not raw:
@@ -56,7 +71,7 @@ def _number(
         value = int(raw) if integer else float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be {what}; got {raw!r}.") from None
-    if value < minimum:
+    if not minimum <= value <= maximum:
         raise ConfigError(f"{name} must be {what}; got {raw!r}.")
     return value
 
@@ -73,6 +88,52 @@ def _database_url(env: Mapping[str, str]) -> str:
     if not re.match(r"^(sqlite:///.+|postgres(ql)?://.+)$", value):
         raise ConfigError("DATABASE_URL must be sqlite:///path/to/file.db or postgresql://user:password@host/db.")
     return value
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_levels(env: Mapping[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """`INFO` or `INFO,discord.http=DEBUG,aiosqlite=DEBUG`: the root level, then levels by logger."""
+    raw = env.get("LOG_LEVEL", "").strip()
+    parts = [part.strip() for part in raw.split(",") if part.strip()] or ["INFO"]
+    root, overrides = parts[0].upper(), []
+    for part in parts[1:]:
+        name, _, level = part.partition("=")
+        overrides.append((name.strip(), level.strip().upper()))
+    if root not in LOG_LEVELS or any(not name or level not in LOG_LEVELS for name, level in overrides):
+        raise ConfigError(
+            f"LOG_LEVEL must be a level ({', '.join(LOG_LEVELS)}), optionally followed by logger=LEVEL pairs "
+            f"such as INFO,discord.http=DEBUG; got {raw!r}."
+        )
+    return root, tuple(overrides)
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or choices[0]
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}.")
+    return value
+
+
+def _shards(env: Mapping[str, str]) -> tuple[int | None, tuple[int, ...] | None]:
+    count_raw, ids_raw = env.get("SHARD_COUNT", "").strip(), env.get("SHARD_IDS", "").strip()
+    if not count_raw:
+        if ids_raw:
+            raise ConfigError("SHARD_IDS needs SHARD_COUNT: set SHARD_COUNT to the total number of shards.")
+        return None, None
+    count = int(_number(env, "SHARD_COUNT", 1, "a whole number of shards, at least 1", integer=True, minimum=1))
+    if not ids_raw:
+        return count, None
+    try:
+        ids = tuple(int(part) for part in ids_raw.split(","))
+    except ValueError:
+        raise ConfigError(f"SHARD_IDS must be comma-separated shard numbers such as 0,1; got {ids_raw!r}.") from None
+    if len(set(ids)) != len(ids) or any(not 0 <= shard < count for shard in ids):
+        raise ConfigError(
+            f"SHARD_IDS must be distinct numbers from 0 to {count - 1} (SHARD_COUNT - 1); got {ids_raw!r}."
+        )
+    return count, ids
 
 
 def _images_per_minute(env: Mapping[str, str]) -> tuple[float, int]:
@@ -107,6 +168,9 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(f"DEFAULT_QUOTA must look like 10/day (periods: hour, day, week, month): {exc}") from None
     rate, burst = _images_per_minute(env)
     default_model = env.get("DEFAULT_MODEL", "").strip() or DEFAULT_EDIT_MODEL
+    log_level, log_levels = _log_levels(env)
+    shard_count, shard_ids = _shards(env)
+    public_url = _url(env, "PUBLIC_URL", "https://retouch.example.org") if env.get("PUBLIC_URL", "").strip() else None
     return Config(
         discord_token=Secret(_required(env, "DISCORD_TOKEN", "your Discord bot token")),
         ionos_api_token=Secret(_required(env, "IONOS_API_TOKEN", "your IONOS AI Model Hub API token")),
@@ -152,7 +216,6 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                 minimum=1,
             )
         ),
-        log_level=env.get("LOG_LEVEL", "").strip().upper() or "INFO",
         retention_days=int(
             _number(
                 env,
@@ -168,4 +231,16 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                 env, "FORGET_GUILD_AFTER_DAYS", Config.forget_guild_after_days, "a whole number of days", integer=True
             )
         ),
+        log_level=log_level,
+        log_levels=log_levels,
+        log_format=_choice(env, "LOG_FORMAT", ("text", "json")),
+        http_host=env.get("HTTP_HOST", "").strip() or Config.http_host,
+        http_port=int(
+            _number(
+                env, "HTTP_PORT", Config.http_port, "a port number from 0 (off) to 65535", integer=True, maximum=65535
+            )
+        ),
+        shard_count=shard_count,
+        shard_ids=shard_ids,
+        public_url=public_url,
     )

@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import pybase64
@@ -26,7 +26,11 @@ log = logging.getLogger(__name__)
 
 # The vendor's FAQ says a 500 is worth retrying; the others are the usual transient statuses.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-_URL_PATTERN = re.compile(r"(?:https?://|data:)\S+", re.IGNORECASE)
+# URLs as written, JSON-escaped (`https:\/\/`), percent-encoded (`https%3A%2F%2F`) or scheme-less
+# (`cdn.discordapp.com/…`: a host name, then a path), and data URLs.
+_URL_PATTERN = re.compile(
+    r"(?:https?(?::(?://|\\/\\/)|%3A%2F%2F)|data:|\b(?:[a-z0-9-]+\.)+[a-z]{2,}(?:/|\\/|%2F))\S*", re.IGNORECASE
+)
 _CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked", "content_filter"})
 _CONTENT_POLICY_WORDS = re.compile(
     r"content[ _-]?(policy|filter)|safety (system|filter|checker)|moderation|nsfw", re.IGNORECASE
@@ -36,6 +40,8 @@ _CONTENT_POLICY_WORDS = re.compile(
 class ModelHubError(Exception):
     """Anything that went wrong talking to the Model Hub. Messages never carry tokens or signed URLs."""
 
+    kind = "unavailable"  # for metrics: one of a few fixed words
+
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -44,6 +50,8 @@ class ModelHubError(Exception):
 
 class ModelHubBadRequestError(ModelHubError):
     """The Model Hub refused the request itself; `message` is the upstream's own words."""
+
+    kind = "bad_request"
 
     def __init__(
         self, message: str, *, status: int | None = None, param: str | None = None, code: str | None = None
@@ -62,13 +70,19 @@ class ModelHubBadRequestError(ModelHubError):
 class ModelHubContentPolicyError(ModelHubBadRequestError):
     """The prompt or picture was rejected by the Model Hub's content policy."""
 
+    kind = "content_policy"
+
 
 class ModelHubAuthenticationError(ModelHubError):
     """The API token was refused."""
 
+    kind = "auth"
+
 
 class ModelHubRateLimitError(ModelHubError):
     """Too many requests or images for the contract; `retry_after` is the upstream's hint in seconds."""
+
+    kind = "rate_limited"
 
     def __init__(self, message: str, *, status: int | None = 429, retry_after: float | None = None) -> None:
         super().__init__(message, status=status)
@@ -82,9 +96,29 @@ class ModelHubUnavailableError(ModelHubError):
 class ModelHubTimeoutError(ModelHubError):
     """No complete answer within the deadline."""
 
+    kind = "timeout"
+
 
 class ModelHubMalformedResponseError(ModelHubError):
     """A 200 whose body is not what the contract promises."""
+
+    kind = "malformed"
+
+
+class UpstreamObserver(Protocol):
+    """Told of every HTTP request to the Model Hub (its duration) and every failure (its `kind`)."""
+
+    def upstream_answered(self, seconds: float) -> None: ...
+
+    def upstream_failed(self, kind: str) -> None: ...
+
+
+class _NoObserver:
+    def upstream_answered(self, seconds: float) -> None:
+        pass
+
+    def upstream_failed(self, kind: str) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -305,8 +339,10 @@ class ModelHubClient:
         backoff_cap: float = 20.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         pacer: ImagePacer | None = None,
+        observer: UpstreamObserver | None = None,
     ) -> None:
         self._session = session
+        self._observer = observer or _NoObserver()
         self._pacer = pacer
         self._base_url = base_url.rstrip("/")
         self._token = token
@@ -322,6 +358,7 @@ class ModelHubClient:
         try:
             return [str(item["id"]) for item in json.loads(response.body)["data"]]
         except (ValueError, KeyError, TypeError) as exc:
+            self._observer.upstream_failed(ModelHubMalformedResponseError.kind)
             raise ModelHubMalformedResponseError("the model list was not the JSON the API documents") from exc
 
     async def edit(self, request: EditRequest, *, deadline: float | None = None, paced: bool = False) -> EditResult:
@@ -337,7 +374,11 @@ class ModelHubClient:
             images=request.n,
             first_paced=paced,
         )
-        images = await asyncio.to_thread(_decode_edit_response, response.body, request.n)
+        try:
+            images = await asyncio.to_thread(_decode_edit_response, response.body, request.n)
+        except ModelHubMalformedResponseError as exc:
+            self._observer.upstream_failed(exc.kind)
+            raise
         return EditResult(images, attempts)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
@@ -371,19 +412,25 @@ class ModelHubClient:
             remaining = give_up_at - time.monotonic()
             if remaining <= 0:
                 raise ModelHubTimeoutError(f"no answer within {deadline:.0f} s")
+            sent_at = time.monotonic()
             try:
                 response = await self._send(method, url, headers, form, remaining)
             except TimeoutError as exc:
+                self._observer.upstream_answered(time.monotonic() - sent_at)
+                self._observer.upstream_failed(ModelHubTimeoutError.kind)
                 raise ModelHubTimeoutError(f"no answer within {deadline:.0f} s") from exc
             except aiohttp.ClientError as exc:
                 error: ModelHubError = ModelHubUnavailableError(f"could not reach the Model Hub ({type(exc).__name__})")
+                self._observer.upstream_failed(error.kind)
                 cause: BaseException | None = exc
                 retry_after = None
             else:
+                self._observer.upstream_answered(time.monotonic() - sent_at)
                 if response.status < 300:
                     log.debug("%s %s answered %d after %d attempt(s)", method, path, response.status, attempt)
                     return response, attempt
                 error = error_for(response)
+                self._observer.upstream_failed(error.kind)
                 cause = None
                 retry_after = getattr(error, "retry_after", None)
                 if isinstance(error, ModelHubRateLimitError) and self._pacer is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-import bot as bot_module
 from emulators.discord import DiscordEmulator
 from emulators.modelhub import ModelHubEmulator
 from tests.protocol import EPHEMERAL
@@ -49,11 +48,3 @@ async def test_unexpected_errors_get_a_generic_ephemeral_message_and_a_full_log(
         )
         assert "kaboom" not in response["data"]["content"]
         assert any("Command explode failed unexpectedly" in line and "kaboom" in line for line in stack.logs.lines)
-
-
-def test_secret_filter_redacts_tokens_from_any_log_record():
-    import logging
-
-    record = logging.LogRecord("x", logging.INFO, __file__, 1, "token is %s", ("s3cr3t-value",), None)
-    bot_module.SecretFilter(["s3cr3t-value"]).filter(record)
-    assert record.getMessage() == "token is ********"

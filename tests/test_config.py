@@ -26,6 +26,32 @@ def test_defaults_follow_the_spec():
     assert (config.upstream_images_per_minute, config.upstream_image_burst) == (10, 20)
 
 
+def test_operations_defaults():
+    config = load_config(TOKENS)
+    assert (config.http_host, config.http_port, config.log_format) == ("127.0.0.1", 8080, "text")
+    assert (config.log_level, config.log_levels) == ("INFO", ())
+    assert (config.shard_count, config.shard_ids, config.public_url) == (None, None, None)
+
+
+def test_operations_values_are_parsed():
+    config = load_config(
+        {
+            **TOKENS,
+            "HTTP_HOST": "0.0.0.0",
+            "HTTP_PORT": "0",
+            "LOG_FORMAT": "JSON",
+            "LOG_LEVEL": "warning, discord.gateway=debug",
+            "SHARD_COUNT": "4",
+            "SHARD_IDS": "2,3",
+            "PUBLIC_URL": "https://retouch.example.org/",
+        }
+    )
+    assert (config.http_host, config.http_port, config.log_format) == ("0.0.0.0", 0, "json")
+    assert (config.log_level, config.log_levels) == ("WARNING", (("discord.gateway", "DEBUG"),))
+    assert (config.shard_count, config.shard_ids) == (4, (2, 3))
+    assert config.public_url == "https://retouch.example.org"
+
+
 def test_tokens_never_show_in_the_config_repr():
     text = repr(load_config(TOKENS))
     assert "discord-secret-value" not in text and "ionos-secret-value" not in text
@@ -58,6 +84,17 @@ def test_values_are_parsed():
         ({**TOKENS, "MODEL_HUB_URL": "not a url"}, "MODEL_HUB_URL"),
         ({**TOKENS, "UPSTREAM_IMAGES_PER_MINUTE": "fast"}, "UPSTREAM_IMAGES_PER_MINUTE"),
         ({**TOKENS, "MAX_CONCURRENT_EDITS": "0"}, "MAX_CONCURRENT_EDITS"),
+        ({**TOKENS, "HTTP_PORT": "http"}, "HTTP_PORT"),
+        ({**TOKENS, "HTTP_PORT": "65536"}, "HTTP_PORT"),
+        ({**TOKENS, "LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({**TOKENS, "LOG_LEVEL": "chatty"}, "LOG_LEVEL"),
+        ({**TOKENS, "LOG_LEVEL": "INFO,discord.http"}, "LOG_LEVEL"),
+        ({**TOKENS, "SHARD_COUNT": "0"}, "SHARD_COUNT"),
+        ({**TOKENS, "SHARD_IDS": "0"}, "SHARD_IDS"),
+        ({**TOKENS, "SHARD_COUNT": "2", "SHARD_IDS": "0,2"}, "SHARD_IDS"),
+        ({**TOKENS, "SHARD_COUNT": "2", "SHARD_IDS": "1,1"}, "SHARD_IDS"),
+        ({**TOKENS, "SHARD_COUNT": "2", "SHARD_IDS": "one"}, "SHARD_IDS"),
+        ({**TOKENS, "PUBLIC_URL": "retouch.example.org"}, "PUBLIC_URL"),
     ],
 )
 def test_bad_values_name_the_variable(env, variable):

@@ -1,0 +1,24 @@
+"""`python bot.py …` pointed at the loopback Discord emulator: for tests only, never for operators.
+
+discord.py's API base and gateway are fixed to discord.com; the emulator's are in
+RETOUCH_TEST_DISCORD_REST and RETOUCH_TEST_DISCORD_GATEWAY. Everything else is the real CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import discord.gateway
+import discord.http
+import yarl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import bot
+
+discord.http.Route.BASE = os.environ["RETOUCH_TEST_DISCORD_REST"]
+discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(os.environ["RETOUCH_TEST_DISCORD_GATEWAY"])
+sys.argv[0] = "bot.py"
+sys.exit(bot.cli())
