@@ -100,8 +100,6 @@ class ResultPoster:
                 # The token died between messages: the rest is packed again for the bot's own limit.
                 to_channel = True
                 batches = await self._plan([f for batch in batches for f in batch], to_channel)
-            if done and await self._withdrawn(delivery):
-                return
             total = done + len(batches)
             part = Text(words.CAPTION_PART, number=done + 1, total=total) if total > 1 else ""
             content = caption(interaction, delivery.order, part, self.credit)
@@ -126,6 +124,7 @@ class ResultPoster:
                 ) from exc
             batches.pop(0)
             done += 1
+            # Checked after each message, so that one Delete may have seen it (recorded) or not (taken back).
             if await self._withdrawn(delivery, message):
                 return
             self.messages.append(message)
@@ -149,14 +148,13 @@ class ResultPoster:
         self.notes = plan.notes
         return plan.batches
 
-    async def _withdrawn(self, delivery: Delivery, posted: discord.Message | None = None) -> bool:
-        """The job was deleted meanwhile: nothing more goes out, and a message just posted is taken back."""
+    async def _withdrawn(self, delivery: Delivery, posted: discord.Message) -> bool:
+        """The job was deleted meanwhile: the message just posted is taken back and nothing more goes out."""
         if not await delivery.withdrawn():
             return False
         log.info("Job %d was deleted during its delivery; %d pictures were posted", delivery.job_id, delivery.delivered)
-        if posted is not None:
-            with contextlib.suppress(discord.HTTPException):
-                await posted.delete()
+        with contextlib.suppress(discord.HTTPException):
+            await posted.delete()
         if not delivery.delivered:
             raise DeliveryFailed(Text(words.DELIVERY_DELETED_NOTHING))
         self.notes = [Text(words.DELIVERY_STOPPED_DELETED)]

@@ -12,7 +12,6 @@ import discord
 from discord import app_commands
 
 from cogs.replies import send_ephemeral
-from cogs.tokens import token_refused
 from services import words
 from services.validation import InvalidInput
 from services.words import Text
@@ -69,7 +68,6 @@ async def report_failure(interaction: discord.Interaction, error: BaseException)
     if isinstance(error, RetouchError | InvalidInput):
         await tell(interaction, error.text)
         return
-    token_refused(interaction, error)
     if interaction.command is not None:
         log.error("Command %s failed unexpectedly", interaction.command.qualified_name, exc_info=error)
     else:

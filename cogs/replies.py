@@ -10,6 +10,7 @@ import io
 import logging
 
 import discord
+from discord.utils import MISSING
 
 from cogs.tokens import token_refused, token_usable
 from services import words
@@ -37,7 +38,7 @@ async def send_ephemeral(
     interaction: discord.Interaction,
     content: str,
     *,
-    allowed_mentions: discord.AllowedMentions | None = None,
+    allowed_mentions: discord.AllowedMentions = MISSING,
 ) -> None:
     """Reply (or fill in the ephemeral deferral, or follow up) with `content`, however long it is."""
     pages = paginate(content)
@@ -46,7 +47,7 @@ async def send_ephemeral(
         note = Text(words.LONG_TEXT_ATTACHED, filename=TEXT_FILENAME).render(interaction.locale.value)
         pages = [paginate(content, MAX_MESSAGE_CONTENT - len(note) - 2)[0] + "\n\n" + note]
         file = discord.File(io.BytesIO(content.encode()), filename=TEXT_FILENAME)
-    attached = {"file": file} if file is not None else {}
+    attached: list[discord.File] = [file] if file is not None else MISSING
     response = interaction.response
     if response.is_done() and not token_usable(interaction):
         log.warning("Could not tell interaction %s anything more: its token is dead", interaction.id)
@@ -54,7 +55,7 @@ async def send_ephemeral(
     try:
         first, rest = pages[0], pages[1:]
         if not response.is_done():
-            await response.send_message(first, ephemeral=True, allowed_mentions=allowed_mentions, **attached)
+            await response.send_message(first, ephemeral=True, allowed_mentions=allowed_mentions, files=attached)
         elif response.type is discord.InteractionResponseType.deferred_channel_message:
             # Every deferral that thinks is ephemeral here; a component's silent deferral is not, and
             # editing its original response would overwrite the message the button is on.
@@ -62,7 +63,7 @@ async def send_ephemeral(
                 content=first, attachments=[file] if file else [], view=None, allowed_mentions=allowed_mentions
             )
         else:
-            await interaction.followup.send(first, ephemeral=True, allowed_mentions=allowed_mentions, **attached)
+            await interaction.followup.send(first, ephemeral=True, allowed_mentions=allowed_mentions, files=attached)
         for page in rest:
             await interaction.followup.send(page, ephemeral=True, allowed_mentions=allowed_mentions)
     except discord.HTTPException as exc:

@@ -4,14 +4,9 @@ and the marker must then go)."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from emulators.discord import MIB
-from emulators.harness import until
-from emulators.modelhub import Fault, expected_image
-from tests.images import png_bytes
+from emulators.modelhub import expected_image
 from tests.test_remix_e2e import button, file_of, pixels, posted_edit, results_of
 
 
