@@ -12,9 +12,9 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
-from emulators.discord import MIB
-from emulators.harness import until
-from emulators.modelhub import Fault
+from emulators.discord import MIB, DiscordEmulator
+from emulators.harness import make_config, running_bot, until
+from emulators.modelhub import Fault, ModelHubEmulator
 from services.quota import Period
 from tests.helpers import told, used
 from tests.images import png_bytes
@@ -108,6 +108,21 @@ async def test_results_in_the_channel_fit_the_bots_own_upload_limit(stack):
     bots_limit = stack.discord.guild().upload_limit
     assert all(sum(len(f.data) for f in m["files"]) <= bots_limit for m in in_channel(stack))
     assert await used(stack) == 4
+
+
+async def test_a_boosted_servers_channel_messages_use_its_larger_limit(tmp_path):
+    async with DiscordEmulator() as discord, ModelHubEmulator() as hub:
+        discord.guild().premium_tier = 2  # 50 MiB per message for the bot, announced at login
+        config = make_config(discord, hub, f"sqlite:///{tmp_path / 'retouch.db'}")
+        with discord.patch_discord():
+            async with running_bot(config, discord):
+                hub.inject(Fault(delay=1, huge=(1024, 1024)))  # four pictures of about 3 MiB: 12 MiB in all
+                stack = SimpleNamespace(discord=discord)
+                await discord.slash("edit", {"image": photo(stack), "prompt": "big", "count": 4})
+                await asyncio.sleep(0.3)
+                discord.advance(15 * 60 + 5)  # the results must go to the channel
+                await asyncio.wait_for(until(lambda: sum(len(m["files"]) for m in in_channel(stack)) == 4), 60)
+                assert [len(m["files"]) for m in in_channel(stack)] == [4]  # one message, not three of 10 MiB
 
 
 # ----------------------------------------------------------------------------- item 9: audit entries
