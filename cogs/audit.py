@@ -1,4 +1,9 @@
-"""The audit-log post: who edited what, with small previews and a link; it never fails the edit itself."""
+"""The audit-log post: who edited what, with small previews and a link; it never fails the edit itself.
+
+An entry is never lost to Discord's limits: the prompt is sized after markdown escaping (which can
+double it), the whole prompt goes in an attached text file when it does not fit, and a refused post is
+retried simpler (without previews, then without the quoted prompt) rather than dropped.
+"""
 
 from __future__ import annotations
 
@@ -12,34 +17,40 @@ from cogs.delivery import NO_PINGS, ResultPoster, quoted_prompt
 from services import words
 from services.editing import EditOrder
 from services.images import make_thumbnail
+from services.limits import MAX_MESSAGE_CONTENT
 from services.words import Text
 
 log = logging.getLogger(__name__)
 
-PROMPT_ROOM = 1500  # of the audit message's 2000 characters
+PROMPT_FILENAME = "prompt.txt"
 
 
 async def post_audit(
     interaction: discord.Interaction, channel_id: int, order: EditOrder, poster: ResultPoster, delivered: int
 ) -> None:
     """Tell the audit-log channel about one delivered edit."""
+    try:
+        await _post_audit(interaction, channel_id, order, poster, delivered)
+    except Exception:
+        # The pictures are out and charged; the member's edit must not end in an apology for this.
+        log.exception("Could not write the audit entry of an edit in guild %s", interaction.guild_id)
+
+
+async def _post_audit(
+    interaction: discord.Interaction, channel_id: int, order: EditOrder, poster: ResultPoster, delivered: int
+) -> None:
     channel = interaction.client.get_channel(channel_id)
     if not isinstance(channel, discord.abc.Messageable):
         log.warning("Audit channel %s of guild %s is not a text channel I can see", channel_id, interaction.guild_id)
         return
-    previews = [("input", order.image.data)]
-    if order.mask is not None:
-        previews.append(("mask", order.mask.data))
-    if poster.first_picture is not None:
-        previews.append(("result", poster.first_picture))
-    files = [discord.File(io.BytesIO(await make_thumbnail(data)), filename=f"{name}.png") for name, data in previews]
+    locale = interaction.guild_locale.value if interaction.guild_locale else None
     link = (
         jump_url(interaction.guild_id, interaction.channel_id, poster.messages[0].id)
         if poster.messages
         else Text(words.AUDIT_NOT_POSTED)
     )
-    text = Text(
-        words.AUDIT_ENTRY,
+    header = Text(
+        words.AUDIT_HEADER,
         mention=interaction.user.mention,
         channel_id=interaction.channel_id,
         model=order.model,
@@ -48,10 +59,40 @@ async def post_audit(
         delivered=delivered,
         requested=order.count,
         link=link,
-        prompt=quoted_prompt(order.prompt, PROMPT_ROOM),
-    )
-    locale = interaction.guild_locale.value if interaction.guild_locale else None
-    try:
-        await channel.send(content=text.render(locale), files=files, allowed_mentions=NO_PINGS)
-    except discord.HTTPException as exc:
-        log.warning("Could not write to the audit channel %s (HTTP %s)", channel_id, exc.status)
+    ).render(locale)
+    whole = f"{header}\n> {quoted_prompt(order.prompt, MAX_MESSAGE_CONTENT)}"
+    prompt_file = len(whole) > MAX_MESSAGE_CONTENT
+    if prompt_file:
+        note = Text(words.AUDIT_PROMPT_ATTACHED, filename=PROMPT_FILENAME).render(locale)
+        room = MAX_MESSAGE_CONTENT - len(header) - len(note) - 4
+        whole = f"{header}\n> {quoted_prompt(order.prompt, room)}\n{note}"
+    previews = await _previews(order, poster)
+    attempts = [(whole, previews), (whole, []), (header, [])]  # each simpler than the one before
+    for number, (content, thumbnails) in enumerate(attempts, start=1):
+        files = [discord.File(io.BytesIO(data), filename=f"{name}.png") for name, data in thumbnails]
+        if prompt_file or content == header:
+            files.append(discord.File(io.BytesIO(order.prompt.encode()), filename=PROMPT_FILENAME))
+        try:
+            await channel.send(content=content, files=files, allowed_mentions=NO_PINGS, suppress_embeds=True)
+            return
+        except discord.HTTPException as exc:
+            if exc.status in (401, 403, 404) or number == len(attempts):
+                log.warning("Could not write to the audit channel %s (HTTP %s)", channel_id, exc.status)
+                return
+            log.info("The audit channel %s refused an entry (HTTP %s); retrying it simpler", channel_id, exc.status)
+
+
+async def _previews(order: EditOrder, poster: ResultPoster) -> list[tuple[str, bytes]]:
+    """Small previews of the input, the mask and the first result; one that cannot be made is left out."""
+    sources = [("input", order.image.data)]
+    if order.mask is not None:
+        sources.append(("mask", order.mask.data))
+    if poster.first_picture is not None:
+        sources.append(("result", poster.first_picture))
+    previews = []
+    for name, data in sources:
+        try:
+            previews.append((name, await make_thumbnail(data)))
+        except Exception:
+            log.warning("Could not make the %s preview for the audit log", name, exc_info=True)
+    return previews

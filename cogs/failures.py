@@ -11,6 +11,7 @@ import logging
 import discord
 from discord import app_commands
 
+from cogs.replies import send_ephemeral
 from services import words
 from services.validation import InvalidInput
 from services.words import Text
@@ -18,6 +19,7 @@ from services.words import Text
 log = logging.getLogger(__name__)
 
 _REPORTED = "retouch.failure_reported"  # in `interaction.extras`: the tree's handler runs after the cog's
+_DELIVERED = "retouch.delivered"  # in `interaction.extras`: (pictures posted and charged, pictures asked for)
 
 
 class RetouchError(app_commands.AppCommandError):
@@ -48,18 +50,12 @@ def render(interaction: discord.Interaction, text: Text) -> str:
 
 async def tell(interaction: discord.Interaction, text: Text) -> None:
     """Ephemeral words for the member: a reply, the deferred (ephemeral) response filled in, or a followup."""
-    content = render(interaction, text)
-    try:
-        if not interaction.response.is_done():
-            await interaction.response.send_message(content, ephemeral=True)
-        elif interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
-            # Every deferral that thinks is ephemeral here; a component's silent deferral is not, and
-            # editing its original response would overwrite the message the button is on.
-            await interaction.edit_original_response(content=content, attachments=[], view=None)
-        else:
-            await interaction.followup.send(content, ephemeral=True)
-    except discord.HTTPException as exc:
-        log.warning("Could not tell the member about a failure (HTTP %s): %s", exc.status, content)
+    await send_ephemeral(interaction, render(interaction, text))
+
+
+def note_delivered(interaction: discord.Interaction, delivered: int, requested: int) -> None:
+    """Pictures of this interaction's edit are out (and charged): a later failure must say so, not "nothing"."""
+    interaction.extras[_DELIVERED] = (delivered, requested)
 
 
 async def report_failure(interaction: discord.Interaction, error: BaseException) -> None:
@@ -77,4 +73,9 @@ async def report_failure(interaction: discord.Interaction, error: BaseException)
     else:
         custom_id = interaction.data.get("custom_id", "?") if interaction.data else "?"
         log.error("Component or modal %s failed unexpectedly", custom_id, exc_info=error)
+    delivered = interaction.extras.get(_DELIVERED)
+    if delivered and delivered[0]:
+        # Pictures are out and charged: the apology must not say that nothing was.
+        await tell(interaction, Text(words.FAILED_AFTER_DELIVERY, delivered=delivered[0], requested=delivered[1]))
+        return
     await tell(interaction, Text(words.APOLOGY))

@@ -8,6 +8,7 @@ import time
 import discord
 
 from cogs.failures import render
+from cogs.tokens import token_refused, token_usable
 from services import words
 from services.editing import EditStatus
 from services.words import Text
@@ -35,7 +36,10 @@ def describe(status: EditStatus) -> Text:
 
 
 class ProgressDisplay:
-    """Edits the deferred ephemeral response with each status the use case reports."""
+    """Edits the deferred ephemeral response with each status the use case reports, while its token lives.
+
+    It stops for good at Discord's first 401/404 for the token, and before the token's 15 minutes run out.
+    """
 
     def __init__(self, interaction: discord.Interaction) -> None:
         self._interaction = interaction
@@ -45,8 +49,18 @@ class ProgressDisplay:
         return time.monotonic() - self._started
 
     async def __call__(self, status: EditStatus) -> None:
+        interaction = self._interaction
+        if not token_usable(interaction):
+            return
         try:
-            await self._interaction.edit_original_response(content=render(self._interaction, describe(status)))
+            await interaction.edit_original_response(content=render(interaction, describe(status)))
         except discord.HTTPException as exc:
             # Progress is a courtesy: a failed edit must not stop the job itself.
-            log.debug("Could not show progress: %s", exc)
+            if token_refused(interaction, exc):
+                log.info(
+                    "Discord refused the token of interaction %s (HTTP %s); no more progress",
+                    interaction.id,
+                    exc.status,
+                )
+            else:
+                log.debug("Could not show progress: %s", exc)

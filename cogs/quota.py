@@ -11,6 +11,7 @@ from discord import app_commands
 
 from cogs.base import ModeratorGroup, RetouchCog, role_ids_of
 from cogs.failures import render
+from cogs.replies import send_ephemeral
 from services import words
 from services.charts import render_usage_chart
 from services.editing import period_name
@@ -236,9 +237,7 @@ class QuotaCog(RetouchCog):
         return Text(words.QUOTA_TARGET_SET, target=target, limit=limit, period=period_name(Period(period)))
 
     async def _confirm(self, interaction: discord.Interaction, text: Text) -> None:
-        await interaction.response.send_message(
-            render(interaction, text), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-        )
+        await send_ephemeral(interaction, render(interaction, text), allowed_mentions=discord.AllowedMentions.none())
 
 
 async def setup(bot: RetouchBot) -> None:

@@ -10,6 +10,7 @@ from discord import app_commands
 
 from cogs.base import ModeratorGroup, RetouchCog
 from cogs.failures import InputRefused, render
+from cogs.replies import send_ephemeral
 from cogs.translator import described
 from services import words
 from services.limits import MAX_COUNT, MAX_SIDE, MIN_COUNT, MIN_SIDE, SIDE_MULTIPLE
@@ -133,9 +134,7 @@ class SettingsCog(RetouchCog):
         await self._reply(interaction, Text(words.SETTINGS_SAVED, settings=words.joined(describe_settings(settings))))
 
     async def _reply(self, interaction: discord.Interaction, text: Text) -> None:
-        await interaction.response.send_message(
-            render(interaction, text), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-        )
+        await send_ephemeral(interaction, render(interaction, text), allowed_mentions=discord.AllowedMentions.none())
 
 
 async def setup(bot: RetouchBot) -> None:

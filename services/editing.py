@@ -148,6 +148,11 @@ class Delivery:
         self.delivered += len(pictures)
         await self._jobs.add_results(self.job_id, pictures)
 
+    async def withdrawn(self) -> bool:
+        """Whether the job was deleted meanwhile (its Delete button): then nothing more is posted or charged."""
+        job = await self._jobs.get(self.job_id)
+        return job is not None and job.status == "deleted"
+
 
 Deliver = Callable[[Delivery], Awaitable[None]]
 

@@ -145,10 +145,6 @@ CAPTION = _("> {prompt}\nRequested by {mention} · `{model}` · {width}x{height}
 CAPTION_PART = _(" · part {number}/{total}")
 CREDIT_REMIX = _("Remix of {link} by <@{author_id}>")
 CREDIT_REROLL = _("Reroll of {link} by <@{user_id}>")
-AUDIT_ENTRY = _(
-    "{mention} edited in <#{channel_id}> · `{model}` · {width}x{height} · {delivered} of {requested} posted"
-    " · {link}\n> {prompt}"
-)
 AUDIT_NOT_POSTED = _("(not posted)")
 DISCORD_REFUSED = _(
     "Discord refused to post the pictures (HTTP {status}); {delivered} of {requested} were posted and only"
@@ -332,3 +328,17 @@ PRIVACY_FORGOTTEN = _("Done: Retouch no longer keeps your prompts, picture refer
 PRIVACY_CANCELLED = _("Cancelled; nothing was deleted.")
 PRIVACY_EXPIRED = _("This confirmation has expired; nothing was deleted. Run `/privacy forget` again.")
 PRIVACY_BUSY = _("One of your edits is still running; wait until it has finished, then ask again. Nothing was deleted.")
+
+# ----------------------------------------------------------------- delivery hardening (issue 9)
+
+FAILED_AFTER_DELIVERY = _(
+    "{delivered} of {requested} pictures were posted and only those were charged; then something went wrong"
+    " inside Retouch (it has been logged)."
+)
+DELIVERY_STOPPED_DELETED = _("The rest was not posted or charged: the result was deleted meanwhile.")
+LONG_TEXT_ATTACHED = _("(The whole list is in the attached `{filename}`.)")
+AUDIT_HEADER = _(
+    "{mention} edited in <#{channel_id}> · `{model}` · {width}x{height} · {delivered} of {requested} posted · {link}"
+)
+AUDIT_PROMPT_ATTACHED = _("(The whole prompt is in the attached `{filename}`.)")
+DELIVERY_DELETED_NOTHING = _("The result was deleted before any picture was posted; nothing was charged.")
