@@ -205,7 +205,9 @@ class PrivacyStore:
         cutoff = now - self.retention_days * _DAY
         async with self._db.transaction() as tx:
             for table in ("job_inputs", "job_pictures"):
-                await tx.execute(f"DELETE FROM {table} WHERE job_id IN (SELECT id FROM jobs WHERE created_at < ?)", cutoff)
+                await tx.execute(
+                    f"DELETE FROM {table} WHERE job_id IN (SELECT id FROM jobs WHERE created_at < ?)", cutoff
+                )
             expired = await tx.execute(
                 "UPDATE jobs SET prompt = '', source_url = NULL, source_message_id = NULL, source_attachment_id = NULL,"
                 " mask_url = NULL, result_message_id = NULL WHERE created_at < ?"
@@ -241,7 +243,9 @@ class PrivacyStore:
     async def _forget_guild(self, guild_id: int) -> None:
         async with self._db.transaction() as tx:
             for table in ("job_inputs", "job_pictures"):
-                await tx.execute(f"DELETE FROM {table} WHERE job_id IN (SELECT id FROM jobs WHERE guild_id = ?)", guild_id)
+                await tx.execute(
+                    f"DELETE FROM {table} WHERE job_id IN (SELECT id FROM jobs WHERE guild_id = ?)", guild_id
+                )
             await _delete_jobs(tx, "guild_id = ?", guild_id)
             for table in _GUILD_TABLES:
                 await tx.execute(f"DELETE FROM {table} WHERE guild_id = ?", guild_id)

@@ -170,12 +170,17 @@ OPTED_OUT = _(
 )
 ALREADY_RUNNING = _("Already working on that one: the pictures will appear in a moment. This click was not charged.")
 PICTURE_GONE = _("The picture is gone: {reason}. Nothing was charged.")
-GONE_MESSAGE_DELETED = _("the message it was in has been deleted")
-GONE_REMOVED = _("it was removed from its message")
 GONE_AT_DISCORD = _("Discord no longer has it")
 REFRESH_FAILED = _(
     "Discord would not give a fresh link to the `{field}` picture right now; please try again in a minute."
     " Nothing was charged."
+)
+REMIX_NOT_A_RESULT = _(
+    "That message of mine is not the result of an edit, so there is nothing on record to remix. Nothing was charged."
+)
+MEMBER_MAY_NOT_POST = _(
+    "You may not post pictures in <#{channel_id}> (that needs Send Messages and Attach Files), so Retouch will"
+    " not post them for you there. Nothing was charged."
 )
 
 # --- moderators, quotas and settings -------------------------------------------------------------

@@ -21,10 +21,6 @@ async def outcome(record, *words: str, timeout: float = 20) -> list[str]:
     return record.texts()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 item 3: Reroll of an /edit result needs the command's ephemeral upload, which Discord purges",
-)
 async def test_reroll_of_an_edit_still_works_after_discord_purged_the_upload(stack):
     source, result = await posted_edit(stack)
     assert stack.discord.purge_ephemeral() >= 1
@@ -35,10 +31,6 @@ async def test_reroll_of_an_edit_still_works_after_discord_purged_the_upload(sta
     assert pixels(file_of(rerolled)) == expected_image(source, None, (64, 64), 0).tobytes()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 item 2: Reroll asks the undocumented refresh-urls endpoint even for a URL that has not expired",
-)
 async def test_reroll_with_a_valid_url_needs_no_refresh(stack):
     source, result = await posted_edit(stack)
     stack.discord.fail_next("POST", "^/attachments/refresh-urls$", 503, times=10)

@@ -102,12 +102,26 @@ async def test_buttons_work_after_a_restart_and_reroll_is_charged_to_the_clicker
         assert await used(stack, stranger) == 3
 
 
-async def test_an_expired_source_url_is_refreshed_before_the_reroll(stack):
+async def test_an_expired_result_url_is_refreshed_before_the_remix(stack):
+    _, result = await posted_edit(stack)
+    original_url = result["attachments"][0]["url"]
+    stack.bot.get_cog("RemixCog").clock = stack.discord.now  # the bot reads `ex` by Discord's clock
+    stack.discord.advance(2 * DAY)  # every signed URL handed out so far has expired
+    modal = await modal_of(await stack.discord.click(result, button(result, "Remix")))
+    [remixed] = await results_of(await submit(stack, modal, {"Prompt": "again"}, message=result))
+    assert [call.path for call in stack.discord.calls].count("/attachments/refresh-urls") == 1
+    fresh_url = stack.hub.requests[-1].fields["url"]
+    assert fresh_url != original_url and fresh_url.startswith(stack.discord.cdn_base)
+    assert pixels(file_of(remixed)) == expected_image(file_of(result), None, (64, 64), 0).tobytes()
+
+
+async def test_a_reroll_of_a_job_without_kept_copies_refreshes_its_expired_source(stack):
     source, result = await posted_edit(stack)
+    await stack.bot.database.execute("DELETE FROM job_inputs")  # as for jobs recorded before copies were kept
     original_url = stack.hub.requests[0].fields["url"]
-    stack.discord.clock_offset = 2 * DAY  # every signed URL handed out so far has expired
-    record = await stack.discord.click(result, button(result, "Reroll"))
-    [rerolled] = await results_of(record)
+    stack.bot.get_cog("RemixCog").clock = stack.discord.now
+    stack.discord.advance(2 * DAY)
+    [rerolled] = await results_of(await stack.discord.click(result, button(result, "Reroll")))
     assert any(call.path == "/attachments/refresh-urls" for call in stack.discord.calls)
     fresh_url = stack.hub.requests[-1].fields["url"]
     assert fresh_url != original_url and fresh_url.startswith(stack.discord.cdn_base)
@@ -119,9 +133,9 @@ async def test_a_deleted_source_message_is_named_plainly(stack):
     attachment = stack.discord.add_attachment(photo, "cat.png", "image/png")
     message = stack.discord.add_message("my cat", attachments=[attachment])
     modal = await modal_of(await stack.discord.message_command("Remix image", message))
-    del stack.discord.messages[int(message["id"])]
+    stack.discord.delete_message(message["id"])
     record = await submit(stack, modal, {"Prompt": "a tiger"})
-    text = await told(record, "The picture is gone: the message it was in has been deleted.")
+    text = await told(record, "The picture is gone: Discord no longer has it.")
     assert "Nothing was charged" in text and stack.hub.requests == []
     assert await used(stack, stack.discord.member) == 0
 
@@ -191,11 +205,6 @@ async def test_the_menu_offers_a_choice_of_pictures_and_takes_a_mask(stack):
     assert f"by <@{stack.discord.other_member['id']}>" in result["content"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 item 1: the Remix modal's submit re-reads the member's message, which Discord returns "
-    "without attachments to a bot without the MESSAGE_CONTENT intent",
-)
 async def test_remixing_a_members_upload_needs_no_message_content_intent(stack):
     photo = png_bytes(64, 64)
     message = stack.discord.add_message(
@@ -208,7 +217,9 @@ async def test_remixing_a_members_upload_needs_no_message_content_intent(stack):
     await record.wait_for(lambda r: any("Done" in text or "gone" in text for text in r.texts()), timeout=20)
     assert not any("gone" in text for text in record.texts()), record.texts()
     [result] = await results_of(record)
-    assert pixels(file_of(result)) == expected_image(photo, None, (64, 64), 0).tobytes()
+    assert stack.hub.requests[0].fields["size"] == "1024x1024"  # auto, from the picture's aspect ratio
+    assert pixels(file_of(result)) == expected_image(photo, None, (1024, 1024), 0).tobytes()
+    assert not any(call.method == "GET" and call.path.endswith(f"/messages/{message['id']}") for call in stack.discord.calls)
 
 
 async def test_a_message_without_a_picture_is_refused(stack):
