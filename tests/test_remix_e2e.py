@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
-
-from emulators.discord import Intent
+from emulators.discord import Intent, Permission
 from emulators.modelhub import Fault, expected_image
+from services.limits import MAX_PROMPT
 from tests.helpers import pixels, told, used
 from tests.images import alpha_mask, png_bytes
 from tests.protocol import CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, EPHEMERAL, LABEL, MODAL, STRING_SELECT, TEXT_INPUT
@@ -219,7 +218,9 @@ async def test_remixing_a_members_upload_needs_no_message_content_intent(stack):
     [result] = await results_of(record)
     assert stack.hub.requests[0].fields["size"] == "1024x1024"  # auto, from the picture's aspect ratio
     assert pixels(file_of(result)) == expected_image(photo, None, (1024, 1024), 0).tobytes()
-    assert not any(call.method == "GET" and call.path.endswith(f"/messages/{message['id']}") for call in stack.discord.calls)
+    assert not any(
+        call.method == "GET" and call.path.endswith(f"/messages/{message['id']}") for call in stack.discord.calls
+    )
 
 
 async def test_a_message_without_a_picture_is_refused(stack):
@@ -271,3 +272,93 @@ async def test_a_double_click_is_refused_and_charged_once(stack):
     await results_of(first)
     await asyncio.sleep(0.2)
     assert len(stack.hub.requests) == 2 and await used(stack, stranger) == 1
+
+
+async def test_buttons_and_the_menu_refuse_a_clicker_who_may_not_post_pictures_there(stack):
+    _, result = await posted_edit(stack)
+    stranger = stack.discord.other_member
+    stack.discord.set_overwrite(
+        stack.discord.channel_id,
+        int(stranger["id"]),
+        deny=Permission.SEND_MESSAGES | Permission.ATTACH_FILES,
+        member=True,
+    )
+    words = f"You may not post pictures in <#{stack.discord.channel_id}>"
+    requests = len(stack.hub.requests)
+    for label in ("Reroll", "Remix"):
+        response = await (await stack.discord.click(result, button(result, label), user=stranger)).wait_response()
+        assert response["type"] == CHANNEL_MESSAGE and response["data"]["flags"] & EPHEMERAL
+        assert words in response["data"]["content"] and "Nothing was charged." in response["data"]["content"]
+    menu = await stack.discord.message_command("Remix image", result, user=stranger)
+    assert words in (await menu.wait_response())["data"]["content"]
+    image = stack.discord.add_attachment(png_bytes(64, 64), "photo.png", "image/png")
+    slash = await stack.discord.slash("edit", {"image": image, "prompt": "mine", "size": "64x64"}, user=stranger)
+    assert words in (await slash.wait_response())["data"]["content"]
+    assert len(stack.hub.requests) == requests and await used(stack, stranger) == 0
+    # Sending without attaching is not enough either.
+    stack.discord.set_overwrite(
+        stack.discord.channel_id, int(stranger["id"]), deny=Permission.ATTACH_FILES, member=True
+    )
+    response = await (await stack.discord.click(result, button(result, "Reroll"), user=stranger)).wait_response()
+    assert words in response["data"]["content"]
+
+
+async def test_a_submit_is_refused_when_the_clicker_lost_the_right_to_post_meanwhile(stack):
+    _, result = await posted_edit(stack)
+    stranger = stack.discord.other_member
+    modal = await modal_of(await stack.discord.click(result, button(result, "Remix"), user=stranger))
+    stack.discord.set_overwrite(
+        stack.discord.channel_id, int(stranger["id"]), deny=Permission.ATTACH_FILES, member=True
+    )
+    record = await submit(stack, modal, {"Prompt": "again"}, user=stranger, message=result)
+    await told(record, f"You may not post pictures in <#{stack.discord.channel_id}>")
+    assert len(stack.hub.requests) == 1 and await used(stack, stranger) == 0
+
+
+async def test_the_menu_on_a_bot_message_that_is_no_result_is_refused(stack):
+    picture = stack.discord.add_attachment(png_bytes(64, 64), "thumb.png", "image/png")
+    entry = stack.discord.add_message("audit: an edit", user=stack.discord.bot_user, attachments=[picture])
+    response = await (await stack.discord.message_command("Remix image", entry)).wait_response()
+    assert response["data"]["flags"] & EPHEMERAL
+    assert "That message of mine is not the result of an edit" in response["data"]["content"]
+    assert stack.hub.requests == []
+
+
+async def test_an_audit_entry_cannot_be_remixed_into_a_members_picture(stack):
+    audit = stack.discord.other_channel_id
+    await stack.bot.settings.update(stack.discord.guild_id, audit_channel_id=audit)
+    member, stranger = stack.discord.member, stack.discord.other_member
+    await stack.bot.jobs.set_remix_opt_out(int(member["id"]), True)
+    await posted_edit(stack, user=member)
+    [entry] = [m for m in stack.discord.messages.values() if int(m["channel_id"]) == audit]
+    response = await (await stack.discord.message_command("Remix image", entry, user=stranger)).wait_response()
+    assert "That message of mine is not the result of an edit" in response["data"]["content"]
+    assert len(stack.hub.requests) == 1 and await used(stack, stranger) == 0
+
+
+async def test_manage_messages_alone_is_enough_to_delete(stack):
+    janitor_role = stack.discord.add_role("Janitor", Permission.MANAGE_MESSAGES)
+    janitor = stack.discord.add_member(name="janitor", roles=[stack.discord.member_role_id, janitor_role])
+    _, result = await posted_edit(stack)
+    record = await stack.discord.click(result, button(result, "Delete"), user=janitor)
+    await told(record, "Deleted.")
+    assert int(result["id"]) not in stack.discord.messages
+    assert (await stack.bot.jobs.find_by_result_message(int(result["id"]))).status == "deleted"
+
+
+async def test_consent_withdrawn_while_a_strangers_modal_is_open_refuses_the_submit(stack):
+    member, stranger = stack.discord.member, stack.discord.other_member
+    _, result = await posted_edit(stack, user=member)
+    modal = await modal_of(await stack.discord.click(result, button(result, "Remix"), user=stranger))
+    await (await stack.discord.slash("remixing", {"allow": False}, user=member)).wait_response()
+    record = await submit(stack, modal, {"Prompt": "mine now"}, user=stranger, message=result)
+    await told(record, f"<@{member['id']}> has opted out of having their pictures remixed")
+    assert len(stack.hub.requests) == 1 and await used(stack, stranger) == 0
+
+
+async def test_a_prompt_of_exactly_the_longest_length_is_accepted(stack):
+    prompt = "p" * MAX_PROMPT
+    image = stack.discord.add_attachment(png_bytes(64, 64), "photo.png", "image/png")
+    record = await stack.discord.slash("edit", {"image": image, "prompt": prompt, "size": "64x64"})
+    await told(record, "Done")
+    assert stack.hub.requests[0].fields["prompt"] == prompt and await used(stack) == 1
