@@ -67,8 +67,8 @@ async def test_an_expired_url_that_cannot_be_refreshed_is_said_plainly_in_bounde
     _, result = await posted_edit(stack)
     stack.bot.get_cog("RemixCog").clock = stack.discord.now
     stack.discord.advance(2 * DAY)
-    # discord.py alone would retry these five times over 25 s; the bot gives the endpoint a few seconds.
-    stack.discord.fail_next("POST", "^/attachments/refresh-urls$", 503, times=10)
+    # discord.py alone retries a 502 five times, sleeping 1 + 2n s in between; the bot gives it a few seconds.
+    stack.discord.fail_next("POST", "^/attachments/refresh-urls$", 502, times=10)
     requests = len(stack.hub.requests)
     modal = await modal_of(await stack.discord.click(result, button(result, "Remix")))
     record = await submit(stack, modal, {"Prompt": "again"}, message=result)
