@@ -156,7 +156,7 @@ class RemixCog(RetouchCog):
         if message.author.id == self.bot.user.id:
             # Only a result of an edit is the bot's to remix (under its job's consent); an audit entry is not.
             job = await self.bot.jobs.find_by_result_message(message.id)
-            if job is None or job.status == "deleted":
+            if job is None:
                 raise RetouchError(Text(words.REMIX_NOT_A_RESULT))
         # The pictures as this interaction carried them: a bot without the MESSAGE_CONTENT intent cannot
         # read a member's attachments again later, so they are never looked up again.
