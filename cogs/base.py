@@ -43,6 +43,13 @@ class ModeratorGroup(app_commands.Group):
         return True
 
 
+def check_member_may_post(interaction: discord.Interaction) -> None:
+    """The pictures go public in this channel at the member's request: only where they may post pictures."""
+    permissions = interaction.permissions
+    if not (permissions.send_messages and permissions.attach_files):
+        raise RetouchError(Text(words.MEMBER_MAY_NOT_POST, channel_id=interaction.channel_id))
+
+
 def picture_of(
     attachment: discord.Attachment,
     *,

@@ -58,7 +58,9 @@ class ResultButton(
     async def callback(self, interaction: discord.Interaction) -> None:
         client = interaction.client
         actions = (
-            cast("ResultActions | None", client.get_cog(ACTIONS_COG)) if isinstance(client, commands.bot.BotBase) else None
+            cast("ResultActions | None", client.get_cog(ACTIONS_COG))
+            if isinstance(client, commands.bot.BotBase)
+            else None
         )
         try:
             if actions is None:

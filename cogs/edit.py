@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 
 from cogs.audit import post_audit
-from cogs.base import RetouchCog, picture_of, requester_of
+from cogs.base import RetouchCog, check_member_may_post, picture_of, requester_of
 from cogs.delivery import ResultPoster
 from cogs.failures import InputRefused, RetouchError, refused, render, tell
 from cogs.progress import ProgressDisplay
@@ -105,6 +105,7 @@ class EditCog(RetouchCog):
     ) -> None:
         """Edit a picture with an AI model: describe the change, optionally attach a mask."""
         assert interaction.guild_id is not None and interaction.channel_id is not None
+        check_member_may_post(interaction)
         settings = await self.bot.settings.get(interaction.guild_id)
         channel_id, user_id = interaction.channel_id, interaction.user.id
         form = EditForm(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
 import mimetypes
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -14,7 +16,7 @@ from urllib.parse import urlsplit
 import discord
 from discord import app_commands
 
-from cogs.base import RetouchCog, jump_url, picture_of
+from cogs.base import RetouchCog, check_member_may_post, jump_url, picture_of
 from cogs.buttons import RESULT_BUTTONS
 from cogs.edit import check, run_edit
 from cogs.failures import InputRefused, RetouchError, refused, render, report_failure
@@ -23,6 +25,7 @@ from services.jobs import Job, Origin
 from services.limits import MAX_COUNT, MAX_PROMPT, MIN_COUNT, OUTPUT_FORMATS
 from services.pictures import Picture
 from services.settings import GuildSettings
+from services.signed_urls import needs_refresh
 from services.validation import EditForm, InvalidInput, check_channel
 from services.words import Text
 
@@ -35,6 +38,8 @@ log = logging.getLogger(__name__)
 MODAL_TIMEOUT = 15 * 60
 MAX_SELECT_OPTIONS = 25
 MAX_OPTION_LABEL = 100
+# discord.py retries a 5xx up to five times with growing sleeps; the undocumented endpoint gets this long in all.
+REFRESH_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,7 @@ class RemixCog(RetouchCog):
         self.bot = bot
         # Double clicks: (action, job or message id, member) of work running in this process.
         self._running: set[tuple[str, int, int]] = set()
+        self.clock: Callable[[], float] = time.time  # Discord's time, which signed URLs expire by
         self.menu = app_commands.ContextMenu(name=words.MENU_REMIX_IMAGE, callback=self.remix_message)
         self.menu.guild_only = True
         self.menu.error(self.cog_app_command_error)
@@ -144,8 +150,16 @@ class RemixCog(RetouchCog):
     async def remix_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Remix a picture in this message."""
         await self._remix_settings(interaction)
+        check_member_may_post(interaction)
         assert self.bot.user is not None
-        job = await self.bot.jobs.find_by_result_message(message.id) if message.author.id == self.bot.user.id else None
+        job = None
+        if message.author.id == self.bot.user.id:
+            # Only a result of an edit is the bot's to remix (under its job's consent); an audit entry is not.
+            job = await self.bot.jobs.find_by_result_message(message.id)
+            if job is None:
+                raise RetouchError(Text(words.REMIX_NOT_A_RESULT))
+        # The pictures as this interaction carried them: a bot without the MESSAGE_CONTENT intent cannot
+        # read a member's attachments again later, so they are never looked up again.
         pictures = pictures_of(message, job.user_id if job else message.author.id)
         if not pictures:
             raise RetouchError(Text(words.NO_PICTURE_IN_MESSAGE))
@@ -159,6 +173,7 @@ class RemixCog(RetouchCog):
         """The Remix button: the modal, on the pictures of this result."""
         job = await self._job(job_id)
         await self._remix_settings(interaction)
+        check_member_may_post(interaction)
         await self._check_consent(interaction.user.id, job.owners)
         if not job.results:
             raise RetouchError(Text(words.NO_RESULTS_ON_RECORD))
@@ -177,6 +192,7 @@ class RemixCog(RetouchCog):
     ) -> None:
         """Check the modal's answers, then run the edit on the chosen picture, credited to its parent."""
         settings = await self._remix_settings(interaction)  # again: the server may have turned it off meanwhile
+        check_member_may_post(interaction)
         await self._check_consent(interaction.user.id, target.owners)
         parent = target.parent
         # A result keeps its parent's size, model and format; anything else starts from the defaults.
@@ -206,6 +222,7 @@ class RemixCog(RetouchCog):
         """The Reroll button: the same inputs, new pictures, charged to whoever clicked."""
         job = await self._job(job_id)
         settings = await self._remix_settings(interaction)
+        check_member_may_post(interaction)
         await self._check_consent(interaction.user.id, job.owners)
         # Checked again: the server's limits and blocklist may have changed since the first run.
         form = EditForm(
@@ -221,14 +238,18 @@ class RemixCog(RetouchCog):
         choice = await check(self.bot, form, settings)
         with self._once("reroll", job.id, interaction.user.id):
             await interaction.response.defer(ephemeral=True, thinking=True)
-            image = await self._fresh("image", job.source)
-            mask = await self._fresh("mask", job.mask) if job.mask is not None else None
+            # The kept copies outlive the upload (a command's is purged by Discord); older jobs have none.
+            image = job.source if "source" in job.kept else await self._fresh("image", job.source)
+            mask = job.mask
+            if mask is not None and "mask" not in job.kept:
+                mask = await self._fresh("mask", mask)
             first = job.result_message_ids[0] if job.result_message_ids else None
             origin = Origin(
                 parent_job_id=job.id,
                 credit=Text(
                     words.CREDIT_REROLL, link=jump_url(interaction.guild_id, job.channel_id, first), user_id=job.user_id
                 ),
+                inputs_of=job.id if job.kept else None,
             )
             await run_edit(self.bot, interaction, dataclasses.replace(choice, image=image, mask=mask), settings, origin)
 
@@ -290,30 +311,32 @@ class RemixCog(RetouchCog):
             self._running.discard(running)
 
     async def _fresh(self, field: str, picture: Picture) -> Picture:
-        """The picture with a URL that works now (signed URLs expire), or a plain refusal when it is gone."""
-        url = picture.url
-        if picture.message_id is not None and picture.channel_id is not None and picture.attachment_id is not None:
-            try:
-                message = await self.bot.get_partial_messageable(picture.channel_id).fetch_message(picture.message_id)
-            except (discord.NotFound, discord.Forbidden):
-                raise InputRefused(field, gone(words.GONE_MESSAGE_DELETED)) from None
-            attachment = discord.utils.get(message.attachments, id=picture.attachment_id)
-            if attachment is None:
-                raise InputRefused(field, gone(words.GONE_REMOVED)) from None
-            url = attachment.url
-        if picture.attachment_id is None:
-            return picture.with_url(url)  # an embed's proxy URL is not an attachment's and is not refreshed
+        """The picture with a URL that works now (signed URLs expire), or a plain refusal when none can be had."""
+        if picture.attachment_id is None or not needs_refresh(picture.url, self.clock()):
+            return picture  # still valid, or an embed's proxy URL, which is not an attachment's to refresh
+        url = await self._refreshed(picture.url)
+        if url is None:
+            raise InputRefused(field, Text(words.REFRESH_FAILED, field=field))
+        if needs_refresh(url, self.clock()):  # Discord repeats the URL of a file it no longer has
+            raise InputRefused(field, gone(words.GONE_AT_DISCORD))
+        return picture.with_url(url)
+
+    async def _refreshed(self, url: str) -> str | None:
+        """A fresh signature for `url` from Discord's (undocumented) refresh endpoint; None when it fails."""
+        route = discord.http.Route("POST", "/attachments/refresh-urls")
         try:
-            answer = await self.bot.http.request(
-                discord.http.Route("POST", "/attachments/refresh-urls"), json={"attachment_urls": [url]}
+            answer = await asyncio.wait_for(
+                self.bot.http.request(route, json={"attachment_urls": [url]}), REFRESH_TIMEOUT
             )
+        except TimeoutError:
+            log.warning("Refreshing an attachment URL took longer than %.0f s; given up", REFRESH_TIMEOUT)
+            return None
         except discord.HTTPException as exc:
             log.warning("Could not refresh an attachment URL (HTTP %s)", exc.status)
-            raise InputRefused(field, Text(words.REFRESH_FAILED, field=field)) from None
-        refreshed = [entry.get("refreshed") for entry in answer.get("refreshed_urls", [])]
-        if not refreshed or not refreshed[0]:
-            raise InputRefused(field, gone(words.GONE_AT_DISCORD))
-        return picture.with_url(refreshed[0])
+            return None
+        entries = answer.get("refreshed_urls") if isinstance(answer, dict) else None
+        refreshed = entries[0].get("refreshed") if entries and isinstance(entries[0], dict) else None
+        return refreshed if isinstance(refreshed, str) and refreshed else None
 
 
 def gone(reason: str) -> Text:

@@ -1,4 +1,10 @@
-"""The edit use case: admit, download, reserve, record, wait for a turn, call the Model Hub, deliver, settle.
+"""The edit use case: admit, reserve, download and keep, record, wait for a turn, call the Model Hub, deliver, settle.
+
+Nothing is downloaded before the member is known to be served (a place in line, quota reserved), and no
+picture bytes stay in memory while a job waits in line: the inputs are kept in the job's record (its
+Reroll needs them once Discord purged the upload) and the upstream fetches them by URL; the kept copies
+go as data URLs when it cannot, when the URL would be the wrong picture (a copy scaled down to what the
+upstream takes) or when there is none (a Reroll).
 
 Only delivered pictures are charged: every other way out (a refusal, an upstream or Discord failure, an
 unexpected error, a cancellation, even a second cancellation while settling) returns the rest of the
@@ -9,12 +15,13 @@ pictures through `Delivery.posted`) and renders the progress and the outcome; no
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import enum
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar
@@ -24,7 +31,8 @@ import aiohttp
 from services import words
 from services.images import ImageError, ImageInfo, auto_size, inspect_image, prepare_mask, to_data_url
 from services.job_queue import JobQueue, QueueClosed, QueueRefused, Ticket
-from services.jobs import JobStore, NewJob, Origin
+from services.jobs import InputRole, JobStore, NewJob, Origin
+from services.kept_inputs import KeptPicture, keep_mask, keep_picture, kept_size
 from services.modelhub import (
     EditRequest,
     EditResult,
@@ -87,16 +95,33 @@ class DeliveryFailed(Exception):
 
 @dataclass(frozen=True)
 class SourcePicture:
-    """A picture the member gave: its (signed, expiring) URL and the bytes already downloaded."""
+    """An input as it went upstream: its (signed, expiring) URL, None when it went as the kept copy; that copy."""
 
-    url: str
+    url: str | None
     data: bytes
     content_type: str
 
 
 @dataclass(frozen=True)
+class EditPlan:
+    """What goes upstream, holding no picture bytes (a job waits in line with it).
+
+    Each input goes by its URL, or (None) as the job's kept copy in a data URL.
+    """
+
+    model: str
+    prompt: str
+    size: tuple[int, int]
+    count: int
+    output_format: str
+    image_url: str | None
+    has_mask: bool = False
+    mask_url: str | None = None
+
+
+@dataclass(frozen=True)
 class EditOrder:
-    """What goes upstream: the options with the size resolved, and the downloaded pictures."""
+    """What went upstream, once it did: the options with the size resolved, and the inputs' kept copies."""
 
     model: str
     prompt: str
@@ -105,7 +130,6 @@ class EditOrder:
     output_format: str
     image: SourcePicture
     mask: SourcePicture | None = None
-    mask_data_url: str | None = None  # set when the mask had to be converted (black-and-white → alpha)
 
 
 @dataclass(frozen=True)
@@ -166,7 +190,7 @@ class EditReport:
     delivered: int = 0
     text: Text | None = None
     field: str | None = None  # for refused_input: the option at fault
-    order: EditOrder | None = None  # once the pictures were downloaded
+    order: EditOrder | None = None  # once the upstream answered
     job_id: int | None = None
 
 
@@ -263,27 +287,28 @@ class EditService:
         started = time.monotonic()
         if progress is not None:
             await _quietly(progress(EditStatus("checking", choice.count, 0.0)))
-        try:
-            order = await self._prepare(choice)
-        except InvalidInput as exc:
-            return EditReport(EditOutcome.REFUSED_INPUT, choice.count, text=exc.text, field=exc.field)
+        # Quota before any download: a member who cannot be served costs no download and no decode.
         try:
             reservation = await self._quota.reserve(
                 requester.guild_id, requester.user_id, requester.role_ids, choice.count
             )
         except QuotaExceeded as exc:
-            return EditReport(
-                EditOutcome.REFUSED_QUOTA, choice.count, text=quota_refusal(exc), field="count", order=order
-            )
+            return EditReport(EditOutcome.REFUSED_QUOTA, choice.count, text=quota_refusal(exc), field="count")
         # From here every way out goes through the finally: the reservation is settled whatever happens.
         job_id: int | None = None
         delivery: Delivery | None = None
+        order: EditOrder | None = None
         try:
-            job_id = await self._jobs.create(_new_job(choice, order, requester, origin))
+            try:
+                plan, recorded = await self._record(choice, requester, origin)
+            except InvalidInput as exc:
+                return EditReport(EditOutcome.REFUSED_INPUT, choice.count, text=exc.text, field=exc.field)
+            job_id = recorded
             async with self._showing(progress, ticket, choice.count, started), self._queue.running(ticket):
                 if self._observer is not None and ticket.waited is not None:
                     self._observer.queue_waited(ticket.waited)
-                result = await run_edit(self._hub, order, paced=True)
+                result = await run_edit(self._hub, plan, lambda: self._jobs.kept_inputs(recorded), paced=True)
+            order = _order(plan, await self._jobs.kept_inputs(recorded))
             delivery = attempt.delivery = Delivery(job_id, order, [image.data for image in result.images], self._jobs)
             await deliver(delivery)
         except ModelHubError as exc:
@@ -305,6 +330,13 @@ class EditService:
             )
         outcome = EditOutcome.DELIVERED if delivery.delivered >= choice.count else EditOutcome.PARTIAL
         return EditReport(outcome, choice.count, delivery.delivered, None, None, order, job_id)
+
+    async def _record(self, choice: EditChoice, requester: Requester, origin: Origin) -> tuple[EditPlan, int]:
+        """Download and inspect the inputs, record the job and keep their copies; the bytes end here."""
+        plan, copies = await self._prepare(choice, origin)
+        job_id = await self._jobs.create(_new_job(choice, plan, requester, origin))
+        await self._jobs.keep_inputs(job_id, copies)
+        return plan, job_id
 
     async def _settle(self, reservation_id: int, job_id: int | None, delivered: int) -> None:
         """Charge what was delivered and return the rest; then close the job record, if there is one."""
@@ -344,26 +376,59 @@ class EditService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _prepare(self, choice: EditChoice) -> EditOrder:
-        """Download and inspect the pictures, prepare the mask and resolve `size: auto`."""
-        image, info = await self._download("image", choice.image)
-        mask, mask_data_url = None, None
+    async def _prepare(self, choice: EditChoice, origin: Origin) -> tuple[EditPlan, dict[InputRole, KeptPicture]]:
+        """Read and inspect the inputs, prepare the mask, resolve `size: auto`, and make the copies to keep.
+
+        A Reroll (`origin.inputs_of`) reads the earlier job's kept copies instead of downloading.
+        """
+        earlier = await self._jobs.kept_inputs(origin.inputs_of) if origin.inputs_of is not None else {}
+        data, info, image_url = await self._read("image", choice.image, earlier.get("source"))
+        copies: dict[InputRole, KeptPicture] = {"source": await keep_picture(data, info)}
+        if kept_size(info.width, info.height) != (info.width, info.height):
+            image_url = None  # the copy scaled down to what the upstream takes is the picture to send
+        mask_url = None
         if choice.mask is not None:
-            mask, _ = await self._download("mask", choice.mask)
+            mask, mask_info, mask_url = await self._read("mask", choice.mask, earlier.get("mask"))
             try:
-                mask_data_url = (await prepare_mask(mask.data, info)).data_url
+                prepared = await prepare_mask(mask, info)
             except ImageError as exc:
                 raise InvalidInput.from_image_error(exc) from None
+            if prepared.data_url is not None:  # converted from black-and-white: the converted one goes upstream
+                mask, mask_url = await asyncio.to_thread(_data_of, prepared.data_url), None
+                mask_info = ImageInfo(prepared.width, prepared.height, "PNG")
+            copies["mask"] = await keep_mask(mask, mask_info, info)
+            if image_url is None:
+                mask_url = None  # the mask goes with its picture: both by URL, or both as the copies
         size = choice.size or auto_size(info.width, info.height, choice.auto_long_side)
-        return EditOrder(
-            choice.model, choice.prompt, size, choice.count, choice.output_format, image, mask, mask_data_url
+        plan = EditPlan(
+            choice.model,
+            choice.prompt,
+            size,
+            choice.count,
+            choice.output_format,
+            image_url,
+            choice.mask is not None,
+            mask_url,
         )
+        return plan, copies
 
-    async def _download(self, field: str, picture: Picture) -> tuple[SourcePicture, ImageInfo]:
+    async def _read(
+        self, field: str, picture: Picture, kept: KeptPicture | None
+    ) -> tuple[bytes, ImageInfo, str | None]:
+        """The input's bytes, what they are, and the URL the upstream may fetch it by (None: send the copy)."""
+        if kept is not None:
+            return kept.data, await _inspected(field, kept.data), None
+        data = await self._download(field, picture)
+        return data, await _inspected(field, data), picture.url
+
+    async def _download(self, field: str, picture: Picture) -> bytes:
         limit = self._max_input_bytes
         try:
             timeout = aiohttp.ClientTimeout(total=DOWNLOAD_TIMEOUT)
             async with self._session.get(picture.url, timeout=timeout) as response:
+                if response.status == 404 and picture.message_id is not None:
+                    # The file of a message is gone only with the message or the attachment.
+                    raise InvalidInput(field, Text(words.PICTURE_GONE, reason=Text(words.GONE_AT_DISCORD)))
                 if response.status != 200:
                     raise InvalidInput(field, Text(words.DOWNLOAD_REFUSED, field=field, status=response.status))
                 # read(n) returns what has arrived so far, not n bytes: gather chunks up to just past the limit.
@@ -377,14 +442,35 @@ class EditService:
             raise InvalidInput(field, Text(words.DOWNLOAD_FAILED, field=field)) from exc
         if len(data) > limit:
             raise InvalidInput(field, Text(words.DOWNLOAD_TOO_BIG, field=field, limit_mib=f"{limit / _MiB:.0f}"))
-        try:
-            info = await inspect_image(data, field=field)
-        except ImageError as exc:
-            raise InvalidInput.from_image_error(exc) from None
-        return SourcePicture(picture.url, data, f"image/{info.format.lower()}"), info
+        return data
 
 
-def _new_job(choice: EditChoice, order: EditOrder, requester: Requester, origin: Origin) -> NewJob:
+async def _inspected(field: str, data: bytes) -> ImageInfo:
+    try:
+        return await inspect_image(data, field=field)
+    except ImageError as exc:
+        raise InvalidInput.from_image_error(exc) from None
+
+
+def _data_of(data_url: str) -> bytes:
+    return base64.b64decode(data_url.split(",", 1)[1])
+
+
+def _order(plan: EditPlan, copies: Mapping[InputRole, KeptPicture]) -> EditOrder:
+    """What went upstream, with the kept copies (the audit shows them)."""
+    source, mask = copies["source"], copies.get("mask")
+    return EditOrder(
+        plan.model,
+        plan.prompt,
+        plan.size,
+        plan.count,
+        plan.output_format,
+        SourcePicture(plan.image_url, source.data, source.content_type),
+        SourcePicture(plan.mask_url, mask.data, mask.content_type) if mask is not None else None,
+    )
+
+
+def _new_job(choice: EditChoice, order: EditPlan, requester: Requester, origin: Origin) -> NewJob:
     return NewJob(
         guild_id=requester.guild_id,
         channel_id=requester.channel_id,
@@ -494,33 +580,41 @@ def _names_input_url(error: ModelHubBadRequestError) -> bool:
     return error.names_field("url") or error.names_field("mask_image")
 
 
-async def run_edit(hub: EditsHub, order: EditOrder, *, paced: bool = False) -> EditResult:
-    """Send the pictures by URL; when the hub cannot fetch them, retry once with their bytes.
+KeptCopies = Callable[[], Awaitable[Mapping[InputRole, KeptPicture]]]
 
-    `paced`: the first call already waited for the image rate (the job queue does); the fallback, a new
-    request spending the images again, is paced by the client.
+
+async def run_edit(hub: EditsHub, plan: EditPlan, kept: KeptCopies, *, paced: bool = False) -> EditResult:
+    """Send the pictures by URL where the plan has one; when the hub cannot fetch them, retry once with the copies.
+
+    `kept` reads the job's kept copies, only when a data URL is needed. `paced`: the first call already
+    waited for the image rate (the job queue does); the fallback, a new request spending the images
+    again, is paced by the client.
     """
+    copies: Mapping[InputRole, KeptPicture] = {}
+
+    async def data_url(role: InputRole) -> str:
+        nonlocal copies
+        copies = copies or await kept()
+        return await to_data_url(copies[role].data, copies[role].content_type)
+
     request = EditRequest(
-        model=order.model,
-        prompt=order.prompt,
-        url=order.image.url,
-        size=order.size,
-        n=order.count,
-        output_format=order.output_format,
-        mask_image=order.mask_data_url or (order.mask.url if order.mask else None),
+        model=plan.model,
+        prompt=plan.prompt,
+        url=plan.image_url or await data_url("source"),
+        size=plan.size,
+        n=plan.count,
+        output_format=plan.output_format,
+        mask_image=(plan.mask_url or await data_url("mask")) if plan.has_mask else None,
     )
     try:
         return await hub.edit(request, paced=paced)
     except ModelHubBadRequestError as exc:
-        if not _names_input_url(exc):
+        if not _names_input_url(exc) or (plan.image_url is None and plan.mask_url is None):
             raise
         log.info("The Model Hub could not fetch an input by URL (%s); retrying with its bytes", exc)
-    mask_image = order.mask_data_url
-    if mask_image is None and order.mask is not None:
-        mask_image = await to_data_url(order.mask.data, order.mask.content_type)
     fallback = dataclasses.replace(
         request,
-        url=await to_data_url(order.image.data, order.image.content_type),
-        mask_image=mask_image,
+        url=await data_url("source"),
+        mask_image=await data_url("mask") if plan.has_mask else None,
     )
     return await hub.edit(fallback)

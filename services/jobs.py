@@ -1,25 +1,29 @@
 """The record of every edit (who asked for what, from which picture, with what result) and remix consent.
 
-Pictures are referenced, never stored: a reference is the Discord attachment (its URL, and where it
-lives when it is in a message), so a later Reroll or Remix can fetch it again while it exists.
+Pictures are referenced: a reference is the Discord attachment (its URL, and where it lives when it is
+in a message), so a later Remix can fetch it again while it exists. The inputs (source and mask) are
+also kept as copies (`job_inputs`, see services/kept_inputs.py) for as long as the record: a command's
+upload is an ephemeral attachment that Discord purges, and Reroll must outlive it.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 from services.database import Database, Executor, Row
+from services.kept_inputs import KeptPicture
 from services.pictures import Picture
 from services.words import Text
 
 log = logging.getLogger(__name__)
 
 PictureRole = Literal["source", "mask", "result"]
+InputRole = Literal["source", "mask"]
 JobStatus = Literal["running", "done", "failed", "deleted"]
 
 _PICTURE_COLUMNS = (
@@ -56,6 +60,7 @@ class Origin:
 
     parent_job_id: int | None = None
     credit: Text | None = None  # a line under the result naming what it builds on
+    inputs_of: int | None = None  # a Reroll: the job whose kept input copies stand in for its pictures
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,7 @@ class Job:
     source: Picture
     mask: Picture | None
     results: tuple[Picture, ...]
+    kept: frozenset[InputRole] = frozenset()  # the inputs of which a copy is kept (job_inputs)
 
     @property
     def result_message_ids(self) -> tuple[int, ...]:
@@ -194,6 +200,23 @@ class JobStore:
                 p.height,
             )
 
+    async def keep_inputs(self, job_id: int, inputs: Mapping[InputRole, KeptPicture]) -> None:
+        """Keep copies of the job's inputs, for its Reroll once Discord no longer has them."""
+        async with self._db.transaction() as tx:
+            for role, kept in inputs.items():
+                await tx.execute(
+                    "INSERT INTO job_inputs (job_id, role, content_type, data) VALUES (?, ?, ?, ?)",
+                    job_id,
+                    role,
+                    kept.content_type,
+                    kept.data,
+                )
+
+    async def kept_inputs(self, job_id: int) -> dict[InputRole, KeptPicture]:
+        """The kept copies of the job's inputs, by role (none for jobs recorded before they were kept)."""
+        rows = await self._db.fetch_all("SELECT role, content_type, data FROM job_inputs WHERE job_id = ?", job_id)
+        return {row["role"]: KeptPicture(bytes(row["data"]), row["content_type"]) for row in rows}
+
     async def finish(self, job_id: int, delivered: int) -> None:
         """Close a running job: done when anything was posted, failed otherwise."""
         await self._db.execute(
@@ -219,6 +242,7 @@ class JobStore:
         if not by_role["source"]:
             log.warning("Job %d has no source picture recorded", job_id)
             return None
+        kept = await self._db.fetch_all("SELECT role FROM job_inputs WHERE job_id = ?", job_id)
         return Job(
             id=row["id"],
             guild_id=row["guild_id"],
@@ -235,6 +259,7 @@ class JobStore:
             source=by_role["source"][0],
             mask=by_role["mask"][0] if by_role["mask"] else None,
             results=tuple(by_role["result"]),
+            kept=frozenset(row["role"] for row in kept),
         )
 
     async def find_by_result_message(self, message_id: int) -> Job | None:

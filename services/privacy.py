@@ -1,7 +1,7 @@
 """What Retouch keeps about a member, forgetting it on request, and the retention rules that forget the rest.
 
-Three things delete data here, all over tables other stores own (jobs, job_pictures, member_preferences,
-quota_usage and the per-server tables), so that every deletion rule is in one place:
+Three things delete data here, all over tables other stores own (jobs, job_pictures, job_inputs,
+member_preferences, quota_usage and the per-server tables), so that every deletion rule is in one place:
 
 - `forget(user_id)`: the member's prompts, picture references and preferences, in every server. Their
   usage rows stay, without anything but counts and times, until they leave the longest quota window:
@@ -47,8 +47,8 @@ _GUILD_TABLES = (
 )
 # What is scrubbed after a forget or a purge. quota_usage holds no text, only counts and ids that the
 # window keeps anyway; it is the busiest table, and rewriting it would hold up every reservation.
-_MEMBER_TABLES = ("job_pictures", "jobs", "member_preferences")
-_JOB_TABLES = ("job_pictures", "jobs")
+_MEMBER_TABLES = ("job_inputs", "job_pictures", "jobs", "member_preferences")
+_JOB_TABLES = ("job_inputs", "job_pictures", "jobs")
 
 
 class MemberBusy(Exception):
@@ -158,6 +158,14 @@ class PrivacyStore:
                     user_id,
                     role,
                 )
+            # The kept copies go with their references: the member's uploads in anyone's jobs, and their jobs'.
+            await tx.execute(
+                "DELETE FROM job_inputs WHERE job_id IN (SELECT id FROM jobs WHERE user_id = ?) OR EXISTS"
+                " (SELECT 1 FROM job_pictures p WHERE p.job_id = job_inputs.job_id AND p.role = job_inputs.role"
+                " AND p.author_id = ?)",
+                user_id,
+                user_id,
+            )
             pictures = await tx.execute(
                 "DELETE FROM job_pictures WHERE author_id = ? OR job_id IN (SELECT id FROM jobs WHERE user_id = ?)",
                 user_id,
@@ -196,9 +204,10 @@ class PrivacyStore:
         now = self._clock()
         cutoff = now - self.retention_days * _DAY
         async with self._db.transaction() as tx:
-            await tx.execute(
-                "DELETE FROM job_pictures WHERE job_id IN (SELECT id FROM jobs WHERE created_at < ?)", cutoff
-            )
+            for table in ("job_inputs", "job_pictures"):
+                await tx.execute(
+                    f"DELETE FROM {table} WHERE job_id IN (SELECT id FROM jobs WHERE created_at < ?)", cutoff
+                )
             expired = await tx.execute(
                 "UPDATE jobs SET prompt = '', source_url = NULL, source_message_id = NULL, source_attachment_id = NULL,"
                 " mask_url = NULL, result_message_id = NULL WHERE created_at < ?"
@@ -233,9 +242,10 @@ class PrivacyStore:
 
     async def _forget_guild(self, guild_id: int) -> None:
         async with self._db.transaction() as tx:
-            await tx.execute(
-                "DELETE FROM job_pictures WHERE job_id IN (SELECT id FROM jobs WHERE guild_id = ?)", guild_id
-            )
+            for table in ("job_inputs", "job_pictures"):
+                await tx.execute(
+                    f"DELETE FROM {table} WHERE job_id IN (SELECT id FROM jobs WHERE guild_id = ?)", guild_id
+                )
             await _delete_jobs(tx, "guild_id = ?", guild_id)
             for table in _GUILD_TABLES:
                 await tx.execute(f"DELETE FROM {table} WHERE guild_id = ?", guild_id)

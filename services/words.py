@@ -188,12 +188,17 @@ OPTED_OUT = _(
 )
 ALREADY_RUNNING = _("Already working on that one: the pictures will appear in a moment. This click was not charged.")
 PICTURE_GONE = _("The picture is gone: {reason}. Nothing was charged.")
-GONE_MESSAGE_DELETED = _("the message it was in has been deleted")
-GONE_REMOVED = _("it was removed from its message")
 GONE_AT_DISCORD = _("Discord no longer has it")
 REFRESH_FAILED = _(
     "Discord would not give a fresh link to the `{field}` picture right now; please try again in a minute."
     " Nothing was charged."
+)
+REMIX_NOT_A_RESULT = _(
+    "That message of mine is not the result of an edit, so there is nothing on record to remix. Nothing was charged."
+)
+MEMBER_MAY_NOT_POST = _(
+    "You may not post pictures in <#{channel_id}> (that needs Send Messages and Attach Files), so Retouch will"
+    " not post them for you there. Nothing was charged."
 )
 
 # --- moderators, quotas and settings -------------------------------------------------------------
@@ -299,19 +304,20 @@ PRIVACY_SHOW = _(
     "**What Retouch keeps about you**, across every server it shares with you ({servers} so far):\n"
     "- {edits} edit(s) on record, {prompts} of them with the prompt you wrote\n"
     "- {uploads} reference(s) to pictures you uploaded and {results} to results made for you: links to "
-    "the Discord attachments, never copies of the pictures\n"
+    "the Discord attachments; of each picture (and mask) you edited, also a copy at most 2048 pixels on "
+    "its long side, so that Reroll still works once Discord has deleted the upload\n"
     "- {images} image(s) counting against your quota now ({usage_rows} usage record(s))\n"
     "- Others remixing your pictures: {consent}\n"
     "\n"
-    "**For how long**: prompts and picture references for {retention_days} days, after which only the "
-    "edit's date, model and size remain; usage counts for {window_days} days; everything of a server "
+    "**For how long**: prompts and picture references for {retention_days} days (the copies too), after "
+    "which only the edit's date, model and size remain; usage counts for {window_days} days; everything of a server "
     "{forget_guild_days} days after Retouch leaves it.\n"
     "\n"
     "**Sent to the IONOS AI Model Hub** (in Germany) for each edit: your prompt, the link to your picture "
-    "(or its bytes, when the Model Hub cannot fetch the link), and the mask if you gave one. Not your "
+    "(or its copy, for a Reroll or when the Model Hub cannot fetch the link), and the mask if you gave one. Not your "
     "name or id.\n"
     "\n"
-    "`/privacy forget` deletes your prompts, picture references and preferences."
+    "`/privacy forget` deletes your prompts, picture references (with the copies) and preferences."
 )
 PRIVACY_CONSENT_ALLOWED = _("allowed")
 PRIVACY_CONSENT_REFUSED = _("not allowed (you opted out)")

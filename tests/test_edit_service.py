@@ -6,12 +6,14 @@ Every test asserts the money (images left in the member's quota) and the job rec
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
 import pytest
 from aiohttp import web
+from PIL import Image
 
 from services.database import Database, open_database
 from services.editing import (
@@ -23,8 +25,10 @@ from services.editing import (
     EditStatus,
     Requester,
 )
+from services.images import to_data_url
 from services.job_queue import JobQueue
-from services.jobs import JobStore, NewJob
+from services.jobs import JobStore, NewJob, Origin
+from services.kept_inputs import KeptPicture
 from services.modelhub import (
     EditedImage,
     EditRequest,
@@ -49,6 +53,7 @@ GUILD, CHANNEL, MEMBER, OTHER = 1, 2, 3, 4
 QUOTA = 5
 SOURCE = png_bytes(64, 48)
 RESULT = png_bytes(64, 48, fmt="PNG")
+LARGE = png_bytes(2560, 1280)  # larger than the upstream takes: kept (and sent) scaled down to 2048x1024
 
 
 class FakeHub:
@@ -108,6 +113,7 @@ class Edits:
     db: Database
     session: aiohttp.ClientSession
     base_url: str
+    downloads: list[str]  # the paths the service fetched from the picture server
     hub: FakeHub = field(default_factory=FakeHub)
     observer: Observer = field(default_factory=Observer)
 
@@ -133,9 +139,11 @@ class Edits:
             progress_interval=progress_interval,
         )
 
-    def choice(self, count: int = 2, *, path: str = "/source.png") -> EditChoice:
+    def choice(
+        self, count: int = 2, *, path: str = "/source.png", size: tuple[int, int] | None = (64, 64)
+    ) -> EditChoice:
         picture = Picture(f"{self.base_url}{path}", "source.png", "image/png", len(SOURCE), 64, 48, 11, CHANNEL)
-        return EditChoice("make it blue", "flux", (64, 64), count, "png", picture, None, 1024)
+        return EditChoice("make it blue", "flux", size, count, "png", picture, None, 1024)
 
     async def left(self, user_id: int = MEMBER) -> int | None:
         return (await self.quota.explain(GUILD, user_id, [])).remaining
@@ -151,18 +159,26 @@ def queue_of(**options: int) -> JobQueue:
 
 @pytest.fixture
 async def edits(tmp_path) -> AsyncIterator[Edits]:
-    async def source(_: web.Request) -> web.Response:
-        return web.Response(body=SOURCE, content_type="image/png")
+    downloads: list[str] = []
+
+    def serving(body: bytes):
+        async def handler(request: web.Request) -> web.Response:
+            downloads.append(request.path)
+            return web.Response(body=body, content_type="image/png")
+
+        return handler
 
     app = web.Application()
-    app.router.add_get("/source.png", source)
+    app.router.add_get("/source.png", serving(SOURCE))
+    app.router.add_get("/large.png", serving(LARGE))
+    app.router.add_get("/words.png", serving(b"not a picture at all"))
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
     async with open_database(f"sqlite:///{tmp_path / 'retouch.db'}") as db, aiohttp.ClientSession() as session:
-        yield Edits(db, session, f"http://127.0.0.1:{port}")
+        yield Edits(db, session, f"http://127.0.0.1:{port}", downloads)
     await runner.cleanup()
 
 
@@ -341,6 +357,48 @@ async def test_more_than_the_quota_is_refused_and_records_no_job(edits: Edits) -
     assert report.outcome is EditOutcome.REFUSED_QUOTA and report.field == "count"
     assert str(report.text).startswith(f"You have {QUOTA} of {QUOTA} images left this day and asked for {QUOTA + 1}.")
     assert await edits.left() == QUOTA and await edits.status() is None and edits.hub.requests == []
+
+
+async def test_a_member_with_no_quota_left_costs_no_download(edits: Edits) -> None:
+    service = edits.service(quota=QuotaStore(edits.db, QuotaRule(0, Period.DAY)))
+    report = await service.run(edits.choice(1), requester(), deliver=posting(10))
+    assert report.outcome is EditOutcome.REFUSED_QUOTA and report.field == "count"
+    assert edits.downloads == [] and edits.hub.requests == []
+
+
+async def test_a_picture_that_is_not_one_is_refused_after_the_reservation_and_refunded(edits: Edits) -> None:
+    service = edits.service()
+    report = await service.run(edits.choice(2, path="/words.png"), requester(), deliver=posting(10))
+    assert report.outcome is EditOutcome.REFUSED_INPUT and report.field == "image"
+    assert "`image`" in str(report.text)
+    assert await edits.left() == QUOTA and await edits.status() is None and edits.hub.requests == []
+
+
+async def test_the_inputs_are_kept_and_a_reroll_reads_them_without_downloading(edits: Edits) -> None:
+    service = edits.service()
+    assert (await service.run(edits.choice(1), requester(), deliver=posting(10))).outcome is EditOutcome.DELIVERED
+    assert await edits.jobs.kept_inputs(1) == {"source": KeptPicture(SOURCE, "image/png")}
+    assert edits.downloads == ["/source.png"]
+    # The upload is gone (a purged ephemeral attachment): the Reroll needs only the kept copy.
+    report = await service.run(
+        edits.choice(1, path="/gone.png"), requester(OTHER), deliver=posting(10), origin=Origin(1, inputs_of=1)
+    )
+    assert report.outcome is EditOutcome.DELIVERED and edits.downloads == ["/source.png"]
+    assert edits.hub.requests[-1].url == await to_data_url(SOURCE, "image/png")
+    assert await edits.jobs.kept_inputs(2) == {"source": KeptPicture(SOURCE, "image/png")}
+    assert report.order is not None and report.order.image.data == SOURCE  # for the audit's thumbnail
+
+
+async def test_a_picture_larger_than_the_upstream_takes_goes_as_its_scaled_copy(edits: Edits) -> None:
+    service = edits.service()
+    edits_choice = edits.choice(1, path="/large.png", size=None)
+    service._max_input_bytes = 32 << 20
+    report = await service.run(edits_choice, requester(), deliver=posting(10))
+    assert report.outcome is EditOutcome.DELIVERED
+    [request] = edits.hub.requests
+    assert request.url.startswith("data:image/") and request.size == (1024, 512)
+    kept = (await edits.jobs.kept_inputs(1))["source"]
+    assert Image.open(io.BytesIO(kept.data)).size == (2048, 1024)
 
 
 async def test_a_picture_that_cannot_be_downloaded_is_refused_naming_the_field(edits: Edits) -> None:

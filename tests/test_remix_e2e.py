@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
-
-from emulators.discord import Intent
+from emulators.discord import Intent, Permission
 from emulators.modelhub import Fault, expected_image
+from services.limits import MAX_PROMPT
 from tests.helpers import pixels, told, used
 from tests.images import alpha_mask, png_bytes
 from tests.protocol import CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, EPHEMERAL, LABEL, MODAL, STRING_SELECT, TEXT_INPUT
@@ -102,12 +101,26 @@ async def test_buttons_work_after_a_restart_and_reroll_is_charged_to_the_clicker
         assert await used(stack, stranger) == 3
 
 
-async def test_an_expired_source_url_is_refreshed_before_the_reroll(stack):
+async def test_an_expired_result_url_is_refreshed_before_the_remix(stack):
+    _, result = await posted_edit(stack)
+    original_url = result["attachments"][0]["url"]
+    stack.bot.get_cog("RemixCog").clock = stack.discord.now  # the bot reads `ex` by Discord's clock
+    stack.discord.advance(2 * DAY)  # every signed URL handed out so far has expired
+    modal = await modal_of(await stack.discord.click(result, button(result, "Remix")))
+    [remixed] = await results_of(await submit(stack, modal, {"Prompt": "again"}, message=result))
+    assert [call.path for call in stack.discord.calls].count("/attachments/refresh-urls") == 1
+    fresh_url = stack.hub.requests[-1].fields["url"]
+    assert fresh_url != original_url and fresh_url.startswith(stack.discord.cdn_base)
+    assert pixels(file_of(remixed)) == expected_image(file_of(result), None, (64, 64), 0).tobytes()
+
+
+async def test_a_reroll_of_a_job_without_kept_copies_refreshes_its_expired_source(stack):
     source, result = await posted_edit(stack)
+    await stack.bot.database.execute("DELETE FROM job_inputs")  # as for jobs recorded before copies were kept
     original_url = stack.hub.requests[0].fields["url"]
-    stack.discord.clock_offset = 2 * DAY  # every signed URL handed out so far has expired
-    record = await stack.discord.click(result, button(result, "Reroll"))
-    [rerolled] = await results_of(record)
+    stack.bot.get_cog("RemixCog").clock = stack.discord.now
+    stack.discord.advance(2 * DAY)
+    [rerolled] = await results_of(await stack.discord.click(result, button(result, "Reroll")))
     assert any(call.path == "/attachments/refresh-urls" for call in stack.discord.calls)
     fresh_url = stack.hub.requests[-1].fields["url"]
     assert fresh_url != original_url and fresh_url.startswith(stack.discord.cdn_base)
@@ -119,9 +132,9 @@ async def test_a_deleted_source_message_is_named_plainly(stack):
     attachment = stack.discord.add_attachment(photo, "cat.png", "image/png")
     message = stack.discord.add_message("my cat", attachments=[attachment])
     modal = await modal_of(await stack.discord.message_command("Remix image", message))
-    del stack.discord.messages[int(message["id"])]
+    stack.discord.delete_message(message["id"])
     record = await submit(stack, modal, {"Prompt": "a tiger"})
-    text = await told(record, "The picture is gone: the message it was in has been deleted.")
+    text = await told(record, "The picture is gone: Discord no longer has it.")
     assert "Nothing was charged" in text and stack.hub.requests == []
     assert await used(stack, stack.discord.member) == 0
 
@@ -191,11 +204,6 @@ async def test_the_menu_offers_a_choice_of_pictures_and_takes_a_mask(stack):
     assert f"by <@{stack.discord.other_member['id']}>" in result["content"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 item 1: the Remix modal's submit re-reads the member's message, which Discord returns "
-    "without attachments to a bot without the MESSAGE_CONTENT intent",
-)
 async def test_remixing_a_members_upload_needs_no_message_content_intent(stack):
     photo = png_bytes(64, 64)
     message = stack.discord.add_message(
@@ -208,7 +216,11 @@ async def test_remixing_a_members_upload_needs_no_message_content_intent(stack):
     await record.wait_for(lambda r: any("Done" in text or "gone" in text for text in r.texts()), timeout=20)
     assert not any("gone" in text for text in record.texts()), record.texts()
     [result] = await results_of(record)
-    assert pixels(file_of(result)) == expected_image(photo, None, (64, 64), 0).tobytes()
+    assert stack.hub.requests[0].fields["size"] == "1024x1024"  # auto, from the picture's aspect ratio
+    assert pixels(file_of(result)) == expected_image(photo, None, (1024, 1024), 0).tobytes()
+    assert not any(
+        call.method == "GET" and call.path.endswith(f"/messages/{message['id']}") for call in stack.discord.calls
+    )
 
 
 async def test_a_message_without_a_picture_is_refused(stack):
@@ -260,3 +272,93 @@ async def test_a_double_click_is_refused_and_charged_once(stack):
     await results_of(first)
     await asyncio.sleep(0.2)
     assert len(stack.hub.requests) == 2 and await used(stack, stranger) == 1
+
+
+async def test_buttons_and_the_menu_refuse_a_clicker_who_may_not_post_pictures_there(stack):
+    _, result = await posted_edit(stack)
+    stranger = stack.discord.other_member
+    stack.discord.set_overwrite(
+        stack.discord.channel_id,
+        int(stranger["id"]),
+        deny=Permission.SEND_MESSAGES | Permission.ATTACH_FILES,
+        member=True,
+    )
+    words = f"You may not post pictures in <#{stack.discord.channel_id}>"
+    requests = len(stack.hub.requests)
+    for label in ("Reroll", "Remix"):
+        response = await (await stack.discord.click(result, button(result, label), user=stranger)).wait_response()
+        assert response["type"] == CHANNEL_MESSAGE and response["data"]["flags"] & EPHEMERAL
+        assert words in response["data"]["content"] and "Nothing was charged." in response["data"]["content"]
+    menu = await stack.discord.message_command("Remix image", result, user=stranger)
+    assert words in (await menu.wait_response())["data"]["content"]
+    image = stack.discord.add_attachment(png_bytes(64, 64), "photo.png", "image/png")
+    slash = await stack.discord.slash("edit", {"image": image, "prompt": "mine", "size": "64x64"}, user=stranger)
+    assert words in (await slash.wait_response())["data"]["content"]
+    assert len(stack.hub.requests) == requests and await used(stack, stranger) == 0
+    # Sending without attaching is not enough either.
+    stack.discord.set_overwrite(
+        stack.discord.channel_id, int(stranger["id"]), deny=Permission.ATTACH_FILES, member=True
+    )
+    response = await (await stack.discord.click(result, button(result, "Reroll"), user=stranger)).wait_response()
+    assert words in response["data"]["content"]
+
+
+async def test_a_submit_is_refused_when_the_clicker_lost_the_right_to_post_meanwhile(stack):
+    _, result = await posted_edit(stack)
+    stranger = stack.discord.other_member
+    modal = await modal_of(await stack.discord.click(result, button(result, "Remix"), user=stranger))
+    stack.discord.set_overwrite(
+        stack.discord.channel_id, int(stranger["id"]), deny=Permission.ATTACH_FILES, member=True
+    )
+    record = await submit(stack, modal, {"Prompt": "again"}, user=stranger, message=result)
+    await told(record, f"You may not post pictures in <#{stack.discord.channel_id}>")
+    assert len(stack.hub.requests) == 1 and await used(stack, stranger) == 0
+
+
+async def test_the_menu_on_a_bot_message_that_is_no_result_is_refused(stack):
+    picture = stack.discord.add_attachment(png_bytes(64, 64), "thumb.png", "image/png")
+    entry = stack.discord.add_message("audit: an edit", user=stack.discord.bot_user, attachments=[picture])
+    response = await (await stack.discord.message_command("Remix image", entry)).wait_response()
+    assert response["data"]["flags"] & EPHEMERAL
+    assert "That message of mine is not the result of an edit" in response["data"]["content"]
+    assert stack.hub.requests == []
+
+
+async def test_an_audit_entry_cannot_be_remixed_into_a_members_picture(stack):
+    audit = stack.discord.other_channel_id
+    await stack.bot.settings.update(stack.discord.guild_id, audit_channel_id=audit)
+    member, stranger = stack.discord.member, stack.discord.other_member
+    await stack.bot.jobs.set_remix_opt_out(int(member["id"]), True)
+    await posted_edit(stack, user=member)
+    [entry] = [m for m in stack.discord.messages.values() if int(m["channel_id"]) == audit]
+    response = await (await stack.discord.message_command("Remix image", entry, user=stranger)).wait_response()
+    assert "That message of mine is not the result of an edit" in response["data"]["content"]
+    assert len(stack.hub.requests) == 1 and await used(stack, stranger) == 0
+
+
+async def test_manage_messages_alone_is_enough_to_delete(stack):
+    janitor_role = stack.discord.add_role("Janitor", Permission.MANAGE_MESSAGES)
+    janitor = stack.discord.add_member(name="janitor", roles=[stack.discord.member_role_id, janitor_role])
+    _, result = await posted_edit(stack)
+    record = await stack.discord.click(result, button(result, "Delete"), user=janitor)
+    await told(record, "Deleted.")
+    assert int(result["id"]) not in stack.discord.messages
+    assert (await stack.bot.jobs.find_by_result_message(int(result["id"]))).status == "deleted"
+
+
+async def test_consent_withdrawn_while_a_strangers_modal_is_open_refuses_the_submit(stack):
+    member, stranger = stack.discord.member, stack.discord.other_member
+    _, result = await posted_edit(stack, user=member)
+    modal = await modal_of(await stack.discord.click(result, button(result, "Remix"), user=stranger))
+    await (await stack.discord.slash("remixing", {"allow": False}, user=member)).wait_response()
+    record = await submit(stack, modal, {"Prompt": "mine now"}, user=stranger, message=result)
+    await told(record, f"<@{member['id']}> has opted out of having their pictures remixed")
+    assert len(stack.hub.requests) == 1 and await used(stack, stranger) == 0
+
+
+async def test_a_prompt_of_exactly_the_longest_length_is_accepted(stack):
+    prompt = "p" * MAX_PROMPT
+    image = stack.discord.add_attachment(png_bytes(64, 64), "photo.png", "image/png")
+    record = await stack.discord.slash("edit", {"image": image, "prompt": prompt, "size": "64x64"})
+    await told(record, "Done")
+    assert stack.hub.requests[0].fields["prompt"] == prompt and await used(stack) == 1

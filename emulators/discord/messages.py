@@ -76,6 +76,11 @@ class Messages:
         }
         return self._new_message(fields, channel_id=channel_id, author=user or self.member)
 
+    def delete_message(self, message_id: int | str) -> None:
+        """Deletes a stored message as its author would (without telling the client); its files
+        leave the CDN with it."""
+        self._delete(self.messages[int(message_id)])
+
     async def post_message(
         self,
         content: str = "",
