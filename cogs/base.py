@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -11,6 +13,19 @@ from services import words
 from services.editing import Requester
 from services.pictures import Picture
 from services.words import Text
+
+if TYPE_CHECKING:
+    from bot import RetouchBot
+
+
+async def acknowledge(interaction: discord.Interaction) -> None:
+    """Defer ephemerally, thinking, and count how long the member waited for it (Discord allows 3 s).
+
+    Ephemeral: refusals and progress are the member's own business; the pictures go public.
+    """
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    waited = (discord.utils.utcnow() - interaction.created_at).total_seconds()
+    cast("RetouchBot", interaction.client).metrics.interaction_acknowledged(max(waited, 0.0))
 
 
 class RetouchCog(commands.Cog):

@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 
 from cogs.audit import post_audit
-from cogs.base import RetouchCog, check_member_may_post, picture_of, requester_of
+from cogs.base import RetouchCog, acknowledge, check_member_may_post, picture_of, requester_of
 from cogs.delivery import ResultPoster
 from cogs.failures import InputRefused, RetouchError, refused, render, tell
 from cogs.progress import ProgressDisplay
@@ -43,6 +43,7 @@ async def check(bot: RetouchBot, form: EditForm, settings: GuildSettings) -> Edi
             max_input_bytes=bot.config.max_input_bytes,
         )
     except InvalidInput as exc:
+        bot.metrics.edit_finished(EditOutcome.REFUSED_INPUT, 0)
         raise refused(exc) from None
 
 
@@ -119,8 +120,7 @@ class EditCog(RetouchCog):
             model=model or self.bot.config.default_model,
         )
         choice = await check(self.bot, form, settings)
-        # Ephemeral: refusals and progress are the member's own business; the pictures go public.
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction)
         await run_edit(self.bot, interaction, choice, settings)
 
     @edit.autocomplete("model")

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import discord
 from discord import app_commands
 
-from cogs.base import RetouchCog, check_member_may_post, jump_url, picture_of
+from cogs.base import RetouchCog, acknowledge, check_member_may_post, jump_url, picture_of
 from cogs.buttons import RESULT_BUTTONS
 from cogs.edit import check, run_edit
 from cogs.failures import InputRefused, RetouchError, refused, render, report_failure
@@ -209,7 +209,7 @@ class RemixCog(RetouchCog):
         choice = await check(self.bot, form, settings)
         key = picture.message_id or (parent.id if parent else 0)
         with self._once("remix", key, interaction.user.id):
-            await interaction.response.defer(ephemeral=True, thinking=True)
+            await acknowledge(interaction)
             image = await self._fresh("image", picture)
             link = jump_url(interaction.guild_id, picture.channel_id, picture.message_id)
             origin = Origin(
@@ -237,7 +237,7 @@ class RemixCog(RetouchCog):
         )
         choice = await check(self.bot, form, settings)
         with self._once("reroll", job.id, interaction.user.id):
-            await interaction.response.defer(ephemeral=True, thinking=True)
+            await acknowledge(interaction)
             # The kept copies outlive the upload (a command's is purged by Discord); older jobs have none.
             image = job.source if "source" in job.kept else await self._fresh("image", job.source)
             mask = job.mask

@@ -90,8 +90,20 @@ async def test_metrics_export_every_family_and_move_with_upstream_calls(tmp_path
         assert sample(after, "retouch_upstream_errors", "retouch_upstream_errors_total", kind="unavailable") == 1
         assert sample(after, "retouch_upstream_errors", "retouch_upstream_errors_total", kind="timeout") == 0
         assert sample(after, "retouch_pacer_images_available", "retouch_pacer_images_available") < 20
+        # The edit itself, as the use case and the cog report it: delivered, one picture, acknowledged once.
+        assert sample(after, "retouch_edits", "retouch_edits_total", outcome="delivered") == 1
+        assert sample(after, "retouch_edits", "retouch_edits_total", outcome="upstream_error") == 0
+        assert sample(after, "retouch_images_delivered", "retouch_images_delivered_total") == 1
+        assert sample(after, "retouch_interaction_ack_seconds", "retouch_interaction_ack_seconds_count") == 1
+        assert sample(after, "retouch_queue_wait_seconds", "retouch_queue_wait_seconds_count") == 1
+
+        refused = await stack.discord.slash("edit", {"image": image, "prompt": "x", "size": "abc"})
+        await refused.wait_response()
+        await asyncio.sleep(0.2)
+        again = await scrape(port)
+        assert sample(again, "retouch_edits", "retouch_edits_total", outcome="refused_input") == 1
         labels = {
-            key for family in after.values() for _, sample_labels in family["samples"] for key, _ in sample_labels
+            key for family in again.values() for _, sample_labels in family["samples"] for key, _ in sample_labels
         }
         assert labels <= {"outcome", "kind", "shard", "le"}  # never a server, channel or user id
 
