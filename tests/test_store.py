@@ -494,3 +494,28 @@ def test_find_blocked_with_punctuated_phrases() -> None:
     assert find_blocked("say f*ck now", ("f*ck",)) == "f*ck"
     assert find_blocked("c++ code", ("c++",)) == "c++"
     assert find_blocked("anything", ()) is None
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "make her ｎｕｄｅ",  # fullwidth letters
+        "make her n\u200bude",  # a zero-width space inside the word
+        "make her nu\u200dde",  # a zero-width joiner
+        "make her nüde",  # an accent, precomposed
+        "make her nu\u0308de",  # an accent, as a combining mark
+        "make her NÚDE!",
+    ],
+)
+def test_find_blocked_sees_through_disguises(prompt: str) -> None:
+    assert find_blocked(prompt, ("nude",)) == "nude"
+
+
+def test_find_blocked_folds_the_blocklist_too() -> None:
+    assert find_blocked("make her nude", ("Ｎüde",)) == "Ｎüde"
+    assert find_blocked("strasse", ("Straße",)) == "Straße"  # casefold, not lower: ß is ss
+
+
+@pytest.mark.parametrize("prompt", ["denuded hills", "ｄｅｎｕｄｅｄ hills", "de\u200bnüded hills", "nudes"])
+def test_find_blocked_still_needs_whole_words(prompt: str) -> None:
+    assert find_blocked(prompt, ("nude",)) is None
