@@ -44,3 +44,11 @@ class Text:
 # translation may reorder them.
 
 APOLOGY = _("Something went wrong inside Retouch; it has been logged. Nothing was charged.")
+
+
+# Pictures too large to read at full size (services.images)
+
+PICTURE_TOO_LARGE_TO_DECODE = _(
+    "`{field}` is {width}x{height} ({megapixels} megapixels); a picture Retouch reads at full size (a mask, "
+    "a PNG, WebP or GIF, or a photo stored turned) may have at most {limit} megapixels; send a smaller picture."
+)
