@@ -14,6 +14,7 @@ import pytest
 
 from services.database import MIGRATIONS, Database, open_database
 from services.quota import (
+    DEFAULT_STALE_AFTER_SECONDS,
     Period,
     QuotaExceeded,
     QuotaRule,
@@ -308,6 +309,39 @@ async def test_reset_forgives_member_usage_but_not_budget(quota: QuotaStore) -> 
     assert refused.value.status.blocked_by == "budget"
 
 
+async def test_reservation_at_exactly_next_free_at_succeeds(quota: QuotaStore) -> None:
+    await quota.set_default(GUILD, 2, Period.HOUR)
+    first = await quota.reserve(GUILD, USER, [], 2, now=T0)
+    await quota.settle(first.id, 2)
+    with pytest.raises(QuotaExceeded) as refused:
+        await quota.reserve(GUILD, USER, [], 1, now=T0 + timedelta(minutes=59, seconds=59))
+    free_at = refused.value.status.next_free_at
+    assert free_at == T0 + timedelta(hours=1)
+    # The member was told "from then on": at that very moment the images have left the window.
+    assert (await quota.explain(GUILD, USER, [], now=free_at)).remaining == 2
+    await quota.reserve(GUILD, USER, [], 2, now=free_at)
+
+
+async def test_budget_frees_up_at_exactly_its_next_free_at(quota: QuotaStore) -> None:
+    await quota.set_budget(GUILD, 2, Period.HOUR)
+    first = await quota.reserve(GUILD, USER, [], 2, now=T0)
+    await quota.settle(first.id, 2)
+    with pytest.raises(QuotaExceeded) as refused:
+        await quota.reserve(GUILD, OTHER_USER, [], 1, now=T0 + timedelta(minutes=30))
+    assert refused.value.status.blocked_by == "budget"
+    budget = refused.value.status.budget
+    assert budget is not None and budget.next_free_at == T0 + timedelta(hours=1)
+    await quota.reserve(GUILD, OTHER_USER, [], 2, now=budget.next_free_at)
+
+
+async def test_between_roles_of_equal_rate_the_larger_limit_wins(quota: QuotaStore) -> None:
+    await quota.set_role_rule(GUILD, ROLE_A, 1, Period.HOUR)  # 24 a day, one at a time
+    await quota.set_role_rule(GUILD, ROLE_B, 24, Period.DAY)  # 24 a day, all at once if wanted
+    for roles in ([ROLE_A, ROLE_B], [ROLE_B, ROLE_A]):
+        status = await quota.explain(GUILD, USER, roles, now=T0)
+        assert status.rule == QuotaRule(24, Period.DAY) and status.source == RuleSource("role", ROLE_B)
+
+
 # ------------------------------------------------------------------------------- crash recovery
 
 
@@ -317,6 +351,30 @@ async def test_release_stale(quota: QuotaStore) -> None:
     assert await quota.release_stale(3600, now=T0 + timedelta(hours=1, seconds=1)) == 1
     assert not await quota.release(old.id)
     assert await quota.release(recent.id)
+
+
+async def test_release_stale_on_a_timer_returns_the_images_and_spares_the_rest(quota: QuotaStore) -> None:
+    leaked = await quota.reserve(GUILD, USER, [], 3, now=T0)
+    kept = await quota.reserve(GUILD, OTHER_USER, [], 2, now=T0)
+    await quota.settle(kept.id, 2)
+    edge = await quota.reserve(GUILD, OTHER_USER, [], 1, now=T0 + timedelta(minutes=10))
+    # Exactly the threshold old is not stale yet; a second more is.
+    assert await quota.release_stale(600, now=T0 + timedelta(minutes=20)) == 1
+    assert await quota.release_stale(600, now=T0 + timedelta(minutes=20)) == 0  # each is released once
+    assert (await quota.explain(GUILD, USER, [], now=T0 + timedelta(minutes=20))).used == 0
+    assert (await quota.explain(GUILD, OTHER_USER, [], now=T0 + timedelta(minutes=20))).used == 3
+    assert not await quota.settle(leaked.id, 3)  # a late settle cannot charge what was returned
+    assert await quota.release_stale(600, now=T0 + timedelta(minutes=20, seconds=1)) == 1
+    assert not await quota.release(edge.id)
+
+
+async def test_release_stale_takes_any_process_reservations(database_url: str) -> None:
+    async with open_database(database_url) as other, open_database(database_url) as db:
+        await QuotaStore(other, QuotaRule(5, Period.DAY)).reserve(GUILD, USER, [], 4, now=T0)
+        quota = QuotaStore(db, QuotaRule(5, Period.DAY))
+        assert await quota.release_stale(now=T0 + timedelta(hours=2)) == 0  # live processes' edits may wait long
+        assert await quota.release_stale(now=T0 + timedelta(seconds=DEFAULT_STALE_AFTER_SECONDS + 1)) == 1
+        assert (await quota.explain(GUILD, USER, [], now=T0 + timedelta(hours=4))).used == 0
 
 
 async def test_release_orphaned_returns_reservations_of_a_stopped_process(database_url: str) -> None:
