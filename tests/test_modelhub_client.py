@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import email.utils
 import io
 import time
 
@@ -16,12 +18,15 @@ from services.modelhub import (
     ModelHubBadRequestError,
     ModelHubClient,
     ModelHubContentPolicyError,
+    ModelHubError,
     ModelHubMalformedResponseError,
     ModelHubRateLimitError,
     ModelHubTimeoutError,
     ModelHubUnavailableError,
+    _retry_after,
     parse_error_body,
 )
+from services.pacing import MIN_FACTOR, PENALTY_FACTOR, BucketRule, BucketState, ImagePacer, MemoryBucketStore
 from services.secret import Secret
 from tests.images import png_bytes, png_data_url
 from tests.modelhub_emulator import EDIT_MODEL, Fault, ModelHubEmulator, expected_image
@@ -229,3 +234,142 @@ async def test_decoding_runs_off_the_event_loop(session, hub):
     finally:
         task.cancel()
     assert gaps and max(gaps) < 0.25
+
+
+# --- pins: retries, Retry-After, pacing, refusals, strict decoding -----------------------------
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+async def test_each_server_error_status_is_retried(session, hub, status):
+    hub.inject(Fault(status=status, body="try again"))
+    result = await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert result.attempts == 2 and [r.status for r in hub.requests] == [status, 200]
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 413, 422])
+async def test_client_error_statuses_are_not_retried(session, hub, status):
+    hub.inject(Fault(status=status, body="no"), times=2)
+    with pytest.raises(ModelHubError):
+        await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert len(hub.requests) == 1
+
+
+def test_retry_after_as_an_http_date_is_seconds_from_now():
+    in_30_s = email.utils.formatdate(time.time() + 30, usegmt=True)
+    seconds = _retry_after({"Retry-After": in_30_s})
+    assert seconds is not None and 28.5 < seconds <= 30.0  # the date has whole seconds
+    assert _retry_after({"Retry-After": email.utils.formatdate(time.time() - 60, usegmt=True)}) == 0.0
+    assert _retry_after({"Retry-After": "7.5"}) == 7.5
+    assert _retry_after({"Retry-After": "-3"}) == 0.0
+    assert _retry_after({"Retry-After": "soon"}) is None  # unreadable: no hint, and no crash
+    assert _retry_after({}) is None
+    in_30_s_unzoned = email.utils.formatdate(time.time() + 30)  # "-0000": UTC, whatever the local zone
+    seconds = _retry_after({"Retry-After": in_30_s_unzoned})
+    assert seconds is not None and 28.5 < seconds <= 30.0
+
+
+async def test_429_with_an_unreadable_retry_after_is_still_retried(session, hub):
+    hub.inject(Fault(status=429, body="slow down", headers={"Retry-After": "soon"}))
+    result = await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert result.attempts == 2
+
+
+async def test_429_with_an_http_date_waits_until_then(session, hub):
+    hub.inject(Fault(status=429, body="slow down", headers={"Retry-After": email.utils.formatdate(time.time() + 90)}))
+    with pytest.raises(ModelHubRateLimitError) as caught:
+        await make_client(session, hub, deadline=5).edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert caught.value.retry_after is not None and 88 < caught.value.retry_after <= 90
+    assert len(hub.requests) == 1  # 90 s is past the deadline: not worth another attempt
+
+
+def drained_pacer(images_per_minute: float = 60, burst: int = 1) -> ImagePacer:
+    return ImagePacer(BucketRule(images_per_minute, burst), MemoryBucketStore())
+
+
+async def test_waiting_for_the_first_paced_turn_does_not_eat_the_deadline(session, hub):
+    # The data-URL fallback is paced by the client: here its turn comes after about a second, twice the
+    # deadline of the call itself, which must still go out and succeed.
+    pacer = drained_pacer()
+    await pacer.reserve(1)  # someone else took the only image of the burst
+    client = make_client(session, hub, pacer=pacer, deadline=0.5)
+    result = await client.edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert result.attempts == 1 and len(result.images) == 1
+
+
+async def test_a_call_paced_by_the_queue_is_not_paced_again(session, hub):
+    pacer = drained_pacer()
+    await pacer.reserve(1)
+    client = make_client(session, hub, pacer=pacer, deadline=0.5)
+    await client.edit(request_for(png_data_url(png_bytes(64, 64))), paced=True)
+    state = await pacer._store.read()
+    assert state is not None and state.tokens < 0.5  # the bucket was not charged a second image
+
+
+async def test_a_429_seen_by_the_client_slows_the_shared_pacer(session, hub):
+    store = MemoryBucketStore()
+    pacer = ImagePacer(BucketRule(600, 20), store)
+    hub.inject(Fault(status=429, body="slow down", headers={"Retry-After": "0"}))
+    await make_client(session, hub, pacer=pacer).edit(request_for(png_data_url(png_bytes(64, 64))))
+    state = await store.read()
+    assert state is not None and state.factor < 1.0
+    assert state.factor == pytest.approx(PENALTY_FACTOR, abs=0.01)  # recovering only since the retry
+
+
+def test_repeated_429s_never_push_the_rate_below_its_floor():
+    rule = BucketRule(images_per_minute=60, burst=20)
+    state = BucketState(20, 0)
+    factors = []
+    for _ in range(6):
+        state = rule.penalize(state, retry_after=0, now=0)
+        factors.append(state.factor)
+    assert factors == [0.5, 0.25, MIN_FACTOR, MIN_FACTOR, MIN_FACTOR, MIN_FACTOR]
+    _, wait = rule.take(state, 1, 0)
+    assert wait == pytest.approx(1 / (rule.per_second * MIN_FACTOR))
+
+
+async def test_403_with_a_content_policy_code_is_a_content_policy_refusal(session, hub):
+    hub.inject(Fault(status=403, body={"error": {"message": "Blocked.", "code": "content_policy_violation"}}))
+    with pytest.raises(ModelHubContentPolicyError) as caught:
+        await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert not isinstance(caught.value, ModelHubAuthenticationError)
+    assert caught.value.status == 403 and caught.value.code == "content_policy_violation"
+    assert len(hub.requests) == 1
+
+
+async def test_403_without_content_policy_is_a_token_problem(session, hub):
+    hub.inject(Fault(status=403, body={"error": {"message": "Forbidden", "code": "forbidden"}}))
+    with pytest.raises(ModelHubAuthenticationError, match=r"HTTP 403"):
+        await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64))))
+
+
+@pytest.mark.parametrize("status", [400, 403])
+async def test_a_refusal_naming_the_safety_system_in_words_only_is_content_policy(session, hub, status):
+    hub.inject(Fault(status=status, body={"error": {"message": "Rejected by our safety system.", "code": None}}))
+    with pytest.raises(ModelHubContentPolicyError) as caught:
+        await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert caught.value.code is None and caught.value.message == "Rejected by our safety system."
+
+
+async def test_plain_bad_request_is_not_content_policy(session, hub):
+    hub.inject(Fault(status=400, body={"error": {"message": "prompt is too long", "param": "prompt"}}))
+    with pytest.raises(ModelHubBadRequestError) as caught:
+        await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert not isinstance(caught.value, ModelHubContentPolicyError)
+    assert caught.value.names_field("prompt") and not caught.value.names_field("url")
+
+
+@pytest.mark.parametrize("where", ["end", "middle"])
+async def test_b64_json_with_a_stray_character_is_malformed(session, hub, where):
+    valid = base64.b64encode(png_bytes(64, 64)).decode("ascii")
+    stray = valid + "*" if where == "end" else valid[:40] + "!" + valid[40:]
+    hub.inject(Fault(status=200, body={"created": 1, "data": [{"b64_json": stray}]}))
+    with pytest.raises(ModelHubMalformedResponseError, match="picture 1 was not valid base64"):
+        await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64))))
+
+
+async def test_b64_json_with_json_escapes_is_still_read(session, hub):
+    valid = base64.b64encode(png_bytes(64, 64)).decode("ascii")
+    body = ('{"created": 1, "data": [{"b64_json": "' + valid.replace("/", "\\/") + '"}]}').encode()
+    hub.inject(Fault(status=200, body=body, headers={"Content-Type": "application/json"}))
+    result = await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert result.images[0].data == png_bytes(64, 64)
