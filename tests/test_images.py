@@ -694,7 +694,7 @@ async def test_at_most_two_decodes_run_at_once(noise_png: bytes) -> None:
 
 def any_frame_named(frame: FrameType | None, name: str) -> bool:
     while frame is not None:
-        if frame.f_code.co_name == name:
+        if name in frame.f_code.co_name:  # "in": mutation testing renames functions around their name
             return True
         frame = frame.f_back
     return False

@@ -88,6 +88,53 @@ async def test_processes_on_one_database_share_the_bucket(database):
     assert await second.acquire(5) == pytest.approx(5 + WAKE_MARGIN_SECONDS)
 
 
+def test_a_429_puts_the_bucket_in_debt_for_retry_after_at_the_reduced_rate():
+    rule = BucketRule(images_per_minute=120, burst=20)  # two images a second
+    state = rule.penalize(BucketState(20, 0), retry_after=10, now=0)
+    # Ten seconds at half of two images a second: ten images of debt.
+    assert (state.tokens, state.stamp, state.factor) == (pytest.approx(-10), 0, 0.5)
+    assert rule.penalize(BucketState(-30, 0), retry_after=10, now=0).tokens == -30  # deeper debt is kept
+
+
+def test_refill_earns_at_the_rate_recovering_in_between():
+    rule = BucketRule(images_per_minute=120, burst=20)
+    state = rule.refill(BucketState(-10, 0, factor=0.5), 12)
+    # The share of the rate goes from 0.5 to 0.6 in 12 s; on average 0.55 of two images a second.
+    assert (state.factor, state.stamp) == (pytest.approx(0.6), 12)
+    assert state.tokens == pytest.approx(-10 + 12 * 2 * 0.55)
+
+
+async def test_pacer_sleeps_even_a_short_wait():
+    clock = FakeClock()
+    paced = pacer(120, 1, clock)
+    assert await paced.acquire(1) == 0 and clock.slept == []
+    assert await paced.reserve(1) == pytest.approx(0.5 + WAKE_MARGIN_SECONDS)
+    assert await paced.acquire(1) == pytest.approx(1.0 + WAKE_MARGIN_SECONDS)
+    assert clock.slept == [pytest.approx(1.0 + WAKE_MARGIN_SECONDS)]
+
+
+async def test_a_429_keeps_the_debt_already_owed():
+    clock = FakeClock()
+    store = MemoryBucketStore()
+    paced = ImagePacer(BucketRule(60, 1), store, clock=clock, sleep=clock.sleep)
+    await paced.reserve(4)  # three images of debt
+    await paced.rate_limited(retry_after=None)
+    state = await store.read()
+    assert state is not None and state.tokens == pytest.approx(-3) and state.factor == 0.5
+
+
+async def test_processes_on_one_database_share_the_slowdown(database):
+    clock = FakeClock()
+    rule = BucketRule(60, 10)
+    first = ImagePacer(rule, DatabaseBucketStore(database), clock=clock, sleep=clock.sleep)
+    second = ImagePacer(rule, DatabaseBucketStore(database), clock=clock, sleep=clock.sleep)
+    await first.rate_limited(retry_after=4)
+    state = await DatabaseBucketStore(database).read()
+    assert state is not None and state.factor == 0.5 and state.tokens == pytest.approx(-2)
+    # Two images of debt and one more, at half a image a second.
+    assert await second.acquire(1) == pytest.approx(6 + WAKE_MARGIN_SECONDS)
+
+
 # ---------------------------------------------------------------- the queue
 
 
