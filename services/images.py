@@ -44,6 +44,7 @@ MAX_CONCURRENT_DECODES = 2
 # EXIF orientations 2-8 store the picture turned or mirrored; viewers (Discord too) show it upright.
 _ORIENTATION_TAG = ExifTags.Base.Orientation
 _SIDEWAYS = frozenset({5, 6, 7, 8})
+_ORIENTATIONS = frozenset(range(1, 9))
 _DRAFTABLE = ("JPEG", "MPO")
 
 # Formats a member may send. Restricting Image.open to these also keeps Pillow's rarer (and less
@@ -178,8 +179,8 @@ def _full_decode_too_large(field: str, width: int, height: int) -> ImageError:
 
 
 def _orientation(image: Image.Image) -> int:
-    orientation = image.getexif().get(_ORIENTATION_TAG, 1)
-    return orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else 1
+    orientation = image.getexif().get(_ORIENTATION_TAG)
+    return orientation if orientation in _ORIENTATIONS else 1  # 0, 9 or junk: nothing to turn
 
 
 def _open_still(data: bytes, field: str, *, draft_side: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
@@ -206,7 +207,7 @@ def _open_still(data: bytes, field: str, *, draft_side: int | None = None) -> tu
             if full_later and width * height > MAX_FULL_DECODE_PIXELS:
                 raise _full_decode_too_large(field, width, height)
             probe.verify()
-        image = Image.open(io.BytesIO(data), formats=_INPUT_FORMATS)
+        image = Image.open(io.BytesIO(data))  # the probe has checked the format
         if draftable and draft_side is not None:
             image.draft(None, (draft_side, draft_side))
         image.load()
@@ -227,6 +228,12 @@ def _open_still(data: bytes, field: str, *, draft_side: int | None = None) -> tu
 
 def _format_of(image: Image.Image) -> str:
     return "JPEG" if image.format == "MPO" else (image.format or "")
+
+
+def _rgb_if_cmyk(image: Image.Image) -> Image.Image:
+    # Print-shop JPEGs may be CMYK, which PNG cannot hold and the upstream may not read; every other
+    # mode the accepted formats decode to can be saved as it is.
+    return image.convert("RGB") if image.mode == "CMYK" else image
 
 
 def _displayed(image: Image.Image) -> Image.Image:
@@ -279,11 +286,9 @@ def _upright_picture(data: bytes, field: str) -> UprightPicture:
         if _format_of(stored) == "JPEG":
             # A photo stays a JPEG (a PNG of it would be several times larger), at a quality that
             # keeps the re-encoding invisible.
-            image = image if image.mode in ("L", "RGB") else image.convert("RGB")
-            image.save(buffer, format="JPEG", quality=95)
+            _rgb_if_cmyk(image).save(buffer, format="JPEG", quality=95)
             return UprightPicture(buffer.getvalue(), "image/jpeg")
-        if image.mode not in ("1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"):
-            image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+        # Every mode a PNG, WebP or GIF decodes to can be saved as a PNG.
         image.save(buffer, format="PNG")
         return UprightPicture(buffer.getvalue(), "image/png")
 
@@ -383,8 +388,7 @@ def _luminance(mask: Image.Image) -> Image.Image:
     white = _WIDE_MODE_WHITE.get(mask.mode)
     if white is None:
         return mask.convert("L")  # colours and palettes by luma; an alpha channel is dropped
-    wide = mask if mask.mode in ("I", "F") else mask.convert("I")
-    return wide.point(lambda value: value * (255 / white) + 0.5).convert("L")  # + 0.5: rounded
+    return mask.point(lambda value: value * (255 / white) + 0.5).convert("L")  # + 0.5: rounded
 
 
 def _read_mask(mask: Image.Image, *, turned: bool = False, preview_side: int | None = None) -> PreparedMask:
@@ -407,7 +411,7 @@ def _read_mask(mask: Image.Image, *, turned: bool = False, preview_side: int | N
             )
     elif not turned:
         return PreparedMask(None, True, mask.width, mask.height, _format_of(mask), preview)
-    converted = Image.new("RGBA", alpha.size, (0, 0, 0, 255))
+    converted = Image.new("RGBA", alpha.size)  # black; the alpha comes next
     converted.putalpha(alpha)
     return PreparedMask(_png_data_url(converted), False, mask.width, mask.height, _format_of(mask), preview)
 
@@ -466,10 +470,8 @@ def extension_for(output_format: str) -> str:
 
 
 def _preview_png(image: Image.Image, max_side: int) -> bytes:
-    preview = image.copy()
+    preview = _rgb_if_cmyk(image.copy())
     preview.thumbnail((max_side, max_side))
-    if preview.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
-        preview = _luminance(preview) if preview.mode in _WIDE_MODE_WHITE else preview.convert("RGB")
     buffer = io.BytesIO()
     preview.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()

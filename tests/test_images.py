@@ -698,3 +698,116 @@ def any_frame_named(frame: FrameType | None, name: str) -> bool:
             return True
         frame = frame.f_back
     return False
+
+
+# --- pins found by mutation testing -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("orientation", [0, 9, 1000])
+async def test_an_orientation_outside_the_eight_is_ignored(orientation: int) -> None:
+    assert await inspect_image(phone_jpeg(orientation)) == ImageInfo(64, 48, "JPEG", reoriented=False)
+
+
+async def test_exactly_40_megapixels_is_accepted_one_row_more_is_not() -> None:
+    at_limit = encode(Image.new("L", (8000, 5000)), "JPEG", quality=10)
+    assert await inspect_image(at_limit) == ImageInfo(8000, 5000, "JPEG")
+    with pytest.raises(ImageError) as caught:
+        await inspect_image(encode(Image.new("L", (8000, 5001)), "JPEG", quality=10), field="mask")
+    assert caught.value.field == "mask"
+    assert str(caught.value) == (
+        "`mask` is 8000x5001 (40 megapixels); the limit is 40 megapixels; send a smaller picture."
+    )
+
+
+async def test_bomb_refusal_words() -> None:
+    with pytest.raises(ImageError) as caught:
+        await inspect_image(png_header_only(20000, 10000), field="mask")
+    assert caught.value.field == "mask"
+    assert (
+        str(caught.value)
+        == "`mask` has too many pixels to process; the limit is 40 megapixels; send a smaller picture."
+    )
+
+
+async def test_animated_refusal_words() -> None:
+    frames = [Image.new("RGB", (32, 32), colour) for colour in ("red", "blue")]
+    with pytest.raises(ImageError) as caught:
+        await inspect_image(encode(frames[0], "GIF", save_all=True, append_images=frames[1:]), field="mask")
+    assert str(caught.value) == (
+        "`mask` must be a still picture (PNG, JPEG, WebP or GIF without animation); this one is animated."
+    )
+
+
+async def test_nothing_to_edit_words() -> None:
+    with pytest.raises(ImageError) as caught:
+        await prepare_mask(encode(Image.new("RGB", (64, 48), (100, 100, 100))), IMAGE)
+    assert str(caught.value) == (
+        "`mask` marks nothing to edit: paint the area to change white (or fully transparent) and the rest black."
+    )
+
+
+def test_a_jpeg_is_decoded_scaled_down_as_far_as_its_use_allows(big_jpeg: bytes) -> None:
+    image, stored = images._open_still(big_jpeg, "image", draft_side=1)
+    assert stored == (5000, 4000) and image.size == (625, 500)  # an eighth: checks need no detail
+    image, _ = images._open_still(big_jpeg, "image", draft_side=1024)
+    assert image.size == (2500, 2000)  # a half: both sides stay at least 1024
+    png, stored = images._open_still(encode(Image.new("L", (640, 480))), "image", draft_side=1)
+    assert png.size == stored == (640, 480)  # only a JPEG can be decoded smaller
+
+
+@pytest.mark.parametrize(
+    ("mask", "fmt", "has_alpha"),
+    [
+        (two_tone("L", 0, 255), "PNG", False),
+        (two_tone("L", 0, 255), "GIF", False),
+        (two_tone("RGBA", (0, 0, 0, 255), (0, 0, 0, 0)), "PNG", True),
+    ],
+)
+async def test_prepared_mask_says_its_format_and_brings_a_preview(mask: Image.Image, fmt: str, has_alpha: bool) -> None:
+    prepared = await prepare_mask(encode(mask, fmt), IMAGE, preview_side=32)
+    assert (prepared.format, prepared.has_alpha) == (fmt, has_alpha)
+    assert prepared.preview is not None
+    with Image.open(io.BytesIO(prepared.preview)) as preview:
+        assert preview.format == "PNG" and preview.size == (32, 24)
+    assert (await prepare_mask(encode(mask, fmt), IMAGE)).preview is None
+
+
+async def test_converted_mask_is_black_where_it_is_opaque() -> None:
+    prepared = await prepare_mask(encode(two_tone("L", 0, 255)), IMAGE)
+    assert prepared.data_url is not None
+    converted = decode_data_url(prepared.data_url)
+    assert converted.getpixel((63, 0)) == (0, 0, 0, 255) and converted.getpixel((0, 0))[3] == 0
+
+
+def cmyk_jpeg(orientation: int) -> bytes:
+    picture = Image.new("CMYK", (64, 48), (0, 255, 255, 0))  # red in print colours
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return encode(picture, "JPEG", exif=exif.tobytes(), quality=95)
+
+
+async def test_upright_cmyk_photo_is_sent_as_rgb() -> None:
+    upright = await upright_picture(cmyk_jpeg(6))
+    with Image.open(io.BytesIO(upright.data)) as picture:
+        assert (picture.mode, picture.size) == ("RGB", (48, 64))
+        assert is_red(picture.getpixel((24, 32)))
+
+
+async def test_upright_grey_photo_stays_grey() -> None:
+    grey = Image.new("L", (64, 48), 200)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    upright = await upright_picture(encode(grey, "JPEG", exif=exif.tobytes()))
+    with Image.open(io.BytesIO(upright.data)) as picture:
+        assert (picture.mode, picture.size) == ("L", (48, 64))
+
+
+async def test_upright_picture_names_the_field_when_unreadable() -> None:
+    with pytest.raises(ImageError) as caught:
+        await upright_picture(b"not a picture", field="mask")
+    assert caught.value.field == "mask"
+
+
+async def test_thumbnail_of_a_cmyk_photo_is_an_rgb_png() -> None:
+    with Image.open(io.BytesIO(await make_thumbnail(cmyk_jpeg(1), max_side=32))) as thumb:
+        assert (thumb.format, thumb.mode, thumb.size) == ("PNG", "RGB", (32, 24))
