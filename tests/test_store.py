@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -15,9 +16,11 @@ import pytest
 from services.database import MIGRATIONS, Database, open_database
 from services.quota import (
     DEFAULT_STALE_AFTER_SECONDS,
+    BudgetStatus,
     Period,
     QuotaExceeded,
     QuotaRule,
+    QuotaStatus,
     QuotaStore,
     RuleSource,
     parse_quota,
@@ -577,3 +580,129 @@ def test_find_blocked_folds_the_blocklist_too() -> None:
 @pytest.mark.parametrize("prompt", ["denuded hills", "ｄｅｎｕｄｅｄ hills", "de\u200bnüded hills", "nudes"])
 def test_find_blocked_still_needs_whole_words(prompt: str) -> None:
     assert find_blocked(prompt, ("nude",)) is None
+
+
+# ------------------------------------------------------------------- pins found by mutation testing
+
+
+@pytest.mark.parametrize(
+    ("limit", "period", "words"),
+    [
+        (None, Period.DAY, "an exempt rule has no period"),
+        (-1, Period.DAY, "a limit must be a whole number of images ≥ 0 with a period"),
+        (5, None, "a limit must be a whole number of images ≥ 0 with a period"),
+    ],
+)
+def test_quota_rule_refuses_nonsense_in_words(limit, period, words) -> None:
+    with pytest.raises(ValueError) as refused:
+        QuotaRule(limit, period)
+    assert str(refused.value) == words
+
+
+def test_parse_quota_words() -> None:
+    with pytest.raises(ValueError) as refused:
+        parse_quota("-2/day")
+    assert str(refused.value) == "'-2/day': the limit must be 0 or more images"
+    with pytest.raises(ValueError) as refused:
+        parse_quota("3/fortnight")
+    assert str(refused.value) == "'3/fortnight': unknown period 'fortnight' (use one of hour, day, week, month)"
+
+
+def status_with(remaining: int | None, budget_remaining: int | None):
+    budget = None
+    if budget_remaining is not None:
+        budget = BudgetStatus(QuotaRule(10, Period.DAY), 10 - budget_remaining, budget_remaining, None)
+    return QuotaStatus(QuotaRule(5, Period.DAY), RuleSource("member"), 0, 5, remaining, None, budget)
+
+
+def test_blocking_limit_at_the_boundaries() -> None:
+    assert status_with(3, None).blocking_limit(3) is None  # exactly what is left fits
+    assert status_with(3, None).blocking_limit(4) == "member"
+    assert status_with(None, 2).blocking_limit(2) is None
+    assert status_with(None, 2).blocking_limit(3) == "budget"
+    assert status_with(5, 2).blocking_limit(3) == "budget"
+    assert status_with(1, 0).blocking_limit(2) == "member"  # the member's limit is named first
+
+
+def test_quota_exceeded_says_what_was_asked() -> None:
+    refused = QuotaExceeded(replace(status_with(1, None), blocked_by="member"), 3)
+    assert refused.requested == 3
+    assert str(refused) == "3 image(s) requested, 1 available (limit: member)"
+
+
+async def test_reservation_says_who_how_many_and_when(quota: QuotaStore) -> None:
+    reservation = await quota.reserve(GUILD, USER, [], 2, now=T0)
+    assert (reservation.guild_id, reservation.user_id, reservation.count, reservation.created_at) == (
+        GUILD,
+        USER,
+        2,
+        T0,
+    )
+    with pytest.raises(ValueError, match=r"^a reservation is for 1 or more images$"):
+        await quota.reserve(GUILD, USER, [], 0, now=T0)
+
+
+async def test_a_naive_time_is_utc(quota: QuotaStore) -> None:
+    await quota.reserve(GUILD, USER, [], 2, now=T0.replace(tzinfo=None))
+    status = await quota.explain(GUILD, USER, [], now=T0)
+    assert status.used == 2 and status.next_free_at == T0 + timedelta(days=1)
+
+
+async def test_settle_of_nothing_returns_everything(quota: QuotaStore) -> None:
+    reservation = await quota.reserve(GUILD, USER, [], 3, now=T0)
+    assert await quota.settle(reservation.id, 0)
+    assert (await quota.explain(GUILD, USER, [], now=T0)).used == 0
+    with pytest.raises(ValueError, match=r"^delivered must be 0 or more images$"):
+        await quota.settle(reservation.id, -1)
+
+
+async def test_settle_keeps_no_more_than_was_reserved(quota: QuotaStore) -> None:
+    reservation = await quota.reserve(GUILD, USER, [], 2, now=T0)
+    assert await quota.settle(reservation.id, 5)
+    assert (await quota.explain(GUILD, USER, [], now=T0)).used == 2
+    assert (await quota.usage_report(GUILD, 1, now=T0)).total == 2
+
+
+async def test_a_released_reservation_is_not_reported_as_kept(quota: QuotaStore) -> None:
+    reservation = await quota.reserve(GUILD, USER, [], 2, now=T0)
+    assert await quota.release(reservation.id)
+    assert not await quota.settle(reservation.id, 2)
+    assert (await quota.usage_report(GUILD, 1, now=T0)).total == 0
+    stale = await quota.reserve(GUILD, USER, [], 2, now=T0)
+    await quota.release_stale(60, now=T0 + timedelta(minutes=5))
+    assert not await quota.settle(stale.id, 2)
+    assert (await quota.usage_report(GUILD, 1, now=T0)).total == 0
+
+
+async def test_usage_report_defaults_to_a_week_and_the_top_ten(quota: QuotaStore) -> None:
+    await quota.exempt(GUILD, "role", ROLE_A)
+    for user in range(12):
+        reservation = await quota.reserve(GUILD, 5000 + user, [ROLE_A], 1 + user % 3, now=T0 - timedelta(days=user))
+        await quota.settle(reservation.id, 1 + user % 3)
+    report = await quota.usage_report(GUILD, now=T0)
+    assert len(report.days) == 7 and report.days[-1] == date(2025, 3, 1)
+    assert report.total == sum(1 + user % 3 for user in range(7))
+    # Most first, then by user id: of the seven users in the week, 5002 and 5005 kept 3 each.
+    assert report.top_users[:3] == ((5002, 3), (5005, 3), (5001, 2))
+    wide = await quota.usage_report(GUILD, 30, now=T0)
+    assert len(wide.top_users) == 10 and wide.top_users[-2:] == ((5000, 1), (5003, 1))
+    assert (await quota.usage_report(GUILD, 1, now=T0)).days == (date(2025, 3, 1),)
+
+
+async def test_list_rules_orders_roles_and_members_by_id(quota: QuotaStore) -> None:
+    await quota.set_role_rule(GUILD, ROLE_B, 1, Period.DAY)
+    await quota.set_role_rule(GUILD, ROLE_A, 2, Period.DAY)
+    await quota.set_member_rule(GUILD, OTHER_USER, 3, Period.DAY)
+    await quota.set_member_rule(GUILD, USER, 4, Period.DAY)
+    await quota.set_default(GUILD, 5, Period.DAY)
+    await quota.set_default(GUILD, 6, Period.DAY)  # replaces the default, not a second one
+    rules = await quota.list_rules(GUILD)
+    assert [(r.target_kind, r.target_id, r.rule.limit) for r in rules] == [
+        ("default", None, 6),
+        ("role", ROLE_A, 2),
+        ("role", ROLE_B, 1),
+        ("member", USER, 4),
+        ("member", OTHER_USER, 3),
+    ]
+    assert await quota.clear(GUILD, "role", ROLE_A) and not await quota.clear(GUILD, "role", ROLE_A)
+    assert [r.target_id for r in await quota.list_rules(GUILD)] == [None, ROLE_B, USER, OTHER_USER]
