@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from services import words
 from services.rejections import Cooldown, CoolingDown, RejectionRule, RejectionTracker
 
 
@@ -120,3 +121,18 @@ def test_a_moderator_can_forgive(tracker: RejectionTracker) -> None:
 
 def test_default_rule() -> None:
     assert RejectionRule() == RejectionRule(max_edits=3, max_images=20, window_seconds=600, cooldown_seconds=900)
+
+
+def test_the_words_for_a_cooldown_take_its_numbers(tracker: RejectionTracker) -> None:
+    for images in (10, 10):
+        cooldown = tracker.record(1, 10, images)
+    assert cooldown is not None
+    told = words.Text(words.COOLING_DOWN, edits=cooldown.edits, images=cooldown.images, until="in 15 minutes")
+    assert told.render() == (
+        "The Model Hub refused your last 2 edits (20 pictures), which still cost everyone's shared image rate; "
+        "you can start the next edit in 15 minutes. Nothing was charged."
+    )
+    listed = words.Text(
+        words.COOLING_DOWN_ENTRY, member="@ann", until="12:15", edits=cooldown.edits, images=cooldown.images
+    )
+    assert listed.render() == "@ann: cooling down until 12:15 after 2 refused edits (20 pictures)"
