@@ -14,6 +14,7 @@ from services.pacing import (
     DatabaseBucketStore,
     ImagePacer,
     MemoryBucketStore,
+    open_pacer,
 )
 
 
@@ -325,3 +326,11 @@ async def test_one_job_in_flight_per_account_across_servers():
 def test_default_shares_are_fair_parts_of_the_line():
     q = queue()
     assert (q.max_queued, q.max_per_guild, q.max_per_member) == (100, 50, 5)
+
+
+async def test_open_pacer_shares_the_bucket_only_where_processes_can(database):
+    paced = open_pacer(database, 10, 20)
+    assert paced.rule == BucketRule(10, 20)
+    shared = isinstance(paced._store, DatabaseBucketStore)
+    assert shared == (database.dialect == "postgresql")
+    assert isinstance(paced._store, MemoryBucketStore) != shared
