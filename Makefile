@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench sync check lint translations
+.PHONY: run test bench sync check lint translations mutation
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +42,12 @@ translations: $(VENV)/.installed
 	$(if $(LANGUAGE),test -f $(LOCALES)/$(LANGUAGE)/LC_MESSAGES/retouch.po || \
 		$(VENV)/bin/pybabel --quiet init -D retouch -i $(LOCALES)/retouch.pot -d $(LOCALES) -l $(LANGUAGE))
 	$(VENV)/bin/pybabel --quiet update -D retouch -i $(LOCALES)/retouch.pot -d $(LOCALES) --ignore-pot-creation-date
+
+# Mutation testing of the services with the unit tests (configured in pyproject.toml, [tool.mutmut]).
+# A bounded set by default; `make mutation MUTATE='services.*'` for all. With RETOUCH_TEST_POSTGRES_URL
+# set (eval "$$(bash .ci/postgres.sh)"), the PostgreSQL half of the store tests counts too.
+MUTATE ?= services.quota.* services.modelhub.* services.pacing.* services.images.*
+
+mutation: $(VENV)/.installed
+	$(VENV)/bin/mutmut run --max-children 2 $(foreach name,$(MUTATE),"$(name)")
+	$(PY) tools/mutation_score.py $(VENV)/bin/mutmut

@@ -15,9 +15,12 @@ import logging
 import math
 import os
 import re
-from dataclasses import dataclass
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
 
-from PIL import Image
+from PIL import ExifTags, Image, ImageOps
 
 from services import words
 from services.limits import (
@@ -39,6 +42,19 @@ SIDE_STEP = SIDE_MULTIPLE
 # business sending more than this, and a 40 MP RGBA picture already needs 160 MB to decode.
 MAX_PIXELS = MAX_INPUT_PIXELS
 
+# A JPEG's decoder scales down while decoding (`Image.draft`), so a big photo is checked cheaply. Any
+# other picture, every mask and a photo to be turned upright are decoded at full size, up to 4 bytes a
+# pixel: a 151 KB PNG of 40 MP costs 150 MB and 0.7 s. Those are refused from the header above this.
+MAX_FULL_DECODE_PIXELS = 4096 * 4096
+# Decodes at a time: with the limit above, at most ~128 MB of pixels however many edits arrive at once.
+MAX_CONCURRENT_DECODES = 2
+
+# EXIF orientations 2-8 store the picture turned or mirrored; viewers (Discord too) show it upright.
+_ORIENTATION_TAG = ExifTags.Base.Orientation
+_SIDEWAYS = frozenset({5, 6, 7, 8})
+_ORIENTATIONS = frozenset(range(1, 9))
+_DRAFTABLE = ("JPEG", "MPO")
+
 # Formats a member may send. Restricting Image.open to these also keeps Pillow's rarer (and less
 # battle-tested) decoders away from untrusted bytes. Pillow reports many phone JPEGs as "MPO"
 # (a JPEG with an embedded preview); it is opened through the JPEG plugin and so is accepted.
@@ -58,6 +74,10 @@ _SIZE_RE = re.compile(r"^(\d{1,6})\s*[x×]\s*(\d{1,6})$", re.IGNORECASE)
 
 # Luminance >= 128 is "white" (edit here), which becomes alpha 0; everything else stays opaque.
 _MASK_ALPHA_LUT = [255] * 128 + [0] * 128
+# Modes of more than 8 bits a sample, and the value each means by "white": a 16-bit PNG opens as
+# "I;16" (or "I"), and float pictures use 0.0-1.0. Scaled to 8 bits, never clipped (clipping makes a
+# 1.5 % grey white).
+_WIDE_MODE_WHITE = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535, "I": 65535, "F": 1.0}
 
 # Re-encoding ladder for a result too large for one message: keep full resolution at high
 # quality first, then trade quality, and only then resolution.
@@ -83,15 +103,19 @@ class ImageError(ValueError):
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """What a validated still picture is: its pixel size and Pillow format name (e.g. "PNG").
+    """What a validated still picture is: its pixel size as displayed and Pillow format name (e.g. "PNG").
 
     A JPEG that Pillow calls "MPO" (phone pictures with an embedded preview) is reported as "JPEG".
-    Sizes are as stored in the file, before any EXIF rotation.
+    Sizes are as the picture is displayed, after its EXIF orientation. `reoriented`: the file stores it
+    turned or mirrored (EXIF orientation 2-8), so the upstream, which ignores EXIF, must get the bytes
+    of `upright_picture` rather than the URL. `preview`: a PNG thumbnail, when one was asked for.
     """
 
     width: int
     height: int
     format: str
+    reoriented: bool = False
+    preview: bytes | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -107,6 +131,16 @@ class PreparedMask:
     has_alpha: bool
     width: int
     height: int
+    format: str = "PNG"  # the attachment's, as in ImageInfo (for its content type)
+    preview: bytes | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class UprightPicture:
+    """A picture re-encoded as displayed (EXIF orientation applied), for a data URL."""
+
+    data: bytes
+    content_type: str
 
 
 @dataclass
@@ -149,11 +183,32 @@ def mask_size_text(width: int, height: int, mask_width: int | None, mask_height:
     return Text(words.MASK_SIZE, width=width, height=height, mask_width=mask_width, mask_height=mask_height)
 
 
-def _open_still(data: bytes, field: str) -> Image.Image:
-    """Open, verify and fully decode `data` as a still picture, or raise ImageError for `field`.
+def _full_decode_too_large(field: str, width: int, height: int) -> ImageError:
+    text = words.Text(
+        words.PICTURE_TOO_LARGE_TO_DECODE,
+        field=field,
+        width=width,
+        height=height,
+        megapixels=f"{width * height / 1_000_000:.0f}",
+        limit=f"{MAX_FULL_DECODE_PIXELS / 1_000_000:.0f}",
+    )
+    return ImageError(field, text)
 
-    Two passes because `verify()` checks structure (chunk CRCs) but leaves the image unusable,
-    while only `load()` notices pixel data that stops early (a truncated upload).
+
+def _orientation(image: Image.Image) -> int:
+    orientation = image.getexif().get(_ORIENTATION_TAG)
+    return orientation if orientation in _ORIENTATIONS else 1  # 0, 9 or junk: nothing to turn
+
+
+def _open_still(data: bytes, field: str, *, draft_side: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
+    """Open, verify and decode `data` once as a still picture, or raise ImageError for `field`.
+
+    Returns the decoded picture and its size as stored. `draft_side`: a JPEG may be decoded scaled
+    down (by up to 8), as long as both sides stay at least this; anything else is decoded at full size,
+    and refused from its header when that would cost more than MAX_FULL_DECODE_PIXELS, as is a JPEG
+    that is stored turned (making it upright takes a full decode).
+    Two opens because `verify()` checks structure (chunk CRCs, without inflating) but leaves the image
+    unusable, while only `load()` notices pixel data that stops early (a truncated upload).
     """
     try:
         with Image.open(io.BytesIO(data), formats=_INPUT_FORMATS) as probe:
@@ -163,10 +218,17 @@ def _open_still(data: bytes, field: str) -> Image.Image:
             # MPO "frames" are a stereo pair or a preview, not an animation: use the first.
             if probe.format != "MPO" and getattr(probe, "is_animated", False):
                 raise ImageError(field, _still_picture_message(field, words.STILL_ANIMATED))
+            # A JPEG's EXIF is read with its header; other formats may keep it after the pixels.
+            draftable = probe.format in _DRAFTABLE and draft_side is not None
+            full_later = not draftable or _orientation(probe) != 1
+            if full_later and width * height > MAX_FULL_DECODE_PIXELS:
+                raise _full_decode_too_large(field, width, height)
             probe.verify()
-        image = Image.open(io.BytesIO(data), formats=_INPUT_FORMATS)
+        image = Image.open(io.BytesIO(data))  # the probe has checked the format
+        if draftable and draft_side is not None:
+            image.draft(None, (draft_side, draft_side))
         image.load()
-        return image
+        return image, (width, height)
     except ImageError:
         raise
     # Pillow only warns (not raises) between ~89 and ~179 MP, and our own check above refuses
@@ -181,22 +243,80 @@ def _open_still(data: bytes, field: str) -> Image.Image:
         raise ImageError(field, _still_picture_message(field, words.STILL_UNREADABLE)) from None
 
 
-def _info_of(image: Image.Image) -> ImageInfo:
-    image_format = "JPEG" if image.format == "MPO" else (image.format or "")
-    return ImageInfo(width=image.width, height=image.height, format=image_format)
+def _format_of(image: Image.Image) -> str:
+    return "JPEG" if image.format == "MPO" else (image.format or "")
 
 
-def _inspect_image(data: bytes, field: str) -> ImageInfo:
-    with _open_still(data, field) as image:
-        return _info_of(image)
+def _rgb_if_cmyk(image: Image.Image) -> Image.Image:
+    # Print-shop JPEGs may be CMYK, which PNG cannot hold and the upstream may not read; every other
+    # mode the accepted formats decode to can be saved as it is.
+    return image.convert("RGB") if image.mode == "CMYK" else image
 
 
-async def inspect_image(data: bytes, *, field: str = "image") -> ImageInfo:
+def _displayed(image: Image.Image) -> Image.Image:
+    """`image` as viewers show it: turned and mirrored by its EXIF orientation."""
+    if _orientation(image) == 1:
+        return image
+    return ImageOps.exif_transpose(image)
+
+
+_Result = TypeVar("_Result")
+_decode_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+async def _decoding(work: Callable[..., _Result], *args: object) -> _Result:
+    """Run Pillow work in a thread, at most MAX_CONCURRENT_DECODES at a time (per event loop)."""
+    loop = asyncio.get_running_loop()
+    slots = _decode_slots.get(loop)
+    if slots is None:
+        slots = _decode_slots[loop] = asyncio.Semaphore(MAX_CONCURRENT_DECODES)
+    async with slots:
+        return await asyncio.to_thread(work, *args)
+
+
+def _inspect_image(data: bytes, field: str, preview_side: int | None) -> ImageInfo:
+    # Without a preview to make, the smallest draft (1/8) still reads every byte of a JPEG.
+    image, (width, height) = _open_still(data, field, draft_side=preview_side or 1)
+    with image:
+        orientation = _orientation(image)
+        if orientation in _SIDEWAYS:
+            width, height = height, width
+        preview = _preview_png(_displayed(image), preview_side) if preview_side else None
+        return ImageInfo(width, height, _format_of(image), reoriented=orientation != 1, preview=preview)
+
+
+async def inspect_image(data: bytes, *, field: str = "image", preview_side: int | None = None) -> ImageInfo:
     """Check that `data` is a still PNG, JPEG, WebP or GIF of at most 40 megapixels.
 
-    Raises ImageError naming `field` when it is unreadable, truncated, animated or too large.
+    Raises ImageError naming `field` when it is unreadable, truncated, animated or too large (a picture
+    that must be decoded at full size: over 16 megapixels). `preview_side`: also make a PNG preview of
+    at most this side, as displayed, from the same decode.
     """
-    return await asyncio.to_thread(_inspect_image, data, field)
+    return await _decoding(_inspect_image, data, field, preview_side)
+
+
+def _upright_picture(data: bytes, field: str) -> UprightPicture:
+    stored, _ = _open_still(data, field)
+    with stored:
+        image = _displayed(stored)
+        buffer = io.BytesIO()
+        if _format_of(stored) == "JPEG":
+            # A photo stays a JPEG (a PNG of it would be several times larger), at a quality that
+            # keeps the re-encoding invisible.
+            _rgb_if_cmyk(image).save(buffer, format="JPEG", quality=95)
+            return UprightPicture(buffer.getvalue(), "image/jpeg")
+        # Every mode a PNG, WebP or GIF decodes to can be saved as a PNG.
+        image.save(buffer, format="PNG")
+        return UprightPicture(buffer.getvalue(), "image/png")
+
+
+async def upright_picture(data: bytes, *, field: str = "image") -> UprightPicture:
+    """The picture as displayed (its EXIF orientation applied), as a JPEG for a JPEG and a PNG otherwise.
+
+    For an ImageInfo with `reoriented` True: the upstream ignores EXIF and would edit it sideways.
+    Same size as the ImageInfo says. Raises ImageError like `inspect_image`.
+    """
+    return await _decoding(_upright_picture, data, field)
 
 
 def content_type_for(image_format: str) -> str:
@@ -266,35 +386,67 @@ def _png_data_url(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _prepare_mask(data: bytes, image: ImageInfo) -> PreparedMask:
-    with _open_still(data, "mask") as mask:
+def _own_alpha(mask: Image.Image) -> Image.Image | None:
+    """The mask's alpha channel (or palette or colour-key transparency as one), if it has any."""
+    if mask.mode in _WIDE_MODE_WHITE:
+        return None
+    if "A" in mask.getbands():
+        return mask.getchannel("A")
+    if mask.has_transparency_data:
+        return mask.convert("RGBA").getchannel("A")
+    return None
+
+
+def _luminance(mask: Image.Image) -> Image.Image:
+    """Grey levels 0-255 by value: 16-bit and float pictures are scaled down, not clipped."""
+    white = _WIDE_MODE_WHITE.get(mask.mode)
+    if white is None:
+        return mask.convert("L")  # colours and palettes by luma; an alpha channel is dropped
+    return mask.point(lambda value: value * (255 / white) + 0.5).convert("L")  # + 0.5: rounded
+
+
+def _read_mask(mask: Image.Image, *, turned: bool = False, preview_side: int | None = None) -> PreparedMask:
+    """The edit area of a decoded mask of the right size, as displayed (see `prepare_mask`).
+
+    `turned`: the file stores it otherwise, so its URL cannot be forwarded as it is.
+    """
+    alpha = _own_alpha(mask)
+    preview = _preview_png(mask, preview_side) if preview_side else None
+    # Only a fully transparent pixel marks an edit area upstream. Paint programs often save
+    # black-and-white masks as RGBA with an all-opaque alpha channel; forwarding those as they are
+    # would edit nothing, so they are read as black-and-white instead.
+    if alpha is None or alpha.getextrema()[0] != 0:
+        alpha = _luminance(mask).point(_MASK_ALPHA_LUT)
+        if alpha.getextrema()[0] != 0:
+            raise ImageError("mask", Text(words.MASK_EMPTY))
+    elif not turned:
+        return PreparedMask(None, True, mask.width, mask.height, _format_of(mask), preview)
+    converted = Image.new("RGBA", alpha.size)  # black; the alpha comes next
+    converted.putalpha(alpha)
+    return PreparedMask(_png_data_url(converted), False, mask.width, mask.height, _format_of(mask), preview)
+
+
+def _prepare_mask(data: bytes, image: ImageInfo, preview_side: int | None) -> PreparedMask:
+    stored, _ = _open_still(data, "mask")
+    with stored:
+        mask = _displayed(stored)
         if mask.size != (image.width, image.height):
             raise ImageError("mask", mask_size_text(image.width, image.height, mask.width, mask.height))
-        if mask.has_transparency_data:
-            alpha = mask.getchannel("A") if "A" in mask.getbands() else (mask.convert("RGBA").getchannel("A"))
-            # Only a fully transparent pixel marks an edit area upstream. Paint programs often
-            # save black-and-white masks as RGBA with an all-opaque alpha channel; forwarding
-            # those as they are would edit nothing, so they are read as black-and-white instead.
-            if alpha.getextrema()[0] == 0:
-                return PreparedMask(data_url=None, has_alpha=True, width=mask.width, height=mask.height)
-        alpha = mask.convert("L").point(_MASK_ALPHA_LUT)
-    if alpha.getextrema()[0] != 0:
-        raise ImageError("mask", Text(words.MASK_EMPTY))
-    converted = Image.new("RGBA", alpha.size, (0, 0, 0, 255))
-    converted.putalpha(alpha)
-    return PreparedMask(data_url=_png_data_url(converted), has_alpha=False, width=alpha.width, height=alpha.height)
+        return _read_mask(mask, turned=mask is not stored, preview_side=preview_side)
 
 
-async def prepare_mask(data: bytes, image: ImageInfo) -> PreparedMask:
-    """Validate a mask against `image` and turn it into what the upstream expects.
+async def prepare_mask(data: bytes, image: ImageInfo, *, preview_side: int | None = None) -> PreparedMask:
+    """Validate a mask against `image` (as displayed) and turn it into what the upstream expects.
 
-    The upstream edits where the mask is fully transparent. A mask whose alpha channel has
-    fully transparent pixels is kept as it is (forward its URL). Any other mask is read as
-    black-and-white, white (luminance >= 128) meaning "edit here", and converted to an RGBA PNG
-    data URL (black, alpha 0 where white was, 255 elsewhere). Raises ImageError(field="mask")
-    when it is unreadable, animated, of another size than `image`, or marks nothing to edit.
+    One decode serves every check, so the mask needs no `inspect_image` first. The upstream edits where
+    the mask is fully transparent. A mask whose alpha channel has fully transparent pixels is kept as it
+    is (forward its URL) unless its EXIF orientation turns it. Any other mask is read as black-and-white
+    by value in any mode (16-bit and float greys scaled, not clipped), white (luminance >= 128 of 255)
+    meaning "edit here", and converted to an RGBA PNG data URL (black, alpha 0 where white was, 255
+    elsewhere). Raises ImageError(field="mask") when it is unreadable, animated, too large, of another
+    size than `image`, or marks nothing to edit. `preview_side`: also make a PNG preview (as displayed).
     """
-    return await asyncio.to_thread(_prepare_mask, data, image)
+    return await _decoding(_prepare_mask, data, image, preview_side)
 
 
 # --- encoding ---------------------------------------------------------------------------------
@@ -323,21 +475,25 @@ def extension_for(output_format: str) -> str:
         raise ValueError(f"unknown output format {output_format!r}") from None
 
 
+def _preview_png(image: Image.Image, max_side: int) -> bytes:
+    preview = _rgb_if_cmyk(image.copy())
+    preview.thumbnail((max_side, max_side))
+    buffer = io.BytesIO()
+    preview.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
 def _thumbnail_png(data: bytes, max_side: int) -> bytes:
     with Image.open(io.BytesIO(data)) as image:
         # Lets the JPEG decoder scale down while decoding: much faster for big photos.
         image.draft("RGB", (max_side, max_side))
-        image.thumbnail((max_side, max_side))
-        if image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
-            image = image.convert("RGBA" if image.has_transparency_data else "RGB")
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG", optimize=True)
-        return buffer.getvalue()
+        image.load()
+        return _preview_png(_displayed(image), max_side)
 
 
 async def make_thumbnail(data: bytes, max_side: int = 256) -> bytes:
-    """A PNG preview of `data` no larger than `max_side` on either side (for the audit log)."""
-    return await asyncio.to_thread(_thumbnail_png, data, max_side)
+    """A PNG preview of `data` as displayed, no larger than `max_side` on either side (for the audit log)."""
+    return await _decoding(_thumbnail_png, data, max_side)
 
 
 # --- delivery ---------------------------------------------------------------------------------
@@ -463,4 +619,4 @@ async def plan_delivery(
     input list and its OutputFile objects are not modified. No batch is empty (no files, no
     batches). Raises ValueError if the limits leave no room at all.
     """
-    return await asyncio.to_thread(_plan_delivery, list(files), size_limit, max_files)
+    return await _decoding(_plan_delivery, list(files), size_limit, max_files)

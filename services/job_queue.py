@@ -1,9 +1,10 @@
 """The edit queue: a global limit on upstream calls in flight, one job at a time per member, fair turns.
 
 A job holds a `Ticket` from admission to its end. Admission is checked before anything is spent (the
-line may be full); then the job downloads and reserves quota while it waits, and `running()` gives it
-an upstream slot when its turn comes. Turns go round-robin over servers, and within a server over
-members, so one busy server or one busy member cannot starve the others.
+line, the member's share or the server's share may be full); then the job downloads and reserves quota
+while it waits, and `running()` gives it an upstream slot when its turn comes. Turns go round-robin over
+servers, and within a server over members, so one busy server or one busy member cannot starve the
+others; the shares keep them from filling the line. A member is one Discord account, whatever the server.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -20,19 +21,23 @@ from services.pacing import ImagePacer
 
 log = logging.getLogger(__name__)
 
-MAX_PER_MEMBER = 5  # one in flight and four waiting in line
+MAX_PER_MEMBER = 5  # one in flight and four waiting in line, across every server the account is in
 MAX_QUEUED = 100
+MAX_PER_GUILD = 50  # half the line: a busy server leaves room for the others
 # Until the first edits finished, a guess at how long one keeps an upstream slot.
 INITIAL_SERVICE_SECONDS = 10.0
 SERVICE_SMOOTHING = 0.2
 
 
 class QueueRefused(Exception):
-    """No place in line; `retry_after` (seconds) is when one is expected to free up."""
+    """No place in line. Which limit said no is the subclass; `limit` is that limit (in jobs), `held`
+    how many places are taken under it, and `retry_after` (seconds) when one is expected to free up."""
 
-    def __init__(self, message: str, retry_after: float) -> None:
+    def __init__(self, message: str, retry_after: float, *, limit: int, held: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.limit = limit
+        self.held = held
 
 
 class QueueFull(QueueRefused):
@@ -40,7 +45,11 @@ class QueueFull(QueueRefused):
 
 
 class MemberLineFull(QueueRefused):
-    """This member already has the most jobs a member may have queued."""
+    """This member (in any server) already has the most jobs a member may have queued."""
+
+
+class GuildLineFull(QueueRefused):
+    """This server already holds the most places a server may hold."""
 
 
 class QueueClosed(Exception):
@@ -62,10 +71,6 @@ class Ticket:
     started_at: float | None = None  # when its upstream call went out
     finished: bool = False
     _granted: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def member(self) -> tuple[int, int]:
-        return self.guild_id, self.user_id
 
     @property
     def waited(self) -> float | None:
@@ -91,16 +96,20 @@ class JobQueue:
         *,
         max_queued: int = MAX_QUEUED,
         max_per_member: int = MAX_PER_MEMBER,
+        max_per_guild: int = MAX_PER_GUILD,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_in_flight = max_in_flight
         self.max_queued = max_queued
         self.max_per_member = max_per_member
+        self.max_per_guild = max_per_guild
         self._pacer = pacer
         self._clock = clock
         # guild → member → that member's tickets in arrival order; both levels rotate for round-robin.
         self._lines: OrderedDict[int, OrderedDict[int, deque[Ticket]]] = OrderedDict()
-        self._busy_members: set[tuple[int, int]] = set()
+        self._busy_members: set[int] = set()  # user ids with a job holding a slot (or done with it, not finished)
+        self._per_member: Counter[int] = Counter()  # user id → places held, in every server
+        self._per_guild: Counter[int] = Counter()
         self._running: set[Ticket] = set()  # holding an upstream slot
         self._tickets: set[Ticket] = set()
         self._service_seconds = INITIAL_SERVICE_SECONDS
@@ -114,14 +123,30 @@ class JobQueue:
         """A place in line, or QueueRefused/QueueClosed; nothing is held when it refuses."""
         if self._closed:
             raise QueueClosed("Retouch is restarting and takes no new edits right now")
-        line = self._lines.get(guild_id, {}).get(user_id)
-        if line is not None and len(line) >= self.max_per_member:
-            raise MemberLineFull(f"you already have {len(line)} edits in line", self._service_seconds)
-        if len(self._tickets) >= self.max_queued:
-            raise QueueFull("the queue is full", self._service_seconds / self.max_in_flight)
+        held = self._per_member[user_id]
+        if held >= self.max_per_member:
+            raise MemberLineFull(
+                f"you already have {held} edits in line", self._service_seconds, limit=self.max_per_member, held=held
+            )
+        held = self._per_guild[guild_id]
+        if held >= self.max_per_guild:
+            raise GuildLineFull(
+                f"this server already has {held} edits in line",
+                # Its members' turns come round once per server in line.
+                self._service_seconds * max(1, len(self._lines)) / self.max_in_flight,
+                limit=self.max_per_guild,
+                held=held,
+            )
+        held = len(self._tickets)
+        if held >= self.max_queued:
+            raise QueueFull(
+                "the queue is full", self._service_seconds / self.max_in_flight, limit=self.max_queued, held=held
+            )
         ticket = Ticket(guild_id, user_id, images, self._clock(), asyncio.current_task())
         self._lines.setdefault(guild_id, OrderedDict()).setdefault(user_id, deque()).append(ticket)
         self._tickets.add(ticket)
+        self._per_member[user_id] += 1
+        self._per_guild[guild_id] += 1
         self._idle.clear()
         return ticket
 
@@ -155,7 +180,9 @@ class JobQueue:
         ticket.finished = True
         self._running.discard(ticket)
         self._tickets.discard(ticket)
-        self._busy_members.discard(ticket.member)
+        self._busy_members.discard(ticket.user_id)
+        self._per_member -= Counter({ticket.user_id: 1})  # drops the key at zero
+        self._per_guild -= Counter({ticket.guild_id: 1})
         members = self._lines.get(ticket.guild_id)
         if members is not None and ticket.user_id in members:
             line = members[ticket.user_id]
@@ -177,7 +204,7 @@ class JobQueue:
             members = self._lines[guild_id]
             for user_id in list(members):
                 head = members[user_id][0]
-                if head.ready and not head.dispatched and head.member not in self._busy_members:
+                if head.ready and not head.dispatched and head.user_id not in self._busy_members:
                     members.move_to_end(user_id)
                     self._lines.move_to_end(guild_id)
                     return head
@@ -187,7 +214,7 @@ class JobQueue:
         while len(self._running) < self.max_in_flight and (ticket := self._next_turn()) is not None:
             ticket.dispatched = True
             self._running.add(ticket)
-            self._busy_members.add(ticket.member)
+            self._busy_members.add(ticket.user_id)
             ticket._granted.set()
 
     def order(self) -> list[Ticket]:

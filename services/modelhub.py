@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any, Protocol
 
 import aiohttp
@@ -218,8 +219,15 @@ def _retry_after(headers: dict[str, str]) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        pass
+    # Or an HTTP date. One that cannot be read is no hint at all, never a reason to fail the call.
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (ValueError, TypeError):
+        return None
+    if parsed.tzinfo is None:  # "-0000": a date in UTC whose sender did not say where it was
+        parsed = parsed.replace(tzinfo=UTC)
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 def error_for(response: _Response) -> ModelHubError:

@@ -34,8 +34,10 @@ TargetKind = Literal["role", "member"]
 LimitName = Literal["member", "budget"]
 
 _SECONDS_PER_DAY = 86_400
-# A reservation still pending after this long belongs to a call that can no longer be running.
-DEFAULT_STALE_AFTER_SECONDS = 3_600.0
+# A reservation still pending after this long belongs to a call that can no longer be running: the
+# longest wait in a full line (100 edits of 10 images at 10 images a minute: 100 minutes) and the longest
+# upstream call with its retries fit well inside it.
+DEFAULT_STALE_AFTER_SECONDS = 3 * 3_600.0
 
 
 class Period(enum.Enum):
@@ -154,7 +156,8 @@ class QuotaStatus:
     @property
     def available(self) -> int | None:
         """Images the member can still reserve, under both the member limit and the budget."""
-        candidates = [n for n in (self.remaining, self.budget and self.budget.remaining) if n is not None]
+        budget_remaining = self.budget.remaining if self.budget is not None else None
+        candidates = [n for n in (self.remaining, budget_remaining) if n is not None]
         return min(candidates) if candidates else None
 
     def blocking_limit(self, count: int) -> LimitName | None:
@@ -375,13 +378,20 @@ class QuotaStore:
         """Usage in the member's window and in the budget's window, as of `at`."""
         used, remaining, next_free_at = 0, None, None
         if rule.limit is not None and rule.period is not None:
-            used, oldest = await executor.fetch_one(_MEMBER_USAGE_SQL, guild_id, user_id, at - rule.period.seconds)
+            # An aggregate always answers one row.
+            used, oldest = await executor.fetch_one(_MEMBER_USAGE_SQL, guild_id, user_id, at - rule.period.seconds) or (
+                0,
+                None,
+            )
             used = int(used)
             remaining = max(rule.limit - used, 0)
             next_free_at = None if oldest is None else _datetime(oldest + rule.period.seconds)
         budget_status = None
         if budget is not None and budget.limit is not None and budget.period is not None:
-            budget_used, oldest = await executor.fetch_one(_GUILD_USAGE_SQL, guild_id, at - budget.period.seconds)
+            budget_used, oldest = await executor.fetch_one(_GUILD_USAGE_SQL, guild_id, at - budget.period.seconds) or (
+                0,
+                None,
+            )
             budget_status = BudgetStatus(
                 rule=budget,
                 used=int(budget_used),
@@ -516,7 +526,11 @@ class QuotaStore:
         *,
         now: datetime | None = None,
     ) -> int:
-        """Release reservations pending for longer than any edit can take, whoever made them."""
+        """Release reservations pending for longer than any edit can take, whoever made them.
+
+        For a periodic task (every few minutes): it returns what a live process leaked, which
+        `release_orphaned` at start-up cannot see. Returns how many were released.
+        """
         released = await self._db.execute(
             "UPDATE quota_usage SET images = 0, status = 'released', settled_at = ?"
             " WHERE status = 'pending' AND created_at < ?",

@@ -6,6 +6,7 @@ import functools
 import logging
 import re
 import time
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -56,12 +57,30 @@ def _phrase_pattern(phrase: str) -> re.Pattern[str]:
 def find_blocked(prompt: str, blocklist: Iterable[str]) -> str | None:
     """The first blocklisted word or phrase the prompt contains as whole words, case-insensitive, or None.
 
-    "ass" matches "Ass!" but not "class"; "bad word" matches "BAD   word".
+    "ass" matches "Ass!" but not "class"; "bad word" matches "BAD   word". Both sides are folded first, so
+    fullwidth letters, accents and zero-width characters do not dodge a match ("ｎüde" matches "nude").
     """
+    folded = _fold(prompt)
     for phrase in blocklist:
-        if phrase.strip() and _phrase_pattern(normalize_phrase(phrase)).search(prompt):
+        if phrase.strip() and _phrase_pattern(normalize_phrase(_fold(phrase))).search(folded):
             return phrase
     return None
+
+
+# Format characters (zero-width spaces and joiners, bidi marks) are invisible, and combining marks
+# are accents once letters are decomposed: a member can sprinkle either into a word to dodge a match.
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Mn"})
+
+
+def _fold(text: str) -> str:
+    """`text` as the blocklist compares it: compatibility forms (fullwidth ｎ is n), case folded, no
+    accents and no invisible characters.
+
+    NFKD rather than NFKC so that accented letters come apart and their accents can be dropped; again
+    after casefold, which can produce letters that decompose further.
+    """
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
+    return "".join(char for char in decomposed if unicodedata.category(char) not in _INVISIBLE_CATEGORIES)
 
 
 def _validate(changes: dict[str, Any]) -> None:

@@ -348,3 +348,20 @@ AUDIT_HEADER = _(
 )
 AUDIT_PROMPT_ATTACHED = _("(The whole prompt is in the attached `{filename}`.)")
 DELIVERY_DELETED_NOTHING = _("The result was deleted before any picture was posted; nothing was charged.")
+
+
+# Pictures too large to read at full size (services.images)
+
+PICTURE_TOO_LARGE_TO_DECODE = _(
+    "`{field}` is {width}x{height} ({megapixels} megapixels); a picture Retouch reads at full size (a mask, "
+    "a PNG, WebP or GIF, or a photo stored turned) may have at most {limit} megapixels; send a smaller picture."
+)
+
+# Cooldowns after repeated upstream rejections (services.rejections); `until` is how the reader's client
+# shows the moment the cooldown ends (on Discord a relative timestamp)
+
+COOLING_DOWN = _(
+    "The Model Hub refused your last {edits} edits ({images} pictures), which still cost everyone's shared "
+    "image rate; you can start the next edit {until}. Nothing was charged."
+)
+COOLING_DOWN_ENTRY = _("{member}: cooling down until {until} after {edits} refused edits ({images} pictures)")

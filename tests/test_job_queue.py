@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from services.job_queue import JobQueue, MemberLineFull, QueueClosed, QueueFull, Ticket
+from services.job_queue import GuildLineFull, JobQueue, MemberLineFull, QueueClosed, QueueFull, Ticket
 from services.pacing import (
     WAKE_MARGIN_SECONDS,
     BucketRule,
@@ -14,6 +14,7 @@ from services.pacing import (
     DatabaseBucketStore,
     ImagePacer,
     MemoryBucketStore,
+    open_pacer,
 )
 
 
@@ -86,6 +87,53 @@ async def test_processes_on_one_database_share_the_bucket(database):
     second = ImagePacer(rule, DatabaseBucketStore(database), clock=clock, sleep=clock.sleep)
     assert await first.acquire(10) == 0
     assert await second.acquire(5) == pytest.approx(5 + WAKE_MARGIN_SECONDS)
+
+
+def test_a_429_puts_the_bucket_in_debt_for_retry_after_at_the_reduced_rate():
+    rule = BucketRule(images_per_minute=120, burst=20)  # two images a second
+    state = rule.penalize(BucketState(20, 0), retry_after=10, now=0)
+    # Ten seconds at half of two images a second: ten images of debt.
+    assert (state.tokens, state.stamp, state.factor) == (pytest.approx(-10), 0, 0.5)
+    assert rule.penalize(BucketState(-30, 0), retry_after=10, now=0).tokens == -30  # deeper debt is kept
+
+
+def test_refill_earns_at_the_rate_recovering_in_between():
+    rule = BucketRule(images_per_minute=120, burst=20)
+    state = rule.refill(BucketState(-10, 0, factor=0.5), 12)
+    # The share of the rate goes from 0.5 to 0.6 in 12 s; on average 0.55 of two images a second.
+    assert (state.factor, state.stamp) == (pytest.approx(0.6), 12)
+    assert state.tokens == pytest.approx(-10 + 12 * 2 * 0.55)
+
+
+async def test_pacer_sleeps_even_a_short_wait():
+    clock = FakeClock()
+    paced = pacer(120, 1, clock)
+    assert await paced.acquire(1) == 0 and clock.slept == []
+    assert await paced.reserve(1) == pytest.approx(0.5 + WAKE_MARGIN_SECONDS)
+    assert await paced.acquire(1) == pytest.approx(1.0 + WAKE_MARGIN_SECONDS)
+    assert clock.slept == [pytest.approx(1.0 + WAKE_MARGIN_SECONDS)]
+
+
+async def test_a_429_keeps_the_debt_already_owed():
+    clock = FakeClock()
+    store = MemoryBucketStore()
+    paced = ImagePacer(BucketRule(60, 1), store, clock=clock, sleep=clock.sleep)
+    await paced.reserve(4)  # three images of debt
+    await paced.rate_limited(retry_after=None)
+    state = await store.read()
+    assert state is not None and state.tokens == pytest.approx(-3) and state.factor == 0.5
+
+
+async def test_processes_on_one_database_share_the_slowdown(database):
+    clock = FakeClock()
+    rule = BucketRule(60, 10)
+    first = ImagePacer(rule, DatabaseBucketStore(database), clock=clock, sleep=clock.sleep)
+    second = ImagePacer(rule, DatabaseBucketStore(database), clock=clock, sleep=clock.sleep)
+    await first.rate_limited(retry_after=4)
+    state = await DatabaseBucketStore(database).read()
+    assert state is not None and state.factor == 0.5 and state.tokens == pytest.approx(-2)
+    # Two images of debt and one more, at half a image a second.
+    assert await second.acquire(1) == pytest.approx(6 + WAKE_MARGIN_SECONDS)
 
 
 # ---------------------------------------------------------------- the queue
@@ -196,3 +244,93 @@ async def test_a_closed_queue_takes_nothing_new_and_drain_cancels_the_stragglers
         q.admit(1, 11, 1)
     assert await q.drain(0.05) == 1
     assert task.cancelled() and q.in_line == 0
+
+
+async def test_member_share_counts_every_server_the_account_is_in():
+    q = queue(max_per_member=3)
+    for guild in (1, 2, 3):  # one account in three servers
+        q.admit(guild, 10, 1)
+    with pytest.raises(MemberLineFull) as refused:
+        q.admit(4, 10, 1)
+    assert (refused.value.limit, refused.value.held) == (3, 3)
+    assert str(refused.value) == "you already have 3 edits in line"
+    q.admit(4, 11, 1)  # another member of that server is unaffected
+
+
+async def test_member_share_frees_up_when_a_job_ends():
+    q = queue(max_per_member=2)
+    first = q.admit(1, 10, 1)
+    q.admit(2, 10, 1)
+    q.finish(first)
+    q.finish(first)  # finishing twice frees one place, not two
+    q.admit(3, 10, 1)
+    with pytest.raises(MemberLineFull):
+        q.admit(4, 10, 1)
+
+
+async def test_server_share_refuses_which_limit_and_leaves_room_for_others():
+    q = queue(max_queued=10, max_per_guild=4)
+    for user in range(4):
+        q.admit(1, user, 1)
+    with pytest.raises(GuildLineFull) as refused:
+        q.admit(1, 99, 1)
+    assert (refused.value.limit, refused.value.held) == (4, 4)
+    assert str(refused.value) == "this server already has 4 edits in line"
+    assert refused.value.retry_after > 0
+    assert not isinstance(refused.value, QueueFull | MemberLineFull)
+    q.admit(2, 99, 1)  # another server still gets in
+    assert q.in_line == 5
+
+
+async def test_server_share_frees_up_when_a_job_ends():
+    q = queue(max_per_guild=2)
+    first = q.admit(1, 10, 1)
+    q.admit(1, 11, 1)
+    q.finish(first)
+    q.admit(1, 12, 1)
+    with pytest.raises(GuildLineFull):
+        q.admit(1, 13, 1)
+
+
+async def test_full_queue_says_its_limit():
+    q = queue(max_queued=2)
+    q.admit(1, 10, 1)
+    q.admit(2, 11, 1)
+    with pytest.raises(QueueFull) as refused:
+        q.admit(3, 12, 1)
+    assert (refused.value.limit, refused.value.held) == (2, 2)
+    assert str(refused.value) == "the queue is full"
+
+
+async def test_one_job_in_flight_per_account_across_servers():
+    q = queue(max_in_flight=4)
+    first, second = q.admit(1, 10, 1), q.admit(2, 10, 1)
+    entered = asyncio.Event()
+
+    async def hold(ticket: Ticket) -> None:
+        async with q.running(ticket):
+            entered.set()
+            await asyncio.sleep(0.02)
+
+    holder = asyncio.create_task(hold(first))
+    await entered.wait()
+    waiting = asyncio.create_task(hold(second))
+    await holder
+    await asyncio.sleep(0.01)
+    assert second.started_at is None
+    q.finish(first)
+    await waiting
+    assert second.started_at is not None
+
+
+def test_default_shares_are_fair_parts_of_the_line():
+    q = queue()
+    assert (q.max_queued, q.max_per_guild, q.max_per_member) == (100, 50, 5)
+
+
+async def test_open_pacer_shares_the_bucket_only_where_processes_can(database):
+    paced = open_pacer(database, 10, 20)
+    assert paced.rule == BucketRule(10, 20)
+    shared = isinstance(paced._store, DatabaseBucketStore)
+    assert shared == (database.dialect == "postgresql")
+    assert isinstance(paced._store, MemoryBucketStore) != shared

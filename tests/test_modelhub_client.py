@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import email.utils
 import io
 import time
 
@@ -17,12 +19,20 @@ from services.modelhub import (
     ModelHubBadRequestError,
     ModelHubClient,
     ModelHubContentPolicyError,
+    ModelHubError,
     ModelHubMalformedResponseError,
     ModelHubRateLimitError,
     ModelHubTimeoutError,
     ModelHubUnavailableError,
+    _decode_edit_response,
+    _lift_base64,
+    _Response,
+    _retry_after,
+    error_for,
     parse_error_body,
+    scrub,
 )
+from services.pacing import MIN_FACTOR, PENALTY_FACTOR, BucketRule, BucketState, ImagePacer, MemoryBucketStore
 from services.secret import Secret
 from tests.images import png_bytes, png_data_url
 
@@ -229,3 +239,296 @@ async def test_decoding_runs_off_the_event_loop(session, hub):
     finally:
         task.cancel()
     assert gaps and max(gaps) < 0.25
+
+
+# --- pins: retries, Retry-After, pacing, refusals, strict decoding -----------------------------
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+async def test_each_server_error_status_is_retried(session, hub, status):
+    hub.inject(Fault(status=status, body="try again"))
+    result = await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert result.attempts == 2 and [r.status for r in hub.requests] == [status, 200]
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 413, 422])
+async def test_client_error_statuses_are_not_retried(session, hub, status):
+    hub.inject(Fault(status=status, body="no"), times=2)
+    with pytest.raises(ModelHubError):
+        await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert len(hub.requests) == 1
+
+
+def test_retry_after_as_an_http_date_is_seconds_from_now():
+    in_30_s = email.utils.formatdate(time.time() + 30, usegmt=True)
+    seconds = _retry_after({"Retry-After": in_30_s})
+    assert seconds is not None and 28.5 < seconds <= 30.0  # the date has whole seconds
+    assert _retry_after({"Retry-After": email.utils.formatdate(time.time() - 60, usegmt=True)}) == 0.0
+    assert _retry_after({"Retry-After": "7.5"}) == 7.5
+    assert _retry_after({"Retry-After": "-3"}) == 0.0
+    assert _retry_after({"Retry-After": "soon"}) is None  # unreadable: no hint, and no crash
+    assert _retry_after({}) is None
+    in_30_s_unzoned = email.utils.formatdate(time.time() + 30)  # "-0000": UTC, whatever the local zone
+    seconds = _retry_after({"Retry-After": in_30_s_unzoned})
+    assert seconds is not None and 28.5 < seconds <= 30.0
+
+
+async def test_429_with_an_unreadable_retry_after_is_still_retried(session, hub):
+    hub.inject(Fault(status=429, body="slow down", headers={"Retry-After": "soon"}))
+    result = await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert result.attempts == 2
+
+
+async def test_429_with_an_http_date_waits_until_then(session, hub):
+    hub.inject(Fault(status=429, body="slow down", headers={"Retry-After": email.utils.formatdate(time.time() + 90)}))
+    with pytest.raises(ModelHubRateLimitError) as caught:
+        await make_client(session, hub, deadline=5).edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert caught.value.retry_after is not None and 88 < caught.value.retry_after <= 90
+    assert len(hub.requests) == 1  # 90 s is past the deadline: not worth another attempt
+
+
+def drained_pacer(images_per_minute: float = 60, burst: int = 1) -> ImagePacer:
+    return ImagePacer(BucketRule(images_per_minute, burst), MemoryBucketStore())
+
+
+async def test_waiting_for_the_first_paced_turn_does_not_eat_the_deadline(session, hub):
+    # The data-URL fallback is paced by the client: here its turn comes after about a second, twice the
+    # deadline of the call itself, which must still go out and succeed.
+    pacer = drained_pacer()
+    await pacer.reserve(1)  # someone else took the only image of the burst
+    client = make_client(session, hub, pacer=pacer, deadline=0.5)
+    result = await client.edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert result.attempts == 1 and len(result.images) == 1
+
+
+async def test_a_call_paced_by_the_queue_is_not_paced_again(session, hub):
+    pacer = drained_pacer()
+    await pacer.reserve(1)
+    client = make_client(session, hub, pacer=pacer, deadline=0.5)
+    await client.edit(request_for(png_data_url(png_bytes(64, 64))), paced=True)
+    state = await pacer._store.read()
+    assert state is not None and state.tokens < 0.5  # the bucket was not charged a second image
+
+
+async def test_a_429_seen_by_the_client_slows_the_shared_pacer(session, hub):
+    store = MemoryBucketStore()
+    pacer = ImagePacer(BucketRule(600, 20), store)
+    hub.inject(Fault(status=429, body="slow down", headers={"Retry-After": "0"}))
+    await make_client(session, hub, pacer=pacer).edit(request_for(png_data_url(png_bytes(64, 64))))
+    state = await store.read()
+    assert state is not None and state.factor < 1.0
+    assert state.factor == pytest.approx(PENALTY_FACTOR, abs=0.01)  # recovering only since the retry
+
+
+def test_repeated_429s_never_push_the_rate_below_its_floor():
+    rule = BucketRule(images_per_minute=60, burst=20)
+    state = BucketState(20, 0)
+    factors = []
+    for _ in range(6):
+        state = rule.penalize(state, retry_after=0, now=0)
+        factors.append(state.factor)
+    assert factors == [0.5, 0.25, MIN_FACTOR, MIN_FACTOR, MIN_FACTOR, MIN_FACTOR]
+    _, wait = rule.take(state, 1, 0)
+    assert wait == pytest.approx(1 / (rule.per_second * MIN_FACTOR))
+
+
+async def test_403_with_a_content_policy_code_is_a_content_policy_refusal(session, hub):
+    hub.inject(Fault(status=403, body={"error": {"message": "Blocked.", "code": "content_policy_violation"}}))
+    with pytest.raises(ModelHubContentPolicyError) as caught:
+        await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert not isinstance(caught.value, ModelHubAuthenticationError)
+    assert caught.value.status == 403 and caught.value.code == "content_policy_violation"
+    assert len(hub.requests) == 1
+
+
+async def test_403_without_content_policy_is_a_token_problem(session, hub):
+    hub.inject(Fault(status=403, body={"error": {"message": "Forbidden", "code": "forbidden"}}))
+    with pytest.raises(ModelHubAuthenticationError, match=r"HTTP 403"):
+        await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64))))
+
+
+@pytest.mark.parametrize("status", [400, 403])
+async def test_a_refusal_naming_the_safety_system_in_words_only_is_content_policy(session, hub, status):
+    hub.inject(Fault(status=status, body={"error": {"message": "Rejected by our safety system.", "code": None}}))
+    with pytest.raises(ModelHubContentPolicyError) as caught:
+        await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert caught.value.code is None and caught.value.message == "Rejected by our safety system."
+
+
+async def test_plain_bad_request_is_not_content_policy(session, hub):
+    hub.inject(Fault(status=400, body={"error": {"message": "prompt is too long", "param": "prompt"}}))
+    with pytest.raises(ModelHubBadRequestError) as caught:
+        await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert not isinstance(caught.value, ModelHubContentPolicyError)
+    assert caught.value.names_field("prompt") and not caught.value.names_field("url")
+
+
+@pytest.mark.parametrize("where", ["end", "middle"])
+async def test_b64_json_with_a_stray_character_is_malformed(session, hub, where):
+    valid = base64.b64encode(png_bytes(64, 64)).decode("ascii")
+    stray = valid + "*" if where == "end" else valid[:40] + "!" + valid[40:]
+    hub.inject(Fault(status=200, body={"created": 1, "data": [{"b64_json": stray}]}))
+    with pytest.raises(ModelHubMalformedResponseError, match="picture 1 was not valid base64"):
+        await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64))))
+
+
+async def test_b64_json_with_json_escapes_is_still_read(session, hub):
+    valid = base64.b64encode(png_bytes(64, 64)).decode("ascii")
+    body = ('{"created": 1, "data": [{"b64_json": "' + valid.replace("/", "\\/") + '"}]}').encode()
+    hub.inject(Fault(status=200, body=body, headers={"Content-Type": "application/json"}))
+    result = await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert result.images[0].data == png_bytes(64, 64)
+
+
+# --- pins found by mutation testing -----------------------------------------------------------
+
+
+def answer(status: int, body: bytes, headers: dict[str, str] | None = None) -> _Response:
+    return _Response(status, body, headers or {})
+
+
+def test_names_field_by_param_or_else_by_whole_word():
+    assert ModelHubBadRequestError("bad", param="url").names_field("url")
+    assert not ModelHubBadRequestError("the url is bad", param="size").names_field("url")
+    assert ModelHubBadRequestError("Failed to fetch URL: HTTP 404").names_field("url")
+    assert not ModelHubBadRequestError("curly braces").names_field("url")
+    assert ModelHubBadRequestError("mask_image: no").names_field("mask_image")
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind", "words"),
+    [
+        (
+            401,
+            b'{"error": {"message": "Unauthorized"}}',
+            ModelHubAuthenticationError,
+            "the API token was refused (HTTP 401): Unauthorized",
+        ),
+        (500, b"boom", ModelHubUnavailableError, "HTTP 500: boom"),
+        (499, b"client closed", ModelHubBadRequestError, "client closed"),
+        (429, b"slow down", ModelHubRateLimitError, "rate limited: slow down"),
+    ],
+)
+def test_error_for_each_status(status, body, kind, words):
+    error = error_for(answer(status, body))
+    assert type(error) is kind and str(error) == words
+    assert error.status == status
+
+
+def test_error_for_keeps_param_and_code():
+    body = b'{"error": {"message": "bad size", "param": "size", "code": "invalid_size"}}'
+    error = error_for(answer(400, body))
+    assert isinstance(error, ModelHubBadRequestError) and (error.param, error.code, error.message) == (
+        "size",
+        "invalid_size",
+        "bad size",
+    )
+    policy = error_for(answer(400, b'{"error": {"message": "no", "param": "prompt", "code": "content_filter"}}'))
+    assert isinstance(policy, ModelHubContentPolicyError) and (policy.param, policy.code) == (
+        "prompt",
+        "content_filter",
+    )
+    limited = error_for(answer(429, b"x", {"Retry-After": "3"}))
+    assert isinstance(limited, ModelHubRateLimitError) and limited.retry_after == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"", ("no details given", None, None)),
+        (b"   ", ("no details given", None, None)),
+        (b'{"error": ""}', ('{"error": ""}', None, None)),
+        (b'{"error": "plain words"}', ("plain words", None, None)),
+        (b'{"message": "top-level words"}', ("top-level words", None, None)),
+        (b'{"detail": [{"loc": [], "msg": "nowhere"}]}', ("nowhere", None, None)),
+        (b'{"detail": [{"loc": ["body", "size", "width"], "msg": "deep"}]}', ("deep", "width", None)),
+        (b'{"detail": []}', ('{"detail": []}', None, None)),
+        (b"caf\xe9 closed", ("caf\ufffd closed", None, None)),
+        (b'"just a string"', ('"just a string"', None, None)),
+    ],
+)
+def test_error_bodies_in_odd_shapes(body, expected):
+    assert parse_error_body(body) == expected
+
+
+def test_upstream_words_are_cut_at_500_characters():
+    assert scrub("x" * 600) == "x" * 500
+    assert parse_error_body(("y" * 501).encode())[0] == "y" * 500
+
+
+def test_base64_values_are_lifted_out_of_the_body():
+    body = b'{"data": [{"b64_json" : "QUJD"}, {"b64_json":"REVG"}], "created": 1}'
+    lifted = _lift_base64(body)
+    assert lifted is not None
+    skeleton, values = lifted
+    assert [bytes(v) for v in values] == [b"QUJD", b"REVG"]
+    assert skeleton == b'{"data": [{"b64_json" : ""}, {"b64_json":""}], "created": 1}'
+    assert _lift_base64(b'{"b64_json": 5}') is None  # not a string: parsed whole instead
+    assert _lift_base64(b'{"b64_json": "unterminated') is None
+    assert _lift_base64(b'{"data": []}') == (b'{"data": []}', [])
+
+
+def test_decoded_pictures_say_their_format():
+    png = base64.b64encode(png_bytes(8, 8)).decode()
+    [picture] = _decode_edit_response(('{"data": [{"b64_json": "' + png + '"}]}').encode(), 1)
+    assert (picture.format, picture.width, picture.height, picture.data) == ("PNG", 8, 8, png_bytes(8, 8))
+
+
+def test_a_skeleton_with_extra_b64_json_text_is_malformed():
+    png = base64.b64encode(png_bytes(8, 8)).decode()
+    body = ('{"data": [{"b64_json": "' + png + '"}], "b64_json": "' + png + '"}').encode()
+    with pytest.raises(ModelHubMalformedResponseError) as caught:
+        _decode_edit_response(body, 1)
+    assert str(caught.value) == "the answer was not the JSON the API documents"
+    # The key's words inside another value are not a picture: that body is read as it is.
+    body = ('{"data": [{"b64_json": "' + png + '"}], "note": "b64_json"}').encode()
+    assert len(_decode_edit_response(body, 1)) == 1
+
+
+def test_backoff_grows_by_doubling_up_to_the_cap(session):
+    client = ModelHubClient(session, "http://127.0.0.1:9", Secret("t"), backoff_base=1.0, backoff_cap=20.0)
+    for attempt, bound in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (10, 20.0)]:
+        delays = [client._backoff(attempt, None) for _ in range(300)]
+        assert 0 <= min(delays) < bound * 0.2 and bound * 0.8 < max(delays) <= bound
+    hinted = [client._backoff(1, 5.0) for _ in range(300)]
+    assert 5.0 <= min(hinted) < 5.05 and 5.2 < max(hinted) <= 5.25
+
+
+async def test_retries_of_a_queue_paced_call_are_paced_by_the_client(session, hub):
+    store = MemoryBucketStore()
+    pacer = ImagePacer(BucketRule(600, 20), store)
+    hub.inject(Fault(status=500, body="boom"))
+    result = await make_client(session, hub, pacer=pacer).edit(
+        request_for(png_data_url(png_bytes(64, 64)), n=3), paced=True
+    )
+    state = await store.read()
+    assert result.attempts == 2 and state is not None and 16.9 < state.tokens <= 17.1  # only the retry's 3
+
+
+async def test_a_429_passes_its_retry_after_to_the_pacer(session, hub):
+    store = MemoryBucketStore()
+    pacer = ImagePacer(BucketRule(600, 20), store)
+    hub.inject(Fault(status=429, body="slow down", headers={"Retry-After": "2"}))
+    with pytest.raises(ModelHubRateLimitError):
+        await make_client(session, hub, pacer=pacer, max_attempts=1).edit(request_for(png_data_url(png_bytes(64, 64))))
+    state = await store.read()
+    # Two seconds of debt at half of ten images a second.
+    assert state is not None and state.factor == 0.5 and state.tokens == pytest.approx(-10, abs=0.2)
+
+
+async def test_timeout_and_unreachable_words(session, hub):
+    hub.inject(Fault(delay=5))
+    with pytest.raises(ModelHubTimeoutError) as caught:
+        await make_client(session, hub, deadline=1).edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert str(caught.value) == "no answer within 1 s"
+    async with ModelHubEmulator() as gone:
+        base_url = gone.base_url
+    client = ModelHubClient(session, base_url, Secret("t"), backoff_base=0.01, max_attempts=1)
+    with pytest.raises(ModelHubUnavailableError) as unreachable:
+        await client.list_models()
+    assert str(unreachable.value) == "could not reach the Model Hub (ClientConnectorError)"
+
+
+async def test_base_url_may_end_with_a_slash(session, hub):
+    client = ModelHubClient(session, hub.base_url + "/", Secret(hub.token))
+    assert EDIT_MODEL in await client.list_models()

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -14,9 +15,12 @@ import pytest
 
 from services.database import MIGRATIONS, Database, open_database
 from services.quota import (
+    DEFAULT_STALE_AFTER_SECONDS,
+    BudgetStatus,
     Period,
     QuotaExceeded,
     QuotaRule,
+    QuotaStatus,
     QuotaStore,
     RuleSource,
     parse_quota,
@@ -308,6 +312,39 @@ async def test_reset_forgives_member_usage_but_not_budget(quota: QuotaStore) -> 
     assert refused.value.status.blocked_by == "budget"
 
 
+async def test_reservation_at_exactly_next_free_at_succeeds(quota: QuotaStore) -> None:
+    await quota.set_default(GUILD, 2, Period.HOUR)
+    first = await quota.reserve(GUILD, USER, [], 2, now=T0)
+    await quota.settle(first.id, 2)
+    with pytest.raises(QuotaExceeded) as refused:
+        await quota.reserve(GUILD, USER, [], 1, now=T0 + timedelta(minutes=59, seconds=59))
+    free_at = refused.value.status.next_free_at
+    assert free_at == T0 + timedelta(hours=1)
+    # The member was told "from then on": at that very moment the images have left the window.
+    assert (await quota.explain(GUILD, USER, [], now=free_at)).remaining == 2
+    await quota.reserve(GUILD, USER, [], 2, now=free_at)
+
+
+async def test_budget_frees_up_at_exactly_its_next_free_at(quota: QuotaStore) -> None:
+    await quota.set_budget(GUILD, 2, Period.HOUR)
+    first = await quota.reserve(GUILD, USER, [], 2, now=T0)
+    await quota.settle(first.id, 2)
+    with pytest.raises(QuotaExceeded) as refused:
+        await quota.reserve(GUILD, OTHER_USER, [], 1, now=T0 + timedelta(minutes=30))
+    assert refused.value.status.blocked_by == "budget"
+    budget = refused.value.status.budget
+    assert budget is not None and budget.next_free_at == T0 + timedelta(hours=1)
+    await quota.reserve(GUILD, OTHER_USER, [], 2, now=budget.next_free_at)
+
+
+async def test_between_roles_of_equal_rate_the_larger_limit_wins(quota: QuotaStore) -> None:
+    await quota.set_role_rule(GUILD, ROLE_A, 1, Period.HOUR)  # 24 a day, one at a time
+    await quota.set_role_rule(GUILD, ROLE_B, 24, Period.DAY)  # 24 a day, all at once if wanted
+    for roles in ([ROLE_A, ROLE_B], [ROLE_B, ROLE_A]):
+        status = await quota.explain(GUILD, USER, roles, now=T0)
+        assert status.rule == QuotaRule(24, Period.DAY) and status.source == RuleSource("role", ROLE_B)
+
+
 # ------------------------------------------------------------------------------- crash recovery
 
 
@@ -317,6 +354,30 @@ async def test_release_stale(quota: QuotaStore) -> None:
     assert await quota.release_stale(3600, now=T0 + timedelta(hours=1, seconds=1)) == 1
     assert not await quota.release(old.id)
     assert await quota.release(recent.id)
+
+
+async def test_release_stale_on_a_timer_returns_the_images_and_spares_the_rest(quota: QuotaStore) -> None:
+    leaked = await quota.reserve(GUILD, USER, [], 3, now=T0)
+    kept = await quota.reserve(GUILD, OTHER_USER, [], 2, now=T0)
+    await quota.settle(kept.id, 2)
+    edge = await quota.reserve(GUILD, OTHER_USER, [], 1, now=T0 + timedelta(minutes=10))
+    # Exactly the threshold old is not stale yet; a second more is.
+    assert await quota.release_stale(600, now=T0 + timedelta(minutes=20)) == 1
+    assert await quota.release_stale(600, now=T0 + timedelta(minutes=20)) == 0  # each is released once
+    assert (await quota.explain(GUILD, USER, [], now=T0 + timedelta(minutes=20))).used == 0
+    assert (await quota.explain(GUILD, OTHER_USER, [], now=T0 + timedelta(minutes=20))).used == 3
+    assert not await quota.settle(leaked.id, 3)  # a late settle cannot charge what was returned
+    assert await quota.release_stale(600, now=T0 + timedelta(minutes=20, seconds=1)) == 1
+    assert not await quota.release(edge.id)
+
+
+async def test_release_stale_takes_any_process_reservations(database_url: str) -> None:
+    async with open_database(database_url) as other, open_database(database_url) as db:
+        await QuotaStore(other, QuotaRule(5, Period.DAY)).reserve(GUILD, USER, [], 4, now=T0)
+        quota = QuotaStore(db, QuotaRule(5, Period.DAY))
+        assert await quota.release_stale(now=T0 + timedelta(hours=2)) == 0  # live processes' edits may wait long
+        assert await quota.release_stale(now=T0 + timedelta(seconds=DEFAULT_STALE_AFTER_SECONDS + 1)) == 1
+        assert (await quota.explain(GUILD, USER, [], now=T0 + timedelta(hours=4))).used == 0
 
 
 async def test_release_orphaned_returns_reservations_of_a_stopped_process(database_url: str) -> None:
@@ -494,3 +555,154 @@ def test_find_blocked_with_punctuated_phrases() -> None:
     assert find_blocked("say f*ck now", ("f*ck",)) == "f*ck"
     assert find_blocked("c++ code", ("c++",)) == "c++"
     assert find_blocked("anything", ()) is None
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "make her ｎｕｄｅ",  # fullwidth letters
+        "make her n\u200bude",  # a zero-width space inside the word
+        "make her nu\u200dde",  # a zero-width joiner
+        "make her nüde",  # an accent, precomposed
+        "make her nu\u0308de",  # an accent, as a combining mark
+        "make her NÚDE!",
+    ],
+)
+def test_find_blocked_sees_through_disguises(prompt: str) -> None:
+    assert find_blocked(prompt, ("nude",)) == "nude"
+
+
+def test_find_blocked_folds_the_blocklist_too() -> None:
+    assert find_blocked("make her nude", ("Ｎüde",)) == "Ｎüde"
+    assert find_blocked("strasse", ("Straße",)) == "Straße"  # casefold, not lower: ß is ss
+
+
+@pytest.mark.parametrize("prompt", ["denuded hills", "ｄｅｎｕｄｅｄ hills", "de\u200bnüded hills", "nudes"])
+def test_find_blocked_still_needs_whole_words(prompt: str) -> None:
+    assert find_blocked(prompt, ("nude",)) is None
+
+
+# ------------------------------------------------------------------- pins found by mutation testing
+
+
+@pytest.mark.parametrize(
+    ("limit", "period", "words"),
+    [
+        (None, Period.DAY, "an exempt rule has no period"),
+        (-1, Period.DAY, "a limit must be a whole number of images ≥ 0 with a period"),
+        (5, None, "a limit must be a whole number of images ≥ 0 with a period"),
+    ],
+)
+def test_quota_rule_refuses_nonsense_in_words(limit, period, words) -> None:
+    with pytest.raises(ValueError) as refused:
+        QuotaRule(limit, period)
+    assert str(refused.value) == words
+
+
+def test_parse_quota_words() -> None:
+    with pytest.raises(ValueError) as refused:
+        parse_quota("-2/day")
+    assert str(refused.value) == "'-2/day': the limit must be 0 or more images"
+    with pytest.raises(ValueError) as refused:
+        parse_quota("3/fortnight")
+    assert str(refused.value) == "'3/fortnight': unknown period 'fortnight' (use one of hour, day, week, month)"
+
+
+def status_with(remaining: int | None, budget_remaining: int | None):
+    budget = None
+    if budget_remaining is not None:
+        budget = BudgetStatus(QuotaRule(10, Period.DAY), 10 - budget_remaining, budget_remaining, None)
+    return QuotaStatus(QuotaRule(5, Period.DAY), RuleSource("member"), 0, 5, remaining, None, budget)
+
+
+def test_blocking_limit_at_the_boundaries() -> None:
+    assert status_with(3, None).blocking_limit(3) is None  # exactly what is left fits
+    assert status_with(3, None).blocking_limit(4) == "member"
+    assert status_with(None, 2).blocking_limit(2) is None
+    assert status_with(None, 2).blocking_limit(3) == "budget"
+    assert status_with(5, 2).blocking_limit(3) == "budget"
+    assert status_with(1, 0).blocking_limit(2) == "member"  # the member's limit is named first
+
+
+def test_quota_exceeded_says_what_was_asked() -> None:
+    refused = QuotaExceeded(replace(status_with(1, None), blocked_by="member"), 3)
+    assert refused.requested == 3
+    assert str(refused) == "3 image(s) requested, 1 available (limit: member)"
+
+
+async def test_reservation_says_who_how_many_and_when(quota: QuotaStore) -> None:
+    reservation = await quota.reserve(GUILD, USER, [], 2, now=T0)
+    assert (reservation.guild_id, reservation.user_id, reservation.count, reservation.created_at) == (
+        GUILD,
+        USER,
+        2,
+        T0,
+    )
+    with pytest.raises(ValueError, match=r"^a reservation is for 1 or more images$"):
+        await quota.reserve(GUILD, USER, [], 0, now=T0)
+
+
+async def test_a_naive_time_is_utc(quota: QuotaStore) -> None:
+    await quota.reserve(GUILD, USER, [], 2, now=T0.replace(tzinfo=None))
+    status = await quota.explain(GUILD, USER, [], now=T0)
+    assert status.used == 2 and status.next_free_at == T0 + timedelta(days=1)
+
+
+async def test_settle_of_nothing_returns_everything(quota: QuotaStore) -> None:
+    reservation = await quota.reserve(GUILD, USER, [], 3, now=T0)
+    assert await quota.settle(reservation.id, 0)
+    assert (await quota.explain(GUILD, USER, [], now=T0)).used == 0
+    with pytest.raises(ValueError, match=r"^delivered must be 0 or more images$"):
+        await quota.settle(reservation.id, -1)
+
+
+async def test_settle_keeps_no_more_than_was_reserved(quota: QuotaStore) -> None:
+    reservation = await quota.reserve(GUILD, USER, [], 2, now=T0)
+    assert await quota.settle(reservation.id, 5)
+    assert (await quota.explain(GUILD, USER, [], now=T0)).used == 2
+    assert (await quota.usage_report(GUILD, 1, now=T0)).total == 2
+
+
+async def test_a_released_reservation_is_not_reported_as_kept(quota: QuotaStore) -> None:
+    reservation = await quota.reserve(GUILD, USER, [], 2, now=T0)
+    assert await quota.release(reservation.id)
+    assert not await quota.settle(reservation.id, 2)
+    assert (await quota.usage_report(GUILD, 1, now=T0)).total == 0
+    stale = await quota.reserve(GUILD, USER, [], 2, now=T0)
+    await quota.release_stale(60, now=T0 + timedelta(minutes=5))
+    assert not await quota.settle(stale.id, 2)
+    assert (await quota.usage_report(GUILD, 1, now=T0)).total == 0
+
+
+async def test_usage_report_defaults_to_a_week_and_the_top_ten(quota: QuotaStore) -> None:
+    await quota.exempt(GUILD, "role", ROLE_A)
+    for user in range(12):
+        reservation = await quota.reserve(GUILD, 5000 + user, [ROLE_A], 1 + user % 3, now=T0 - timedelta(days=user))
+        await quota.settle(reservation.id, 1 + user % 3)
+    report = await quota.usage_report(GUILD, now=T0)
+    assert len(report.days) == 7 and report.days[-1] == date(2025, 3, 1)
+    assert report.total == sum(1 + user % 3 for user in range(7))
+    # Most first, then by user id: of the seven users in the week, 5002 and 5005 kept 3 each.
+    assert report.top_users[:3] == ((5002, 3), (5005, 3), (5001, 2))
+    wide = await quota.usage_report(GUILD, 30, now=T0)
+    assert len(wide.top_users) == 10 and wide.top_users[-2:] == ((5000, 1), (5003, 1))
+    assert (await quota.usage_report(GUILD, 1, now=T0)).days == (date(2025, 3, 1),)
+
+
+async def test_list_rules_orders_roles_and_members_by_id(quota: QuotaStore) -> None:
+    await quota.set_role_rule(GUILD, ROLE_B, 1, Period.DAY)
+    await quota.set_role_rule(GUILD, ROLE_A, 2, Period.DAY)
+    await quota.set_member_rule(GUILD, OTHER_USER, 3, Period.DAY)
+    await quota.set_member_rule(GUILD, USER, 4, Period.DAY)
+    await quota.set_default(GUILD, 5, Period.DAY)
+    await quota.set_default(GUILD, 6, Period.DAY)  # replaces the default, not a second one
+    rules = await quota.list_rules(GUILD)
+    assert [(r.target_kind, r.target_id, r.rule.limit) for r in rules] == [
+        ("default", None, 6),
+        ("role", ROLE_A, 2),
+        ("role", ROLE_B, 1),
+        ("member", USER, 4),
+        ("member", OTHER_USER, 3),
+    ]
+    assert await quota.clear(GUILD, "role", ROLE_A) and not await quota.clear(GUILD, "role", ROLE_A)
+    assert [r.target_id for r in await quota.list_rules(GUILD)] == [None, ROLE_B, USER, OTHER_USER]
