@@ -32,6 +32,7 @@ from services.model_catalog import ModelCatalog
 from services.modelhub import ModelHubAuthenticationError, ModelHubClient, ModelHubError
 from services.pacing import ImagePacer, open_pacer
 from services.quota import QuotaStore
+from services.rejections import RejectionTracker
 from services.settings import SettingsStore
 from services.web import WebServer, WebServerError
 
@@ -98,6 +99,7 @@ class RetouchBot(commands.AutoShardedBot):
         self.quota = QuotaStore(database, config.default_quota)
         self.settings = SettingsStore(database)
         self.jobs = JobStore(database)
+        self.rejections = RejectionTracker()
         self.edits = EditService(
             queue=queue,
             quota=self.quota,
@@ -105,6 +107,7 @@ class RetouchBot(commands.AutoShardedBot):
             hub=hub,
             session=session,
             max_input_bytes=config.max_input_bytes,
+            rejections=self.rejections,
             observer=metrics,
         )
         self._force_sync = force_sync

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
+from discord.ext import tasks
 
 from cogs.audit import post_audit
 from cogs.base import RetouchCog, acknowledge, check_member_may_post, picture_of, requester_of
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from bot import RetouchBot
 
 log = logging.getLogger(__name__)
+
+STALE_SWEEP_MINUTES = 5
 
 
 async def check(bot: RetouchBot, form: EditForm, settings: GuildSettings) -> EditChoice:
@@ -80,6 +83,24 @@ class EditCog(RetouchCog):
 
     def __init__(self, bot: RetouchBot) -> None:
         self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.release_stale_reservations.start()
+
+    async def cog_unload(self) -> None:
+        self.release_stale_reservations.cancel()
+
+    @tasks.loop(minutes=STALE_SWEEP_MINUTES)
+    async def release_stale_reservations(self) -> None:
+        # A reservation no live edit can still settle (a task killed mid-way) would hold quota until a
+        # restart; any process may return it, since the threshold is past the longest edit.
+        try:
+            released = await self.bot.quota.release_stale()
+        except Exception:
+            log.exception("Releasing stale reservations failed; the next sweep tries again")
+            return
+        if released:
+            log.warning("Returned %d stale reservation(s)", released)
 
     @app_commands.command(name="edit")
     @app_commands.guild_only()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 import discord
@@ -180,6 +181,16 @@ class QuotaCog(RetouchCog):
                 lines.append(Text(words.QUOTA_RULE_LINE, who=who, rule=describe_rule(rule.rule)))
             shown = describe_rule(budget) if budget else Text(words.QUOTA_NO_BUDGET)
             lines.append(Text(words.QUOTA_SERVER_BUDGET, rule=shown))
+            lines += [
+                Text(
+                    words.COOLING_DOWN_ENTRY,
+                    member=f"<@{cooldown.user_id}>",
+                    until=datetime.fromtimestamp(cooldown.until, UTC),
+                    edits=cooldown.edits,
+                    images=cooldown.images,
+                )
+                for cooldown in self.bot.rejections.cooling_down(interaction.guild_id)
+            ]
             text = words.joined(lines)
         await self._confirm(interaction, text)
 
@@ -189,6 +200,8 @@ class QuotaCog(RetouchCog):
         """Forgive a member's usage in the current window."""
         assert interaction.guild_id is not None
         forgiven = await self.bot.quota.reset(interaction.guild_id, member.id)
+        # Forgiving also ends a cooldown after rejected edits: the moderator has looked at this member.
+        self.bot.rejections.forgive(interaction.guild_id, member.id)
         await self._confirm(interaction, Text(words.QUOTA_FORGIVEN, count=forgiven, target=member.mention))
 
     @quota.command(name="report")

@@ -23,14 +23,22 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, TypeVar
 
 import aiohttp
 
 from services import words
-from services.images import ImageError, ImageInfo, auto_size, inspect_image, prepare_mask, to_data_url
-from services.job_queue import JobQueue, QueueClosed, QueueRefused, Ticket
+from services.images import (
+    ImageError,
+    ImageInfo,
+    auto_size,
+    inspect_image,
+    prepare_mask,
+    to_data_url,
+    upright_picture,
+)
+from services.job_queue import GuildLineFull, JobQueue, MemberLineFull, QueueClosed, QueueRefused, Ticket
 from services.jobs import InputRole, JobStore, NewJob, Origin
 from services.kept_inputs import KeptPicture, keep_mask, keep_picture, kept_size
 from services.modelhub import (
@@ -47,6 +55,7 @@ from services.modelhub import (
 )
 from services.pictures import Picture
 from services.quota import Period, QuotaExceeded, QuotaStore
+from services.rejections import CoolingDown, RejectionTracker
 from services.validation import EditChoice, InvalidInput
 from services.words import Text
 
@@ -217,9 +226,11 @@ class EditService:
         hub: EditsHub,
         session: aiohttp.ClientSession,
         max_input_bytes: int,
+        rejections: RejectionTracker | None = None,
         observer: EditObserver | None = None,
         progress_interval: float = PROGRESS_INTERVAL,
     ) -> None:
+        self._rejections = rejections or RejectionTracker()
         self._queue = queue
         self._quota = quota
         self._jobs = jobs
@@ -244,6 +255,11 @@ class EditService:
         unexpected error, which the observer does not count: the caller logs it and apologises.
         """
         try:
+            # A member whose edits the upstream keeps rejecting waits before spending the shared rate again.
+            self._rejections.check(requester.guild_id, requester.user_id)
+        except CoolingDown as exc:
+            return self._ended(EditReport(EditOutcome.REFUSED_QUEUE, choice.count, text=cooldown_refusal(exc)))
+        try:
             ticket = self._queue.admit(requester.guild_id, requester.user_id, choice.count)
         except QueueRefused as exc:
             seconds = f"{max(exc.retry_after, 1):.0f}"
@@ -251,7 +267,7 @@ class EditService:
                 EditReport(
                     EditOutcome.REFUSED_QUEUE,
                     choice.count,
-                    text=Text(words.QUEUE_BUSY, reason=str(exc), seconds=seconds),
+                    text=Text(words.QUEUE_BUSY, reason=_queue_reason(exc), seconds=seconds),
                     field="queue",
                 )
             )
@@ -313,6 +329,8 @@ class EditService:
             await deliver(delivery)
         except ModelHubError as exc:
             log.info("Edit for user %s failed upstream: %r", requester.user_id, exc)
+            if isinstance(exc, ModelHubContentPolicyError | ModelHubBadRequestError):
+                self._rejections.record(requester.guild_id, requester.user_id, choice.count)
             delivered = delivery.delivered if delivery else 0
             return EditReport(
                 EditOutcome.UPSTREAM_ERROR, choice.count, delivered, upstream_failure(exc), None, order, job_id
@@ -383,12 +401,17 @@ class EditService:
         """
         earlier = await self._jobs.kept_inputs(origin.inputs_of) if origin.inputs_of is not None else {}
         data, info, image_url = await self._read("image", choice.image, earlier.get("source"))
+        if info.reoriented:
+            # The upstream ignores EXIF: it gets the picture as Discord shows it, as bytes, not the URL.
+            data, info, image_url = await self._upright("image", data)
         copies: dict[InputRole, KeptPicture] = {"source": await keep_picture(data, info)}
         if kept_size(info.width, info.height) != (info.width, info.height):
             image_url = None  # the copy scaled down to what the upstream takes is the picture to send
         mask_url = None
         if choice.mask is not None:
             mask, mask_info, mask_url = await self._read("mask", choice.mask, earlier.get("mask"))
+            if mask_info.reoriented:
+                mask, mask_info, mask_url = await self._upright("mask", mask)
             try:
                 prepared = await prepare_mask(mask, info)
             except ImageError as exc:
@@ -420,6 +443,15 @@ class EditService:
             return kept.data, await _inspected(field, kept.data), None
         data = await self._download(field, picture)
         return data, await _inspected(field, data), picture.url
+
+    @staticmethod
+    async def _upright(field: str, data: bytes) -> tuple[bytes, ImageInfo, None]:
+        """The bytes of a picture stored turned, re-encoded as displayed; no URL serves those."""
+        try:
+            upright = await upright_picture(data, field=field)
+        except ImageError as exc:
+            raise InvalidInput.from_image_error(exc) from None
+        return upright.data, await _inspected(field, upright.data), None
 
     async def _download(self, field: str, picture: Picture) -> bytes:
         limit = self._max_input_bytes
@@ -548,6 +580,22 @@ def quota_refusal(error: QuotaExceeded) -> Text:
 def period_name(period: Period | None) -> Text:
     """A rolling window's name ("day"); an exempt rule has none."""
     return Text(words.PERIODS[period.value] if period is not None else "")
+
+
+def _queue_reason(error: QueueRefused) -> Text:
+    """Which limit of the line refused, in the member's words."""
+    if isinstance(error, MemberLineFull):
+        return Text(words.QUEUE_MEMBER_FULL, held=error.held)
+    if isinstance(error, GuildLineFull):
+        return Text(words.QUEUE_GUILD_FULL, held=error.held)
+    return Text(words.QUEUE_FULL)
+
+
+def cooldown_refusal(error: CoolingDown) -> Text:
+    """When a member cooling down after rejected edits may start the next one."""
+    cooldown = error.cooldown
+    until = datetime.fromtimestamp(cooldown.until, UTC)
+    return Text(words.COOLING_DOWN, edits=cooldown.edits, images=cooldown.images, until=until)
 
 
 def upstream_failure(error: ModelHubError) -> Text:

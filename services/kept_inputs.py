@@ -53,8 +53,7 @@ def _keep(data: bytes, info: ImageInfo, size: tuple[int, int], *, mask: bool) ->
     content_type = _KEPT_FORMATS.get(info.format)
     if content_type is not None and (info.width, info.height) == size and len(data) <= KEEP_MAX_BYTES:
         return KeptPicture(data, content_type)
-    # Issue 9 item 7: once images.py gives the upright bytes (EXIF orientation applied), they are what is
-    # kept, and `info` is the displayed size; nothing else here changes.
+    # A picture stored turned arrives here already upright (`EditService._upright`): `info` is what it shows.
     with Image.open(io.BytesIO(data)) as opened:
         opened.seek(0)
         image = opened.convert("RGBA" if mask or opened.has_transparency_data else "RGB")

@@ -109,6 +109,9 @@ SPLIT_FOR_COUNT = _("Discord's limit of {files} files per message")
 
 # --- the queue and the quota ---------------------------------------------------------------------
 QUEUE_BUSY = _("Retouch is busy: {reason}. Please try again in about {seconds} s; nothing was charged.")
+QUEUE_FULL = _("the queue is full")
+QUEUE_MEMBER_FULL = _("you already have {held} edits in line")
+QUEUE_GUILD_FULL = _("this server already has {held} edits in line")
 QUEUE_CLOSED = _("Retouch is restarting and takes no new edits right now; please try again in a minute. {charged}")
 QUOTA_MEMBER_REFUSED = _("You have {remaining} of {limit} images left this {period} and asked for {requested}.{when}")
 QUOTA_BUDGET_REFUSED = _(

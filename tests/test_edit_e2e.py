@@ -250,3 +250,24 @@ async def test_model_autocomplete_offers_configured_models_the_hub_lists(stack):
     response = await record.wait_response()
     assert response["type"] == AUTOCOMPLETE_RESULT
     assert [choice["value"] for choice in response["data"]["choices"]] == [EDIT_MODEL]
+
+
+async def test_a_phone_photo_stored_turned_goes_upstream_upright_and_sized_as_displayed(stack):
+    """Issue 9 item 7: Discord shows EXIF orientation 6 portrait; so must `auto` size and the upstream."""
+    stored = Image.new("RGB", (64, 48), (255, 0, 0))
+    stored.paste((0, 0, 255), (32, 0, 64, 48))  # stored: red left, blue right
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned a quarter clockwise: red on top, blue below
+    buffer = io.BytesIO()
+    stored.save(buffer, format="JPEG", exif=exif.tobytes(), quality=95)
+    image = stack.discord.add_attachment(buffer.getvalue(), "phone.jpg", "image/jpeg", width=64, height=48)
+    record = await stack.discord.slash("edit", {"image": image, "prompt": "fine"})
+    await told(record)
+    [request] = stack.hub.requests
+    assert request.fields["size"] == "768x1024"  # portrait, the long side the server's default
+    sent = request.fields["url"]
+    assert sent.startswith("data:image/jpeg;base64,")  # the URL's bytes are stored turned: never sent
+    upright = Image.open(io.BytesIO(base64.b64decode(sent.split(",", 1)[1]))).convert("RGB")
+    assert upright.size == (48, 64)
+    top, bottom = upright.getpixel((24, 8)), upright.getpixel((24, 56))
+    assert top[0] > 200 and top[2] < 60 and bottom[2] > 200 and bottom[0] < 60
