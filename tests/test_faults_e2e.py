@@ -179,7 +179,8 @@ async def test_sigterm_lets_short_jobs_finish_cancels_long_ones_refunds_and_stop
                 {"image": picture(stack), "prompt": "long", "count": 3, "size": "64x64"},
                 user=stack.discord.other_member,
             )
-            await asyncio.sleep(0.3)
+            # Both at the upstream (the short one answering in 0.5 s, the long one in 30 s) before the signal.
+            await asyncio.wait_for(_until(lambda: len(stack.hub.requests) == 2), 10)
             os.kill(os.getpid(), signal.SIGTERM)
             await asyncio.sleep(0.1)
             late = await stack.discord.slash(
