@@ -260,11 +260,14 @@ class RemixCog(RetouchCog):
         if interaction.user.id != job.user_id and not (permissions.manage_guild or permissions.manage_messages):
             raise RetouchError(Text(words.DELETE_NOT_YOURS, user_id=job.user_id))
         await interaction.response.defer(ephemeral=True, thinking=True)
+        # Marked first: a delivery still running sees it between batches and posts nothing more.
+        await self.bot.jobs.mark_deleted(job.id)
         channel = self.bot.get_partial_messageable(job.channel_id)
-        for message_id in job.result_message_ids:
+        # Read again after marking: a batch recorded meanwhile is deleted with the rest.
+        current = await self.bot.jobs.get(job.id)
+        for message_id in current.result_message_ids if current else job.result_message_ids:
             with contextlib.suppress(discord.NotFound):  # already gone is what was asked for
                 await channel.get_partial_message(message_id).delete()
-        await self.bot.jobs.mark_deleted(job.id)
         log.info("User %s deleted the results of job %d", interaction.user.id, job.id)
         await interaction.edit_original_response(content=render(interaction, Text(words.DELETED)))
 
