@@ -100,7 +100,7 @@ async def test_progress_and_the_summary_follow_the_member_and_the_caption_the_se
     member = stack.discord.member["id"]
     assert result["content"].startswith(f"> a red hat\nRequested by <@{member}> · `")
     labels = [button["label"] for row in result["components"] for button in row["components"]]
-    assert labels == ["Reroll", "Remix", "Delete"]
+    assert labels == ["Reroll", "Remix", "Region", "Delete"]
 
 
 async def test_the_result_caption_buttons_and_audit_entry_are_in_the_servers_language(stack):
