@@ -139,8 +139,9 @@ class BotPainter:
             await channel.send(content, allowed_mentions=discord.AllowedMentions(users=[member]))
 
     def _regions(self) -> RegionCog:
-        cog = self.bot.get_cog("RegionCog")
-        if not isinstance(cog, RegionCog):
+        # By name: the extension's module is loaded afresh, so its class is not the one imported here.
+        cog = cast("RegionCog | None", self.bot.get_cog("RegionCog"))
+        if cog is None:
             raise PainterUnavailableError(Text(words.REMIX_UNAVAILABLE))
         return cog
 

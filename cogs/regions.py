@@ -87,8 +87,9 @@ class RegionTarget:
 
 
 def _cog(interaction: discord.Interaction) -> RegionCog:
-    cog = cast("RetouchBot", interaction.client).get_cog("RegionCog")
-    if not isinstance(cog, RegionCog):
+    # By name: an extension's module is loaded afresh, so its classes are not the ones imported elsewhere.
+    cog = cast("RegionCog | None", cast("RetouchBot", interaction.client).get_cog("RegionCog"))
+    if cog is None:
         raise RetouchError(Text(words.REMIX_UNAVAILABLE))
     return cog
 
@@ -229,8 +230,8 @@ class RegionCog(RetouchCog):
     @property
     def remix(self) -> RemixCog:
         """The cog holding Remix's rules and picture handling, which regions follow."""
-        cog = self.bot.get_cog("RemixCog")
-        if not isinstance(cog, RemixCog):
+        cog = cast("RemixCog | None", self.bot.get_cog("RemixCog"))  # by name, as `_cog` says why
+        if cog is None:
             raise RetouchError(Text(words.REMIX_UNAVAILABLE))
         return cog
 
