@@ -115,6 +115,24 @@ async def test_paint_in_browser_posts_the_result_in_the_channel(browser, served)
     await context.close()
 
 
+async def test_a_refused_submission_costs_nothing_and_leaves_the_link_usable(browser, served):  # noqa: F811
+    stack = served
+    result = await wide_result(stack)
+    panel = await panel_of(await stack.discord.click(result, button(result, "Region")))
+    link = paint_link(panel)
+    context = await browser.new_context(viewport={"width": 1000, "height": 800})
+    watched, _ = await open_page(context, link)
+    at = await mapped(watched.page, WIDTH, HEIGHT)
+    await drag(watched.page, [at(100, 100), at(300, 100)])
+    await stack.bot.settings.update(stack.discord.guild_id, remixing_enabled=False)
+    status = await submit(watched, "a hat", 1)
+    assert status == "Remixing is turned off on this server."
+    assert len(stack.hub.requests) == 1 and await used(stack) == 1
+    _, response = await open_page(context, link)
+    assert response.status == 200  # given back: the member can fix what was wrong and submit again
+    await context.close()
+
+
 async def test_an_expired_link_is_refused_and_costs_nothing(browser, served):  # noqa: F811
     stack = served
     _, result = await posted_edit(stack)
