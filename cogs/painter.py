@@ -100,17 +100,21 @@ class BotPainter:
 
     async def submit(self, claim: PainterClaim, mask_png: bytes, prompt: str, count: int) -> PainterAnswer:
         try:
-            request = await self._request(claim)
+            request, regions, ref = await self._request(claim), self._regions(), _ref_of(claim)
         except RetouchError as exc:
             return PainterAnswer("refused", exc.text)
-        regions = self._regions()
-        editing = regions.edit_region(request.as_interaction(), _ref_of(claim), prompt, str(count), mask_png)
+        except PainterUnavailableError as exc:
+            return PainterAnswer("refused", exc.message)
+        editing = regions.edit_region(request.as_interaction(), ref, prompt, str(count), mask_png)
         task: asyncio.Task[None] = asyncio.create_task(editing)
         self._running.add(task)
         task.add_done_callback(self._running.discard)
-        done, _ = await asyncio.wait({task}, timeout=PAINTER_WAIT_SECONDS)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=PAINTER_WAIT_SECONDS)
+        finally:
+            if not task.done():  # the page stopped waiting (the time is up, or the browser went away)
+                task.add_done_callback(lambda finished: self._told_late(request, finished))
         if not done:
-            task.add_done_callback(lambda finished: self._told_late(request, finished))
             return PainterAnswer("queued", Text(words.PAINTER_QUEUED))
         try:
             task.result()

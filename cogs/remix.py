@@ -284,6 +284,7 @@ class RemixCog(RetouchCog):
         return interaction.channel_id
 
     async def job_of(self, job_id: int) -> Job:
+        """The job behind a result's buttons, unless it is gone (deleted, forgotten or never recorded)."""
         job = await self.bot.jobs.get(job_id)
         if job is None or job.status == "deleted":
             raise RetouchError(Text(words.JOB_GONE))
