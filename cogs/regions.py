@@ -200,9 +200,9 @@ class RegionModal(discord.ui.Modal):
         await report_failure(interaction, error)
 
 
-def describe(selection: Selection) -> Text:
+def describe(selection: Selection, locale: str | None) -> Text:
     """The chosen area in words, under the preview."""
-    labels = ", ".join(area.label for area in AREAS if area.key in selection.areas)
+    labels = ", ".join(Text(area.label).render(locale) for area in AREAS if area.key in selection.areas)
     if not selection.areas:
         return Text(words.REGION_EVERYTHING if selection.inverted else words.REGION_NOTHING_CHOSEN)
     return Text(words.REGION_CHOSEN_INVERTED if selection.inverted else words.REGION_CHOSEN, areas=labels)
@@ -386,7 +386,7 @@ class RegionCog(RetouchCog):
         link = self.painter_url(interaction, target)
         if link is not None:
             view.add_item(discord.ui.Button(label=Text(words.REGION_PAINT).render(locale), url=link))
-        content = render(interaction, words.joined([Text(words.REGION_PANEL), describe(selection)], "\n"))
+        content = render(interaction, words.joined([Text(words.REGION_PANEL), describe(selection, locale)], "\n"))
         await interaction.edit_original_response(
             content=content, attachments=[discord.File(io.BytesIO(preview), filename=PREVIEW_FILENAME)], view=view
         )

@@ -184,3 +184,17 @@ async def test_an_opted_out_owner_is_not_edited_by_others(stack):
     menu = await stack.discord.message_command("Edit region", message)
     await told(menu, "That message has no picture to edit")
     assert len(stack.hub.requests) == 1 and await used(stack, stranger) == 0
+
+
+async def test_the_panel_speaks_the_members_language(stack):
+    _, result = await posted_edit(stack)
+    record = await stack.discord.click(result, button(result, "Region"), locale="de")
+    panel = await panel_of(record)
+    [select] = [c for row in panel["components"] for c in row["components"] if c["type"] == STRING_SELECT]
+    assert [o["label"] for o in select["options"]][:2] == ["Linke Hälfte", "Rechte Hälfte"]
+    assert select["options"][6]["label"] == "Oben links"
+    panel = await redrawn(
+        stack, panel, await stack.discord.click(panel, select_of(panel), values=["left"], locale="de")
+    )
+    assert "Zu ändernder Bereich: Linke Hälfte." in panel["content"]
+    assert [c.get("label") for c in panel["components"][1]["components"]] == ["Umkehren", "Weiter"]
