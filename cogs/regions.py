@@ -357,9 +357,9 @@ class RegionCog(RetouchCog):
         return data
 
     def painter_url(self, interaction: discord.Interaction, target: RegionTarget) -> str | None:
-        """A fresh link to the browser painter for this member and picture; None without PUBLIC_URL."""
+        """A fresh link to the browser painter for this member and picture; None without PUBLIC_URL or HTTP server."""
         tokens, public_url = self.bot.painter_tokens, self.bot.config.public_url
-        if tokens is None or not public_url or interaction.channel_id is None:
+        if tokens is None or not public_url or not self.bot.config.http_port or interaction.channel_id is None:
             return None
         grant = PainterGrant(
             member_id=interaction.user.id,
