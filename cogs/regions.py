@@ -94,7 +94,9 @@ def _cog(interaction: discord.Interaction) -> RegionCog:
     return cog
 
 
-class AreaSelect(discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]], template=r"retouch:region:pick:" + _REF):
+class AreaSelect(
+    discord.ui.DynamicItem[discord.ui.Select[discord.ui.LayoutView]], template=r"retouch:region:pick:" + _REF
+):
     """The multi-select of areas; its custom id carries the picture and the selection it was drawn for."""
 
     def __init__(self, ref: PictureRef, selection: Selection, locale: str | None = None) -> None:
@@ -107,7 +109,7 @@ class AreaSelect(discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]], tem
             )
             for area in AREAS
         ]
-        select: discord.ui.Select[discord.ui.View] = discord.ui.Select(
+        select: discord.ui.Select[discord.ui.LayoutView] = discord.ui.Select(
             custom_id=f"retouch:region:pick:{ref}:{selection.to_code()}",
             placeholder=Text(words.REGION_SELECT_PLACEHOLDER).render(locale),
             min_values=0,
@@ -138,14 +140,14 @@ _PANEL_BUTTONS: dict[str, tuple[str, discord.ButtonStyle]] = {
 
 
 class PanelButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.LayoutView]],
     template=r"retouch:region:(?P<action>invert|go):" + _REF,
 ):
     """Invert or Continue; the custom id carries the picture and the selection, like the select's."""
 
     def __init__(self, action: PanelAction, ref: PictureRef, selection: Selection, locale: str | None = None) -> None:
         label, style = _PANEL_BUTTONS[action]
-        button: discord.ui.Button[discord.ui.View] = discord.ui.Button(
+        button: discord.ui.Button[discord.ui.LayoutView] = discord.ui.Button(
             label=Text(label).render(locale),
             style=style,
             custom_id=f"retouch:region:{action}:{ref}:{selection.to_code()}",
@@ -379,16 +381,25 @@ class RegionCog(RetouchCog):
         except ImageError as exc:
             raise InputRefused(exc.field, exc.text) from None
         locale = interaction.locale.value
-        view = discord.ui.View(timeout=None)
-        view.add_item(AreaSelect(target.ref, selection, locale))
-        for action in ("invert", "go"):
-            view.add_item(PanelButton(action, target.ref, selection, locale))
+        buttons: list[discord.ui.Item[Any]] = [
+            PanelButton(action, target.ref, selection, locale) for action in ("invert", "go")
+        ]
         link = self.painter_url(interaction, target)
         if link is not None:
-            view.add_item(discord.ui.Button(label=Text(words.REGION_PAINT).render(locale), url=link))
-        content = render(interaction, words.joined([Text(words.REGION_PANEL), describe(selection, locale)], "\n"))
+            buttons.append(discord.ui.Button(label=Text(words.REGION_PAINT).render(locale), url=link))
+        text = render(interaction, words.joined([Text(words.REGION_PANEL), describe(selection, locale)], "\n"))
+        # Components v2: the words, the preview and the controls in one container, the preview full width.
+        view = discord.ui.LayoutView(timeout=None)
+        view.add_item(
+            discord.ui.Container(
+                discord.ui.TextDisplay(text),
+                discord.ui.MediaGallery(discord.MediaGalleryItem(f"attachment://{PREVIEW_FILENAME}")),
+                discord.ui.ActionRow(AreaSelect(target.ref, selection, locale)),
+                discord.ui.ActionRow(*buttons),
+            )
+        )
         await interaction.edit_original_response(
-            content=content, attachments=[discord.File(io.BytesIO(preview), filename=PREVIEW_FILENAME)], view=view
+            attachments=[discord.File(io.BytesIO(preview), filename=PREVIEW_FILENAME)], view=view
         )
 
     async def _mask(self, target: RegionTarget, image: Picture, mask: Selection | bytes, user_id: int) -> Picture:

@@ -14,6 +14,9 @@ from tests.protocol import EPHEMERAL, STRING_SELECT
 from tests.stack import Stack, running_bot
 from tests.test_remix_e2e import modal_of, posted_edit, results_of, submit
 
+# The panel is a components v2 message: its words, preview and controls in one container.
+BUTTON, TEXT_DISPLAY, MEDIA_GALLERY = 2, 10, 12
+IS_COMPONENTS_V2 = 1 << 15
 # Preview coordinates (a 64x64 picture is drawn at 384x384) away from the grid's lines and labels.
 LEFT, RIGHT, TOP, BOTTOM = (20, 150), (364, 150), (150, 20), (150, 364)
 
@@ -40,18 +43,29 @@ def preview(panel: dict) -> Image.Image:
     return Image.open(io.BytesIO(file.data)).convert("RGB")
 
 
+def walk(components: list[dict]):
+    """Every component of a message, inside containers and rows too."""
+    for component in components:
+        yield component
+        yield from walk(component.get("components") or [])
+
+
 def button(message: dict, label: str) -> str:
-    [custom_id] = [
-        c["custom_id"] for row in message["components"] for c in row["components"] if c.get("label") == label
-    ]
+    [custom_id] = [c["custom_id"] for c in walk(message["components"]) if c.get("label") == label]
     return custom_id
 
 
-def select_of(panel: dict) -> str:
-    [custom_id] = [
-        c["custom_id"] for row in panel["components"] for c in row["components"] if c["type"] == STRING_SELECT
-    ]
-    return custom_id
+def select_of(panel: dict) -> dict:
+    [select] = [c for c in walk(panel["components"]) if c["type"] == STRING_SELECT]
+    return select
+
+
+def text_of(panel: dict) -> str:
+    return "\n".join(c["content"] for c in walk(panel["components"]) if c["type"] == TEXT_DISPLAY)
+
+
+def labels_of(panel: dict) -> list[str]:
+    return [c["label"] for c in walk(panel["components"]) if c["type"] == BUTTON]
 
 
 def tinted(before: Image.Image, after: Image.Image, point: tuple[int, int]) -> bool:
@@ -86,18 +100,23 @@ async def test_region_button_left_half_then_invert_edits_the_right_half(stack):
     labels = [c["label"] for c in result["components"][0]["components"]]
     assert labels == ["Reroll", "Remix", "Region", "Delete"]
     panel = await panel_of(await stack.discord.click(result, button(result, "Region")))
-    assert "Area to change: nothing yet." in panel["content"]
+    assert "Area to change: nothing yet." in text_of(panel)
+    assert panel["flags"] & IS_COMPONENTS_V2
+    [gallery] = [c for c in walk(panel["components"]) if c["type"] == MEDIA_GALLERY]
+    assert gallery["items"][0]["media"]["url"] == "attachment://region.jpg"
     blank = preview(panel)
     assert blank.size == (384, 384)
 
-    panel = await redrawn(stack, panel, await stack.discord.click(panel, select_of(panel), values=["left"]))
+    panel = await redrawn(
+        stack, panel, await stack.discord.click(panel, select_of(panel)["custom_id"], values=["left"])
+    )
     left = preview(panel)
-    assert "Area to change: Left half." in panel["content"]
+    assert "Area to change: Left half." in text_of(panel)
     assert tinted(blank, left, LEFT) and same(blank, left, RIGHT)
 
     panel = await redrawn(stack, panel, await stack.discord.click(panel, button(panel, "Invert")))
     inverted = preview(panel)
-    assert "everything except Left half" in panel["content"]
+    assert "everything except Left half" in text_of(panel)
     assert same(blank, inverted, LEFT) and tinted(blank, inverted, RIGHT)
 
     modal = await modal_of(await stack.discord.click(panel, button(panel, "Continue")))
@@ -123,7 +142,7 @@ async def test_an_empty_area_cannot_continue_and_costs_nothing(stack):
     response = await (await stack.discord.click(panel, button(panel, "Continue"))).wait_response()
     assert response["data"]["flags"] & EPHEMERAL and words in response["data"]["content"]
     # Both halves inverted is nothing either.
-    record = await stack.discord.click(panel, select_of(panel), values=["left", "right"])
+    record = await stack.discord.click(panel, select_of(panel)["custom_id"], values=["left", "right"])
     panel = await redrawn(stack, panel, record)
     panel = await redrawn(stack, panel, await stack.discord.click(panel, button(panel, "Invert")))
     response = await (await stack.discord.click(panel, button(panel, "Continue"))).wait_response()
@@ -138,7 +157,7 @@ async def test_the_menu_on_a_members_picture_and_a_restart_between_clicks(stack)
     message = stack.discord.add_message("my cat", user=owner, attachments=[attachment])
     panel = await panel_of(await stack.discord.message_command("Edit region", message))
     blank = preview(panel)
-    panel = await redrawn(stack, panel, await stack.discord.click(panel, select_of(panel), values=["top"]))
+    panel = await redrawn(stack, panel, await stack.discord.click(panel, select_of(panel)["custom_id"], values=["top"]))
     assert tinted(blank, preview(panel), TOP) and same(blank, preview(panel), BOTTOM)
 
     await stack.bot.close()
@@ -162,7 +181,9 @@ async def test_the_menu_on_a_members_picture_and_a_restart_between_clicks(stack)
 async def test_a_result_panel_survives_a_restart(stack):
     _, result = await posted_edit(stack)
     panel = await panel_of(await stack.discord.click(result, button(result, "Region")))
-    panel = await redrawn(stack, panel, await stack.discord.click(panel, select_of(panel), values=["cell-0-0"]))
+    panel = await redrawn(
+        stack, panel, await stack.discord.click(panel, select_of(panel)["custom_id"], values=["cell-0-0"])
+    )
     await stack.bot.close()
     async with running_bot(stack.config, stack.discord) as restarted:
         stack.bot = restarted
@@ -190,11 +211,11 @@ async def test_the_panel_speaks_the_members_language(stack):
     _, result = await posted_edit(stack)
     record = await stack.discord.click(result, button(result, "Region"), locale="de")
     panel = await panel_of(record)
-    [select] = [c for row in panel["components"] for c in row["components"] if c["type"] == STRING_SELECT]
+    select = select_of(panel)
     assert [o["label"] for o in select["options"]][:2] == ["Linke Hälfte", "Rechte Hälfte"]
     assert select["options"][6]["label"] == "Oben links"
     panel = await redrawn(
-        stack, panel, await stack.discord.click(panel, select_of(panel), values=["left"], locale="de")
+        stack, panel, await stack.discord.click(panel, select_of(panel)["custom_id"], values=["left"], locale="de")
     )
-    assert "Zu ändernder Bereich: Linke Hälfte." in panel["content"]
-    assert [c.get("label") for c in panel["components"][1]["components"]] == ["Umkehren", "Weiter"]
+    assert "Zu ändernder Bereich: Linke Hälfte." in text_of(panel)
+    assert labels_of(panel) == ["Umkehren", "Weiter"]
