@@ -20,6 +20,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.failures import report_failure
+from cogs.painter import BotPainter
 from cogs.translator import RetouchTranslator
 from services.config import Config, ConfigError, load_config
 from services.database import Database, open_database
@@ -31,6 +32,8 @@ from services.metrics import Metrics, pacer_images_available
 from services.model_catalog import ModelCatalog
 from services.modelhub import ModelHubAuthenticationError, ModelHubClient, ModelHubError
 from services.pacing import ImagePacer, open_pacer
+from services.painter_tokens import PainterTokens
+from services.painter_web import add_painter_routes
 from services.quota import QuotaStore
 from services.rejections import RejectionTracker
 from services.settings import SettingsStore
@@ -38,7 +41,7 @@ from services.web import WebServer, WebServerError
 
 log = logging.getLogger("retouch")
 
-EXTENSIONS = ("cogs.edit", "cogs.quota", "cogs.settings", "cogs.remix", "cogs.privacy")
+EXTENSIONS = ("cogs.edit", "cogs.quota", "cogs.settings", "cogs.remix", "cogs.privacy", "cogs.regions")
 COMMAND_DIGEST_KEY = "global_command_digest"
 # On SIGTERM, edits in flight get this long to finish before they are cancelled and refunded
 # (docker stop waits 10 s by default before SIGKILL; `stop_grace_period` can raise both).
@@ -78,6 +81,7 @@ class RetouchBot(commands.AutoShardedBot):
         queue: JobQueue,
         metrics: Metrics,
         force_sync: bool = False,
+        painter_tokens: PainterTokens | None = None,
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -95,6 +99,7 @@ class RetouchBot(commands.AutoShardedBot):
         self.hub = hub
         self.queue = queue
         self.metrics = metrics
+        self.painter_tokens = painter_tokens  # the browser painter's links (the region panel offers them)
         self.models = ModelCatalog(hub, config.edit_models)
         self.quota = QuotaStore(database, config.default_quota)
         self.settings = SettingsStore(database)
@@ -233,6 +238,7 @@ async def main(
             observer=metrics,
         )
         queue = JobQueue(config.max_concurrent_edits, pacer)
+        painter_tokens = await PainterTokens.open(database, config.painter_secret)
         async with RetouchBot(
             config=config,
             session=session,
@@ -241,9 +247,11 @@ async def main(
             queue=queue,
             metrics=metrics,
             force_sync=force_sync,
+            painter_tokens=painter_tokens,
         ) as bot:
             watch(metrics, bot, queue, pacer)
             web = WebServer(metrics, readiness_checks(bot, database))
+            add_painter_routes(web.app, painter_tokens, BotPainter(bot))
             if config.http_port:
                 await web.start(config.http_host, config.http_port)
             try:
@@ -346,6 +354,8 @@ def secret_values(config: Config) -> Iterator[str]:
     yield config.ionos_api_token.reveal()
     if password := url_password(config.database_url):
         yield password
+    if config.painter_secret is not None:
+        yield config.painter_secret.reveal()
 
 
 def cli() -> int:

@@ -1,4 +1,4 @@
-"""Reroll, Remix and Delete under every result: a leaf module, so delivery and the remix cog can both use it.
+"""Reroll, Remix, Region and Delete under every result: a leaf module, so delivery and the remix cog can both use it.
 
 The buttons carry their job id in the custom_id, so they work on messages from any earlier run; the cog
 that acts on them registers them (`cog_load`) and is found by name, never imported from here.
@@ -15,13 +15,15 @@ from cogs.failures import RetouchError, report_failure
 from services import words
 from services.words import Text
 
-Action = Literal["reroll", "remix", "delete"]
+Action = Literal["reroll", "remix", "region", "delete"]
 _BUTTONS: dict[Action, tuple[str, discord.ButtonStyle]] = {
     "reroll": (words.BUTTON_REROLL, discord.ButtonStyle.primary),
     "remix": (words.BUTTON_REMIX, discord.ButtonStyle.secondary),
+    "region": (words.BUTTON_REGION, discord.ButtonStyle.secondary),
     "delete": (words.BUTTON_DELETE, discord.ButtonStyle.danger),
 }
 ACTIONS_COG = "RemixCog"  # the cog implementing ResultActions
+REGION_COG = "RegionCog"  # the cog implementing RegionActions
 
 
 class ResultActions(Protocol):
@@ -34,9 +36,15 @@ class ResultActions(Protocol):
     async def delete(self, interaction: discord.Interaction, job_id: int) -> None: ...
 
 
+class RegionActions(Protocol):
+    """What the Region button asks of the region cog."""
+
+    async def open_region(self, interaction: discord.Interaction, job_id: int) -> None: ...
+
+
 class ResultButton(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=r"retouch:(?P<action>reroll|remix|delete):(?P<job_id>[0-9]+)",
+    template=r"retouch:(?P<action>reroll|remix|region|delete):(?P<job_id>[0-9]+)",
 ):
     """A button under a result; everything but the action and the job id is in the database."""
 
@@ -57,12 +65,15 @@ class ResultButton(
 
     async def callback(self, interaction: discord.Interaction) -> None:
         client = interaction.client
-        actions = (
-            cast("ResultActions | None", client.get_cog(ACTIONS_COG))
-            if isinstance(client, commands.bot.BotBase)
-            else None
-        )
+        bot = client if isinstance(client, commands.bot.BotBase) else None
         try:
+            if self.action == "region":
+                regions = cast("RegionActions | None", bot.get_cog(REGION_COG) if bot else None)
+                if regions is None:
+                    raise RetouchError(Text(words.REMIX_UNAVAILABLE))
+                await regions.open_region(interaction, self.job_id)
+                return
+            actions = cast("ResultActions | None", bot.get_cog(ACTIONS_COG) if bot else None)
             if actions is None:
                 raise RetouchError(Text(words.REMIX_UNAVAILABLE))
             act = {"reroll": actions.reroll, "remix": actions.open_remix, "delete": actions.delete}[self.action]
@@ -75,7 +86,7 @@ RESULT_BUTTONS = (ResultButton,)
 
 
 def result_view(job_id: int, locale: str | None = None) -> discord.ui.View:
-    """Reroll, Remix and Delete for one job's result messages; no timeout, they work as long as the message exists."""
+    """Reroll, Remix, Region and Delete for one job's results; no timeout: they work as long as the message exists."""
     view = discord.ui.View(timeout=None)
     for action in _BUTTONS:
         view.add_item(ResultButton(action, job_id, locale))

@@ -149,7 +149,7 @@ class RemixCog(RetouchCog):
 
     async def remix_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Remix a picture in this message."""
-        await self._remix_settings(interaction)
+        await self.remix_settings(interaction)
         check_member_may_post(interaction)
         assert self.bot.user is not None
         job = None
@@ -164,17 +164,17 @@ class RemixCog(RetouchCog):
         if not pictures:
             raise RetouchError(Text(words.NO_PICTURE_IN_MESSAGE))
         owners = job.owners if job else frozenset({message.author.id})
-        await self._check_consent(interaction.user.id, owners)
+        await self.check_consent(interaction.user.id, owners)
         await interaction.response.send_modal(
             RemixModal(self, RemixTarget(pictures, owners, job), interaction.locale.value)
         )
 
     async def open_remix(self, interaction: discord.Interaction, job_id: int) -> None:
         """The Remix button: the modal, on the pictures of this result."""
-        job = await self._job(job_id)
-        await self._remix_settings(interaction)
+        job = await self.job_of(job_id)
+        await self.remix_settings(interaction)
         check_member_may_post(interaction)
-        await self._check_consent(interaction.user.id, job.owners)
+        await self.check_consent(interaction.user.id, job.owners)
         if not job.results:
             raise RetouchError(Text(words.NO_RESULTS_ON_RECORD))
         await interaction.response.send_modal(
@@ -191,39 +191,49 @@ class RemixCog(RetouchCog):
         count_text: str,
     ) -> None:
         """Check the modal's answers, then run the edit on the chosen picture, credited to its parent."""
-        settings = await self._remix_settings(interaction)  # again: the server may have turned it off meanwhile
+        settings = await self.remix_settings(interaction)  # again: the server may have turned it off meanwhile
         check_member_may_post(interaction)
-        await self._check_consent(interaction.user.id, target.owners)
+        await self.check_consent(interaction.user.id, target.owners)
         parent = target.parent
-        # A result keeps its parent's size, model and format; anything else starts from the defaults.
-        form = EditForm(
-            channel_id=self._channel_id(interaction),
+        mask_picture = (
+            picture_of(mask, channel_id=interaction.channel_id, author_id=interaction.user.id) if mask else None
+        )
+        form = self.remix_form(self._channel_id(interaction), prompt, picture, parent, count_text, mask_picture)
+        choice = await check(self.bot, form, settings)
+        key = picture.message_id or (parent.id if parent else 0)
+        with self.once("remix", key, interaction.user.id):
+            await acknowledge(interaction)
+            image = await self.fresh("image", picture)
+            origin = remix_origin(interaction.guild_id, picture, parent)
+            await run_edit(self.bot, interaction, dataclasses.replace(choice, image=image), settings, origin)
+
+    def remix_form(
+        self,
+        channel_id: int,
+        prompt: str,
+        picture: Picture,
+        parent: Job | None,
+        count_text: str,
+        mask: Picture | None = None,
+    ) -> EditForm:
+        """The edit building on `picture`: a result keeps its parent's size, model and format; others the defaults."""
+        return EditForm(
+            channel_id=channel_id,
             prompt=prompt,
             image=picture,
-            mask=picture_of(mask, channel_id=interaction.channel_id, author_id=interaction.user.id) if mask else None,
+            mask=mask,
             size=parent.size if parent else "auto",
             count=count_text,
             output_format=parent.output_format if parent else OUTPUT_FORMATS[0],
             model=parent.model if parent else self.bot.config.default_model,
         )
-        choice = await check(self.bot, form, settings)
-        key = picture.message_id or (parent.id if parent else 0)
-        with self._once("remix", key, interaction.user.id):
-            await acknowledge(interaction)
-            image = await self._fresh("image", picture)
-            link = jump_url(interaction.guild_id, picture.channel_id, picture.message_id)
-            origin = Origin(
-                parent_job_id=parent.id if parent else None,
-                credit=Text(words.CREDIT_REMIX, link=link, author_id=picture.author_id),
-            )
-            await run_edit(self.bot, interaction, dataclasses.replace(choice, image=image), settings, origin)
 
     async def reroll(self, interaction: discord.Interaction, job_id: int) -> None:
         """The Reroll button: the same inputs, new pictures, charged to whoever clicked."""
-        job = await self._job(job_id)
-        settings = await self._remix_settings(interaction)
+        job = await self.job_of(job_id)
+        settings = await self.remix_settings(interaction)
         check_member_may_post(interaction)
-        await self._check_consent(interaction.user.id, job.owners)
+        await self.check_consent(interaction.user.id, job.owners)
         # Checked again: the server's limits and blocklist may have changed since the first run.
         form = EditForm(
             channel_id=self._channel_id(interaction),
@@ -236,13 +246,13 @@ class RemixCog(RetouchCog):
             model=job.model,
         )
         choice = await check(self.bot, form, settings)
-        with self._once("reroll", job.id, interaction.user.id):
+        with self.once("reroll", job.id, interaction.user.id):
             await acknowledge(interaction)
             # The kept copies outlive the upload (a command's is purged by Discord); older jobs have none.
-            image = job.source if "source" in job.kept else await self._fresh("image", job.source)
+            image = job.source if "source" in job.kept else await self.fresh("image", job.source)
             mask = job.mask
             if mask is not None and "mask" not in job.kept:
-                mask = await self._fresh("mask", mask)
+                mask = await self.fresh("mask", mask)
             first = job.result_message_ids[0] if job.result_message_ids else None
             origin = Origin(
                 parent_job_id=job.id,
@@ -255,11 +265,11 @@ class RemixCog(RetouchCog):
 
     async def delete(self, interaction: discord.Interaction, job_id: int) -> None:
         """The Delete button: the requester's or a moderator's to press."""
-        job = await self._job(job_id)
+        job = await self.job_of(job_id)
         permissions = interaction.permissions
         if interaction.user.id != job.user_id and not (permissions.manage_guild or permissions.manage_messages):
             raise RetouchError(Text(words.DELETE_NOT_YOURS, user_id=job.user_id))
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction)
         # Marked first: a delivery still running sees it between batches and posts nothing more.
         await self.bot.jobs.mark_deleted(job.id)
         channel = self.bot.get_partial_messageable(job.channel_id)
@@ -273,16 +283,17 @@ class RemixCog(RetouchCog):
 
     @staticmethod
     def _channel_id(interaction: discord.Interaction) -> int:
-        assert interaction.channel_id is not None  # _remix_settings refused anything else
+        assert interaction.channel_id is not None  # remix_settings refused anything else
         return interaction.channel_id
 
-    async def _job(self, job_id: int) -> Job:
+    async def job_of(self, job_id: int) -> Job:
+        """The job behind a result's buttons, unless it is gone (deleted, forgotten or never recorded)."""
         job = await self.bot.jobs.get(job_id)
         if job is None or job.status == "deleted":
             raise RetouchError(Text(words.JOB_GONE))
         return job
 
-    async def _remix_settings(self, interaction: discord.Interaction) -> GuildSettings:
+    async def remix_settings(self, interaction: discord.Interaction) -> GuildSettings:
         """The server's settings, when it allows remixing in this channel."""
         if interaction.guild_id is None or interaction.channel_id is None:
             raise RetouchError(Text(words.REMIX_SERVERS_ONLY))
@@ -295,14 +306,14 @@ class RemixCog(RetouchCog):
             raise refused(exc) from None
         return settings
 
-    async def _check_consent(self, user_id: int, owners: Iterable[int]) -> None:
+    async def check_consent(self, user_id: int, owners: Iterable[int]) -> None:
         """Members who opted out are never built on by others (their own pictures stay theirs to reroll)."""
         for owner in sorted(set(owners) - {user_id}):
             if await self.bot.jobs.remix_opt_out(owner):
                 raise RetouchError(Text(words.OPTED_OUT, user_id=owner))
 
     @contextlib.contextmanager
-    def _once(self, action: str, key: int, user_id: int) -> Iterator[None]:
+    def once(self, action: str, key: int, user_id: int) -> Iterator[None]:
         """Refuses a second click on the same thing while the first is still running, before anything is charged."""
         running = (action, key, user_id)
         if running in self._running:
@@ -313,7 +324,7 @@ class RemixCog(RetouchCog):
         finally:
             self._running.discard(running)
 
-    async def _fresh(self, field: str, picture: Picture) -> Picture:
+    async def fresh(self, field: str, picture: Picture) -> Picture:
         """The picture with a URL that works now (signed URLs expire), or a plain refusal when none can be had."""
         if picture.attachment_id is None or not needs_refresh(picture.url, self.clock()):
             return picture  # still valid, or an embed's proxy URL, which is not an attachment's to refresh
@@ -340,6 +351,15 @@ class RemixCog(RetouchCog):
         entries = answer.get("refreshed_urls") if isinstance(answer, dict) else None
         refreshed = entries[0].get("refreshed") if entries and isinstance(entries[0], dict) else None
         return refreshed if isinstance(refreshed, str) and refreshed else None
+
+
+def remix_origin(guild_id: int | None, picture: Picture, parent: Job | None) -> Origin:
+    """A remix's lineage: its parent job, and the credit to the picture's message and owner."""
+    link = jump_url(guild_id, picture.channel_id, picture.message_id)
+    return Origin(
+        parent_job_id=parent.id if parent else None,
+        credit=Text(words.CREDIT_REMIX, link=link, author_id=picture.author_id),
+    )
 
 
 def gone(reason: str) -> Text:

@@ -45,6 +45,8 @@ class Config:
     shard_count: int | None = None  # None: Discord's recommended count, all shards in this process
     shard_ids: tuple[int, ...] | None = None
     public_url: str | None = None
+    # Signs the browser painter's links; None: a secret generated once and kept in the database.
+    painter_secret: Secret | None = None
 
 
 def _required(env: Mapping[str, str], name: str, what: str) -> str:
@@ -243,4 +245,5 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         shard_count=shard_count,
         shard_ids=shard_ids,
         public_url=public_url,
+        painter_secret=Secret(secret) if (secret := env.get("PAINTER_SECRET", "").strip()) else None,
     )

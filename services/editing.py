@@ -441,8 +441,10 @@ class EditService:
         """The input's bytes, what they are, and the URL the upstream may fetch it by (None: send the copy)."""
         if kept is not None:
             return kept.data, await _inspected(field, kept.data), None
-        data = await self._download(field, picture)
-        return data, await _inspected(field, data), picture.url
+        data = await self.download(field, picture)
+        # A data URL goes as the kept copy, like any picture the upstream cannot fetch by URL.
+        url = None if picture.url.startswith("data:") else picture.url
+        return data, await _inspected(field, data), url
 
     @staticmethod
     async def _upright(field: str, data: bytes) -> tuple[bytes, ImageInfo, None]:
@@ -453,7 +455,13 @@ class EditService:
             raise InvalidInput.from_image_error(exc) from None
         return upright.data, await _inspected(field, upright.data), None
 
-    async def _download(self, field: str, picture: Picture) -> bytes:
+    async def download(self, field: str, picture: Picture) -> bytes:
+        """The picture's bytes, within the input limit; InvalidInput naming `field` when they cannot be had.
+
+        A `data:` URL is a picture the bot made itself (a region's mask): its bytes are in the URL.
+        """
+        if picture.url.startswith("data:"):
+            return await asyncio.to_thread(_data_of, picture.url)
         limit = self._max_input_bytes
         try:
             timeout = aiohttp.ClientTimeout(total=DOWNLOAD_TIMEOUT)

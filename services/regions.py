@@ -30,7 +30,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from services import limits, words
 from services.images import ImageError, to_data_url
-from services.words import Text
+from services.words import Text, _
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +73,16 @@ def _block(rows: range, columns: range) -> frozenset[Cell]:
 
 
 _ALL = _block(range(LATTICE), range(LATTICE))
-_ROW_NAMES = ("Top", "Middle", "Bottom")
-_COLUMN_NAMES = ("left", "middle", "right")
+# Marked for the catalog: the panel shows them in the member's language (the preview's grid stays English).
+_CELL_LABELS = (
+    (_("Top left"), _("Top middle"), _("Top right")),
+    (_("Middle left"), _("Middle"), _("Middle right")),
+    (_("Bottom left"), _("Bottom middle"), _("Bottom right")),
+)
 
 
 def _cell_label(row: int, column: int) -> str:
-    if (row, column) == (1, 1):
-        return "Middle"
-    return f"{_ROW_NAMES[row]} {_COLUMN_NAMES[column]}"
+    return _CELL_LABELS[row][column]
 
 
 def _third(index: int) -> range:
@@ -88,27 +90,27 @@ def _third(index: int) -> range:
 
 
 AREAS: tuple[Area, ...] = (
-    Area("left", "Left half", "The left half of the picture", _block(range(LATTICE), range(_HALF))),
-    Area("right", "Right half", "The right half of the picture", _block(range(LATTICE), range(_HALF, LATTICE))),
-    Area("top", "Top half", "The upper half of the picture", _block(range(_HALF), range(LATTICE))),
-    Area("bottom", "Bottom half", "The lower half of the picture", _block(range(_HALF, LATTICE), range(LATTICE))),
+    Area("left", _("Left half"), _("The left half of the picture"), _block(range(LATTICE), range(_HALF))),
+    Area("right", _("Right half"), _("The right half of the picture"), _block(range(LATTICE), range(_HALF, LATTICE))),
+    Area("top", _("Top half"), _("The upper half of the picture"), _block(range(_HALF), range(LATTICE))),
+    Area("bottom", _("Bottom half"), _("The lower half of the picture"), _block(range(_HALF, LATTICE), range(LATTICE))),
     Area(
         "centre",
-        "Centre",
-        "The middle half across and down",
+        _("Centre"),
+        _("The middle half across and down"),
         _block(range(_QUARTER, LATTICE - _QUARTER), range(_QUARTER, LATTICE - _QUARTER)),
     ),
     Area(
         "border",
-        "Border",
-        "A band along all four edges",
+        _("Border"),
+        _("A band along all four edges"),
         _ALL - _block(range(_BAND, LATTICE - _BAND), range(_BAND, LATTICE - _BAND)),
     ),
     *(
         Area(
             f"cell-{row}-{column}",
             _cell_label(row, column),
-            "One cell of the 3×3 grid",
+            _("One cell of the 3×3 grid"),
             _block(_third(row), _third(column)),
         )
         for row in range(3)

@@ -368,3 +368,30 @@ COOLING_DOWN = _(
     "image rate; you can start the next edit {until}. Nothing was charged."
 )
 COOLING_DOWN_ENTRY = _("{member}: cooling down until {until} after {edits} refused edits ({images} pictures)")
+
+# ----------------------------------------------------------------- editing a region (issue 11)
+
+BUTTON_REGION = _("Region")
+MENU_EDIT_REGION = _("Edit region")
+REGION_PANEL = _(
+    "Choose the area to change: it is tinted on the picture. **Invert** swaps it for the rest; "
+    "**Continue** asks what should appear there."
+)
+REGION_CHOSEN = _("Area to change: {areas}.")
+REGION_CHOSEN_INVERTED = _("Area to change: everything except {areas}.")
+REGION_NOTHING_CHOSEN = _("Area to change: nothing yet.")
+REGION_EVERYTHING = _("Area to change: the whole picture.")
+REGION_SELECT_PLACEHOLDER = _("Areas to change")
+REGION_INVERT = _("Invert")
+REGION_CONTINUE = _("Continue")
+REGION_PAINT = _("Paint in browser")
+REGION_EMPTY = _("The area to change is empty: choose at least one area first. Nothing was charged.")
+REGION_MODAL_TITLE = _("Edit region")
+REGION_PROMPT_HELP = _("What should appear in the tinted area")
+REGION_NO_PICTURE = _("That message has no picture to edit: it needs an image attachment.")
+REGION_UNKNOWN = _(
+    "I no longer know this panel's picture (I may have restarted); open **Edit region** on the message again."
+)
+PAINTER_POSTED = _("Done: the result is posted in the channel.")
+PAINTER_QUEUED = _("Your edit is in line: the result will be posted in the channel, mentioning you.")
+PAINTER_NOT_MEMBER = _("You are no longer a member of that server, so this link cannot edit there.")

@@ -74,7 +74,7 @@ async def submit(
 
 async def test_buttons_work_after_a_restart_and_reroll_is_charged_to_the_clicker(stack):
     source, result = await posted_edit(stack)
-    assert [c["label"] for c in result["components"][0]["components"]] == ["Reroll", "Remix", "Delete"]
+    assert [c["label"] for c in result["components"][0]["components"]] == ["Reroll", "Remix", "Region", "Delete"]
     await stack.bot.close()
     async with running_bot(stack.config, stack.discord) as restarted:
         stack.bot = restarted
