@@ -511,7 +511,7 @@ def _jpeg_bytes(image: Image.Image, quality: int) -> bytes:
     return buffer.getvalue()
 
 
-def _flatten(image: Image.Image) -> Image.Image:
+def flatten(image: Image.Image) -> Image.Image:
     """RGB for JPEG; transparent areas become white rather than whatever colour hid under them."""
     if not image.has_transparency_data:
         return image.convert("RGB")
@@ -527,7 +527,7 @@ def _shrink_to_fit(file: OutputFile, budget: int) -> tuple[OutputFile, bool]:
     Raises ValueError if even a tiny version does not fit (only with an absurdly small budget).
     """
     with Image.open(io.BytesIO(file.data)) as original:
-        image = _flatten(original)
+        image = flatten(original)
     filename = os.path.splitext(file.filename)[0] + ".jpg"
     encoded = b""
     for quality in _JPEG_QUALITIES:

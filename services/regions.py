@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from services import limits, words
-from services.images import ImageError, to_data_url
+from services.images import ImageError, flatten, to_data_url
 from services.words import Text, _
 
 log = logging.getLogger(__name__)
@@ -304,7 +304,7 @@ def _render_region_preview(data: bytes, selection: Selection) -> bytes:
     with _open_displayed(data) as picture:
         scale = _preview_scale(picture.width, picture.height)
         size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
-        base = _flatten_rgb(picture).resize(size, Image.Resampling.LANCZOS)
+        base = flatten(picture).resize(size, Image.Resampling.LANCZOS)
     tinted = Image.blend(base, Image.new("RGB", base.size, TINT), TINT_OPACITY)
     # Where the mask is transparent (the area to change) the tinted copy shows through.
     base.paste(tinted, mask=ImageOps.invert(_area_alpha(base.width, base.height, selection)))
@@ -312,15 +312,6 @@ def _render_region_preview(data: bytes, selection: Selection) -> bytes:
     buffer = io.BytesIO()
     base.save(buffer, format="JPEG", quality=_PREVIEW_QUALITY)
     return buffer.getvalue()
-
-
-def _flatten_rgb(image: Image.Image) -> Image.Image:
-    if not image.has_transparency_data:
-        return image.convert("RGB")
-    rgba = image.convert("RGBA")
-    flat = Image.new("RGB", rgba.size, (255, 255, 255))
-    flat.paste(rgba, mask=rgba.getchannel("A"))
-    return flat
 
 
 async def render_region_preview(picture: bytes, areas: Iterable[str], inverted: bool = False) -> bytes:
