@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from emulators.discord import DiscordEmulator, Guild, shard_of
 from emulators.modelhub import EDIT_MODEL, Fault, ModelHubEmulator
@@ -30,7 +29,7 @@ from tests.ports import free_port
 
 LAUNCHER = Path(__file__).with_name("launch_bot.py")
 SHARDS = 2
-# The contract's image rate, which the Model Hub emulator enforces with 429s and every process shares.
+# The contract's image rate (and its 5 requests/s), which the Model Hub emulator enforces with 429s.
 IMAGES_PER_MINUTE, IMAGE_BURST = 60, 3
 START_TIMEOUT = 60  # three Python processes importing discord.py and Pillow on a loaded 2-CPU machine
 EDIT_TIMEOUT = 45
@@ -140,7 +139,9 @@ async def fleet(postgres_url: str, tmp_path: Path) -> AsyncIterator[tuple[Fleet,
     # A generous acknowledgement window: three processes share two loaded CPUs; speed is not what is tested.
     async with (
         DiscordEmulator(response_deadline=15) as discord,
-        ModelHubEmulator(images_per_minute=IMAGES_PER_MINUTE, image_burst=IMAGE_BURST) as hub,
+        ModelHubEmulator(
+            images_per_minute=IMAGES_PER_MINUTE, image_burst=IMAGE_BURST, requests_per_second=5, request_burst=10
+        ) as hub,
         open_database(postgres_url) as db,
     ):
         bots = Fleet(discord, hub, postgres_url, tmp_path)
