@@ -22,6 +22,7 @@ from discord.ext import commands
 from cogs.failures import report_failure
 from cogs.painter import BotPainter
 from cogs.translator import RetouchTranslator
+from services.claims import ClaimStore
 from services.config import Config, ConfigError, load_config
 from services.database import Database, open_database
 from services.editing import EditService
@@ -104,6 +105,7 @@ class RetouchBot(commands.AutoShardedBot):
         self.quota = QuotaStore(database, config.default_quota)
         self.settings = SettingsStore(database)
         self.jobs = JobStore(database)
+        self.claims = ClaimStore(database)
         self.rejections = RejectionTracker()
         self.edits = EditService(
             queue=queue,

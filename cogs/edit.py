@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STALE_SWEEP_MINUTES = 5
+# How soon the reservations of another process that died come back (PostgreSQL notices the death at once).
+ORPHAN_SWEEP_SECONDS = 10
 
 
 async def check(bot: RetouchBot, form: EditForm, settings: GuildSettings) -> EditChoice:
@@ -86,9 +88,23 @@ class EditCog(RetouchCog):
 
     async def cog_load(self) -> None:
         self.release_stale_reservations.start()
+        # Only processes sharing PostgreSQL can see each other die; a SQLite file has one process, which
+        # returned its previous run's reservations at start-up.
+        if self.bot.database.dialect == "postgresql":
+            self.release_orphaned_reservations.start()
 
     async def cog_unload(self) -> None:
         self.release_stale_reservations.cancel()
+        self.release_orphaned_reservations.cancel()
+
+    @tasks.loop(seconds=ORPHAN_SWEEP_SECONDS)
+    async def release_orphaned_reservations(self) -> None:
+        # A process killed mid-edit (SIGKILL, out of memory, a lost node) cannot return what it reserved;
+        # the others do, as soon as its liveness lock is gone, instead of members waiting for a restart.
+        try:
+            await self.bot.quota.release_orphaned()
+        except Exception:
+            log.exception("Returning a stopped process's reservations failed; the next sweep tries again")
 
     @tasks.loop(minutes=STALE_SWEEP_MINUTES)
     async def release_stale_reservations(self) -> None:
@@ -96,6 +112,7 @@ class EditCog(RetouchCog):
         # restart; any process may return it, since the threshold is past the longest edit.
         try:
             released = await self.bot.quota.release_stale()
+            await self.bot.claims.purge_expired()
         except Exception:
             log.exception("Releasing stale reservations failed; the next sweep tries again")
             return

@@ -322,8 +322,8 @@ class RegionCog(RetouchCog):
         assert interaction.channel_id is not None  # remix_settings refused anything else
         form = remix.remix_form(interaction.channel_id, prompt, target.picture, target.parent, count_text)
         choice = await check(self.bot, form, settings)
-        with remix.once("region", target.ref.id, interaction.user.id):
-            await acknowledge(interaction)
+        await acknowledge(interaction)  # before the shared claim, as in RemixCog
+        async with remix.once("region", target.ref.id, interaction.user.id):
             image = await remix.fresh("image", target.picture)
             masked = await self._mask(target, image, mask, interaction.user.id)
             origin = remix_origin(interaction.guild_id, target.picture, target.parent)

@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import mimetypes
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -24,6 +24,7 @@ from services import words
 from services.jobs import Job, Origin
 from services.limits import MAX_COUNT, MAX_PROMPT, MIN_COUNT, OUTPUT_FORMATS
 from services.pictures import Picture
+from services.quota import DEFAULT_STALE_AFTER_SECONDS
 from services.settings import GuildSettings
 from services.signed_urls import needs_refresh
 from services.validation import EditForm, InvalidInput, check_channel
@@ -40,6 +41,8 @@ MAX_SELECT_OPTIONS = 25
 MAX_OPTION_LABEL = 100
 # discord.py retries a 5xx up to five times with growing sleeps; the undocumented endpoint gets this long in all.
 REFRESH_TIMEOUT = 5.0
+# A Reroll or Remix claim outlives any edit; one left by a process that died lapses after this.
+CLAIM_SECONDS = DEFAULT_STALE_AFTER_SECONDS
 
 
 @dataclass(frozen=True)
@@ -123,8 +126,6 @@ class RemixCog(RetouchCog):
 
     def __init__(self, bot: RetouchBot) -> None:
         self.bot = bot
-        # Double clicks: (action, job or message id, member) of work running in this process.
-        self._running: set[tuple[str, int, int]] = set()
         self.clock: Callable[[], float] = time.time  # Discord's time, which signed URLs expire by
         self.menu = app_commands.ContextMenu(name=words.MENU_REMIX_IMAGE, callback=self.remix_message)
         self.menu.guild_only = True
@@ -201,8 +202,9 @@ class RemixCog(RetouchCog):
         form = self.remix_form(self._channel_id(interaction), prompt, picture, parent, count_text, mask_picture)
         choice = await check(self.bot, form, settings)
         key = picture.message_id or (parent.id if parent else 0)
-        with self.once("remix", key, interaction.user.id):
-            await acknowledge(interaction)
+        # Acknowledged first: of two processes sharing a shard only one can, so only one claims for this click.
+        await acknowledge(interaction)
+        async with self.once("remix", key, interaction.user.id):
             image = await self.fresh("image", picture)
             origin = remix_origin(interaction.guild_id, picture, parent)
             await run_edit(self.bot, interaction, dataclasses.replace(choice, image=image), settings, origin)
@@ -246,8 +248,8 @@ class RemixCog(RetouchCog):
             model=job.model,
         )
         choice = await check(self.bot, form, settings)
-        with self.once("reroll", job.id, interaction.user.id):
-            await acknowledge(interaction)
+        await acknowledge(interaction)  # first, as in submit_remix
+        async with self.once("reroll", job.id, interaction.user.id):
             # The kept copies outlive the upload (a command's is purged by Discord); older jobs have none.
             image = job.source if "source" in job.kept else await self.fresh("image", job.source)
             mask = job.mask
@@ -312,17 +314,20 @@ class RemixCog(RetouchCog):
             if await self.bot.jobs.remix_opt_out(owner):
                 raise RetouchError(Text(words.OPTED_OUT, user_id=owner))
 
-    @contextlib.contextmanager
-    def once(self, action: str, key: int, user_id: int) -> Iterator[None]:
-        """Refuses a second click on the same thing while the first is still running, before anything is charged."""
-        running = (action, key, user_id)
-        if running in self._running:
+    @contextlib.asynccontextmanager
+    async def once(self, action: str, key: int, user_id: int) -> AsyncIterator[None]:
+        """Refuses a second click on the same thing while the first is still running, before anything is charged.
+
+        The claim is in the database, so every process refuses alike: during a rolling restart the old and
+        the new process own the same shard and each click reaches both. A dead process's claim lapses.
+        """
+        claim, owner = f"{action}:{key}:{user_id}", self.bot.database.instance_id
+        if not await self.bot.claims.claim(claim, owner, CLAIM_SECONDS):
             raise RetouchError(Text(words.ALREADY_RUNNING))
-        self._running.add(running)
         try:
             yield
         finally:
-            self._running.discard(running)
+            await self.bot.claims.release(claim, owner)
 
     async def fresh(self, field: str, picture: Picture) -> Picture:
         """The picture with a URL that works now (signed URLs expire), or a plain refusal when none can be had."""

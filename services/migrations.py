@@ -222,4 +222,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         # As for prompts and URLs (version 4): no statistics, which forgetting could not reach.
         postgresql_only=("ALTER TABLE job_inputs ALTER COLUMN data SET STATISTICS 0",),
     ),
+    Migration(
+        6,
+        "claims shared by every process",
+        (
+            # The double-click guard of Reroll and Remix (services/claims.py): one row per thing being worked
+            # on, owned by a process's instance_id until released or until expires_at has passed.
+            """CREATE TABLE claims (
+            key TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL
+        )""",
+        ),
+    ),
 )

@@ -10,9 +10,10 @@ member's roles, else the server default, else the operator's default (`DEFAULT_Q
 budget, if set, caps the whole server on top of that, exempt members included.
 
 Crash recovery: each reservation records the `instance_id` of the process that made it (see
-`Database.instance_alive`). `release_orphaned()`, run at start-up, returns the pending reservations
-of processes that are no longer running, so processes sharing PostgreSQL never release each other's
-live reservations. `release_stale()` is the backstop for anything a live process leaked.
+`Database.instance_alive`). `release_orphaned()`, run at start-up and every few seconds on PostgreSQL,
+returns the pending reservations of processes that are no longer running, so processes sharing
+PostgreSQL never release each other's live reservations. `release_stale()` is the backstop for
+anything a live process leaked.
 """
 
 from __future__ import annotations
@@ -501,7 +502,7 @@ class QuotaStore:
         return changed > 0
 
     async def release_orphaned(self) -> int:
-        """Release pending reservations of processes that are no longer running. Call at start-up."""
+        """Release pending reservations of processes that are no longer running. Call at start-up and periodically."""
         instances = await self._db.fetch_all(
             "SELECT DISTINCT instance_id FROM quota_usage WHERE status = 'pending' AND instance_id <> ?",
             self._db.instance_id,
