@@ -26,6 +26,7 @@ import logging
 import os
 import pstats
 import time
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -141,8 +142,7 @@ async def _run(config_json: str, record_tickets: bool) -> None:
         return await stats()
 
     async def reset_peak() -> None:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
+        await asyncio.to_thread(Path("/proc/self/clear_refs").write_text, "5")
 
     async def lag_start() -> None:
         lag.start()

@@ -104,7 +104,11 @@ class Runner:
     def _ack(self, record_id: int) -> dict[str, Any]:
         record = self.records[record_id]
         sent = self.discord.sent_at[record_id]
-        return {"id": record_id, "user_id": record.payload["member"]["user"]["id"], "ack_ms": 1000 * (self.discord.acked_at[record_id] - sent)}
+        return {
+            "id": record_id,
+            "user_id": record.payload["member"]["user"]["id"],
+            "ack_ms": 1000 * (self.discord.acked_at[record_id] - sent),
+        }
 
     async def done(self, ids: list[int]) -> list[dict]:
         async def one(record_id: int) -> dict[str, Any]:

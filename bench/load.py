@@ -44,7 +44,7 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 @dataclass
 class Stack:
-    """The three processes of one configuration; `fresh_bot()` swaps the bot for a new process."""
+    """The three processes of one configuration; `restart_bot()` swaps the bot for a new process."""
 
     folder: Path
     discord: Child
@@ -64,16 +64,11 @@ class Stack:
         await self.edits(await self.members(1), await self.discord.call("attach", side=64), 1, 64)
         await self.discord.call("forget")
 
-    @contextlib.asynccontextmanager
-    async def fresh_bot(self) -> AsyncIterator[Child]:
-        old = self.bot
-        await old.__aexit__(None, None, None)
+    async def restart_bot(self) -> None:
+        """A new bot process in place of the running one (on a new database)."""
+        await self.bot.__aexit__(None, None, None)
         self.bot = _bot(self)
-        try:
-            async with self.bot as bot:
-                yield bot
-        finally:
-            self.bot = old  # already stopped: the stack's exit stops it again harmlessly
+        await self.bot.__aenter__()
 
 
 def _bot(stack: Stack) -> Child:
@@ -94,12 +89,15 @@ async def stack(
 ) -> AsyncIterator[Stack]:
     overrides = {"upstream_deadline_seconds": 120, **overrides}
     async with discord_child() as discord, hub_child(images_per_minute=images_per_minute, burst=burst) as hub:
-        placeholder = Stack(folder, discord, hub, discord, overrides, record_tickets)
-        async with _bot(placeholder) as bot:
-            placeholder.bot = bot
+        bench = Stack(folder, discord, hub, discord, overrides, record_tickets)
+        bench.bot = _bot(bench)
+        await bench.bot.__aenter__()
+        try:
             await discord.call("synced")
-            await placeholder.warm_up()
-            yield placeholder
+            await bench.warm_up()
+            yield bench
+        finally:
+            await bench.bot.__aexit__(None, None, None)
 
 
 # ---------------------------------------------------------------------------------------- scenarios
@@ -177,17 +175,17 @@ async def added_time_ratio(bench: Stack, pairs: int, side: int = 1024) -> float:
 async def rss_growth_ratio(bench: Stack, edits: int, side: int = 1024) -> float:
     """Peak RSS growth of a fresh bot process per in-flight edit (n=4), over the size of its pictures.
 
-    The bot is new for each run and warmed up on one small edit; then `edits` edits at once. The peak is
+    The bot is a new process for each run, warmed up on one small edit; then `edits` edits at once. The peak is
     the kernel's (VmHWM, reset before), the baseline the RSS after a full collection.
     """
     image = await bench.discord.call("attach", side=side)
     users = await bench.members(edits)
-    async with bench.fresh_bot() as bot:
-        await bench.warm_up()
-        baseline = (await bot.call("gc"))["rss"]
-        await bot.call("reset_peak")
-        results = await bench.edits(users, image, 4, side)
-        peak = (await bot.call("stats"))["hwm"]
+    await bench.restart_bot()
+    await bench.warm_up()
+    baseline = (await bench.bot.call("gc"))["rss"]
+    await bench.bot.call("reset_peak")
+    results = await bench.edits(users, image, 4, side)
+    peak = (await bench.bot.call("stats"))["hwm"]
     await bench.discord.call("forget")
     return (peak - baseline) / edits / statistics.mean(r["bytes"] for r in results)
 
@@ -226,7 +224,9 @@ async def client_cpu_ratio(hub: Child, runs: int, side: int = 512) -> float:
 
         def vendor() -> list[bytes]:
             files = {name: (None, value) for name, value in fields.items()}
-            response = requests.post(f"{base_url}/images/edits", files=files, headers={"Authorization": f"Bearer {token}"})
+            response = requests.post(
+                f"{base_url}/images/edits", files=files, headers={"Authorization": f"Bearer {token}"}
+            )
             return [base64.b64decode(item["b64_json"]) for item in response.json()["data"]]
 
         async def cpu(call: Callable[[], Any]) -> float:
