@@ -43,7 +43,7 @@ class Sizes:
 
 
 FULL = Sizes(3, 100, 32, 2048, 5, 8, 100, 5, 30, 4000)
-QUICK = Sizes(3, 100, 6, 2048, 2, 4, 100, 2, 8, 500)
+QUICK = Sizes(3, 100, 4, 2048, 2, 4, 100, 2, 8, 300)
 SMOKE = Sizes(1, 2, 1, 256, 1, 1, 2, 1, 2, 50)  # the rig's self-test: every figure, no meaning
 
 PACED = {"upstream_images_per_minute": 600.0, "upstream_image_burst": 20}  # the hub enforces the same

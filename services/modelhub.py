@@ -221,14 +221,16 @@ class _PictureStream:
     peak an answer costs its pictures plus a MiB, not its body (4/3 of the pictures) plus its pictures.
     What is left of the body (the "skeleton", every `b64_json` emptied) is parsed as JSON at the end,
     which proves the shape. A value with JSON escapes in it (some servers write `\\/` for `/`) is kept
-    whole and unescaped by a real JSON parse when it ends. An escaped key (inside another string) reads
-    `\\"b64_json\\"`, so it never matches here. All of it is CPU work: callers run it in a worker thread.
+    from its first escape on, and unescaped by a real JSON parse when it ends. An escaped key (inside
+    another string) reads `\\"b64_json\\"`, so it never matches here. All of it is CPU work: callers
+    run it in a worker thread.
     """
 
     def __init__(self, expected: int) -> None:
         self._expected = expected
         self._skeleton = bytearray()
-        self._scanned = 0  # the skeleton before this holds no key
+        self._scanned = 0  # the skeleton before this holds no key (not counting those already read)
+        self._read_up_to = 0  # the skeleton before this holds only keys already read
         self._value: bytearray | None = None  # base64 text of the value being read, not yet decoded
         self._escaped = False
         self._parts: list[bytes] = []
@@ -242,7 +244,8 @@ class _PictureStream:
                 self._skeleton += memoryview(chunk)[position:]
                 found = _B64_VALUE.search(self._skeleton, self._scanned)
                 if found is None:
-                    self._scanned = max(0, len(self._skeleton) - 64)  # a key may be split over two chunks
+                    # A key may be split over two chunks; one already read must not match again.
+                    self._scanned = max(self._read_up_to, len(self._skeleton) - 64)
                     return
                 chunk, position = bytes(self._skeleton[found.end() :]), 0
                 del self._skeleton[found.end() :]
@@ -289,13 +292,14 @@ class _PictureStream:
                     text = json.loads(b'"' + self._value + b'"')
                 except ValueError as exc:
                     raise self._invalid() from exc
-                self._parts = [self._decode(text.encode("ascii", "replace"))]
+                # What came before the first escape is decoded already, in whole groups: the rest follows on.
+                self._parts.append(self._decode(text.encode("ascii", "replace")))
             else:
                 self._parts.append(self._decode(self._value))
             self._pictures.append(self._parts[0] if len(self._parts) == 1 else b"".join(self._parts))
         self._value, self._parts = None, []
         self._values += 1
-        self._scanned = len(self._skeleton)
+        self._scanned = self._read_up_to = len(self._skeleton)
 
     def finish(self) -> list[EditedImage]:
         """Prove the answer's shape and every picture's type (reads headers only)."""
