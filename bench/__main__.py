@@ -3,8 +3,10 @@
 The bot (`bot.main()`), the Discord emulator and the Model Hub emulator run in three processes of their
 own on 127.0.0.1; this process only drives them (see bench.load). Every figure is the median of RUNS
 runs, printed with its min and max; `--json` prints `{key: {"median", "min", "max", "runs"}}`.
-`--quick` is a reduced run (under 90 s). PostgreSQL figures come from a durable server (fsync on):
-`--postgres-url`, RETOUCH_BENCH_POSTGRES_URL, or one started with `.ci/postgres.sh start --fsync`.
+`acks_late` counts the interactions whose callback came after Discord's 3 s window (refused, as
+Discord refuses them: those edits never ran). `--quick` is a reduced run (under 90 s). PostgreSQL
+figures come from a durable server (fsync on): `--postgres-url`, RETOUCH_BENCH_POSTGRES_URL, or one
+started with `.ci/postgres.sh start --fsync`.
 `--profile ack|lag|rss` runs that scenario once more with cProfile in the bot process and prints where
 the bot loop's time went (stderr).
 """
@@ -51,6 +53,7 @@ PACED = {"upstream_images_per_minute": 600.0, "upstream_image_burst": 20}  # the
 # key → (goal as text, whether a figure meets it)
 GOALS: dict[str, tuple[str, Callable[[float], bool]]] = {
     "ack_p99_ms": ("< 50", lambda v: v < 50),
+    "acks_late": ("0", lambda v: v == 0),
     "loop_lag_p99_ms": ("< 10", lambda v: v < 10),
     "added_time_ratio": ("<= 1.2", lambda v: v <= 1.2),
     "rss_growth_ratio": ("<= 1.5", lambda v: v <= 1.5),
@@ -68,10 +71,18 @@ GOALS: dict[str, tuple[str, Callable[[float], bool]]] = {
 Figures = dict[str, list[float]]
 
 
-async def _repeat(figures: Figures, runs: int, scenario: Callable[[], Awaitable[dict[str, float]]]) -> None:
-    for _ in range(runs):
+async def _repeat(
+    figures: Figures, bench: load.Stack, runs: int, scenario: Callable[[], Awaitable[dict[str, float]]]
+) -> None:
+    """`runs` runs of a scenario; the acknowledgements too late for Discord in run i add to `acks_late`[i]."""
+    late = figures.setdefault("acks_late", [])
+    for run in range(runs):
+        before = bench.late
         for key, value in (await scenario()).items():
             figures.setdefault(key, []).append(value)
+        if run == len(late):
+            late.append(0)
+        late[run] += bench.late - before
 
 
 async def _profiled(bench: load.Stack, scenario: Callable[[], Awaitable[object]]) -> None:
@@ -101,7 +112,7 @@ async def run(sizes: Sizes, *, postgres_url: str | None = None, profile: str | N
                     "client_cpu_ratio": await load.client_cpu_ratio(bench.hub, sizes.cpu_runs),
                 }
 
-            await _repeat(figures, sizes.runs, once)
+            await _repeat(figures, bench, sizes.runs, once)
             if profile is not None:
                 await _profiled(bench, scenarios[profile])
         async with load.stack(folder, max_concurrent_edits=1, **load.UNLIMITED) as bench:
@@ -109,7 +120,7 @@ async def run(sizes: Sizes, *, postgres_url: str | None = None, profile: str | N
             async def queued() -> dict[str, float]:
                 return {"queued_bytes_per_ticket": await load.queued_bytes_per_ticket(bench, sizes.queued)}
 
-            await _repeat(figures, sizes.runs, queued)
+            await _repeat(figures, bench, sizes.runs, queued)
         async with load.stack(folder, images_per_minute=600, burst=20, record_tickets=True, **PACED) as bench:
 
             async def paced() -> dict[str, float]:
@@ -118,7 +129,7 @@ async def run(sizes: Sizes, *, postgres_url: str | None = None, profile: str | N
                 rate_limited, wait_error = await load.pacing(bench, sizes.pacing_edits)
                 return {"pacing_429s": rate_limited, "pacing_wait_error_ratio": wait_error}
 
-            await _repeat(figures, sizes.runs, paced)
+            await _repeat(figures, bench, sizes.runs, paced)
     async with databases(postgres_url) as (sqlite_url, pg_url):
 
         async def stores() -> dict[str, float]:
@@ -135,7 +146,9 @@ async def run(sizes: Sizes, *, postgres_url: str | None = None, profile: str | N
                 }
             return results
 
-        await _repeat(figures, sizes.runs, stores)
+        for _ in range(sizes.runs):
+            for key, value in (await stores()).items():
+                figures.setdefault(key, []).append(value)
     return figures
 
 

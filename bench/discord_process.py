@@ -8,9 +8,10 @@ and then answers (see bench.control):
 * `attach {side}` — a photo-like PNG of side×side as a member's upload (an attachment dict);
 * `members {count, prefix}` — new members (user dicts);
 * `edits {users, image, count, side, wait}` — one `/edit` per user, sent one after the other as fast as
-  the gateway takes them; `wait` "ack" returns once all are acknowledged, "done" once all have their
-  last word (anything but "Done" is an error). Per edit: `id`, `user_id`, `ack_ms` (sent → callback),
-  and with "done": `done_s` (sent → last word), `texts`, `bytes` (the pictures uploaded);
+  the gateway takes them; `wait` "ack" returns once every callback arrived, "done" once all have their
+  last word (anything but "Done" is an error). Per edit: `id`, `user_id`, `ack_ms` (sent → callback
+  arrived), `late` (the callback came after the 3 s window and was refused, as Discord does), and with
+  "done": `done_s` (sent → last word; None when late), `texts`, `bytes` (the pictures uploaded);
 * `done {ids}` — waits for edits sent earlier with `wait` "ack", answers as above;
 * `forget` — drops every stored message, upload and call (the emulator never forgets otherwise).
 """
@@ -58,9 +59,10 @@ class BenchDiscord(DiscordEmulator):
 
     async def _callback(self, req: ApiRequest) -> Reply:
         arrived = time.perf_counter()
-        reply = await super()._callback(req)
-        self.acked_at.setdefault(int(req.params["interaction_id"]), arrived)
-        return reply
+        try:
+            return await super()._callback(req)
+        finally:  # a callback refused as too late (after 3 s) arrived all the same: its time is the figure
+            self.acked_at.setdefault(int(req.params["interaction_id"]), arrived)
 
 
 def _finished(record: InteractionRecord) -> bool:
@@ -96,23 +98,29 @@ class Runner:
             self.discord.sent_at[record.id] = time.perf_counter()
             self.records[record.id] = record
             ids.append(record.id)
-        await asyncio.gather(*(self.records[i].wait_response(timeout=60) for i in ids))
+        await asyncio.wait_for(self._callbacks(ids), 60)
         if wait == "ack":
             return [self._ack(i) for i in ids]
         return await self.done(ids)
 
+    async def _callbacks(self, ids: list[int]) -> None:
+        while any(i not in self.discord.acked_at for i in ids):
+            await asyncio.sleep(0.005)
+
     def _ack(self, record_id: int) -> dict[str, Any]:
         record = self.records[record_id]
-        sent = self.discord.sent_at[record_id]
         return {
             "id": record_id,
             "user_id": record.payload["member"]["user"]["id"],
-            "ack_ms": 1000 * (self.discord.acked_at[record_id] - sent),
+            "ack_ms": 1000 * (self.discord.acked_at[record_id] - self.discord.sent_at[record_id]),
+            "late": not record.acknowledged,
         }
 
     async def done(self, ids: list[int]) -> list[dict]:
         async def one(record_id: int) -> dict[str, Any]:
             record = self.records[record_id]
+            if not record.acknowledged:  # refused as too late: the bot can never answer it
+                return {**self._ack(record_id), "done_s": None, "texts": [], "bytes": 0}
             await record.wait_for(_finished, timeout=DONE_TIMEOUT)
             finished = time.perf_counter()
             final = [t for t in record.texts() if t and not t.startswith(PROGRESS)][-1]
