@@ -196,9 +196,13 @@ async def rss_growth_ratio(bench: Stack, edits: int, side: int = 1024) -> float:
 
 
 async def queued_bytes_per_ticket(bench: Stack, tickets: int, side: int = 1024) -> float:
-    """Resident memory per job in line with `tickets` in line (one upstream slot, held by the hub)."""
+    """Resident memory per job in line with `tickets` in line (one upstream slot, held by the hub), in a
+    fresh bot process warmed up on one small edit."""
     image = await bench.discord.call("attach", side=side)
     users = await bench.members(tickets)
+    # A new process each run: memory freed by an earlier run would be reused and hide the growth.
+    await bench.restart_bot()
+    await bench.warm_up()
     before = (await bench.bot.call("gc"))["rss"]
     await bench.hub.call("hold")
     try:
