@@ -25,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench import load
 from bench.store_bench import databases, one_process, two_processes
@@ -48,7 +49,7 @@ FULL = Sizes(3, 100, 32, 2048, 5, 8, 100, 5, 30, 4000)
 QUICK = Sizes(3, 100, 3, 2048, 2, 4, 100, 2, 6, 200)
 SMOKE = Sizes(1, 2, 1, 256, 1, 1, 2, 1, 2, 50)  # the rig's self-test: every figure, no meaning
 
-PACED = {"upstream_images_per_minute": 600.0, "upstream_image_burst": 20}  # the hub enforces the same
+PACED: dict[str, Any] = {"upstream_images_per_minute": 600.0, "upstream_image_burst": 20}  # the hub enforces the same
 
 # key → (goal as text, whether a figure meets it)
 GOALS: dict[str, tuple[str, Callable[[float], bool]]] = {
@@ -155,7 +156,7 @@ async def run(sizes: Sizes, *, postgres_url: str | None = None, profile: str | N
     return figures
 
 
-def summary(figures: Figures) -> dict[str, dict[str, object] | None]:
+def summary(figures: Figures) -> dict[str, dict[str, Any] | None]:
     return {
         key: {"median": statistics.median(v), "min": min(v), "max": max(v), "runs": v}
         if (v := figures.get(key))
@@ -168,14 +169,14 @@ def _shown(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
 
 
-def table(summaries: dict[str, dict[str, object] | None], runs: int) -> str:
+def table(summaries: dict[str, dict[str, Any] | None], runs: int) -> str:
     lines = [f"{'figure':36} {'median':>9} {'min–max':>19}  {'goal':9} ok   ({runs} runs each)"]
     for key, (goal, check) in GOALS.items():
         entry = summaries[key]
         if entry is None:
             lines.append(f"{key:36} {'n/a':>9}")
             continue
-        median, low, high = (float(entry[k]) for k in ("median", "min", "max"))  # type: ignore[arg-type]
+        median, low, high = (float(entry[k]) for k in ("median", "min", "max"))
         spread = f"{_shown(low)}–{_shown(high)}"
         lines.append(f"{key:36} {_shown(median):>9} {spread:>19}  {goal:9} {'yes' if check(median) else 'NO'}")
     return "\n".join(lines)

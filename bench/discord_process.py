@@ -148,7 +148,8 @@ class Runner:
 
 
 async def _serve() -> None:
-    async with BenchDiscord() as discord:
+    discord = BenchDiscord()
+    async with discord:
         runner = Runner(discord)
         say(
             {

@@ -44,8 +44,9 @@ class HoldingHub(ModelHubEmulator):
 
 
 async def _serve(images_per_minute: float | None, burst: int) -> None:
-    modelhub._edited_b64 = functools.lru_cache(maxsize=64)(modelhub._edited_b64)  # type: ignore[assignment]
-    async with HoldingHub(images_per_minute=images_per_minute, image_burst=burst) as hub:
+    modelhub._edited_b64 = functools.lru_cache(maxsize=64)(modelhub._edited_b64)
+    hub = HoldingHub(images_per_minute=images_per_minute, image_burst=burst)
+    async with hub:
 
         async def stats() -> dict[str, Any]:
             return {"rate_limited": hub.rate_limited_count, "requests": len(hub.requests)}

@@ -32,7 +32,7 @@ from emulators.modelhub import EDIT_MODEL
 from services.modelhub import EditRequest, ModelHubClient
 from services.secret import Secret
 
-UNLIMITED = {"upstream_images_per_minute": 10.0**7, "upstream_image_burst": 10**6}
+UNLIMITED: dict[str, Any] = {"upstream_images_per_minute": 10.0**7, "upstream_image_burst": 10**6}
 SHOWN_WAIT = re.compile(r"In line: [^·]+ · about ([\d.]+) s to wait · (\d+) s elapsed")
 _names = count()
 

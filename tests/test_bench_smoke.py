@@ -27,10 +27,10 @@ async def test_every_figure_of_the_bench_is_measured() -> None:
     for key in sorted(set(GOALS) - POSTGRES_KEYS):
         entry = summaries[key]
         assert entry is not None, key
-        assert all(isinstance(v, (int, float)) and math.isfinite(v) for v in entry["runs"]), (key, entry)  # type: ignore[union-attr]
-        assert entry["min"] <= entry["median"] <= entry["max"], (key, entry)  # type: ignore[operator]
+        assert all(isinstance(v, (int, float)) and math.isfinite(v) for v in entry["runs"]), (key, entry)
+        assert entry["min"] <= entry["median"] <= entry["max"], (key, entry)
     if not (PG_BIN / "initdb").exists() and not os.environ.get("RETOUCH_BENCH_POSTGRES_URL"):
         pytest.skip("no PostgreSQL server binaries for the durable bench server")
     for key in sorted(POSTGRES_KEYS):
         entry = summaries[key]
-        assert entry is not None and math.isfinite(entry["median"]), (key, entry)  # type: ignore[arg-type]
+        assert entry is not None and math.isfinite(entry["median"]), (key, entry)
