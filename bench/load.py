@@ -71,15 +71,13 @@ class Stack:
     async def restart_bot(self) -> None:
         """A new bot process in place of the running one (on a new database)."""
         await self.bot.__aexit__(None, None, None)
-        self.bot = _bot(self)
+        self.bot = _bot(self.folder, self.discord, self.hub, self.overrides, self.record_tickets)
         await self.bot.__aenter__()
 
 
-def _bot(stack: Stack) -> Child:
-    database = f"sqlite:///{stack.folder / f'bench-{time.monotonic_ns()}.db'}"
-    return bot_child(
-        stack.discord.hello, stack.hub.hello, database, record_tickets=stack.record_tickets, **stack.overrides
-    )
+def _bot(folder: Path, discord: Child, hub: Child, overrides: dict[str, Any], record_tickets: bool) -> Child:
+    database = f"sqlite:///{folder / f'bench-{time.monotonic_ns()}.db'}"
+    return bot_child(discord.hello, hub.hello, database, record_tickets=record_tickets, **overrides)
 
 
 @contextlib.asynccontextmanager
@@ -93,8 +91,9 @@ async def stack(
 ) -> AsyncIterator[Stack]:
     overrides = {"upstream_deadline_seconds": 120, **overrides}
     async with discord_child() as discord, hub_child(images_per_minute=images_per_minute, burst=burst) as hub:
-        bench = Stack(folder, discord, hub, discord, overrides, record_tickets)
-        bench.bot = _bot(bench)
+        bench = Stack(
+            folder, discord, hub, _bot(folder, discord, hub, overrides, record_tickets), overrides, record_tickets
+        )
         await bench.bot.__aenter__()
         try:
             await discord.call("synced")
