@@ -2,12 +2,14 @@
 # A throwaway PostgreSQL 15 server for the test suite and the benchmark.
 #
 #   eval "$(bash .ci/postgres.sh)"                           # start; exports the two variables below
+#   eval "$(bash .ci/postgres.sh start --fsync)"             # the same, durable (fsync on): for the benchmark
 #   bash .ci/postgres.sh stop "$RETOUCH_TEST_POSTGRES_DIR"   # stop and delete everything
 #
 # Start prints `export RETOUCH_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:PORT/postgres` and
 # `export RETOUCH_TEST_POSTGRES_DIR=…` on stdout; everything else goes to stderr. The server listens on
 # 127.0.0.1 and a unix socket in its own directory only, trusts every local connection, and runs with
-# fsync off: it holds test data that is thrown away, never anything worth keeping.
+# fsync off: it holds test data that is thrown away, never anything worth keeping. `--fsync` keeps
+# PostgreSQL's durable default instead, so benchmark figures are those of a server that loses nothing.
 set -euo pipefail
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -27,6 +29,12 @@ free_port() {
 }
 
 start() {
+    local fsync=off
+    case "${1:-}" in
+        --fsync) fsync=on ;;
+        "") ;;
+        *) echo "usage: $0 start [--fsync]" >&2; exit 2 ;;
+    esac
     [ -x "$PG_BIN/initdb" ] || { echo "PostgreSQL server binaries not found in $PG_BIN" >&2; exit 1; }
     local dir port
     dir=$(mktemp -d "${TMPDIR:-/tmp}/retouch-pg.XXXXXX")
@@ -37,7 +45,7 @@ start() {
     as_server_user "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust --encoding=UTF8 --no-sync >&2
     port=$(free_port)
     as_server_user "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start -o \
-        "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" >&2 \
+        "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=$fsync -c max_connections=300" >&2 \
         || { cat "$dir/server.log" >&2; exit 1; }
     for _ in $(seq 1 60); do
         "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres && break
@@ -57,7 +65,7 @@ stop() {
 }
 
 case "${1:-start}" in
-    start) start ;;
+    start) start "${2:-}" ;;
     stop) stop "${2:-}" ;;
-    *) echo "usage: $0 [start | stop DIR]" >&2; exit 2 ;;
+    *) echo "usage: $0 [start [--fsync] | stop DIR]" >&2; exit 2 ;;
 esac

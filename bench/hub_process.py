@@ -1,79 +1,64 @@
 """The Model Hub emulator in a process of its own, so its CPU and memory never count as the bot's.
 
-`python -m bench.hub_process [--images-per-minute N --burst B]` prints one JSON line with `base_url`
-and `token`, then answers each `stats` line on stdin with a JSON line; it exits when stdin closes.
+`python -m bench.hub_process [--images-per-minute N --burst B]` prints `{"base_url", "token"}`, then
+answers (see bench.control) `stats` → `{"rate_limited", "requests"}`, `hold` (edit requests wait from
+now on) and `release` (they all go on).
+
+The emulator's pictures are remembered per (source, size, index): the bench measures the bot, and an
+upstream that answers at once leaves nothing but the bot's own time in the figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import sys
-from types import TracebackType
-from typing import Self
+import functools
+import logging
+from typing import Any
 
+from aiohttp import web
+
+from bench.control import Child, say, serve
+from emulators import modelhub
 from emulators.modelhub import ModelHubEmulator
 
 
-class HubProcess:
-    """Starts the emulator process on 127.0.0.1; `base_url` and `token` are what a Config needs."""
+def hub_child(*, images_per_minute: float | None = None, burst: int = 20) -> Child:
+    args = ["--burst", str(burst)]
+    if images_per_minute is not None:
+        args += ["--images-per-minute", str(images_per_minute)]
+    return Child("bench.hub_process", *args)
 
-    def __init__(self, *, images_per_minute: float | None = None, burst: int = 20) -> None:
-        self._args = ["--burst", str(burst)]
-        if images_per_minute is not None:
-            self._args += ["--images-per-minute", str(images_per_minute)]
-        self._process: asyncio.subprocess.Process | None = None
-        self.base_url = ""
-        self.token = ""
 
-    async def __aenter__(self) -> Self:
-        self._process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.hub_process",
-            *self._args,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        started = json.loads(await self._line())
-        self.base_url, self.token = started["base_url"], started["token"]
-        return self
+class HoldingHub(ModelHubEmulator):
+    """The emulator, able to hold every edit request until told to go on (to keep a queue full)."""
 
-    async def _line(self) -> bytes:
-        assert self._process is not None and self._process.stdout is not None
-        line = await asyncio.wait_for(self._process.stdout.readline(), 30)
-        if not line:
-            raise RuntimeError("the Model Hub emulator process ended early")
-        return line
+    def __init__(self, **arguments: Any) -> None:
+        super().__init__(**arguments)
+        self.going = asyncio.Event()
+        self.going.set()
 
-    async def stats(self) -> dict[str, int]:
-        """{"rate_limited": 429s answered, "requests": edit requests received}."""
-        assert self._process is not None and self._process.stdin is not None
-        self._process.stdin.write(b"stats\n")
-        await self._process.stdin.drain()
-        return json.loads(await self._line())
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        assert self._process is not None and self._process.stdin is not None
-        self._process.stdin.close()
-        try:
-            await asyncio.wait_for(self._process.wait(), 10)
-        except TimeoutError:
-            self._process.kill()
-            await self._process.wait()
+    async def _edits(self, request: web.Request) -> web.StreamResponse:
+        await self.going.wait()
+        return await super()._edits(request)
 
 
 async def _serve(images_per_minute: float | None, burst: int) -> None:
-    async with ModelHubEmulator(images_per_minute=images_per_minute, image_burst=burst) as hub:
-        print(json.dumps({"base_url": hub.base_url, "token": hub.token}), flush=True)
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        while await reader.readline():
-            print(json.dumps({"rate_limited": hub.rate_limited_count, "requests": len(hub.requests)}), flush=True)
+    modelhub._edited_b64 = functools.lru_cache(maxsize=64)(modelhub._edited_b64)
+    hub = HoldingHub(images_per_minute=images_per_minute, image_burst=burst)
+    async with hub:
+
+        async def stats() -> dict[str, Any]:
+            return {"rate_limited": hub.rate_limited_count, "requests": len(hub.requests)}
+
+        async def hold() -> None:
+            hub.going.clear()
+
+        async def release() -> None:
+            hub.going.set()
+
+        say({"base_url": hub.base_url, "token": hub.token})
+        await serve({"stats": stats, "hold": hold, "release": release})
 
 
 if __name__ == "__main__":
@@ -81,4 +66,5 @@ if __name__ == "__main__":
     parser.add_argument("--images-per-minute", type=float, default=None)
     parser.add_argument("--burst", type=int, default=20)
     arguments = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
     asyncio.run(_serve(arguments.images_per_minute, arguments.burst))

@@ -1,38 +1,51 @@
-"""Quota store benchmark: reservation throughput and latency on SQLite and PostgreSQL, plus over-grants.
+"""Quota store benchmark: the real QuotaStore reserving on SQLite and PostgreSQL, in store processes.
 
-Run: `python -m bench.store_bench` (PostgreSQL is included when RETOUCH_TEST_POSTGRES_URL points at a
-server: a throwaway database is created on it and dropped afterwards; see .ci/postgres.sh).
+`python -m bench.store_bench` prints the figures as JSON. PostgreSQL: `--postgres-url URL` (or
+RETOUCH_BENCH_POSTGRES_URL), else a durable throwaway server is started with `.ci/postgres.sh start
+--fsync` and stopped afterwards; a server with fsync off is refused (its figures are not worth quoting).
 
-Throughput phase: many members reserve one image each and settle it, from `concurrency` tasks at
-once, so it measures the full reserve→settle cycle without every task waiting on one member's lock.
-Contention phase: 200 concurrent one-image reservations against one member whose limit is 10; any
-grant beyond 10 is an over-grant, which must be 0.
+Each measurement runs in worker processes (`python -m bench.store_bench worker URL`), which open the
+database as the bot does and answer `throughput {guild_id, cycles, concurrency, member_offset}` and
+`contend {guild_id, attempts}` over the bench's line protocol (bench.control).
+
+Throughput: many members reserve one image each and settle it, from `concurrency` tasks at once: the
+full reserve→settle cycle without every task waiting on one member's lock. With two processes on one
+PostgreSQL, both start together and the figure is their combined cycles over the time both took.
+Contention: 200 one-image reservations at once against one member whose limit is 10 (split over the
+processes when there are two); any grant beyond 10 is an over-grant, which must be 0.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from bench.control import Child, say, serve
 from services.database import open_database
 from services.quota import Period, QuotaExceeded, QuotaRule, QuotaStore
 
 MEMBERS = 1_000
-CYCLES = 4_000
 CONCURRENCY = 32
 CONTENTION_ATTEMPTS = 200
 CONTENTION_LIMIT = 10
 WARM_UP_CYCLES = 200
+POSTGRES_SCRIPT = Path(__file__).resolve().parent.parent / ".ci" / "postgres.sh"
 
 
 def _percentile(samples: list[float], fraction: float) -> float:
@@ -40,104 +53,181 @@ def _percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(int(len(ordered) * fraction), len(ordered) - 1)]
 
 
-async def _throughput(store: QuotaStore, guild_id: int, cycles: int, concurrency: int) -> dict[str, float]:
-    """Reserve-and-settle cycles spread over MEMBERS members; returns cycles/s and latencies in ms."""
+# ------------------------------------------------------------------------------------------ the worker
+
+
+async def _throughput(
+    store: QuotaStore, guild_id: int, cycles: int, concurrency: int, member_offset: int = 0
+) -> dict[str, float]:
+    """Reserve-and-settle cycles spread over MEMBERS members; cycles/s, latencies in ms, wall-clock span."""
     reserve_latencies: list[float] = []
-    cycle_latencies: list[float] = []
     remaining = iter(range(cycles))
 
     async def worker() -> None:
         for n in remaining:
             started = time.perf_counter()
-            reservation = await store.reserve(guild_id, n % MEMBERS, [guild_id + 1], 1)
-            reserved = time.perf_counter()
+            reservation = await store.reserve(guild_id, member_offset + n % MEMBERS, [guild_id + 1], 1)
+            reserve_latencies.append(time.perf_counter() - started)
             await store.settle(reservation.id, 1)
-            finished = time.perf_counter()
-            reserve_latencies.append(reserved - started)
-            cycle_latencies.append(finished - started)
 
-    started = time.perf_counter()
+    began, started = time.time(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
     return {
         "reserve_per_s": cycles / elapsed,
         "reserve_p50_ms": statistics.median(reserve_latencies) * 1000,
         "reserve_p99_ms": _percentile(reserve_latencies, 0.99) * 1000,
-        "cycle_p50_ms": statistics.median(cycle_latencies) * 1000,
-        "cycle_p99_ms": _percentile(cycle_latencies, 0.99) * 1000,
+        "began": began,
+        "ended": began + elapsed,
     }
 
 
-async def _contention(store: QuotaStore, guild_id: int) -> int:
-    """Concurrent reservations against one member's limit; returns how many were granted."""
-    await store.set_member_rule(guild_id, 1, CONTENTION_LIMIT, Period.DAY)
-
-    async def attempt() -> bool:
-        try:
-            await store.reserve(guild_id, 1, [], 1)
-        except QuotaExceeded:
-            return False
-        return True
-
-    return sum(await asyncio.gather(*(attempt() for _ in range(CONTENTION_ATTEMPTS))))
-
-
-async def _bench_backend(url: str, cycles: int, concurrency: int) -> tuple[dict[str, float], int]:
-    # A fresh guild id per run, so earlier runs' rows in the same database change nothing.
-    guild_id = random.randrange(10**15, 10**16)
+async def _worker(url: str) -> None:
     async with open_database(url) as db:
         store = QuotaStore(db, QuotaRule(10**9, Period.DAY))
-        await _throughput(store, guild_id + 2, WARM_UP_CYCLES, concurrency)
-        throughput = await _throughput(store, guild_id, cycles, concurrency)
-        granted = await _contention(store, guild_id + 3)
-    return throughput, granted
+
+        async def throughput(guild_id: int, cycles: int, concurrency: int, member_offset: int = 0) -> dict:
+            await _throughput(store, guild_id + 2, WARM_UP_CYCLES, concurrency, member_offset)
+            return await _throughput(store, guild_id, cycles, concurrency, member_offset)
+
+        async def set_limit(guild_id: int) -> None:
+            await store.set_member_rule(guild_id, 1, CONTENTION_LIMIT, Period.DAY)
+
+        async def contend(guild_id: int, attempts: int) -> int:
+            async def attempt() -> bool:
+                try:
+                    await store.reserve(guild_id, 1, [], 1)
+                except QuotaExceeded:
+                    return False
+                return True
+
+            return sum(await asyncio.gather(*(attempt() for _ in range(attempts))))
+
+        say({"pid": os.getpid()})
+        await serve({"throughput": throughput, "set_limit": set_limit, "contend": contend})
 
 
-async def run_store_bench(
-    sqlite_url: str,
-    postgres_url: str | None,
-    *,
-    cycles: int = CYCLES,
-    concurrency: int = CONCURRENCY,
-) -> dict[str, float | int | None]:
-    """Benchmark both backends; PostgreSQL results are None without a `postgres_url`."""
-    results: dict[str, float | int | None] = {}
-    overgrants = 0
-    for backend, url in (("sqlite", sqlite_url), ("postgres", postgres_url)):
-        if url is None:
-            results.update(
-                {
-                    f"quota_{name}_{backend}": None
-                    for name in ("reserve_per_s", "reserve_p50_ms", "reserve_p99_ms", "cycle_p50_ms", "cycle_p99_ms")
-                }
+def _worker_child(url: str) -> Child:
+    return Child("bench.store_bench", "worker", url)
+
+
+# ------------------------------------------------------------------------------------------ the runs
+
+
+async def one_process(url: str, cycles: int) -> tuple[float, int]:
+    """(reservations per second, over-grants) of one store process."""
+    guild_id = random.randrange(10**15, 10**16)  # fresh ids: earlier runs' rows change nothing
+    async with _worker_child(url) as worker:
+        result = await worker.call("throughput", guild_id=guild_id, cycles=cycles, concurrency=CONCURRENCY)
+        await worker.call("set_limit", guild_id=guild_id + 3)
+        granted = await worker.call("contend", guild_id=guild_id + 3, attempts=CONTENTION_ATTEMPTS)
+    return result["reserve_per_s"], max(granted - CONTENTION_LIMIT, 0)
+
+
+async def two_processes(url: str, cycles: int) -> tuple[float, int]:
+    """(combined reservations per second, over-grants) of two store processes on one database."""
+    guild_id = random.randrange(10**15, 10**16)
+    async with _worker_child(url) as first, _worker_child(url) as second:
+        results = await asyncio.gather(
+            *(
+                worker.call(
+                    "throughput", guild_id=guild_id, cycles=cycles, concurrency=CONCURRENCY, member_offset=n * MEMBERS
+                )
+                for n, worker in enumerate((first, second))
             )
-            continue
-        throughput, granted = await _bench_backend(url, cycles, concurrency)
-        results.update({f"quota_{name}_{backend}": value for name, value in throughput.items()})
-        results[f"quota_contention_granted_{backend}"] = granted
-        overgrants += max(granted - CONTENTION_LIMIT, 0)
-    results["quota_overgrants"] = overgrants
-    return results
+        )
+        await first.call("set_limit", guild_id=guild_id + 3)
+        granted = await asyncio.gather(
+            *(w.call("contend", guild_id=guild_id + 3, attempts=CONTENTION_ATTEMPTS // 2) for w in (first, second))
+        )
+    span = max(r["ended"] for r in results) - min(r["began"] for r in results)
+    return 2 * cycles / span, max(sum(granted) - CONTENTION_LIMIT, 0)
 
 
-async def run_from_environment(cycles: int = CYCLES) -> dict[str, float | int | None]:
-    """SQLite in a temporary folder; PostgreSQL in a throwaway database when RETOUCH_TEST_POSTGRES_URL is set."""
-    admin_url = os.environ.get("RETOUCH_TEST_POSTGRES_URL", "").strip() or None
+async def _fsync(url: str) -> str:
+    connection = await asyncpg.connect(url)
+    try:
+        return str(await connection.fetchval("SHOW fsync"))
+    finally:
+        await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def postgres_server(url: str | None) -> AsyncIterator[str | None]:
+    """An admin URL of a durable PostgreSQL: `url`, or one started for the bench; None without one."""
+    if url is None:
+        if not POSTGRES_SCRIPT.exists():
+            yield None
+            return
+        started = await asyncio.to_thread(
+            subprocess.run, ["bash", str(POSTGRES_SCRIPT), "start", "--fsync"], capture_output=True, text=True
+        )
+        if started.returncode != 0:
+            print(f"no PostgreSQL for the bench: {started.stderr.strip()[-300:]}", file=sys.stderr)
+            yield None
+            return
+        exported = dict(line.removeprefix("export ").split("=", 1) for line in started.stdout.split("\n") if line)
+        try:
+            yield exported["RETOUCH_TEST_POSTGRES_URL"]
+        finally:
+            await asyncio.to_thread(
+                subprocess.run,
+                ["bash", str(POSTGRES_SCRIPT), "stop", exported["RETOUCH_TEST_POSTGRES_DIR"]],
+                capture_output=True,
+            )
+        return
+    if await _fsync(url) != "on":
+        raise RuntimeError("that PostgreSQL runs with fsync off: its figures would not be worth quoting")
+    yield url
+
+
+@contextlib.asynccontextmanager
+async def throwaway_database(admin_url: str) -> AsyncIterator[str]:
+    name = f"retouch_bench_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def databases(postgres_url: str | None = None) -> AsyncIterator[tuple[str, str | None]]:
+    """(SQLite URL, PostgreSQL URL or None): fresh, empty databases for the store figures."""
     with tempfile.TemporaryDirectory() as folder:
         sqlite_url = f"sqlite:///{folder}/bench.db"
-        if admin_url is None:
-            return await run_store_bench(sqlite_url, None, cycles=cycles)
-        name = f"retouch_bench_{uuid.uuid4().hex[:12]}"
-        admin = await asyncpg.connect(admin_url)
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-            postgres_url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
-            return await run_store_bench(sqlite_url, postgres_url, cycles=cycles)
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
+        async with postgres_server(postgres_url or os.environ.get("RETOUCH_BENCH_POSTGRES_URL") or None) as admin:
+            if admin is None:
+                yield sqlite_url, None
+                return
+            async with throwaway_database(admin) as url:
+                yield sqlite_url, url
+
+
+async def _main(postgres_url: str | None, cycles: int) -> dict[str, float | int | None]:
+    async with databases(postgres_url) as (sqlite_url, pg_url):
+        sqlite_rate, sqlite_over = await one_process(sqlite_url, cycles)
+        results: dict[str, float | int | None] = {"quota_reserve_per_s_sqlite": sqlite_rate}
+        results["quota_reserve_per_s_postgres"] = results["processes2_reserve_per_s_postgres"] = None
+        overgrants = sqlite_over
+        if pg_url is not None:
+            pg_rate, pg_over = await one_process(pg_url, cycles)
+            pair_rate, pair_over = await two_processes(pg_url, cycles)
+            results |= {"quota_reserve_per_s_postgres": pg_rate, "processes2_reserve_per_s_postgres": pair_rate}
+            overgrants += pg_over + pair_over
+        results["quota_overgrants"] = overgrants
+    return results
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
-    print(json.dumps(asyncio.run(run_from_environment()), indent=2))
+    if sys.argv[1:2] == ["worker"]:
+        asyncio.run(_worker(sys.argv[2]))
+        sys.exit(0)
+    parser = argparse.ArgumentParser(prog="python -m bench.store_bench")
+    parser.add_argument("--postgres-url", default=None)
+    parser.add_argument("--cycles", type=int, default=4000)
+    arguments = parser.parse_args()
+    print(json.dumps(asyncio.run(_main(arguments.postgres_url, arguments.cycles)), indent=2))

@@ -167,6 +167,7 @@ class _Response:
     status: int
     body: bytes | bytearray
     headers: dict[str, str]
+    images: list[EditedImage] | None = None  # a success asked for pictures: decoded as it arrived, no body
 
 
 def scrub(text: str) -> str:
@@ -245,91 +246,153 @@ def error_for(response: _Response) -> ModelHubError:
     return ModelHubBadRequestError(message, status=status, param=param, code=code)
 
 
-_B64_KEY = b'"b64_json"'
-_YIELD_EVERY_BYTES = 1 << 20
+_B64_VALUE = re.compile(rb'"b64_json"\s*:\s*"')
+_DECODE_EVERY_BYTES = 1 << 20  # base64 text gathered before it is decoded, in a worker thread
 
 
-def _b64decode(text: str | memoryview) -> bytes:
+def _b64decode(text: bytes | bytearray | memoryview) -> bytes:
     # pybase64's SIMD decoder is tens of times faster than binascii on the megabytes a batch carries,
     # and strict: anything outside the base64 alphabet raises binascii.Error.
     return pybase64.b64decode(text, validate=True)
 
 
-def _lift_base64(body: bytes | bytearray) -> tuple[bytes, list[memoryview]] | None:
-    """The body with every `b64_json` value emptied, and those values as views into the body.
+class _PictureStream:
+    """Decodes an edit answer piece by piece: the `b64_json` values straight into pictures, the rest kept.
 
-    The pictures are almost all of the answer: decoding them straight from the body, instead of from
-    the strings json.loads would build, halves the CPU and the memory a big batch takes. None when the
-    body has an unusual shape (the key elsewhere than before a value); the caller then parses it whole.
-    An escaped key (inside another string) reads `\\"b64_json\\"`, so it never matches here.
+    The whole body is never held: each value's base64 text is decoded as it comes and dropped, so at the
+    peak an answer costs its pictures plus a MiB, not its body (4/3 of the pictures) plus its pictures.
+    What is left of the body (the "skeleton", every `b64_json` emptied) is parsed as JSON at the end,
+    which proves the shape. A value with JSON escapes in it (some servers write `\\/` for `/`) is kept
+    from its first escape on, and unescaped by a real JSON parse when it ends. An escaped key (inside
+    another string) reads `\\"b64_json\\"`, so it never matches here. All of it is CPU work: callers
+    run it in a worker thread.
     """
-    view = memoryview(body)
-    skeleton = bytearray()
-    values: list[memoryview] = []
-    position = 0
-    while (key := body.find(_B64_KEY, position)) >= 0:
-        opening = body.find(b'"', key + len(_B64_KEY))
-        if opening < 0 or body[key + len(_B64_KEY) : opening].strip() != b":":
-            return None
-        closing = body.find(b'"', opening + 1)
-        if closing < 0:
-            return None
-        skeleton += view[position : opening + 1]
-        values.append(view[opening + 1 : closing])
-        position = closing
-    skeleton += view[position:]
-    return bytes(skeleton), values
 
+    def __init__(self, expected: int) -> None:
+        self._expected = expected
+        self._skeleton = bytearray()
+        self._scanned = 0  # the skeleton before this holds no key (not counting those already read)
+        self._read_up_to = 0  # the skeleton before this holds only keys already read
+        self._value: bytearray | None = None  # base64 text of the value being read, not yet decoded
+        self._escaped = False
+        self._parts: list[bytes] = []
+        self._pictures: list[bytes] = []
+        self._values = 0
 
-def _decode_edit_response(body: bytes | bytearray, expected: int, *, lift: bool = True) -> list[EditedImage]:
-    """Parse and decode a success body. CPU-heavy on big batches: runs in a worker thread."""
-    lifted = _lift_base64(body) if lift else None
-    try:
-        payload = json.loads(lifted[0] if lifted is not None else body)
-        items = payload["data"]
-        encoded: list[object] = [item["b64_json"] for item in items]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ModelHubMalformedResponseError("the answer was not the JSON the API documents") from exc
-    if lifted is not None:
-        if len(lifted[1]) != len(encoded) or any(text != "" for text in encoded):
-            raise ModelHubMalformedResponseError("the answer was not the JSON the API documents")
-        encoded = list(lifted[1])
-    if len(encoded) < expected:
-        raise ModelHubMalformedResponseError(f"asked for {expected} pictures, got {len(encoded)}")
-    images = []
-    for index, text in enumerate(encoded[:expected], start=1):
+    def feed(self, chunk: bytes | bytearray) -> None:
+        position = 0
+        while position < len(chunk):
+            if self._value is None:
+                self._skeleton += memoryview(chunk)[position:]
+                found = _B64_VALUE.search(self._skeleton, self._scanned)
+                if found is None:
+                    # A key may be split over two chunks; one already read must not match again.
+                    self._scanned = max(self._read_up_to, len(self._skeleton) - 64)
+                    return
+                chunk, position = bytes(self._skeleton[found.end() :]), 0
+                del self._skeleton[found.end() :]
+                self._value, self._escaped, self._parts = bytearray(), False, []
+                continue
+            closing = chunk.find(b'"', position)
+            end = len(chunk) if closing < 0 else closing
+            self._escaped = self._escaped or chunk.find(b"\\", position, end) >= 0
+            self._value += memoryview(chunk)[position:end]
+            if closing < 0:
+                self._decode_whole_groups()
+                return
+            self._end_value()
+            position = closing  # the closing quote belongs to the skeleton
+
+    def _decode_whole_groups(self) -> None:
+        assert self._value is not None
+        if self._escaped:
+            return
+        if self._values >= self._expected:  # a picture beyond those asked for: counted, never decoded
+            self._value.clear()
+            return
+        whole = len(self._value) - len(self._value) % 4
+        if self._value.find(b"=", 0, whole) >= 0:
+            raise self._invalid()  # padding before the end of the value
+        with memoryview(self._value) as text:
+            self._parts.append(self._decode(text[:whole]))
+        del self._value[:whole]
+
+    def _decode(self, text: bytes | bytearray | memoryview) -> bytes:
         try:
-            data = _b64decode(text) if isinstance(text, (str, memoryview)) else b""
+            return _b64decode(text)
         except (binascii.Error, ValueError) as exc:
-            if lifted is not None:
-                # Perhaps JSON escapes (some servers write `\\/` for `/`): only a real JSON parse reads those.
-                return _decode_edit_response(body, expected, lift=False)
-            raise ModelHubMalformedResponseError(f"picture {index} was not valid base64") from exc
+            raise self._invalid() from exc
+
+    def _invalid(self) -> ModelHubMalformedResponseError:
+        return ModelHubMalformedResponseError(f"picture {self._values + 1} was not valid base64")
+
+    def _end_value(self) -> None:
+        assert self._value is not None
+        if self._values < self._expected:
+            if self._escaped:
+                try:
+                    text = json.loads(b'"' + self._value + b'"')
+                except ValueError as exc:
+                    raise self._invalid() from exc
+                # What came before the first escape is decoded already, in whole groups: the rest follows on.
+                self._parts.append(self._decode(text.encode("ascii", "replace")))
+            else:
+                self._parts.append(self._decode(self._value))
+            self._pictures.append(self._parts[0] if len(self._parts) == 1 else b"".join(self._parts))
+        self._value, self._parts = None, []
+        self._values += 1
+        self._scanned = self._read_up_to = len(self._skeleton)
+
+    def finish(self) -> list[EditedImage]:
+        """Prove the answer's shape and every picture's type (reads headers only)."""
         try:
-            with Image.open(io.BytesIO(data)) as image:  # reads the header only: cheap, but proves the type
-                images.append(EditedImage(data, image.format or "", image.width, image.height))
-        except (UnidentifiedImageError, OSError) as exc:
-            raise ModelHubMalformedResponseError(f"picture {index} was not an image") from exc
-    return images
+            if self._value is not None:
+                raise ValueError("the body ended inside a picture")
+            encoded = [item["b64_json"] for item in json.loads(self._skeleton)["data"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelHubMalformedResponseError("the answer was not the JSON the API documents") from exc
+        if len(encoded) != self._values or any(text != "" for text in encoded):
+            raise ModelHubMalformedResponseError("the answer was not the JSON the API documents")
+        if self._values < self._expected:
+            raise ModelHubMalformedResponseError(f"asked for {self._expected} pictures, got {self._values}")
+        images = []
+        for index, data in enumerate(self._pictures, start=1):
+            try:
+                with Image.open(io.BytesIO(data)) as image:  # reads the header only: cheap, but proves the type
+                    images.append(EditedImage(data, image.format or "", image.width, image.height))
+            except (UnidentifiedImageError, OSError) as exc:
+                raise ModelHubMalformedResponseError(f"picture {index} was not an image") from exc
+        self._pictures = []
+        return images
+
+    def feed_all(self, chunks: list[bytes], *, last: bool = False) -> list[EditedImage]:
+        for chunk in chunks:
+            self.feed(chunk)
+        return self.finish() if last else []
 
 
-async def _read_body(response: aiohttp.ClientResponse) -> bytearray:
-    """The whole body, appended chunk by chunk, yielding to the event loop every MiB.
+def _decode_edit_response(body: bytes | bytearray, expected: int) -> list[EditedImage]:
+    """A whole success body, decoded as `_read_pictures` decodes a stream."""
+    return _PictureStream(expected).feed_all([bytes(body)], last=True)
 
-    `response.read()` joins every chunk at the end: on a 25 MB answer, one copy that holds the event
-    loop for tens of milliseconds. Reading chunks that have already arrived never waits, so without an
-    explicit yield a fast sender's whole answer would still be copied in one go. (A bytearray of the
-    announced length would be zero-filled up front: the same stall, paid in page faults.)
+
+async def _read_pictures(response: aiohttp.ClientResponse, expected: int) -> list[EditedImage]:
+    """A success body's pictures, decoded as the body arrives: the body itself is never held whole.
+
+    The loop only gathers the chunks that arrived (no copies); every MiB of them is split and decoded in
+    a worker thread. Reading chunks that have already arrived never waits, so this also yields to the
+    loop at every MiB of a fast sender's answer.
     """
-    body = bytearray()
-    since_yield = 0
+    stream = _PictureStream(expected)
+    chunks: list[bytes] = []
+    gathered = 0
     async for chunk in response.content.iter_any():
-        body += chunk
-        since_yield += len(chunk)
-        if since_yield >= _YIELD_EVERY_BYTES:
-            since_yield = 0
-            await asyncio.sleep(0)
-    return body
+        chunks.append(chunk)
+        gathered += len(chunk)
+        if gathered >= _DECODE_EVERY_BYTES:
+            await asyncio.to_thread(stream.feed_all, chunks)
+            chunks, gathered = [], 0
+    return await asyncio.to_thread(stream.feed_all, chunks, last=True)
 
 
 class ModelHubClient:
@@ -382,12 +445,8 @@ class ModelHubClient:
             images=request.n,
             first_paced=paced,
         )
-        try:
-            images = await asyncio.to_thread(_decode_edit_response, response.body, request.n)
-        except ModelHubMalformedResponseError as exc:
-            self._observer.upstream_failed(exc.kind)
-            raise
-        return EditResult(images, attempts)
+        assert response.images is not None
+        return EditResult(response.images, attempts)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -422,11 +481,16 @@ class ModelHubClient:
                 raise ModelHubTimeoutError(f"no answer within {deadline:.0f} s")
             sent_at = time.monotonic()
             try:
-                response = await self._send(method, url, headers, form, remaining)
+                response = await self._send(method, url, headers, form, remaining, images)
             except TimeoutError as exc:
                 self._observer.upstream_answered(time.monotonic() - sent_at)
                 self._observer.upstream_failed(ModelHubTimeoutError.kind)
                 raise ModelHubTimeoutError(f"no answer within {deadline:.0f} s") from exc
+            except ModelHubMalformedResponseError as malformed:
+                # Decoded as it arrives: an unreadable answer is known only once it has been read.
+                self._observer.upstream_answered(time.monotonic() - sent_at)
+                self._observer.upstream_failed(malformed.kind)
+                raise
             except aiohttp.ClientError as exc:
                 error: ModelHubError = ModelHubUnavailableError(f"could not reach the Model Hub ({type(exc).__name__})")
                 self._observer.upstream_failed(error.kind)
@@ -452,7 +516,13 @@ class ModelHubClient:
             await self._sleep(delay)
 
     async def _send(
-        self, method: str, url: str, headers: dict[str, str], form: list[tuple[str, str]] | None, timeout: float
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        form: list[tuple[str, str]] | None,
+        timeout: float,
+        images: int = 0,
     ) -> _Response:
         data = None
         if form is not None:
@@ -463,4 +533,6 @@ class ModelHubClient:
         async with self._session.request(
             method, url, headers=headers, data=data, timeout=aiohttp.ClientTimeout(total=timeout)
         ) as response:
-            return _Response(response.status, await _read_body(response), dict(response.headers))
+            if images and response.status < 300:
+                return _Response(response.status, b"", dict(response.headers), await _read_pictures(response, images))
+            return _Response(response.status, await response.read(), dict(response.headers))

@@ -25,7 +25,6 @@ from services.modelhub import (
     ModelHubTimeoutError,
     ModelHubUnavailableError,
     _decode_edit_response,
-    _lift_base64,
     _Response,
     _retry_after,
     error_for,
@@ -456,18 +455,6 @@ def test_upstream_words_are_cut_at_500_characters():
     assert parse_error_body(("y" * 501).encode())[0] == "y" * 500
 
 
-def test_base64_values_are_lifted_out_of_the_body():
-    body = b'{"data": [{"b64_json" : "QUJD"}, {"b64_json":"REVG"}], "created": 1}'
-    lifted = _lift_base64(body)
-    assert lifted is not None
-    skeleton, values = lifted
-    assert [bytes(v) for v in values] == [b"QUJD", b"REVG"]
-    assert skeleton == b'{"data": [{"b64_json" : ""}, {"b64_json":""}], "created": 1}'
-    assert _lift_base64(b'{"b64_json": 5}') is None  # not a string: parsed whole instead
-    assert _lift_base64(b'{"b64_json": "unterminated') is None
-    assert _lift_base64(b'{"data": []}') == (b'{"data": []}', [])
-
-
 def test_decoded_pictures_say_their_format():
     png = base64.b64encode(png_bytes(8, 8)).decode()
     [picture] = _decode_edit_response(('{"data": [{"b64_json": "' + png + '"}]}').encode(), 1)
@@ -532,3 +519,36 @@ async def test_timeout_and_unreachable_words(session, hub):
 async def test_base_url_may_end_with_a_slash(session, hub):
     client = ModelHubClient(session, hub.base_url + "/", Secret(hub.token))
     assert EDIT_MODEL in await client.list_models()
+
+
+class _Seen:
+    """The client's observer, as the metrics see it: every answer timed, every failure by kind."""
+
+    def __init__(self) -> None:
+        self.answered = 0
+        self.failed: list[str] = []
+
+    def upstream_answered(self, seconds: float) -> None:
+        self.answered += 1
+
+    def upstream_failed(self, kind: str) -> None:
+        self.failed.append(kind)
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        (Fault(malformed_json=True), "malformed"),
+        (Fault(invalid_base64=True), "malformed"),
+        (Fault(status=503), "unavailable"),
+    ],
+)
+async def test_the_observer_counts_every_answer_and_failure_kind_even_when_read_as_it_streams(
+    session, hub, fault, kind
+):
+    seen = _Seen()
+    client = make_client(session, hub, observer=seen, max_attempts=1)
+    hub.inject(fault)
+    with pytest.raises(ModelHubError):
+        await client.edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert (seen.answered, seen.failed) == (1, [kind])
