@@ -239,7 +239,7 @@ async def main(
             pacer=pacer,
             observer=metrics,
         )
-        queue = JobQueue(config.max_concurrent_edits, pacer)
+        queue = JobQueue(config.max_concurrent_edits, pacer, max_per_guild=config.max_queued_per_server)
         painter_tokens = await PainterTokens.open(database, config.painter_secret)
         async with RetouchBot(
             config=config,

@@ -89,7 +89,8 @@ async def stack(
     record_tickets: bool = False,
     **overrides: Any,
 ) -> AsyncIterator[Stack]:
-    overrides = {"upstream_deadline_seconds": 120, **overrides}
+    # Every scenario drives one server, so the whole line of 100 is its fair share.
+    overrides = {"upstream_deadline_seconds": 120, "max_queued_per_server": 100, **overrides}
     async with discord_child() as discord, hub_child(images_per_minute=images_per_minute, burst=burst) as hub:
         bench = Stack(
             folder, discord, hub, _bot(folder, discord, hub, overrides, record_tickets), overrides, record_tickets

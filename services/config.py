@@ -34,6 +34,8 @@ class Config:
     upstream_backoff_seconds: float = 1.0
     max_input_bytes: int = 20 * 1024 * 1024
     max_concurrent_edits: int = 4
+    # Places one server may hold in the line of 100; a bot serving one server sets 100.
+    max_queued_per_server: int = 50
     log_level: str = "INFO"
     retention_days: int = 30
     forget_guild_after_days: int = 7
@@ -216,6 +218,17 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                 "a whole number of at least 1",
                 integer=True,
                 minimum=1,
+            )
+        ),
+        max_queued_per_server=int(
+            _number(
+                env,
+                "MAX_QUEUED_PER_SERVER",
+                Config.max_queued_per_server,
+                "a whole number from 1 to 100",
+                integer=True,
+                minimum=1,
+                maximum=100,
             )
         ),
         retention_days=int(

@@ -52,6 +52,11 @@ def test_operations_values_are_parsed():
     assert config.public_url == "https://retouch.example.org"
 
 
+def test_one_server_may_be_given_the_whole_line():
+    assert load_config({**TOKENS}).max_queued_per_server == 50  # half the line by default
+    assert load_config({**TOKENS, "MAX_QUEUED_PER_SERVER": "100"}).max_queued_per_server == 100
+
+
 def test_tokens_never_show_in_the_config_repr():
     text = repr(load_config(TOKENS))
     assert "discord-secret-value" not in text and "ionos-secret-value" not in text
@@ -84,6 +89,8 @@ def test_values_are_parsed():
         ({**TOKENS, "MODEL_HUB_URL": "not a url"}, "MODEL_HUB_URL"),
         ({**TOKENS, "UPSTREAM_IMAGES_PER_MINUTE": "fast"}, "UPSTREAM_IMAGES_PER_MINUTE"),
         ({**TOKENS, "MAX_CONCURRENT_EDITS": "0"}, "MAX_CONCURRENT_EDITS"),
+        ({**TOKENS, "MAX_QUEUED_PER_SERVER": "0"}, "MAX_QUEUED_PER_SERVER"),
+        ({**TOKENS, "MAX_QUEUED_PER_SERVER": "101"}, "MAX_QUEUED_PER_SERVER"),
         ({**TOKENS, "HTTP_PORT": "http"}, "HTTP_PORT"),
         ({**TOKENS, "HTTP_PORT": "65536"}, "HTTP_PORT"),
         ({**TOKENS, "LOG_FORMAT": "xml"}, "LOG_FORMAT"),
