@@ -112,6 +112,9 @@ class AreaSelect(
         select: discord.ui.Select[discord.ui.LayoutView] = discord.ui.Select(
             custom_id=f"retouch:region:pick:{ref}:{selection.to_code()}",
             placeholder=Text(words.REGION_SELECT_PLACEHOLDER).render(locale),
+            # An empty choice is a choice (Invert it for everything); discord.py sends `required: true` unless
+            # told, and Discord refuses a required select with min_values 0 (discord-api-docs issue #7800).
+            required=False,
             min_values=0,
             max_values=len(options),
             options=options,

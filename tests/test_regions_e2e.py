@@ -22,16 +22,21 @@ LEFT, RIGHT, TOP, BOTTOM = (20, 150), (364, 150), (150, 20), (150, 364)
 
 
 async def panel_of(record) -> dict:
-    """The ephemeral panel an interaction drew (its @original once the preview is attached)."""
-    await record.wait_for(lambda r: r.original is not None and bool(r.original.get("files")), timeout=20)
+    """The ephemeral panel an interaction drew (its @original once the preview is attached); words instead
+    (an apology when Discord refused the panel) fail at once."""
+    await record.wait_for(
+        lambda r: (r.original is not None and bool(r.original.get("files"))) or bool(r.texts()), timeout=20
+    )
+    assert not record.texts(), f"no panel, but {record.texts()}"
     panel = record.original
     assert panel["flags"] & EPHEMERAL
     return panel
 
 
 async def redrawn(stack: Stack, panel: dict, record) -> dict:
-    """The panel after a click on it: the same message, edited with a new preview."""
-    await record.wait_for(lambda r: bool(r.original_edits), timeout=20)
+    """The panel after a click on it: the same message, edited with a new preview (not words instead)."""
+    await record.wait_for(lambda r: bool(r.original_edits) or bool(r.texts()), timeout=20)
+    assert not record.texts(), f"not redrawn, but {record.texts()}"
     return stack.discord.messages[int(panel["id"])]
 
 

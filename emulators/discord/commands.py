@@ -6,7 +6,7 @@ from typing import Any
 
 from .protocol import ApiError, ApiRequest, CommandType, ErrorCode, Reply, form_error, snowflake_param
 from .rest import route
-from .validation import validate_command
+from .validation import validate_command, validate_command_counts
 
 
 class Commands:
@@ -38,6 +38,7 @@ class Commands:
     def _bulk_put(self, body: Any, store: dict[tuple[str, int], dict], guild_id: int | None) -> list[dict]:
         if not isinstance(body, list):
             raise form_error([], "BASE_TYPE_ARRAY", "Must be an array.")
+        validate_command_counts(body)
         seen: set[tuple[str, int]] = set()
         for index, command in enumerate(body):
             validate_command(command, [index])

@@ -12,6 +12,7 @@ from typing import Any
 from .protocol import (
     SELECT_COMPONENT_TYPES,
     CommandType,
+    ComponentType,
     InteractionType,
     OptionType,
 )
@@ -316,6 +317,13 @@ class Injection:
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": component["type"]}
         if component["type"] in SELECT_COMPONENT_TYPES:
             data["values"] = list(values or [])
+            # What Discord's client lets a member pick: between min_values and max_values, among the options.
+            low, high = component.get("min_values", 1), component.get("max_values", 1)
+            if not low <= len(data["values"]) <= high:
+                raise ValueError(f"select {custom_id!r} takes {low}–{high} values, not {data['values']}")
+            offered = {option["value"] for option in component.get("options") or []}
+            if component["type"] == ComponentType.STRING_SELECT and not offered.issuperset(data["values"]):
+                raise ValueError(f"select {custom_id!r} offers {sorted(offered)}, not {data['values']}")
         channel_id = int(message["channel_id"])
         return await self._inject(
             InteractionType.MESSAGE_COMPONENT,

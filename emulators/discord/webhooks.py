@@ -23,7 +23,7 @@ from .protocol import (
     snowflake_param,
 )
 from .rest import route
-from .validation import validate_choices, validate_modal
+from .validation import under, validate_choices, validate_modal
 
 # The callbacks each interaction type allows (a modal submit from a message may also update it).
 ALLOWED_CALLBACKS = {
@@ -125,7 +125,8 @@ class Webhooks:
         resource: dict[str, Any] = {"type": callback_type}
         loading = False
         if callback_type == CallbackType.CHANNEL_MESSAGE_WITH_SOURCE:
-            fields = self._compose(data, req.uploads, channel_id=record.channel_id, size_limit=record.size_limit)
+            with under("data"):
+                fields = self._compose(data, req.uploads, channel_id=record.channel_id, size_limit=record.size_limit)
             record.original = self._new_message(fields, channel_id=record.channel_id, author=self.bot_user, extra=extra)
             record.ephemeral = bool(fields["flags"] & MessageFlag.EPHEMERAL)
         elif callback_type == CallbackType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE:
@@ -137,7 +138,8 @@ class Webhooks:
         elif callback_type in UPDATES:
             assert target is not None
             if callback_type == CallbackType.UPDATE_MESSAGE:
-                self._edit_message(target, data, req.uploads, record.size_limit)
+                with under("data"):
+                    self._edit_message(target, data, req.uploads, record.size_limit)
             record.original = target
             record.ephemeral = bool(target["flags"] & MessageFlag.EPHEMERAL)
         elif callback_type == CallbackType.APPLICATION_COMMAND_AUTOCOMPLETE_RESULT:
