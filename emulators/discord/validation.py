@@ -106,12 +106,15 @@ def walk_components(components: list[dict], where: Path) -> list[tuple[Path, dic
     """Every component with its field path, depth first (rows, containers, sections, labels)."""
     found: list[tuple[Path, dict]] = []
     for index, component in enumerate(components):
-        here = [*where, index]
-        found.append((here, component))
-        found += walk_components(component.get("components") or [], [*here, "components"])
-        for key in ("accessory", "component"):
-            if component.get(key):
-                found += walk_components([component[key]], [*here, key])
+        found += _walk(component, [*where, index])
+    return found
+
+
+def _walk(component: dict, here: Path) -> list[tuple[Path, dict]]:
+    found = [(here, component), *walk_components(component.get("components") or [], [*here, "components"])]
+    for key in ("accessory", "component"):  # a section's accessory, a Label's component: one each
+        if isinstance(component.get(key), dict):
+            found += _walk(component[key], [*here, key])
     return found
 
 
