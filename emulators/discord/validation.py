@@ -69,8 +69,8 @@ def _in_range(value: Any, low: int, high: int, where: Path) -> None:
 
 
 def _not_above(low: Any, high: Any, where: Path) -> None:
-    """A lower bound (``min_values``, ``min_length``, ``min_value``) not above its upper bound; the
-    answer of issue discord-api-docs#3202's fix names the lower bound's field."""
+    """A lower bound (``min_values``, ``min_length``, ``min_value``) not above its upper bound (Discord once
+    answered a select's with a 500, discord-api-docs issue #3202; the field and code here are ours)."""
     if low is not None and high is not None and low > high:
         raise form_error(where, "NUMBER_TYPE_MAX", f"int value should be less than or equal to {high}.")
 
@@ -80,10 +80,8 @@ def _type_in(component: Any, allowed: tuple[int, ...], where: Path) -> int:
     with this answer, e.g. a v2 component without the flag: 'must be one of (1,)')."""
     kind = component.get("type") if isinstance(component, dict) else None
     if kind not in allowed:
-        choices = ", ".join(str(int(a)) for a in allowed)
-        raise form_error(
-            where, "UNION_TYPE_CHOICES", f'Value of field "type" must be one of ({choices}{"," * (len(allowed) == 1)}).'
-        )
+        choices = ", ".join(str(int(a)) for a in allowed) + ("," if len(allowed) == 1 else "")  # Python's "(1,)"
+        raise form_error(where, "UNION_TYPE_CHOICES", f'Value of field "type" must be one of ({choices}).')
     return int(kind)
 
 
@@ -276,8 +274,8 @@ def _select(select: dict, where: Path, *, modal: bool) -> None:
     result in an error", code ours); a string select has 1–25 options with label and value 1–100 and
     description ≤ 100, unique values, at least ``max_values`` of them, and no more defaults than
     ``max_values``; the others no more ``default_values`` than that.  The codes for duplicated values, too
-    many defaults and too few options (BASE_TYPE_MIN_LENGTH on ``options``) are Discord's, as recorded by
-    the discord-api-types mock (github.com/cherryblossom000/discord-api-mock)."""
+    many defaults and too few options (BASE_TYPE_MIN_LENGTH on ``options``) are Discord's as an open-source
+    Discord API mock on GitHub records them (not published by Discord)."""
     _required(select, "custom_id", where)
     _max_length(select.get("placeholder"), 150, [*where, "placeholder"])
     _, high = _choice_count(select, where, most=25)
