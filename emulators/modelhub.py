@@ -386,9 +386,9 @@ class ModelHubEmulator:
             except (ValueError, AssertionError, aiohttp.ClientPayloadError) as error:
                 return f"Malformed multipart body: {error}"
         elif request.content_type == "application/x-www-form-urlencoded":
-            for name, value in (await request.post()).items():
-                record.field_names.append(name)
-                record.fields[name] = str(value)
+            for field_name, field_value in (await request.post()).items():
+                record.field_names.append(field_name)
+                record.fields[field_name] = str(field_value)
         return problem
 
     async def _answer(self, record: EditRequest, parse_error: str | None, fault: Fault | None) -> web.Response:

@@ -12,17 +12,15 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
+from .parts import Parts
 from .protocol import image_size, placeholder_png
 
 URL_LIFETIME = 86400
 _PATH = re.compile(r"(attachments|ephemeral-attachments)/(\d+)/(\d+)/([^/]+)")
 
 
-class Cdn:
+class Cdn(Parts):
     """Mixin: the CDN of :class:`~emulators.discord.DiscordEmulator`."""
-
-    application_id: int
-    cdn_base: str
 
     def _init_cdn(self, secret: bytes) -> None:
         self._cdn_secret = secret

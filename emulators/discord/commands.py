@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from .parts import Parts
 from .protocol import ApiError, ApiRequest, CommandType, ErrorCode, Reply, form_error, snowflake_param
 from .rest import route
 from .validation import validate_command, validate_command_counts
 
 
-class Commands:
+class Commands(Parts):
     """Mixin: the application commands of :class:`~emulators.discord.DiscordEmulator`."""
-
-    application_id: int
-    guild_id: int
 
     def _init_commands(self) -> None:
         self._global_commands: dict[tuple[str, int], dict] = {}

@@ -14,8 +14,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from .parts import Parts
 from .protocol import HEARTBEAT_INTERVAL_MS, PRIVILEGED_INTENTS, GatewayClose, GatewayOp, Intent, without_content
-from .world import Guild
 
 
 @dataclass
@@ -41,16 +41,8 @@ def shard_of(guild_id: int, shard_count: int) -> int:
     return (guild_id >> 22) % shard_count
 
 
-class Gateway:
+class Gateway(Parts):
     """Mixin: the gateway of :class:`~emulators.discord.DiscordEmulator`."""
-
-    token: str
-    bot_user: dict
-    application_id: int
-    gateway_url: str
-    guilds: dict[int, Guild]
-    channels: dict[int, dict]
-    privileged_intents: int
 
     def _init_gateway(self) -> None:
         self.ready = asyncio.Event()

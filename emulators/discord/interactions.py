@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+from .parts import Parts
 from .protocol import (
     SELECT_COMPONENT_TYPES,
     CommandType,
@@ -96,19 +97,9 @@ class InteractionRecord:
         return f"<InteractionRecord id={self.id} type={self.payload['type']} responses={len(self.responses)}>"
 
 
-class Injection:
+class Injection(Parts):
     """Mixin: injecting interactions into :class:`~emulators.discord.DiscordEmulator`."""
 
-    application_id: int
-    channel_id: int
-    member: dict
-    attachment_size_limit: int
-    ready: asyncio.Event
-    channels: dict[int, dict]
-    messages: dict[int, dict]
-    guilds: dict[int, Guild]
-    _interactions: dict[int, InteractionRecord]
-    _by_token: dict[str, InteractionRecord]
     # The members' client language when an injected interaction names none (the server's is the guild's).
     member_locale: str = DEFAULT_LOCALE
 
@@ -184,8 +175,8 @@ class Injection:
             definitions = parent.get("options") or []
             path.append((part_type, part))
         built = self._build_options(guild, channel, definitions, options or {}, resolved, focused)
-        for part_type, part in reversed(path):
-            built = [{"name": part, "type": part_type, "options": built}]
+        for parent_type, parent_name in reversed(path):
+            built = [{"name": parent_name, "type": parent_type, "options": built}]
         data: dict[str, Any] = {"id": command["id"], "name": name, "type": CommandType.CHAT_INPUT, "options": built}
         if "channels" in resolved:  # a channel option carries the member's permissions in that channel
             for channel_key, entry in resolved["channels"].items():

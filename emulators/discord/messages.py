@@ -10,6 +10,7 @@ import re
 import time
 from typing import Any
 
+from .parts import Parts
 from .protocol import (
     MESSAGE_FLAGS_SETTABLE,
     ApiError,
@@ -29,7 +30,7 @@ from .protocol import (
 )
 from .rest import route
 from .validation import validate_message_body, validate_message_fields
-from .world import BOOST_TIER_UPLOAD_LIMIT, Guild
+from .world import BOOST_TIER_UPLOAD_LIMIT
 
 # Links Discord unfurls: not in <angle brackets>, not message links (the client renders those itself).
 URL_RE = re.compile(r"(?<!<)https?://(?!(?:\w+\.)?discord(?:app)?\.com/channels/)[^\s<>]+")
@@ -37,17 +38,8 @@ USER_MENTION_RE = re.compile(r"<@!?(\d+)>")
 MESSAGE_FIELDS = ("content", "embeds", "components", "attachments", "flags", "files")
 
 
-class Messages:
+class Messages(Parts):
     """Mixin: the messages of :class:`~emulators.discord.DiscordEmulator`."""
-
-    application_id: int
-    bot_user: dict
-    member: dict
-    channel_id: int
-    channels: dict[int, dict]
-    guilds: dict[int, Guild]
-    users: dict[int, dict]
-    privileged_intents: int
 
     def _init_messages(self) -> None:
         self.messages: dict[int, dict] = {}

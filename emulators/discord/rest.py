@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from .parts import Parts
 from .protocol import (
     API_PREFIX,
     MIB,
@@ -26,7 +27,6 @@ from .protocol import (
     parse_json,
     snowflake_param,
 )
-from .world import Guild
 
 RouteHandler = Callable[[Any, ApiRequest], Awaitable[Reply]]
 ROUTES: list[tuple[str, str, re.Pattern[str], str]] = []
@@ -76,16 +76,8 @@ class _Bucket:
         }
 
 
-class Rest:
+class Rest(Parts):
     """Mixin: the REST API of :class:`~emulators.discord.DiscordEmulator`."""
-
-    token: str
-    bot_user: dict
-    owner: dict
-    application_id: int
-    gateway_url: str
-    guilds: dict[int, Guild]
-    users: dict[int, dict]
 
     def _init_rest(self, *, invalid_request_limit: int, rate_limit: tuple[int, float], recommended_shards: int) -> None:
         self.calls: list[RestCall] = []

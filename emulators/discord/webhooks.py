@@ -8,6 +8,7 @@ import hmac
 from typing import Any
 
 from .interactions import InteractionRecord
+from .parts import Parts
 from .protocol import (
     TOKEN_LIFETIME,
     ApiError,
@@ -48,13 +49,8 @@ ALLOWED_CALLBACKS = {
 UPDATES = {CallbackType.DEFERRED_UPDATE_MESSAGE, CallbackType.UPDATE_MESSAGE}
 
 
-class Webhooks:
+class Webhooks(Parts):
     """Mixin: the interaction callback and webhook routes of :class:`~emulators.discord.DiscordEmulator`."""
-
-    application_id: int
-    bot_user: dict
-    response_deadline: float
-    messages: dict[int, dict]
 
     def _init_webhooks(self) -> None:
         self._interactions: dict[int, InteractionRecord] = {}

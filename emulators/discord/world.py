@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .parts import Parts
 from .protocol import (
     ALL_PERMISSIONS,
     BOT_PERMISSIONS,
@@ -86,11 +87,8 @@ def channel_permissions(guild: Guild, channel: dict, user_id: int) -> int:
     return value
 
 
-class World:
+class World(Parts):
     """Mixin: the guilds, channels and members of :class:`~emulators.discord.DiscordEmulator`."""
-
-    application_id: int
-    bot_user: dict
 
     def _init_world(self) -> None:
         self.application_id = self._snowflake()
