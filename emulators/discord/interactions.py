@@ -216,7 +216,7 @@ class Injection:
         installs = {int(key) for key in place.owners}
         if "guild_id" in command:
             here = place.guild is not None and command["guild_id"] == str(place.guild.id)
-            return {IntegrationType.GUILD_INSTALL} & installs if here else set()
+            return {int(IntegrationType.GUILD_INSTALL)} & installs if here else set()
         contexts = command.get("contexts")
         if contexts is None:
             contexts = [

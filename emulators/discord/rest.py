@@ -165,12 +165,10 @@ class Rest:
         ``X-RateLimit-Scope`` (``user`` unless ``headers`` says ``shared``, which Discord does not count
         toward the invalid-request ban) by default, so discord.py retries it."""
         headers = dict(headers or {})
+        default: dict[str, Any] = {"code": 0, "message": f"{status}: injected fault"}
         if status == 429:
             headers.setdefault("Via", "1.1 google")
-            scope = headers.setdefault("X-RateLimit-Scope", "user")
-            default = {"message": RATE_LIMITED_MESSAGE[scope]}
-        else:
-            default = {"code": 0, "message": f"{status}: injected fault"}
+            default = {"message": RATE_LIMITED_MESSAGE[headers.setdefault("X-RateLimit-Scope", "user")]}
         body = dict(body) if body is not None else default
         if status == 429:
             body.setdefault("retry_after", 0.05)
