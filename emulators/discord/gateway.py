@@ -138,6 +138,12 @@ class Gateway:
         """MESSAGE_CREATE to sessions with GUILD_MESSAGES (DIRECT_MESSAGES for DMs), stripped of its
         content for sessions without MESSAGE_CONTENT unless the message is exempt."""
         guild_id = int(message["guild_id"]) if "guild_id" in message else None
+        if guild_id is None:
+            reaches_bot = self.is_bot_dm(self.channels[int(message["channel_id"])])
+        else:
+            reaches_bot = self.application_id in self.guilds[guild_id].members
+        if not reaches_bot:
+            return  # a DM between users, or a server the bot is not in
         needed = Intent.GUILD_MESSAGES if guild_id is not None else Intent.DIRECT_MESSAGES
         public = self._public(message)
         exempt = self._content_exempt(message)

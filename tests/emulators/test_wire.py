@@ -407,6 +407,17 @@ async def test_a_command_from_a_user_install_in_a_server_without_the_bot(emu: Di
     assert isinstance(seen.user, discord.Member) and seen.guild_id == elsewhere.id
 
 
+async def test_messages_where_the_bot_is_not_never_reach_it(emu: DiscordEmulator) -> None:
+    _, channel, visitor = stranger_server(emu)
+    between = emu.add_private_channel([emu.member, emu.other_member])
+    dm = emu.add_dm_channel(emu.member)
+    async with wired(emu):
+        await emu.post_message("in a server without the bot", user=visitor, channel_id=channel)
+        await emu.post_message("between users", user=emu.member, channel_id=between)
+        await emu.post_message("to the bot", user=emu.member, channel_id=dm)
+    assert [m["content"] for frames in emu.received("MESSAGE_CREATE").values() for m in frames] == ["to the bot"]
+
+
 async def test_a_guild_install_is_the_servers_and_a_user_install_adds_the_users(emu: DiscordEmulator) -> None:
     async with wired(emu):
         both = await emu.slash("anywhere", user_install=True)
