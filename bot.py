@@ -133,7 +133,15 @@ class RetouchBot(commands.AutoShardedBot):
         if self.config.dev_guild_id is not None:
             guild = discord.Object(self.config.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
-            synced = await self.tree.sync(guild=guild)
+            try:
+                synced = await self.tree.sync(guild=guild)
+            except discord.Forbidden as exc:
+                # 403 Missing Access: the bot is not in that server, or was invited without the scope.
+                raise ConfigError(
+                    f"DEV_GUILD_ID: Discord refused to sync the commands to server {self.config.dev_guild_id} "
+                    f"(HTTP {exc.status}: {exc.text}); invite the bot there with the applications.commands "
+                    "scope (see `python bot.py check`), or unset DEV_GUILD_ID."
+                ) from None
             log.info("Synced %d commands to the development server", len(synced))
             return
         # What Discord is sent, translations included, so that a changed catalog is synced too.
@@ -388,6 +396,9 @@ def cli() -> int:
         asyncio.run(main(config, force_sync=args.sync or args.command == "sync", on_started=close_on_signals))
     except discord.LoginFailure:
         print("Configuration error: DISCORD_TOKEN was refused by Discord; check the bot token.", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
     except WebServerError as exc:
         print(f"Configuration error: HTTP_PORT: {exc}; choose another port, or 0 for none.", file=sys.stderr)

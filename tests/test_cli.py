@@ -192,3 +192,17 @@ async def test_a_busy_http_port_is_one_line_naming_it(emulators, tmp_path):
         "choose another port, or 0 for none."
     )
     assert "Traceback" not in err
+
+
+async def test_a_dev_guild_the_bot_is_not_in_is_one_line_naming_it(emulators, tmp_path):
+    discord, hub = emulators
+    elsewhere = discord.add_guild(name="elsewhere", with_bot=False)  # Discord: 403 Missing Access on its commands
+    env = environment(discord, hub, tmp_path, DEV_GUILD_ID=str(elsewhere.id))
+    code, _, err = await run_cli(env, tmp_path, "run")
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        f"Configuration error: DEV_GUILD_ID: Discord refused to sync the commands to server {elsewhere.id} "
+        "(HTTP 403: Missing Access); invite the bot there with the applications.commands scope "
+        "(see `python bot.py check`), or unset DEV_GUILD_ID."
+    )
+    assert "Traceback" not in err

@@ -11,8 +11,10 @@ with ``openapi.json``, Discord's own document), ``emulator`` (:class:`DiscordEmu
 
 What it models (each checked against discord.py 2.7's source and Discord's documentation):
 
-* Login (``/users/@me``, ``/oauth2/applications/@me``), ``GET /gateway/bot`` (``shards``,
-  ``session_start_limit``), guilds and members reads.
+* Login (``/users/@me``, ``/oauth2/applications/@me``), ``GET /gateway`` (no token needed) and
+  ``GET /gateway/bot`` (token needed; ``shards``, ``session_start_limit``), guilds and members reads.
+  A server the bot is not in: ``GET /guilds/{id}`` 404 10004 (discord-api-docs#5840), its members,
+  guild commands and channels 403 50001 Missing Access; it is in no READY or GUILD_CREATE.
 * Gateway: HELLO, heartbeat ACKs, IDENTIFY (bad token → 4004; a privileged intent the application
   has not enabled → 4014; invalid shard → 4010), READY and one GUILD_CREATE per guild of the shard,
   RESUME with replay, op 7 RECONNECT, dropped sockets, GUILD_MEMBERS_CHUNK.  Events are routed by
@@ -29,24 +31,36 @@ What it models (each checked against discord.py 2.7's source and Discord's docum
   delete (403 50001 / 50013) and the ``app_permissions`` / ``member.permissions`` of interactions.
 * Interactions: slash commands (options, subcommands, resolved users/roles/channels/attachments),
   autocomplete, button/select clicks, modal submits (with file uploads), message commands; every
-  interaction carries ``locale`` and ``guild_locale``.  The 3-second acknowledgement window, one
-  acknowledgement, allowed callback types per interaction type, deferred "thinking" messages whose
-  first followup fills them in (its flags ignored), 15-minute tokens (401 50027).
+  interaction carries ``locale`` (and ``guild_locale`` in servers).  Where: a server's channel
+  (context 0: ``member``, ``guild_id``, partial ``guild``), the bot's DM (context 1) and DMs or group
+  DMs between users (context 2: top-level ``user``, no guild), with ``authorizing_integration_owners``
+  (``{"0": guild_id}`` / ``{"0": "0"}`` for the guild install, ``{"1": user_id}`` for a user install)
+  narrowed to what the command supports, and ``app_permissions`` as Discord computes them (the bot's in
+  its servers, @everyone's in a server without it, the documented sets in DMs).  A command is offered
+  only where Discord would offer it (guild commands in their server only; a global command's
+  ``contexts``, ``dm_permission`` and ``integration_types``); the injecting helper refuses the rest.
+  The 3-second acknowledgement window, one acknowledgement, allowed callback types per interaction
+  type, deferred "thinking" messages whose first followup fills them in (only its SUPPRESS_EMBEDS
+  and IS_COMPONENTS_V2 flags kept; ephemerality is the defer's), 15-minute tokens (401 50027).
 * Messages: content/embed/component/attachment limits, empty messages, unique custom ids,
   ``allowed_mentions`` rules, the sticky components-v2 flag, ephemerality fixed at send, link
   unfurling unless SUPPRESS_EMBEDS, mentions parsed from content, edits and deletes.
-* Uploads: per file and per message, the guild's boost tier for the bot's own messages (10/10/50/100
-  MiB for tiers 0–3), the interaction's ``attachment_size_limit`` for responses and followups, 25
-  MiB per request; over → 413 40005.
+* Uploads: per file, the guild's boost tier for the bot's own messages (10/10/50/100 MiB for tiers
+  0–3) or the interaction's ``attachment_size_limit`` for responses and followups, and 25 MiB per
+  request; over → 413 40005.
 * CDN: signed URLs (``ex``/``is``/``hm``) that 404 after ``ex`` by the emulator clock; command and
   modal uploads are ephemeral attachments (``/ephemeral-attachments/…``) that :meth:`purge_ephemeral`
   removes; files of deleted messages are gone; ``POST /attachments/refresh-urls`` (undocumented, can
   be made to fail with ``fail_next``) re-signs only files that still exist and repeats the original
   URL for the others.
-* Rate limits: per-route buckets per major parameter with ``X-RateLimit-Limit/Remaining/Reset/
-  Reset-After/Bucket`` and real 429s (``retry_after``, ``global``, ``Via``); 401/403/429 answers are
-  counted and past ``invalid_request_limit`` in 10 minutes every request gets Cloudflare's 429
-  without ``Via`` (discord.py raises).
+* Rate limits: per-route buckets per major parameter, of the sizes clients observe (messages 5/5 s
+  per channel, deletes 5/1 s, interaction followups and webhook message edits 5/2 s per token: see
+  ``rest.ROUTE_RATE_LIMITS`` for the sources), with ``X-RateLimit-Limit/Remaining/Reset/Reset-After/
+  Bucket`` and real 429s (``retry_after``, ``global``, ``Via``, ``X-RateLimit-Scope``); the global
+  50 requests/s of the bot token (of the IP without one) on every route but the interaction
+  endpoints; 401/403/429 answers (but shared-scope 429s) are counted and past
+  ``invalid_request_limit`` in 10 minutes every request gets Cloudflare's 429 without ``Via``
+  (discord.py raises).
 * Command sync: bulk overwrite rules (names, descriptions, options, duplicates), ids kept for
   unchanged commands, global and per guild.
 * Request bodies against Discord's OpenAPI document: paths, methods, query parameters, body keys
@@ -54,10 +68,12 @@ What it models (each checked against discord.py 2.7's source and Discord's docum
 
 What it does NOT model: voice, stage, threads and forum channels, reactions, pins, polls (beyond
 hiding them), stickers and emojis, presences, guild member/role/channel events after login (changes
-made by tests after IDENTIFY are enforced but not announced), interactions in DMs or user-installed
-apps, PING interactions and HTTP interactions endpoints, entitlements and monetization, embeds'
-field-level validation beyond lengths, the global 50 requests/s limit across routes, the gateway's
-own rate limits and ``session_start_limit`` accounting, zlib transport compression, the
+made by tests after IDENTIFY are enforced but not announced), user-installed apps' own limits (5
+followups per interaction, responses made ephemeral where Use External Apps is denied), an app
+installed to a server without its bot, PING interactions and HTTP interactions endpoints,
+entitlements and monetization, embeds' field-level validation beyond lengths, the slower buckets
+for deleting older messages, per-guild webhook limits, the gateway's own rate limits and
+``session_start_limit`` accounting, zlib transport compression, the
 ``max_concurrency`` identify pacing, audit logs, webhooks other than interaction webhooks, and
 Discord's exact error wording for every rule.
 """
@@ -78,7 +94,9 @@ from .protocol import (
     ErrorCode,
     GatewayClose,
     GatewayOp,
+    IntegrationType,
     Intent,
+    InteractionContext,
     InteractionType,
     MessageFlag,
     MessageType,
@@ -105,7 +123,9 @@ __all__ = [
     "GatewayClose",
     "GatewayOp",
     "Guild",
+    "IntegrationType",
     "Intent",
+    "InteractionContext",
     "InteractionRecord",
     "InteractionType",
     "MessageFlag",

@@ -19,13 +19,6 @@ class Commands(Parts):
         self.global_sync_count = 0
         self.guild_sync_count = 0
 
-    def _find_command(self, name: str, command_type: int, guild_id: int) -> dict:
-        for store in (self._guild_commands.get(guild_id, {}), self._global_commands):
-            if (name, command_type) in store:
-                return store[(name, command_type)]
-        synced = sorted(f"{n} (type {t})" for n, t in [*self._guild_commands.get(guild_id, {}), *self._global_commands])
-        raise KeyError(f"the bot has not synced a type-{command_type} command {name!r}; synced: {synced}")
-
     @property
     def commands(self) -> dict[str, dict]:
         """The commands the bot synced, by name (guild commands win over global ones of that name)."""
@@ -83,7 +76,7 @@ class Commands(Parts):
             )
 
     def _check_guild(self, req: ApiRequest) -> int:
-        return self.guild(snowflake_param(req.params["guild_id"])).id
+        return self._guild_of_bot(snowflake_param(req.params["guild_id"])).id
 
     @route("PUT", "/applications/{application_id}/commands")
     async def _put_global_commands(self, req: ApiRequest) -> Reply:

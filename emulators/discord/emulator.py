@@ -7,7 +7,7 @@ import contextlib
 import itertools
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from aiohttp import web
 
@@ -17,7 +17,7 @@ from .gateway import Gateway
 from .interactions import Injection
 from .messages import Messages
 from .openapi import OPENAPI_PATH, openapi_violations
-from .protocol import API_PREFIX, DISCORD_EPOCH_MS, MIB
+from .protocol import API_PREFIX, DISCORD_EPOCH_MS, MIB, IntegrationType
 from .rest import INVALID_REQUEST_LIMIT, Rest
 from .webhooks import Webhooks
 from .world import World
@@ -30,16 +30,20 @@ class DiscordEmulator(World, Cdn, Rest, Commands, Messages, Webhooks, Injection,
     Default world: one guild (``guild_id``, boost tier 0) with text channels ``channel_id`` and
     ``other_channel_id``, roles @everyone / Moderator (Manage Server) / Member, and users
     ``member``, ``moderator``, ``other_member`` and ``owner`` (the guild owner).  The bot user's id
-    is ``application_id``.  :meth:`add_guild`, :meth:`add_channel`, :meth:`add_role`,
-    :meth:`add_member` and :meth:`set_overwrite` build more.
+    is ``application_id``.  :meth:`add_guild` (also a server without the bot), :meth:`add_channel`,
+    :meth:`add_role`, :meth:`add_member`, :meth:`set_overwrite`, :meth:`add_dm_channel` (the bot's
+    DM) and :meth:`add_private_channel` (a DM or group DM between users) build more.
 
     ``response_deadline`` is the time (s) the bot has for the initial response;
     ``attachment_size_limit`` the default ``attachment_size_limit`` of injected interactions (the
     bot's own channel messages are limited by the guild's boost tier instead).
     ``privileged_intents`` are the privileged intents enabled for the application (default none).
     ``invalid_request_limit`` the number of 401/403/429 answers in 10 minutes that gets the client
-    banned; ``rate_limit`` the default ``(requests, seconds)`` of every route bucket;
-    ``recommended_shards`` what ``GET /gateway/bot`` recommends.  Times are emulator times: wall
+    banned; ``rate_limit`` the ``(requests, seconds)`` of the route buckets whose size nobody measured
+    (the measured ones are in ``rest.ROUTE_RATE_LIMITS``; ``global_rate_limit`` is the 50/s of all
+    non-interaction requests); ``recommended_shards`` what ``GET /gateway/bot`` recommends;
+    ``install_types`` how the application may be installed (new applications: to servers and to
+    users; a command's null ``integration_types`` means these).  Times are emulator times: wall
     clock + ``clock_offset`` (see :meth:`advance`).
 
     Records: ``calls`` (every REST request, in arrival order), ``messages`` (every existing message
@@ -59,8 +63,10 @@ class DiscordEmulator(World, Cdn, Rest, Commands, Messages, Webhooks, Injection,
         invalid_request_limit: int = INVALID_REQUEST_LIMIT,
         rate_limit: tuple[int, float] = (50, 1.0),
         recommended_shards: int = 1,
+        install_types: Iterable[IntegrationType] = (IntegrationType.GUILD_INSTALL, IntegrationType.USER_INSTALL),
     ) -> None:
         self.token = token
+        self.install_types = frozenset(IntegrationType(kind) for kind in install_types)
         self.response_deadline = response_deadline
         self.attachment_size_limit = attachment_size_limit
         self.privileged_intents = privileged_intents

@@ -1,5 +1,5 @@
 """The gateway: HELLO/heartbeats, IDENTIFY (token, privileged intents, shard) → READY and one
-GUILD_CREATE per guild of the shard, RESUME with replay, and dispatches routed by shard: a guild's
+GUILD_CREATE per guild of the shard that the bot is in, RESUME with replay, and dispatches routed by shard: a guild's
 events go to every session of shard ``(guild_id >> 22) % shard_count``, DMs to shard 0."""
 
 from __future__ import annotations
@@ -130,6 +130,12 @@ class Gateway(Parts):
         """MESSAGE_CREATE to sessions with GUILD_MESSAGES (DIRECT_MESSAGES for DMs), stripped of its
         content for sessions without MESSAGE_CONTENT unless the message is exempt."""
         guild_id = int(message["guild_id"]) if "guild_id" in message else None
+        if guild_id is None:
+            reaches_bot = self.is_bot_dm(self.channels[int(message["channel_id"])])
+        else:
+            reaches_bot = self.application_id in self.guilds[guild_id].members
+        if not reaches_bot:
+            return  # a DM between users, or a server the bot is not in
         needed = Intent.GUILD_MESSAGES if guild_id is not None else Intent.DIRECT_MESSAGES
         public = self._public(message)
         exempt = self._content_exempt(message)
@@ -193,7 +199,11 @@ class Gateway(Parts):
             await socket.close(code=GatewayClose.INVALID_SHARD, message=b"Invalid shard.")
             return
         session = Session(secrets.token_hex(16), shard_id, shard_count, intents, socket)
-        guilds = [guild for guild in self.guilds.values() if shard_of(guild.id, shard_count) == shard_id]
+        guilds = [
+            guild
+            for guild in self.guilds.values()
+            if shard_of(guild.id, shard_count) == shard_id and self.application_id in guild.members
+        ]
         ready = {
             "v": 10,
             "user": {**self.bot_user, "verified": True, "mfa_enabled": False},
@@ -239,7 +249,7 @@ class Gateway(Parts):
 
     async def _request_members(self, data: dict) -> None:
         guild = self.guilds.get(int(data.get("guild_id") or 0))
-        if guild is None:
+        if guild is None or self.application_id not in guild.members:
             return
         members = list(guild.members.values())
         wanted = data.get("user_ids")

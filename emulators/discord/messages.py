@@ -1,6 +1,6 @@
 """Channel message routes and the one place a message body becomes a stored message: validation,
-uploads (with the boost tier's or the interaction's size limit), link unfurling, mentions, and what a
-reader without the MESSAGE_CONTENT intent gets to see."""
+uploads (per file the boost tier's or the interaction's size limit, 25 MiB per request), link unfurling,
+mentions, and what a reader without the MESSAGE_CONTENT intent gets to see."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from .protocol import (
     snowflake_param,
     without_content,
 )
-from .rest import route
+from .rest import REQUEST_SIZE_LIMIT, route
 from .validation import validate_message_body, validate_message_fields
 from .world import BOOST_TIER_UPLOAD_LIMIT
 
@@ -105,7 +105,7 @@ class Messages(Parts):
         return any(int(user["id"]) == self.application_id for user in message.get("mentions") or [])
 
     def _upload_limit(self, channel_id: int) -> int:
-        """The bot's own per-file and per-message upload limit in a channel: the server's boost tier."""
+        """The bot's own per-file upload limit in a channel: the server's boost tier."""
         channel = self._channel(channel_id)
         if "guild_id" not in channel:
             return BOOST_TIER_UPLOAD_LIMIT[0]
@@ -136,10 +136,11 @@ class Messages(Parts):
         if not isinstance(body, dict):
             raise form_error([], "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
         validate_message_body(body)
-        for index in sorted(uploads):
-            if len(uploads[index].data) > size_limit:
-                raise ApiError(413, ErrorCode.REQUEST_ENTITY_TOO_LARGE, "Request entity too large")
-        if sum(len(upload.data) for upload in uploads.values()) > size_limit:
+        # "The file upload size limit applies to each file in a request" (Reference, "Uploading Files"),
+        # and "the maximum request size when sending a message is 25 MiB" (Resources → Message).
+        if any(len(upload.data) > size_limit for upload in uploads.values()) or (
+            sum(len(upload.data) for upload in uploads.values()) > REQUEST_SIZE_LIMIT
+        ):
             raise ApiError(413, ErrorCode.REQUEST_ENTITY_TOO_LARGE, "Request entity too large")
         if len(uploads) > 10:
             raise form_error(["files"], "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length.")

@@ -182,6 +182,22 @@ class MessageType(IntEnum):
 class ChannelType(IntEnum):
     GUILD_TEXT = 0
     DM = 1
+    GROUP_DM = 3
+
+
+class InteractionContext(IntEnum):
+    """Where an interaction happens (Interactions → Receiving and Responding, "Interaction Context Types")."""
+
+    GUILD = 0
+    BOT_DM = 1
+    PRIVATE_CHANNEL = 2  # group DMs, and DMs between users other than the bot
+
+
+class IntegrationType(IntEnum):
+    """How the application was installed (Resources → Application, "Application Integration Types")."""
+
+    GUILD_INSTALL = 0
+    USER_INSTALL = 1
 
 
 class GatewayOp(IntEnum):

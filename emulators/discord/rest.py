@@ -1,9 +1,11 @@
-"""REST plumbing: the route table, request parsing, injected faults, per-route rate limits with
-``X-RateLimit-*`` headers, the invalid-request ban, and the login, gateway and guild routes."""
+"""REST plumbing: the route table, request parsing, injected faults, rate limits (per-route buckets of
+the sizes clients observe, and the global 50 requests/s) with ``X-RateLimit-*`` headers, the
+invalid-request ban, and the login, gateway and guild routes."""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import time
 from collections import deque
@@ -32,11 +34,50 @@ RouteHandler = Callable[[Any, ApiRequest], Awaitable[Reply]]
 ROUTES: list[tuple[str, str, re.Pattern[str], str]] = []
 # The parameters that make a route's rate-limit bucket distinct (Discord's "major parameters").
 MAJOR_PARAMETERS = ("channel_id", "guild_id", "webhook_id", "webhook_token", "interaction_id")
-# Discord bans a client (Cloudflare, about an hour) after 10,000 401/403/429 answers in 10 minutes.
+# Discord bans a client (Cloudflare, about an hour) after 10,000 401/403/429 answers in 10 minutes; 429s
+# with ``X-RateLimit-Scope: shared`` do not count (Topics → Rate Limits, "Invalid Request Limit").
 INVALID_REQUEST_LIMIT = 10_000
 INVALID_REQUEST_WINDOW = 600.0
 BAN_DURATION = 3600.0
+# "The maximum request size when sending a message is 25 MiB" (Resources → Message, Create Message).
 REQUEST_SIZE_LIMIT = 25 * MIB
+# "All bots can make up to 50 requests per second to our API ... If no authorization header is provided,
+# then the limit is applied to the IP address ... Interaction endpoints are not bound to the bot's Global
+# Rate Limit" (Topics → Rate Limits, "Global Rate Limit").
+GLOBAL_RATE_LIMIT = (50, 1.0)
+# Per-route bucket sizes, (requests, seconds) per major parameter.  Discord publishes none ("rate limits
+# should not be hard coded"); these are what clients read in the X-RateLimit headers, with their source.
+# Routes not listed get the emulator's ``rate_limit`` (default 50/1 s: only the global limit binds them).
+ROUTE_RATE_LIMITS: dict[tuple[str, str], tuple[int, float]] = {
+    # 5 per 5 s per channel for creating and for editing a message: discord-api-docs#2761 ("POST
+    # /channels/:channelId/messages and PATCH /channels/:channelId/messages/:messageId's bucket hashes of
+    # 5/5"). Whether the two share one bucket is not said; they are kept apart here.
+    ("POST", "/channels/{channel_id}/messages"): (5, 5.0),
+    ("PATCH", "/channels/{channel_id}/messages/{message_id}"): (5, 5.0),
+    # 5 per 1 s per channel for deleting a message younger than 10 s (or an unknown one): discord-api-docs
+    # #8330. Older messages have slower buckets of their own (3 per 0.333 s, 30 per 4 s past 2 weeks), not
+    # modelled: the bot deletes only what it just posted.
+    ("DELETE", "/channels/{channel_id}/messages/{message_id}"): (5, 1.0),
+    # Interaction followups: 5 per 2 s per interaction ("the rate limits used are identical to webhook rate
+    # limits", keyed by the interaction): discord-api-docs#2701. Editing, reading and deleting the
+    # interaction's messages are webhook message routes of the same size (discordgo#1384: limit 5).
+    ("POST", "/webhooks/{webhook_id}/{webhook_token}"): (5, 2.0),
+    ("GET", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"): (5, 2.0),
+    ("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"): (5, 2.0),
+    ("DELETE", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"): (5, 2.0),
+}
+# The 429 body's message per X-RateLimit-Scope (Topics → Rate Limits, the example responses).
+RATE_LIMITED_MESSAGE = {
+    "user": "You are being rate limited.",
+    "global": "You are being rate limited.",
+    "shared": "The resource is being rate limited.",
+}
+# Routes Discord answers without a token: Get Gateway "does not require authentication" (Events → Gateway);
+# Get Gateway Bot "requires authentication using a valid bot token".
+PUBLIC_ROUTES = {("GET", "/gateway")}
+# Interaction endpoints (the callback, and the application's webhook): authorised by the interaction
+# token, and not bound by the global limit.
+INTERACTION_ROUTE_PREFIXES = ("/interactions/", "/webhooks/")
 
 
 def route(method: str, template: str) -> Callable[[RouteHandler], RouteHandler]:
@@ -57,6 +98,7 @@ class _Bucket:
     name: str
     limit: int
     per: float
+    scope: str = "user"
     used: int = 0
     reset_at: float = 0.0
 
@@ -66,7 +108,8 @@ class _Bucket:
         allowed = self.used < self.limit
         if allowed:
             self.used += 1
-        reset_after = max(self.reset_at - now, 0.0)
+        # Rounded up to the millisecond: a client that sleeps exactly this long finds the window reset.
+        reset_after = math.ceil(max(self.reset_at - now, 0.0) * 1000) / 1000
         return allowed, {
             "X-RateLimit-Limit": str(self.limit),
             "X-RateLimit-Remaining": str(self.limit - self.used),
@@ -86,8 +129,12 @@ class Rest(Parts):
         self._invalid_at: deque[float] = deque()
         self.banned_until: float | None = None
         self._default_rate_limit = rate_limit
-        self._rate_limits: dict[tuple[str, str], tuple[int, float]] = {}
+        self._rate_limits: dict[tuple[str, str], tuple[int, float, str]] = {
+            route: (limit, per, "user") for route, (limit, per) in ROUTE_RATE_LIMITS.items()
+        }
         self._buckets: dict[tuple[str, str, tuple[str, ...]], _Bucket] = {}
+        self.global_rate_limit = GLOBAL_RATE_LIMIT
+        self._global_buckets: dict[str, _Bucket] = {}
         self.rate_limited_count = 0
         self.recommended_shards = recommended_shards
         self.request_size_limit = REQUEST_SIZE_LIMIT
@@ -106,14 +153,18 @@ class Rest(Parts):
     ) -> None:
         """Answers the next ``times`` requests whose method matches (``"*"`` for any) and whose path
         after /api/v10 matches the regex ``path_pattern`` (``re.search``) with ``status``/``body``
-        instead of handling them.  A 429 gets a ``Via`` header and a ``retry_after`` by default so
-        discord.py retries it."""
-        body = dict(body) if body is not None else {"code": 0, "message": f"{status}: injected fault"}
+        instead of handling them.  A 429 gets a ``Via`` header, a ``retry_after`` and an
+        ``X-RateLimit-Scope`` (``user`` unless ``headers`` says ``shared``, which Discord does not count
+        toward the invalid-request ban) by default, so discord.py retries it."""
         headers = dict(headers or {})
+        default: dict[str, Any] = {"code": 0, "message": f"{status}: injected fault"}
+        if status == 429:
+            headers.setdefault("Via", "1.1 google")
+            default = {"message": RATE_LIMITED_MESSAGE[headers.setdefault("X-RateLimit-Scope", "user")]}
+        body = dict(body) if body is not None else default
         if status == 429:
             body.setdefault("retry_after", 0.05)
             body.setdefault("global", False)
-            headers.setdefault("Via", "1.1 google")
         self._faults.append(
             {
                 "method": method.upper(),
@@ -125,10 +176,14 @@ class Rest(Parts):
             }
         )
 
-    def set_rate_limit(self, method: str, template: str, limit: int, per: float) -> None:
+    def set_rate_limit(self, method: str, template: str, limit: int, per: float, *, scope: str = "user") -> None:
         """Limits ``method template`` (e.g. ``"POST", "/channels/{channel_id}/messages"``) to ``limit``
-        requests per ``per`` seconds per major parameter, as Discord's per-route buckets do."""
-        self._rate_limits[(method.upper(), template)] = (limit, per)
+        requests per ``per`` seconds per major parameter, as Discord's per-route buckets do, from the
+        next bucket on.  With ``scope="shared"`` the limit is the resource's (Discord's "per resource
+        limit"): its 429s say ``X-RateLimit-Scope: shared`` and do not count toward the ban."""
+        if scope not in RATE_LIMITED_MESSAGE:
+            raise ValueError(f"scope must be one of {sorted(RATE_LIMITED_MESSAGE)}, not {scope!r}")
+        self._rate_limits[(method.upper(), template)] = (limit, per, scope)
 
     @property
     def banned(self) -> bool:
@@ -147,9 +202,11 @@ class Rest(Parts):
         while self._invalid_at and self._invalid_at[0] <= self.now() - INVALID_REQUEST_WINDOW:
             self._invalid_at.popleft()
 
-    def _count_answer(self, status: int) -> None:
+    def _count_answer(self, status: int, headers: dict[str, str]) -> None:
         if status not in (401, 403, 429):
             return
+        if status == 429 and headers.get("X-RateLimit-Scope") == "shared":
+            return  # "429 errors returned with X-RateLimit-Scope: shared are not counted against you"
         self._invalid_at.append(self.now())
         self._forget_old_invalid()
         if len(self._invalid_at) >= self.invalid_request_limit:
@@ -207,20 +264,43 @@ class Rest(Parts):
         except ApiError as error:
             status, body = error.status, error.body
         call.status = status
-        self._count_answer(status)
+        self._count_answer(status, headers)
         if body is None:
             return web.Response(status=status, headers=headers)
         return json_response(status, body, headers)
 
-    def _rate_limit(self, method: str, template: str, params: dict[str, str]) -> tuple[bool, dict[str, str]]:
-        limit, per = self._rate_limits.get((method, template), self._default_rate_limit)
+    def _rate_limit(self, method: str, template: str, params: dict[str, str]) -> tuple[bool, _Bucket, dict[str, str]]:
+        limit, per, scope = self._rate_limits.get((method, template), (*self._default_rate_limit, "user"))
         major = tuple(params.get(key, "") for key in MAJOR_PARAMETERS)
         key = (method, template, major)
         bucket = self._buckets.get(key)
         if bucket is None:
             name = hashlib.sha1(f"{method} {template}".encode()).hexdigest()[:16]
-            bucket = self._buckets[key] = _Bucket(name, limit, per)
-        return bucket.take(time.monotonic())
+            bucket = self._buckets[key] = _Bucket(name, limit, per, scope)
+        allowed, headers = bucket.take(time.monotonic())
+        return allowed, bucket, headers
+
+    def _global_limit(self, identity: str) -> tuple[bool, float]:
+        """Takes one request of ``identity``'s (the bot token's, or the IP's) global allowance."""
+        bucket = self._global_buckets.get(identity)
+        if bucket is None or (bucket.limit, bucket.per) != self.global_rate_limit:
+            bucket = self._global_buckets[identity] = _Bucket("global", *self.global_rate_limit, "global")
+        allowed, headers = bucket.take(time.monotonic())
+        return allowed, float(headers["X-RateLimit-Reset-After"])
+
+    def _too_many(self, retry_after: float, scope: str, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        """Discord's 429 (Topics → Rate Limits, "Exceeding A Rate Limit"), with the ``Via`` header
+        that tells discord.py it is not a Cloudflare ban."""
+        self.rate_limited_count += 1
+        body = {"message": RATE_LIMITED_MESSAGE[scope], "retry_after": retry_after, "global": scope == "global"}
+        headers = headers | {
+            "Via": "1.1 google",
+            "X-RateLimit-Scope": scope,
+            "Retry-After": str(math.ceil(retry_after)),
+        }
+        if scope == "global":
+            headers["X-RateLimit-Global"] = "true"
+        return 429, body, headers
 
     async def _dispatch_route(
         self, request: web.Request, path: str, call: RestCall, uploads: dict[int, UploadedFile]
@@ -233,17 +313,17 @@ class Rest(Parts):
             allowed = True
             if method != request.method:
                 continue
-            if not template.startswith(("/interactions/", "/webhooks/")) and (
-                request.headers.get("Authorization") != f"Bot {self.token}"
-            ):
+            interaction_route = template.startswith(INTERACTION_ROUTE_PREFIXES)
+            authorised = request.headers.get("Authorization") == f"Bot {self.token}"
+            if not (authorised or interaction_route or (method, template) in PUBLIC_ROUTES):
                 raise ApiError(401, ErrorCode.GENERAL, "401: Unauthorized")
-            within, headers = self._rate_limit(method, template, match.groupdict())
+            if not interaction_route:
+                within, retry_after = self._global_limit("bot" if authorised else f"ip:{request.remote}")
+                if not within:
+                    return self._too_many(retry_after, "global", {})
+            within, bucket, headers = self._rate_limit(method, template, match.groupdict())
             if not within:
-                self.rate_limited_count += 1
-                retry_after = float(headers["X-RateLimit-Reset-After"])
-                body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": False}
-                headers |= {"Via": "1.1 google", "X-RateLimit-Scope": "user", "Retry-After": str(int(retry_after) + 1)}
-                return 429, body, headers
+                return self._too_many(float(headers["X-RateLimit-Reset-After"]), bucket.scope, headers)
             handler = getattr(self, handler_name)
             status, body = await handler(ApiRequest(match.groupdict(), call.query, call.json, uploads))
             return status, body, headers
@@ -291,13 +371,18 @@ class Rest(Parts):
 
     @route("GET", "/guilds/{guild_id}")
     async def _get_guild(self, req: ApiRequest) -> Reply:
-        guild = self._guild_create_payload(self.guild(snowflake_param(req.params["guild_id"])))
+        # A server the bot is not in reads like one that does not exist, 404 10004 Unknown Guild (so
+        # since January 2023, discord-api-docs#5840; before, 403 50001 Missing Access).
+        found = self.guilds.get(snowflake_param(req.params["guild_id"]))
+        if found is None or not self.bot_is_in(found):
+            raise ApiError(404, ErrorCode.UNKNOWN_GUILD, "Unknown Guild")
+        guild = self._guild_create_payload(found)
         keys = ("id", "name", "icon", "owner_id", "roles", "emojis", "features", "stickers", "preferred_locale")
         return 200, {k: guild[k] for k in (*keys, "premium_tier", "description")}
 
     @route("GET", "/guilds/{guild_id}/members/{user_id}")
     async def _get_member(self, req: ApiRequest) -> Reply:
-        guild = self.guild(snowflake_param(req.params["guild_id"]))
+        guild = self._guild_of_bot(snowflake_param(req.params["guild_id"]))
         member = guild.members.get(snowflake_param(req.params["user_id"]))
         if member is None:
             raise ApiError(404, ErrorCode.UNKNOWN_MEMBER, "Unknown Member")

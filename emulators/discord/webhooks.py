@@ -114,7 +114,7 @@ class Webhooks(Parts):
             "interaction_metadata": {
                 "id": str(record.id),
                 "type": kind,
-                "user": record.payload["member"]["user"],
+                "user": record.user,
                 "authorizing_integration_owners": record.payload["authorizing_integration_owners"],
             },
         }
@@ -189,9 +189,12 @@ class Webhooks(Parts):
         record = self._interaction_for_webhook(req)
         original = record.original
         if original is not None and original["flags"] & MessageFlag.LOADING and int(original["id"]) in self.messages:
+            # The followup then "will function as Edit Original Interaction Response ... The ephemeral flag
+            # will be ignored" (Receiving and Responding, Create Followup Message): the flags an edit may
+            # set, SUPPRESS_EMBEDS and IS_COMPONENTS_V2 (Resources → Webhook, Edit Webhook Message), stay.
             body = dict(req.body or {})
-            if "flags" in body:  # ignored, except that the filled-in message may switch to components v2
-                body["flags"] = int(body["flags"] or 0) & MessageFlag.IS_COMPONENTS_V2
+            if "flags" in body:
+                body["flags"] = int(body["flags"] or 0) & (MessageFlag.SUPPRESS_EMBEDS | MessageFlag.IS_COMPONENTS_V2)
             message = self._edit_message(original, body, req.uploads, record.size_limit)
             message["flags"] &= ~MessageFlag.LOADING
             message["edited_timestamp"] = None

@@ -1,5 +1,6 @@
-"""The emulated world: users, guilds (roles, channels, members, boost tier, locale), DM channels, and
-Discord's permission calculation (base permissions from roles, then channel overwrites)."""
+"""The emulated world: users, guilds (roles, channels, members, boost tier, locale; with or without the
+bot), DM and group DM channels, and Discord's permission calculation (base permissions from roles, then
+channel overwrites)."""
 
 from __future__ import annotations
 
@@ -66,18 +67,33 @@ def channel_permissions(guild: Guild, channel: dict, user_id: int) -> int:
     value = base_permissions(guild, user_id)
     if value & Permission.ADMINISTRATOR or value == ALL_PERMISSIONS:
         return ALL_PERMISSIONS
+    return _overwritten(guild, channel, value, [int(role) for role in guild.members[user_id]["roles"]], user_id)
+
+
+def everyone_permissions(guild: Guild, channel: dict) -> int:
+    """What @everyone may do in a channel: an app's ``app_permissions`` in a server its bot is not in
+    ("if the app has a bot in the guild, it's the bot's permissions, if not then it will be the
+    permissions of @everyone": Discord's announcement of ``app_permissions``, quoted in
+    breqdev/flask-discord-interactions#102)."""
+    value = int(guild.roles[guild.id]["permissions"])
+    if value & Permission.ADMINISTRATOR:
+        return ALL_PERMISSIONS
+    return _overwritten(guild, channel, value, [], None)
+
+
+def _overwritten(guild: Guild, channel: dict, value: int, role_ids: list[int], user_id: int | None) -> int:
     overwrites = {(int(o["id"]), int(o["type"])): o for o in channel.get("permission_overwrites") or []}
     everyone = overwrites.get((guild.id, OVERWRITE_ROLE))
     if everyone is not None:
         value = (value & ~int(everyone["deny"])) | int(everyone["allow"])
     allow = deny = 0
-    for role_id in guild.members[user_id]["roles"]:
-        overwrite = overwrites.get((int(role_id), OVERWRITE_ROLE))
+    for role_id in role_ids:
+        overwrite = overwrites.get((role_id, OVERWRITE_ROLE))
         if overwrite is not None:
             allow |= int(overwrite["allow"])
             deny |= int(overwrite["deny"])
     value = (value & ~deny) | allow
-    own = overwrites.get((user_id, OVERWRITE_MEMBER))
+    own = overwrites.get((user_id, OVERWRITE_MEMBER)) if user_id is not None else None
     if own is not None:
         value = (value & ~int(own["deny"])) | int(own["allow"])
     if not value & Permission.VIEW_CHANNEL:
@@ -112,19 +128,28 @@ class World(Parts):
     # ------------------------------------------------------------------ building the world
 
     def add_guild(
-        self, *, name: str = "Another Guild", owner: dict | None = None, premium_tier: int = 0, locale: str = "en-US"
+        self,
+        *,
+        name: str = "Another Guild",
+        owner: dict | None = None,
+        premium_tier: int = 0,
+        locale: str = "en-US",
+        with_bot: bool = True,
     ) -> Guild:
-        """Adds a guild with an @everyone role and the bot as a member (with its managed role).
-        Guilds added after login reach the client only through a later IDENTIFY."""
+        """Adds a guild with an @everyone role and the bot as a member (with its managed role), or,
+        with ``with_bot=False``, a server the bot is not in (its members may still use the app they
+        installed to their account there).  Guilds added after login reach the client only through a
+        later IDENTIFY; guilds without the bot never do."""
         if premium_tier not in BOOST_TIER_UPLOAD_LIMIT:
             raise ValueError(f"premium_tier must be 0–3, not {premium_tier}")
         owner = owner or self._new_user(f"{name}-owner")
         guild = Guild(self._snowflake(), name, int(owner["id"]), premium_tier=premium_tier, preferred_locale=locale)
         self.guilds[guild.id] = guild
         guild.roles[guild.id] = self._role_payload(guild.id, "@everyone", EVERYONE_PERMISSIONS, 0)
-        bot_role = self._snowflake()
-        guild.roles[bot_role] = self._role_payload(bot_role, "Retouch", BOT_PERMISSIONS, 3, managed=True)
-        self._add_member_record(guild, self.bot_user, [bot_role])
+        if with_bot:
+            bot_role = self._snowflake()
+            guild.roles[bot_role] = self._role_payload(bot_role, "Retouch", BOT_PERMISSIONS, 3, managed=True)
+            self._add_member_record(guild, self.bot_user, [bot_role])
         self._add_member_record(guild, owner, [])
         return guild
 
@@ -166,6 +191,23 @@ class World(Parts):
             "last_message_id": None,
             "flags": 0,
         }
+        return channel_id
+
+    def add_private_channel(self, users: list[dict]) -> int:
+        """Opens a channel between users without the bot: a DM for two users, a group DM for more.
+        The bot can neither read nor post there; a user who installed the app may use its commands."""
+        if len(users) < 2:
+            raise ValueError("a DM between users needs two of them (add_dm_channel opens one with the bot)")
+        channel_id = self._snowflake()
+        self.channels[channel_id] = {
+            "id": str(channel_id),
+            "type": ChannelType.DM if len(users) == 2 else ChannelType.GROUP_DM,
+            "recipients": list(users),
+            "last_message_id": None,
+            "flags": 0,
+        }
+        if len(users) > 2:
+            self.channels[channel_id] |= {"name": None, "icon": None, "owner_id": users[0]["id"]}
         return channel_id
 
     def add_member(
@@ -212,12 +254,33 @@ class World(Parts):
         except KeyError:
             raise ApiError(404, ErrorCode.UNKNOWN_GUILD, "Unknown Guild") from None
 
+    def bot_is_in(self, guild: Guild) -> bool:
+        return self.application_id in guild.members
+
+    def _guild_of_bot(self, guild_id: int) -> Guild:
+        """A guild the bot is in, for its guild routes: any other id, known or not, is 403 50001 Missing
+        Access, what Discord answers for the members of a server the bot is not in (discord-api-docs
+        #1716) and for its guild commands (discord.py's ``CommandTree.sync``: Forbidden, "the client
+        does not have the applications.commands scope in the guild")."""
+        guild = self.guilds.get(guild_id)
+        if guild is None or not self.bot_is_in(guild):
+            raise ApiError(403, ErrorCode.MISSING_ACCESS, "Missing Access")
+        return guild
+
+    @staticmethod
+    def is_bot_dm(channel: dict) -> bool:
+        """A DM between one user and the bot (``add_dm_channel``), not one between users."""
+        return channel["type"] == ChannelType.DM and len(channel.get("recipients") or []) == 1
+
     def permissions_in(self, channel_id: int, user_id: int | None = None) -> int:
         """What ``user_id`` (default: the bot) may do in a channel, by Discord's algorithm.  In a DM
-        the bot and the recipient have the DM permissions (view, send, embed, attach, history)."""
+        the bot and the recipient have the DM permissions (view, send, embed, attach, history); in a
+        DM between users, a group DM or a server it is not in, the bot has none."""
         channel = self._channel(channel_id)
         user_id = self.application_id if user_id is None else user_id
         if "guild_id" not in channel:
+            if user_id == self.application_id and not self.is_bot_dm(channel):
+                return 0
             return int(EVERYONE_PERMISSIONS & ~Permission.CHANGE_NICKNAME)
         guild = self.guilds[int(channel["guild_id"])]
         if user_id not in guild.members:
