@@ -65,7 +65,6 @@ Discord's exact error wording for every rule.
 from .emulator import DiscordEmulator
 from .gateway import Session, shard_of
 from .interactions import InteractionRecord
-from .openapi import OPENAPI_PATH, openapi_violations
 from .protocol import (
     ALL_PERMISSIONS,
     BOT_PERMISSIONS,
@@ -87,12 +86,15 @@ from .protocol import (
     RestCall,
     UploadedFile,
 )
+from .rest import CALL_OBSERVERS
+from .schema import OPENAPI_PATH, check_request
 from .world import BOOST_TIER_UPLOAD_LIMIT, Guild
 
 __all__ = [
     "ALL_PERMISSIONS",
     "BOOST_TIER_UPLOAD_LIMIT",
     "BOT_PERMISSIONS",
+    "CALL_OBSERVERS",
     "EVERYONE_PERMISSIONS",
     "MIB",
     "OPENAPI_PATH",
@@ -115,6 +117,6 @@ __all__ = [
     "RestCall",
     "Session",
     "UploadedFile",
-    "openapi_violations",
+    "check_request",
     "shard_of",
 ]
