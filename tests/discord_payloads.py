@@ -2,9 +2,11 @@
 Discord refuses (the emulator's own validation answered 400/413) or ignores in part (an unknown
 path, query parameter or body key), naming each test and the rule, even when that test passed.
 
-Only discord.py's requests count (its ``User-Agent`` starts with ``DiscordBot``): tests that poke the
-emulator with raw HTTP to prove a refusal are not the bot.  A test that makes the bot send a refused
-payload on purpose says so with ``@pytest.mark.refusals_expected``.
+Every request counts but those of tests that poke the emulator with raw HTTP to prove a refusal: they
+send ``User-Agent: retouch-tests``.  (discord.py's REST client says ``DiscordBot (…)``, but its webhook
+adapter, which sends interaction callbacks, followups and ``@original`` edits, sends aiohttp's
+default ``Python/… aiohttp/…``, so the bot cannot be told by its own User-Agent.)  A test that makes
+the bot send a refused payload on purpose says so with ``@pytest.mark.refusals_expected``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pytest
 from emulators.discord import CALL_OBSERVERS, RestCall
 
 MARKER = "refusals_expected"
-BOT_USER_AGENT = "DiscordBot"
+TEST_USER_AGENT = "retouch-tests"
 
 
 class PayloadWatch:
@@ -27,7 +29,7 @@ class PayloadWatch:
         self.offences: list[str] = []
 
     def observe(self, call: RestCall) -> None:
-        if not call.user_agent.startswith(BOT_USER_AGENT) or not call.offences:
+        if call.user_agent.startswith(TEST_USER_AGENT) or not call.offences:
             return
         if self.item is not None and self.item.get_closest_marker(MARKER) is not None:
             return

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -19,6 +20,7 @@ import discord
 import pytest
 
 from emulators.discord import DiscordEmulator, InteractionRecord, MessageFlag, check_request, schema
+from tests.discord_payloads import TEST_USER_AGENT
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(56))
@@ -46,7 +48,7 @@ async def raw(
     emu: DiscordEmulator, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
 ) -> tuple[int, Any]:
     """A request as a test (not discord.py) sends it, with the bot's token."""
-    headers = {"Authorization": f"Bot {emu.token}", **(headers or {})}
+    headers = {"Authorization": f"Bot {emu.token}", "User-Agent": TEST_USER_AGENT, **(headers or {})}
     async with aiohttp.ClientSession() as session:
         async with session.request(method, emu.rest_base + path, headers=headers, **kwargs) as response:
             text = await response.text()
@@ -237,39 +239,45 @@ def test_validators_are_built_once_per_operation() -> None:
 
 # ---------------------------------------------------------------------- the end-of-session check
 
-BAD_SELECT_TEST = """
+BAD_PAYLOADS_TEST = """
+import aiohttp
 import discord
 import pytest
 
 from emulators.discord import DiscordEmulator
 
 
-async def send_a_select_of_26():
-    async with DiscordEmulator() as emu:
+async def send_bad_payloads():
+    # Through discord.py's REST client (User-Agent "DiscordBot …") and its webhook adapter, which
+    # sends interaction responses and followups (aiohttp's default User-Agent).
+    async with DiscordEmulator() as emu, aiohttp.ClientSession() as session:
         with emu.patch_discord():
             client = discord.Client(intents=discord.Intents.none())
             await client.login(emu.token)
             view = discord.ui.View()
             view.add_item(discord.ui.Select(custom_id="pick", max_values=26, options=[discord.SelectOption(label="a")]))
+            followups = discord.Webhook.partial(emu.application_id, "token", session=session)
             try:
                 with pytest.raises(discord.HTTPException):
                     await client.get_partial_messageable(emu.channel_id).send("Pick", view=view)
+                with pytest.raises(discord.HTTPException):
+                    await followups.send("x" * 2001)
             finally:
                 await client.close()
 
 
-async def test_bot_sends_it():
-    await send_a_select_of_26()
+async def test_bot_sends_them():
+    await send_bad_payloads()
 
 
 @pytest.mark.refusals_expected
-async def test_bot_sends_it_on_purpose():
-    await send_a_select_of_26()
+async def test_bot_sends_them_on_purpose():
+    await send_bad_payloads()
 """
 
 
 def run_pytest(tmp_path: Path, selected: str) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "test_bad_select.py").write_text(textwrap.dedent(BAD_SELECT_TEST))
+    (tmp_path / "test_bad_payloads.py").write_text(textwrap.dedent(BAD_PAYLOADS_TEST))
     (tmp_path / "pytest.ini").write_text(
         "[pytest]\nasyncio_mode = auto\nmarkers =\n    refusals_expected: sent on purpose\n"
     )
@@ -287,21 +295,20 @@ def run_pytest(tmp_path: Path, selected: str) -> subprocess.CompletedProcess[str
 
 
 def test_the_session_fails_naming_the_test_and_the_rule_when_the_bot_sent_a_refused_payload(tmp_path: Path) -> None:
-    run = run_pytest(tmp_path, "test_bot_sends_it and not on_purpose")
+    run = run_pytest(tmp_path, "test_bot_sends_them and not on_purpose")
     assert run.returncode == pytest.ExitCode.TESTS_FAILED, run.stdout + run.stderr
     assert "1 passed" in run.stdout
-    rule = "NUMBER_TYPE_MAX at components.0.components.0.max_values: int value should be less than or equal to 25."
-    offences = [line for line in run.stdout.splitlines() if "NUMBER_TYPE_MAX" in line]
-    request = f"POST /channels/{channel_of(offences)}/messages"
-    assert offences == [f"test_bad_select.py::test_bot_sends_it: {request}: {rule}"]
-
-
-def channel_of(lines: list[str]) -> str:
-    """The channel id in the first offence line (the inner run's emulator made it up)."""
-    return lines[0].split("/channels/")[1].split("/")[0] if lines else "?"
+    # The inner run's emulator made up its snowflakes.
+    offences = [re.sub(r"\d{15,}", "N", line) for line in run.stdout.splitlines() if line.startswith("test_bad_")]
+    assert offences == [
+        "test_bad_payloads.py::test_bot_sends_them: POST /channels/N/messages: NUMBER_TYPE_MAX at "
+        "components.0.components.0.max_values: int value should be less than or equal to 25.",
+        "test_bad_payloads.py::test_bot_sends_them: POST /webhooks/N/token: BASE_TYPE_MAX_LENGTH at content: "
+        "Must be 2000 or fewer in length.",
+    ]
 
 
 def test_the_session_passes_when_the_test_expects_the_refusal(tmp_path: Path) -> None:
     run = run_pytest(tmp_path, "on_purpose")
     assert run.returncode == pytest.ExitCode.OK, run.stdout + run.stderr
-    assert "NUMBER_TYPE_MAX" not in run.stdout
+    assert "test_bad_payloads.py::" not in run.stdout
