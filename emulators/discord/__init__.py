@@ -6,8 +6,8 @@ Modules: ``protocol`` (numbers by name, shared shapes), ``world`` (guilds, chann
 permission calculation), ``cdn`` (signed URLs, ephemeral attachments), ``rest`` (routing, faults,
 rate limits, ban; login, gateway and guild routes), ``commands``, ``messages``, ``webhooks``
 (interaction callback and followups), ``interactions`` (:class:`InteractionRecord`, injection),
-``gateway`` (identify/resume, shard routing), ``validation`` (body rules), ``openapi`` (conformance
-with ``openapi.json``, Discord's own document), ``emulator`` (:class:`DiscordEmulator`).
+``gateway`` (identify/resume, shard routing), ``validation`` (body rules), ``schema`` (every request
+body validated against ``openapi.json``, Discord's own document), ``emulator`` (:class:`DiscordEmulator`).
 
 What it models (each checked against discord.py 2.7's source and Discord's documentation):
 
@@ -49,8 +49,12 @@ What it models (each checked against discord.py 2.7's source and Discord's docum
   without ``Via`` (discord.py raises).
 * Command sync: bulk overwrite rules (names, descriptions, options, duplicates), ids kept for
   unchanged commands, global and per guild.
-* Request bodies against Discord's OpenAPI document: paths, methods, query parameters, body keys
-  two levels deep (:meth:`DiscordEmulator.openapi_violations`; a missing document is an error).
+* Request bodies against Discord's OpenAPI document (:mod:`.schema`), at every depth, before the
+  route's handler runs: the JSON body or a multipart body's ``payload_json``, refused as Discord
+  refuses them (400, 50035, the error tree by field path).  Unknown paths, methods, query parameters
+  and body keys, which Discord ignores, are recorded, not refused.  Every call records what was
+  refused (``RestCall.refusal``: form errors, empty messages, too large; not injected faults,
+  permissions or tokens) and ignored (``RestCall.violations``); ``CALL_OBSERVERS`` see every call.
 
 What it does NOT model: voice, stage, threads and forum channels, reactions, pins, polls (beyond
 hiding them), stickers and emojis, presences, guild member/role/channel events after login (changes
