@@ -3,6 +3,9 @@ import pytest
 from tests.db_fixtures import *  # noqa: F403
 from tests.stack import assert_nothing_leaked, loopback_stack
 
+# The session fails when the bot sent Discord a payload it refuses (see tests/discord_payloads.py).
+pytest_plugins = ["tests.discord_payloads"]
+
 
 @pytest.fixture
 async def stack(tmp_path):

@@ -61,8 +61,8 @@ async def loopback_stack(tmp_path: Path, **overrides: Any) -> AsyncIterator[Stac
 
 
 def assert_nothing_leaked(stack: Stack) -> None:
-    """Neither token in any log line or message, and every REST call the bot made is in Discord's spec."""
+    """Neither token in any log line or message.  (That every REST call the bot made is one Discord
+    takes is checked for every test at the session's end, see tests/discord_payloads.py.)"""
     said = stack.everything_said()
     assert stack.config.discord_token.reveal() not in said
     assert stack.config.ionos_api_token.reveal() not in said
-    assert stack.discord.openapi_violations() == []

@@ -6,8 +6,8 @@ Modules: ``protocol`` (numbers by name, shared shapes), ``world`` (guilds, chann
 permission calculation), ``cdn`` (signed URLs, ephemeral attachments), ``rest`` (routing, faults,
 rate limits, ban; login, gateway and guild routes), ``commands``, ``messages``, ``webhooks``
 (interaction callback and followups), ``interactions`` (:class:`InteractionRecord`, injection),
-``gateway`` (identify/resume, shard routing), ``validation`` (body rules), ``openapi`` (conformance
-with ``openapi.json``, Discord's own document), ``emulator`` (:class:`DiscordEmulator`).
+``gateway`` (identify/resume, shard routing), ``validation`` (body rules), ``schema`` (every request
+body validated against ``openapi.json``, Discord's own document), ``emulator`` (:class:`DiscordEmulator`).
 
 What it models (each checked against discord.py 2.7's source and Discord's documentation):
 
@@ -63,8 +63,12 @@ What it models (each checked against discord.py 2.7's source and Discord's docum
   (discord.py raises).
 * Command sync: bulk overwrite rules (names, descriptions, options, duplicates), ids kept for
   unchanged commands, global and per guild.
-* Request bodies against Discord's OpenAPI document: paths, methods, query parameters, body keys
-  two levels deep (:meth:`DiscordEmulator.openapi_violations`; a missing document is an error).
+* Request bodies against Discord's OpenAPI document (:mod:`.schema`), at every depth, before the
+  route's handler runs: the JSON body or a multipart body's ``payload_json``, refused as Discord
+  refuses them (400, 50035, the error tree by field path).  Unknown paths, methods, query parameters
+  and body keys, which Discord ignores, are recorded, not refused.  Every call records what was
+  refused (``RestCall.refusal``: form errors, empty messages, too large; not injected faults,
+  permissions or tokens) and ignored (``RestCall.violations``); ``CALL_OBSERVERS`` see every call.
 
 What it does NOT model: voice, stage, threads and forum channels, reactions, pins, polls (beyond
 hiding them), stickers and emojis, presences, guild member/role/channel events after login (changes
@@ -81,7 +85,6 @@ Discord's exact error wording for every rule.
 from .emulator import DiscordEmulator
 from .gateway import Session, shard_of
 from .interactions import InteractionRecord
-from .openapi import OPENAPI_PATH, openapi_violations
 from .protocol import (
     ALL_PERMISSIONS,
     BOT_PERMISSIONS,
@@ -105,12 +108,15 @@ from .protocol import (
     RestCall,
     UploadedFile,
 )
+from .rest import CALL_OBSERVERS
+from .schema import OPENAPI_PATH, check_request
 from .world import BOOST_TIER_UPLOAD_LIMIT, Guild
 
 __all__ = [
     "ALL_PERMISSIONS",
     "BOOST_TIER_UPLOAD_LIMIT",
     "BOT_PERMISSIONS",
+    "CALL_OBSERVERS",
     "EVERYONE_PERMISSIONS",
     "MIB",
     "OPENAPI_PATH",
@@ -135,6 +141,6 @@ __all__ = [
     "RestCall",
     "Session",
     "UploadedFile",
-    "openapi_violations",
+    "check_request",
     "shard_of",
 ]

@@ -16,7 +16,6 @@ from .commands import Commands
 from .gateway import Gateway
 from .interactions import Injection
 from .messages import Messages
-from .openapi import OPENAPI_PATH, openapi_violations
 from .protocol import API_PREFIX, DISCORD_EPOCH_MS, MIB, IntegrationType
 from .rest import INVALID_REQUEST_LIMIT, Rest
 from .webhooks import Webhooks
@@ -155,8 +154,3 @@ class DiscordEmulator(World, Cdn, Rest, Commands, Messages, Webhooks, Injection,
 
     def _snowflake(self) -> int:
         return ((int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22) | (next(self._ids) & 0x3FFFFF)
-
-    def openapi_violations(self) -> list[str]:
-        """Every recorded call that Discord's OpenAPI document does not allow (see :mod:`.openapi`);
-        raises FileNotFoundError when the document is missing."""
-        return openapi_violations(self.calls, OPENAPI_PATH)

@@ -258,7 +258,11 @@ class UploadedFile:
 
 @dataclass
 class RestCall:
-    """One REST request the bot made, as received (``path`` is relative to ``/api/v10``)."""
+    """One REST request the bot made, as received (``path`` is relative to ``/api/v10``).
+
+    ``refusal`` is the rule the emulator's own validation refused the request with (a form error, an
+    empty message, too large; not injected faults, permission or token answers); ``violations`` what
+    Discord would ignore rather than refuse (an unknown path, query parameter or body key)."""
 
     method: str
     path: str
@@ -266,6 +270,23 @@ class RestCall:
     json: Any | None
     files: list[UploadedFile] = field(default_factory=list)
     status: int = 0
+    user_agent: str = ""
+    refusal: str | None = None
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def offences(self) -> list[str]:
+        """The refusal and the violations: what a correct client never sends."""
+        return [*([self.refusal] if self.refusal else []), *self.violations]
+
+
+# Discord's answers that refuse what a request sent (its body, its size) rather than what it asked for.
+REFUSAL_CODES = {
+    ErrorCode.INVALID_FORM_BODY,
+    ErrorCode.EMPTY_MESSAGE,
+    ErrorCode.REQUEST_ENTITY_TOO_LARGE,
+    ErrorCode.INVALID_JSON,
+}
 
 
 class ApiError(Exception):
@@ -278,12 +299,44 @@ class ApiError(Exception):
         if errors is not None:
             self.body["errors"] = errors
 
+    @property
+    def refusal(self) -> str | None:
+        """The rule a request broke when this answer refuses what it sent, as ``CODE at field.path:
+        message`` (every one of a form error's); None for answers about state, permissions or tokens."""
+        code = self.body["code"]
+        if code not in REFUSAL_CODES:
+            return None
+        if code != ErrorCode.INVALID_FORM_BODY:
+            return f"{ErrorCode(code).name} ({code}): {self.body['message']}"
+        return "; ".join(
+            f"{error['code']}{' at ' + '.'.join(where) if where else ''}: {error['message']}"
+            for where, error in _tree_errors(self.body.get("errors") or {}, [])
+        )
+
+
+def _tree_errors(tree: dict, where: list[str]) -> list[tuple[list[str], dict]]:
+    """The ``_errors`` of a form-error tree, each with its field path."""
+    found = [(where, error) for error in tree.get("_errors", [])]
+    for key, child in tree.items():
+        if key != "_errors":
+            found += _tree_errors(child, [*where, key])
+    return found
+
 
 def form_error(where: list[str | int], code: str, message: str) -> ApiError:
     """Builds a 400/50035 "Invalid Form Body" error pointing at the field path ``where``."""
-    errors: dict[str, Any] = {"_errors": [{"code": code, "message": message}]}
-    for key in reversed(where):
-        errors = {str(key): errors}
+    return form_errors([(where, code, message)])
+
+
+def form_errors(problems: list[tuple[list[str | int], str, str]]) -> ApiError:
+    """A 400/50035 "Invalid Form Body" error whose tree holds every ``(field path, code, message)``
+    (``{"a": {"0": {"b": {"_errors": [{"code", "message"}]}}}}``): Discord reports them all."""
+    errors: dict[str, Any] = {}
+    for where, code, message in problems:
+        node = errors
+        for key in where:
+            node = node.setdefault(str(key), {})
+        node.setdefault("_errors", []).append({"code": code, "message": message})
     return ApiError(400, ErrorCode.INVALID_FORM_BODY, "Invalid Form Body", errors)
 
 

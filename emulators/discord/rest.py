@@ -29,6 +29,7 @@ from .protocol import (
     parse_json,
     snowflake_param,
 )
+from .schema import check_request
 
 RouteHandler = Callable[[Any, ApiRequest], Awaitable[Reply]]
 ROUTES: list[tuple[str, str, re.Pattern[str], str]] = []
@@ -78,6 +79,9 @@ PUBLIC_ROUTES = {("GET", "/gateway")}
 # Interaction endpoints (the callback, and the application's webhook): authorised by the interaction
 # token, and not bound by the global limit.
 INTERACTION_ROUTE_PREFIXES = ("/interactions/", "/webhooks/")
+# Called with every REST call any emulator answered, once answered (a test session watches the bot's
+# calls through it, see tests/discord_payloads.py).
+CALL_OBSERVERS: list[Callable[[RestCall], None]] = []
 
 
 def route(method: str, template: str) -> Callable[[RouteHandler], RouteHandler]:
@@ -245,10 +249,12 @@ class Rest(Parts):
     async def _rest(self, request: web.Request) -> web.Response:
         path = request.path[len(API_PREFIX) :]
         call = RestCall(request.method, path, dict(request.query), None)
+        call.user_agent = request.headers.get("User-Agent", "")
         self.calls.append(call)
         if self.banned:
             # Cloudflare's ban: a 429 with a text body and no Via header; discord.py raises at once.
             call.status = 429
+            self._observed(call)
             return web.Response(status=429, text="error code: 1015", headers={"Retry-After": "3600"})
         headers: dict[str, str] = {}
         try:
@@ -256,18 +262,27 @@ class Rest(Parts):
                 raise ApiError(413, ErrorCode.REQUEST_ENTITY_TOO_LARGE, "Request entity too large")
             call.json, uploads = await self._read_body(request)
             call.files = [uploads[index] for index in sorted(uploads)]
+            check = check_request(request.method, path, call.query, call.json)
+            call.violations = check.violations
             fault = self._take_fault(request.method, path)
             if fault is not None:
                 status, body, headers = fault["status"], fault["body"], fault["headers"]
             else:
-                status, body, headers = await self._dispatch_route(request, path, call, uploads)
+                status, body, headers = await self._dispatch_route(request, path, call, uploads, check.refusal)
         except ApiError as error:
             status, body = error.status, error.body
+            call.refusal = error.refusal
         call.status = status
         self._count_answer(status, headers)
+        self._observed(call)
         if body is None:
             return web.Response(status=status, headers=headers)
         return json_response(status, body, headers)
+
+    @staticmethod
+    def _observed(call: RestCall) -> None:
+        for observer in CALL_OBSERVERS:
+            observer(call)
 
     def _rate_limit(self, method: str, template: str, params: dict[str, str]) -> tuple[bool, _Bucket, dict[str, str]]:
         limit, per, scope = self._rate_limits.get((method, template), (*self._default_rate_limit, "user"))
@@ -303,8 +318,15 @@ class Rest(Parts):
         return 429, body, headers
 
     async def _dispatch_route(
-        self, request: web.Request, path: str, call: RestCall, uploads: dict[int, UploadedFile]
+        self,
+        request: web.Request,
+        path: str,
+        call: RestCall,
+        uploads: dict[int, UploadedFile],
+        refusal: ApiError | None,
     ) -> tuple[int, Any, dict[str, str]]:
+        """Routes a request: 404/405 for no route, 401 without the bot token, 429 past the route's
+        bucket, then ``refusal`` (the body breaks Discord's schema), else the route's handler."""
         allowed = False
         for method, template, pattern, handler_name in ROUTES:
             match = pattern.match(path)
@@ -324,6 +346,8 @@ class Rest(Parts):
             within, bucket, headers = self._rate_limit(method, template, match.groupdict())
             if not within:
                 return self._too_many(float(headers["X-RateLimit-Reset-After"]), bucket.scope, headers)
+            if refusal is not None:
+                raise refusal
             handler = getattr(self, handler_name)
             status, body = await handler(ApiRequest(match.groupdict(), call.query, call.json, uploads))
             return status, body, headers
