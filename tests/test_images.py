@@ -15,25 +15,24 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from cogs.delivery import OutputFile, plan_delivery
 from services import images
 from services.images import (
     MAX_CONCURRENT_DECODES,
     MAX_SIDE,
     MIN_SIDE,
-    ImageError,
     ImageInfo,
-    OutputFile,
     auto_size,
     content_type_for,
     extension_for,
     inspect_image,
     make_thumbnail,
     parse_size,
-    plan_delivery,
     prepare_mask,
     to_data_url,
     upright_picture,
 )
+from services.refusal import Refusal
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -77,7 +76,7 @@ async def test_single_frame_gif_is_accepted() -> None:
 async def test_animated_picture_is_refused(fmt: str) -> None:
     frames = [Image.new("RGB", (32, 32), colour) for colour in ("red", "blue", "green")]
     data = encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100)
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await inspect_image(data)
     assert caught.value.field == "image"
     assert "animated" in str(caught.value)
@@ -92,7 +91,7 @@ async def test_phone_jpeg_with_preview_counts_as_still_jpeg() -> None:
 
 
 async def test_text_file_is_refused_naming_the_field() -> None:
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await inspect_image(b"hello, this is not a picture\n", field="mask")
     assert caught.value.field == "mask"
     assert str(caught.value) == (
@@ -101,24 +100,24 @@ async def test_text_file_is_refused_naming_the_field() -> None:
 
 
 async def test_empty_file_is_refused() -> None:
-    with pytest.raises(ImageError):
+    with pytest.raises(Refusal):
         await inspect_image(b"")
 
 
 async def test_truncated_png_is_refused(noise_png: bytes) -> None:
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await inspect_image(noise_png[: len(noise_png) // 2])
     assert "could not be read" in str(caught.value)
 
 
 async def test_format_outside_the_allowed_list_is_refused() -> None:
-    with pytest.raises(ImageError):
+    with pytest.raises(Refusal):
         await inspect_image(encode(Image.new("RGB", (8, 8)), "BMP"))
 
 
 async def test_more_than_40_megapixels_is_refused_with_the_size() -> None:
     data = encode(Image.new("1", (8000, 6000)))  # 48 MP, below Pillow's own bomb guard
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await inspect_image(data)
     assert str(caught.value) == (
         "`image` is 8000x6000 (48 megapixels); the limit is 40 megapixels; send a smaller picture."
@@ -139,7 +138,7 @@ def png_header_only(width: int, height: int) -> bytes:
 
 async def test_decompression_bomb_is_refused() -> None:
     # 200 MP: Pillow itself raises DecompressionBombError while opening.
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await inspect_image(png_header_only(20000, 10000))
     assert caught.value.field == "image"
     assert "40 megapixels" in str(caught.value)
@@ -164,7 +163,7 @@ def test_parse_size_accepts(text: str, expected: tuple[int, int] | None) -> None
 
 @pytest.mark.parametrize("text", ["1000x1000", "4096x4096", "abc", "0x0", "48x48", "1024", ""])
 def test_parse_size_refuses_naming_size_and_range(text: str) -> None:
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(Refusal) as caught:
         parse_size(text)
     message = str(caught.value)
     assert message.startswith(
@@ -175,12 +174,12 @@ def test_parse_size_refuses_naming_size_and_range(text: str) -> None:
 
 
 def test_parse_size_message_example() -> None:
-    with pytest.raises(ValueError, match=r"got `1000x1000`\.$"):
+    with pytest.raises(Refusal, match=r"got `1000x1000`\.$"):
         parse_size("1000x1000")
 
 
 def test_parse_size_keeps_member_text_short_and_markup_safe() -> None:
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(Refusal) as caught:
         parse_size("`" + "9" * 100)
     assert "`'999" in str(caught.value)
     assert len(str(caught.value)) < 200
@@ -250,21 +249,21 @@ async def test_black_and_white_mask_is_converted(mode: str) -> None:
 
 
 async def test_all_black_mask_is_refused() -> None:
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await prepare_mask(encode(Image.new("L", (64, 48), 0)), IMAGE)
     assert caught.value.field == "mask"
     assert "marks nothing to edit" in str(caught.value)
 
 
 async def test_mask_of_another_size_is_refused_with_both_sizes() -> None:
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await prepare_mask(encode(Image.new("L", (512, 512), 255)), ImageInfo(1024, 768, "PNG"))
     assert caught.value.field == "mask"
     assert str(caught.value) == ("`mask` must be the same size as `image` (1024x768); it is 512x512.")
 
 
 async def test_unreadable_mask_names_the_mask() -> None:
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await prepare_mask(b"%PDF-1.7", IMAGE)
     assert caught.value.field == "mask"
 
@@ -436,13 +435,13 @@ async def test_pillow_work_runs_off_the_event_loop(noise_png: bytes) -> None:
 
 
 async def test_mask_differing_in_height_only_is_refused() -> None:
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await prepare_mask(encode(Image.new("L", (64, 40), 255)), IMAGE)
     assert str(caught.value) == "`mask` must be the same size as `image` (64x48); it is 64x40."
 
 
 async def test_mask_differing_in_width_only_is_refused() -> None:
-    with pytest.raises(ImageError, match=r"it is 60x48\.$"):
+    with pytest.raises(Refusal, match=r"it is 60x48\.$"):
         await prepare_mask(encode(Image.new("L", (60, 48), 255)), IMAGE)
 
 
@@ -509,7 +508,7 @@ def test_wide_modes_are_scaled_not_clipped(mode: str, dark: float, light: float)
 
 
 def test_wide_mode_without_white_marks_nothing() -> None:
-    with pytest.raises(ImageError, match="marks nothing to edit"):
+    with pytest.raises(Refusal, match="marks nothing to edit"):
         images._read_mask(Image.new("I", (64, 48), 30000))
 
 
@@ -578,7 +577,7 @@ async def test_mask_is_checked_against_the_displayed_size() -> None:
     portrait.paste(255, (0, 0, 48, 10))
     prepared = await prepare_mask(encode(portrait), info)
     assert (prepared.width, prepared.height) == (48, 64)
-    with pytest.raises(ImageError, match=r"\(48x64\); it is 64x48\.$"):
+    with pytest.raises(Refusal, match=r"\(48x64\); it is 64x48\.$"):
         await prepare_mask(encode(Image.new("L", (64, 48), 255)), info)
 
 
@@ -640,7 +639,7 @@ def test_picture_is_decoded_once_for_its_checks_and_its_preview() -> None:
 
 async def test_png_too_large_to_decode_is_refused_from_its_header() -> None:
     # 5000x4000 (20 MP, under the 40 MP limit) would decode to 80 MB; the file carries almost no pixels.
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await inspect_image(png_header_only(5000, 4000))
     assert caught.value.field == "image"
     assert str(caught.value) == (
@@ -669,14 +668,14 @@ async def test_big_jpeg_is_checked_scaled_down_while_decoding(big_jpeg: bytes) -
 
 async def test_big_jpeg_as_a_mask_is_refused_from_its_header(big_jpeg: bytes) -> None:
     # A mask is read pixel by pixel at full size: no scaling down while decoding.
-    with pytest.raises(ImageError, match="may have at most 17 megapixels") as caught:
+    with pytest.raises(Refusal, match="may have at most 17 megapixels") as caught:
         await prepare_mask(big_jpeg, ImageInfo(5000, 4000, "JPEG"))
     assert caught.value.field == "mask"
 
 
 async def test_big_photo_stored_turned_is_refused_at_inspection() -> None:
     # Turning it upright for the upstream takes a full decode, so it is refused before anything is spent.
-    with pytest.raises(ImageError, match=r"`image` is 5000x4000 \(20 megapixels\)"):
+    with pytest.raises(Refusal, match=r"`image` is 5000x4000 \(20 megapixels\)"):
         await inspect_image(phone_jpeg(6, (5000, 4000)))
 
 
@@ -715,7 +714,7 @@ async def test_an_orientation_outside_the_eight_is_ignored(orientation: int) -> 
 async def test_exactly_40_megapixels_is_accepted_one_row_more_is_not() -> None:
     at_limit = encode(Image.new("L", (8000, 5000)), "JPEG", quality=10)
     assert await inspect_image(at_limit) == ImageInfo(8000, 5000, "JPEG")
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await inspect_image(encode(Image.new("L", (8000, 5001)), "JPEG", quality=10), field="mask")
     assert caught.value.field == "mask"
     assert str(caught.value) == (
@@ -724,7 +723,7 @@ async def test_exactly_40_megapixels_is_accepted_one_row_more_is_not() -> None:
 
 
 async def test_bomb_refusal_words() -> None:
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await inspect_image(png_header_only(20000, 10000), field="mask")
     assert caught.value.field == "mask"
     assert (
@@ -735,7 +734,7 @@ async def test_bomb_refusal_words() -> None:
 
 async def test_animated_refusal_words() -> None:
     frames = [Image.new("RGB", (32, 32), colour) for colour in ("red", "blue")]
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await inspect_image(encode(frames[0], "GIF", save_all=True, append_images=frames[1:]), field="mask")
     assert str(caught.value) == (
         "`mask` must be a still picture (PNG, JPEG, WebP or GIF without animation); this one is animated."
@@ -743,7 +742,7 @@ async def test_animated_refusal_words() -> None:
 
 
 async def test_nothing_to_edit_words() -> None:
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await prepare_mask(encode(Image.new("RGB", (64, 48), (100, 100, 100))), IMAGE)
     assert str(caught.value) == (
         "`mask` marks nothing to edit: paint the area to change white (or fully transparent) and the rest black."
@@ -807,7 +806,7 @@ async def test_upright_grey_photo_stays_grey() -> None:
 
 
 async def test_upright_picture_names_the_field_when_unreadable() -> None:
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await upright_picture(b"not a picture", field="mask")
     assert caught.value.field == "mask"
 
