@@ -27,11 +27,6 @@ def render(interaction: discord.Interaction, text: Text) -> str:
     return text.render(interaction.locale.value)
 
 
-async def tell(interaction: discord.Interaction, text: Text) -> None:
-    """Ephemeral words for the member: a reply, the deferred (ephemeral) response filled in, or a followup."""
-    await send_ephemeral(interaction, render(interaction, text))
-
-
 async def report_failure(interaction: discord.Interaction, error: BaseException) -> None:
     """Tell the member what failed, once per interaction; log anything unexpected in full."""
     if interaction.extras.get(_REPORTED):
@@ -40,11 +35,11 @@ async def report_failure(interaction: discord.Interaction, error: BaseException)
     if isinstance(error, app_commands.CommandInvokeError):
         error = error.original
     if isinstance(error, Refusal):
-        await tell(interaction, error.text)
+        await send_ephemeral(interaction, render(interaction, error.text))
         return
     if interaction.command is not None:
         log.error("Command %s failed unexpectedly", interaction.command.qualified_name, exc_info=error)
     else:
         custom_id = interaction.data.get("custom_id", "?") if interaction.data else "?"
         log.error("Component or modal %s failed unexpectedly", custom_id, exc_info=error)
-    await tell(interaction, Text(words.APOLOGY))
+    await send_ephemeral(interaction, render(interaction, Text(words.APOLOGY)))

@@ -155,7 +155,7 @@ class RegionModal(discord.ui.Modal):
         await report_failure(interaction, error)
 
 
-def describe(selection: Selection, locale: str | None) -> Text:
+def selection_text(selection: Selection, locale: str | None) -> Text:
     """The chosen area in words, under the preview."""
     labels = ", ".join(Text(area.label).render(locale) for area in AREAS if area.key in selection.areas)
     if not selection.areas:
@@ -214,7 +214,7 @@ async def show_panel(interaction: discord.Interaction, target: RegionTarget, sel
     link = painter_url(interaction, target)
     if link is not None:
         buttons.append(discord.ui.Button(label=Text(words.REGION_PAINT).render(locale), url=link))
-    text = render(interaction, words.joined([Text(words.REGION_PANEL), describe(selection, locale)], "\n"))
+    text = render(interaction, words.joined([Text(words.REGION_PANEL), selection_text(selection, locale)], "\n"))
     # Components v2: the words, the preview and the controls in one container, the preview full width.
     view = discord.ui.LayoutView(timeout=None)
     view.add_item(

@@ -96,16 +96,6 @@ def token_refused(interaction: discord.Interaction, error: BaseException) -> boo
     return False
 
 
-async def acknowledge(interaction: discord.Interaction) -> None:
-    """Defer ephemerally, thinking, and count how long the member waited for it (Discord allows 3 s).
-
-    Ephemeral: refusals and progress are the member's own business; the pictures go public.
-    """
-    await interaction.response.defer(ephemeral=True, thinking=True)
-    waited = (discord.utils.utcnow() - interaction.created_at).total_seconds()
-    cast("RetouchBot", interaction.client).metrics.interaction_acknowledged(max(waited, 0.0))
-
-
 def paginate(content: str, limit: int = MAX_MESSAGE_CONTENT) -> list[str]:
     """`content` in pages of at most `limit` characters, broken at a line, a list separator or a space."""
     pages: list[str] = []
@@ -252,7 +242,13 @@ class InteractionReply:
         return permissions.send_messages and permissions.attach_files
 
     async def acknowledge(self) -> None:
-        await acknowledge(self.interaction)
+        """Defer ephemerally, thinking, and count how long the member waited for it (Discord allows 3 s).
+
+        Ephemeral: refusals and progress are the member's own business; the pictures go public.
+        """
+        interaction = self.interaction
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        cast("RetouchBot", interaction.client).metrics.interaction_acknowledged(max(token_age(interaction), 0.0))
 
     async def progress(self, text: Text) -> None:
         """Edit the deferred ephemeral response, while the token lives; stop for good at its first refusal."""

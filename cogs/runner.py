@@ -49,7 +49,7 @@ def runner_of(interaction: discord.Interaction) -> EditRunner:
     return cast("RetouchBot", interaction.client).runner
 
 
-def describe(status: EditProgress) -> Text:
+def progress_text(status: EditProgress) -> Text:
     """Checking, waiting in line (place and expected wait), or editing, with the time so far."""
     elapsed = round(status.elapsed)
     if status.stage == "checking":
@@ -261,7 +261,7 @@ class EditRunner:
         started = time.monotonic()
 
         async def progress(status: EditProgress) -> None:
-            await reply.progress(describe(status))
+            await reply.progress(progress_text(status))
 
         try:
             ended = await self._edits.run(choice, requester, deliver=poster, origin=origin, progress=progress)

@@ -224,7 +224,7 @@ async def _inspected(picture: bytes) -> ImageInfo:
         raise Refusal(Text(LINK_UNAVAILABLE)) from None
 
 
-async def _displayed_size(picture: bytes) -> tuple[int, int]:
+async def _mask_size(picture: bytes) -> tuple[int, int]:
     """The size the mask must have; a picture that cannot be read makes the link unusable."""
     try:
         return await displayed_size(picture)
@@ -327,7 +327,7 @@ class _Painter:
         try:
             mask, prompt_text, count_text = await _read_form(request)
             prompt, count = _checked_prompt(prompt_text), _checked_count(count_text)
-            width, height = await _displayed_size(await self._backend.fetch_picture(claim))
+            width, height = await _mask_size(await self._backend.fetch_picture(claim))
             alpha_mask = await asyncio.to_thread(_alpha_mask, mask, width, height)
         except _FormError as exc:
             return self._json(request, 400, "invalid", exc.message, field=exc.field)

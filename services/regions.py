@@ -41,7 +41,6 @@ _HALF, _THIRD, _QUARTER, _BAND = LATTICE // 2, LATTICE // 3, LATTICE // 4, LATTI
 PREVIEW_MAX_SIDE = 1024
 # Small pictures are scaled up for the preview so that the grid's labels stay readable.
 PREVIEW_MIN_SIDE = 384
-PREVIEW_CONTENT_TYPE = "image/jpeg"
 PREVIEW_FILENAME = "region.jpg"
 _PREVIEW_QUALITY = 85
 # The chosen area is blended with this colour; magenta is rare in photos, so the tint is unmistakable.

@@ -77,7 +77,7 @@ class _Interaction(SimpleNamespace):
 
 async def test_progress_stops_before_the_tokens_fifteen_minutes_run_out():
     from cogs.reply import InteractionReply
-    from cogs.runner import describe
+    from cogs.runner import progress_text
     from services.editing import EditProgress
 
     def interaction(age: timedelta) -> _Interaction:
@@ -95,7 +95,7 @@ async def test_progress_stops_before_the_tokens_fifteen_minutes_run_out():
 
     young, old = interaction(timedelta(minutes=13)), interaction(timedelta(minutes=14, seconds=30))
     for shown in (young, old):
-        await InteractionReply(shown).progress(describe(EditProgress("editing", 1, 5.0)))  # type: ignore[arg-type]
+        await InteractionReply(shown).progress(progress_text(EditProgress("editing", 1, 5.0)))  # type: ignore[arg-type]
     assert young.edits == ["Editing 1 picture… 5 s"]
     assert old.edits == []
 
