@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -19,12 +20,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.base import message_pictures, refreshed_url
+from cogs.buttons import ResultActions, ResultButton
 from cogs.failures import report_failure
 from cogs.painter import BotPainter
+from cogs.runner import EditRunner
 from cogs.translator import RetouchTranslator
 from services.claims import ClaimStore
 from services.config import Config, ConfigError, load_config
 from services.database import Database, open_database
+from services.edit_inputs import PictureDownloader
 from services.editing import EditService
 from services.job_queue import JobQueue
 from services.jobs import JobStore
@@ -35,8 +40,11 @@ from services.modelhub import ModelHubAuthenticationError, ModelHubClient, Model
 from services.pacing import ImagePacer, open_pacer
 from services.painter_tokens import PainterTokens
 from services.painter_web import add_painter_routes
+from services.privacy import PrivacyStore
 from services.quota import QuotaStore
+from services.region_pictures import RegionPictures
 from services.rejections import RejectionTracker
+from services.remixing import RemixRules
 from services.settings import SettingsStore
 from services.web import WebServer, WebServerError
 
@@ -106,23 +114,53 @@ class RetouchBot(commands.AutoShardedBot):
         self.settings = SettingsStore(database)
         self.jobs = JobStore(database)
         self.claims = ClaimStore(database)
+        self.privacy = PrivacyStore(
+            database, retention_days=config.retention_days, forget_guild_after_days=config.forget_guild_after_days
+        )
         self.rejections = RejectionTracker()
+        downloader = PictureDownloader(session, config.max_input_bytes)
         self.edits = EditService(
             queue=queue,
             quota=self.quota,
             jobs=self.jobs,
             hub=hub,
-            session=session,
+            downloader=downloader,
+            models=self.models,
             max_input_bytes=config.max_input_bytes,
             rejections=self.rejections,
             observer=metrics,
         )
+        # Shared by the extensions, the result buttons and the painter: built here, once, and never looked up
+        # by name (an extension's module is loaded afresh, so nothing imports one).
+        self.remixing = RemixRules(
+            settings=self.settings,
+            jobs=self.jobs,
+            claims=self.claims,
+            owner=database.instance_id,
+            refresh=partial(refreshed_url, self.http),
+        )
+        self.region_pictures = RegionPictures(
+            rules=self.remixing, downloader=downloader, look_up=partial(message_pictures, self)
+        )
+        self.runner = EditRunner(
+            client=self,
+            edits=self.edits,
+            jobs=self.jobs,
+            settings=self.settings,
+            remixing=self.remixing,
+            regions=self.region_pictures,
+            default_model=config.default_model,
+        )
+        self.result_actions = ResultActions()  # the extensions register what each result button does
+        self.painter = BotPainter(self, self.runner, self.region_pictures, self.settings)
         self._force_sync = force_sync
 
     async def setup_hook(self) -> None:
         returned = await self.quota.release_orphaned()
         if returned:
             log.info("Returned %d reservation(s) left behind by an earlier process", returned)
+        # The buttons under results from any earlier run come back to this process.
+        self.add_dynamic_items(ResultButton)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.tree.set_translator(RetouchTranslator())
@@ -261,7 +299,7 @@ async def main(
         ) as bot:
             watch(metrics, bot, queue, pacer)
             web = WebServer(metrics, readiness_checks(bot, database))
-            add_painter_routes(web.app, painter_tokens, BotPainter(bot))
+            add_painter_routes(web.app, painter_tokens, bot.painter)
             if config.http_port:
                 await web.start(config.http_host, config.http_port)
             try:

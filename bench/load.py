@@ -29,7 +29,7 @@ from bench.control import Child
 from bench.discord_process import discord_child, photo_png
 from bench.hub_process import hub_child
 from emulators.modelhub import EDIT_MODEL
-from services.modelhub import EditRequest, ModelHubClient
+from services.modelhub import HubRequest, ModelHubClient
 from services.secret import Secret
 
 UNLIMITED: dict[str, Any] = {"upstream_images_per_minute": 10.0**7, "upstream_image_burst": 10**6}
@@ -230,7 +230,7 @@ async def client_cpu_ratio(hub: Child, runs: int, side: int = 512) -> float:
     fields = {"model": EDIT_MODEL, "prompt": "cpu", "url": data_url, "size": f"{side}x{side}", "n": "10"}
     async with aiohttp.ClientSession() as session:
         client = ModelHubClient(session, base_url, Secret(token))
-        request = EditRequest(EDIT_MODEL, "cpu", data_url, (side, side), n=10)
+        request = HubRequest(EDIT_MODEL, "cpu", data_url, (side, side), n=10)
 
         def vendor() -> list[bytes]:
             files = {name: (None, value) for name, value in fields.items()}

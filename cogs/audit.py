@@ -13,9 +13,10 @@ import logging
 import discord
 
 from cogs.base import jump_url
-from cogs.delivery import NO_PINGS, ResultPoster, quoted_prompt
+from cogs.delivery import ResultPoster, quoted_prompt
+from cogs.reply import NO_PINGS, Reply
 from services import words
-from services.editing import EditOrder
+from services.editing import SentEdit
 from services.images import make_thumbnail
 from services.limits import MAX_MESSAGE_CONTENT
 from services.words import Text
@@ -26,52 +27,52 @@ PROMPT_FILENAME = "prompt.txt"
 
 
 async def post_audit(
-    interaction: discord.Interaction, channel_id: int, order: EditOrder, poster: ResultPoster, delivered: int
+    client: discord.Client, reply: Reply, channel_id: int, sent: SentEdit, poster: ResultPoster, delivered: int
 ) -> None:
     """Tell the audit-log channel about one delivered edit."""
     try:
-        await _post_audit(interaction, channel_id, order, poster, delivered)
+        await _post_audit(client, reply, channel_id, sent, poster, delivered)
     except Exception:
         # The pictures are out and charged; the member's edit must not end in an apology for this.
-        log.exception("Could not write the audit entry of an edit in guild %s", interaction.guild_id)
+        log.exception("Could not write the audit entry of an edit in guild %s", reply.guild_id)
 
 
 async def _post_audit(
-    interaction: discord.Interaction, channel_id: int, order: EditOrder, poster: ResultPoster, delivered: int
+    client: discord.Client, reply: Reply, channel_id: int, sent: SentEdit, poster: ResultPoster, delivered: int
 ) -> None:
-    channel = interaction.client.get_channel(channel_id)
+    channel = client.get_channel(channel_id)
     if not isinstance(channel, discord.abc.Messageable):
-        log.warning("Audit channel %s of guild %s is not a text channel I can see", channel_id, interaction.guild_id)
+        log.warning("Audit channel %s of guild %s is not a text channel I can see", channel_id, reply.guild_id)
         return
-    locale = interaction.guild_locale.value if interaction.guild_locale else None
+    locale = reply.guild_locale
     link = (
-        jump_url(interaction.guild_id, interaction.channel_id, poster.messages[0].id)
+        jump_url(reply.guild_id, reply.channel_id, poster.messages[0].id)
         if poster.messages
         else Text(words.AUDIT_NOT_POSTED)
     )
     header = Text(
         words.AUDIT_HEADER,
-        mention=interaction.user.mention,
-        channel_id=interaction.channel_id,
-        model=order.model,
-        width=order.size[0],
-        height=order.size[1],
+        mention=reply.member.mention,
+        channel_id=reply.channel_id,
+        model=sent.model,
+        width=sent.size[0],
+        height=sent.size[1],
         delivered=delivered,
-        requested=order.count,
+        requested=sent.count,
         link=link,
     ).render(locale)
-    whole = f"{header}\n> {quoted_prompt(order.prompt, MAX_MESSAGE_CONTENT)}"
+    whole = f"{header}\n> {quoted_prompt(sent.prompt, MAX_MESSAGE_CONTENT)}"
     prompt_file = len(whole) > MAX_MESSAGE_CONTENT
     if prompt_file:
         note = Text(words.AUDIT_PROMPT_ATTACHED, filename=PROMPT_FILENAME).render(locale)
         room = MAX_MESSAGE_CONTENT - len(header) - len(note) - 4
-        whole = f"{header}\n> {quoted_prompt(order.prompt, room)}\n{note}"
-    previews = await _previews(order, poster)
+        whole = f"{header}\n> {quoted_prompt(sent.prompt, room)}\n{note}"
+    previews = await _previews(sent, poster)
     attempts = [(whole, previews), (whole, []), (header, [])]  # each simpler than the one before
     for number, (content, thumbnails) in enumerate(attempts, start=1):
         files = [discord.File(io.BytesIO(data), filename=f"{name}.png") for name, data in thumbnails]
         if prompt_file or content == header:
-            files.append(discord.File(io.BytesIO(order.prompt.encode()), filename=PROMPT_FILENAME))
+            files.append(discord.File(io.BytesIO(sent.prompt.encode()), filename=PROMPT_FILENAME))
         try:
             await channel.send(content=content, files=files, allowed_mentions=NO_PINGS, suppress_embeds=True)
             return
@@ -82,11 +83,11 @@ async def _post_audit(
             log.info("The audit channel %s refused an entry (HTTP %s); retrying it simpler", channel_id, exc.status)
 
 
-async def _previews(order: EditOrder, poster: ResultPoster) -> list[tuple[str, bytes]]:
+async def _previews(sent: SentEdit, poster: ResultPoster) -> list[tuple[str, bytes]]:
     """Small previews of the input, the mask and the first result; one that cannot be made is left out."""
-    sources = [("input", order.image.data)]
-    if order.mask is not None:
-        sources.append(("mask", order.mask.data))
+    sources = [("input", sent.image.data)]
+    if sent.mask is not None:
+        sources.append(("mask", sent.mask.data))
     if poster.first_picture is not None:
         sources.append(("result", poster.first_picture))
     previews = []

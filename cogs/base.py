@@ -1,31 +1,26 @@
-"""What every cog shares: the base with its error layer, the moderators' group, Discord → services adapters."""
+"""What the extensions share: the base cog with its error layer, the moderators' group, Discord → services adapters."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+import asyncio
+import logging
+import mimetypes
+from urllib.parse import urlsplit
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.failures import RetouchError, report_failure
+from cogs.failures import report_failure
 from services import words
-from services.editing import Requester
 from services.pictures import Picture
+from services.refusal import Refusal
 from services.words import Text
 
-if TYPE_CHECKING:
-    from bot import RetouchBot
+log = logging.getLogger(__name__)
 
-
-async def acknowledge(interaction: discord.Interaction) -> None:
-    """Defer ephemerally, thinking, and count how long the member waited for it (Discord allows 3 s).
-
-    Ephemeral: refusals and progress are the member's own business; the pictures go public.
-    """
-    await interaction.response.defer(ephemeral=True, thinking=True)
-    waited = (discord.utils.utcnow() - interaction.created_at).total_seconds()
-    cast("RetouchBot", interaction.client).metrics.interaction_acknowledged(max(waited, 0.0))
+# discord.py retries a 5xx up to five times with growing sleeps; the undocumented endpoint gets this long in all.
+REFRESH_TIMEOUT = 5.0
 
 
 class RetouchCog(commands.Cog):
@@ -35,10 +30,6 @@ class RetouchCog(commands.Cog):
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         await report_failure(interaction, error)
-
-
-class NotModerator(RetouchError):
-    """A moderator command run by someone without Manage Server."""
 
 
 class ModeratorGroup(app_commands.Group):
@@ -53,16 +44,12 @@ class ModeratorGroup(app_commands.Group):
         )
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if not interaction.permissions.manage_guild:
-            raise NotModerator(Text(words.NOT_MODERATOR, group=self.name))
-        return True
-
-
-def check_member_may_post(interaction: discord.Interaction) -> None:
-    """The pictures go public in this channel at the member's request: only where they may post pictures."""
-    permissions = interaction.permissions
-    if not (permissions.send_messages and permissions.attach_files):
-        raise RetouchError(Text(words.MEMBER_MAY_NOT_POST, channel_id=interaction.channel_id))
+        if interaction.permissions.manage_guild:
+            return True
+        # discord.py takes only its own errors from a check: the member is told here, and the CheckFailure
+        # that follows finds the failure reported.
+        await report_failure(interaction, Refusal(Text(words.NOT_MODERATOR, group=self.name)))
+        return False
 
 
 def picture_of(
@@ -87,14 +74,48 @@ def picture_of(
     )
 
 
+def pictures_of(message: discord.Message, owner_id: int) -> tuple[Picture, ...]:
+    """The image attachments and image embeds of a message, in order, as `owner_id`'s pictures."""
+    where = {"channel_id": message.channel.id, "message_id": message.id, "author_id": owner_id}
+    pictures = [picture_of(a, **where) for a in message.attachments if (a.content_type or "").startswith("image/")]
+    for embed in message.embeds:
+        for media in (embed.image, embed.thumbnail):
+            # The proxy URL, not the original: Discord's media proxy is the only host Retouch downloads from.
+            if media.proxy_url:
+                filename = urlsplit(media.proxy_url).path.rsplit("/", 1)[-1] or "embed"
+                # Discord calls it an image; the download is inspected like any other before use.
+                content_type = mimetypes.guess_type(filename)[0] or "image/*"
+                pictures.append(Picture(media.proxy_url, filename, content_type, 0, media.width, media.height, **where))
+    return tuple(pictures)
+
+
+async def message_pictures(client: discord.Client, channel_id: int, message_id: int) -> tuple[Picture, ...]:
+    """A message's pictures read again from Discord (a member's need the MESSAGE_CONTENT intent); () if unreadable."""
+    try:
+        message = await client.get_partial_messageable(channel_id).fetch_message(message_id)
+    except discord.HTTPException:
+        return ()
+    return pictures_of(message, message.author.id)
+
+
+async def refreshed_url(http: discord.http.HTTPClient, url: str) -> str | None:
+    """A fresh signature for `url` from Discord's (undocumented) refresh endpoint; None when it fails."""
+    route = discord.http.Route("POST", "/attachments/refresh-urls")
+    try:
+        answer = await asyncio.wait_for(http.request(route, json={"attachment_urls": [url]}), REFRESH_TIMEOUT)
+    except TimeoutError:
+        log.warning("Refreshing an attachment URL took longer than %.0f s; given up", REFRESH_TIMEOUT)
+        return None
+    except discord.HTTPException as exc:
+        log.warning("Could not refresh an attachment URL (HTTP %s)", exc.status)
+        return None
+    entries = answer.get("refreshed_urls") if isinstance(answer, dict) else None
+    refreshed = entries[0].get("refreshed") if entries and isinstance(entries[0], dict) else None
+    return refreshed if isinstance(refreshed, str) and refreshed else None
+
+
 def role_ids_of(member: discord.abc.User) -> tuple[int, ...]:
     return tuple(role.id for role in getattr(member, "roles", []))
-
-
-def requester_of(interaction: discord.Interaction) -> Requester:
-    """Who asked and where; only called for guild interactions."""
-    assert interaction.guild_id is not None and interaction.channel_id is not None
-    return Requester(interaction.guild_id, interaction.channel_id, interaction.user.id, role_ids_of(interaction.user))
 
 
 def jump_url(guild_id: int | None, channel_id: int | None, message_id: int | None) -> str:

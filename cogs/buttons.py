@@ -1,19 +1,24 @@
-"""Reroll, Remix, Region and Delete under every result: a leaf module, so delivery and the remix cog can both use it.
+"""Reroll, Remix, Region and Delete under every result: the buttons, and which extension answers each.
 
-The buttons carry their job id in the custom_id, so they work on messages from any earlier run; the cog
-that acts on them registers them (`cog_load`) and is found by name, never imported from here.
+The buttons carry their job id in the custom_id, so they work on messages from any earlier run. The bot
+registers the button (`setup_hook`); each extension registers the actions it answers in `bot.result_actions`
+when it loads, so nothing here imports an extension.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol, cast
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import discord
-from discord.ext import commands
 
-from cogs.failures import RetouchError, report_failure
+from cogs.failures import report_failure
 from services import words
+from services.refusal import Refusal
 from services.words import Text
+
+if TYPE_CHECKING:
+    from bot import RetouchBot
 
 Action = Literal["reroll", "remix", "region", "delete"]
 _BUTTONS: dict[Action, tuple[str, discord.ButtonStyle]] = {
@@ -22,24 +27,28 @@ _BUTTONS: dict[Action, tuple[str, discord.ButtonStyle]] = {
     "region": (words.BUTTON_REGION, discord.ButtonStyle.secondary),
     "delete": (words.BUTTON_DELETE, discord.ButtonStyle.danger),
 }
-ACTIONS_COG = "RemixCog"  # the cog implementing ResultActions
-REGION_COG = "RegionCog"  # the cog implementing RegionActions
+# What a button does: given the click and the job id of its result.
+ResultAction = Callable[[discord.Interaction, int], Awaitable[None]]
 
 
-class ResultActions(Protocol):
-    """What the buttons ask of the cog that implements them."""
+class ResultActions:
+    """Which extension answers which button; a button whose extension is not loaded says so."""
 
-    async def reroll(self, interaction: discord.Interaction, job_id: int) -> None: ...
+    def __init__(self) -> None:
+        self._actions: dict[Action, ResultAction] = {}
 
-    async def open_remix(self, interaction: discord.Interaction, job_id: int) -> None: ...
+    def register(self, actions: Mapping[Action, ResultAction]) -> None:
+        self._actions.update(actions)
 
-    async def delete(self, interaction: discord.Interaction, job_id: int) -> None: ...
+    def unregister(self, actions: Iterable[Action]) -> None:
+        for action in actions:
+            self._actions.pop(action, None)
 
-
-class RegionActions(Protocol):
-    """What the Region button asks of the region cog."""
-
-    async def open_region(self, interaction: discord.Interaction, job_id: int) -> None: ...
+    async def run(self, action: Action, interaction: discord.Interaction, job_id: int) -> None:
+        act = self._actions.get(action)
+        if act is None:
+            raise Refusal(Text(words.REMIX_UNAVAILABLE))
+        await act(interaction, job_id)
 
 
 class ResultButton(
@@ -64,25 +73,10 @@ class ResultButton(
         return cls(cast(Action, match["action"]), int(match["job_id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        client = interaction.client
-        bot = client if isinstance(client, commands.bot.BotBase) else None
         try:
-            if self.action == "region":
-                regions = cast("RegionActions | None", bot.get_cog(REGION_COG) if bot else None)
-                if regions is None:
-                    raise RetouchError(Text(words.REMIX_UNAVAILABLE))
-                await regions.open_region(interaction, self.job_id)
-                return
-            actions = cast("ResultActions | None", bot.get_cog(ACTIONS_COG) if bot else None)
-            if actions is None:
-                raise RetouchError(Text(words.REMIX_UNAVAILABLE))
-            act = {"reroll": actions.reroll, "remix": actions.open_remix, "delete": actions.delete}[self.action]
-            await act(interaction, self.job_id)
+            await cast("RetouchBot", interaction.client).result_actions.run(self.action, interaction, self.job_id)
         except Exception as error:
             await report_failure(interaction, error)
-
-
-RESULT_BUTTONS = (ResultButton,)
 
 
 def result_view(job_id: int, locale: str | None = None) -> discord.ui.View:

@@ -1,7 +1,9 @@
-"""Posting an edit's pictures: a followup while the interaction token lives, a channel message after.
+"""Posting an edit's pictures, packed to Discord's limits, through the member's reply (cogs/reply.py).
 
 `ResultPoster` is the `deliver` callback the edit use case calls; it reports every message's pictures
-back (`Delivery.posted`), which is what the member is charged for.
+back (`Delivery.posted`), which is what the member is charged for. The pictures are packed for the limit
+of the way they go: a followup's (the interaction's) while the token lives, the bot's own in a channel;
+a picture too large for any message is re-encoded, and the member is told what was changed.
 """
 
 from __future__ import annotations
@@ -9,23 +11,31 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import math
+import os
 from dataclasses import dataclass, field
 
 import discord
+from PIL import Image
 
 from cogs.base import picture_of
 from cogs.buttons import result_view
-from cogs.failures import note_delivered
-from cogs.tokens import token_refused, token_usable
+from cogs.reply import Reply
 from services import words
-from services.editing import Delivery, DeliveryFailed, EditOrder
-from services.images import OutputFile, extension_for, plan_delivery
-from services.limits import DEFAULT_UPLOAD_LIMIT, MAX_MESSAGE_CONTENT, MAX_REQUEST_BYTES
+from services.editing import Delivery, DeliveryFailed, SentEdit
+from services.images import decoding, extension_for, flatten
+from services.limits import MAX_FILES_PER_MESSAGE, MAX_MESSAGE_CONTENT
 from services.words import Text
 
 log = logging.getLogger(__name__)
 
-NO_PINGS = discord.AllowedMentions.none()
+# Re-encoding ladder for a result too large for one message: keep full resolution at high
+# quality first, then trade quality, and only then resolution.
+_JPEG_QUALITIES = (92, 85, 75, 65)
+_DOWNSCALED_QUALITY = 80
+_MAX_DOWNSCALE_STEP = 0.85
+_MIN_REENCODE_SIDE = 16
+_MiB = 1024 * 1024
 
 
 def shorten(text: str, limit: int) -> str:
@@ -37,91 +47,72 @@ def quoted_prompt(prompt: str, room: int) -> str:
     return shorten(discord.utils.escape_markdown(shorten(" ".join(prompt.split()), room)), room)
 
 
-def caption(
-    interaction: discord.Interaction, order: EditOrder, part: Text | str = "", credit: Text | None = None
-) -> str:
+def caption(reply: Reply, sent: SentEdit, part: Text | str = "", credit: Text | None = None) -> str:
     """The words above the pictures: prompt, requester and model, always inside Discord's limit."""
-    locale = interaction.guild_locale.value if interaction.guild_locale else None
     values = {
-        "mention": interaction.user.mention,
-        "model": order.model,
-        "width": order.size[0],
-        "height": order.size[1],
+        "mention": reply.member.mention,
+        "model": sent.model,
+        "width": sent.size[0],
+        "height": sent.size[1],
         "part": part,
         "credit": Text("\n{credit}", credit=credit) if credit else "",
     }
+    locale = reply.guild_locale
     room = MAX_MESSAGE_CONTENT - len(Text(words.CAPTION, prompt="", **values).render(locale)) - 4
-    return Text(words.CAPTION, prompt=quoted_prompt(order.prompt, room), **values).render(locale)
-
-
-def bots_own_limit(interaction: discord.Interaction) -> int:
-    """What one of the bot's own channel messages may carry: the server's boost tier, and one request's cap.
-
-    Not the interaction's `attachment_size_limit`: that counts the member's Nitro, which the bot has not.
-    """
-    guild = interaction.guild
-    return min(guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT, MAX_REQUEST_BYTES)
+    return Text(words.CAPTION, prompt=quoted_prompt(sent.prompt, room), **values).render(locale)
 
 
 @dataclass
 class ResultPoster:
     """Posts the pictures publicly, split or re-encoded to fit the upload limit; remembers what it posted.
 
-    Followups while the token lives (the interaction's limit); once it is dead or old, channel messages
-    packed for the bot's own limit. Between messages it asks whether the job was deleted meanwhile.
+    Between messages it asks whether the job was deleted meanwhile, and whether the way to the member
+    changed (the token died), which packs the rest again for the new limit.
     """
 
-    interaction: discord.Interaction
+    reply: Reply
     credit: Text | None = None
     notes: list[Text] = field(default_factory=list)
     messages: list[discord.Message] = field(default_factory=list)
     first_picture: bytes | None = None
-    went_to_channel: bool = False
-
-    @property
-    def by_channel(self) -> bool:
-        """Results went out as channel messages, or the token is dead: the ephemeral response is out of reach."""
-        return self.went_to_channel or not token_usable(self.interaction)
+    delivered: int = 0  # pictures posted and charged so far
+    requested: int = 0
 
     async def __call__(self, delivery: Delivery) -> None:
-        interaction = self.interaction
-        extension = extension_for(delivery.order.output_format)
+        reply = self.reply
+        extension = extension_for(delivery.sent.output_format)
         files = [
-            OutputFile(f"retouch-{interaction.id}-{n}.{extension}", data)
+            OutputFile(f"retouch-{delivery.job_id}-{n}.{extension}", data)
             for n, data in enumerate(delivery.pictures, start=1)
         ]
         self.first_picture = delivery.pictures[0] if delivery.pictures else None
-        locale = interaction.guild_locale.value if interaction.guild_locale else None
-        to_channel = self.by_channel
-        batches = await self._plan(files, to_channel)
+        self.requested = delivery.sent.count
+        limit = reply.upload_limit()
+        batches = await self._pack(files, limit)
         done = 0
         while batches:
-            if not to_channel and self.by_channel:
+            if reply.upload_limit() != limit:
                 # The token died between messages: the rest is packed again for the bot's own limit.
-                to_channel = True
-                batches = await self._plan([f for batch in batches for f in batch], to_channel)
+                limit = reply.upload_limit()
+                batches = await self._pack([f for batch in batches for f in batch], limit)
             total = done + len(batches)
             part = Text(words.CAPTION_PART, number=done + 1, total=total) if total > 1 else ""
-            content = caption(interaction, delivery.order, part, self.credit)
-            view = result_view(delivery.job_id, locale)
+            content = caption(reply, delivery.sent, part, self.credit)
+            view = result_view(delivery.job_id, reply.guild_locale)
             try:
-                if to_channel:
-                    message = await self._to_channel(batches[0], view=view, content=content)
-                else:
-                    message = await self._followup(batches[0], view=view, content=content)
+                message = await reply.post(content, _files(batches[0]), view)
             except discord.HTTPException as exc:
-                if not to_channel and token_refused(interaction, exc):
-                    log.info("Discord refused the token of interaction %s; posting to the channel", interaction.id)
-                    continue
                 log.warning("Discord refused a delivery (HTTP %s, code %s)", exc.status, exc.code)
                 raise DeliveryFailed(
                     Text(
                         words.DISCORD_REFUSED,
                         status=exc.status,
                         delivered=delivery.delivered,
-                        requested=delivery.order.count,
+                        requested=delivery.sent.count,
                     )
                 ) from exc
+            if message is None:
+                continue  # the token died on the way: packed again for the channel, and sent there
             batches.pop(0)
             done += 1
             # Checked after each message, so that one Delete may have seen it (recorded) or not (taken back).
@@ -131,19 +122,14 @@ class ResultPoster:
             try:
                 await delivery.posted(
                     [
-                        picture_of(
-                            a, channel_id=interaction.channel_id, message_id=message.id, author_id=interaction.user.id
-                        )
+                        picture_of(a, channel_id=reply.channel_id, message_id=message.id, author_id=reply.member.id)
                         for a in message.attachments
                     ]
                 )
             finally:
-                note_delivered(interaction, delivery.delivered, delivery.order.count)
+                self.delivered = delivery.delivered
 
-    async def _plan(self, files: list[OutputFile], to_channel: bool) -> list[list[OutputFile]]:
-        limit = (
-            bots_own_limit(self.interaction) if to_channel else min(self.interaction.filesize_limit, MAX_REQUEST_BYTES)
-        )
+    async def _pack(self, files: list[OutputFile], limit: int) -> list[list[OutputFile]]:
         plan = await plan_delivery(files, size_limit=limit)
         self.notes = plan.notes
         return plan.batches
@@ -160,50 +146,145 @@ class ResultPoster:
         self.notes = [Text(words.DELIVERY_STOPPED_DELETED)]
         return True
 
-    @staticmethod
-    def _files(batch: list[OutputFile]) -> list[discord.File]:
-        return [discord.File(io.BytesIO(f.data), filename=f.filename) for f in batch]
-
-    async def _followup(self, batch: list[OutputFile], *, view: discord.ui.View, content: str) -> discord.Message:
-        return await self.interaction.followup.send(
-            content=content,
-            files=self._files(batch),
-            view=view,
-            allowed_mentions=NO_PINGS,
-            suppress_embeds=True,  # a link in the prompt must not unfurl under the bot's name
-            wait=True,
-        )
-
-    async def _to_channel(self, batch: list[OutputFile], *, view: discord.ui.View, content: str) -> discord.Message:
-        """A channel message pinging the requester, for an edit that outlived its interaction token."""
-        interaction = self.interaction
-        self.went_to_channel = True
-        channel = interaction.channel
-        permissions = interaction.app_permissions
-        if not isinstance(channel, discord.abc.Messageable) or not (
-            permissions.send_messages and permissions.attach_files
-        ):
-            log.warning(
-                "Edit for user %s outlived its interaction token and I may not post in channel %s; "
-                "cancelled, and the quota for undelivered pictures returned",
-                interaction.user.id,
-                interaction.channel_id,
-            )
-            raise DeliveryFailed(Text(words.TOKEN_EXPIRED_NO_CHANNEL))
-        log.info(
-            "Edit for user %s outlived its interaction token; posting to channel %s instead",
-            interaction.user.id,
-            interaction.channel_id,
-        )
-        return await channel.send(
-            content=content,
-            files=self._files(batch),
-            view=view,
-            allowed_mentions=discord.AllowedMentions(users=[interaction.user]),
-            suppress_embeds=True,
-        )
-
     def summary(self, delivered: int, seconds: float) -> Text:
         """What the member reads in the ephemeral response once the pictures are out."""
         template = words.DONE_ONE if delivered == 1 else words.DONE_MANY
         return words.joined([Text(template, count=delivered, seconds=round(seconds)), *self.notes], " ")
+
+
+def _files(batch: list[OutputFile]) -> list[discord.File]:
+    return [discord.File(io.BytesIO(f.data), filename=f.filename) for f in batch]
+
+
+# --- packing: Discord's per-message limits ------------------------------------------------------
+
+
+@dataclass
+class OutputFile:
+    """One picture to upload; `reencoded` is True when plan_delivery had to shrink it."""
+
+    filename: str
+    data: bytes
+    reencoded: bool = False
+
+
+@dataclass
+class DeliveryPlan:
+    """Messages to send, in order, and plain-words notes for the member about what was changed."""
+
+    batches: list[list[OutputFile]]
+    reencoded_count: int
+    notes: list[Text]
+
+
+def _human_size(size: int) -> str:
+    if size >= _MiB:
+        return f"{size / _MiB:.1f}".removesuffix(".0") + " MiB"
+    return f"{size / 1024:.0f} KiB"
+
+
+def _jpeg_bytes(image: Image.Image, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality, optimize=True)
+    return buffer.getvalue()
+
+
+def _shrink_to_fit(file: OutputFile, budget: int) -> tuple[OutputFile, bool]:
+    """Re-encode `file` as JPEG until it is at most `budget` bytes; also says if it was downscaled.
+
+    Raises ValueError if even a tiny version does not fit (only with an absurdly small budget).
+    """
+    with Image.open(io.BytesIO(file.data)) as original:
+        image = flatten(original)
+    filename = os.path.splitext(file.filename)[0] + ".jpg"
+    encoded = b""
+    for quality in _JPEG_QUALITIES:
+        encoded = _jpeg_bytes(image, quality)
+        if len(encoded) <= budget:
+            return OutputFile(filename, encoded, reencoded=True), False
+    scaled = image
+    while min(scaled.size) > _MIN_REENCODE_SIDE:
+        # JPEG size grows roughly with pixel count, so aim straight at the budget, with a margin,
+        # but never shrink by less than a step so that this always makes progress.
+        factor = min(_MAX_DOWNSCALE_STEP, math.sqrt(budget / len(encoded)) * 0.95)
+        size = (max(1, int(scaled.width * factor)), max(1, int(scaled.height * factor)))
+        scaled = image.resize(size, Image.Resampling.LANCZOS)
+        encoded = _jpeg_bytes(scaled, _DOWNSCALED_QUALITY)
+        if len(encoded) <= budget:
+            log.debug(
+                "re-encoded %s from %dx%d to %dx%d",
+                file.filename,
+                image.width,
+                image.height,
+                scaled.width,
+                scaled.height,
+            )
+            return OutputFile(filename, encoded, reencoded=True), True
+    raise ValueError(f"{file.filename} cannot be made to fit in {budget} bytes")
+
+
+def _plan_delivery(files: list[OutputFile], size_limit: int, max_files: int) -> DeliveryPlan:
+    # The limit applies to the whole multipart request; keep room for part headers and the
+    # message's JSON payload so that an exactly-full batch is not refused with a 413.
+    budget = size_limit - (size_limit // 100 + 4096)
+    if budget <= 0 or max_files < 1:
+        raise ValueError(f"cannot deliver with size_limit={size_limit}, max_files={max_files}")
+
+    fitted: list[OutputFile] = []
+    downscaled = 0
+    for file in files:
+        if len(file.data) > budget:
+            file, was_downscaled = _shrink_to_fit(file, budget)
+            downscaled += was_downscaled
+        fitted.append(file)
+
+    # Next-fit in order: pictures keep their order across messages, which members rely on
+    # ("the third one") and which Reroll/Remix buttons refer to.
+    batches: list[list[OutputFile]] = []
+    batch_bytes = 0
+    split_for_size = split_for_count = False
+    for file in fitted:
+        if batches and len(batches[-1]) < max_files and batch_bytes + len(file.data) <= budget:
+            batches[-1].append(file)
+            batch_bytes += len(file.data)
+            continue
+        if batches:
+            if len(batches[-1]) >= max_files:
+                split_for_count = True
+            else:
+                split_for_size = True
+        batches.append([file])
+        batch_bytes = len(file.data)
+
+    reencoded = sum(file.reencoded for file in fitted)
+    limit_text = _human_size(size_limit)
+    notes: list[Text] = []
+    if reencoded:
+        scaled = Text("")
+        if downscaled:
+            scaled = Text(words.DOWNSCALED_ONE) if reencoded == 1 else Text(words.DOWNSCALED_SOME, count=downscaled)
+        template = words.REENCODED_ONE if reencoded == 1 else words.REENCODED_MANY
+        notes.append(Text(template, count=reencoded, limit=limit_text, downscaled=scaled))
+    if len(batches) > 1:
+        if split_for_size and split_for_count:
+            reason = Text(words.SPLIT_FOR_BOTH, files=max_files, limit=limit_text)
+        elif split_for_size:
+            reason = Text(words.SPLIT_FOR_SIZE, limit=limit_text)
+        else:
+            reason = Text(words.SPLIT_FOR_COUNT, files=max_files)
+        notes.append(Text(words.SPLIT, count=len(batches), reason=reason))
+    return DeliveryPlan(batches=batches, reencoded_count=reencoded, notes=notes)
+
+
+async def plan_delivery(
+    files: list[OutputFile], *, size_limit: int, max_files: int = MAX_FILES_PER_MESSAGE
+) -> DeliveryPlan:
+    """Pack `files` into messages Discord accepts, in their original order.
+
+    Each message gets at most `max_files` files whose combined size stays under `size_limit`
+    minus headroom (1% + 4 KiB) for the multipart overhead. A file too large for a message on
+    its own is re-encoded as JPEG (quality first, then resolution) and renamed to `.jpg`; the
+    input list and its OutputFile objects are not modified. No batch is empty (no files, no
+    batches). Raises ValueError if the limits leave no room at all.
+    """
+    return await decoding(_plan_delivery, list(files), size_limit, max_files)

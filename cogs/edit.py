@@ -1,12 +1,11 @@
 """`/edit`: a member's picture, a prompt and optionally a mask, edited by the Model Hub.
 
-Every entry point (this command, Reroll, Remix) goes through `check` (the one validation) and
-`run_edit` (the use case in services/editing.py, with this interaction's progress, delivery and audit).
+The command reads its options and hands them to the edit runner (cogs/runner.py), which every entry point
+shares. The cog also runs the sweeps that return reservations no live edit can settle.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -14,19 +13,12 @@ import discord
 from discord import app_commands
 from discord.ext import tasks
 
-from cogs.audit import post_audit
-from cogs.base import RetouchCog, acknowledge, check_member_may_post, picture_of, requester_of
-from cogs.delivery import ResultPoster
-from cogs.failures import InputRefused, RetouchError, refused, render, tell
-from cogs.progress import ProgressDisplay
+from cogs.base import RetouchCog, picture_of
+from cogs.reply import InteractionReply
 from cogs.translator import described
 from services import words
-from services.editing import EditOutcome
-from services.jobs import Origin
 from services.limits import MAX_COUNT, MAX_PROMPT, MAX_SIDE, MIN_COUNT, MIN_SIDE, OUTPUT_FORMATS, SIDE_MULTIPLE
-from services.settings import GuildSettings
-from services.validation import EditChoice, EditForm, InvalidInput, validate
-from services.words import Text
+from services.validation import TypedEdit
 
 if TYPE_CHECKING:
     from bot import RetouchBot
@@ -36,48 +28,6 @@ log = logging.getLogger(__name__)
 STALE_SWEEP_MINUTES = 5
 # How soon the reservations of another process that died come back (PostgreSQL notices the death at once).
 ORPHAN_SWEEP_SECONDS = 10
-
-
-async def check(bot: RetouchBot, form: EditForm, settings: GuildSettings) -> EditChoice:
-    """The one validation every entry point calls; its refusal becomes the cogs' command error."""
-    try:
-        return validate(
-            form,
-            settings=settings,
-            offered_models=await bot.models.available(),
-            max_input_bytes=bot.config.max_input_bytes,
-        )
-    except InvalidInput as exc:
-        bot.metrics.edit_finished(EditOutcome.REFUSED_INPUT, 0)
-        raise refused(exc) from None
-
-
-async def run_edit(
-    bot: RetouchBot,
-    interaction: discord.Interaction,
-    choice: EditChoice,
-    settings: GuildSettings,
-    origin: Origin | None = None,
-) -> None:
-    """Run the edit for an interaction already deferred ephemerally, and tell the member how it went."""
-    progress = ProgressDisplay(interaction)
-    poster = ResultPoster(interaction, credit=origin.credit if origin else None)
-    try:
-        report = await bot.edits.run(
-            choice, requester_of(interaction), deliver=poster, origin=origin, progress=progress
-        )
-    except asyncio.CancelledError:
-        # Only a shutdown cancels a job; the use case has already returned the quota.
-        await asyncio.shield(tell(interaction, Text(words.STOPPED_BY_RESTART)))
-        raise
-    if report.outcome not in (EditOutcome.DELIVERED, EditOutcome.PARTIAL):
-        assert report.text is not None
-        raise InputRefused(report.field, report.text) if report.field else RetouchError(report.text)
-    if settings.audit_channel_id is not None and report.order is not None:
-        await post_audit(interaction, settings.audit_channel_id, report.order, poster, report.delivered)
-    if not poster.by_channel:  # otherwise the token is dead, and the mention in the channel told them
-        summary = poster.summary(report.delivered, progress.elapsed())
-        await interaction.edit_original_response(content=render(interaction, summary))
 
 
 class EditCog(RetouchCog):
@@ -143,11 +93,9 @@ class EditCog(RetouchCog):
         model: str | None = None,
     ) -> None:
         """Edit a picture with an AI model: describe the change, optionally attach a mask."""
-        assert interaction.guild_id is not None and interaction.channel_id is not None
-        check_member_may_post(interaction)
-        settings = await self.bot.settings.get(interaction.guild_id)
+        assert interaction.channel_id is not None
         channel_id, user_id = interaction.channel_id, interaction.user.id
-        form = EditForm(
+        form = TypedEdit(
             channel_id=channel_id,
             prompt=prompt,
             image=picture_of(image, channel_id=channel_id, author_id=user_id),
@@ -157,9 +105,7 @@ class EditCog(RetouchCog):
             output_format=format,
             model=model or self.bot.config.default_model,
         )
-        choice = await check(self.bot, form, settings)
-        await acknowledge(interaction)
-        await run_edit(self.bot, interaction, choice, settings)
+        await self.bot.runner.edit(InteractionReply(interaction), form)
 
     @edit.autocomplete("model")
     async def model_autocomplete(

@@ -11,9 +11,10 @@ from discord import app_commands
 from discord.ext import commands, tasks
 
 from cogs.base import RetouchCog
-from cogs.failures import RetouchError, render, report_failure
+from cogs.failures import render, report_failure
 from services import words
-from services.privacy import USAGE_WINDOW_SECONDS, MemberBusy, PrivacyStore
+from services.privacy import USAGE_WINDOW_SECONDS, MemberBusy
+from services.refusal import Refusal
 from services.words import Text
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class ForgetConfirmation(discord.ui.View):
         try:
             await self.cog.store.forget(interaction.user.id)
         except MemberBusy:
-            raise RetouchError(Text(words.PRIVACY_BUSY)) from None
+            raise Refusal(Text(words.PRIVACY_BUSY)) from None
         await interaction.edit_original_response(content=_say(interaction, words.PRIVACY_FORGOTTEN), view=None)
 
     async def cancel(self, interaction: discord.Interaction) -> None:
@@ -79,11 +80,7 @@ class PrivacyCog(RetouchCog):
 
     def __init__(self, bot: RetouchBot) -> None:
         self.bot = bot
-        self.store = PrivacyStore(
-            bot.database,
-            retention_days=bot.config.retention_days,
-            forget_guild_after_days=bot.config.forget_guild_after_days,
-        )
+        self.store = bot.privacy
 
     async def cog_load(self) -> None:
         self.retention.start()

@@ -12,10 +12,10 @@ from discord import app_commands
 
 from cogs.base import ModeratorGroup, RetouchCog, role_ids_of
 from cogs.failures import render
-from cogs.replies import send_ephemeral
+from cogs.reply import send_ephemeral
 from services import words
 from services.charts import render_usage_chart
-from services.editing import period_name
+from services.edit_refusals import period_name
 from services.limits import MAX_MESSAGE_CONTENT
 from services.quota import Period, QuotaRule, QuotaStatus
 from services.words import Text

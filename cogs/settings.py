@@ -9,11 +9,12 @@ import discord
 from discord import app_commands
 
 from cogs.base import ModeratorGroup, RetouchCog
-from cogs.failures import InputRefused, render
-from cogs.replies import send_ephemeral
+from cogs.failures import render
+from cogs.reply import send_ephemeral
 from cogs.translator import described
 from services import words
 from services.limits import MAX_COUNT, MAX_SIDE, MIN_COUNT, MIN_SIDE, SIDE_MULTIPLE
+from services.refusal import Refusal
 from services.settings import GuildSettings
 from services.words import Text
 
@@ -84,9 +85,9 @@ class SettingsCog(RetouchCog):
     ) -> None:
         """Set the long side that `size: auto` scales pictures to."""
         if long_side % SIDE_MULTIPLE or not MIN_SIDE <= long_side <= MAX_SIDE:
-            raise InputRefused(
-                "long_side",
+            raise Refusal(
                 Text(words.LONG_SIDE_RANGE, multiple=SIDE_MULTIPLE, min=MIN_SIDE, max=MAX_SIDE, value=long_side),
+                field="long_side",
             )
         await self._update(interaction, auto_long_side=long_side)
 
@@ -107,7 +108,7 @@ class SettingsCog(RetouchCog):
             await self._reply(interaction, Text(words.BLOCKLIST_LIST, phrases=phrases))
             return
         if not phrase or not phrase.strip():
-            raise InputRefused("phrase", Text(words.BLOCKLIST_PHRASE_NEEDED, action=action))
+            raise Refusal(Text(words.BLOCKLIST_PHRASE_NEEDED, action=action), field="phrase")
         if action == "add":
             changed = await self.bot.settings.add_blocked(guild_id, phrase)
             said = Text(words.BLOCKLIST_ADDED if changed else words.BLOCKLIST_ALREADY)

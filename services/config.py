@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from services.limits import MAX_INPUT_BYTES
 from services.quota import QuotaRule, parse_quota
 from services.secret import Secret
 
@@ -32,7 +33,7 @@ class Config:
     upstream_image_burst: int = 20
     upstream_deadline_seconds: float = 180.0
     upstream_backoff_seconds: float = 1.0
-    max_input_bytes: int = 20 * 1024 * 1024
+    max_input_bytes: int = MAX_INPUT_BYTES
     max_concurrent_edits: int = 4
     # Places one server may hold in the line of 100; a bot serving one server sets 100.
     max_queued_per_server: int = 50

@@ -1,4 +1,4 @@
-"""Image helpers: validate attachments, choose sizes, prepare masks and fit results into Discord.
+"""Image helpers: validate attachments, choose sizes, prepare masks, previews and data URLs.
 
 Everything that decodes, encodes or base64-encodes pixels runs in a worker thread
 (`asyncio.to_thread`): a 2048x2048 PNG takes tens to hundreds of milliseconds to decode or
@@ -13,7 +13,6 @@ import base64
 import io
 import logging
 import math
-import os
 import re
 import weakref
 from collections.abc import Callable
@@ -26,21 +25,18 @@ from services import words
 from services.limits import (
     DEFAULT_LONG_SIDE,
     INPUT_FORMATS,
-    MAX_FILES_PER_MESSAGE,
     MAX_INPUT_PIXELS,
     MAX_SIDE,
     MIN_SIDE,
     SIDE_MULTIPLE,
 )
+from services.refusal import Refusal
 from services.words import Text
 
 log = logging.getLogger(__name__)
 
-SIDE_STEP = SIDE_MULTIPLE
-
-# Pillow's own bomb guard only warns at ~89 MP and refuses at ~179 MP; a Discord member has no
-# business sending more than this, and a 40 MP RGBA picture already needs 160 MB to decode.
-MAX_PIXELS = MAX_INPUT_PIXELS
+# MAX_INPUT_PIXELS: Pillow's own bomb guard only warns at ~89 MP and refuses at ~179 MP; a Discord member
+# has no business sending more, and a 40 MP RGBA picture already needs 160 MB to decode.
 
 # A JPEG's decoder scales down while decoding (`Image.draft`), so a big photo is checked cheaply. Any
 # other picture, every mask and a photo to be turned upright are decoded at full size, up to 4 bytes a
@@ -55,10 +51,9 @@ _SIDEWAYS = frozenset({5, 6, 7, 8})
 _ORIENTATIONS = frozenset(range(1, 9))
 _DRAFTABLE = ("JPEG", "MPO")
 
-# Formats a member may send. Restricting Image.open to these also keeps Pillow's rarer (and less
-# battle-tested) decoders away from untrusted bytes. Pillow reports many phone JPEGs as "MPO"
-# (a JPEG with an embedded preview); it is opened through the JPEG plugin and so is accepted.
-_INPUT_FORMATS = INPUT_FORMATS
+# INPUT_FORMATS: formats a member may send. Restricting Image.open to these also keeps Pillow's rarer (and
+# less battle-tested) decoders away from untrusted bytes. Pillow reports many phone JPEGs as "MPO" (a JPEG
+# with an embedded preview); it is opened through the JPEG plugin and so is accepted.
 
 _CONTENT_TYPES = {
     "PNG": "image/png",
@@ -78,27 +73,6 @@ _MASK_ALPHA_LUT = [255] * 128 + [0] * 128
 # "I;16" (or "I"), and float pictures use 0.0-1.0. Scaled to 8 bits, never clipped (clipping makes a
 # 1.5 % grey white).
 _WIDE_MODE_WHITE = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535, "I": 65535, "F": 1.0}
-
-# Re-encoding ladder for a result too large for one message: keep full resolution at high
-# quality first, then trade quality, and only then resolution.
-_JPEG_QUALITIES = (92, 85, 75, 65)
-_DOWNSCALED_QUALITY = 80
-_MAX_DOWNSCALE_STEP = 0.85
-_MIN_REENCODE_SIDE = 16
-
-_MiB = 1024 * 1024
-
-
-class ImageError(ValueError):
-    """A member's attachment is unusable; `field` names the option ("image" or "mask").
-
-    `text` is what the member reads; `str(error)` is its English rendering.
-    """
-
-    def __init__(self, field: str, text: Text) -> None:
-        super().__init__(str(text))
-        self.field = field
-        self.text = text
 
 
 @dataclass(frozen=True)
@@ -143,24 +117,6 @@ class UprightPicture:
     content_type: str
 
 
-@dataclass
-class OutputFile:
-    """One picture to upload; `reencoded` is True when plan_delivery had to shrink it."""
-
-    filename: str
-    data: bytes
-    reencoded: bool = False
-
-
-@dataclass
-class DeliveryPlan:
-    """Messages to send, in order, and plain-words notes for the member about what was changed."""
-
-    batches: list[list[OutputFile]]
-    reencoded_count: int
-    notes: list[Text]
-
-
 # --- validation -------------------------------------------------------------------------------
 
 
@@ -169,7 +125,7 @@ def _still_picture_message(field: str, reason: str) -> Text:
 
 
 def _too_large_message(field: str, width: int | None = None, height: int | None = None) -> Text:
-    limit = Text(words.PIXEL_LIMIT, megapixels=MAX_PIXELS // 1_000_000)
+    limit = Text(words.PIXEL_LIMIT, megapixels=MAX_INPUT_PIXELS // 1_000_000)
     if width is None or height is None:
         return Text(words.TOO_MANY_PIXELS, field=field, limit=limit)
     megapixels = f"{width * height / 1_000_000:.0f}"
@@ -183,7 +139,7 @@ def mask_size_text(width: int, height: int, mask_width: int | None, mask_height:
     return Text(words.MASK_SIZE, width=width, height=height, mask_width=mask_width, mask_height=mask_height)
 
 
-def _full_decode_too_large(field: str, width: int, height: int) -> ImageError:
+def _full_decode_too_large(field: str, width: int, height: int) -> Refusal:
     text = words.Text(
         words.PICTURE_TOO_LARGE_TO_DECODE,
         field=field,
@@ -192,7 +148,7 @@ def _full_decode_too_large(field: str, width: int, height: int) -> ImageError:
         megapixels=f"{width * height / 1_000_000:.0f}",
         limit=f"{MAX_FULL_DECODE_PIXELS / 1_000_000:.0f}",
     )
-    return ImageError(field, text)
+    return Refusal(text, field=field)
 
 
 def _orientation(image: Image.Image) -> int:
@@ -201,7 +157,7 @@ def _orientation(image: Image.Image) -> int:
 
 
 def _open_still(data: bytes, field: str, *, draft_side: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
-    """Open, verify and decode `data` once as a still picture, or raise ImageError for `field`.
+    """Open, verify and decode `data` once as a still picture, or raise Refusal for `field`.
 
     Returns the decoded picture and its size as stored. `draft_side`: a JPEG may be decoded scaled
     down (by up to 8), as long as both sides stay at least this; anything else is decoded at full size,
@@ -211,13 +167,13 @@ def _open_still(data: bytes, field: str, *, draft_side: int | None = None) -> tu
     unusable, while only `load()` notices pixel data that stops early (a truncated upload).
     """
     try:
-        with Image.open(io.BytesIO(data), formats=_INPUT_FORMATS) as probe:
+        with Image.open(io.BytesIO(data), formats=INPUT_FORMATS) as probe:
             width, height = probe.size
-            if width * height > MAX_PIXELS:
-                raise ImageError(field, _too_large_message(field, width, height))
+            if width * height > MAX_INPUT_PIXELS:
+                raise Refusal(_too_large_message(field, width, height), field=field)
             # MPO "frames" are a stereo pair or a preview, not an animation: use the first.
             if probe.format != "MPO" and getattr(probe, "is_animated", False):
-                raise ImageError(field, _still_picture_message(field, words.STILL_ANIMATED))
+                raise Refusal(_still_picture_message(field, words.STILL_ANIMATED), field=field)
             # A JPEG's EXIF is read with its header; other formats may keep it after the pixels.
             draftable = probe.format in _DRAFTABLE and draft_side is not None
             full_later = not draftable or _orientation(probe) != 1
@@ -229,18 +185,18 @@ def _open_still(data: bytes, field: str, *, draft_side: int | None = None) -> tu
             image.draft(None, (draft_side, draft_side))
         image.load()
         return image, (width, height)
-    except ImageError:
+    except Refusal:
         raise
     # Pillow only warns (not raises) between ~89 and ~179 MP, and our own check above refuses
     # those first; the Warning is listed for runs with warnings turned into errors (-W error).
     # warnings.catch_warnings is not used because it changes process-wide state from a thread.
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(field, _too_large_message(field)) from None
+        raise Refusal(_too_large_message(field), field=field) from None
     # Pillow's decoders fail on hostile or damaged bytes with many exception types (OSError,
     # SyntaxError, struct.error, IndexError, ...); for the member they all mean the same thing.
     except Exception as exc:
         log.debug("unreadable %s attachment: %s", field, type(exc).__name__)
-        raise ImageError(field, _still_picture_message(field, words.STILL_UNREADABLE)) from None
+        raise Refusal(_still_picture_message(field, words.STILL_UNREADABLE), field=field) from None
 
 
 def _format_of(image: Image.Image) -> str:
@@ -264,7 +220,7 @@ _Result = TypeVar("_Result")
 _decode_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
-async def _decoding(work: Callable[..., _Result], *args: object) -> _Result:
+async def decoding(work: Callable[..., _Result], *args: object) -> _Result:
     """Run Pillow work in a thread, at most MAX_CONCURRENT_DECODES at a time (per event loop)."""
     loop = asyncio.get_running_loop()
     slots = _decode_slots.get(loop)
@@ -288,11 +244,11 @@ def _inspect_image(data: bytes, field: str, preview_side: int | None) -> ImageIn
 async def inspect_image(data: bytes, *, field: str = "image", preview_side: int | None = None) -> ImageInfo:
     """Check that `data` is a still PNG, JPEG, WebP or GIF of at most 40 megapixels.
 
-    Raises ImageError naming `field` when it is unreadable, truncated, animated or too large (a picture
+    Raises Refusal naming `field` when it is unreadable, truncated, animated or too large (a picture
     that must be decoded at full size: over 16 megapixels). `preview_side`: also make a PNG preview of
     at most this side, as displayed, from the same decode.
     """
-    return await _decoding(_inspect_image, data, field, preview_side)
+    return await decoding(_inspect_image, data, field, preview_side)
 
 
 def _upright_picture(data: bytes, field: str) -> UprightPicture:
@@ -314,9 +270,9 @@ async def upright_picture(data: bytes, *, field: str = "image") -> UprightPictur
     """The picture as displayed (its EXIF orientation applied), as a JPEG for a JPEG and a PNG otherwise.
 
     For an ImageInfo with `reoriented` True: the upstream ignores EXIF and would edit it sideways.
-    Same size as the ImageInfo says. Raises ImageError like `inspect_image`.
+    Same size as the ImageInfo says. Raises Refusal like `inspect_image`.
     """
-    return await _decoding(_upright_picture, data, field)
+    return await decoding(_upright_picture, data, field)
 
 
 def content_type_for(image_format: str) -> str:
@@ -333,18 +289,19 @@ def content_type_for(image_format: str) -> str:
 # --- sizes ------------------------------------------------------------------------------------
 
 
-def _size_error(text: str) -> ImageError:
+def _size_error(typed: str) -> Refusal:
     # Echo what the member typed, but short and without backticks that would break the markup.
-    shown = text.strip().replace("`", "'")
+    shown = typed.strip().replace("`", "'")
     if len(shown) > 32:
         shown = shown[:31] + "…"
-    return ImageError("size", Text(words.SIZE_FORMAT, multiple=SIDE_STEP, min=MIN_SIDE, max=MAX_SIDE, shown=shown))
+    text = Text(words.SIZE_FORMAT, multiple=SIDE_MULTIPLE, min=MIN_SIDE, max=MAX_SIDE, shown=shown)
+    return Refusal(text, field="size")
 
 
 def parse_size(text: str) -> tuple[int, int] | None:
     """Parse the `size` option: "auto" -> None, "1024x768" -> (1024, 768).
 
-    Raises ImageError (a ValueError, for the member) unless both sides are multiples of 16 in 64..2048.
+    Raises Refusal unless both sides are multiples of 16 in 64..2048.
     """
     stripped = text.strip()
     if stripped.lower() == "auto":
@@ -354,14 +311,14 @@ def parse_size(text: str) -> tuple[int, int] | None:
         raise _size_error(text)
     width, height = int(match.group(1)), int(match.group(2))
     for side in (width, height):
-        if not MIN_SIDE <= side <= MAX_SIDE or side % SIDE_STEP:
+        if not MIN_SIDE <= side <= MAX_SIDE or side % SIDE_MULTIPLE:
             raise _size_error(text)
     return width, height
 
 
 def _round_side(value: float) -> int:
     # Round half up (Python's round() would send 8 to 0 and 24 to 32), then clamp.
-    rounded = math.floor(value / SIDE_STEP + 0.5) * SIDE_STEP
+    rounded = math.floor(value / SIDE_MULTIPLE + 0.5) * SIDE_MULTIPLE
     return max(MIN_SIDE, min(MAX_SIDE, rounded))
 
 
@@ -418,7 +375,7 @@ def _read_mask(mask: Image.Image, *, turned: bool = False, preview_side: int | N
     if alpha is None or alpha.getextrema()[0] != 0:
         alpha = _luminance(mask).point(_MASK_ALPHA_LUT)
         if alpha.getextrema()[0] != 0:
-            raise ImageError("mask", Text(words.MASK_EMPTY))
+            raise Refusal(Text(words.MASK_EMPTY), field="mask")
     elif not turned:
         return PreparedMask(None, True, mask.width, mask.height, _format_of(mask), preview)
     converted = Image.new("RGBA", alpha.size)  # black; the alpha comes next
@@ -431,7 +388,7 @@ def _prepare_mask(data: bytes, image: ImageInfo, preview_side: int | None) -> Pr
     with stored:
         mask = _displayed(stored)
         if mask.size != (image.width, image.height):
-            raise ImageError("mask", mask_size_text(image.width, image.height, mask.width, mask.height))
+            raise Refusal(mask_size_text(image.width, image.height, mask.width, mask.height), field="mask")
         return _read_mask(mask, turned=mask is not stored, preview_side=preview_side)
 
 
@@ -443,10 +400,10 @@ async def prepare_mask(data: bytes, image: ImageInfo, *, preview_side: int | Non
     is (forward its URL) unless its EXIF orientation turns it. Any other mask is read as black-and-white
     by value in any mode (16-bit and float greys scaled, not clipped), white (luminance >= 128 of 255)
     meaning "edit here", and converted to an RGBA PNG data URL (black, alpha 0 where white was, 255
-    elsewhere). Raises ImageError(field="mask") when it is unreadable, animated, too large, of another
+    elsewhere). Raises Refusal(field="mask") when it is unreadable, animated, too large, of another
     size than `image`, or marks nothing to edit. `preview_side`: also make a PNG preview (as displayed).
     """
-    return await _decoding(_prepare_mask, data, image, preview_side)
+    return await decoding(_prepare_mask, data, image, preview_side)
 
 
 # --- encoding ---------------------------------------------------------------------------------
@@ -493,22 +450,7 @@ def _thumbnail_png(data: bytes, max_side: int) -> bytes:
 
 async def make_thumbnail(data: bytes, max_side: int = 256) -> bytes:
     """A PNG preview of `data` as displayed, no larger than `max_side` on either side (for the audit log)."""
-    return await _decoding(_thumbnail_png, data, max_side)
-
-
-# --- delivery ---------------------------------------------------------------------------------
-
-
-def _human_size(size: int) -> str:
-    if size >= _MiB:
-        return f"{size / _MiB:.1f}".removesuffix(".0") + " MiB"
-    return f"{size / 1024:.0f} KiB"
-
-
-def _jpeg_bytes(image: Image.Image, quality: int) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=quality, optimize=True)
-    return buffer.getvalue()
+    return await decoding(_thumbnail_png, data, max_side)
 
 
 def flatten(image: Image.Image) -> Image.Image:
@@ -519,104 +461,3 @@ def flatten(image: Image.Image) -> Image.Image:
     flat = Image.new("RGB", rgba.size, (255, 255, 255))
     flat.paste(rgba, mask=rgba.getchannel("A"))
     return flat
-
-
-def _shrink_to_fit(file: OutputFile, budget: int) -> tuple[OutputFile, bool]:
-    """Re-encode `file` as JPEG until it is at most `budget` bytes; also says if it was downscaled.
-
-    Raises ValueError if even a tiny version does not fit (only with an absurdly small budget).
-    """
-    with Image.open(io.BytesIO(file.data)) as original:
-        image = flatten(original)
-    filename = os.path.splitext(file.filename)[0] + ".jpg"
-    encoded = b""
-    for quality in _JPEG_QUALITIES:
-        encoded = _jpeg_bytes(image, quality)
-        if len(encoded) <= budget:
-            return OutputFile(filename, encoded, reencoded=True), False
-    scaled = image
-    while min(scaled.size) > _MIN_REENCODE_SIDE:
-        # JPEG size grows roughly with pixel count, so aim straight at the budget, with a margin,
-        # but never shrink by less than a step so that this always makes progress.
-        factor = min(_MAX_DOWNSCALE_STEP, math.sqrt(budget / len(encoded)) * 0.95)
-        size = (max(1, int(scaled.width * factor)), max(1, int(scaled.height * factor)))
-        scaled = image.resize(size, Image.Resampling.LANCZOS)
-        encoded = _jpeg_bytes(scaled, _DOWNSCALED_QUALITY)
-        if len(encoded) <= budget:
-            log.debug(
-                "re-encoded %s from %dx%d to %dx%d",
-                file.filename,
-                image.width,
-                image.height,
-                scaled.width,
-                scaled.height,
-            )
-            return OutputFile(filename, encoded, reencoded=True), True
-    raise ValueError(f"{file.filename} cannot be made to fit in {budget} bytes")
-
-
-def _plan_delivery(files: list[OutputFile], size_limit: int, max_files: int) -> DeliveryPlan:
-    # The limit applies to the whole multipart request; keep room for part headers and the
-    # message's JSON payload so that an exactly-full batch is not refused with a 413.
-    budget = size_limit - (size_limit // 100 + 4096)
-    if budget <= 0 or max_files < 1:
-        raise ValueError(f"cannot deliver with size_limit={size_limit}, max_files={max_files}")
-
-    fitted: list[OutputFile] = []
-    downscaled = 0
-    for file in files:
-        if len(file.data) > budget:
-            file, was_downscaled = _shrink_to_fit(file, budget)
-            downscaled += was_downscaled
-        fitted.append(file)
-
-    # Next-fit in order: pictures keep their order across messages, which members rely on
-    # ("the third one") and which Reroll/Remix buttons refer to.
-    batches: list[list[OutputFile]] = []
-    batch_bytes = 0
-    split_for_size = split_for_count = False
-    for file in fitted:
-        if batches and len(batches[-1]) < max_files and batch_bytes + len(file.data) <= budget:
-            batches[-1].append(file)
-            batch_bytes += len(file.data)
-            continue
-        if batches:
-            if len(batches[-1]) >= max_files:
-                split_for_count = True
-            else:
-                split_for_size = True
-        batches.append([file])
-        batch_bytes = len(file.data)
-
-    reencoded = sum(file.reencoded for file in fitted)
-    limit_text = _human_size(size_limit)
-    notes: list[Text] = []
-    if reencoded:
-        scaled = Text("")
-        if downscaled:
-            scaled = Text(words.DOWNSCALED_ONE) if reencoded == 1 else Text(words.DOWNSCALED_SOME, count=downscaled)
-        template = words.REENCODED_ONE if reencoded == 1 else words.REENCODED_MANY
-        notes.append(Text(template, count=reencoded, limit=limit_text, downscaled=scaled))
-    if len(batches) > 1:
-        if split_for_size and split_for_count:
-            reason = Text(words.SPLIT_FOR_BOTH, files=max_files, limit=limit_text)
-        elif split_for_size:
-            reason = Text(words.SPLIT_FOR_SIZE, limit=limit_text)
-        else:
-            reason = Text(words.SPLIT_FOR_COUNT, files=max_files)
-        notes.append(Text(words.SPLIT, count=len(batches), reason=reason))
-    return DeliveryPlan(batches=batches, reencoded_count=reencoded, notes=notes)
-
-
-async def plan_delivery(
-    files: list[OutputFile], *, size_limit: int, max_files: int = MAX_FILES_PER_MESSAGE
-) -> DeliveryPlan:
-    """Pack `files` into messages Discord accepts, in their original order.
-
-    Each message gets at most `max_files` files whose combined size stays under `size_limit`
-    minus headroom (1% + 4 KiB) for the multipart overhead. A file too large for a message on
-    its own is re-encoded as JPEG (quality first, then resolution) and renamed to `.jpg`; the
-    input list and its OutputFile objects are not modified. No batch is empty (no files, no
-    batches). Raises ValueError if the limits leave no room at all.
-    """
-    return await _decoding(_plan_delivery, list(files), size_limit, max_files)

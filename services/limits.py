@@ -16,7 +16,7 @@ DEFAULT_LONG_SIDE = 1024  # `size: auto` uses this long side unless the server s
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
 # Input pictures Pillow opens and the upstream accepts; GIF only as a still frame.
 INPUT_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
-MAX_INPUT_BYTES = 20 * 1024 * 1024  # default of MAX_INPUT_BYTES: the largest attachment Retouch downloads
+MAX_INPUT_BYTES = 20 * 1024 * 1024  # MAX_INPUT_BYTES's default: the largest attachment Retouch downloads
 MAX_INPUT_PIXELS = 40_000_000  # a decode bomb guard; well above any phone photo
 
 # Discord

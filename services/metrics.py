@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from enum import Enum
-from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -34,16 +33,6 @@ UPSTREAM_ERROR_KINDS = ("rate_limited", "unavailable", "timeout", "bad_request",
 _UPSTREAM_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 180)
 _WAIT_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 _ACK_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 3)
-
-
-class EditObserver(Protocol):
-    """What the edit use case reports; `Metrics` implements it (outcome: an enum whose values are OUTCOMES)."""
-
-    def edit_finished(self, outcome: Enum, delivered: int) -> None: ...
-
-    def queue_waited(self, seconds: float) -> None: ...
-
-    def interaction_acknowledged(self, seconds: float) -> None: ...
 
 
 class _GatewayLatency(Collector):

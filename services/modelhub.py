@@ -123,7 +123,7 @@ class _NoObserver:
 
 
 @dataclass(frozen=True)
-class EditRequest:
+class HubRequest:
     """The documented form fields of `POST /images/edits`."""
 
     model: str
@@ -149,7 +149,9 @@ class EditRequest:
 
 
 @dataclass(frozen=True)
-class EditedImage:
+class HubImage:
+    """One picture of the Model Hub's answer, decoded and checked."""
+
     data: bytes
     format: str  # Pillow's name for what the bytes really are: "PNG", "JPEG", "WEBP"
     width: int
@@ -157,8 +159,10 @@ class EditedImage:
 
 
 @dataclass(frozen=True)
-class EditResult:
-    images: list[EditedImage]
+class HubAnswer:
+    """The Model Hub's pictures for one edit, and how many requests it took to get them."""
+
+    images: list[HubImage]
     attempts: int
 
 
@@ -167,7 +171,7 @@ class _Response:
     status: int
     body: bytes | bytearray
     headers: dict[str, str]
-    images: list[EditedImage] | None = None  # a success asked for pictures: decoded as it arrived, no body
+    images: list[HubImage] | None = None  # a success asked for pictures: decoded as it arrived, no body
 
 
 def scrub(text: str) -> str:
@@ -343,7 +347,7 @@ class _PictureStream:
         self._values += 1
         self._scanned = self._read_up_to = len(self._skeleton)
 
-    def finish(self) -> list[EditedImage]:
+    def finish(self) -> list[HubImage]:
         """Prove the answer's shape and every picture's type (reads headers only)."""
         try:
             if self._value is not None:
@@ -359,24 +363,24 @@ class _PictureStream:
         for index, data in enumerate(self._pictures, start=1):
             try:
                 with Image.open(io.BytesIO(data)) as image:  # reads the header only: cheap, but proves the type
-                    images.append(EditedImage(data, image.format or "", image.width, image.height))
+                    images.append(HubImage(data, image.format or "", image.width, image.height))
             except (UnidentifiedImageError, OSError) as exc:
                 raise ModelHubMalformedResponseError(f"picture {index} was not an image") from exc
         self._pictures = []
         return images
 
-    def feed_all(self, chunks: list[bytes], *, last: bool = False) -> list[EditedImage]:
+    def feed_all(self, chunks: list[bytes], *, last: bool = False) -> list[HubImage]:
         for chunk in chunks:
             self.feed(chunk)
         return self.finish() if last else []
 
 
-def _decode_edit_response(body: bytes | bytearray, expected: int) -> list[EditedImage]:
+def _decode_edit_response(body: bytes | bytearray, expected: int) -> list[HubImage]:
     """A whole success body, decoded as `_read_pictures` decodes a stream."""
     return _PictureStream(expected).feed_all([bytes(body)], last=True)
 
 
-async def _read_pictures(response: aiohttp.ClientResponse, expected: int) -> list[EditedImage]:
+async def _read_pictures(response: aiohttp.ClientResponse, expected: int) -> list[HubImage]:
     """A success body's pictures, decoded as the body arrives: the body itself is never held whole.
 
     The loop only gathers the chunks that arrived (no copies); every MiB of them is split and decoded in
@@ -432,7 +436,7 @@ class ModelHubClient:
             self._observer.upstream_failed(ModelHubMalformedResponseError.kind)
             raise ModelHubMalformedResponseError("the model list was not the JSON the API documents") from exc
 
-    async def edit(self, request: EditRequest, *, deadline: float | None = None, paced: bool = False) -> EditResult:
+    async def edit(self, request: HubRequest, *, deadline: float | None = None, paced: bool = False) -> HubAnswer:
         """Edit a picture; returns exactly `request.n` decoded images or raises a ModelHubError.
 
         `paced`: the caller already waited for the image rate for the first attempt (the job queue does).
@@ -446,7 +450,7 @@ class ModelHubClient:
             first_paced=paced,
         )
         assert response.images is not None
-        return EditResult(response.images, attempts)
+        return HubAnswer(response.images, attempts)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:

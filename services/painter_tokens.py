@@ -114,11 +114,11 @@ def picture_digest(url: str) -> bytes:
     return hashlib.sha256(stable.encode()).digest()[:16]
 
 
-def _b64encode(data: bytes) -> str:
+def _b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _b64decode(text: str) -> bytes:
+def _b64url_decode(text: str) -> bytes:
     """Strict base64url: the alphabet only, no padding, and canonical (one string per token)."""
     if not _TOKEN_RE.fullmatch(text):
         raise MalformedTokenError("This link is not a painter link.")
@@ -126,7 +126,7 @@ def _b64decode(text: str) -> bytes:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         raise MalformedTokenError("This link is not a painter link.") from None
-    if _b64encode(raw) != text:
+    if _b64url_encode(raw) != text:
         raise MalformedTokenError("This link is not a painter link.")
     return raw
 
@@ -181,7 +181,7 @@ class PainterTokens:
             grant.job_id or 0,
             picture_digest(grant.picture_url),
         )
-        return _b64encode(payload + self._tag(payload))
+        return _b64url_encode(payload + self._tag(payload))
 
     async def verify(self, token: str) -> PainterClaim:
         """The claim `token` carries, if it is genuine, unexpired and unused; otherwise a TokenError saying why.
@@ -215,7 +215,7 @@ class PainterTokens:
         return hmac.new(self._key, payload, hashlib.sha256).digest()[:_TAG_BYTES]
 
     def _decode(self, token: str) -> PainterClaim:
-        raw = _b64decode(token)
+        raw = _b64url_decode(token)
         if len(raw) != TOKEN_BYTES:
             raise MalformedTokenError("This link is not a painter link.")
         payload, tag = raw[: _HEADER.size], raw[_HEADER.size :]

@@ -34,7 +34,7 @@ from aiohttp import BodyPartReader, web
 from PIL import Image
 
 from services import limits
-from services.images import ImageError, content_type_for, inspect_image
+from services.images import ImageInfo, content_type_for, inspect_image
 from services.painter_tokens import (
     BadSignatureError,
     MalformedTokenError,
@@ -42,6 +42,7 @@ from services.painter_tokens import (
     PainterTokens,
     TokenError,
 )
+from services.refusal import Refusal
 from services.regions import displayed_size
 from services.words import APOLOGY, Text, _
 
@@ -91,26 +92,19 @@ class PainterAnswer:
     message: Text | str
 
 
-class PainterUnavailableError(Exception):
-    """The backend cannot serve this link any more (the picture was deleted, the member may not edit here).
+class PainterBackend(Protocol):
+    """What the painter needs from the bot: the picture, the page's defaults, and the edit itself.
 
-    `message` is shown to the member as it is.
+    A `Refusal` from `fetch_picture` or `defaults` means the link cannot be served any more (the picture was
+    deleted, the member may not edit here); its words are shown as they are.
     """
 
-    def __init__(self, message: Text | str) -> None:
-        super().__init__(str(message))
-        self.message = message
-
-
-class PainterBackend(Protocol):
-    """What the painter needs from the bot: the picture, the page's defaults, and the edit itself."""
-
     async def fetch_picture(self, claim: PainterClaim) -> bytes:
-        """The picture's bytes (may raise PainterUnavailableError)."""
+        """The picture's bytes."""
         ...
 
     async def defaults(self, claim: PainterClaim) -> PainterDefaults:
-        """The prompt and count to prefill (may raise PainterUnavailableError)."""
+        """The prompt and count to prefill."""
         ...
 
     async def submit(self, claim: PainterClaim, mask_png: bytes, prompt: str, count: int) -> PainterAnswer:
@@ -221,6 +215,23 @@ async def _read_form(request: web.Request) -> tuple[bytes, str, str]:
         raise _FormError("prompt", Text(FORM_INVALID)) from None
 
 
+async def _inspected(picture: bytes) -> ImageInfo:
+    """What the picture is; one that is not a still picture makes the link unusable."""
+    try:
+        return await inspect_image(picture)
+    except Refusal as exc:
+        log.warning("The painter's picture is not a still picture: %s", exc)
+        raise Refusal(Text(LINK_UNAVAILABLE)) from None
+
+
+async def _mask_size(picture: bytes) -> tuple[int, int]:
+    """The size the mask must have; a picture that cannot be read makes the link unusable."""
+    try:
+        return await displayed_size(picture)
+    except Refusal:
+        raise Refusal(Text(LINK_UNAVAILABLE)) from None
+
+
 def _checked_prompt(text: str) -> str:
     prompt = text.replace("\r\n", "\n").strip()
     if not prompt:
@@ -266,8 +277,8 @@ class _Painter:
             defaults = await self._backend.defaults(claim)
         except TokenError as exc:
             return self._error_page(request, _token_status(exc), str(exc))
-        except PainterUnavailableError as exc:
-            return self._error_page(request, 410, exc.message)
+        except Refusal as exc:
+            return self._error_page(request, 410, exc.text)
         except Exception:
             log.exception("The painter page failed")
             return self._error_page(request, 500, APOLOGY)
@@ -287,14 +298,11 @@ class _Painter:
         try:
             claim = await self._tokens.verify(request.match_info["token"])
             data = await self._backend.fetch_picture(claim)
-            info = await inspect_image(data)
+            info = await _inspected(data)
         except TokenError as exc:
             return self._error_page(request, _token_status(exc), str(exc))
-        except PainterUnavailableError as exc:
-            return self._error_page(request, 410, exc.message)
-        except ImageError as exc:
-            log.warning("The painter's picture is not a still picture: %s", exc)
-            return self._error_page(request, 410, Text(LINK_UNAVAILABLE))
+        except Refusal as exc:
+            return self._error_page(request, 410, exc.text)
         except Exception:
             log.exception("The painter's picture could not be served")
             return self._error_page(request, 500, APOLOGY)
@@ -319,13 +327,12 @@ class _Painter:
         try:
             mask, prompt_text, count_text = await _read_form(request)
             prompt, count = _checked_prompt(prompt_text), _checked_count(count_text)
-            width, height = await displayed_size(await self._backend.fetch_picture(claim))
+            width, height = await _mask_size(await self._backend.fetch_picture(claim))
             alpha_mask = await asyncio.to_thread(_alpha_mask, mask, width, height)
         except _FormError as exc:
             return self._json(request, 400, "invalid", exc.message, field=exc.field)
-        except (PainterUnavailableError, ImageError) as exc:
-            message = exc.message if isinstance(exc, PainterUnavailableError) else Text(LINK_UNAVAILABLE)
-            return self._json(request, 410, "unavailable", message)
+        except Refusal as exc:
+            return self._json(request, 410, "unavailable", exc.text)
         except Exception:
             log.exception("The painter's submission could not be checked")
             return self._json(request, 500, "failed", APOLOGY)

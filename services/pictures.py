@@ -21,10 +21,6 @@ class Picture:
     message_id: int | None = None
     author_id: int | None = None  # whose picture it is: the uploader, or the requester of a result
 
-    def placed(self, channel_id: int | None, message_id: int | None, author_id: int | None) -> Picture:
-        """The same picture, known to be in this message (None: a command's own upload) and this member's."""
-        return dataclasses.replace(self, channel_id=channel_id, message_id=message_id, author_id=author_id)
-
     def with_url(self, url: str) -> Picture:
         """The same picture behind a fresh URL (Discord's signed URLs expire)."""
         return dataclasses.replace(self, url=url)

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from services import limits, words
-from services.images import ImageError, flatten, to_data_url
+from services.images import flatten, to_data_url
+from services.refusal import Refusal
 from services.words import Text, _
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,6 @@ _HALF, _THIRD, _QUARTER, _BAND = LATTICE // 2, LATTICE // 3, LATTICE // 4, LATTI
 PREVIEW_MAX_SIDE = 1024
 # Small pictures are scaled up for the preview so that the grid's labels stay readable.
 PREVIEW_MIN_SIDE = 384
-PREVIEW_CONTENT_TYPE = "image/jpeg"
 PREVIEW_FILENAME = "region.jpg"
 _PREVIEW_QUALITY = 85
 # The chosen area is blended with this colour; magenta is rare in photos, so the tint is unmistakable.
@@ -232,20 +232,20 @@ _UNREADABLE = Text(words.STILL_PICTURE, field="image", reason=Text(words.STILL_U
 
 
 def _open_displayed(data: bytes) -> Image.Image:
-    """The picture as Discord shows it (EXIF orientation applied); ImageError when it is not one."""
+    """The picture as Discord shows it (EXIF orientation applied); Refusal when it is not one."""
     try:
         with Image.open(io.BytesIO(data), formats=limits.INPUT_FORMATS) as probe:
             if probe.width * probe.height > limits.MAX_INPUT_PIXELS:
-                raise ImageError("image", _TOO_MANY_PIXELS)
+                raise Refusal(_TOO_MANY_PIXELS, field="image")
             probe.draft("RGB", (PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE))
             probe.load()
             return ImageOps.exif_transpose(probe)
-    except ImageError:
+    except Refusal:
         raise
     # Pillow raises many types on damaged bytes (OSError, SyntaxError, struct.error, …); all mean the same.
     except Exception as exc:
         log.debug("unreadable picture for a region preview: %s", type(exc).__name__)
-        raise ImageError("image", _UNREADABLE) from None
+        raise Refusal(_UNREADABLE, field="image") from None
 
 
 def _displayed_size(data: bytes) -> tuple[int, int]:
@@ -258,7 +258,7 @@ def _displayed_size(data: bytes) -> tuple[int, int]:
             return width, height
     except Exception as exc:
         log.debug("unreadable picture for its displayed size: %s", type(exc).__name__)
-        raise ImageError("image", _UNREADABLE) from None
+        raise Refusal(_UNREADABLE, field="image") from None
 
 
 async def displayed_size(data: bytes) -> tuple[int, int]:
@@ -317,7 +317,7 @@ def _render_region_preview(data: bytes, selection: Selection) -> bytes:
 async def render_region_preview(picture: bytes, areas: Iterable[str], inverted: bool = False) -> bytes:
     """A JPEG preview of `picture` as displayed, long side 384–1024, the selection tinted, the 3×3 grid labelled.
 
-    Raises UnknownAreaError for an unknown key and ImageError when `picture` cannot be read. An empty
+    Raises UnknownAreaError for an unknown key and Refusal when `picture` cannot be read. An empty
     selection is drawn untinted (check `Selection.is_empty` to refuse Continue).
     """
     selection = Selection.of(areas, inverted=inverted)

@@ -9,31 +9,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services import words
-from services.images import ImageError, mask_size_text, parse_size
+from services.images import mask_size_text, parse_size
 from services.limits import MAX_COUNT, MAX_PROMPT, MIN_COUNT, OUTPUT_FORMATS
 from services.pictures import Picture
+from services.refusal import Refusal
 from services.settings import GuildSettings, find_blocked
 from services.words import Text
 
 _MiB = 1024 * 1024
 
 
-class InvalidInput(Exception):
-    """A member's input is refused before anything was spent; `field` names the option at fault."""
-
-    def __init__(self, field: str, text: Text) -> None:
-        super().__init__(str(text))
-        self.field = field
-        self.text = text
-
-    @classmethod
-    def from_image_error(cls, error: ImageError) -> InvalidInput:
-        return cls(error.field, error.text)
-
-
 @dataclass(frozen=True)
-class EditForm:
-    """What a member asked for, as typed (the Remix modal's count is text)."""
+class TypedEdit:
+    """An edit as the member typed it, before any check (the Remix modal's count is text)."""
 
     channel_id: int
     prompt: str
@@ -46,7 +34,7 @@ class EditForm:
 
 
 @dataclass(frozen=True)
-class EditChoice:
+class CheckedEdit:
     """An edit whose options and pictures passed every check that needs no download."""
 
     prompt: str
@@ -63,37 +51,34 @@ def check_channel(settings: GuildSettings, channel_id: int) -> None:
     """Refuses a channel the server has not enabled Retouch in, naming the ones it has."""
     if not settings.channel_allowed(channel_id):
         channels = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids))
-        raise InvalidInput("channel", Text(words.CHANNEL_NOT_ENABLED, channels=channels))
+        raise Refusal(Text(words.CHANNEL_NOT_ENABLED, channels=channels), field="channel")
 
 
 def validate(
-    form: EditForm, *, settings: GuildSettings, offered_models: Sequence[str], max_input_bytes: int
-) -> EditChoice:
-    """Every check that needs no download, in the order a member fixes them; raises InvalidInput."""
+    form: TypedEdit, *, settings: GuildSettings, offered_models: Sequence[str], max_input_bytes: int
+) -> CheckedEdit:
+    """Every check that needs no download, in the order a member fixes them; raises Refusal."""
     check_channel(settings, form.channel_id)
     prompt = form.prompt.strip()
     if not 1 <= len(prompt) <= MAX_PROMPT:
-        raise InvalidInput("prompt", Text(words.PROMPT_LENGTH, min=1, max=MAX_PROMPT, length=len(prompt)))
+        raise Refusal(Text(words.PROMPT_LENGTH, min=1, max=MAX_PROMPT, length=len(prompt)), field="prompt")
     if find_blocked(prompt, settings.blocklist):
-        raise InvalidInput("prompt", Text(words.PROMPT_BLOCKED))
-    try:
-        size = parse_size(form.size)
-    except ImageError as exc:
-        raise InvalidInput.from_image_error(exc) from None
+        raise Refusal(Text(words.PROMPT_BLOCKED), field="prompt")
+    size = parse_size(form.size)
     max_count = min(MAX_COUNT, settings.max_count)
     count = _count(form.count, max_count)
     if form.output_format not in OUTPUT_FORMATS:
-        raise InvalidInput("format", Text(words.FORMAT_CHOICE, value=form.output_format))
+        raise Refusal(Text(words.FORMAT_CHOICE, value=form.output_format), field="format")
     if form.model not in offered_models:
         offered = ", ".join(f"`{m}`" for m in offered_models) or Text(words.MODELS_NONE)
-        raise InvalidInput("model", Text(words.MODEL_CHOICE, offered=offered))
+        raise Refusal(Text(words.MODEL_CHOICE, offered=offered), field="model")
     _check_picture("image", form.image, max_input_bytes)
     if form.mask is not None:
         _check_picture("mask", form.mask, max_input_bytes)
         image, mask = form.image, form.mask
         if image.width and image.height and mask.width and (image.width, image.height) != (mask.width, mask.height):
-            raise InvalidInput("mask", mask_size_text(image.width, image.height, mask.width, mask.height))
-    return EditChoice(
+            raise Refusal(mask_size_text(image.width, image.height, mask.width, mask.height), field="mask")
+    return CheckedEdit(
         prompt, form.model, size, count, form.output_format, form.image, form.mask, settings.auto_long_side
     )
 
@@ -103,9 +88,9 @@ def _count(value: int | str, max_count: int) -> int:
         try:
             value = int(value.strip())
         except ValueError:
-            raise InvalidInput("count", Text(words.COUNT_NOT_NUMBER, min=MIN_COUNT, max=max_count)) from None
+            raise Refusal(Text(words.COUNT_NOT_NUMBER, min=MIN_COUNT, max=max_count), field="count") from None
     if not MIN_COUNT <= value <= max_count:
-        raise InvalidInput("count", Text(words.COUNT_RANGE, min=MIN_COUNT, max=max_count, count=value))
+        raise Refusal(Text(words.COUNT_RANGE, min=MIN_COUNT, max=max_count, count=value), field="count")
     return value
 
 
@@ -114,7 +99,7 @@ def _check_picture(field: str, picture: Picture, max_bytes: int) -> None:
     content_type = (picture.content_type or "").split(";")[0].strip().lower()
     if not content_type.startswith("image/"):
         # Shown in a code span, where only a backtick could break the markup.
-        raise InvalidInput(field, Text(words.NOT_A_PICTURE, field=field, filename=picture.filename.replace("`", "'")))
+        raise Refusal(Text(words.NOT_A_PICTURE, field=field, filename=picture.filename.replace("`", "'")), field=field)
     if picture.size > max_bytes:
         limit, size = f"{max_bytes / _MiB:.0f}", f"{picture.size / _MiB:.1f}"
-        raise InvalidInput(field, Text(words.PICTURE_TOO_BIG, field=field, limit_mib=limit, size_mib=size))
+        raise Refusal(Text(words.PICTURE_TOO_BIG, field=field, limit_mib=limit, size_mib=size), field=field)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 
 from PIL import Image
 
@@ -44,4 +45,12 @@ def black_and_white_mask(width: int, height: int, box: tuple[int, int, int, int]
     mask.paste(255, box)
     buffer = io.BytesIO()
     mask.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def noise_png(side: int = 1024) -> bytes:
+    """An RGB noise PNG (~3 MiB at 1024x1024): incompressible, so JPEG cannot make it tiny either."""
+    noise = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+    buffer = io.BytesIO()
+    noise.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()

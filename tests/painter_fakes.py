@@ -14,7 +14,9 @@ from PIL import Image
 
 from services.database import open_database
 from services.painter_tokens import PainterClaim, PainterGrant, PainterTokens
-from services.painter_web import PainterAnswer, PainterDefaults, PainterUnavailableError, add_painter_routes
+from services.painter_web import PainterAnswer, PainterDefaults, add_painter_routes
+from services.refusal import Refusal
+from services.words import Text
 
 PICTURE_URL = "https://cdn.discordapp.com/attachments/222/555/photo.png?ex=1&is=2&hm=abc"
 GRANT = PainterGrant(member_id=777, guild_id=111, channel_id=222, picture_url=PICTURE_URL, message_id=333, job_id=9)
@@ -51,12 +53,12 @@ class FakeBackend:
 
     async def fetch_picture(self, claim: PainterClaim) -> bytes:
         if self.gone:
-            raise PainterUnavailableError("The message with this picture was deleted.")
+            raise Refusal(Text("The message with this picture was deleted."))
         return self.picture
 
     async def defaults(self, claim: PainterClaim) -> PainterDefaults:
         if self.gone:
-            raise PainterUnavailableError("The message with this picture was deleted.")
+            raise Refusal(Text("The message with this picture was deleted."))
         return self.defaults_
 
     async def submit(self, claim: PainterClaim, mask_png: bytes, prompt: str, count: int) -> PainterAnswer:

@@ -69,23 +69,33 @@ async def test_a_dead_token_is_not_used_again(stack):
 
 
 class _Interaction(SimpleNamespace):
-    """What ProgressDisplay reads of an interaction: its creation time and extras; edits are recorded."""
+    """What InteractionReply reads of an interaction: its creation time and extras; edits are recorded."""
 
     async def edit_original_response(self, *, content: str) -> None:
         self.edits.append(content)
 
 
 async def test_progress_stops_before_the_tokens_fifteen_minutes_run_out():
-    from cogs.progress import ProgressDisplay
-    from services.editing import EditStatus
+    from cogs.reply import InteractionReply
+    from cogs.runner import progress_text
+    from services.editing import EditProgress
 
     def interaction(age: timedelta) -> _Interaction:
         locale = SimpleNamespace(value="en-US")
-        return _Interaction(created_at=datetime.now(UTC) - age, extras={}, edits=[], locale=locale)
+        return _Interaction(
+            created_at=datetime.now(UTC) - age,
+            extras={},
+            edits=[],
+            locale=locale,
+            guild_locale=locale,
+            user=SimpleNamespace(id=1),
+            guild_id=2,
+            channel_id=3,
+        )
 
     young, old = interaction(timedelta(minutes=13)), interaction(timedelta(minutes=14, seconds=30))
     for shown in (young, old):
-        await ProgressDisplay(shown)(EditStatus("editing", 1, 5.0))  # type: ignore[arg-type]
+        await InteractionReply(shown).progress(progress_text(EditProgress("editing", 1, 5.0)))  # type: ignore[arg-type]
     assert young.edits == ["Editing 1 picture… 5 s"]
     assert old.edits == []
 

@@ -16,13 +16,14 @@ from aiohttp import web
 from PIL import Image
 
 from services.database import Database, open_database
+from services.edit_inputs import PictureDownloader
 from services.editing import (
     Delivery,
     DeliveryFailed,
     EditOutcome,
-    EditReport,
+    EditProgress,
     EditService,
-    EditStatus,
+    EndedEdit,
     Requester,
 )
 from services.images import to_data_url
@@ -30,9 +31,9 @@ from services.job_queue import JobQueue
 from services.jobs import JobStore, NewJob, Origin
 from services.kept_inputs import KeptPicture
 from services.modelhub import (
-    EditedImage,
-    EditRequest,
-    EditResult,
+    HubAnswer,
+    HubImage,
+    HubRequest,
     ModelHubAuthenticationError,
     ModelHubBadRequestError,
     ModelHubContentPolicyError,
@@ -45,7 +46,7 @@ from services.modelhub import (
 from services.pacing import BucketRule, ImagePacer, MemoryBucketStore
 from services.pictures import Picture
 from services.quota import Period, QuotaRule, QuotaStore
-from services.validation import EditChoice
+from services.validation import CheckedEdit
 from services.words import Text
 from tests.images import png_bytes
 
@@ -63,16 +64,23 @@ class FakeHub:
         self.error: ModelHubError | None = None
         self.gate: asyncio.Event | None = None
         self.calling = asyncio.Event()
-        self.requests: list[EditRequest] = []
+        self.requests: list[HubRequest] = []
 
-    async def edit(self, request: EditRequest, *, paced: bool = False) -> EditResult:
+    async def edit(self, request: HubRequest, *, paced: bool = False) -> HubAnswer:
         self.requests.append(request)
         self.calling.set()
         if self.gate is not None:
             await self.gate.wait()
         if self.error is not None:
             raise self.error
-        return EditResult([EditedImage(RESULT, "PNG", 64, 48) for _ in range(request.n)], attempts=1)
+        return HubAnswer([HubImage(RESULT, "PNG", 64, 48) for _ in range(request.n)], attempts=1)
+
+
+class Models:
+    """The one model the tests' choices name."""
+
+    async def available(self) -> tuple[str, ...]:
+        return ("flux",)
 
 
 @dataclass
@@ -124,6 +132,7 @@ class Edits:
         jobs: JobStore | None = None,
         queue: JobQueue | None = None,
         progress_interval: float = 3.0,
+        max_input_bytes: int = 1 << 20,
     ) -> EditService:
         self.quota = quota or QuotaStore(self.db, QuotaRule(QUOTA, Period.DAY))
         self.jobs = jobs or JobStore(self.db)
@@ -133,17 +142,18 @@ class Edits:
             quota=self.quota,
             jobs=self.jobs,
             hub=self.hub,
-            session=self.session,
-            max_input_bytes=1 << 20,
+            downloader=PictureDownloader(self.session, max_input_bytes),
+            models=Models(),
+            max_input_bytes=max_input_bytes,
             observer=self.observer,
             progress_interval=progress_interval,
         )
 
     def choice(
         self, count: int = 2, *, path: str = "/source.png", size: tuple[int, int] | None = (64, 64)
-    ) -> EditChoice:
+    ) -> CheckedEdit:
         picture = Picture(f"{self.base_url}{path}", "source.png", "image/png", len(SOURCE), 64, 48, 11, CHANNEL)
-        return EditChoice("make it blue", "flux", size, count, "png", picture, None, 1024)
+        return CheckedEdit("make it blue", "flux", size, count, "png", picture, None, 1024)
 
     async def left(self, user_id: int = MEMBER) -> int | None:
         return (await self.quota.explain(GUILD, user_id, [])).remaining
@@ -218,7 +228,7 @@ def requester(user_id: int = MEMBER) -> Requester:
 async def test_a_delivered_edit_charges_every_picture_and_records_them(edits: Edits) -> None:
     service = edits.service()
     report = await service.run(edits.choice(2), requester(), deliver=posting(10))
-    assert report.outcome is EditOutcome.DELIVERED and report.delivered == 2 and report.text is None
+    assert report.outcome is EditOutcome.DELIVERED and report.delivered == 2 and report.refusal is None
     assert await edits.left() == QUOTA - 2
     assert await edits.status() == "done"
     job = await edits.jobs.get(1)
@@ -251,7 +261,11 @@ async def test_every_upstream_failure_returns_the_whole_reservation(edits: Edits
 
     report = await service.run(edits.choice(3), requester(), deliver=deliver)
     assert report.outcome is EditOutcome.UPSTREAM_ERROR and report.delivered == 0
-    assert report.text is not None and words in str(report.text) and "Nothing was charged." in str(report.text)
+    assert (
+        report.refusal is not None
+        and words in str(report.refusal.text)
+        and "Nothing was charged." in str(report.refusal.text)
+    )
     assert delivered == []
     assert await edits.left() == QUOTA
     assert await edits.status() == "failed"
@@ -259,16 +273,15 @@ async def test_every_upstream_failure_returns_the_whole_reservation(edits: Edits
 
 
 async def test_a_url_the_hub_cannot_fetch_is_sent_again_as_bytes(edits: Edits) -> None:
-    service = edits.service()
-
     class FetchFails(FakeHub):
-        async def edit(self, request: EditRequest, *, paced: bool = False) -> EditResult:
+        async def edit(self, request: HubRequest, *, paced: bool = False) -> HubAnswer:
             if request.url.startswith("http"):
                 self.requests.append(request)
                 raise ModelHubBadRequestError("could not fetch url", status=400, param="url")
             return await super().edit(request, paced=paced)
 
-    service._hub = edits.hub = FetchFails()
+    edits.hub = FetchFails()
+    service = edits.service()
     report = await service.run(edits.choice(1), requester(), deliver=posting(10))
     assert report.outcome is EditOutcome.DELIVERED
     assert [r.url[:22] for r in edits.hub.requests] == [edits.hub.requests[0].url[:22], "data:image/png;base64,"]
@@ -279,7 +292,7 @@ async def test_a_partial_delivery_charges_only_what_was_posted(edits: Edits) -> 
     service = edits.service()
 
     async def deliver(delivery: Delivery) -> None:
-        await posting(10)(Delivery(delivery.job_id, delivery.order, delivery.pictures[:1], delivery._jobs))
+        await posting(10)(Delivery(delivery.job_id, delivery.sent, delivery.pictures[:1], delivery._jobs))
         delivery.delivered = 1
 
     report = await service.run(edits.choice(3), requester(), deliver=deliver)
@@ -297,7 +310,7 @@ async def test_discord_refusing_the_second_message_charges_the_first(edits: Edit
 
     report = await service.run(edits.choice(3), requester(), deliver=posting(2, then=refuse))
     assert report.outcome is EditOutcome.DISCORD_ERROR and report.delivered == 2
-    assert str(report.text) == "Discord refused (HTTP 413)."
+    assert str(report.refusal.text) == "Discord refused (HTTP 413)."
     assert await edits.left() == QUOTA - 2
     assert await edits.status() == "done"
 
@@ -337,8 +350,8 @@ async def test_a_failing_job_record_returns_the_reservation(edits: Edits) -> Non
 async def test_a_full_queue_refuses_before_anything_is_spent(edits: Edits) -> None:
     service = edits.service(queue=queue_of(max_in_flight=1, max_queued=0))
     report = await service.run(edits.choice(2), requester(), deliver=posting(10))
-    assert report.outcome is EditOutcome.REFUSED_QUEUE and report.field == "queue"
-    assert str(report.text).startswith("Retouch is busy: the queue is full. Please try again in about")
+    assert report.outcome is EditOutcome.REFUSED_QUEUE and report.refusal.field == "queue"
+    assert str(report.refusal.text).startswith("Retouch is busy: the queue is full. Please try again in about")
     assert await edits.left() == QUOTA and await edits.status() is None
     assert edits.observer.finished == [(EditOutcome.REFUSED_QUEUE, 0)]
 
@@ -348,29 +361,31 @@ async def test_a_closed_queue_refuses_with_the_restart_words(edits: Edits) -> No
     edits.queue.close()
     report = await service.run(edits.choice(2), requester(), deliver=posting(10))
     assert report.outcome is EditOutcome.REFUSED_QUEUE
-    assert str(report.text).startswith("Retouch is restarting and takes no new edits right now")
+    assert str(report.refusal.text).startswith("Retouch is restarting and takes no new edits right now")
 
 
 async def test_more_than_the_quota_is_refused_and_records_no_job(edits: Edits) -> None:
     service = edits.service()
     report = await service.run(edits.choice(QUOTA + 1), requester(), deliver=posting(10))
-    assert report.outcome is EditOutcome.REFUSED_QUOTA and report.field == "count"
-    assert str(report.text).startswith(f"You have {QUOTA} of {QUOTA} images left this day and asked for {QUOTA + 1}.")
+    assert report.outcome is EditOutcome.REFUSED_QUOTA and report.refusal.field == "count"
+    assert str(report.refusal.text).startswith(
+        f"You have {QUOTA} of {QUOTA} images left this day and asked for {QUOTA + 1}."
+    )
     assert await edits.left() == QUOTA and await edits.status() is None and edits.hub.requests == []
 
 
 async def test_a_member_with_no_quota_left_costs_no_download(edits: Edits) -> None:
     service = edits.service(quota=QuotaStore(edits.db, QuotaRule(0, Period.DAY)))
     report = await service.run(edits.choice(1), requester(), deliver=posting(10))
-    assert report.outcome is EditOutcome.REFUSED_QUOTA and report.field == "count"
+    assert report.outcome is EditOutcome.REFUSED_QUOTA and report.refusal.field == "count"
     assert edits.downloads == [] and edits.hub.requests == []
 
 
 async def test_a_picture_that_is_not_one_is_refused_after_the_reservation_and_refunded(edits: Edits) -> None:
     service = edits.service()
     report = await service.run(edits.choice(2, path="/words.png"), requester(), deliver=posting(10))
-    assert report.outcome is EditOutcome.REFUSED_INPUT and report.field == "image"
-    assert "`image`" in str(report.text)
+    assert report.outcome is EditOutcome.REFUSED_INPUT and report.refusal.field == "image"
+    assert "`image`" in str(report.refusal.text)
     assert await edits.left() == QUOTA and await edits.status() is None and edits.hub.requests == []
 
 
@@ -386,13 +401,12 @@ async def test_the_inputs_are_kept_and_a_reroll_reads_them_without_downloading(e
     assert report.outcome is EditOutcome.DELIVERED and edits.downloads == ["/source.png"]
     assert edits.hub.requests[-1].url == await to_data_url(SOURCE, "image/png")
     assert await edits.jobs.kept_inputs(2) == {"source": KeptPicture(SOURCE, "image/png")}
-    assert report.order is not None and report.order.image.data == SOURCE  # for the audit's thumbnail
+    assert report.sent is not None and report.sent.image.data == SOURCE  # for the audit's thumbnail
 
 
 async def test_a_picture_larger_than_the_upstream_takes_goes_as_its_scaled_copy(edits: Edits) -> None:
-    service = edits.service()
+    service = edits.service(max_input_bytes=32 << 20)
     edits_choice = edits.choice(1, path="/large.png", size=None)
-    service._max_input_bytes = 32 << 20
     report = await service.run(edits_choice, requester(), deliver=posting(10))
     assert report.outcome is EditOutcome.DELIVERED
     [request] = edits.hub.requests
@@ -404,12 +418,12 @@ async def test_a_picture_larger_than_the_upstream_takes_goes_as_its_scaled_copy(
 async def test_a_picture_that_cannot_be_downloaded_is_refused_naming_the_field(edits: Edits) -> None:
     service = edits.service()
     report = await service.run(edits.choice(2, path="/gone.png"), requester(), deliver=posting(10))
-    assert report.outcome is EditOutcome.REFUSED_INPUT and report.field == "image"
-    assert str(report.text) == "Could not download `image` from Discord (HTTP 404); please upload it again."
+    assert report.outcome is EditOutcome.REFUSED_INPUT and report.refusal.field == "image"
+    assert str(report.refusal.text) == "Could not download `image` from Discord (HTTP 404); please upload it again."
     assert await edits.left() == QUOTA and await edits.status() is None
 
 
-async def cancel(task: asyncio.Task[EditReport]) -> None:
+async def cancel(task: asyncio.Task[EndedEdit]) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -481,10 +495,10 @@ async def test_cancelled_twice_while_settling_still_settles(edits: Edits) -> Non
 async def test_progress_tells_checking_then_where_the_edit_stands(edits: Edits) -> None:
     service = edits.service(progress_interval=0.01)
     edits.hub.gate = asyncio.Event()
-    seen: list[EditStatus] = []
+    seen: list[EditProgress] = []
     editing = asyncio.Event()
 
-    async def progress(status: EditStatus) -> None:
+    async def progress(status: EditProgress) -> None:
         seen.append(status)
         if status.stage == "editing":
             editing.set()
@@ -500,7 +514,7 @@ async def test_progress_tells_checking_then_where_the_edit_stands(edits: Edits) 
 async def test_a_failing_progress_display_does_not_stop_the_edit(edits: Edits) -> None:
     service = edits.service(progress_interval=0.01)
 
-    async def progress(status: EditStatus) -> None:
+    async def progress(status: EditProgress) -> None:
         raise RuntimeError("Discord said no")
 
     report = await service.run(edits.choice(1), requester(), deliver=posting(10), progress=progress)

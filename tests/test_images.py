@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import os
 import struct
 import sys
 import zlib
@@ -20,20 +19,19 @@ from services.images import (
     MAX_CONCURRENT_DECODES,
     MAX_SIDE,
     MIN_SIDE,
-    ImageError,
     ImageInfo,
-    OutputFile,
     auto_size,
     content_type_for,
     extension_for,
     inspect_image,
     make_thumbnail,
     parse_size,
-    plan_delivery,
     prepare_mask,
     to_data_url,
     upright_picture,
 )
+from services.refusal import Refusal
+from tests.images import noise_png as noisy
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -55,9 +53,7 @@ def decode_data_url(url: str) -> Image.Image:
 
 @pytest.fixture(scope="module")
 def noise_png() -> bytes:
-    """A 1024x1024 RGB noise PNG (~3 MiB): incompressible, so JPEG cannot make it tiny either."""
-    noise = Image.frombytes("RGB", (1024, 1024), os.urandom(1024 * 1024 * 3))
-    return encode(noise, compress_level=1)
+    return noisy()
 
 
 # --- inspect_image ----------------------------------------------------------------------------
@@ -77,7 +73,7 @@ async def test_single_frame_gif_is_accepted() -> None:
 async def test_animated_picture_is_refused(fmt: str) -> None:
     frames = [Image.new("RGB", (32, 32), colour) for colour in ("red", "blue", "green")]
     data = encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100)
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await inspect_image(data)
     assert caught.value.field == "image"
     assert "animated" in str(caught.value)
@@ -92,7 +88,7 @@ async def test_phone_jpeg_with_preview_counts_as_still_jpeg() -> None:
 
 
 async def test_text_file_is_refused_naming_the_field() -> None:
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await inspect_image(b"hello, this is not a picture\n", field="mask")
     assert caught.value.field == "mask"
     assert str(caught.value) == (
@@ -101,24 +97,24 @@ async def test_text_file_is_refused_naming_the_field() -> None:
 
 
 async def test_empty_file_is_refused() -> None:
-    with pytest.raises(ImageError):
+    with pytest.raises(Refusal):
         await inspect_image(b"")
 
 
 async def test_truncated_png_is_refused(noise_png: bytes) -> None:
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await inspect_image(noise_png[: len(noise_png) // 2])
     assert "could not be read" in str(caught.value)
 
 
 async def test_format_outside_the_allowed_list_is_refused() -> None:
-    with pytest.raises(ImageError):
+    with pytest.raises(Refusal):
         await inspect_image(encode(Image.new("RGB", (8, 8)), "BMP"))
 
 
 async def test_more_than_40_megapixels_is_refused_with_the_size() -> None:
     data = encode(Image.new("1", (8000, 6000)))  # 48 MP, below Pillow's own bomb guard
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await inspect_image(data)
     assert str(caught.value) == (
         "`image` is 8000x6000 (48 megapixels); the limit is 40 megapixels; send a smaller picture."
@@ -139,7 +135,7 @@ def png_header_only(width: int, height: int) -> bytes:
 
 async def test_decompression_bomb_is_refused() -> None:
     # 200 MP: Pillow itself raises DecompressionBombError while opening.
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await inspect_image(png_header_only(20000, 10000))
     assert caught.value.field == "image"
     assert "40 megapixels" in str(caught.value)
@@ -164,7 +160,7 @@ def test_parse_size_accepts(text: str, expected: tuple[int, int] | None) -> None
 
 @pytest.mark.parametrize("text", ["1000x1000", "4096x4096", "abc", "0x0", "48x48", "1024", ""])
 def test_parse_size_refuses_naming_size_and_range(text: str) -> None:
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(Refusal) as caught:
         parse_size(text)
     message = str(caught.value)
     assert message.startswith(
@@ -175,12 +171,12 @@ def test_parse_size_refuses_naming_size_and_range(text: str) -> None:
 
 
 def test_parse_size_message_example() -> None:
-    with pytest.raises(ValueError, match=r"got `1000x1000`\.$"):
+    with pytest.raises(Refusal, match=r"got `1000x1000`\.$"):
         parse_size("1000x1000")
 
 
 def test_parse_size_keeps_member_text_short_and_markup_safe() -> None:
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(Refusal) as caught:
         parse_size("`" + "9" * 100)
     assert "`'999" in str(caught.value)
     assert len(str(caught.value)) < 200
@@ -250,21 +246,21 @@ async def test_black_and_white_mask_is_converted(mode: str) -> None:
 
 
 async def test_all_black_mask_is_refused() -> None:
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await prepare_mask(encode(Image.new("L", (64, 48), 0)), IMAGE)
     assert caught.value.field == "mask"
     assert "marks nothing to edit" in str(caught.value)
 
 
 async def test_mask_of_another_size_is_refused_with_both_sizes() -> None:
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await prepare_mask(encode(Image.new("L", (512, 512), 255)), ImageInfo(1024, 768, "PNG"))
     assert caught.value.field == "mask"
     assert str(caught.value) == ("`mask` must be the same size as `image` (1024x768); it is 512x512.")
 
 
 async def test_unreadable_mask_names_the_mask() -> None:
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await prepare_mask(b"%PDF-1.7", IMAGE)
     assert caught.value.field == "mask"
 
@@ -293,156 +289,17 @@ async def test_make_thumbnail(noise_png: bytes) -> None:
     assert Image.open(io.BytesIO(await make_thumbnail(wide))).size == (256, 85)
 
 
-# --- plan_delivery ----------------------------------------------------------------------------
-
-
-def blobs(count: int, size: int, prefix: str = "edit") -> list[OutputFile]:
-    # Packing never decodes files that already fit, so opaque bytes are enough here.
-    return [OutputFile(f"{prefix}-{i}.png", bytes([i]) * size) for i in range(count)]
-
-
-async def test_twelve_files_become_ten_and_two() -> None:
-    files = blobs(12, 1 * KiB)
-    plan = await plan_delivery(files, size_limit=10 * MiB)
-    assert [len(batch) for batch in plan.batches] == [10, 2]
-    assert [f for batch in plan.batches for f in batch] == files
-    assert plan.reencoded_count == 0
-    assert [str(note) for note in plan.notes] == [
-        "Split across 2 messages to fit Discord's limit of 10 files per message."
-    ]
-
-
-async def test_files_that_fit_together_go_in_one_message_without_notes() -> None:
-    plan = await plan_delivery(blobs(3, 100 * KiB), size_limit=10 * MiB)
-    assert [len(batch) for batch in plan.batches] == [3]
-    assert [str(note) for note in plan.notes] == [] and plan.reencoded_count == 0
-
-
-async def test_combined_size_over_the_limit_is_split_in_order() -> None:
-    files = blobs(5, 400 * KiB)
-    plan = await plan_delivery(files, size_limit=1 * MiB)
-    assert [len(batch) for batch in plan.batches] == [2, 2, 1]
-    assert [f for batch in plan.batches for f in batch] == files
-    assert [str(note) for note in plan.notes] == ["Split across 3 messages to fit Discord's 1 MiB upload limit."]
-    budget = 1 * MiB - (MiB // 100 + 4 * KiB)
-    assert all(sum(len(f.data) for f in batch) <= budget for batch in plan.batches)
-
-
-async def test_order_is_kept_even_when_a_later_file_would_fill_a_gap() -> None:
-    files = [
-        OutputFile("a.png", b"a" * 600 * KiB),
-        OutputFile("b.png", b"b" * 600 * KiB),
-        OutputFile("c.png", b"c" * 100 * KiB),
-    ]
-    plan = await plan_delivery(files, size_limit=1 * MiB)
-    names = [[f.filename for f in batch] for batch in plan.batches]
-    assert names == [["a.png"], ["b.png", "c.png"]]
-
-
-async def test_split_for_count_and_size_says_both() -> None:
-    files = blobs(12, 10 * KiB) + blobs(4, 3 * MiB, "big")
-    plan = await plan_delivery(files, size_limit=10 * MiB)
-    assert [len(batch) for batch in plan.batches] == [10, 5, 1]
-    assert [str(note) for note in plan.notes] == [
-        "Split across 3 messages to fit Discord's limits of 10 files and 10 MiB per message."
-    ]
-
-
-async def test_file_of_exactly_the_budget_is_not_reencoded() -> None:
-    budget = 10 * MiB - (10 * MiB // 100 + 4 * KiB)
-    plan = await plan_delivery([OutputFile("edge.png", b"e" * budget)], size_limit=10 * MiB)
-    assert plan.reencoded_count == 0 and plan.batches[0][0].filename == "edge.png"
-
-
-async def test_no_files_means_no_batches() -> None:
-    plan = await plan_delivery([], size_limit=10 * MiB)
-    assert plan.batches == [] and plan.notes == []
-
-
-async def test_huge_noise_png_is_reencoded_to_fit(noise_png: bytes) -> None:
-    original = OutputFile("edit-1.png", noise_png)
-    small = OutputFile("edit-2.png", b"x" * KiB)
-    plan = await plan_delivery([original, small], size_limit=1 * MiB)
-    budget = 1 * MiB - (MiB // 100 + 4 * KiB)
-    first = plan.batches[0][0]
-    assert first.reencoded and first.filename == "edit-1.jpg"
-    assert len(first.data) <= budget
-    with Image.open(io.BytesIO(first.data)) as reencoded:
-        assert reencoded.format == "JPEG" and reencoded.size == (1024, 1024)
-    assert plan.reencoded_count == 1
-    assert str(plan.notes[0]) == ("1 picture was re-encoded as JPEG to fit Discord's 1 MiB upload limit.")
-    # The caller's objects are left alone (they may be reused for a retry).
-    assert original.data == noise_png and not original.reencoded
-
-
-async def test_reencoding_downscales_when_quality_is_not_enough(noise_png: bytes) -> None:
-    files = [OutputFile("a.webp", noise_png), OutputFile("b", noise_png)]
-    plan = await plan_delivery(files, size_limit=300 * KiB)
-    budget = 300 * KiB - (300 * KiB // 100 + 4 * KiB)
-    assert [[f.filename for f in batch] for batch in plan.batches] == [["a.jpg"], ["b.jpg"]]
-    for batch in plan.batches:
-        assert len(batch[0].data) <= budget
-        with Image.open(io.BytesIO(batch[0].data)) as reencoded:
-            assert reencoded.width < 1024
-    assert [str(note) for note in plan.notes] == [
-        "2 pictures were re-encoded as JPEG to fit Discord's 300 KiB upload limit (2 of them also scaled down).",
-        "Split across 2 messages to fit Discord's 300 KiB upload limit.",
-    ]
-
-
-async def test_transparent_result_is_flattened_on_white() -> None:
-    image = Image.frombytes("RGB", (512, 512), os.urandom(512 * 512 * 3)).convert("RGBA")
-    image.paste((0, 0, 0, 0), (0, 0, 16, 16))
-    plan = await plan_delivery([OutputFile("t.png", encode(image))], size_limit=400 * KiB)
-    with Image.open(io.BytesIO(plan.batches[0][0].data)) as reencoded:
-        red, green, blue = reencoded.convert("RGB").getpixel((4, 4))
-        assert min(red, green, blue) > 240
-
-
-async def test_impossible_limit_is_an_error() -> None:
-    with pytest.raises(ValueError):
-        await plan_delivery(blobs(1, 10), size_limit=1000)
-
-
-# --- the event loop stays free ----------------------------------------------------------------
-
-
-async def test_pillow_work_runs_off_the_event_loop(noise_png: bytes) -> None:
-    """A heartbeat coroutine keeps ticking while plan_delivery decodes and re-encodes.
-
-    Were the work done on the loop, the heartbeat could not run at all until it finished.
-    """
-    ticks = 0
-    stop = asyncio.Event()
-
-    async def heartbeat() -> None:
-        nonlocal ticks
-        while not stop.is_set():
-            await asyncio.sleep(0.001)
-            ticks += 1
-
-    beating = asyncio.create_task(heartbeat())
-    await asyncio.sleep(0.01)  # let it start
-    ticks = 0
-    plan = await plan_delivery([OutputFile(f"{i}.png", noise_png) for i in range(3)], size_limit=300 * KiB)
-    during = ticks
-    stop.set()
-    await beating
-    assert plan.reencoded_count == 3
-    assert during >= 10, f"heartbeat ticked only {during} times during the Pillow work"
-
-
 # --- pins of the mask checks ------------------------------------------------------------------
 
 
 async def test_mask_differing_in_height_only_is_refused() -> None:
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await prepare_mask(encode(Image.new("L", (64, 40), 255)), IMAGE)
     assert str(caught.value) == "`mask` must be the same size as `image` (64x48); it is 64x40."
 
 
 async def test_mask_differing_in_width_only_is_refused() -> None:
-    with pytest.raises(ImageError, match=r"it is 60x48\.$"):
+    with pytest.raises(Refusal, match=r"it is 60x48\.$"):
         await prepare_mask(encode(Image.new("L", (60, 48), 255)), IMAGE)
 
 
@@ -509,7 +366,7 @@ def test_wide_modes_are_scaled_not_clipped(mode: str, dark: float, light: float)
 
 
 def test_wide_mode_without_white_marks_nothing() -> None:
-    with pytest.raises(ImageError, match="marks nothing to edit"):
+    with pytest.raises(Refusal, match="marks nothing to edit"):
         images._read_mask(Image.new("I", (64, 48), 30000))
 
 
@@ -578,7 +435,7 @@ async def test_mask_is_checked_against_the_displayed_size() -> None:
     portrait.paste(255, (0, 0, 48, 10))
     prepared = await prepare_mask(encode(portrait), info)
     assert (prepared.width, prepared.height) == (48, 64)
-    with pytest.raises(ImageError, match=r"\(48x64\); it is 64x48\.$"):
+    with pytest.raises(Refusal, match=r"\(48x64\); it is 64x48\.$"):
         await prepare_mask(encode(Image.new("L", (64, 48), 255)), info)
 
 
@@ -640,7 +497,7 @@ def test_picture_is_decoded_once_for_its_checks_and_its_preview() -> None:
 
 async def test_png_too_large_to_decode_is_refused_from_its_header() -> None:
     # 5000x4000 (20 MP, under the 40 MP limit) would decode to 80 MB; the file carries almost no pixels.
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await inspect_image(png_header_only(5000, 4000))
     assert caught.value.field == "image"
     assert str(caught.value) == (
@@ -669,14 +526,14 @@ async def test_big_jpeg_is_checked_scaled_down_while_decoding(big_jpeg: bytes) -
 
 async def test_big_jpeg_as_a_mask_is_refused_from_its_header(big_jpeg: bytes) -> None:
     # A mask is read pixel by pixel at full size: no scaling down while decoding.
-    with pytest.raises(ImageError, match="may have at most 17 megapixels") as caught:
+    with pytest.raises(Refusal, match="may have at most 17 megapixels") as caught:
         await prepare_mask(big_jpeg, ImageInfo(5000, 4000, "JPEG"))
     assert caught.value.field == "mask"
 
 
 async def test_big_photo_stored_turned_is_refused_at_inspection() -> None:
     # Turning it upright for the upstream takes a full decode, so it is refused before anything is spent.
-    with pytest.raises(ImageError, match=r"`image` is 5000x4000 \(20 megapixels\)"):
+    with pytest.raises(Refusal, match=r"`image` is 5000x4000 \(20 megapixels\)"):
         await inspect_image(phone_jpeg(6, (5000, 4000)))
 
 
@@ -715,7 +572,7 @@ async def test_an_orientation_outside_the_eight_is_ignored(orientation: int) -> 
 async def test_exactly_40_megapixels_is_accepted_one_row_more_is_not() -> None:
     at_limit = encode(Image.new("L", (8000, 5000)), "JPEG", quality=10)
     assert await inspect_image(at_limit) == ImageInfo(8000, 5000, "JPEG")
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await inspect_image(encode(Image.new("L", (8000, 5001)), "JPEG", quality=10), field="mask")
     assert caught.value.field == "mask"
     assert str(caught.value) == (
@@ -724,7 +581,7 @@ async def test_exactly_40_megapixels_is_accepted_one_row_more_is_not() -> None:
 
 
 async def test_bomb_refusal_words() -> None:
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await inspect_image(png_header_only(20000, 10000), field="mask")
     assert caught.value.field == "mask"
     assert (
@@ -735,7 +592,7 @@ async def test_bomb_refusal_words() -> None:
 
 async def test_animated_refusal_words() -> None:
     frames = [Image.new("RGB", (32, 32), colour) for colour in ("red", "blue")]
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await inspect_image(encode(frames[0], "GIF", save_all=True, append_images=frames[1:]), field="mask")
     assert str(caught.value) == (
         "`mask` must be a still picture (PNG, JPEG, WebP or GIF without animation); this one is animated."
@@ -743,7 +600,7 @@ async def test_animated_refusal_words() -> None:
 
 
 async def test_nothing_to_edit_words() -> None:
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await prepare_mask(encode(Image.new("RGB", (64, 48), (100, 100, 100))), IMAGE)
     assert str(caught.value) == (
         "`mask` marks nothing to edit: paint the area to change white (or fully transparent) and the rest black."
@@ -807,7 +664,7 @@ async def test_upright_grey_photo_stays_grey() -> None:
 
 
 async def test_upright_picture_names_the_field_when_unreadable() -> None:
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(Refusal) as caught:
         await upright_picture(b"not a picture", field="mask")
     assert caught.value.field == "mask"
 

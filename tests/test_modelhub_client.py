@@ -14,7 +14,7 @@ from PIL import Image
 
 from emulators.modelhub import EDIT_MODEL, Fault, ModelHubEmulator, expected_image
 from services.modelhub import (
-    EditRequest,
+    HubRequest,
     ModelHubAuthenticationError,
     ModelHubBadRequestError,
     ModelHubClient,
@@ -54,10 +54,10 @@ def make_client(session: aiohttp.ClientSession, hub: ModelHubEmulator, **options
     return ModelHubClient(session, hub.base_url, Secret(hub.token), **options)
 
 
-def request_for(source: str, **changes) -> EditRequest:
+def request_for(source: str, **changes) -> HubRequest:
     fields = dict(model=EDIT_MODEL, prompt="make it blue", url=source, size=(64, 64), n=1, output_format="png")
     fields.update(changes)
-    return EditRequest(**fields)
+    return HubRequest(**fields)
 
 
 async def test_edit_sends_exactly_the_documented_multipart_fields_and_decodes_pictures(session, hub):

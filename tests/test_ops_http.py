@@ -21,7 +21,8 @@ import bot as bot_module
 from emulators.discord import DiscordEmulator, shard_of
 from emulators.modelhub import Fault, ModelHubEmulator
 from services.database import open_database
-from services.metrics import OUTCOMES, UPSTREAM_ERROR_KINDS, EditObserver, Metrics, pacer_images_available
+from services.editing import EditObserver
+from services.metrics import OUTCOMES, UPSTREAM_ERROR_KINDS, Metrics, pacer_images_available
 from services.pacing import open_pacer
 from services.web import WebServer, WebServerError
 from tests.images import png_bytes

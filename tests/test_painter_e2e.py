@@ -106,6 +106,11 @@ async def test_paint_in_browser_posts_the_result_in_the_channel(browser, served)
     assert sent.path == f"/channels/{stack.discord.channel_id}/messages"
     assert [int(u) for u in sent.json["allowed_mentions"]["users"]] == [int(member)]  # the member is pinged
     assert await used(stack) == 2
+    # Two interactions were acknowledged (the /edit and the Region click), each within Discord's 3 s; the
+    # painter's submission came by a link and acknowledged nothing.
+    registry = stack.bot.metrics.registry
+    assert registry.get_sample_value("retouch_interaction_ack_seconds_count") == 2
+    assert registry.get_sample_value("retouch_interaction_ack_seconds_sum") < 6
 
     # The same link again: used, nothing more charged or sent upstream.
     watched, response = await open_page(context, link)

@@ -133,7 +133,6 @@ async def test_cancel_deletes_nothing(stack):
 
 
 async def test_leaving_a_server_schedules_its_deletion_and_returning_cancels_it(stack):
-    cog = stack.bot.get_cog("PrivacyCog")
     guild = stack.bot.get_guild(stack.discord.guild_id)
     stack.bot.dispatch("guild_remove", guild)
     departures = "SELECT COUNT(*) FROM guild_departures WHERE guild_id = ?"
@@ -142,7 +141,7 @@ async def test_leaving_a_server_schedules_its_deletion_and_returning_cancels_it(
             break
         await asyncio.sleep(0.02)
     assert await stack.bot.database.fetch_value(departures, guild.id) == 1
-    assert cog.store.forget_guild_after_days == 7
+    assert stack.bot.privacy.forget_guild_after_days == 7
     stack.bot.dispatch("guild_join", guild)
     for _ in range(100):
         if not await stack.bot.database.fetch_value(departures, guild.id):

@@ -8,7 +8,7 @@ import io
 import pytest
 from PIL import Image
 
-from services.images import ImageError
+from services.refusal import Refusal
 from services.regions import (
     AREAS,
     PREVIEW_MAX_SIDE,
@@ -234,6 +234,6 @@ async def test_small_pictures_are_scaled_up_for_readable_labels():
 
 
 async def test_an_unreadable_picture_is_named():
-    with pytest.raises(ImageError, match="could not be read") as caught:
+    with pytest.raises(Refusal, match="could not be read") as caught:
         await render_region_preview(b"not a picture", ["left"])
     assert caught.value.field == "image"

@@ -104,7 +104,7 @@ async def test_buttons_work_after_a_restart_and_reroll_is_charged_to_the_clicker
 async def test_an_expired_result_url_is_refreshed_before_the_remix(stack):
     _, result = await posted_edit(stack)
     original_url = result["attachments"][0]["url"]
-    stack.bot.get_cog("RemixCog").clock = stack.discord.now  # the bot reads `ex` by Discord's clock
+    stack.bot.remixing.clock = stack.discord.now  # the bot reads `ex` by Discord's clock
     stack.discord.advance(2 * DAY)  # every signed URL handed out so far has expired
     modal = await modal_of(await stack.discord.click(result, button(result, "Remix")))
     [remixed] = await results_of(await submit(stack, modal, {"Prompt": "again"}, message=result))
@@ -118,7 +118,7 @@ async def test_a_reroll_of_a_job_without_kept_copies_refreshes_its_expired_sourc
     source, result = await posted_edit(stack)
     await stack.bot.database.execute("DELETE FROM job_inputs")  # as for jobs recorded before copies were kept
     original_url = stack.hub.requests[0].fields["url"]
-    stack.bot.get_cog("RemixCog").clock = stack.discord.now
+    stack.bot.remixing.clock = stack.discord.now
     stack.discord.advance(2 * DAY)
     [rerolled] = await results_of(await stack.discord.click(result, button(result, "Reroll")))
     assert any(call.path == "/attachments/refresh-urls" for call in stack.discord.calls)

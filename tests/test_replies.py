@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cogs.replies import paginate
+from cogs.reply import paginate
 from services.limits import MAX_MESSAGE_CONTENT
 
 

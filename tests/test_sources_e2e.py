@@ -65,7 +65,7 @@ async def test_a_remix_of_a_result_with_a_valid_url_needs_no_refresh(stack):
 
 async def test_an_expired_url_that_cannot_be_refreshed_is_said_plainly_in_bounded_time(stack):
     _, result = await posted_edit(stack)
-    stack.bot.get_cog("RemixCog").clock = stack.discord.now
+    stack.bot.remixing.clock = stack.discord.now
     stack.discord.advance(2 * DAY)
     # discord.py alone retries a 502 five times, sleeping 1 + 2n s in between; the bot gives it a few seconds.
     stack.discord.fail_next("POST", "^/attachments/refresh-urls$", 502, times=10)
@@ -79,7 +79,7 @@ async def test_an_expired_url_that_cannot_be_refreshed_is_said_plainly_in_bounde
 
 async def test_a_url_refreshed_to_itself_is_a_picture_gone(stack):
     _, result = await posted_edit(stack)
-    stack.bot.get_cog("RemixCog").clock = stack.discord.now
+    stack.bot.remixing.clock = stack.discord.now
     modal = await modal_of(await stack.discord.click(result, button(result, "Remix")))
     stack.discord.delete_message(result["id"])  # its files leave the CDN: refresh-urls repeats the dead URL
     stack.discord.advance(2 * DAY)

@@ -7,14 +7,15 @@ import dataclasses
 import pytest
 
 from services.pictures import Picture
+from services.refusal import Refusal
 from services.settings import GuildSettings
-from services.validation import EditForm, InvalidInput, validate
+from services.validation import TypedEdit, validate
 
 IMAGE = Picture("https://cdn/photo.png", "photo.png", "image/png", 1000, 64, 48, 1)
-FORM = EditForm(channel_id=5, prompt=" paint it ", image=IMAGE, model="flux")
+FORM = TypedEdit(channel_id=5, prompt=" paint it ", image=IMAGE, model="flux")
 
 
-def check(form: EditForm = FORM, settings: GuildSettings = GuildSettings(), **changes: object):
+def check(form: TypedEdit = FORM, settings: GuildSettings = GuildSettings(), **changes: object):
     return validate(
         dataclasses.replace(form, **changes), settings=settings, offered_models=("flux",), max_input_bytes=2 * 1048576
     )
@@ -22,7 +23,7 @@ def check(form: EditForm = FORM, settings: GuildSettings = GuildSettings(), **ch
 
 def refusal(**changes: object) -> tuple[str, str]:
     settings = changes.pop("settings", GuildSettings())
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(Refusal) as caught:
         check(settings=settings, **changes)  # type: ignore[arg-type]
     return caught.value.field, str(caught.value.text)
 

@@ -1,0 +1,321 @@
+"""The reply port: how the edit runner talks to the member who asked, with or without an interaction.
+
+`Reply` is what the runner needs: acknowledge, show progress, post the results publicly, tell the member
+something, and end with a summary. `InteractionReply` does it over a `discord.Interaction`: ephemeral words,
+followups while its token lives, the channel once the token is dead. `ChannelReply` does it in a channel,
+mentioning the member: for the painter's submissions (a link, no interaction) and for a dead token.
+
+A token's life is kept in `interaction.extras`, shared by everything holding the interaction: it is usable
+until Discord refuses it (401/404) or its 15 minutes near their end. Discord bans an IP that collects
+10,000 401/403/429 answers in 10 minutes, so a token Discord refused once is never used again.
+
+Ephemeral words of any length go through `send_ephemeral`: one message when they fit, several pages, or a
+text file when long, so that no reply that grows with a server's data passes Discord's 2,000 characters.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import TYPE_CHECKING, Protocol, cast
+
+import discord
+from discord.utils import MISSING
+
+from services import words
+from services.editing import DeliveryFailed
+from services.limits import DEFAULT_UPLOAD_LIMIT, INTERACTION_TOKEN_SECONDS, MAX_MESSAGE_CONTENT, MAX_REQUEST_BYTES
+from services.words import Text
+
+if TYPE_CHECKING:
+    from bot import RetouchBot
+
+log = logging.getLogger(__name__)
+
+# Past this age the token is not used any more: the margin covers an upload in flight and clock skew.
+TOKEN_SAFE_SECONDS = INTERACTION_TOKEN_SECONDS - 60
+_DEAD = "retouch.token_dead"
+MAX_PAGES = 4  # more pages than this and the whole text goes in an attached file instead
+TEXT_FILENAME = "retouch.txt"
+_BREAKS = ("\n", ", ", " ")  # where a page may end, best first
+NO_PINGS = discord.AllowedMentions.none()
+
+
+class Reply(Protocol):
+    """Where the member who asked is: who they are, where they asked, and how to tell them things."""
+
+    member: discord.User | discord.Member
+    guild_id: int | None
+    channel_id: int | None
+    locale: str | None  # the member's language, for words only they read
+    guild_locale: str | None  # the server's, for public words
+
+    def may_post(self) -> bool:
+        """Whether the member may post pictures where they asked (the results go public at their request)."""
+        ...
+
+    async def acknowledge(self) -> None:
+        """Say that the request is being worked on (an interaction has 3 s for it)."""
+        ...
+
+    async def progress(self, text: Text) -> None:
+        """Show where the edit stands; a courtesy, which may show nothing."""
+        ...
+
+    def upload_limit(self) -> int:
+        """The bytes the next `post` may carry."""
+        ...
+
+    async def post(self, content: str, files: list[discord.File], view: discord.ui.View) -> discord.Message | None:
+        """Post results publicly; None when the way to the member changed on the way (pack for the new limit)."""
+        ...
+
+    async def tell(self, text: Text) -> None:
+        """Words for the member (a refusal, a stop): privately where that is possible."""
+        ...
+
+    async def finish(self, text: Text) -> None:
+        """The edit's last words, where the member still waits for them; the results' mention tells a channel."""
+        ...
+
+
+def token_age(interaction: discord.Interaction) -> float:
+    return (discord.utils.utcnow() - interaction.created_at).total_seconds()
+
+
+def token_usable(interaction: discord.Interaction) -> bool:
+    """Whether the interaction's token may still be used: Discord has not refused it and it is young enough."""
+    return not interaction.extras.get(_DEAD) and token_age(interaction) < TOKEN_SAFE_SECONDS
+
+
+def token_refused(interaction: discord.Interaction, error: BaseException) -> bool:
+    """Whether `error` is Discord refusing the token (401: expired, 404: unknown webhook); if so, it is dead."""
+    if isinstance(error, discord.HTTPException) and error.status in (401, 404):
+        interaction.extras[_DEAD] = True
+        return True
+    return False
+
+
+def paginate(content: str, limit: int = MAX_MESSAGE_CONTENT) -> list[str]:
+    """`content` in pages of at most `limit` characters, broken at a line, a list separator or a space."""
+    pages: list[str] = []
+    while len(content) > limit:
+        cut = next((at + len(b) for b in _BREAKS if (at := content.rfind(b, 1, limit - len(b) + 1)) > 0), limit)
+        pages.append(content[:cut].rstrip())
+        content = content[cut:].lstrip("\n")
+    return [*pages, content] if content or not pages else pages
+
+
+async def send_ephemeral(
+    interaction: discord.Interaction,
+    content: str,
+    *,
+    allowed_mentions: discord.AllowedMentions = MISSING,
+) -> None:
+    """Reply (or fill in the ephemeral deferral, or follow up) with `content`, however long it is."""
+    pages = paginate(content)
+    file: discord.File | None = None
+    if len(pages) > MAX_PAGES:
+        note = Text(words.LONG_TEXT_ATTACHED, filename=TEXT_FILENAME).render(interaction.locale.value)
+        pages = [paginate(content, MAX_MESSAGE_CONTENT - len(note) - 2)[0] + "\n\n" + note]
+        file = discord.File(io.BytesIO(content.encode()), filename=TEXT_FILENAME)
+    attached: list[discord.File] = [file] if file is not None else MISSING
+    response = interaction.response
+    if response.is_done() and not token_usable(interaction):
+        log.warning("Could not tell interaction %s anything more: its token is dead", interaction.id)
+        return
+    try:
+        first, rest = pages[0], pages[1:]
+        if not response.is_done():
+            await response.send_message(first, ephemeral=True, allowed_mentions=allowed_mentions, files=attached)
+        elif response.type is discord.InteractionResponseType.deferred_channel_message:
+            # Every deferral that thinks is ephemeral here; a component's silent deferral is not, and
+            # editing its original response would overwrite the message the button is on.
+            await interaction.edit_original_response(
+                content=first, attachments=[file] if file else [], view=None, allowed_mentions=allowed_mentions
+            )
+        else:
+            await interaction.followup.send(first, ephemeral=True, allowed_mentions=allowed_mentions, files=attached)
+        for page in rest:
+            await interaction.followup.send(page, ephemeral=True, allowed_mentions=allowed_mentions)
+    except discord.HTTPException as exc:
+        token_refused(interaction, exc)
+        log.warning("Could not send an ephemeral reply (HTTP %s): %s", exc.status, content[:200])
+
+
+def bots_own_limit(guild: discord.Guild | None) -> int:
+    """What one of the bot's own channel messages may carry: the server's boost tier, and one request's cap.
+
+    Not an interaction's `attachment_size_limit`: that counts the member's Nitro, which the bot has not.
+    """
+    return min(guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT, MAX_REQUEST_BYTES)
+
+
+class ChannelReply:
+    """The member in a channel: results are posted mentioning them, and nothing is said privately.
+
+    `permissions` are the bot's in the channel; `member_permissions` the member's.
+    """
+
+    def __init__(
+        self,
+        channel: discord.abc.Messageable | None,
+        member: discord.User | discord.Member,
+        guild: discord.Guild | None,
+        *,
+        channel_id: int | None,
+        permissions: discord.Permissions,
+        member_permissions: discord.Permissions,
+        locale: str | None,
+    ) -> None:
+        self.channel = channel
+        self.member = member
+        self.guild = guild
+        self.guild_id: int | None = guild.id if guild is not None else None
+        self.channel_id = channel_id
+        self.locale = self.guild_locale = locale
+        self.permissions = permissions
+        self.member_permissions = member_permissions
+
+    def may_post(self) -> bool:
+        return self.member_permissions.send_messages and self.member_permissions.attach_files
+
+    async def acknowledge(self) -> None:
+        return None  # nothing is waiting for an answer
+
+    async def progress(self, text: Text) -> None:
+        return None  # a channel is no place for progress
+
+    def upload_limit(self) -> int:
+        return bots_own_limit(self.guild)
+
+    async def post(self, content: str, files: list[discord.File], view: discord.ui.View) -> discord.Message:
+        channel = self.channel
+        if channel is None or not (self.permissions.send_messages and self.permissions.attach_files):
+            log.warning(
+                "I may not post the results of user %s in channel %s; the edit is cancelled and the quota for"
+                " undelivered pictures returned",
+                self.member.id,
+                self.channel_id,
+            )
+            raise DeliveryFailed(Text(words.TOKEN_EXPIRED_NO_CHANNEL))
+        return await channel.send(
+            content=content,
+            files=files,
+            view=view,
+            allowed_mentions=discord.AllowedMentions(users=[self.member]),
+            suppress_embeds=True,  # a link in the prompt must not unfurl under the bot's name
+        )
+
+    async def tell(self, text: Text) -> None:
+        if self.channel is None:
+            return
+        content = f"{self.member.mention} {text.render(self.locale)}"
+        try:
+            await self.channel.send(content, allowed_mentions=discord.AllowedMentions(users=[self.member]))
+        except discord.HTTPException as exc:
+            log.warning("Could not tell user %s in channel %s (HTTP %s)", self.member.id, self.channel_id, exc.status)
+
+    async def finish(self, text: Text) -> None:
+        return None  # the results mention the member
+
+
+class InteractionReply:
+    """The member through their interaction: ephemeral words and followups while its token lives, then the channel."""
+
+    def __init__(self, interaction: discord.Interaction) -> None:
+        self.interaction = interaction
+        self.member: discord.User | discord.Member = interaction.user
+        self.guild_id: int | None = interaction.guild_id
+        self.channel_id: int | None = interaction.channel_id
+        self.locale: str | None = interaction.locale.value
+        self.guild_locale: str | None = interaction.guild_locale.value if interaction.guild_locale else None
+        self._channel: ChannelReply | None = None  # once the results went to the channel
+
+    @property
+    def by_channel(self) -> bool:
+        """Results go to the channel: they went there already, or the token is dead."""
+        return self._channel is not None or not token_usable(self.interaction)
+
+    def may_post(self) -> bool:
+        permissions = self.interaction.permissions
+        return permissions.send_messages and permissions.attach_files
+
+    async def acknowledge(self) -> None:
+        """Defer ephemerally, thinking, and count how long the member waited for it (Discord allows 3 s).
+
+        Ephemeral: refusals and progress are the member's own business; the pictures go public.
+        """
+        interaction = self.interaction
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        cast("RetouchBot", interaction.client).metrics.interaction_acknowledged(max(token_age(interaction), 0.0))
+
+    async def progress(self, text: Text) -> None:
+        """Edit the deferred ephemeral response, while the token lives; stop for good at its first refusal."""
+        interaction = self.interaction
+        if not token_usable(interaction):
+            return
+        try:
+            await interaction.edit_original_response(content=text.render(self.locale))
+        except discord.HTTPException as exc:
+            # Progress is a courtesy: a failed edit must not stop the job itself.
+            if token_refused(interaction, exc):
+                log.info(
+                    "Discord refused the token of interaction %s (HTTP %s); no more progress",
+                    interaction.id,
+                    exc.status,
+                )
+            else:
+                log.debug("Could not show progress: %s", exc)
+
+    def upload_limit(self) -> int:
+        if self.by_channel:
+            return bots_own_limit(self.interaction.guild)
+        return min(self.interaction.filesize_limit, MAX_REQUEST_BYTES)
+
+    async def post(self, content: str, files: list[discord.File], view: discord.ui.View) -> discord.Message | None:
+        interaction = self.interaction
+        if self.by_channel:
+            return await self._in_channel().post(content, files, view)
+        try:
+            return await interaction.followup.send(
+                content=content,
+                files=files,
+                view=view,
+                allowed_mentions=NO_PINGS,
+                suppress_embeds=True,  # a link in the prompt must not unfurl under the bot's name
+                wait=True,
+            )
+        except discord.HTTPException as exc:
+            if not token_refused(interaction, exc):
+                raise
+            log.info("Discord refused the token of interaction %s; posting to the channel", interaction.id)
+            return None
+
+    async def tell(self, text: Text) -> None:
+        await send_ephemeral(self.interaction, text.render(self.locale))
+
+    async def finish(self, text: Text) -> None:
+        if not self.by_channel:  # otherwise the token is dead, and the mention in the channel told them
+            await self.interaction.edit_original_response(content=text.render(self.locale))
+
+    def _in_channel(self) -> ChannelReply:
+        """The channel, for an edit that outlived its interaction token."""
+        if self._channel is None:
+            interaction = self.interaction
+            log.info(
+                "Edit for user %s outlived its interaction token; posting to channel %s instead",
+                interaction.user.id,
+                interaction.channel_id,
+            )
+            channel = interaction.channel
+            self._channel = ChannelReply(
+                channel if isinstance(channel, discord.abc.Messageable) else None,
+                interaction.user,
+                interaction.guild,
+                channel_id=interaction.channel_id,
+                permissions=interaction.app_permissions,
+                member_permissions=interaction.permissions,
+                locale=self.guild_locale,
+            )
+        return self._channel
