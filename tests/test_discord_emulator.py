@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 import discord
@@ -16,7 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from emulators.discord import CallbackType, CommandType, ComponentType, DiscordEmulator, MessageFlag
-from tests.discord_payloads import TEST_USER_AGENT
+from tests.emulators.raw import multipart, raw
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(56))  # not decodable, just bytes with a PNG signature
 
@@ -146,17 +144,6 @@ async def harness(emu: DiscordEmulator) -> AsyncIterator[Harness]:
         await asyncio.wait_for(task, 10)
 
 
-async def raw(emu: DiscordEmulator, method: str, path: str, *, bot_auth: bool = True, **kwargs: Any) -> tuple[int, Any]:
-    """A request straight to the emulator's REST API (not through discord.py)."""
-    headers = {"User-Agent": TEST_USER_AGENT} | ({"Authorization": f"Bot {emu.token}"} if bot_auth else {})
-    async with aiohttp.ClientSession() as session:
-        async with session.request(method, emu.rest_base + path, headers=headers, **kwargs) as response:
-            text = await response.text()
-            if response.headers.get("Content-Type") == "application/json":
-                return response.status, json.loads(text)
-            return response.status, text or None
-
-
 async def fetch(url: str) -> tuple[int, bytes]:
     async with aiohttp.ClientSession() as session, session.get(url) as response:
         return response.status, await response.read()
@@ -214,8 +201,8 @@ async def test_defer_followup_file_and_cdn(harness: Harness) -> None:
     assert posted["filename"] == "edited.png" and posted["size"] == len(b"edited:" + PNG)
     assert await fetch(posted["url"]) == (200, b"edited:" + PNG)
     assert emu.messages[int(followup["id"])] is followup
-    multipart = next(c for c in emu.calls if c.method == "POST" and c.path.startswith("/webhooks/"))
-    assert multipart.status == 200 and multipart.query["wait"] == "1" and multipart.files[0].filename == "edited.png"
+    uploaded = next(c for c in emu.calls if c.method == "POST" and c.path.startswith("/webhooks/"))
+    assert uploaded.status == 200 and uploaded.query["wait"] == "1" and uploaded.files[0].filename == "edited.png"
 
     # Signed URLs: a tampered signature and an expired one are 404; refresh-urls signs anew.
     assert (await fetch(picture["url"].replace("hm=", "hm=0")))[0] == 404
@@ -251,21 +238,21 @@ async def test_acknowledgement_and_token_rules(harness: Harness) -> None:
         emu,
         "POST",
         callback,
-        bot_auth=False,
+        token=False,
         json={"type": CallbackType.CHANNEL_MESSAGE_WITH_SOURCE, "data": {"content": "again"}},
     )
     assert (status, body["code"]) == (400, 40060)
 
     pending = await emu.slash("slow")  # never acknowledged
     followup = f"/webhooks/{emu.application_id}/{pending.token}?wait=1"
-    status, body = await raw(emu, "POST", followup, bot_auth=False, json={"content": "too early"})
+    status, body = await raw(emu, "POST", followup, token=False, json={"content": "too early"})
     assert (status, body["code"]) == (404, 10015)
 
     original = f"/webhooks/{emu.application_id}/{record.token}/messages/@original"
-    status, body = await raw(emu, "PATCH", original, bot_auth=False, json={"content": "edited"})
+    status, body = await raw(emu, "PATCH", original, token=False, json={"content": "edited"})
     assert status == 200 and body["content"] == "edited" and record.original_edits == [{"content": "edited"}]
     emu.clock_offset += 15 * 60 + 1
-    status, body = await raw(emu, "PATCH", original, bot_auth=False, json={"content": "after 15 minutes"})
+    status, body = await raw(emu, "PATCH", original, token=False, json={"content": "after 15 minutes"})
     assert (status, body["code"]) == (401, 50027)
     assert record.texts() == ["pong", "edited"]
     harness.gate.set()  # the pending /slow now answers too late
@@ -392,29 +379,25 @@ async def test_channel_message_rules_and_violations(emu: DiscordEmulator) -> Non
     assert (await raw(emu, "POST", path, json={"content": "x" * 2001}))[1]["code"] == 50035
     rows = [{"type": 1, "components": [{"type": 2, "style": 1, "label": "b", "custom_id": str(i)}]} for i in range(6)]
     assert (await raw(emu, "POST", path, json={"content": "hi", "components": rows}))[1]["code"] == 50035
-    status, _ = await raw(emu, "POST", path, bot_auth=False, json={"content": "hi"})
+    status, _ = await raw(emu, "POST", path, token=False, json={"content": "hi"})
     assert status == 401
 
-    form = aiohttp.FormData(quote_fields=False)
-    form.add_field(
-        "payload_json", json.dumps({"content": "a picture", "attachments": [{"id": 0, "filename": "p.png"}]})
-    )
-    form.add_field("files[0]", PNG, filename="p.png", content_type="application/octet-stream")
+    form = multipart({"content": "a picture", "attachments": [{"id": 0, "filename": "p.png"}]}, {"p.png": PNG})
     status, message = await raw(emu, "POST", path, data=form)
     assert status == 200 and await fetch(message["attachments"][0]["url"]) == (200, PNG)
     status, fetched = await raw(emu, "GET", f"{path}/{message['id']}")
     assert status == 200 and fetched["content"] == "a picture"
 
-    big = aiohttp.FormData(quote_fields=False)
-    big.add_field("payload_json", json.dumps({"content": "too big"}))
-    big.add_field("files[0]", b"\0" * (emu.attachment_size_limit + 1), filename="big.bin")
+    big = multipart({"content": "too big"}, {"big.bin": b"\0" * (emu.attachment_size_limit + 1)})
     assert (await raw(emu, "POST", path, data=big))[1]["code"] == 40005
 
     status, body = await raw(emu, "GET", "/no/such/route")
     assert (status, body["code"], emu.calls[-1].status) == (404, 0, 404)
     assert emu.calls[-1].violations == ["no such path in the OpenAPI document"]
+    # Another channel: five messages a channel in five seconds is Discord's bucket, and this one's is spent.
+    elsewhere = f"/channels/{emu.add_channel('elsewhere')}/messages"
     status, _ = await raw(
-        emu, "POST", path, params={"bogus": "1"}, json={"content": "hi", "colour": 1, "embeds": [{"titel": "x"}]}
+        emu, "POST", elsewhere, params={"bogus": "1"}, json={"content": "hi", "colour": 1, "embeds": [{"titel": "x"}]}
     )
     assert (status, emu.calls[-1].refusal, emu.calls[-1].violations) == (
         200,

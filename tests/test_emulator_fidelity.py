@@ -22,7 +22,8 @@ from emulators.discord import (
     Permission,
     shard_of,
 )
-from tests.test_discord_emulator import PNG, eventually, fetch, raw
+from tests.emulators.raw import answer, raw
+from tests.test_discord_emulator import PNG, eventually, fetch
 
 
 @contextlib.asynccontextmanager
@@ -227,13 +228,7 @@ async def test_route_buckets_send_headers_and_real_429s(emu: DiscordEmulator) ->
 
 
 async def test_rate_limit_headers_are_discords(emu: DiscordEmulator) -> None:
-    import aiohttp
-
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(emu.rest_base + "/users/@me", headers={"Authorization": f"Bot {emu.token}"}) as response,
-    ):
-        headers = response.headers
+    headers = (await answer(emu, "GET", "/users/@me")).headers
     for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-RateLimit-Reset-After"):
         float(headers[name])
     assert headers["X-RateLimit-Bucket"]

@@ -65,7 +65,10 @@ What it models (each checked against discord.py 2.7's source and Discord's docum
   unchanged commands, global and per guild.
 * Request bodies against Discord's OpenAPI document (:mod:`.schema`), at every depth, before the
   route's handler runs: the JSON body or a multipart body's ``payload_json``, refused as Discord
-  refuses them (400, 50035, the error tree by field path).  Unknown paths, methods, query parameters
+  refuses them (400, 50035, the error tree by field path; a component of a type not taken where it
+  stands at the component itself, 'Value of field "type" must be one of (…).'), with Discord's limits
+  for a bot where the document is kinder (message ``content`` 2000, not 4000; a string choice's
+  ``value`` 100, not 6000).  Unknown paths, methods, query parameters
   and body keys, which Discord ignores, are recorded, not refused.  Every call records what was
   refused (``RestCall.refusal``: form errors, empty messages, too large; not injected faults,
   permissions or tokens) and ignored (``RestCall.violations``); ``CALL_OBSERVERS`` see every call.

@@ -7,6 +7,7 @@ import io
 import json
 import re
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum, IntFlag
@@ -321,6 +322,26 @@ def _tree_errors(tree: dict, where: list[str]) -> list[tuple[list[str], dict]]:
         if key != "_errors":
             found += _tree_errors(child, [*where, key])
     return found
+
+
+def one_of(values: Iterable[Any]) -> str:
+    """The values a field takes as Discord's answers list them: a Python tuple, numbers ascending
+    ("Value must be one of (1,).", 'Value of field "type" must be one of (2, 3, 5, 6, 7, 8).')."""
+    listed = [int(value) if isinstance(value, int) else value for value in values]  # IntEnums as numbers
+    if all(isinstance(value, int) for value in listed):
+        listed.sort()
+    return repr(tuple(listed))
+
+
+def union_type_error(where: list[str | int], kinds: Iterable[Any]) -> tuple[list[str | int], str, str]:
+    """A component (or any object told apart by its ``type``) of a type not taken where it stands:
+    Discord reports it at the object itself, not at its ``type``, listing the types taken there in
+    ascending order.  Real answers on record: ``components.0`` 'Value of field "type" must be one of
+    (1,).' (bwmarrin/discordgo#1659, NetCordDev/NetCord#151: v2 components without the flag); a
+    select row's child in a container, ``data.components[0].components[1].components[0]``, "(2, 3, 5,
+    6, 7, 8)" (a discord.js DiscordAPIError of a real callback, kept in a public bot's logs); a Label
+    in a message, "(1, 9, 10, 12, 13, 14, 17)" (a public bot's notes)."""
+    return where, "UNION_TYPE_CHOICES", f'Value of field "type" must be one of {one_of(kinds)}.'
 
 
 def form_error(where: list[str | int], code: str, message: str) -> ApiError:

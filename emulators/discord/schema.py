@@ -26,7 +26,7 @@ from jsonschema import Draft202012Validator, ValidationError, validators
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from .protocol import ApiError, form_errors
+from .protocol import ApiError, form_errors, one_of, union_type_error
 
 OPENAPI_PATH = Path(__file__).resolve().with_name("openapi.json")
 _SPEC_URI = "urn:discord:openapi"
@@ -55,6 +55,20 @@ SNOWFLAKE = {
     "maximum": 2**63 - 1,
     "format": "snowflake",
 }
+# Where the document is kinder than Discord is to a bot, Discord's documented limit, by schema and key:
+# a message's ``content`` is 4000 in the document (the limit of users with Nitro), 2000 for a bot
+# (resources/message "Create Message": "Message contents (up to 2000 characters)"; Discord answers
+# "Must be 2000 or fewer in length."); a string choice's ``value`` 6000 in the document, 100 in the
+# docs (interactions/application-commands, "Application Command Option Choice Structure").
+BOT_LIMITS: dict[str, dict[str, dict[str, int]]] = {
+    "MessageCreateRequest": {"content": {"maxLength": 2000}},
+    "MessageEditRequestPartial": {"content": {"maxLength": 2000}},
+    "BaseCreateMessageCreateRequest": {"content": {"maxLength": 2000}},
+    "ApplicationCommandOptionStringChoice": {"value": {"maxLength": 100}},
+}
+# The enum the document draws every component's ``type`` from: a schema whose ``type`` is drawn from it
+# is a component (see _component_slots).
+COMPONENT_TYPES_REF = "#/components/schemas/MessageComponentTypes"
 
 
 @dataclass
@@ -119,6 +133,10 @@ def _documents() -> tuple[dict, dict]:
     schemas["SnowflakeType"] = SNOWFLAKE
     for name, extra in SPEC_EXTRA_KEYS.items():
         schemas[name]["properties"].update(extra)
+    for name, limits in BOT_LIMITS.items():
+        for key, limit in limits.items():
+            schemas[name]["properties"][key].update(limit)
+    _component_slots(spec, spec)
     _simplify(spec, spec)
     strict = copy.deepcopy(spec)
     _refuse_unknown_keys(strict)
@@ -144,6 +162,31 @@ def _refuse_unknown_keys(node: Any) -> None:
     elif isinstance(node, list):
         for item in node:
             _refuse_unknown_keys(item)
+
+
+def _component_slots(node: Any, spec: dict) -> None:
+    """Makes every place that takes one component type (a modal's action row takes text inputs, a
+    section's ``components`` text displays) a union of that one type, as every other place taking
+    components is: a component of another type there is then refused as Discord refuses it, at the
+    component (UNION_TYPE_CHOICES, "must be one of (4,)"; see :func:`~.protocol.union_type_error`),
+    not at its ``type`` as a mismatched enum.  Runs before :func:`_simplify`, which drops the
+    ``allOf`` that tells a component schema."""
+    if isinstance(node, list):
+        for item in node:
+            _component_slots(item, spec)
+        return
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        if isinstance(value, dict) and set(value) == {"$ref"} and _is_component(value, spec):
+            node[key] = {"oneOf": [value]}
+        else:
+            _component_slots(value, spec)
+
+
+def _is_component(schema: Mapping[str, Any], spec: dict) -> bool:
+    kind = (_resolve(schema, spec).get("properties") or {}).get("type") or {}
+    return any(branch.get("$ref") == COMPONENT_TYPES_REF for branch in kind.get("allOf") or [])
 
 
 def _simplify(node: Any, spec: dict) -> None:
@@ -185,6 +228,7 @@ def _simplify(node: Any, spec: dict) -> None:
         # ``anyOf`` takes the same values, stopping at the first branch that does: ``null`` last.
         del node["oneOf"]
         node["anyOf"] = branches = sorted(branches, key=lambda branch: _json_types(branch, spec) == {"null"})
+        union = "anyOf"
     choices = [_type_choices(branch, spec) for branch in branches]
     flat = [str(kind) for kinds in choices for kind in kinds or [None]]
     objects = all(_resolve(branch, spec).get("type") == "object" for branch in branches)
@@ -229,7 +273,8 @@ def _type_union(
     elif "type" not in instance:
         yield ValidationError("'type' is a required property", validator="required", validator_value=["type"])
     elif str(instance["type"]) not in branches:
-        yield ValidationError(f"{instance['type']!r} names no branch", path=["type"])
+        # At the object, not at its ``type``: where Discord reports it (see union_type_error).
+        yield ValidationError(f"{instance['type']!r} names no branch")
     else:
         yield from validator.descend(instance, branches[str(instance["type"])])
 
@@ -294,7 +339,10 @@ def _declared(schema: Mapping[str, Any]) -> set[str]:
 def _leaves(error: ValidationError) -> list[ValidationError]:
     """The errors worth reporting: a failed union (one not told apart by ``type``, see
     :func:`_simplify`: ``null`` or an object, say) is reported by the branch of the value's JSON
-    type whose errors go deepest, down to those errors; a union no branch of which fits, by itself."""
+    type that the value breaks least: with the fewest values of a wrong JSON type, then the fewest
+    errors, then the deepest ones (an autocomplete answer of string choices with one name too long is
+    judged as string choices, not as integer ones whose values are all wrong), down to those errors;
+    a union no branch of which fits, by itself."""
     if error.validator not in ("oneOf", "anyOf") or not error.context:
         return [error]
     by_branch: dict[int, list[ValidationError]] = defaultdict(list)
@@ -308,8 +356,15 @@ def _leaves(error: ValidationError) -> list[ValidationError]:
     ]
     if not fitting:
         return [error]
-    meant = max(fitting, key=lambda errors: (max(len(sub.absolute_path) for sub in errors), -len(errors)))
-    return [leaf for sub in meant for leaf in _leaves(sub)]
+    found = [[leaf for sub in errors for leaf in _leaves(sub)] for errors in fitting]
+    return min(
+        found,
+        key=lambda leaves: (
+            sum(1 for leaf in leaves if leaf.validator == "type"),
+            len(leaves),
+            -max(len(leaf.absolute_path) for leaf in leaves),
+        ),
+    )
 
 
 def _type_choices(branch: Mapping[str, Any], spec: dict) -> list | None:
@@ -361,10 +416,10 @@ def _worded(error: ValidationError) -> list[Problem]:
     if keyword in ("minimum", "exclusiveMinimum"):
         return [(where, "NUMBER_TYPE_MIN", f"int value should be greater than or equal to {limit}.")]
     if keyword == "x-type-union":
-        return [(where, "UNION_TYPE_CHOICES", f'Value of field "type" must be one of ({_listed(limit)}).')]
+        return [union_type_error(where, [int(kind) if kind.isdigit() else kind for kind in limit])]
     if keyword in ("enum", "const"):
         choices = limit if keyword == "enum" else [limit]
-        return [(where, "BASE_TYPE_CHOICES", f"Value must be one of {_listed(choices)}.")]
+        return [(where, "BASE_TYPE_CHOICES", f"Value must be one of {one_of(choices)}.")]
     if keyword == "type":
         return [(where, *_type_problem(limit, value, schema))]
     if keyword == "pattern":
@@ -392,10 +447,6 @@ def _type_problem(expected: str | list[str], value: Any, schema: Mapping[str, An
     if "object" in kinds:
         return "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType"
     return "LIST_TYPE_CONVERT", "Only iterables may be used in a ListType"
-
-
-def _listed(values: Iterable[Any]) -> str:
-    return ", ".join(str(value) for value in values)
 
 
 def _dotted(where: Iterable[str | int]) -> str:

@@ -26,6 +26,9 @@ from .protocol import (
     MessageFlag,
     OptionType,
     form_error,
+    form_errors,
+    one_of,
+    union_type_error,
 )
 
 Path = list[str | int]
@@ -76,12 +79,13 @@ def _not_above(low: Any, high: Any, where: Path) -> None:
 
 
 def _type_in(component: Any, allowed: tuple[int, ...], where: Path) -> int:
-    """The component's type when it is one of ``allowed`` (a component in the wrong place is refused
-    with this answer, e.g. a v2 component without the flag: 'must be one of (1,)')."""
-    kind = component.get("type") if isinstance(component, dict) else None
+    """The component's type when it is one of ``allowed``; a component in the wrong place is refused
+    at the component, as Discord does and as the schema check words it (:func:`~.protocol.union_type_error`)."""
+    if not isinstance(component, dict):
+        raise form_error(where, "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
+    kind = _required(component, "type", where)
     if kind not in allowed:
-        choices = ", ".join(str(int(a)) for a in allowed) + ("," if len(allowed) == 1 else "")  # Python's "(1,)"
-        raise form_error(where, "UNION_TYPE_CHOICES", f'Value of field "type" must be one of ({choices}).')
+        raise form_errors([union_type_error(where, allowed)])
     return int(kind)
 
 
@@ -211,8 +215,7 @@ def _button(button: dict, where: Path) -> None:
     (…_SKU_ID_INVALID, …_PREMIUM_FIELDS_INVALID, …_LABEL_OR_EMOJI_REQUIRED) are ours."""
     style = button.get("style")
     if style not in tuple(ButtonStyle):
-        choices = ", ".join(str(int(s)) for s in ButtonStyle)
-        raise form_error([*where, "style"], "BASE_TYPE_CHOICES", f"Value must be one of ({choices}).")
+        raise form_error([*where, "style"], "BASE_TYPE_CHOICES", f"Value must be one of {one_of(ButtonStyle)}.")
     _max_length(button.get("label"), 80, [*where, "label"])
     if style == ButtonStyle.PREMIUM:
         _required(button, "sku_id", where)
@@ -323,7 +326,7 @@ def _text_input(text_input: dict, where: Path, *, in_label: bool) -> None:
     allowed"; discord.py's ``null`` is accepted; code ours) and required (1–45) in a legacy action row."""
     _bad_length(_required(text_input, "custom_id", where), 1, 100, [*where, "custom_id"])
     if text_input.get("style") not in (1, 2):
-        raise form_error([*where, "style"], "BASE_TYPE_CHOICES", "Value must be one of (1, 2).")
+        raise form_error([*where, "style"], "BASE_TYPE_CHOICES", f"Value must be one of {one_of((1, 2))}.")
     if in_label and _present(text_input, "label"):
         raise form_error(
             [*where, "label"],
@@ -344,7 +347,8 @@ def _label(label: dict, where: Path) -> None:
     """Components reference, "Label": label 1–45, description ≤ 100, exactly one child of the allowed
     types; "File Upload" (0–10 files), "Radio Group" (2–10 options), "Checkbox Group" (1–10 options)."""
     _bad_length(_required(label, "label", where), 1, 45, [*where, "label"])
-    _max_length(label.get("description"), 100, [*where, "description"])
+    if _present(label, "description"):  # 1–100 in Discord's OpenAPI document, hence "between 1 and 100"
+        _bad_length(label["description"], 1, 100, [*where, "description"])
     child = _required(label, "component", where)
     here = [*where, "component"]
     kind = _type_in(child, LABEL_CHILDREN, here)
@@ -449,7 +453,7 @@ def _message_components(components: list[dict], flags: int, filenames: set[str])
 
 # ---------------------------------------------------------------------------------------- messages
 
-ALLOWED_MENTION_TYPES = {"roles", "users", "everyone"}
+ALLOWED_MENTION_TYPES = ("users", "roles", "everyone")  # in the order of the OpenAPI document's AllowedMentionTypes
 # Message fields a components-v2 message cannot use (components reference, introduction: "The `content`
 # and `embeds` fields will no longer work", "The `poll` and `stickers` fields are disabled"; the code
 # and words are Discord's).
@@ -467,8 +471,8 @@ def _no_legacy_fields(where: str) -> ApiError:
 def validate_message_body(body: dict) -> None:
     """Rules on a create/edit body that are not about the resulting message: ``allowed_mentions``
     (known ``parse`` types, ``parse`` of a type excludes an id list of it, at most 100 ids; resources/message
-    "Allowed Mentions Object"), the ``nonce`` (≤ 25), custom ids (1–100, unique), and no ``poll`` or
-    ``sticker_ids`` beside IS_COMPONENTS_V2."""
+    "Allowed Mentions Object"), the ``nonce`` (≤ 25), ``attachments`` (≤ 10), custom ids (1–100, unique),
+    and no ``poll`` or ``sticker_ids`` beside IS_COMPONENTS_V2."""
     mentions = body.get("allowed_mentions")
     if mentions is not None:
         parse = mentions.get("parse") or []
@@ -477,7 +481,7 @@ def validate_message_body(body: dict) -> None:
                 raise form_error(
                     ["allowed_mentions", "parse", index],
                     "BASE_TYPE_CHOICES",
-                    f"Value must be one of {ALLOWED_MENTION_TYPES}.",
+                    f"Value must be one of {one_of(ALLOWED_MENTION_TYPES)}.",
                 )
         for kind in ("users", "roles"):
             ids = mentions.get(kind) or []
@@ -491,6 +495,9 @@ def validate_message_body(body: dict) -> None:
     nonce = body.get("nonce")
     if isinstance(nonce, str):
         _max_length(nonce, 25, ["nonce"])  # resources/message "Create Message"
+    # At most 10 attachments, refused at the list before its files are counted (as the schema check does,
+    # from the OpenAPI document's maxItems): discord.py sends one entry per file it uploads.
+    _max_length(body.get("attachments"), 10, ["attachments"])
     _unique_custom_ids(body.get("components") or [], ["components"])
     if int(body.get("flags") or 0) & MessageFlag.IS_COMPONENTS_V2:
         for key in ("poll", "sticker_ids"):
@@ -604,7 +611,7 @@ def _localizations(node: dict, key: str, where: Path, check: Callable[[Any, Path
     for locale, value in localized.items():
         if locale not in LOCALES:
             raise form_error(
-                [*where, key, locale], "BASE_TYPE_CHOICES", f"Value must be one of ({', '.join(sorted(LOCALES))})."
+                [*where, key, locale], "BASE_TYPE_CHOICES", f"Value must be one of {one_of(sorted(LOCALES))}."
             )
         check(value, [*where, key, locale])
 
@@ -652,8 +659,7 @@ def validate_command(command: Any, where: Path) -> None:
     for key, allowed in (("integration_types", INTEGRATION_TYPES), ("contexts", CONTEXT_TYPES)):
         for index, value in enumerate(command.get(key) or []):
             if value not in allowed:
-                choices = ", ".join(map(str, allowed))
-                raise form_error([*where, key, index], "BASE_TYPE_CHOICES", f"Value must be one of ({choices}).")
+                raise form_error([*where, key, index], "BASE_TYPE_CHOICES", f"Value must be one of {one_of(allowed)}.")
     if command_type == CommandType.CHAT_INPUT:
         _description(command.get("description"), [*where, "description"])
         _localizations(command, "description_localizations", where, _description)

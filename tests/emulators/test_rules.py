@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import discord
 import pytest
 
 from emulators.discord import DiscordEmulator, InteractionRecord
+from tests.emulators.raw import multipart, raw
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(56))
 V2 = 1 << 15  # IS_COMPONENTS_V2
@@ -148,6 +147,7 @@ class Rule:
     code: str
     files: dict[str, bytes] = field(default_factory=dict)
     good_files: dict[str, bytes] | None = None  # when the good twin uploads other files than the bad one
+    message: str | None = None  # the refusal's exact words, where Discord's are on record
 
 
 RULES = {
@@ -400,6 +400,7 @@ RULES = {
         v2(section(text(), accessory=button())),
         "components.0.accessory",
         "UNION_TYPE_CHOICES",
+        message='Value of field "type" must be one of (2, 11).',
     ),
     "thumbnail at the top level": Rule(
         MESSAGE,
@@ -407,6 +408,7 @@ RULES = {
         v2(section(text(), accessory=thumbnail())),
         "components.0",
         "UNION_TYPE_CHOICES",
+        message='Value of field "type" must be one of (1, 9, 10, 12, 13, 14, 17).',
     ),
     "thumbnail in a container": Rule(
         MESSAGE,
@@ -414,6 +416,7 @@ RULES = {
         v2(container(section(text(), accessory=thumbnail()))),
         "components.0.components.0",
         "UNION_TYPE_CHOICES",
+        message='Value of field "type" must be one of (1, 9, 10, 12, 13, 14).',
     ),
     "media gallery of 11 items": Rule(
         MESSAGE,
@@ -435,6 +438,7 @@ RULES = {
         v2(container(text())),
         "components.0.components.0",
         "UNION_TYPE_CHOICES",
+        message='Value of field "type" must be one of (1, 9, 10, 12, 13, 14).',
     ),
     "attachment:// naming no file of the request": Rule(
         MESSAGE,
@@ -466,6 +470,7 @@ RULES = {
         v2(text()),
         "components.0",
         "UNION_TYPE_CHOICES",
+        message='Value of field "type" must be one of (1,).',
     ),
     "six legacy rows": Rule(
         MESSAGE,
@@ -492,11 +497,13 @@ RULES = {
         "embeds",
         "BASE_TYPE_MAX_LENGTH",
     ),
+    # Uploaded as discord.py uploads, one `attachments` entry per file: refused at `attachments`, which
+    # Discord's OpenAPI document caps at 10 items (no answer of Discord's on record names another field).
     "eleven files": Rule(
         MESSAGE,
         {"content": "files", "attachments": many(11, lambda i: {"id": i, "filename": f"f{i}.png"})},
         {"content": "files", "attachments": many(10, lambda i: {"id": i, "filename": f"f{i}.png"})},
-        "files",
+        "attachments",
         "BASE_TYPE_MAX_LENGTH",
         files={f"f{i}.png": PNG for i in range(11)},
         good_files={f"f{i}.png": PNG for i in range(10)},
@@ -559,12 +566,13 @@ RULES = {
         "data.components.0.label",
         "BASE_TYPE_BAD_LENGTH",
     ),
+    # 1–100 in Discord's OpenAPI document, so "Must be between 1 and 100 in length."
     "Label description over 100": Rule(
         MODAL,
         modal(label(text_input(), description="d" * 101)),
         modal(label(text_input(), description="d" * 100)),
         "data.components.0.description",
-        "BASE_TYPE_MAX_LENGTH",
+        "BASE_TYPE_BAD_LENGTH",
     ),
     "Label without a component": Rule(
         MODAL,
@@ -579,6 +587,7 @@ RULES = {
         modal(label(text_input())),
         "data.components.0.component",
         "UNION_TYPE_CHOICES",
+        message='Value of field "type" must be one of (3, 4, 5, 6, 7, 8, 19, 21, 22, 23).',
     ),
     "modal row holding a button": Rule(
         MODAL,
@@ -586,6 +595,7 @@ RULES = {
         modal(row(text_input(label="Prompt"))),
         "data.components.0.components.0",
         "UNION_TYPE_CHOICES",
+        message='Value of field "type" must be one of (4,).',
     ),
     "text input custom id over 100": Rule(
         MODAL,
@@ -908,30 +918,21 @@ async def request(
     emu: DiscordEmulator, method: str, path: str, body: Any, *, files: dict[str, bytes] | None = None
 ) -> tuple[int, Any]:
     """``body`` to ``path`` as a bot would send it (JSON, or multipart with ``files[n]``), with its token."""
-    headers = {"Authorization": f"Bot {emu.token}"}
-    async with aiohttp.ClientSession() as session:
-        if files:
-            form = aiohttp.FormData(quote_fields=False)
-            form.add_field("payload_json", json.dumps(body), content_type="application/json")
-            for index, (filename, data) in enumerate(files.items()):
-                form.add_field(f"files[{index}]", data, filename=filename, content_type="image/png")
-            sent = session.request(method, emu.rest_base + path, headers=headers, data=form)
-        else:
-            sent = session.request(method, emu.rest_base + path, headers=headers, json=body)
-        async with sent as response:
-            text = await response.text()
-            return response.status, json.loads(text) if text else None
+    if files:
+        return await raw(emu, method, path, data=multipart(body, files))
+    return await raw(emu, method, path, json=body)
 
 
-def refusal(answer: Any) -> tuple[str, str]:
-    """The one error of a 50035 answer: its dotted path and its code."""
+def refusal(answer: Any) -> tuple[str, str, str]:
+    """The one error of a 50035 answer: its dotted path, its code and its message."""
     assert answer["code"] == 50035 and answer["message"] == "Invalid Form Body", answer
     path, tree = [], answer["errors"]
     while "_errors" not in tree:
         [(key, tree)] = tree.items()
         path.append(key)
+    assert list(tree) == ["_errors"], answer  # one error, none beside or under it
     [error] = tree["_errors"]
-    return ".".join(path), error["code"]
+    return ".".join(path), error["code"], error["message"]
 
 
 @contextlib.asynccontextmanager
@@ -986,7 +987,9 @@ async def test_the_bad_payload_is_refused_and_its_twin_accepted(emu: DiscordEmul
             record = await interaction(emu, rule.route)
         status, answer = await send(emu, rule, rule.bad, record)
         assert status == 400
-        assert refusal(answer) == (rule.path, rule.code)
+        path, code, message = refusal(answer)
+        assert (path, code) == (rule.path, rule.code)
+        assert message == (rule.message or message)
         # A refused answer acknowledges nothing: the same interaction takes the good twin.
         status, answer = await send(emu, rule, rule.good, record)
         assert status == 200, answer
@@ -1018,7 +1021,7 @@ async def test_an_edit_may_show_a_file_the_message_keeps(emu: DiscordEmulator) -
     [kept] = message["attachments"]
     redrawn = v2(text("still the cat"), gallery("attachment://cat.png"))
     status, answer = await request(emu, "PATCH", f"{channel}/{message['id']}", {**redrawn, "attachments": []})
-    assert status == 400 and refusal(answer) == ("components.1.items.0.media.url", "ATTACHMENT_NOT_FOUND")
+    assert status == 400 and refusal(answer)[:2] == ("components.1.items.0.media.url", "ATTACHMENT_NOT_FOUND")
     status, edited = await request(emu, "PATCH", f"{channel}/{message['id']}", {**redrawn, "attachments": [kept]})
     assert status == 200 and edited["components"][0]["content"] == "still the cat"
     assert [a["filename"] for a in edited["attachments"]] == ["cat.png"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,38 +27,14 @@ from emulators.discord import (
     MessageFlag,
     Permission,
 )
+from tests.emulators.raw import answer, multipart
 
 ATTACH_EMBED_MENTION = Permission.ATTACH_FILES | Permission.EMBED_LINKS | Permission.MENTION_EVERYONE
 
 
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: Any
-
-
-async def request(emu: DiscordEmulator, method: str, path: str, *, token: bool = True, **kwargs: Any) -> Answer:
-    """One request straight to the emulator's REST API, with its headers."""
-    headers = {"Authorization": f"Bot {emu.token}"} if token else {}
-    async with (
-        aiohttp.ClientSession() as session,
-        session.request(method, emu.rest_base + path, headers=headers, **kwargs) as response,
-    ):
-        text = await response.text()
-        body = json.loads(text) if response.headers.get("Content-Type") == "application/json" else text
-        return Answer(response.status, dict(response.headers), body)
-
-
 def files_form(payload: dict, sizes: list[int]) -> aiohttp.FormData:
-    """A multipart body as discord.py sends it: ``payload_json`` and ``files[n]``."""
-    form = aiohttp.FormData(quote_fields=False)
-    form.add_field("payload_json", json.dumps(payload), content_type="application/json")
-    for index, size in enumerate(sizes):
-        form.add_field(
-            f"files[{index}]", b"\0" * size, filename=f"{index}.bin", content_type="application/octet-stream"
-        )
-    return form
+    """A multipart body as discord.py sends it, with files of ``sizes`` bytes."""
+    return multipart(payload, {f"{index}.bin": b"\0" * size for index, size in enumerate(sizes)})
 
 
 class Confirm(discord.ui.View):
@@ -150,11 +125,11 @@ async def emu() -> AsyncIterator[DiscordEmulator]:
 
 
 async def test_get_gateway_needs_no_token_and_get_gateway_bot_does(emu: DiscordEmulator) -> None:
-    public = await request(emu, "GET", "/gateway", token=False)
+    public = await answer(emu, "GET", "/gateway", token=False)
     assert (public.status, public.body) == (200, {"url": emu.gateway_url})
-    refused = await request(emu, "GET", "/gateway/bot", token=False)
+    refused = await answer(emu, "GET", "/gateway/bot", token=False)
     assert refused.status == 401
-    gateway_bot = await request(emu, "GET", "/gateway/bot")
+    gateway_bot = await answer(emu, "GET", "/gateway/bot")
     assert gateway_bot.status == 200 and gateway_bot.body["shards"] == 1
 
 
@@ -166,14 +141,14 @@ async def test_the_upload_limit_is_per_file_plus_25_mib_per_request(emu: Discord
     boosted = emu.add_channel("pictures", guild_id=top_tier.id)
     messages = f"/channels/{emu.channel_id}/messages"
     # Tier 0 allows 10 MiB per file: two files of 6 MiB are one message, though 12 MiB together.
-    two = await request(emu, "POST", messages, data=files_form({"content": "two"}, [6 * MIB, 6 * MIB]))
+    two = await answer(emu, "POST", messages, data=files_form({"content": "two"}, [6 * MIB, 6 * MIB]))
     assert two.status == 200 and [a["size"] for a in two.body["attachments"]] == [6 * MIB, 6 * MIB]
-    too_big = await request(emu, "POST", messages, data=files_form({}, [10 * MIB + 1]))
+    too_big = await answer(emu, "POST", messages, data=files_form({}, [10 * MIB + 1]))
     assert (too_big.status, too_big.body["code"]) == (413, ErrorCode.REQUEST_ENTITY_TOO_LARGE)
     # Tier 3 allows 100 MiB per file, but no request may exceed 25 MiB.
-    big = await request(emu, "POST", f"/channels/{boosted}/messages", data=files_form({}, [24 * MIB]))
+    big = await answer(emu, "POST", f"/channels/{boosted}/messages", data=files_form({}, [24 * MIB]))
     assert big.status == 200
-    over = await request(emu, "POST", f"/channels/{boosted}/messages", data=files_form({}, [13 * MIB, 13 * MIB]))
+    over = await answer(emu, "POST", f"/channels/{boosted}/messages", data=files_form({}, [13 * MIB, 13 * MIB]))
     assert (over.status, over.body["code"]) == (413, ErrorCode.REQUEST_ENTITY_TOO_LARGE)
 
     # An interaction's attachment_size_limit is per file too.
@@ -181,9 +156,9 @@ async def test_the_upload_limit_is_per_file_plus_25_mib_per_request(emu: Discord
         record = await emu.slash("anywhere", attachment_size_limit=10 * MIB)
         await record.wait_response()
         followups = f"/webhooks/{emu.application_id}/{record.token}?wait=1"
-        fits = await request(emu, "POST", followups, token=False, data=files_form({}, [6 * MIB, 6 * MIB]))
+        fits = await answer(emu, "POST", followups, token=False, data=files_form({}, [6 * MIB, 6 * MIB]))
         assert fits.status == 200 and len(fits.body["attachments"]) == 2
-        over = await request(emu, "POST", followups, token=False, data=files_form({}, [10 * MIB + 1]))
+        over = await answer(emu, "POST", followups, token=False, data=files_form({}, [10 * MIB + 1]))
         assert (over.status, over.body["code"]) == (413, ErrorCode.REQUEST_ENTITY_TOO_LARGE)
 
 
@@ -212,37 +187,35 @@ async def test_the_followup_that_fills_a_deferral_keeps_suppress_embeds(emu: Dis
 async def test_shared_scope_429s_do_not_count_toward_the_ban() -> None:
     async with DiscordEmulator(invalid_request_limit=3) as emu:
         emu.fail_next("GET", r"^/users/@me$", 429, times=3, headers={"X-RateLimit-Scope": "shared"})
-        shared = [await request(emu, "GET", "/users/@me") for _ in range(3)]
+        shared = [await answer(emu, "GET", "/users/@me") for _ in range(3)]
         assert [a.status for a in shared] == [429] * 3
         assert shared[0].headers["X-RateLimit-Scope"] == "shared"
         assert shared[0].body["message"] == "The resource is being rate limited."
         # A route whose limit is the resource's answers shared-scope 429s of its own.
         emu.set_rate_limit("POST", "/channels/{channel_id}/messages", 1, 60, scope="shared")
-        posts = [
-            await request(emu, "POST", f"/channels/{emu.channel_id}/messages", json={"content": "x"}) for _ in "ab"
-        ]
+        posts = [await answer(emu, "POST", f"/channels/{emu.channel_id}/messages", json={"content": "x"}) for _ in "ab"]
         assert [a.status for a in posts] == [200, 429] and posts[1].headers["X-RateLimit-Scope"] == "shared"
         assert emu.invalid_request_count == 0 and not emu.banned
 
         emu.fail_next("GET", r"^/users/@me$", 429, times=3)
-        user = [await request(emu, "GET", "/users/@me") for _ in range(3)]
+        user = [await answer(emu, "GET", "/users/@me") for _ in range(3)]
         assert [a.headers["X-RateLimit-Scope"] for a in user] == ["user"] * 3
         assert emu.invalid_request_count == 3 and emu.banned
 
 
 async def test_route_buckets_have_the_sizes_clients_observe(emu: DiscordEmulator) -> None:
     messages = f"/channels/{emu.channel_id}/messages"
-    posts = [await request(emu, "POST", messages, json={"content": str(n)}) for n in range(6)]
+    posts = [await answer(emu, "POST", messages, json={"content": str(n)}) for n in range(6)]
     assert [a.status for a in posts] == [200] * 5 + [429]
     assert posts[0].headers["X-RateLimit-Limit"] == "5" and 4 < float(posts[0].headers["X-RateLimit-Reset-After"]) <= 5
     assert posts[5].body["global"] is False and posts[5].headers["X-RateLimit-Scope"] == "user"
     # Another channel is another bucket.
     assert (
-        await request(emu, "POST", f"/channels/{emu.other_channel_id}/messages", json={"content": "x"})
+        await answer(emu, "POST", f"/channels/{emu.other_channel_id}/messages", json={"content": "x"})
     ).status == 200
 
     theirs = [emu.add_message(f"m{n}", user=emu.member) for n in range(6)]
-    deletes = [await request(emu, "DELETE", f"{messages}/{m['id']}") for m in theirs]
+    deletes = [await answer(emu, "DELETE", f"{messages}/{m['id']}") for m in theirs]
     assert [a.status for a in deletes] == [204] * 5 + [429]
     assert deletes[0].headers["X-RateLimit-Limit"] == "5" and float(deletes[0].headers["X-RateLimit-Reset-After"]) <= 1
 
@@ -250,33 +223,33 @@ async def test_route_buckets_have_the_sizes_clients_observe(emu: DiscordEmulator
         record = await emu.slash("anywhere")
         await record.wait_response()
         followups = f"/webhooks/{emu.application_id}/{record.token}?wait=1"
-        sent = [await request(emu, "POST", followups, token=False, json={"content": str(n)}) for n in range(6)]
+        sent = [await answer(emu, "POST", followups, token=False, json={"content": str(n)}) for n in range(6)]
         assert [a.status for a in sent] == [200] * 5 + [429]
         assert sent[0].headers["X-RateLimit-Limit"] == "5" and float(sent[0].headers["X-RateLimit-Reset-After"]) <= 2
         # Every interaction has buckets of its own.
         other = await emu.slash("anywhere")
         await other.wait_response()
         fresh = f"/webhooks/{emu.application_id}/{other.token}?wait=1"
-        assert (await request(emu, "POST", fresh, token=False, json={"content": "x"})).status == 200
+        assert (await answer(emu, "POST", fresh, token=False, json={"content": "x"})).status == 200
 
 
 async def test_the_global_limit_binds_every_route_but_the_interaction_endpoints(emu: DiscordEmulator) -> None:
     async with wired(emu):
         emu.global_rate_limit = (3, 30.0)
-        answers = [await request(emu, "GET", "/users/@me") for _ in range(4)]
+        answers = [await answer(emu, "GET", "/users/@me") for _ in range(4)]
         assert [a.status for a in answers] == [200, 200, 200, 429]
         over = answers[3]
         assert over.body["global"] is True and over.body["message"] == "You are being rate limited."
         assert over.headers["X-RateLimit-Global"] == "true" and over.headers["X-RateLimit-Scope"] == "global"
         assert 29 < over.body["retry_after"] <= 30 and over.headers["Via"]
         # Without a token the limit is the IP's, not the bot's.
-        assert (await request(emu, "GET", "/gateway", token=False)).status == 200
+        assert (await answer(emu, "GET", "/gateway", token=False)).status == 200
         # The interaction callback and the interaction's webhook are not bound by it.
         record = await emu.slash("anywhere")
         assert (await record.wait_response())["data"]["content"] == "here"
         followups = f"/webhooks/{emu.application_id}/{record.token}?wait=1"
-        assert (await request(emu, "POST", followups, token=False, json={"content": "x"})).status == 200
-        assert (await request(emu, "GET", f"/channels/{emu.channel_id}")).status == 429
+        assert (await answer(emu, "POST", followups, token=False, json={"content": "x"})).status == 200
+        assert (await answer(emu, "GET", f"/channels/{emu.channel_id}")).status == 429
     assert emu.rate_limited_count == 2
 
 
@@ -290,7 +263,7 @@ async def test_a_server_the_bot_is_not_in_is_missing_access(emu: DiscordEmulator
     for path in (f"/guilds/{elsewhere.id}", "/guilds/424242424242"):
         # Since January 2023 a server the bot is not in reads like one that does not exist
         # (discord-api-docs#5840).
-        unknown = await request(emu, "GET", path)
+        unknown = await answer(emu, "GET", path)
         assert (unknown.status, unknown.body["code"]) == (404, ErrorCode.UNKNOWN_GUILD)
     for method, path, kwargs in (
         ("GET", f"/guilds/{elsewhere.id}/members/{elsewhere.owner_id}", {}),
@@ -298,7 +271,7 @@ async def test_a_server_the_bot_is_not_in_is_missing_access(emu: DiscordEmulator
         ("GET", f"/applications/{app}/guilds/{elsewhere.id}/commands", {}),
         ("POST", f"/channels/{channel}/messages", {"json": {"content": "hello"}}),
     ):
-        refused = await request(emu, method, path, **kwargs)
+        refused = await answer(emu, method, path, **kwargs)
         assert (refused.status, refused.body) == (403, {"code": ErrorCode.MISSING_ACCESS, "message": "Missing Access"})
     async with wired(emu) as wire:
         assert wire.bot.get_guild(elsewhere.id) is None  # never in READY nor a GUILD_CREATE
@@ -368,7 +341,7 @@ async def test_a_command_from_a_user_install_in_a_dm_between_users(emu: DiscordE
         seen = wire.seen[0]
         # The bot itself can neither read nor post there.
         for channel in (group, between):
-            refused = await request(emu, "POST", f"/channels/{channel}/messages", json={"content": "hi"})
+            refused = await answer(emu, "POST", f"/channels/{channel}/messages", json={"content": "hi"})
             assert (refused.status, refused.body["code"]) == (403, ErrorCode.MISSING_ACCESS)
     for made in (record, direct):
         assert made.payload["context"] == InteractionContext.PRIVATE_CHANNEL
