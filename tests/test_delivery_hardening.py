@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 from emulators.discord import MIB, DiscordEmulator
-from emulators.harness import make_config, running_bot, until
 from emulators.modelhub import Fault, ModelHubEmulator
 from services.quota import Period
+from tests.harness import make_config, running_bot, until
 from tests.helpers import told, used
 from tests.images import png_bytes
 from tests.protocol import EPHEMERAL

@@ -52,5 +52,5 @@ async def running_bot(config: Config, discord: DiscordEmulator) -> AsyncIterator
 
 async def until(condition: Callable[[], object], interval: float = 0.02) -> None:
     """Returns once ``condition()`` is true (callers bound it with ``asyncio.wait_for``)."""
-    while not condition():  # noqa: ASYNC110 - polling state owned by another task, bounded by the caller
+    while not condition():
         await asyncio.sleep(interval)
