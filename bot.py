@@ -116,6 +116,7 @@ class RetouchBot(commands.AutoShardedBot):
             max_input_bytes=config.max_input_bytes,
             rejections=self.rejections,
             observer=metrics,
+            progress_interval=config.progress_interval_seconds,
         )
         self._force_sync = force_sync
 

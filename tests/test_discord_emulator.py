@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 import discord
@@ -16,8 +15,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from emulators.discord import CallbackType, CommandType, ComponentType, DiscordEmulator, MessageFlag
-
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(56))  # not decodable, just bytes with a PNG signature
+from tests.helpers import PNG, fetch, raw, until
 
 
 @dataclass
@@ -145,30 +143,6 @@ async def harness(emu: DiscordEmulator) -> AsyncIterator[Harness]:
         await asyncio.wait_for(task, 10)
 
 
-async def raw(emu: DiscordEmulator, method: str, path: str, *, bot_auth: bool = True, **kwargs: Any) -> tuple[int, Any]:
-    """A request straight to the emulator's REST API (not through discord.py)."""
-    headers = {"Authorization": f"Bot {emu.token}"} if bot_auth else {}
-    async with aiohttp.ClientSession() as session:
-        async with session.request(method, emu.rest_base + path, headers=headers, **kwargs) as response:
-            text = await response.text()
-            if response.headers.get("Content-Type") == "application/json":
-                return response.status, json.loads(text)
-            return response.status, text or None
-
-
-async def fetch(url: str) -> tuple[int, bytes]:
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        return response.status, await response.read()
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 5) -> None:
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), timeout)
-
-
 def assert_spec_conformant(emu: DiscordEmulator) -> None:
     assert emu.openapi_violations() == []
 
@@ -230,10 +204,9 @@ async def test_defer_followup_file_and_cdn(harness: Harness) -> None:
 async def test_three_second_rule(harness: Harness) -> None:
     emu = harness.emu
     record = await emu.slash("slow")
-    await asyncio.sleep(0.05)
     emu.clock_offset += emu.response_deadline + 0.1
     harness.gate.set()
-    await eventually(lambda: bool(harness.errors))
+    await until(lambda: bool(harness.errors))
     (error,) = harness.errors
     assert isinstance(error, discord.NotFound) and error.code == 10062
     assert record.responses == [] and record.original is None
@@ -267,7 +240,7 @@ async def test_acknowledgement_and_token_rules(harness: Harness) -> None:
     assert (status, body["code"]) == (401, 50027)
     assert record.texts() == ["pong", "edited"]
     harness.gate.set()  # the pending /slow now answers too late
-    await eventually(lambda: bool(harness.errors))
+    await until(lambda: bool(harness.errors))
     assert harness.errors[0].code == 10062
 
 

@@ -34,6 +34,7 @@ from services.images import (
     to_data_url,
     upright_picture,
 )
+from tests.helpers import until
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -422,7 +423,7 @@ async def test_pillow_work_runs_off_the_event_loop(noise_png: bytes) -> None:
             ticks += 1
 
     beating = asyncio.create_task(heartbeat())
-    await asyncio.sleep(0.01)  # let it start
+    await until(lambda: ticks > 0, 5, "the heartbeat to start")
     ticks = 0
     plan = await plan_delivery([OutputFile(f"{i}.png", noise_png) for i in range(3)], size_limit=300 * KiB)
     during = ticks

@@ -16,6 +16,7 @@ from services.pacing import (
     MemoryBucketStore,
     open_pacer,
 )
+from tests.helpers import until
 
 
 class FakeClock:
@@ -156,7 +157,7 @@ async def run_in_order(q: JobQueue, tickets: list[Ticket]) -> list[Ticket]:
     blocker = q.admit(99, 99, 1)
     async with q.running(blocker):  # holds the only slot while everyone lines up
         tasks = [asyncio.create_task(job(t)) for t in tickets]
-        await asyncio.sleep(0.01)
+        await until(lambda: all(t.ready for t in tickets), 5, "every ticket to ask for its turn")
     q.finish(blocker)
     await asyncio.gather(*tasks)
     return started
@@ -175,25 +176,30 @@ async def test_turns_go_round_robin_over_servers_then_members():
     assert started[4:] == a1[1:]
 
 
-async def test_one_job_in_flight_per_member_even_with_free_slots():
-    q = queue(max_in_flight=4)
-    first, second = q.admit(1, 10, 1), q.admit(1, 10, 1)
-    entered = asyncio.Event()
+async def first_holds_back_second(q: JobQueue, first: Ticket, second: Ticket) -> None:
+    """`first` runs its upstream call and leaves its slot; `second` waits, ready, until `first` has finished."""
+    entered, release = asyncio.Event(), asyncio.Event()
 
     async def hold(ticket: Ticket) -> None:
         async with q.running(ticket):
             entered.set()
-            await asyncio.sleep(0.05)
+            await release.wait()
 
     holder = asyncio.create_task(hold(first))
     await entered.wait()
     waiting = asyncio.create_task(hold(second))
+    await until(lambda: second.ready, 5, "the second ticket to ask for its turn")
+    release.set()
     await holder
-    await asyncio.sleep(0.01)
-    assert second.started_at is None  # the first job has not finished (delivery still runs)
+    assert not second.dispatched and second.started_at is None  # the first job has not finished (delivery runs)
     q.finish(first)
     await waiting
     assert second.started_at is not None
+
+
+async def test_one_job_in_flight_per_member_even_with_free_slots():
+    q = queue(max_in_flight=4)
+    await first_holds_back_second(q, q.admit(1, 10, 1), q.admit(1, 10, 1))
 
 
 async def test_per_member_bound_refuses_with_an_estimate():
@@ -238,7 +244,7 @@ async def test_a_closed_queue_takes_nothing_new_and_drain_cancels_the_stragglers
             q.finish(ticket)
 
     task = asyncio.create_task(job())
-    await asyncio.sleep(0)
+    await until(lambda: q.in_line == 1, 5, "the job's admission")
     q.close()
     with pytest.raises(QueueClosed):
         q.admit(1, 11, 1)
@@ -304,23 +310,7 @@ async def test_full_queue_says_its_limit():
 
 async def test_one_job_in_flight_per_account_across_servers():
     q = queue(max_in_flight=4)
-    first, second = q.admit(1, 10, 1), q.admit(2, 10, 1)
-    entered = asyncio.Event()
-
-    async def hold(ticket: Ticket) -> None:
-        async with q.running(ticket):
-            entered.set()
-            await asyncio.sleep(0.02)
-
-    holder = asyncio.create_task(hold(first))
-    await entered.wait()
-    waiting = asyncio.create_task(hold(second))
-    await holder
-    await asyncio.sleep(0.01)
-    assert second.started_at is None
-    q.finish(first)
-    await waiting
-    assert second.started_at is not None
+    await first_holds_back_second(q, q.admit(1, 10, 1), q.admit(2, 10, 1))
 
 
 def test_default_shares_are_fair_parts_of_the_line():
