@@ -17,7 +17,8 @@ from PIL import Image
 
 from services.painter_web import CONTENT_SECURITY_POLICY, PainterDefaults
 from tests.browser import Watched, drag, open_page, screenshot_path, submit
-from tests.painter_fakes import GRANT, Clock, FakeBackend, Painter, painter_server, picture_png
+from tests.helpers import Clock
+from tests.painter_fakes import GRANT, FakeBackend, Painter, painter_server, picture_png
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +27,7 @@ WIDTH, HEIGHT = 640, 400
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_800_000_000.0)
 
 
 @pytest.fixture

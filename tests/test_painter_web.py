@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from services.painter_web import CONTENT_SECURITY_POLICY, PainterAnswer, PainterDefaults, painter_link
-from tests.painter_fakes import GRANT, Clock, FakeBackend, painter_server, picture_png
+from tests.helpers import Clock
+from tests.painter_fakes import GRANT, FakeBackend, painter_server, picture_png
 
 WIDTH, HEIGHT = 320, 200
 
@@ -49,7 +50,7 @@ def box_pixels(left: int, top: int, right: int, bottom: int) -> set[tuple[int, i
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_800_000_000.0)
 
 
 @pytest.fixture
