@@ -233,8 +233,9 @@ async def test_decoding_runs_off_the_event_loop(session, hub):
 
     def watch(frame: FrameType, event: str, arg: object) -> None:
         code = frame.f_code
-        # The stream is made on the loop; it is fed and finished elsewhere.
-        if event == "call" and code.co_qualname.startswith(decoder.__qualname__ + ".") and code.co_name != "__init__":
+        if event != "call" or not code.co_qualname.startswith(decoder.__qualname__ + "."):
+            return
+        if "__init__" not in code.co_name:  # the stream is made on the loop; it is fed and finished elsewhere
             where.setdefault(code.co_name, set()).add(threading.get_ident())
 
     threading.setprofile(watch)  # the worker threads start with this test's loop
@@ -247,7 +248,8 @@ async def test_decoding_runs_off_the_event_loop(session, hub):
         sys.setprofile(None)
         threading.setprofile(None)  # type: ignore[arg-type]
     assert len(result.images) == 10
-    assert {"feed", "finish"} <= set(where)
+    # "in": mutation testing renames functions around their name.
+    assert all(any(step in name for name in where) for step in ("feed", "finish")), where
     assert all(threading.get_ident() not in threads for threads in where.values()), where
 
 
