@@ -15,7 +15,7 @@ import discord.gateway
 import discord.http
 import pytest
 import yarl
-from prometheus_client import generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 import bot as bot_module
@@ -288,6 +288,41 @@ def test_the_edit_observer_counts_outcomes_images_and_waits():
     assert families[("retouch_queue_wait_seconds_bucket", (("le", "0.5"),))] == 0
     assert families[("retouch_interaction_ack_seconds_count", ())] == 2
     assert families[("retouch_interaction_ack_seconds_bucket", (("le", "2.5"),))] == 1
+
+
+async def test_the_server_answers_health_readiness_and_metrics_until_it_is_closed():
+    metrics = Metrics()
+    metrics.watch_queue(lambda: 3)
+
+    async def fine() -> str | None:
+        return None
+
+    server = WebServer(metrics, {"database": fine})
+    await server.start("127.0.0.1", 0)  # any free port; the server says which
+    port = server.port
+    assert port
+    try:
+        async with aiohttp.ClientSession() as session:
+            for path, body in (("/healthz", {"status": "ok"}), ("/readyz", {"status": "ready"})):
+                async with session.get(f"http://127.0.0.1:{port}{path}") as response:
+                    assert (response.status, response.content_type, await response.json()) == (
+                        200,
+                        "application/json",
+                        body,
+                    )
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                assert response.status == 200
+                assert response.headers["Content-Type"] == CONTENT_TYPE_LATEST
+                text = await response.text()
+        assert "retouch_queue_waiting 3.0" in text.splitlines()  # refreshed for the scrape
+        with pytest.raises(WebServerError) as caught:
+            await WebServer(Metrics(), {}).start("127.0.0.1", port)
+        assert str(caught.value) == f"cannot listen on 127.0.0.1:{port} (address already in use)"
+    finally:
+        await server.close()
+    await server.close()  # a second close does nothing
+    with pytest.raises(aiohttp.ClientConnectorError):
+        await get(port, "/healthz")
 
 
 async def test_readyz_names_each_failing_check_and_survives_a_broken_or_hanging_one(monkeypatch):
