@@ -217,3 +217,14 @@ async def test_sqlite_overwrites_deleted_rows_and_the_file_scan_would_see_them_o
         await privacy_store(db, Clock()).forget(MEMBER)
         assert await db.fetch_value("SELECT COUNT(*) FROM jobs") == 0
         assert b"control-prompt-9911" in await file_bytes(db)
+
+
+async def test_record_tells_edits_prompts_and_servers_apart(database: Database) -> None:
+    clock, jobs = Clock(), JobStore(database)
+    await finished_job(jobs, MEMBER, "a cat", stored_picture(1, MEMBER))
+    await finished_job(jobs, MEMBER, "", stored_picture(2, MEMBER))  # a prompt already expired
+    await finished_job(jobs, MEMBER, "a dog", stored_picture(3, MEMBER))
+    await finished_job(jobs, MEMBER, "a bird", stored_picture(4, MEMBER), guild_id=OTHER_GUILD)
+    record = await privacy_store(database, clock).record(MEMBER)
+    assert (record.edits, record.prompts, record.servers) == (4, 3, 2)
+    assert record.oldest is not None and record.oldest.tzinfo is UTC
