@@ -1,15 +1,19 @@
-# Build the wheel (and the dependencies' wheels) in one stage; install only those in the final image.
-FROM python:3.11-slim AS build
+# Base images by exact tag (CPython 3.11.14 on Debian 12), the dependencies exactly as requirements.txt
+# locks them (pip refuses a file whose hash differs). One stage builds every wheel; the final image installs
+# only those, offline.
+FROM python:3.11.14-slim-bookworm AS build
 WORKDIR /src
+COPY requirements.txt ./
+RUN pip wheel --no-cache-dir --require-hashes --no-deps --wheel-dir /wheels -r requirements.txt
 COPY pyproject.toml README.md bot.py ./
 COPY cogs ./cogs
 COPY services ./services
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
-FROM python:3.11-slim
+FROM python:3.11.14-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HTTP_HOST=0.0.0.0 HTTP_PORT=8080
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl \
+RUN pip install --no-cache-dir --no-index --no-deps /wheels/*.whl \
     && rm -rf /wheels \
     && useradd --create-home --uid 10001 retouch \
     && mkdir -p /app/data && chown retouch:retouch /app/data

@@ -129,6 +129,7 @@ class RetouchBot(commands.AutoShardedBot):
             max_input_bytes=config.max_input_bytes,
             rejections=self.rejections,
             observer=metrics,
+            progress_interval=config.progress_interval_seconds,
         )
         # Shared by the extensions, the result buttons and the painter: built here, once, and never looked up
         # by name (an extension's module is loaded afresh, so nothing imports one).

@@ -37,8 +37,9 @@ import yarl
 
 import bot as bot_module
 from bench.control import Child, say, serve
-from emulators.harness import make_config
+from services.config import Config
 from services.job_queue import Ticket
+from tests.harness import make_config
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -110,6 +111,8 @@ async def _run(config_json: str, record_tickets: bool) -> None:
         SimpleNamespace(token=emulator["token"], guild_id=emulator["guild_id"]),  # type: ignore[arg-type]
         SimpleNamespace(token=spec["hub"]["token"], base_url=spec["hub"]["base_url"]),  # type: ignore[arg-type]
         spec["database_url"],
+        # The member's progress line as often as in production: the bench measures the bot's real work.
+        progress_interval_seconds=Config.progress_interval_seconds,
         **spec["overrides"],
     )
     started: asyncio.Future[bot_module.RetouchBot] = asyncio.get_running_loop().create_future()

@@ -33,6 +33,8 @@ class Config:
     upstream_image_burst: int = 20
     upstream_deadline_seconds: float = 180.0
     upstream_backoff_seconds: float = 1.0
+    # How often a waiting or running edit's progress line is redrawn; not an operator setting (tests shorten it).
+    progress_interval_seconds: float = 3.0
     max_input_bytes: int = MAX_INPUT_BYTES
     max_concurrent_edits: int = 4
     # Places one server may hold in the line of 100; a bot serving one server sets 100.

@@ -170,7 +170,9 @@ class ImagePacer:
         await self._store.update(lambda s: (self.rule.penalize(self._fresh(s, now), retry_after, now), 0.0))
 
 
-def open_pacer(db: Database, images_per_minute: float, burst: int) -> ImagePacer:
+def open_pacer(
+    db: Database, images_per_minute: float, burst: int, *, clock: Callable[[], float] = time.time
+) -> ImagePacer:
     """Shared through the database on PostgreSQL (many processes), in memory on SQLite (one process)."""
     store: BucketStore = DatabaseBucketStore(db) if db.dialect == "postgresql" else MemoryBucketStore()
-    return ImagePacer(BucketRule(images_per_minute, burst), store)
+    return ImagePacer(BucketRule(images_per_minute, burst), store, clock=clock)

@@ -1,21 +1,20 @@
 """Reserves images from a separate OS process, for the cross-process quota test.
 
-Usage: python tests/_reserve_worker.py DATABASE_URL GUILD_ID USER_ID ATTEMPTS START_AT
-Waits until the Unix time START_AT (so several workers start together), makes ATTEMPTS concurrent
-one-image reservations, and prints how many were granted.
+Usage: python -m tests._reserve_worker DATABASE_URL GUILD_ID USER_ID ATTEMPTS
+Connects, says `ready` on stdout, waits for a line on stdin (so several workers start together, each
+already connected), makes ATTEMPTS concurrent one-image reservations, and prints how many were granted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-import time
 
 from services.database import open_database
 from services.quota import QuotaExceeded, QuotaStore, parse_quota
 
 
-async def main(url: str, guild_id: int, user_id: int, attempts: int, start_at: float) -> None:
+async def main(url: str, guild_id: int, user_id: int, attempts: int) -> None:
     async with open_database(url) as db:
         store = QuotaStore(db, parse_quota("0/day"))
 
@@ -26,11 +25,12 @@ async def main(url: str, guild_id: int, user_id: int, attempts: int, start_at: f
                 return False
             return True
 
-        await asyncio.sleep(max(start_at - time.time(), 0))
+        print("ready", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
         granted = sum(await asyncio.gather(*(attempt() for _ in range(attempts))))
     print(granted)
 
 
 if __name__ == "__main__":
-    url, guild, user, attempts, start_at = sys.argv[1:6]
-    asyncio.run(main(url, int(guild), int(user), int(attempts), float(start_at)))
+    url, guild, user, attempts = sys.argv[1:5]
+    asyncio.run(main(url, int(guild), int(user), int(attempts)))

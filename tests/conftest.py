@@ -1,5 +1,6 @@
 import pytest
 
+from tests.browser import browser  # noqa: F401 (the painter tests' Chromium)
 from tests.db_fixtures import *  # noqa: F403
 from tests.stack import assert_nothing_leaked, loopback_stack
 

@@ -3,7 +3,7 @@ Discord refuses (the emulator's own validation answered 400/413) or ignores in p
 path, query parameter or body key), naming each test and the rule, even when that test passed.
 
 Every request counts but those of tests that poke the emulator with raw HTTP to prove a refusal: they
-send ``User-Agent: retouch-tests`` (through ``tests/emulators/raw.py``).  (discord.py's REST client says
+send ``User-Agent: retouch-tests`` (through ``tests.helpers.answer``).  (discord.py's REST client says
 ``DiscordBot (…)``, but its webhook adapter, which sends interaction callbacks, followups and
 ``@original`` edits, sends aiohttp's default ``Python/… aiohttp/…``, so the bot cannot be told by its
 own User-Agent.)  A test that makes the bot send a refused payload on purpose says so with

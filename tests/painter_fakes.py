@@ -17,6 +17,7 @@ from services.painter_tokens import PainterClaim, PainterGrant, PainterTokens
 from services.painter_web import PainterAnswer, PainterDefaults, add_painter_routes
 from services.refusal import Refusal
 from services.words import Text
+from tests.helpers import Clock
 
 PICTURE_URL = "https://cdn.discordapp.com/attachments/222/555/photo.png?ex=1&is=2&hm=abc"
 GRANT = PainterGrant(member_id=777, guild_id=111, channel_id=222, picture_url=PICTURE_URL, message_id=333, job_id=9)
@@ -76,16 +77,6 @@ class Painter:
 
     def url(self, token: str, suffix: str = "") -> str:
         return str(self.server.make_url(f"/paint/{token}{suffix}"))
-
-
-class Clock:
-    """Time that moves only when a test says so."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @asynccontextmanager

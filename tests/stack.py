@@ -11,9 +11,9 @@ from typing import Any
 
 import bot as bot_module
 from emulators.discord import DiscordEmulator
-from emulators.harness import make_config, running_bot
 from emulators.modelhub import ModelHubEmulator
 from services.config import Config
+from tests.harness import make_config, running_bot
 
 
 class LogCollector(logging.Handler):

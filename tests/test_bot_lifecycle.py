@@ -7,8 +7,9 @@ from discord import app_commands
 
 from emulators.discord import DiscordEmulator
 from emulators.modelhub import ModelHubEmulator
+from tests.harness import make_config, running_bot
 from tests.protocol import EPHEMERAL
-from tests.stack import loopback_stack, make_config, running_bot
+from tests.stack import loopback_stack
 
 
 async def test_global_sync_happens_only_when_the_command_set_changed_or_when_forced(tmp_path):

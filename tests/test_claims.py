@@ -6,14 +6,7 @@ import asyncio
 
 from services.claims import ClaimStore
 from services.database import open_database
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers import Clock
 
 
 async def test_a_claim_is_exclusive_until_its_owner_releases_it(database):
@@ -29,7 +22,7 @@ async def test_a_claim_is_exclusive_until_its_owner_releases_it(database):
 
 
 async def test_a_lapsed_claim_is_taken_over_and_its_old_owner_cannot_release_the_new_one(database):
-    clock = Clock()
+    clock = Clock(1_000_000.0)
     claims = ClaimStore(database, clock=clock)
     assert await claims.claim("remix:9:42", "dead-process", 60)
     clock.now += 59
@@ -41,7 +34,7 @@ async def test_a_lapsed_claim_is_taken_over_and_its_old_owner_cannot_release_the
 
 
 async def test_purge_removes_only_lapsed_claims(database):
-    clock = Clock()
+    clock = Clock(1_000_000.0)
     claims = ClaimStore(database, clock=clock)
     assert await claims.claim("old", "a", 10)
     assert await claims.claim("new", "a", 100)

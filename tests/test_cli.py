@@ -15,6 +15,7 @@ import pytest
 from emulators.discord import DiscordEmulator
 from emulators.modelhub import EDIT_MODEL, ModelHubEmulator
 from services.logs import url_password
+from tests.helpers import until
 
 LAUNCHER = Path(__file__).with_name("launch_bot.py")
 # View Channel, Send Messages, Embed Links, Attach Files, Read Message History, Send Messages in Threads.
@@ -136,9 +137,8 @@ async def start_cli(env: dict[str, str], cwd: Path, *args: str) -> asyncio.subpr
 async def run_until(process: asyncio.subprocess.Process, condition) -> tuple[int, str]:
     """Let the bot run until `condition()` holds, then stop it as docker stop does; its exit code and logs."""
     try:
-        while not condition():
-            assert process.returncode is None, "the bot exited early"
-            await asyncio.sleep(0.05)
+        await until(lambda: condition() or process.returncode is not None, 60, "the bot to get there")
+        assert process.returncode is None, "the bot exited early"
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), 30)
@@ -149,7 +149,7 @@ async def test_run_logs_json_lines_without_secrets_and_sync_forces_the_global_sy
     discord, hub = emulators
     env = environment(discord, hub, tmp_path, LOG_FORMAT="json", LOG_LEVEL="DEBUG")
     process = await asyncio.wait_for(start_cli(env, tmp_path, "run"), 10)
-    code, logs = await asyncio.wait_for(run_until(process, lambda: discord.identify_count == 1), 60)
+    code, logs = await run_until(process, lambda: discord.identify_count == 1)
     assert code == 0, logs[-3000:]
     assert discord.global_sync_count == 1
     entries = [json.loads(line) for line in logs.splitlines()]
@@ -165,7 +165,7 @@ async def test_run_logs_json_lines_without_secrets_and_sync_forces_the_global_sy
     # The command set is unchanged: `run` skips the global sync; `sync` and `--sync` force it.
     for runs, args in enumerate((("run",), ("sync",), ("--sync",)), start=2):
         process = await asyncio.wait_for(start_cli(env, tmp_path, *args), 10)
-        code, logs = await asyncio.wait_for(run_until(process, lambda n=runs: discord.identify_count == n), 60)
+        code, logs = await run_until(process, lambda n=runs: discord.identify_count == n)
         assert code == 0, logs[-3000:]
     assert discord.global_sync_count == 3  # the first run, then `sync` and `--sync`
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from services.config import ConfigError, load_config
+from services.config import Config, ConfigError, load_config
+from services.quota import Period, QuotaRule
+from services.secret import Secret
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKENS = {"DISCORD_TOKEN": "discord-secret-value", "IONOS_API_TOKEN": "ionos-secret-value"}
@@ -121,3 +123,148 @@ def test_bot_exits_with_one_line_when_a_variable_is_missing(tmp_path):
         "Configuration error: DISCORD_TOKEN is missing: set it to your Discord bot token."
     ]
     assert "ionos-secret-value" not in result.stderr + result.stdout
+
+
+def test_every_variable_lands_in_its_field():
+    env = {
+        "DISCORD_TOKEN": " discord-secret-value ",
+        "IONOS_API_TOKEN": "ionos-secret-value",
+        "MODEL_HUB_URL": "http://hub.example/v1/",
+        "DEFAULT_MODEL": " vendor/model ",
+        "DATABASE_URL": "postgres://u:p@db/retouch",
+        "DEV_GUILD_ID": "42",
+        "DEFAULT_QUOTA": "3/week",
+        "UPSTREAM_IMAGES_PER_MINUTE": " 2.5 / 7 ",
+        "UPSTREAM_DEADLINE_SECONDS": "1",
+        "UPSTREAM_BACKOFF_SECONDS": "0",
+        "MAX_INPUT_BYTES": "1024",
+        "MAX_CONCURRENT_EDITS": "1",
+        "MAX_QUEUED_PER_SERVER": "1",
+        "RETENTION_DAYS": "1",
+        "FORGET_GUILD_AFTER_DAYS": "0",
+        "LOG_LEVEL": "debug,aiosqlite=warning",
+        "LOG_FORMAT": "json",
+        "HTTP_HOST": "0.0.0.0",
+        "HTTP_PORT": "65535",
+        "SHARD_COUNT": "3",
+        "PUBLIC_URL": "http://retouch.example",
+        "PAINTER_SECRET": " painter-secret ",
+    }
+    assert load_config(env) == Config(
+        discord_token=Secret("discord-secret-value"),
+        ionos_api_token=Secret("ionos-secret-value"),
+        model_hub_url="http://hub.example/v1",
+        default_model="vendor/model",
+        database_url="postgres://u:p@db/retouch",
+        dev_guild_id=42,
+        edit_models=("vendor/model",),  # no EDIT_MODELS: the default model only
+        default_quota=QuotaRule(3, Period.WEEK),
+        upstream_images_per_minute=2.5,
+        upstream_image_burst=7,
+        upstream_deadline_seconds=1,
+        upstream_backoff_seconds=0,
+        max_input_bytes=1024,
+        max_concurrent_edits=1,
+        max_queued_per_server=1,
+        retention_days=1,
+        forget_guild_after_days=0,
+        log_level="DEBUG",
+        log_levels=(("aiosqlite", "WARNING"),),
+        log_format="json",
+        http_host="0.0.0.0",
+        http_port=65535,
+        shard_count=3,
+        shard_ids=None,
+        public_url="http://retouch.example",
+        painter_secret=Secret("painter-secret"),
+    )
+
+
+def test_blank_values_mean_the_defaults():
+    blank = {
+        name: " " for name in ("DEFAULT_MODEL", "UPSTREAM_IMAGES_PER_MINUTE", "HTTP_HOST", "LOG_LEVEL", "PUBLIC_URL")
+    }
+    assert load_config({**TOKENS, **blank}) == load_config(TOKENS)
+    assert load_config({**TOKENS, "UPSTREAM_IMAGES_PER_MINUTE": "30"}).upstream_image_burst == 20  # the default burst
+
+
+def test_the_process_environment_is_read_when_no_mapping_is_given(monkeypatch):
+    monkeypatch.setenv("DISCORD_TOKEN", "from-the-environment")
+    monkeypatch.setenv("IONOS_API_TOKEN", "also-from-the-environment")
+    config = load_config()
+    assert (config.discord_token.reveal(), config.ionos_api_token.reveal()) == (
+        "from-the-environment",
+        "also-from-the-environment",
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"DISCORD_TOKEN": " "}, "DISCORD_TOKEN is missing: set it to your Discord bot token."),
+        ({"IONOS_API_TOKEN": ""}, "IONOS_API_TOKEN is missing: set it to your IONOS AI Model Hub API token."),
+        ({"DEV_GUILD_ID": "my-server"}, "DEV_GUILD_ID must be a server id (digits only); got 'my-server'."),
+        (
+            {"DEFAULT_QUOTA": "ten"},
+            "DEFAULT_QUOTA must look like 10/day (periods: hour, day, week, month): 'ten' is not images/period, "
+            "such as 10/day",
+        ),
+        (
+            {"DATABASE_URL": "mysql://x"},
+            "DATABASE_URL must be sqlite:///path/to/file.db or postgresql://user:password@host/db.",
+        ),
+        (
+            {"MODEL_HUB_URL": "ftp://hub"},
+            "MODEL_HUB_URL must be an http(s) URL such as https://openai.inference.de-txl.ionos.com/v1; got 'ftp://hub'.",
+        ),
+        (
+            {"PUBLIC_URL": "retouch.example.org"},
+            "PUBLIC_URL must be an http(s) URL such as https://retouch.example.org; got 'retouch.example.org'.",
+        ),
+        (
+            {"UPSTREAM_IMAGES_PER_MINUTE": "0"},
+            "UPSTREAM_IMAGES_PER_MINUTE must be images per minute, optionally with a burst, such as 10 or 10/20; "
+            "got '0'.",
+        ),
+        (
+            {"UPSTREAM_IMAGES_PER_MINUTE": "10/0"},
+            "UPSTREAM_IMAGES_PER_MINUTE must be images per minute, optionally with a burst, such as 10 or 10/20; "
+            "got '10/0'.",
+        ),
+        (
+            {"UPSTREAM_DEADLINE_SECONDS": "0.5"},
+            "UPSTREAM_DEADLINE_SECONDS must be a number of seconds greater than 0; got '0.5'.",
+        ),
+        (
+            {"UPSTREAM_BACKOFF_SECONDS": "-1"},
+            "UPSTREAM_BACKOFF_SECONDS must be a number of seconds (the first retry's backoff); got '-1'.",
+        ),
+        ({"MAX_INPUT_BYTES": "1023"}, "MAX_INPUT_BYTES must be a size in bytes; got '1023'."),
+        ({"MAX_INPUT_BYTES": "1.5e6"}, "MAX_INPUT_BYTES must be a size in bytes; got '1.5e6'."),
+        ({"MAX_CONCURRENT_EDITS": "0"}, "MAX_CONCURRENT_EDITS must be a whole number of at least 1; got '0'."),
+        ({"MAX_QUEUED_PER_SERVER": "101"}, "MAX_QUEUED_PER_SERVER must be a whole number from 1 to 100; got '101'."),
+        ({"RETENTION_DAYS": "0"}, "RETENTION_DAYS must be a whole number of days of at least 1; got '0'."),
+        ({"FORGET_GUILD_AFTER_DAYS": "-1"}, "FORGET_GUILD_AFTER_DAYS must be a whole number of days; got '-1'."),
+        ({"HTTP_PORT": "65536"}, "HTTP_PORT must be a port number from 0 (off) to 65535; got '65536'."),
+        ({"LOG_FORMAT": "XML"}, "LOG_FORMAT must be one of text, json; got 'xml'."),
+        (
+            {"LOG_LEVEL": "INFO,=DEBUG"},
+            "LOG_LEVEL must be a level (DEBUG, INFO, WARNING, ERROR, CRITICAL), optionally followed by logger=LEVEL "
+            "pairs such as INFO,discord.http=DEBUG; got 'INFO,=DEBUG'.",
+        ),
+        ({"SHARD_COUNT": "0"}, "SHARD_COUNT must be a whole number of shards, at least 1; got '0'."),
+        ({"SHARD_IDS": "0"}, "SHARD_IDS needs SHARD_COUNT: set SHARD_COUNT to the total number of shards."),
+        (
+            {"SHARD_COUNT": "2", "SHARD_IDS": "0;1"},
+            "SHARD_IDS must be comma-separated shard numbers such as 0,1; got '0;1'.",
+        ),
+        (
+            {"SHARD_COUNT": "2", "SHARD_IDS": "-1"},
+            "SHARD_IDS must be distinct numbers from 0 to 1 (SHARD_COUNT - 1); got '-1'.",
+        ),
+    ],
+)
+def test_each_refusal_says_what_to_set_in_one_line(changes, words):
+    with pytest.raises(ConfigError) as caught:
+        load_config({**TOKENS, **changes})
+    assert str(caught.value) == words

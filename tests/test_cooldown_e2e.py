@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from emulators.modelhub import Fault
-from tests.helpers import picture, told, used
-from tests.test_quota_e2e import moderator
+from tests.helpers import moderator, picture, told, used
 
 POLICY = Fault(
     status=400,

@@ -7,26 +7,22 @@ says what was charged, Delete stops a delivery, and long ephemeral lists are pag
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 from emulators.discord import MIB, DiscordEmulator
-from emulators.harness import make_config, running_bot, until
 from emulators.modelhub import Fault, ModelHubEmulator
 from services.quota import Period
-from tests.helpers import told, used
-from tests.images import png_bytes
+from tests.harness import make_config, running_bot
+from tests.helpers import button, moderator, picture, results_of, told, until, used, watch_commands
 from tests.protocol import EPHEMERAL
-from tests.test_quota_e2e import moderator
-from tests.test_remix_e2e import button, results_of
 
 LINK_PROMPT = "make it like https://picture.example/anything.png"
 
 
 def photo(stack) -> dict:
-    return stack.discord.add_attachment(png_bytes(64, 64), "photo.png", "image/png", width=64, height=64)
+    return picture(stack, 64, 64)[1]
 
 
 def in_channel(stack, channel_id: int | None = None) -> list[dict]:
@@ -53,13 +49,13 @@ async def test_a_link_in_the_prompt_does_not_unfurl_in_the_result(stack):
 
 
 async def test_a_dead_token_is_not_used_again(stack):
-    stack.hub.inject(Fault(delay=7))  # two progress ticks (every 3 s) after the token died
+    stack.hub.inject(Fault(delay=1))  # progress ticks (every 0.2 s in tests) after the token died
+    finished = watch_commands(stack)
     record = await stack.discord.slash("edit", {"image": photo(stack), "prompt": "slow", "size": "64x64"})
-    await record.wait_for(lambda r: any("Checking" in text for text in r.texts()))
-    await asyncio.sleep(0.5)  # the job is at the upstream now
+    await until(lambda: stack.hub.requests, 10, "the edit to reach the Model Hub")
     stack.discord.advance(15 * 60 + 5)  # Discord now considers the interaction token dead
-    await asyncio.wait_for(until(lambda: any(m["files"] for m in in_channel(stack))), 20)
-    await asyncio.sleep(0.5)  # anything the bot does after posting (the final edit) has happened
+    # Everything the bot does for the command (delivery, a final edit) has happened once it returns.
+    await until(lambda: record.id in finished, 20, "the /edit to finish")
     dead = [call for call in stack.discord.calls if record.token in call.path and call.status == 401]
     assert stack.discord.invalid_request_count >= len(dead)
     assert len(dead) <= 1, [f"{call.method} {call.path.replace(record.token, '<token>')}" for call in dead]
@@ -107,13 +103,13 @@ async def test_results_in_the_channel_fit_the_bots_own_upload_limit(stack):
     stack.hub.inject(Fault(delay=1, huge=(1024, 1024)))  # four noise pictures of about 3 MiB each
     nitro = 500 * MIB
     await stack.discord.slash("edit", {"image": photo(stack), "prompt": "big", "count": 4}, attachment_size_limit=nitro)
-    await asyncio.sleep(0.3)
+    await until(lambda: stack.hub.requests, 10, "the edit to reach the Model Hub")
     stack.discord.advance(15 * 60 + 5)  # the results must go to the channel
 
     def refused() -> bool:
         return any(call.path.endswith("/messages") and call.status == 413 for call in stack.discord.calls)
 
-    await asyncio.wait_for(until(lambda: refused() or sum(len(m["files"]) for m in in_channel(stack)) == 4), 60)
+    await until(lambda: refused() or sum(len(m["files"]) for m in in_channel(stack)) == 4, 60, "the delivery")
     assert not refused()
     bots_limit = stack.discord.guild().upload_limit
     assert all(sum(len(f.data) for f in m["files"]) <= bots_limit for m in in_channel(stack))
@@ -129,9 +125,9 @@ async def test_a_boosted_servers_channel_messages_use_its_larger_limit(tmp_path)
                 hub.inject(Fault(delay=1, huge=(1024, 1024)))  # four pictures of about 3 MiB: 12 MiB in all
                 stack = SimpleNamespace(discord=discord)
                 await discord.slash("edit", {"image": photo(stack), "prompt": "big", "count": 4})
-                await asyncio.sleep(0.3)
+                await until(lambda: hub.requests, 10, "the edit to reach the Model Hub")
                 discord.advance(15 * 60 + 5)  # the results must go to the channel
-                await asyncio.wait_for(until(lambda: sum(len(m["files"]) for m in in_channel(stack)) == 4), 60)
+                await until(lambda: sum(len(m["files"]) for m in in_channel(stack)) == 4, 60, "the delivery")
                 assert [len(m["files"]) for m in in_channel(stack)] == [4]  # one message, not three of 10 MiB
 
 
@@ -144,7 +140,7 @@ async def audited(stack, prompt: str) -> dict:
     await moderator(stack, "audit-log", {"channel": audit_channel}, group="retouch")
     record = await stack.discord.slash("edit", {"image": photo(stack), "prompt": prompt, "size": "64x64"})
     await told(record)
-    await asyncio.wait_for(until(lambda: bool(in_channel(stack, audit_channel))), 10)
+    await until(lambda: in_channel(stack, audit_channel), 10, "the audit entry")
     [entry] = in_channel(stack, audit_channel)
     return entry
 
@@ -212,8 +208,8 @@ async def test_delete_during_a_multi_message_delivery_stops_the_later_batches(st
         job = await stack.bot.jobs.get(job_id)
         return job is not None and bool(job.results)
 
-    while not await recorded():  # the first message is charged and on record: its Delete can find it
-        await asyncio.sleep(0.05)
+    # The first message is charged and on record: its Delete can find it.
+    await until(recorded, 10, "the first message's pictures on record")
     deleting = await stack.discord.click(first, button(first, "Delete"))
     await told(deleting, "Deleted.")
     said = await told(record, "Done", timeout=30)

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from cogs.delivery import OutputFile, plan_delivery
+from tests.helpers import until
 from tests.images import noise_png as noisy
 
 KiB = 1024
@@ -155,7 +156,8 @@ async def test_pillow_work_runs_off_the_event_loop(noise_png: bytes) -> None:
             ticks += 1
 
     beating = asyncio.create_task(heartbeat())
-    await asyncio.sleep(0.01)  # let it start
+    await until(lambda: ticks > 0, 5, "the heartbeat to start")
+    ticks = 0
     ticks = 0
     plan = await plan_delivery([OutputFile(f"{i}.png", noise_png) for i in range(3)], size_limit=300 * KiB)
     during = ticks

@@ -8,10 +8,14 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -114,6 +118,29 @@ def test_dockerfile_is_multi_stage_non_root_and_stops_on_sigterm():
     assert re.search(r"^USER retouch$", DOCKERFILE, re.MULTILINE)
     assert re.search(r"^STOPSIGNAL SIGTERM$", DOCKERFILE, re.MULTILINE)
     assert "HTTP_HOST=0.0.0.0" in DOCKERFILE
+
+
+def test_the_image_is_built_on_an_exact_tag_from_the_hash_checked_lock():
+    bases = re.findall(r"^FROM (\S+)", DOCKERFILE, re.MULTILINE)
+    assert bases and all(re.fullmatch(r"python:\d+\.\d+\.\d+-slim-[a-z]+", base) for base in bases), bases
+    assert re.search(r"^RUN pip wheel .*--require-hashes.* -r requirements\.txt$", DOCKERFILE, re.MULTILINE)
+    assert "--no-index" in DOCKERFILE  # the final stage installs those wheels and nothing else
+
+
+@pytest.mark.parametrize(("lock", "extras"), [("requirements.txt", ()), ("requirements-dev.txt", ("test", "dev"))])
+def test_each_lock_pins_every_dependency_within_pyproject_with_hashes(lock: str, extras: tuple[str, ...]):
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [Requirement(r) for r in project["dependencies"]]
+    wanted += [Requirement(r) for extra in extras for r in project["optional-dependencies"][extra]]
+    text = (ROOT / lock).read_text()
+    pins = {canonicalize_name(n): Version(v) for n, v in re.findall(r"^([\w.-]+)==([^\s;]+)", text, re.MULTILINE)}
+    for requirement in wanted:
+        pinned = pins.get(canonicalize_name(requirement.name))
+        assert pinned is not None, f"{lock} does not pin {requirement.name}"
+        assert requirement.specifier.contains(pinned, prereleases=True), f"{lock}: {pinned} is not {requirement}"
+    # Every pin carries the hashes pip checks (a pin's hash lines follow it, up to the next pin).
+    for entry in re.split(r"^(?=[\w.-]+==)", text, flags=re.MULTILINE)[1:]:
+        assert "--hash=sha256:" in entry, entry.splitlines()[0]
 
 
 def healthcheck_command() -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -14,9 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from emulators.discord import CallbackType, CommandType, ComponentType, DiscordEmulator, MessageFlag
-from tests.emulators.raw import multipart, raw
-
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(56))  # not decodable, just bytes with a PNG signature
+from tests.helpers import PNG, fetch, multipart, raw, until
 
 
 @dataclass
@@ -144,19 +142,6 @@ async def harness(emu: DiscordEmulator) -> AsyncIterator[Harness]:
         await asyncio.wait_for(task, 10)
 
 
-async def fetch(url: str) -> tuple[int, bytes]:
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        return response.status, await response.read()
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 5) -> None:
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), timeout)
-
-
 def assert_spec_conformant(emu: DiscordEmulator) -> None:
     """Every call discord.py made is one Discord takes whole: nothing refused, no key it would drop."""
     assert [(call.method, call.path, call.offences) for call in emu.calls if call.offences] == []
@@ -219,10 +204,9 @@ async def test_defer_followup_file_and_cdn(harness: Harness) -> None:
 async def test_three_second_rule(harness: Harness) -> None:
     emu = harness.emu
     record = await emu.slash("slow")
-    await asyncio.sleep(0.05)
     emu.clock_offset += emu.response_deadline + 0.1
     harness.gate.set()
-    await eventually(lambda: bool(harness.errors))
+    await until(lambda: bool(harness.errors))
     (error,) = harness.errors
     assert isinstance(error, discord.NotFound) and error.code == 10062
     assert record.responses == [] and record.original is None
@@ -256,7 +240,7 @@ async def test_acknowledgement_and_token_rules(harness: Harness) -> None:
     assert (status, body["code"]) == (401, 50027)
     assert record.texts() == ["pong", "edited"]
     harness.gate.set()  # the pending /slow now answers too late
-    await eventually(lambda: bool(harness.errors))
+    await until(lambda: bool(harness.errors))
     assert harness.errors[0].code == 10062
 
 

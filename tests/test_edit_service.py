@@ -48,6 +48,7 @@ from services.pictures import Picture
 from services.quota import Period, QuotaRule, QuotaStore
 from services.validation import CheckedEdit
 from services.words import Text
+from tests.helpers import until
 from tests.images import png_bytes
 
 GUILD, CHANNEL, MEMBER, OTHER = 1, 2, 3, 4
@@ -448,8 +449,11 @@ async def test_cancelled_while_waiting_in_line_returns_the_reservation(edits: Ed
     first = asyncio.create_task(service.run(edits.choice(1), requester(OTHER), deliver=posting(10)))
     await edits.hub.calling.wait()
     second = asyncio.create_task(service.run(edits.choice(2), requester(), deliver=posting(10)))
-    while await edits.status(2) != "running":  # reserved and recorded: now it waits for the only slot
-        await asyncio.sleep(0.01)
+
+    async def recorded() -> bool:
+        return await edits.status(2) == "running"
+
+    await until(recorded, 10, "the second edit on record")  # reserved and recorded: now it waits for the only slot
     assert await edits.left() == QUOTA - 2
     assert len(edits.hub.requests) == 1
     await cancel(second)

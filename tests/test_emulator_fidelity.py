@@ -22,8 +22,7 @@ from emulators.discord import (
     Permission,
     shard_of,
 )
-from tests.emulators.raw import answer, raw
-from tests.test_discord_emulator import PNG, eventually, fetch
+from tests.helpers import PNG, answer, fetch, raw, until
 
 
 @contextlib.asynccontextmanager
@@ -49,9 +48,9 @@ async def logged_in(
         task = asyncio.create_task(bot.start(emu.token))
         try:
             await asyncio.wait_for(emu.ready.wait(), 10)
-            await eventually(lambda: bot.get_guild(emu.guild_id) is not None)
+            await until(lambda: bot.get_guild(emu.guild_id) is not None)
             if sync:
-                await eventually(lambda: "look" in emu.commands)
+                await until(lambda: "look" in emu.commands)
             yield bot
         finally:
             await bot.close()
@@ -110,7 +109,7 @@ async def test_interaction_payloads_carry_the_whole_message(emu: DiscordEmulator
     with emu.patch_discord():
         task = asyncio.create_task(bot.start(emu.token))
         await asyncio.wait_for(emu.ready.wait(), 10)
-        await eventually(lambda: "Inspect" in emu.commands)
+        await until(lambda: "Inspect" in emu.commands)
         await (await emu.message_command("Inspect", target)).wait_response()
         await bot.close()
         await asyncio.wait_for(task, 10)
@@ -129,7 +128,7 @@ async def test_message_create_is_stripped_without_the_intent(emu: DiscordEmulato
         await emu.post_message("secret words", user=emu.member)
         dm = emu.add_dm_channel(emu.member)
         await emu.post_message("a direct message", user=emu.member, channel_id=dm)
-        await eventually(lambda: len(received) == 2)
+        await until(lambda: len(received) == 2)
     assert [m.content for m in received] == ["", "a direct message"]
 
 
@@ -152,7 +151,7 @@ async def test_command_uploads_are_ephemeral_and_die_when_purged(emu: DiscordEmu
     picture = emu.add_attachment(PNG, "cat.png", "image/png")
     async with logged_in(emu) as bot:
         await emu.slash("look", {"image": picture})
-        await eventually(lambda: bool(bot.seen))  # type: ignore[attr-defined]
+        await until(lambda: bool(bot.seen))  # type: ignore[attr-defined]
         [attachment] = bot.seen[0].namespace.image and [bot.seen[0].namespace.image]  # type: ignore[attr-defined]
         assert "/ephemeral-attachments/" in attachment.url
         assert await attachment.read() == PNG
@@ -188,9 +187,9 @@ async def test_signed_urls_die_at_ex_and_refresh_while_the_file_exists(emu: Disc
 async def test_interaction_tokens_die_after_15_minutes(emu: DiscordEmulator) -> None:
     async with logged_in(emu) as bot:
         await emu.slash("look")
-        await eventually(lambda: bool(bot.seen))  # type: ignore[attr-defined]
+        await until(lambda: bool(bot.seen))  # type: ignore[attr-defined]
         interaction: discord.Interaction = bot.seen[0]  # type: ignore[attr-defined]
-        await eventually(lambda: interaction.response.is_done())
+        await until(lambda: interaction.response.is_done())
         emu.advance(15 * 60 + 1)
         with pytest.raises(discord.HTTPException) as raised:
             await interaction.followup.send("too late")
@@ -255,7 +254,7 @@ async def test_overwrites_decide_what_the_bot_may_do(emu: DiscordEmulator) -> No
         with pytest.raises(discord.Forbidden):
             await channel_of(bot, emu).send(file=discord.File(io.BytesIO(PNG), "p.png"))
         await emu.slash("look", channel_id=quiet)
-        await eventually(lambda: bool(bot.seen))  # type: ignore[attr-defined]
+        await until(lambda: bool(bot.seen))  # type: ignore[attr-defined]
         interaction: discord.Interaction = bot.seen[0]  # type: ignore[attr-defined]
     assert not interaction.app_permissions.send_messages and interaction.app_permissions.view_channel
     assert interaction.permissions.send_messages  # the Member role's overwrite allows it
@@ -314,7 +313,7 @@ async def test_events_are_routed_by_shard(emu: DiscordEmulator) -> None:
     with emu.patch_discord():
         tasks = [asyncio.create_task(client.start(emu.token)) for client in (bot, twin)]
         await emu.wait_for_sessions(3)
-        await eventually(lambda: bot.get_guild(second) is not None and bot.get_guild(emu.guild_id) is not None)
+        await until(lambda: bot.get_guild(second) is not None and bot.get_guild(emu.guild_id) is not None)
         assert bot.shard_count == 2
         command = {"name": "look", "description": "x", "type": 1}
         await raw(emu, "PUT", f"/applications/{emu.application_id}/commands", json=[command])
@@ -385,7 +384,7 @@ async def test_every_interaction_carries_locale_and_guild_locale(emu: DiscordEmu
     async with logged_in(emu) as bot:
         await emu.slash("look")
         await emu.slash("look", channel_id=channel, user=member, locale="de")
-        await eventually(lambda: len(bot.seen) == 2)  # type: ignore[attr-defined]
+        await until(lambda: len(bot.seen) == 2)  # type: ignore[attr-defined]
         first, second = bot.seen  # type: ignore[attr-defined]
     assert (first.locale, first.guild_locale) == (discord.Locale.american_english, discord.Locale.american_english)
     assert (second.locale, second.guild_locale) == (discord.Locale.german, discord.Locale.french)

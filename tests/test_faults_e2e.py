@@ -13,7 +13,7 @@ import bot as bot_module
 from emulators.modelhub import Fault, _TokenBucket
 from services.database import open_database
 from services.quota import QuotaStore, parse_quota
-from tests.helpers import told, used
+from tests.helpers import picture, told, until, used
 from tests.images import png_bytes
 from tests.stack import Stack, assert_nothing_leaked, loopback_stack
 
@@ -21,14 +21,14 @@ WEBHOOK_POST = r"^/webhooks/\d+/[^/]+$"
 CHANNEL_POST = r"^/channels/\d+/messages$"
 
 
-def picture(stack: Stack) -> dict:
-    return stack.discord.add_attachment(png_bytes(64, 64), "photo.png", "image/png", width=64, height=64)
+def photo(stack: Stack) -> dict:
+    return picture(stack, 64, 64)[1]
 
 
 async def still_serving(stack: Stack) -> None:
     """The next command after a fault gets its picture."""
     before = await used(stack)
-    record = await stack.discord.slash("edit", {"image": picture(stack), "prompt": "again", "size": "64x64"})
+    record = await stack.discord.slash("edit", {"image": photo(stack), "prompt": "again", "size": "64x64"})
     await told(record, "Done: 1 picture posted")
     assert await used(stack) == before + 1
 
@@ -42,7 +42,7 @@ async def still_serving(stack: Stack) -> None:
 )
 async def test_discord_refusing_the_followup_is_named_and_refunded(stack, status, times, words):
     stack.discord.fail_next("POST", WEBHOOK_POST, status, times=times)
-    record = await stack.discord.slash("edit", {"image": picture(stack), "prompt": "fine", "count": 2, "size": "64x64"})
+    record = await stack.discord.slash("edit", {"image": photo(stack), "prompt": "fine", "count": 2, "size": "64x64"})
     said = await told(record, words)
     assert "0 of 2 were posted and only those were charged" in said
     assert await used(stack) == 0
@@ -53,13 +53,13 @@ async def test_discord_refusing_the_followup_is_named_and_refunded(stack, status
 async def test_a_followup_failing_once_is_retried_and_delivered(stack, status):
     # A 500 that persists takes discord.py 25 s of backoff to give up on; it then ends like the 429 above.
     stack.discord.fail_next("POST", WEBHOOK_POST, status)
-    record = await stack.discord.slash("edit", {"image": picture(stack), "prompt": "fine", "size": "64x64"})
+    record = await stack.discord.slash("edit", {"image": photo(stack), "prompt": "fine", "size": "64x64"})
     await told(record, "Done: 1 picture posted")
     assert await used(stack) == 1 and len(record.followups) == 1
 
 
 async def test_an_input_the_cdn_no_longer_serves_is_named_and_nothing_is_reserved(stack):
-    image = picture(stack)
+    image = photo(stack)
     stack.discord.break_attachment(image["id"], 404)
     record = await stack.discord.slash("edit", {"image": image, "prompt": "fine"})
     await told(record, "Could not download `image` from Discord (HTTP 404)")
@@ -68,9 +68,9 @@ async def test_an_input_the_cdn_no_longer_serves_is_named_and_nothing_is_reserve
 
 
 async def test_a_gateway_reconnect_in_the_middle_of_a_job_changes_nothing(stack):
-    stack.hub.inject(Fault(delay=1.5))
-    record = await stack.discord.slash("edit", {"image": picture(stack), "prompt": "fine", "size": "64x64"})
-    await asyncio.sleep(0.3)
+    stack.hub.inject(Fault(delay=1))
+    record = await stack.discord.slash("edit", {"image": photo(stack), "prompt": "fine", "size": "64x64"})
+    await until(lambda: stack.hub.requests, 10, "the edit to reach the Model Hub")
     await stack.discord.force_reconnect(drop=True)
     await told(record, "Done: 1 picture posted")
     assert await used(stack) == 1
@@ -82,7 +82,7 @@ async def test_a_hanging_or_trickling_upstream_times_out_named_and_refunded(tmp_
     async with loopback_stack(tmp_path, upstream_deadline_seconds=2) as stack:
         stack.hub.inject(fault)
         record = await stack.discord.slash(
-            "edit", {"image": picture(stack), "prompt": "fine", "count": 3, "size": "64x64"}
+            "edit", {"image": photo(stack), "prompt": "fine", "count": 3, "size": "64x64"}
         )
         said = await told(record, "The Model Hub timed out")
         assert "Nothing was charged" in said and record.followups == []
@@ -93,7 +93,7 @@ async def test_a_hanging_or_trickling_upstream_times_out_named_and_refunded(tmp_
 
 async def test_a_full_queue_refuses_with_an_estimate_and_reserves_nothing(stack):
     stack.bot.queue.max_queued = 0
-    record = await stack.discord.slash("edit", {"image": picture(stack), "prompt": "fine"})
+    record = await stack.discord.slash("edit", {"image": photo(stack), "prompt": "fine"})
     said = await told(record, "Retouch is busy: the queue is full")
     assert "try again in about" in said and "nothing was charged" in said
     assert stack.hub.requests == [] and stack.discord.cdn_hits == [] and await used(stack) == 0
@@ -103,14 +103,18 @@ async def test_a_full_queue_refuses_with_an_estimate_and_reserves_nothing(stack)
 
 async def test_a_waiting_member_sees_position_expected_wait_and_elapsed_time(tmp_path):
     async with loopback_stack(tmp_path, max_concurrent_edits=1) as stack:
-        stack.hub.inject(Fault(delay=4))
-        first = await stack.discord.slash("edit", {"image": picture(stack), "prompt": "one", "size": "64x64"})
+        stack.hub.inject(Fault(delay=2))  # the first edit holds the only slot while the second waits
+        first = await stack.discord.slash("edit", {"image": photo(stack), "prompt": "one", "size": "64x64"})
+        await until(lambda: stack.hub.requests, 10, "the first edit to reach the Model Hub")
         second = await stack.discord.slash(
-            "edit", {"image": picture(stack), "prompt": "two", "size": "64x64"}, user=stack.discord.other_member
+            "edit", {"image": photo(stack), "prompt": "two", "size": "64x64"}, user=stack.discord.other_member
         )
-        said = await told(second, "Done", timeout=30)
-        assert re.search(r"In line: position 1 of 1 · about [\d.]+ s to wait · 3 s elapsed", said)
+        said = await told(second, "In line: position 1 of 1")
+        assert re.search(r"In line: position 1 of 1 · about [\d.]+ s to wait · \d+ s elapsed", said)
         await told(first, "Done")
+        said = await told(second, "Done")
+        waited = [int(n) for n in re.findall(r"In line: .* · (\d+) s elapsed", said)]
+        assert waited == sorted(waited)  # the time so far only ever grows
 
 
 async def test_the_upstream_is_paced_so_members_wait_instead_of_seeing_429s(tmp_path):
@@ -120,7 +124,7 @@ async def test_the_upstream_is_paced_so_members_wait_instead_of_seeing_429s(tmp_
         records = [
             await stack.discord.slash(
                 "edit",
-                {"image": picture(stack), "prompt": "x", "count": 2, "size": "64x64"},
+                {"image": photo(stack), "prompt": "x", "count": 2, "size": "64x64"},
                 user=stack.discord.add_member(name=f"m{i}"),
             )
             for i in range(5)
@@ -132,8 +136,8 @@ async def test_the_upstream_is_paced_so_members_wait_instead_of_seeing_429s(tmp_
 
 async def test_results_after_the_token_expired_go_to_the_channel_pinging_only_the_requester(stack):
     stack.hub.inject(Fault(delay=1))
-    await stack.discord.slash("edit", {"image": picture(stack), "prompt": "slow", "size": "64x64"})
-    await asyncio.sleep(0.3)
+    await stack.discord.slash("edit", {"image": photo(stack), "prompt": "slow", "size": "64x64"})
+    await until(lambda: stack.hub.requests, 10, "the edit to reach the Model Hub")
     stack.discord.clock_offset = 15 * 60 + 5  # Discord now considers the interaction token dead
     member_id = stack.discord.member["id"]
 
@@ -144,7 +148,7 @@ async def test_results_after_the_token_expired_go_to_the_channel_pinging_only_th
             if f"<@{member_id}>" in (m.get("content") or "") and m.get("files") and m.get("webhook_id") is None
         ]
 
-    await asyncio.wait_for(_until(lambda: posted()), 20)
+    await until(posted, 20, "the results in the channel")
     [message] = posted()
     assert message["channel_id"] == str(stack.discord.channel_id)
     [call] = [c for c in stack.discord.calls if c.method == "POST" and c.path.endswith("/messages")]
@@ -156,12 +160,15 @@ async def test_results_after_the_token_expired_go_to_the_channel_pinging_only_th
 async def test_after_the_token_expired_a_channel_that_refuses_posts_cancels_and_refunds(stack):
     stack.hub.inject(Fault(delay=1))
     stack.discord.fail_next("POST", CHANNEL_POST, 403, {"code": 50013, "message": "Missing Permissions"})
-    record = await stack.discord.slash("edit", {"image": picture(stack), "prompt": "slow", "size": "64x64"})
-    await asyncio.sleep(0.3)
+    record = await stack.discord.slash("edit", {"image": photo(stack), "prompt": "slow", "size": "64x64"})
+    await until(lambda: stack.hub.requests, 10, "the edit to reach the Model Hub")
     stack.discord.clock_offset = 15 * 60 + 5
-    await asyncio.wait_for(_until(lambda: any("Discord refused a delivery" in line for line in stack.logs.lines)), 20)
-    await asyncio.sleep(0.2)
-    assert await used(stack) == 0
+    await until(lambda: any("Discord refused a delivery" in line for line in stack.logs.lines), 20, "the refusal")
+
+    async def refunded() -> bool:
+        return await used(stack) == 0
+
+    await until(refunded, 10, "the refund")
     assert record.followups == []
 
 
@@ -173,23 +180,23 @@ async def test_sigterm_lets_short_jobs_finish_cancels_long_ones_refunds_and_stop
         try:
             stack.hub.inject(Fault(delay=0.5))
             stack.hub.inject(Fault(delay=30))
-            short = await stack.discord.slash("edit", {"image": picture(stack), "prompt": "short", "size": "64x64"})
+            short = await stack.discord.slash("edit", {"image": photo(stack), "prompt": "short", "size": "64x64"})
             long = await stack.discord.slash(
                 "edit",
-                {"image": picture(stack), "prompt": "long", "count": 3, "size": "64x64"},
+                {"image": photo(stack), "prompt": "long", "count": 3, "size": "64x64"},
                 user=stack.discord.other_member,
             )
             # Both at the upstream (the short one answering in 0.5 s, the long one in 30 s) before the signal.
-            await asyncio.wait_for(_until(lambda: len(stack.hub.requests) == 2), 10)
+            await until(lambda: len(stack.hub.requests) == 2, 10, "both edits to reach the Model Hub")
             os.kill(os.getpid(), signal.SIGTERM)
-            await asyncio.sleep(0.1)
+            await until(lambda: any("Shutting down" in line for line in stack.logs.lines), 10, "the shutdown")
             late = await stack.discord.slash(
-                "edit", {"image": picture(stack), "prompt": "late"}, user=stack.discord.moderator
+                "edit", {"image": photo(stack), "prompt": "late"}, user=stack.discord.moderator
             )
             await told(late, "Retouch is restarting and takes no new edits")
             await told(short, "Done: 1 picture posted")
             await told(long, "Retouch is restarting and had to stop this edit")
-            await asyncio.wait_for(_until(stack.bot.is_closed), 10)
+            await until(stack.bot.is_closed, 10, "the bot to close")
         finally:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
@@ -198,11 +205,6 @@ async def test_sigterm_lets_short_jobs_finish_cancels_long_ones_refunds_and_stop
         guild = stack.discord.guild_id
         assert (await quota.explain(guild, int(stack.discord.member["id"]), [])).used == 1
         assert (await quota.explain(guild, int(stack.discord.other_member["id"]), [])).used == 0
-
-
-async def _until(condition, interval: float = 0.02) -> None:
-    while not condition():
-        await asyncio.sleep(interval)
 
 
 def test_an_answer_with_json_escapes_in_its_base64_still_decodes():

@@ -16,6 +16,7 @@ from services.pacing import (
     MemoryBucketStore,
     open_pacer,
 )
+from tests.helpers import until
 
 
 class FakeClock:
@@ -156,7 +157,7 @@ async def run_in_order(q: JobQueue, tickets: list[Ticket]) -> list[Ticket]:
     blocker = q.admit(99, 99, 1)
     async with q.running(blocker):  # holds the only slot while everyone lines up
         tasks = [asyncio.create_task(job(t)) for t in tickets]
-        await asyncio.sleep(0.01)
+        await until(lambda: all(t.ready for t in tickets), 5, "every ticket to ask for its turn")
     q.finish(blocker)
     await asyncio.gather(*tasks)
     return started
@@ -175,25 +176,30 @@ async def test_turns_go_round_robin_over_servers_then_members():
     assert started[4:] == a1[1:]
 
 
-async def test_one_job_in_flight_per_member_even_with_free_slots():
-    q = queue(max_in_flight=4)
-    first, second = q.admit(1, 10, 1), q.admit(1, 10, 1)
-    entered = asyncio.Event()
+async def hold(q: JobQueue, ticket: Ticket, release: asyncio.Event) -> None:
+    """The ticket's job: its turn, then its upstream call, which lasts until `release`."""
+    async with q.running(ticket):
+        await release.wait()
 
-    async def hold(ticket: Ticket) -> None:
-        async with q.running(ticket):
-            entered.set()
-            await asyncio.sleep(0.05)
 
-    holder = asyncio.create_task(hold(first))
-    await entered.wait()
-    waiting = asyncio.create_task(hold(second))
+async def first_holds_back_second(q: JobQueue, first: Ticket, second: Ticket) -> None:
+    """`first` runs its upstream call and leaves its slot; `second` waits, ready, until `first` has finished."""
+    release = asyncio.Event()
+    holder = asyncio.create_task(hold(q, first, release))
+    await until(lambda: first.started_at is not None, 5, "the first call")
+    waiting = asyncio.create_task(hold(q, second, release))
+    await until(lambda: second.ready, 5, "the second ticket to ask for its turn")
+    release.set()
     await holder
-    await asyncio.sleep(0.01)
-    assert second.started_at is None  # the first job has not finished (delivery still runs)
+    assert not second.dispatched and second.started_at is None  # the first job has not finished (delivery runs)
     q.finish(first)
     await waiting
     assert second.started_at is not None
+
+
+async def test_one_job_in_flight_per_member_even_with_free_slots():
+    q = queue(max_in_flight=4)
+    await first_holds_back_second(q, q.admit(1, 10, 1), q.admit(1, 10, 1))
 
 
 async def test_per_member_bound_refuses_with_an_estimate():
@@ -226,6 +232,40 @@ async def test_expected_wait_follows_the_image_rate():
     assert [v.expected_wait for v in views] == [pytest.approx(0), pytest.approx(4), pytest.approx(8)]
 
 
+async def test_waiting_tickets_see_the_busy_slots_ahead_of_them():
+    clock = FakeClock()
+    q = JobQueue(2, pacer(6000, 100, clock), clock=clock)  # images to spare: the slots decide
+    running = [q.admit(guild, 10 + guild, 1) for guild in (1, 2)]
+    waiting = [q.admit(guild, 10 + guild, 1) for guild in (3, 4, 5)]
+    release = asyncio.Event()
+    holders = [asyncio.create_task(hold(q, ticket, release)) for ticket in running]
+    await until(lambda: all(t.started_at is not None for t in running), 5, "both calls")
+    views = [await q.view(ticket) for ticket in waiting]
+    assert [(v.position, v.waiting) for v in views] == [(1, 3), (2, 3), (3, 3)]
+    # Both slots busy and a call taking 10 s (the first estimate): a slot frees up every 5 s.
+    assert [v.expected_wait for v in views] == [pytest.approx(5), pytest.approx(10), pytest.approx(15)]
+    release.set()
+    await asyncio.gather(*holders)
+
+
+async def test_a_ticket_with_a_slot_sees_only_its_wait_for_the_image_rate():
+    clock = FakeClock()
+    q = JobQueue(2, pacer(1, 1, clock), clock=clock)  # one image a minute, a burst of one
+    first, second, third = q.admit(1, 10, 1), q.admit(2, 11, 1), q.admit(3, 12, 1)
+    release = asyncio.Event()
+    holders = [asyncio.create_task(hold(q, ticket, release)) for ticket in (first, second)]
+    await until(lambda: second.due_at is not None, 5, "the second ticket's slot")
+    view = await q.view(second)
+    assert (view.position, view.waiting) == (0, 1)  # it holds a slot; the third still waits for one
+    assert view.expected_wait == pytest.approx(60 + WAKE_MARGIN_SECONDS)  # the burst went to the first
+    assert (await q.view(third)).position == 1
+    clock.now += 100
+    assert (await q.view(second)).expected_wait == 0  # due already
+    for holder in holders:
+        holder.cancel()
+    await asyncio.gather(*holders, return_exceptions=True)
+
+
 async def test_a_closed_queue_takes_nothing_new_and_drain_cancels_the_stragglers():
     q = queue()
     stuck = asyncio.Event()
@@ -238,7 +278,7 @@ async def test_a_closed_queue_takes_nothing_new_and_drain_cancels_the_stragglers
             q.finish(ticket)
 
     task = asyncio.create_task(job())
-    await asyncio.sleep(0)
+    await until(lambda: q.in_line == 1, 5, "the job's admission")
     q.close()
     with pytest.raises(QueueClosed):
         q.admit(1, 11, 1)
@@ -304,23 +344,7 @@ async def test_full_queue_says_its_limit():
 
 async def test_one_job_in_flight_per_account_across_servers():
     q = queue(max_in_flight=4)
-    first, second = q.admit(1, 10, 1), q.admit(2, 10, 1)
-    entered = asyncio.Event()
-
-    async def hold(ticket: Ticket) -> None:
-        async with q.running(ticket):
-            entered.set()
-            await asyncio.sleep(0.02)
-
-    holder = asyncio.create_task(hold(first))
-    await entered.wait()
-    waiting = asyncio.create_task(hold(second))
-    await holder
-    await asyncio.sleep(0.01)
-    assert second.started_at is None
-    q.finish(first)
-    await waiting
-    assert second.started_at is not None
+    await first_holds_back_second(q, q.admit(1, 10, 1), q.admit(2, 10, 1))
 
 
 def test_default_shares_are_fair_parts_of_the_line():

@@ -12,8 +12,17 @@ from services.images import ImageInfo
 from services.jobs import JobStore
 from services.kept_inputs import KeptPicture, keep_mask, keep_picture, kept_size
 from services.privacy import PrivacyStore
+from tests.helpers import (
+    DAY,
+    MEMBER,
+    OTHER,
+    Clock,
+    file_bytes,
+    finished_job,
+    privacy_store,
+    stored_picture,
+)
 from tests.images import alpha_mask, png_bytes
-from tests.test_privacy_store import DAY, MEMBER, OTHER, Clock, edit, file_bytes, ref, store
 
 # A marker that survives PNG storage as it is (stored bytes, no compression of the marker itself).
 MARKER = b"kept-copy-marker-7f3a"
@@ -52,7 +61,7 @@ async def test_a_mask_is_scaled_with_its_picture_and_keeps_hard_edges() -> None:
 
 async def test_kept_copies_are_read_back_by_role(database: Database) -> None:
     jobs = JobStore(database)
-    job_id = await edit(jobs, MEMBER, "a cat", ref(1, MEMBER))
+    job_id = await finished_job(jobs, MEMBER, "a cat", stored_picture(1, MEMBER))
     assert await jobs.kept_inputs(job_id) == {}
     await jobs.keep_inputs(job_id, {"source": marked(1), "mask": marked(2)})
     assert await jobs.kept_inputs(job_id) == {"source": marked(1), "mask": marked(2)}
@@ -62,13 +71,13 @@ async def test_kept_copies_are_read_back_by_role(database: Database) -> None:
 
 async def test_forget_deletes_the_members_copies_in_every_job(database: Database) -> None:
     clock, jobs = Clock(), JobStore(database)
-    mine = await edit(jobs, MEMBER, "a cat", ref(1, MEMBER))
+    mine = await finished_job(jobs, MEMBER, "a cat", stored_picture(1, MEMBER))
     # Another member's remix of the member's upload: its copy is the member's picture too.
-    theirs = await edit(jobs, OTHER, "remix", ref(2, MEMBER))
-    unrelated = await edit(jobs, OTHER, "their own", ref(3, OTHER))
+    theirs = await finished_job(jobs, OTHER, "remix", stored_picture(2, MEMBER))
+    unrelated = await finished_job(jobs, OTHER, "their own", stored_picture(3, OTHER))
     for job_id in (mine, theirs, unrelated):
         await jobs.keep_inputs(job_id, {"source": marked(job_id)})
-    await store(database, clock).forget(MEMBER)
+    await privacy_store(database, clock).forget(MEMBER)
     assert await jobs.kept_inputs(mine) == {} and await jobs.kept_inputs(theirs) == {}
     assert await jobs.kept_inputs(unrelated) == {"source": marked(unrelated)}
     everything = await file_bytes(database)
@@ -77,13 +86,13 @@ async def test_forget_deletes_the_members_copies_in_every_job(database: Database
 
 async def test_retention_and_a_servers_departure_delete_the_copies(database: Database) -> None:
     clock, jobs = Clock(), JobStore(database)
-    old = await edit(jobs, MEMBER, "old", ref(1, MEMBER))
+    old = await finished_job(jobs, MEMBER, "old", stored_picture(1, MEMBER))
     await jobs.keep_inputs(old, {"source": marked(old)})
     clock.now += 31 * DAY
-    fresh = await edit(jobs, MEMBER, "fresh", ref(2, MEMBER))
+    fresh = await finished_job(jobs, MEMBER, "fresh", stored_picture(2, MEMBER))
     await jobs.keep_inputs(fresh, {"source": marked(fresh)})
     # The job's created_at is the real time; the store's clock moved on past the retention period.
-    privacy: PrivacyStore = store(database, clock)
+    privacy: PrivacyStore = privacy_store(database, clock)
     await database.execute("UPDATE jobs SET created_at = ? WHERE id = ?", clock.now, fresh)
     await privacy.purge()
     assert await jobs.kept_inputs(old) == {} and await jobs.kept_inputs(fresh) == {"source": marked(fresh)}

@@ -121,3 +121,21 @@ def test_upstream_error_words_lose_every_form_of_url(body):
 def test_upstream_scrubber_keeps_words_and_model_names():
     text = "model black-forest-labs/FLUX.2-klein-4B does not support size 4096x4096; see the docs."
     assert scrub(text) == text
+
+
+def test_a_secret_inside_another_is_masked_whole_and_very_short_values_are_not_secrets():
+    scrub_them = Scrubber(["abcd", "xxabcdxx", "abc", ""])
+    assert scrub_them("key xxabcdxx and abcd, but abc stays") == "key ******** and ********, but abc stays"
+
+
+def test_the_password_of_a_url_is_read_decoded():
+    assert url_password(DATABASE_URL) == "p@ss-w0rd"
+    assert url_password("postgresql://retouch@db/retouch") is None
+    assert url_password("sqlite:///data/retouch.db") is None
+
+
+def test_an_exception_text_without_its_info_still_comes_scrubbed():
+    record = logging.LogRecord("x", logging.ERROR, "", 1, "failed", (), None)
+    record.exc_text = f"RuntimeError: Bot {DISCORD_TOKEN}"
+    entry = json.loads(JsonFormatter(Scrubber(SECRETS)).format(record))
+    assert entry["exception"] == "RuntimeError: Bot ********"

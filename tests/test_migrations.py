@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from services.database import open_database
-from services.jobs import JobStore, NewJob
+from services.jobs import JobStore
 from services.migrations import MIGRATIONS
 from services.pictures import Picture
 from services.quota import QuotaRule, QuotaStore, parse_quota
+from tests.helpers import new_job
 
 # The last schema version released before the privacy step (4) was added.
 BEFORE_PRIVACY = 3
@@ -25,19 +26,7 @@ async def test_a_database_of_the_previous_release_upgrades_and_keeps_its_rows(da
     old_release = [m for m in MIGRATIONS if m.version <= BEFORE_PRIVACY]
     async with open_database(database_url, migrations=old_release) as db:
         assert await db.schema_version() == BEFORE_PRIVACY
-        job_id = await JobStore(db).create(
-            NewJob(
-                guild_id=1,
-                channel_id=2,
-                user_id=7,
-                prompt="kept across the upgrade",
-                model="m",
-                size="64x64",
-                count=1,
-                output_format="png",
-                source=picture(),
-            )
-        )
+        job_id = await JobStore(db).create(new_job(channel_id=2, prompt="kept across the upgrade", source=picture()))
         await QuotaStore(db, parse_quota("5/day")).reserve(1, 7, [], 2)
         assert await db.fetch_value("SELECT COUNT(*) FROM schema_version") == BEFORE_PRIVACY
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import aiohttp
 from aiohttp import web
@@ -39,9 +38,8 @@ async def test_a_hanging_model_list_falls_back_to_the_configured_models_quickly(
         async with aiohttp.ClientSession() as session:
             client = ModelHubClient(session, f"http://127.0.0.1:{port}/v1", Secret("x"), deadline=30)
             catalog = ModelCatalog(client, (EDIT_MODEL,), max_wait=0.3)
-            started = time.monotonic()
-            assert await catalog.available() == (EDIT_MODEL,)
-            assert time.monotonic() - started < 1.0
+            # The list hangs for 30 s: an answer well before that is the fallback after `max_wait`.
+            assert await asyncio.wait_for(catalog.available(), 10) == (EDIT_MODEL,)
             catalog._refresh.cancel()
     finally:
         await runner.cleanup()

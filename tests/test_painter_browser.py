@@ -2,84 +2,32 @@
 
 The painter's routes run on an aiohttp server at 127.0.0.1 with a backend that records what it got; the
 browser paints with real pointer events (mouse, touch, pen), submits, and the test decodes the mask the
-server handed on. Without Chromium these tests skip, saying why, except on CI (`CI` set), where they fail.
-Screenshots are saved under $RETOUCH_TEST_ARTIFACTS (default build/test-artifacts).
+server handed on (tests/browser.py says how Chromium is found, and where screenshots go).
 """
 
 from __future__ import annotations
 
 import io
 import math
-import os
-import shutil
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
 from services.painter_web import CONTENT_SECURITY_POLICY, PainterDefaults
-from tests.painter_fakes import GRANT, Clock, FakeBackend, Painter, painter_server, picture_png
+from tests.browser import Watched, drag, open_page, screenshot_path, submit
+from tests.helpers import Clock
+from tests.painter_fakes import GRANT, FakeBackend, Painter, painter_server, picture_png
 
 pytestmark = pytest.mark.browser
 
-# RETOUCH_TEST_CHROMIUM: another Chromium build (e.g. a distribution's `chromium-browser`).
-CHROMIUM = os.environ.get("RETOUCH_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(
-    os.environ.get("RETOUCH_TEST_ARTIFACTS") or Path(__file__).resolve().parent.parent / "build/test-artifacts"
-)
 WIDTH, HEIGHT = 640, 400
-# Records every CSP violation the page reports, before any of the page's own code runs.
-WATCH_CSP = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__cspViolations.push(event.violatedDirective + " " + event.blockedURI);
-});
-"""
-
-
-def _need_browser() -> None:
-    in_ci = "CI" in os.environ
-    missing = None
-    try:
-        import playwright.async_api  # noqa: F401
-    except ImportError:
-        missing = "Playwright for Python is not installed (pip install -e '.[test]')"
-    if missing is None and not os.access(CHROMIUM, os.X_OK):
-        missing = f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)"
-    if missing is None:
-        return
-    if in_ci:
-        pytest.fail(f"browser tests must run on CI: {missing}")
-    pytest.skip(missing)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    _need_browser()
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_800_000_000.0)
 
 
 @pytest.fixture
@@ -91,29 +39,6 @@ def backend() -> FakeBackend:
 async def painter(tmp_path, backend, clock) -> AsyncIterator[Painter]:
     async with painter_server(tmp_path, backend, clock) as running:
         yield running
-
-
-class Watched:
-    """A page with its console messages and CSP violations collected."""
-
-    def __init__(self, page: Any) -> None:
-        self.page = page
-        self.console: list[str] = []
-        page.on("console", lambda message: self.console.append(f"{message.type}: {message.text}"))
-
-    async def violations(self) -> list[str]:
-        return await self.page.evaluate("window.__cspViolations")
-
-    def csp_console(self) -> list[str]:
-        return [line for line in self.console if "Content Security Policy" in line]
-
-
-async def open_page(context: Any, url: str) -> tuple[Watched, Any]:
-    page = await context.new_page()
-    await page.add_init_script(WATCH_CSP)
-    watched = Watched(page)
-    response = await page.goto(url)
-    return watched, response
 
 
 async def ready(watched: Watched) -> Callable[[float, float], tuple[float, float]]:
@@ -138,33 +63,11 @@ async def set_brush(page: Any, css_pixels: int) -> float:
     return css_pixels * WIDTH / shown
 
 
-async def drag(page: Any, points: list[tuple[float, float]]) -> None:
-    await page.mouse.move(*points[0])
-    await page.mouse.down()
-    for point in points[1:]:
-        await page.mouse.move(*point, steps=8)
-    await page.mouse.up()
-
-
-async def submit(watched: Watched, prompt: str, count: int) -> str:
-    page = watched.page
-    await page.locator("textarea[name=prompt]").fill(prompt)
-    await page.locator("#count").fill(str(count))
-    await page.get_by_role("button", name="Edit", exact=True).click()
-    await page.wait_for_selector("body[data-answer]")
-    return await page.locator("#status").inner_text()
-
-
 def changed(mask_png: bytes) -> Image.Image:
     """An "L" image: 255 where the upstream will edit (alpha 0), 0 elsewhere."""
     mask = Image.open(io.BytesIO(mask_png))
     assert mask.format == "PNG" and mask.mode == "RGBA" and mask.size == (WIDTH, HEIGHT)
     return mask.getchannel("A").point(lambda alpha: 255 if alpha == 0 else 0)
-
-
-def screenshot_path(name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    return ARTIFACTS / name
 
 
 async def assert_no_csp_violations(watched: Watched) -> None:

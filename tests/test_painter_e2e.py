@@ -15,14 +15,12 @@ import pytest
 from PIL import Image
 
 from services.painter_tokens import PainterGrant, PainterTokens
-from tests.helpers import told, used
+from tests.browser import drag, open_page, screenshot_path, submit
+from tests.helpers import button, labels_of, panel_of, posted_edit, told, used, walk
 from tests.images import png_bytes
 from tests.ports import free_port
 from tests.protocol import EPHEMERAL
 from tests.stack import loopback_stack
-from tests.test_painter_browser import browser, drag, open_page, screenshot_path, submit  # noqa: F401 (a fixture)
-from tests.test_regions_e2e import button, labels_of, panel_of, walk
-from tests.test_remix_e2e import posted_edit
 
 WIDTH, HEIGHT = 640, 400  # big enough to paint on with a mouse
 
@@ -63,7 +61,7 @@ async def wide_result(stack) -> dict:
     return record.followups[0]
 
 
-async def test_paint_in_browser_posts_the_result_in_the_channel(browser, served):  # noqa: F811
+async def test_paint_in_browser_posts_the_result_in_the_channel(browser, served):
     stack = served
     result = await wide_result(stack)
     panel = await panel_of(await stack.discord.click(result, button(result, "Region")))
@@ -120,7 +118,7 @@ async def test_paint_in_browser_posts_the_result_in_the_channel(browser, served)
     await context.close()
 
 
-async def test_a_refused_submission_costs_nothing_and_leaves_the_link_usable(browser, served):  # noqa: F811
+async def test_a_refused_submission_costs_nothing_and_leaves_the_link_usable(browser, served):
     stack = served
     result = await wide_result(stack)
     panel = await panel_of(await stack.discord.click(result, button(result, "Region")))
@@ -138,7 +136,7 @@ async def test_a_refused_submission_costs_nothing_and_leaves_the_link_usable(bro
     await context.close()
 
 
-async def test_an_expired_link_is_refused_and_costs_nothing(browser, served):  # noqa: F811
+async def test_an_expired_link_is_refused_and_costs_nothing(browser, served):
     stack = served
     _, result = await posted_edit(stack)
     job = await stack.bot.jobs.find_by_result_message(int(result["id"]))

@@ -21,7 +21,7 @@ from services.painter_tokens import (
     TokenUsedError,
 )
 from services.secret import Secret
-from tests.painter_fakes import Clock
+from tests.helpers import Clock
 
 PICTURE = "https://cdn.discordapp.com/attachments/222/555/cat.png?ex=1&is=2&hm=abc"
 GRANT = PainterGrant(
@@ -37,7 +37,7 @@ GRANT = PainterGrant(
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_800_000_000.0)
 
 
 @pytest.fixture

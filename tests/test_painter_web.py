@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from services.painter_web import CONTENT_SECURITY_POLICY, PainterAnswer, PainterDefaults, painter_link
-from tests.painter_fakes import GRANT, Clock, FakeBackend, painter_server, picture_png
+from tests.helpers import Clock
+from tests.painter_fakes import GRANT, FakeBackend, painter_server, picture_png
 
 WIDTH, HEIGHT = 320, 200
 
@@ -49,7 +50,7 @@ def box_pixels(left: int, top: int, right: int, bottom: int) -> set[tuple[int, i
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_800_000_000.0)
 
 
 @pytest.fixture
@@ -235,3 +236,46 @@ async def test_the_mask_follows_the_displayed_orientation(painter, http, backend
 
 def test_the_link_is_built_on_the_public_address():
     assert painter_link("https://retouch.example.org/", "abc") == "https://retouch.example.org/paint/abc"
+
+
+def painted_levels(levels: dict[tuple[int, int, int, int], tuple[int, ...]]) -> bytes:
+    """A painted mask with boxes of given colours (RGBA) on a transparent canvas."""
+    image = Image.new("RGBA", (WIDTH, HEIGHT), (0, 0, 0, 0))
+    for box, colour in levels.items():
+        image.paste(colour, box)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def test_half_painted_counts_from_the_middle_grey_up_and_the_mask_is_black_elsewhere(painter, http, backend):
+    mask = painted_levels(
+        {
+            (0, 0, 10, 10): (128, 128, 128, 255),  # half white: painted
+            (20, 0, 30, 10): (127, 127, 127, 255),  # just under half: not
+            (40, 0, 50, 10): (255, 255, 255, 255),
+        }
+    )
+    async with http.post(painter.url(painter.tokens.issue(GRANT)), data=form(mask)) as response:
+        assert response.status == 200
+    upstream = Image.open(io.BytesIO(backend.submissions[0].mask_png))
+    assert changed(backend.submissions[0].mask_png) == box_pixels(0, 0, 10, 10) | box_pixels(40, 0, 50, 10)
+    assert {pixel[:3] for pixel in upstream.get_flattened_data()} == {(0, 0, 0)}  # black, its alpha says where
+
+
+@pytest.mark.parametrize(
+    ("field", "size", "status"),
+    [("prompt", 16 * 1024 + 1, 400), ("count", 16 * 1024 + 1, 400), ("mask", 16 * 1024 + 1, 200)],
+)
+async def test_each_field_is_read_within_its_own_limit(painter, http, backend, field, size, status):
+    mask, text = painted(WIDTH, HEIGHT, (0, 0, 9, 9)), {"prompt": "a red door", "count": "2"}
+    if field == "mask":  # a PNG larger than a text field may be, still far under the mask's 16 MiB
+        mask += b"\0" * (size - len(mask))
+    else:
+        text[field] = " " * (size - 1) + text[field][:1]
+    data = form(mask, **text)
+    async with http.post(painter.url(painter.tokens.issue(GRANT)), data=data) as response:
+        assert response.status == status
+        body = await response.json()
+    if status == 400:
+        assert (body["field"], body["message"]) == (field, "The form was incomplete; reload the page and try again.")

@@ -7,32 +7,23 @@ from pathlib import Path
 
 from emulators.modelhub import Fault
 from services.database import open_database
+from tests.harness import running_bot
+from tests.helpers import button, told, until
 from tests.images import png_bytes
-from tests.stack import Stack, running_bot
+from tests.stack import Stack
 
 EPHEMERAL = 64
 NO_LONGER_ON_RECORD = "This result is no longer on record, so its buttons cannot do anything."
 
 
-async def said(record, words: str, timeout: float = 20) -> str:
-    """Wait until the member has been told `words`; return everything they saw."""
-    await record.wait_for(lambda r: any(words in text for text in r.texts()), timeout=timeout)
-    return "\n".join(record.texts())
-
-
 async def edit(stack: Stack, prompt: str, *, count: int = 1, words: str = "Done"):
     image = stack.discord.add_attachment(png_bytes(64, 64), "photo.png", "image/png", width=64, height=64)
     record = await stack.discord.slash("edit", {"image": image, "prompt": prompt, "size": "64x64", "count": count})
-    return record, await said(record, words)
+    return record, await told(record, words)
 
 
 def public_results(record) -> list[dict]:
     return [m for m in record.followups if not m["flags"] & EPHEMERAL]
-
-
-def button(message: dict, label: str) -> str:
-    [custom_id] = [c["custom_id"] for row in message["components"] for c in row["components"] if c["label"] == label]
-    return custom_id
 
 
 async def privacy(stack: Stack, subcommand: str, *, user: dict | None = None) -> tuple[object, dict]:
@@ -87,7 +78,7 @@ async def test_forget_after_confirming_leaves_no_prompt_and_the_quota_still_hold
     confirmation = asked.original
     clicked = await stack.discord.click(confirmation, button(confirmation, "Forget me"))
     done = "Done: Retouch no longer keeps your prompts, picture references or preferences."
-    await said(clicked, done)
+    await told(clicked, done)
     assert clicked.responses[0]["type"] == 6  # deferred: the warning itself is then replaced, buttons and all
     assert stack.discord.messages[int(confirmation["id"])]["content"] == done
     assert stack.discord.messages[int(confirmation["id"])]["components"] == []
@@ -98,7 +89,7 @@ async def test_forget_after_confirming_leaves_no_prompt_and_the_quota_still_hold
     assert "- 2 image(s) counting against your quota now" in shown["content"]
 
     reroll = await stack.discord.click(result, button(result, "Reroll"))
-    assert NO_LONGER_ON_RECORD in await said(reroll, NO_LONGER_ON_RECORD)
+    assert NO_LONGER_ON_RECORD in await told(reroll, NO_LONGER_ON_RECORD)
     _, refused = await edit(stack, "one more", words="images left")
     assert "You have 0 of 2 images left this day and asked for 1." in refused
     assert len(stack.hub.requests) == 1
@@ -109,15 +100,12 @@ async def test_forget_is_refused_while_an_edit_runs_and_deletes_nothing(stack):
     image = stack.discord.add_attachment(png_bytes(64, 64), "photo.png", "image/png", width=64, height=64)
     running = await stack.discord.slash("edit", {"image": image, "prompt": "slow one", "size": "64x64"})
     pending = "SELECT COUNT(*) FROM quota_usage WHERE status = 'pending'"
-    for _ in range(250):
-        if await stack.bot.database.fetch_value(pending):
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: stack.bot.database.fetch_value(pending), 10, "the edit's reservation")
     asked, _ = await privacy(stack, "forget")
     clicked = await stack.discord.click(asked.original, button(asked.original, "Forget me"))
     busy = "One of your edits is still running; wait until it has finished, then ask again. Nothing was deleted."
-    await said(clicked, busy)
-    await said(running, "Done")
+    await told(clicked, busy)
+    await told(running, "Done")
     _, shown = await privacy(stack, "show")
     assert "- 1 edit(s) on record, 1 of them with the prompt you wrote" in shown["content"]
 
@@ -136,18 +124,20 @@ async def test_leaving_a_server_schedules_its_deletion_and_returning_cancels_it(
     guild = stack.bot.get_guild(stack.discord.guild_id)
     stack.bot.dispatch("guild_remove", guild)
     departures = "SELECT COUNT(*) FROM guild_departures WHERE guild_id = ?"
-    for _ in range(100):
-        if await stack.bot.database.fetch_value(departures, guild.id):
-            break
-        await asyncio.sleep(0.02)
-    assert await stack.bot.database.fetch_value(departures, guild.id) == 1
+
+    async def scheduled() -> int:
+        return await stack.bot.database.fetch_value(departures, guild.id)
+
+    await until(scheduled, 5, "the departure on record")
+    assert await scheduled() == 1
     assert stack.bot.privacy.forget_guild_after_days == 7
     stack.bot.dispatch("guild_join", guild)
-    for _ in range(100):
-        if not await stack.bot.database.fetch_value(departures, guild.id):
-            break
-        await asyncio.sleep(0.02)
-    assert await stack.bot.database.fetch_value(departures, guild.id) == 0
+
+    async def cancelled() -> bool:
+        return not await scheduled()
+
+    await until(cancelled, 5, "the departure to be cancelled")
+    assert await scheduled() == 0
 
 
 async def test_the_retention_task_expires_an_old_result_when_the_bot_starts(stack):
@@ -161,11 +151,14 @@ async def test_the_retention_task_expires_an_old_result_when_the_bot_starts(stac
     async with running_bot(stack.config, stack.discord) as restarted:
         stack.bot = restarted
         expired = "SELECT COUNT(*) FROM jobs WHERE prompt = ''"
-        for _ in range(500):  # the first run starts once the bot is connected, and ends with the scrub
-            if await restarted.database.fetch_value(expired) and b"expiring-e2e" not in await database_bytes(stack):
-                break
-            await asyncio.sleep(0.02)
+
+        async def scrubbed() -> bool:
+            # The first run starts once the bot is connected, and ends with the scrub.
+            gone = b"expiring-e2e" not in await database_bytes(stack)
+            return gone and bool(await restarted.database.fetch_value(expired))
+
+        await until(scrubbed, 10, "the retention run")
         assert await restarted.database.fetch_value(expired) == 1
         assert b"expiring-e2e-prompt-6262" not in await database_bytes(stack)
         reroll = await stack.discord.click(result, button(result, "Reroll"))
-        assert NO_LONGER_ON_RECORD in await said(reroll, NO_LONGER_ON_RECORD)
+        assert NO_LONGER_ON_RECORD in await told(reroll, NO_LONGER_ON_RECORD)

@@ -8,16 +8,11 @@ import re
 from PIL import Image
 
 from emulators.modelhub import Fault
-from tests.helpers import picture, told, uploaded
+from tests.harness import running_bot
+from tests.helpers import moderator, picture, told, uploaded
 from tests.images import png_bytes
 from tests.protocol import EPHEMERAL
-from tests.stack import Stack, loopback_stack, running_bot
-
-
-async def moderator(stack: Stack, subcommand: str, options: dict | None = None, *, group: str = "quota") -> str:
-    record = await stack.discord.slash(group, options or {}, subcommand=subcommand, user=stack.discord.moderator)
-    await record.wait_for(lambda r: bool(r.texts()))
-    return "\n".join(record.texts())
+from tests.stack import Stack, loopback_stack
 
 
 async def usage(stack: Stack, user: dict | None = None) -> str:

@@ -6,13 +6,10 @@ from __future__ import annotations
 import asyncio
 
 from emulators.discord import InteractionRecord
-from emulators.harness import until
 from emulators.modelhub import Fault
-from tests.helpers import told, uploaded
+from tests.helpers import button, panel_of, posted_edit, redrawn, select_of, text_of, told, until, uploaded
 from tests.images import png_bytes
 from tests.stack import Stack
-from tests.test_regions_e2e import button, panel_of, redrawn, select_of, text_of
-from tests.test_remix_e2e import posted_edit
 
 HUGE = (1024, 1024)  # noise pictures of about 3 MiB: ten of them take four messages of 10 MiB
 
@@ -53,13 +50,13 @@ async def test_a_ten_picture_delivery_as_followups(stack):
 async def test_a_ten_picture_delivery_to_the_channel(stack):
     stack.hub.inject(Fault(delay=1, huge=HUGE))
     record = await stack.discord.slash("edit", {"image": photo(stack), "prompt": "noise", "count": 10})
-    await asyncio.wait_for(until(lambda: bool(stack.hub.requests)), 20)  # the job is at the upstream
+    await until(lambda: bool(stack.hub.requests), 20)  # the job is at the upstream
     stack.discord.advance(15 * 60 + 5)  # the token is dead: the results go out as channel messages
 
     def posted() -> list[dict]:
         return [m for m in stack.discord.messages.values() if m["files"] and "webhook_id" not in m]
 
-    await asyncio.wait_for(until(lambda: sum(len(m["files"]) for m in posted()) == 10), 60)
+    await until(lambda: sum(len(m["files"]) for m in posted()) == 10, 60)
     assert len(posted()) >= 3  # a burst of messages in one channel
     within_limits(stack, dead_token=record.token)
 
@@ -91,5 +88,5 @@ async def test_a_hundred_edits_at_once(stack):
     await asyncio.gather(*(record.wait_response(timeout=20) for record in records))
     assert [record.responses[0]["type"] for record in records] == [5] * 100  # every one deferred in time
     await asyncio.gather(*(record.wait_for(told_where_it_stands, timeout=60) for record in records))
-    await asyncio.wait_for(until(lambda: len(stack.hub.requests) >= 8), 60)  # two rounds of four have run
+    await until(lambda: len(stack.hub.requests) >= 8, 60)  # two rounds of four have run
     within_limits(stack)

@@ -6,7 +6,7 @@ import base64
 import io
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFont
 
 from services.refusal import Refusal
 from services.regions import (
@@ -217,6 +217,41 @@ async def test_the_preview_draws_the_grid_and_its_labels():
             cell = preview.crop((column * 300 + 20, row * 200 + 60, column * 300 + 280, row * 200 + 140))
             colours = [sum(pixel) / 3 for pixel in cell.get_flattened_data()]
             assert max(colours) > 230 and min(colours) < 40, (row, column)
+
+
+CELLS = (
+    ("Top left", "Top middle", "Top right"),
+    ("Middle left", "Middle", "Middle right"),
+    ("Bottom left", "Bottom middle", "Bottom right"),
+)
+
+
+def _shade(pixel: tuple[int, int, int]) -> str:
+    level = sum(pixel) / 3
+    return "white" if level > 235 else "black" if level < 20 else "grey" if abs(level - 128) < 20 else "other"
+
+
+async def test_the_grid_lines_and_labels_are_drawn_to_size():
+    preview = Image.open(io.BytesIO(await render_region_preview(_grey_jpeg(900, 600), [])))
+    # 900 px across: lines 2 px wide (one per 400 px of the long side), each edged in black on both sides.
+    edged = ["grey", "black", "white", "white", "black", "grey"]
+    for at in (300, 600):
+        assert [_shade(preview.getpixel((at + d, 100))) for d in range(-2, 4)] == edged
+        assert _shade(preview.getpixel((at, 0))) == _shade(preview.getpixel((at, 599))) == "white"  # top to bottom
+    for at in (200, 400):
+        assert [_shade(preview.getpixel((100, at + d))) for d in range(-2, 4)] == edged
+        assert _shade(preview.getpixel((0, at))) == _shade(preview.getpixel((899, at))) == "white"
+    # Each cell's label in its middle, at a sixth of the cell's 200 px height: 33 px.
+    font = ImageFont.load_default(size=33)
+    for row, labels in enumerate(CELLS):
+        for column, label in enumerate(labels):
+            left, top = column * 300 + 8, row * 200 + 8
+            bright = preview.crop((left, top, left + 284, top + 184)).convert("L").point(lambda v: 255 * (v > 200))
+            box = bright.getbbox()
+            assert box is not None, label
+            assert abs(left + (box[0] + box[2]) / 2 - (column * 300 + 150)) <= 2, label
+            assert abs(top + (box[1] + box[3]) / 2 - (row * 200 + 100)) <= 5, label
+            assert abs((box[2] - box[0]) - font.getlength(label)) <= 5, label
 
 
 async def test_the_preview_follows_exif_orientation_and_fits_discord():

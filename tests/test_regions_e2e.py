@@ -8,36 +8,30 @@ import io
 from PIL import Image
 
 from services.regions import TINT, TINT_OPACITY
-from tests.helpers import told, used
+from tests.harness import running_bot
+from tests.helpers import (
+    button,
+    labels_of,
+    modal_of,
+    panel_of,
+    posted_edit,
+    redrawn,
+    results_of,
+    select_of,
+    submit,
+    text_of,
+    told,
+    used,
+    walk,
+)
 from tests.images import png_bytes
-from tests.protocol import EPHEMERAL, STRING_SELECT
-from tests.stack import Stack, running_bot
-from tests.test_remix_e2e import modal_of, posted_edit, results_of, submit
+from tests.protocol import EPHEMERAL, MEDIA_GALLERY
+from tests.stack import Stack
 
 # The panel is a components v2 message: its words, preview and controls in one container.
-BUTTON, TEXT_DISPLAY, MEDIA_GALLERY = 2, 10, 12
 IS_COMPONENTS_V2 = 1 << 15
 # Preview coordinates (a 64x64 picture is drawn at 384x384) away from the grid's lines and labels.
 LEFT, RIGHT, TOP, BOTTOM = (20, 150), (364, 150), (150, 20), (150, 364)
-
-
-async def panel_of(record) -> dict:
-    """The ephemeral panel an interaction drew (its @original once the preview is attached); words instead
-    (an apology when Discord refused the panel) fail at once."""
-    await record.wait_for(
-        lambda r: (r.original is not None and bool(r.original.get("files"))) or bool(r.texts()), timeout=20
-    )
-    assert not record.texts(), f"no panel, but {record.texts()}"
-    panel = record.original
-    assert panel["flags"] & EPHEMERAL
-    return panel
-
-
-async def redrawn(stack: Stack, panel: dict, record) -> dict:
-    """The panel after a click on it: the same message, edited with a new preview (not words instead)."""
-    await record.wait_for(lambda r: bool(r.original_edits) or bool(r.texts()), timeout=20)
-    assert not record.texts(), f"not redrawn, but {record.texts()}"
-    return stack.discord.messages[int(panel["id"])]
 
 
 def preview(panel: dict) -> Image.Image:
@@ -46,31 +40,6 @@ def preview(panel: dict) -> Image.Image:
     file = panel["files"][-1]
     assert attachment["filename"] == file.filename == "region.jpg"
     return Image.open(io.BytesIO(file.data)).convert("RGB")
-
-
-def walk(components: list[dict]):
-    """Every component of a message, inside containers and rows too."""
-    for component in components:
-        yield component
-        yield from walk(component.get("components") or [])
-
-
-def button(message: dict, label: str) -> str:
-    [custom_id] = [c["custom_id"] for c in walk(message["components"]) if c.get("label") == label]
-    return custom_id
-
-
-def select_of(panel: dict) -> dict:
-    [select] = [c for c in walk(panel["components"]) if c["type"] == STRING_SELECT]
-    return select
-
-
-def text_of(panel: dict) -> str:
-    return "\n".join(c["content"] for c in walk(panel["components"]) if c["type"] == TEXT_DISPLAY)
-
-
-def labels_of(panel: dict) -> list[str]:
-    return [c["label"] for c in walk(panel["components"]) if c["type"] == BUTTON]
 
 
 def tinted(before: Image.Image, after: Image.Image, point: tuple[int, int]) -> bool:

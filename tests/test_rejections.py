@@ -6,22 +6,14 @@ import pytest
 
 from services import words
 from services.rejections import Cooldown, CoolingDown, RejectionRule, RejectionTracker
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
+from tests.helpers import Clock
 
 RULE = RejectionRule(max_edits=3, max_images=20, window_seconds=600, cooldown_seconds=900)
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_700_000_000.0)
 
 
 @pytest.fixture

@@ -2,74 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 from emulators.discord import Intent, Permission
 from emulators.modelhub import Fault, expected_image
 from services.limits import MAX_PROMPT
-from tests.helpers import pixels, told, used
+from tests.harness import running_bot
+from tests.helpers import (
+    DAY,
+    button,
+    file_of,
+    modal_of,
+    pixels,
+    posted_edit,
+    results_of,
+    settled,
+    submit,
+    told,
+    used,
+)
 from tests.images import alpha_mask, png_bytes
-from tests.protocol import CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, EPHEMERAL, LABEL, MODAL, STRING_SELECT, TEXT_INPUT
-from tests.stack import Stack, running_bot
-
-DAY = 86400
-
-
-async def posted_edit(stack: Stack, *, user: dict | None = None, count: int = 1) -> tuple[bytes, dict]:
-    """A member's /edit of a fresh 64x64 picture; returns the source bytes and the (first) result message."""
-    source = png_bytes(64, 64)
-    image = stack.discord.add_attachment(source, "photo.png", "image/png", width=64, height=64)
-    record = await stack.discord.slash(
-        "edit", {"image": image, "prompt": "invert it", "size": "64x64", "count": count}, user=user
-    )
-    await told(record, "Done")
-    return source, record.followups[0]
-
-
-def button(message: dict, label: str) -> str:
-    [custom_id] = [c["custom_id"] for row in message["components"] for c in row["components"] if c["label"] == label]
-    return custom_id
-
-
-def file_of(message: dict, index: int = 0) -> bytes:
-    return message["files"][index].data
-
-
-async def results_of(record, count: int = 1) -> list[dict]:
-    """The public result messages an interaction posted (after its ephemeral progress message)."""
-    await told(record, "Done")
-    public = [m for m in record.followups if not m["flags"] & EPHEMERAL]
-    assert len(public) == count
-    return public
-
-
-async def modal_of(record) -> dict:
-    response = await record.wait_response()
-    assert response["type"] == MODAL, response
-    return response["data"]
-
-
-async def submit(
-    stack: Stack, modal: dict, answers: dict[str, Any], *, user: dict | None = None, message: dict | None = None
-):
-    """Fill the modal by its labels (text, the chosen option's value, or an attachment dict) and submit it."""
-    components, attachments = [], []
-    for label in modal["components"]:
-        inner, answer = label["component"], answers.get(label["label"])
-        part: dict[str, Any] = {"type": inner["type"], "custom_id": inner["custom_id"]}
-        if inner["type"] == TEXT_INPUT:
-            part["value"] = answer if answer is not None else inner.get("value", "")
-        elif inner["type"] == STRING_SELECT:
-            default = [o["value"] for o in inner["options"] if o.get("default")]
-            part["values"] = [answer] if answer is not None else default
-        else:
-            part["values"] = [answer["id"]] if answer else []
-            attachments += [answer] if answer else []
-        components.append({"type": LABEL, "component": part})
-    return await stack.discord.submit_modal(
-        modal["custom_id"], components, user=user, resolved_attachments=attachments, message=message
-    )
+from tests.protocol import CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, EPHEMERAL
 
 
 async def test_buttons_work_after_a_restart_and_reroll_is_charged_to_the_clicker(stack):
@@ -273,7 +224,7 @@ async def test_a_double_click_is_refused_and_charged_once(stack):
     assert response["type"] == DEFERRED_CHANNEL_MESSAGE and response["data"]["flags"] & EPHEMERAL
     assert "Already working on that one" in await told(second, "This click was not charged.")
     await results_of(first)
-    await asyncio.sleep(0.2)
+    await settled(stack)
     assert len(stack.hub.requests) == 2 and await used(stack, stranger) == 1
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from emulators.discord import DiscordEmulator, Guild, shard_of
 from emulators.modelhub import EDIT_MODEL, Fault, ModelHubEmulator
 from services.database import Database, open_database
 from services.quota import Period, QuotaStore, parse_quota
-from tests.helpers import told
+from tests.helpers import told, until
 from tests.images import png_bytes
 from tests.ports import free_port
 
@@ -50,16 +49,6 @@ class BotProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
-
-
-async def until(condition: Callable[[], object], timeout: float, what: str) -> float:
-    """Wait for `condition()` (a value, or an awaitable of one) to be true; the seconds it took."""
-    began = time.monotonic()
-    while not ((await result) if inspect.isawaitable(result := condition()) else result):
-        if time.monotonic() - began > timeout:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-    return time.monotonic() - began
 
 
 async def ready(process: BotProcess) -> bool:
@@ -117,11 +106,11 @@ class Fleet:
         return started
 
     async def wait_ready(self, *processes: BotProcess) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
         for process in processes:
-            while not await ready(process):
-                assert time.monotonic() < deadline, f"{process.name} never became ready:\n{process.log()}"
-                await asyncio.sleep(0.1)
+            try:
+                await until(lambda p=process: ready(p), START_TIMEOUT, f"{process.name} becoming ready")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}:\n{process.log()}") from None
         await until(lambda: "edit" in self.discord.commands, START_TIMEOUT, "the command sync")
 
     async def stop(self) -> None:
@@ -230,7 +219,9 @@ async def test_two_processes_one_shard_each_share_quotas_budget_and_pacer_and_re
         await until(lambda: len(hub.requests) == 7, EDIT_TIMEOUT, "the edit to reach the Model Hub")
         assert await images_used(db, home.id, int(member["id"])) == 1
         first.process.send_signal(signal.SIGKILL)
-        returned = await until(lambda: nothing_used(db, home.id, int(member["id"])), RETURN_BOUND, "its return")
+        killed = time.monotonic()
+        await until(lambda: nothing_used(db, home.id, int(member["id"])), RETURN_BOUND, "its return")
+        returned = time.monotonic() - killed
         released = "Released 1 reservation(s) left pending by stopped processes"
         await until(lambda: released in second.log(), 10, "the away process to say it returned the reservation")
         status = await db.fetch_value("SELECT status FROM quota_usage WHERE user_id = ?", int(member["id"]))

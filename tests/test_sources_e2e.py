@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from emulators.modelhub import expected_image
 from services.quota import Period
-from tests.helpers import told, used
+from tests.helpers import DAY, button, file_of, modal_of, pixels, posted_edit, results_of, submit, told, used
 from tests.images import alpha_mask, png_bytes
-from tests.test_remix_e2e import DAY, button, file_of, modal_of, pixels, posted_edit, results_of, submit
 
 REFRESH = "/attachments/refresh-urls"
 

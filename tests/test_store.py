@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
-import time
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -420,31 +418,31 @@ async def test_two_processes_share_one_limit(postgres_url: str) -> None:
     limit, attempts_per_worker = 25, 100
     async with open_database(postgres_url) as db:
         await QuotaStore(db, QuotaRule(0, Period.DAY)).set_member_rule(GUILD, USER, limit, Period.DAY)
-    start_at = time.time() + 3  # both workers are connected by then, so their reservations overlap
     workers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests._reserve_worker",
-                postgres_url,
-                str(GUILD),
-                str(USER),
-                str(attempts_per_worker),
-                str(start_at),
-            ],
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests._reserve_worker",
+            postgres_url,
+            str(GUILD),
+            str(USER),
+            str(attempts_per_worker),
             cwd=REPO_ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         )
         for _ in range(2)
     ]
+    for worker in workers:  # both connected before either reserves, so their reservations overlap
+        assert worker.stdout is not None
+        ready = await asyncio.wait_for(worker.stdout.readline(), 60)
+        assert ready == b"ready\n", (ready, await worker.stderr.read() if worker.stderr else b"")
+    answers = await asyncio.gather(*(worker.communicate(b"go\n") for worker in workers))
     granted = []
-    for worker in workers:
-        out, err = await asyncio.to_thread(worker.communicate, timeout=60)
-        assert worker.returncode == 0, err
+    for worker, (out, err) in zip(workers, answers, strict=True):
+        assert worker.returncode == 0, err.decode()
         granted.append(int(out))
     assert sum(granted) == limit
     async with open_database(postgres_url) as db:

@@ -16,7 +16,7 @@ import discord
 import pytest
 
 from emulators.discord import DiscordEmulator, InteractionRecord
-from tests.emulators.raw import multipart, raw
+from tests.helpers import multipart, raw
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(56))
 V2 = 1 << 15  # IS_COMPONENTS_V2

@@ -18,7 +18,7 @@ import discord
 import pytest
 
 from emulators.discord import DiscordEmulator, InteractionRecord, MessageFlag, check_request, schema
-from tests.emulators.raw import multipart, raw
+from tests.helpers import multipart, raw
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(56))

@@ -9,7 +9,6 @@ import contextlib
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 import discord
@@ -27,7 +26,7 @@ from emulators.discord import (
     MessageFlag,
     Permission,
 )
-from tests.emulators.raw import answer, multipart
+from tests.helpers import answer, multipart, until
 
 ATTACH_EMBED_MENTION = Permission.ATTACH_FILES | Permission.EMBED_LINKS | Permission.MENTION_EVERYONE
 
@@ -102,17 +101,12 @@ async def wired(emu: DiscordEmulator) -> AsyncIterator[Wired]:
         task = asyncio.create_task(bot.start(emu.token))
         try:
             await asyncio.wait_for(emu.ready.wait(), 10)
-            await asyncio.wait_for(until(lambda: "local" in emu.commands), 10)
+            await until(lambda: "local" in emu.commands, 10)
             yield wired
         finally:
             await bot.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, 10)
-
-
-async def until(condition: Any) -> None:
-    while not condition():
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import bot as bot_module
@@ -15,10 +15,11 @@ from emulators.modelhub import ModelHubEmulator
 from services.config import Config
 from services.quota import parse_quota
 from services.secret import Secret
+from tests.helpers import until
 
 
 def make_config(discord: DiscordEmulator, hub: ModelHubEmulator, database_url: str, **overrides: Any) -> Config:
-    """A bot configuration for the two emulators (fast upstream backoff, a generous default quota)."""
+    """A bot configuration for the two emulators (fast upstream backoff and progress, a generous default quota)."""
     config = Config(
         discord_token=Secret(discord.token),
         ionos_api_token=Secret(hub.token),
@@ -29,6 +30,7 @@ def make_config(discord: DiscordEmulator, hub: ModelHubEmulator, database_url: s
         default_quota=parse_quota("1000/day"),
         upstream_deadline_seconds=20,
         upstream_backoff_seconds=0.05,
+        progress_interval_seconds=0.2,  # a test sees the progress line within a fraction of a second
     )
     return dataclasses.replace(config, **overrides)
 
@@ -41,16 +43,10 @@ async def running_bot(config: Config, discord: DiscordEmulator) -> AsyncIterator
     try:
         bot = await asyncio.wait_for(asyncio.shield(started), 10)
         # This bot's own GUILD_CREATE, not an earlier process's: interactions need the live connection.
-        await asyncio.wait_for(until(lambda: bot.get_guild(discord.guild_id) is not None), 10)
-        await asyncio.wait_for(until(lambda: "edit" in discord.commands), 10)
+        await until(lambda: bot.get_guild(discord.guild_id) is not None, 10, "the bot's own GUILD_CREATE")
+        await until(lambda: "edit" in discord.commands, 10, "the command sync")
         yield bot
     finally:
         if started.done():
             await started.result().close()
         await asyncio.wait_for(task, 10)
-
-
-async def until(condition: Callable[[], object], interval: float = 0.02) -> None:
-    """Returns once ``condition()`` is true (callers bound it with ``asyncio.wait_for``)."""
-    while not condition():  # noqa: ASYNC110 - polling state owned by another task, bounded by the caller
-        await asyncio.sleep(interval)
