@@ -57,10 +57,10 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 
-# Re-extract the member-facing words into services/locales/retouch.pot and merge them into every catalog;
+# Re-extract the member-facing words into services/text/locales/retouch.pot and merge them into every catalog;
 # `make translations LANGUAGE=fr` first starts a French catalog. Then translate the new entries of the .po.
 # No source locations: they would change with every edit of words.py and make catalogs conflict in merges.
-LOCALES := services/locales
+LOCALES := services/text/locales
 translations: $(VENV)/.dev
 	$(VENV)/bin/pybabel --quiet extract -F babel.cfg -k _ --no-default-keywords --no-location --project=Retouch \
 		-o $(LOCALES)/retouch.pot services cogs
@@ -72,7 +72,7 @@ translations: $(VENV)/.dev
 # A bounded set by default; `make mutation MUTATE='services.*'` for all. With RETOUCH_TEST_POSTGRES_URL
 # set (eval "$$(bash .ci/postgres.sh)"), the PostgreSQL half of the store tests counts too. It fails when
 # the score is under MUTATION_FLOOR percent.
-MUTATE ?= services.quota.* services.modelhub.* services.pacing.* services.images.*
+MUTATE ?= services.storage.quota.* services.outside.modelhub.* services.domain.pacing.* services.imaging.images.*
 MUTATION_FLOOR ?= 85
 
 mutation: $(VENV)/.dev
@@ -81,4 +81,4 @@ mutation: $(VENV)/.dev
 
 # CI: one small module, so that the command itself cannot break unnoticed (a few minutes; 10 at most).
 mutation-smoke: $(VENV)/.dev
-	timeout 600 $(MAKE) mutation MUTATE='services.pacing.*'
+	timeout 600 $(MAKE) mutation MUTATE='services.domain.pacing.*'

@@ -26,27 +26,28 @@ from cogs.failures import report_failure
 from cogs.painter import BotPainter
 from cogs.runner import EditRunner
 from cogs.translator import RetouchTranslator
-from services.claims import ClaimStore
-from services.config import Config, ConfigError, load_config
-from services.database import Database, open_database
-from services.edit_inputs import PictureDownloader
-from services.editing import EditService
-from services.job_queue import JobQueue
-from services.jobs import JobStore
-from services.logs import Scrubber, setup_logging, url_password
-from services.metrics import Metrics, pacer_images_available
-from services.model_catalog import ModelCatalog
-from services.modelhub import ModelHubAuthenticationError, ModelHubClient, ModelHubError
-from services.pacing import ImagePacer, open_pacer
-from services.painter_tokens import PainterTokens
-from services.painter_web import add_painter_routes
-from services.privacy import PrivacyStore
-from services.quota import QuotaStore
-from services.region_pictures import RegionPictures
-from services.rejections import RejectionTracker
-from services.remixing import RemixRules
-from services.settings import SettingsStore
-from services.web import WebServer, WebServerError
+from services.domain.edit_inputs import PictureDownloader
+from services.domain.editing import EditService
+from services.domain.job_queue import JobQueue
+from services.domain.pacing import ImagePacer, open_pacer
+from services.domain.region_pictures import RegionPictures
+from services.domain.rejections import RejectionTracker
+from services.domain.remixing import RemixRules
+from services.domain.upstream import ModelHubAuthenticationError, ModelHubError
+from services.outside.config import Config, ConfigError, load_config
+from services.outside.logs import Scrubber, setup_logging, url_password
+from services.outside.metrics import Metrics, pacer_images_available
+from services.outside.model_catalog import ModelCatalog
+from services.outside.modelhub import ModelHubClient
+from services.outside.painter_tokens import PainterTokens
+from services.outside.painter_web import add_painter_routes
+from services.outside.web import WebServer, WebServerError
+from services.storage.claims import ClaimStore
+from services.storage.database import Database, open_database
+from services.storage.jobs import JobStore
+from services.storage.privacy import PrivacyStore
+from services.storage.quota import QuotaStore
+from services.storage.settings import SettingsStore
 
 log = logging.getLogger("retouch")
 

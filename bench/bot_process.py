@@ -37,8 +37,8 @@ import yarl
 
 import bot as bot_module
 from bench.control import Child, say, serve
-from services.config import Config
-from services.job_queue import Ticket
+from services.domain.job_queue import Ticket
+from services.outside.config import Config
 from tests.harness import make_config
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")

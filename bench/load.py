@@ -29,8 +29,9 @@ from bench.control import Child
 from bench.discord_process import discord_child, photo_png
 from bench.hub_process import hub_child
 from emulators.modelhub import EDIT_MODEL
-from services.modelhub import HubRequest, ModelHubClient
-from services.secret import Secret
+from services.domain.upstream import HubRequest
+from services.outside.modelhub import ModelHubClient
+from services.outside.secret import Secret
 
 UNLIMITED: dict[str, Any] = {"upstream_images_per_minute": 10.0**7, "upstream_image_burst": 10**6}
 SHOWN_WAIT = re.compile(r"In line: [^·]+ · about ([\d.]+) s to wait · (\d+) s elapsed")

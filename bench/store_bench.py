@@ -37,8 +37,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from bench.control import Child, say, serve
-from services.database import open_database
-from services.quota import Period, QuotaExceeded, QuotaRule, QuotaStore
+from services.storage.database import open_database
+from services.storage.quota import Period, QuotaExceeded, QuotaRule, QuotaStore
 
 MEMBERS = 1_000
 CONCURRENCY = 32

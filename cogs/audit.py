@@ -15,11 +15,11 @@ import discord
 from cogs.base import jump_url
 from cogs.delivery import ResultPoster, quoted_prompt
 from cogs.reply import NO_PINGS, Reply
-from services import words
-from services.editing import SentEdit
-from services.images import make_thumbnail
-from services.limits import MAX_MESSAGE_CONTENT
-from services.words import Text
+from services.domain.editing import SentEdit
+from services.imaging.images import make_thumbnail
+from services.imaging.limits import MAX_MESSAGE_CONTENT
+from services.text import words
+from services.text.words import Text
 
 log = logging.getLogger(__name__)
 

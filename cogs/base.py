@@ -12,10 +12,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.failures import report_failure
-from services import words
-from services.pictures import Picture
-from services.refusal import Refusal
-from services.words import Text
+from services.imaging.pictures import Picture
+from services.text import words
+from services.text.refusal import Refusal
+from services.text.words import Text
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import discord
 
 from cogs.failures import report_failure
-from services import words
-from services.refusal import Refusal
-from services.words import Text
+from services.text import words
+from services.text.refusal import Refusal
+from services.text.words import Text
 
 if TYPE_CHECKING:
     from bot import RetouchBot

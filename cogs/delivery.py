@@ -21,11 +21,11 @@ from PIL import Image
 from cogs.base import picture_of
 from cogs.buttons import result_view
 from cogs.reply import Reply
-from services import words
-from services.editing import Delivery, DeliveryFailed, SentEdit
-from services.images import decoding, extension_for, flatten
-from services.limits import MAX_FILES_PER_MESSAGE, MAX_MESSAGE_CONTENT
-from services.words import Text
+from services.domain.editing import Delivery, DeliveryFailed, SentEdit
+from services.imaging.images import decoding, extension_for, flatten
+from services.imaging.limits import MAX_FILES_PER_MESSAGE, MAX_MESSAGE_CONTENT
+from services.text import words
+from services.text.words import Text
 
 log = logging.getLogger(__name__)
 

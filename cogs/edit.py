@@ -16,9 +16,9 @@ from discord.ext import tasks
 from cogs.base import RetouchCog, picture_of
 from cogs.reply import InteractionReply
 from cogs.translator import described
-from services import words
-from services.limits import MAX_COUNT, MAX_PROMPT, MAX_SIDE, MIN_COUNT, MIN_SIDE, OUTPUT_FORMATS, SIDE_MULTIPLE
-from services.validation import TypedEdit
+from services.domain.validation import TypedEdit
+from services.imaging.limits import MAX_COUNT, MAX_PROMPT, MAX_SIDE, MIN_COUNT, MIN_SIDE, OUTPUT_FORMATS, SIDE_MULTIPLE
+from services.text import words
 
 if TYPE_CHECKING:
     from bot import RetouchBot

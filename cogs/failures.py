@@ -1,6 +1,6 @@
 """How a member is told that something failed: one function for the tree, the cogs, modals and components.
 
-A `Refusal` (services/refusal.py) carries its words, whether raised as it is or wrapped by discord.py in a
+A `Refusal` (services/text/refusal.py) carries its words, whether raised as it is or wrapped by discord.py in a
 `CommandInvokeError`; anything else is logged in full and apologised for. Always ephemeral: a refusal is
 the member's own business.
 """
@@ -13,9 +13,9 @@ import discord
 from discord import app_commands
 
 from cogs.reply import send_ephemeral
-from services import words
-from services.refusal import Refusal
-from services.words import Text
+from services.text import words
+from services.text.refusal import Refusal
+from services.text.words import Text
 
 log = logging.getLogger(__name__)
 

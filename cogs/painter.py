@@ -1,4 +1,4 @@
-"""The browser painter's backend: what its routes (services/painter_web.py) ask of the bot.
+"""The browser painter's backend: what its routes (services/outside/painter_web.py) ask of the bot.
 
 A painter link stands for a member, a channel and a picture, with no interaction behind it. The edit runs
 through the edit runner's region flow (Remix's rules, the one check, the queue, the quota, the credit) with
@@ -15,14 +15,14 @@ import discord
 
 from cogs.reply import ChannelReply
 from cogs.runner import EditRunner
-from services import words
-from services.limits import MAX_COUNT, MIN_COUNT
-from services.painter_tokens import PainterClaim
-from services.painter_web import LINK_UNAVAILABLE, PainterAnswer, PainterDefaults
-from services.refusal import Refusal
-from services.region_pictures import PictureRef, RegionPictures, RegionTarget
-from services.settings import SettingsStore
-from services.words import Text
+from services.domain.region_pictures import PictureRef, RegionPictures, RegionTarget
+from services.imaging.limits import MAX_COUNT, MIN_COUNT
+from services.outside.painter_tokens import PainterClaim
+from services.outside.painter_web import LINK_UNAVAILABLE, PainterAnswer, PainterDefaults
+from services.storage.settings import SettingsStore
+from services.text import words
+from services.text.refusal import Refusal
+from services.text.words import Text
 
 log = logging.getLogger(__name__)
 

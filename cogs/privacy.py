@@ -12,10 +12,10 @@ from discord.ext import commands, tasks
 
 from cogs.base import RetouchCog
 from cogs.failures import render, report_failure
-from services import words
-from services.privacy import USAGE_WINDOW_SECONDS, MemberBusy
-from services.refusal import Refusal
-from services.words import Text
+from services.storage.privacy import USAGE_WINDOW_SECONDS, MemberBusy
+from services.text import words
+from services.text.refusal import Refusal
+from services.text.words import Text
 
 if TYPE_CHECKING:
     from bot import RetouchBot

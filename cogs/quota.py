@@ -13,12 +13,12 @@ from discord import app_commands
 from cogs.base import ModeratorGroup, RetouchCog, role_ids_of
 from cogs.failures import render
 from cogs.reply import send_ephemeral
-from services import words
-from services.charts import render_usage_chart
-from services.edit_refusals import period_name
-from services.limits import MAX_MESSAGE_CONTENT
-from services.quota import Period, QuotaRule, QuotaStatus
-from services.words import Text
+from services.domain.charts import render_usage_chart
+from services.domain.edit_refusals import period_name
+from services.imaging.limits import MAX_MESSAGE_CONTENT
+from services.storage.quota import Period, QuotaRule, QuotaStatus
+from services.text import words
+from services.text.words import Text
 
 if TYPE_CHECKING:
     from bot import RetouchBot

@@ -23,14 +23,14 @@ from cogs.base import RetouchCog
 from cogs.failures import render, report_failure
 from cogs.reply import InteractionReply
 from cogs.runner import runner_of
-from services import words
-from services.limits import MAX_COUNT, MAX_PROMPT, MIN_COUNT
-from services.painter_tokens import PainterGrant
-from services.painter_web import painter_link
-from services.refusal import Refusal
-from services.region_pictures import PictureRef, RegionTarget
-from services.regions import AREAS, PREVIEW_FILENAME, Selection, UnknownAreaError
-from services.words import Text
+from services.domain.region_pictures import PictureRef, RegionTarget
+from services.imaging.limits import MAX_COUNT, MAX_PROMPT, MIN_COUNT
+from services.imaging.regions import AREAS, PREVIEW_FILENAME, Selection, UnknownAreaError
+from services.outside.painter_tokens import PainterGrant
+from services.outside.painter_web import painter_link
+from services.text import words
+from services.text.refusal import Refusal
+from services.text.words import Text
 
 if TYPE_CHECKING:
     from bot import RetouchBot

@@ -1,6 +1,6 @@
 """Community remixing: Reroll, Remix and Delete on every result, the "Remix image" message menu, and consent.
 
-The flows and their rules are the edit runner's (cogs/runner.py) and services/remixing.py's; this extension
+The flows and their rules are the edit runner's (cogs/runner.py) and services/domain/remixing.py's; this extension
 declares the menu, the modal and `/remixing`, and answers the result buttons it registers.
 """
 
@@ -17,10 +17,10 @@ from cogs.buttons import Action, ResultAction
 from cogs.failures import render, report_failure
 from cogs.reply import InteractionReply
 from cogs.runner import runner_of
-from services import words
-from services.limits import MAX_COUNT, MAX_PROMPT, MIN_COUNT
-from services.remixing import RemixTarget
-from services.words import Text
+from services.domain.remixing import RemixTarget
+from services.imaging.limits import MAX_COUNT, MAX_PROMPT, MIN_COUNT
+from services.text import words
+from services.text.words import Text
 
 if TYPE_CHECKING:
     from bot import RetouchBot

@@ -22,10 +22,15 @@ from typing import TYPE_CHECKING, Protocol, cast
 import discord
 from discord.utils import MISSING
 
-from services import words
-from services.editing import DeliveryFailed
-from services.limits import DEFAULT_UPLOAD_LIMIT, INTERACTION_TOKEN_SECONDS, MAX_MESSAGE_CONTENT, MAX_REQUEST_BYTES
-from services.words import Text
+from services.domain.editing import DeliveryFailed
+from services.imaging.limits import (
+    DEFAULT_UPLOAD_LIMIT,
+    INTERACTION_TOKEN_SECONDS,
+    MAX_MESSAGE_CONTENT,
+    MAX_REQUEST_BYTES,
+)
+from services.text import words
+from services.text.words import Text
 
 if TYPE_CHECKING:
     from bot import RetouchBot

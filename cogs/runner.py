@@ -1,13 +1,13 @@
 """The edit runner: the one flow of every edit, whoever asked and how (`/edit`, Reroll, Remix, a region, the painter).
 
 check (before anything is spent) → acknowledge → claim the click → inputs with URLs that work → the use case
-(services/editing.py: queue, quota, Model Hub, delivery through `ResultPoster`) → the audit entry → the summary.
+(services/domain/editing.py: queue, quota, Model Hub, delivery through `ResultPoster`) → the audit entry → the summary.
 It talks to the member only through a `Reply` (cogs/reply.py): their interaction, or a channel when there is
 none (the painter) or no longer one (a dead token). A refusal is raised as a `Refusal`, for whoever called
 to tell: the interaction's error handler (cogs/failures.py) or the painter's page.
 
 The rules it follows are the services': the one validation (`EditService.check`), Remix's
-(services/remixing.py) and the region pictures' (services/region_pictures.py). It is built once, in
+(services/domain/remixing.py) and the region pictures' (services/domain/region_pictures.py). It is built once, in
 `bot.py`, and reached by the extensions as `bot.runner`.
 """
 
@@ -26,17 +26,17 @@ from cogs.audit import post_audit
 from cogs.base import jump_url, pictures_of, role_ids_of
 from cogs.delivery import ResultPoster
 from cogs.reply import Reply
-from services import words
-from services.editing import EditProgress, EditService, Requester
-from services.jobs import JobStore, Origin
-from services.pictures import Picture
-from services.refusal import Refusal
-from services.region_pictures import PictureRef, RegionPictures, RegionTarget, result_target
-from services.regions import Selection
-from services.remixing import RemixRules, RemixTarget, remix_form, reroll_form
-from services.settings import GuildSettings, SettingsStore
-from services.validation import CheckedEdit, TypedEdit
-from services.words import Text
+from services.domain.editing import EditProgress, EditService, Requester
+from services.domain.region_pictures import PictureRef, RegionPictures, RegionTarget, result_target
+from services.domain.remixing import RemixRules, RemixTarget, remix_form, reroll_form
+from services.domain.validation import CheckedEdit, TypedEdit
+from services.imaging.pictures import Picture
+from services.imaging.regions import Selection
+from services.storage.jobs import JobStore, Origin
+from services.storage.settings import GuildSettings, SettingsStore
+from services.text import words
+from services.text.refusal import Refusal
+from services.text.words import Text
 
 if TYPE_CHECKING:
     from bot import RetouchBot

@@ -12,11 +12,11 @@ from cogs.base import ModeratorGroup, RetouchCog
 from cogs.failures import render
 from cogs.reply import send_ephemeral
 from cogs.translator import described
-from services import words
-from services.limits import MAX_COUNT, MAX_SIDE, MIN_COUNT, MIN_SIDE, SIDE_MULTIPLE
-from services.refusal import Refusal
-from services.settings import GuildSettings
-from services.words import Text
+from services.imaging.limits import MAX_COUNT, MAX_SIDE, MIN_COUNT, MIN_SIDE, SIDE_MULTIPLE
+from services.storage.settings import GuildSettings
+from services.text import words
+from services.text.refusal import Refusal
+from services.text.words import Text
 
 if TYPE_CHECKING:
     from bot import RetouchBot

@@ -13,8 +13,8 @@ import discord
 from discord import app_commands
 from discord.app_commands import TranslationContextLocation, TranslationContextTypes, locale_str
 
-from services import i18n
-from services.words import Text
+from services.text import i18n
+from services.text.words import Text
 
 _NAMES = {
     TranslationContextLocation.command_name,

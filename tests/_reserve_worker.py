@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from services.database import open_database
-from services.quota import QuotaExceeded, QuotaStore, parse_quota
+from services.storage.database import open_database
+from services.storage.quota import QuotaExceeded, QuotaStore, parse_quota
 
 
 async def main(url: str, guild_id: int, user_id: int, attempts: int) -> None:

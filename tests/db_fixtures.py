@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from services.database import Database, open_database
+from services.storage.database import Database, open_database
 
 POSTGRES_URL_VARIABLE = "RETOUCH_TEST_POSTGRES_URL"
 

@@ -12,9 +12,9 @@ from typing import Any
 import bot as bot_module
 from emulators.discord import DiscordEmulator
 from emulators.modelhub import ModelHubEmulator
-from services.config import Config
-from services.quota import parse_quota
-from services.secret import Secret
+from services.outside.config import Config
+from services.outside.secret import Secret
+from services.storage.quota import parse_quota
 from tests.helpers import until
 
 

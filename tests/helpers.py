@@ -23,10 +23,10 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from services.database import Database
-from services.jobs import JobStore, NewJob
-from services.pictures import Picture
-from services.privacy import PrivacyStore
+from services.imaging.pictures import Picture
+from services.storage.database import Database
+from services.storage.jobs import JobStore, NewJob
+from services.storage.privacy import PrivacyStore
 from tests.discord_payloads import TEST_USER_AGENT
 from tests.images import png_bytes
 from tests.protocol import BUTTON, EPHEMERAL, LABEL, MODAL, STRING_SELECT, TEXT_DISPLAY, TEXT_INPUT

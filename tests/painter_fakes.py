@@ -12,11 +12,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from PIL import Image
 
-from services.database import open_database
-from services.painter_tokens import PainterClaim, PainterGrant, PainterTokens
-from services.painter_web import PainterAnswer, PainterDefaults, add_painter_routes
-from services.refusal import Refusal
-from services.words import Text
+from services.outside.painter_tokens import PainterClaim, PainterGrant, PainterTokens
+from services.outside.painter_web import PainterAnswer, PainterDefaults, add_painter_routes
+from services.storage.database import open_database
+from services.text.refusal import Refusal
+from services.text.words import Text
 from tests.helpers import Clock
 
 PICTURE_URL = "https://cdn.discordapp.com/attachments/222/555/photo.png?ex=1&is=2&hm=abc"

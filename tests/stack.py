@@ -12,7 +12,7 @@ from typing import Any
 import bot as bot_module
 from emulators.discord import DiscordEmulator
 from emulators.modelhub import ModelHubEmulator
-from services.config import Config
+from services.outside.config import Config
 from tests.harness import make_config, running_bot
 
 

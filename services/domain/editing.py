@@ -1,0 +1,422 @@
+"""The edit use case: admit, reserve, read and keep the inputs, record, wait, call the Model Hub, deliver, settle.
+
+Nothing is downloaded before the member is known to be served (a place in line, quota reserved), and no
+picture bytes stay in memory while a job waits in line: the inputs are kept in the job's record (its
+Reroll needs them once Discord purged the upload) and the upstream fetches them by URL
+(services/domain/edit_inputs.py plans which, services/domain/edit_upstream.py falls back to the copies).
+
+Only delivered pictures are charged: every other way out (a refusal, an upstream or Discord failure, an
+unexpected error, a cancellation, even a second cancellation while settling) returns the rest of the
+reservation. The Discord side supplies `deliver` (it posts the pictures and reports each message's
+pictures through `Delivery.posted`) and renders the progress and the ending; nothing here knows Discord.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, TypeVar
+
+from services.domain.edit_inputs import PictureDownloader, prepare_inputs
+from services.domain.edit_refusals import cooldown_refusal, queue_closed, queue_refusal, quota_refusal, upstream_failure
+from services.domain.edit_upstream import Hub, PlannedEdit, send_upstream
+from services.domain.job_queue import JobQueue, QueueClosed, QueueRefused, Ticket
+from services.domain.rejections import CoolingDown, RejectionTracker
+from services.domain.upstream import ModelHubBadRequestError, ModelHubContentPolicyError, ModelHubError
+from services.domain.validation import CheckedEdit, TypedEdit, validate
+from services.imaging.kept_inputs import KeptPicture
+from services.imaging.pictures import Picture
+from services.storage.jobs import InputRole, JobStore, NewJob, Origin
+from services.storage.quota import QuotaExceeded, QuotaStore
+from services.storage.settings import GuildSettings
+from services.text import words
+from services.text.refusal import Refusal
+from services.text.words import Text
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 3.0  # seconds between progress updates while an edit waits or runs
+T = TypeVar("T")
+
+
+class EditOutcome(enum.Enum):
+    """How an edit ended, as metrics count it."""
+
+    DELIVERED = "delivered"
+    PARTIAL = "partial"  # some pictures posted (and charged), the rest not
+    REFUSED_INPUT = "refused_input"
+    REFUSED_QUOTA = "refused_quota"
+    REFUSED_QUEUE = "refused_queue"
+    UPSTREAM_ERROR = "upstream_error"
+    DISCORD_ERROR = "discord_error"
+    CANCELLED = "cancelled"
+
+
+class EditObserver(Protocol):
+    """Told how every edit ended and how long admitted edits waited for their turn (the metrics)."""
+
+    def edit_finished(self, outcome: EditOutcome, delivered: int) -> None: ...
+
+    def queue_waited(self, seconds: float) -> None: ...
+
+
+class OfferedModels(Protocol):
+    """The editing models a member may choose (`ModelCatalog` implements it)."""
+
+    async def available(self) -> Sequence[str]: ...
+
+
+class DeliveryFailed(Refusal):
+    """`deliver` could not post (all of) the pictures: Discord refused, or the channel is out of reach."""
+
+
+@dataclass(frozen=True)
+class SentPicture:
+    """An input as it went upstream: its (signed, expiring) URL, None when it went as the kept copy; that copy."""
+
+    url: str | None
+    data: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
+class SentEdit:
+    """What went upstream, once it did: the options with the size resolved, and the inputs' kept copies."""
+
+    model: str
+    prompt: str
+    size: tuple[int, int]
+    count: int
+    output_format: str
+    image: SentPicture
+    mask: SentPicture | None = None
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asked, and where: quota rules follow the member's roles."""
+
+    guild_id: int
+    channel_id: int
+    user_id: int
+    role_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class EditProgress:
+    """Where a running edit stands: checking the inputs, waiting in line (where, how long), or editing."""
+
+    stage: Literal["checking", "waiting", "editing"]
+    count: int
+    elapsed: float
+    position: int = 0  # 0: past the line, waiting only for the upstream's image rate
+    waiting: int = 0
+    expected_wait: float = 0.0
+
+
+ShowProgress = Callable[[EditProgress], Awaitable[None]]
+
+
+@dataclass(eq=False)
+class Delivery:
+    """The pictures to post, and the count of those posted: that count is what the member is charged."""
+
+    job_id: int
+    sent: SentEdit
+    pictures: list[bytes]
+    _jobs: JobStore
+    delivered: int = 0
+
+    async def posted(self, pictures: Sequence[Picture]) -> None:
+        """One message went out with these pictures: they are charged, and recorded for its buttons."""
+        self.delivered += len(pictures)
+        await self._jobs.add_results(self.job_id, pictures)
+
+    async def withdrawn(self) -> bool:
+        """Whether the job was deleted meanwhile (its Delete button): then nothing more is posted or charged."""
+        job = await self._jobs.get(self.job_id)
+        return job is not None and job.status == "deleted"
+
+
+Deliver = Callable[[Delivery], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class EndedEdit:
+    """How one edit ended; `refusal` says why when it did not deliver everything."""
+
+    outcome: EditOutcome
+    requested: int
+    delivered: int = 0
+    refusal: Refusal | None = None
+    sent: SentEdit | None = None  # once the upstream answered
+    job_id: int | None = None
+
+
+@dataclass
+class _Attempt:
+    """What a running edit has got to, for the outcome of a cancellation."""
+
+    delivery: Delivery | None = None
+
+    @property
+    def delivered(self) -> int:
+        return self.delivery.delivered if self.delivery else 0
+
+
+class EditService:
+    """Runs edits: the queue, the quota, the job record and the Model Hub, in the order that keeps money right."""
+
+    def __init__(
+        self,
+        *,
+        queue: JobQueue,
+        quota: QuotaStore,
+        jobs: JobStore,
+        hub: Hub,
+        downloader: PictureDownloader,
+        models: OfferedModels,
+        max_input_bytes: int,
+        rejections: RejectionTracker | None = None,
+        observer: EditObserver | None = None,
+        progress_interval: float = PROGRESS_INTERVAL,
+    ) -> None:
+        self._rejections = rejections or RejectionTracker()
+        self._queue = queue
+        self._quota = quota
+        self._jobs = jobs
+        self._hub = hub
+        self._downloader = downloader
+        self._models = models
+        self._max_input_bytes = max_input_bytes
+        self._observer = observer
+        self._progress_interval = progress_interval
+
+    async def check(self, form: TypedEdit, settings: GuildSettings) -> CheckedEdit:
+        """The one check of every entry point, before anything is spent; its refusal counts as `refused_input`."""
+        try:
+            return validate(
+                form,
+                settings=settings,
+                offered_models=await self._models.available(),
+                max_input_bytes=self._max_input_bytes,
+            )
+        except Refusal:
+            self._count(EditOutcome.REFUSED_INPUT, 0)
+            raise
+
+    async def run(
+        self,
+        choice: CheckedEdit,
+        requester: Requester,
+        *,
+        deliver: Deliver,
+        origin: Origin | None = None,
+        progress: ShowProgress | None = None,
+    ) -> EndedEdit:
+        """One edit, start to end; the ending says how it went.
+
+        Cancellation propagates after settling (the observer counts it as `cancelled`); so does any
+        unexpected error, which the observer does not count: the caller logs it and apologises.
+        """
+        try:
+            # A member whose edits the upstream keeps rejecting waits before spending the shared rate again.
+            self._rejections.check(requester.guild_id, requester.user_id)
+        except CoolingDown as exc:
+            refusal = Refusal(cooldown_refusal(exc))
+            return self._ended(EndedEdit(EditOutcome.REFUSED_QUEUE, choice.count, refusal=refusal))
+        try:
+            ticket = self._queue.admit(requester.guild_id, requester.user_id, choice.count)
+        except QueueRefused as exc:
+            refusal = Refusal(queue_refusal(exc), field="queue")
+            return self._ended(EndedEdit(EditOutcome.REFUSED_QUEUE, choice.count, refusal=refusal))
+        except QueueClosed:
+            refusal = Refusal(queue_closed(), field="queue")
+            return self._ended(EndedEdit(EditOutcome.REFUSED_QUEUE, choice.count, refusal=refusal))
+        attempt = _Attempt()
+        try:
+            return self._ended(
+                await self._run_admitted(choice, requester, origin or Origin(), ticket, deliver, progress, attempt)
+            )
+        except asyncio.CancelledError:
+            self._ended(EndedEdit(EditOutcome.CANCELLED, choice.count, attempt.delivered))
+            raise
+        finally:
+            self._queue.finish(ticket)
+
+    def _count(self, outcome: EditOutcome, delivered: int) -> None:
+        if self._observer is not None:
+            self._observer.edit_finished(outcome, delivered)
+
+    def _ended(self, ended: EndedEdit) -> EndedEdit:
+        self._count(ended.outcome, ended.delivered)
+        return ended
+
+    async def _run_admitted(
+        self,
+        choice: CheckedEdit,
+        requester: Requester,
+        origin: Origin,
+        ticket: Ticket,
+        deliver: Deliver,
+        progress: ShowProgress | None,
+        attempt: _Attempt,
+    ) -> EndedEdit:
+        started = time.monotonic()
+        if progress is not None:
+            await _quietly(progress(EditProgress("checking", choice.count, 0.0)))
+        # Quota before any download: a member who cannot be served costs no download and no decode.
+        try:
+            reservation = await self._quota.reserve(
+                requester.guild_id, requester.user_id, requester.role_ids, choice.count
+            )
+        except QuotaExceeded as exc:
+            refusal = Refusal(quota_refusal(exc), field="count")
+            return EndedEdit(EditOutcome.REFUSED_QUOTA, choice.count, refusal=refusal)
+        # From here every way out goes through the finally: the reservation is settled whatever happens.
+        job_id: int | None = None
+        delivery: Delivery | None = None
+        sent: SentEdit | None = None
+        try:
+            try:
+                plan, recorded = await self._record(choice, requester, origin)
+            except Refusal as refused:
+                return EndedEdit(EditOutcome.REFUSED_INPUT, choice.count, refusal=refused)
+            job_id = recorded
+            async with self._showing(progress, ticket, choice.count, started), self._queue.running(ticket):
+                if self._observer is not None and ticket.waited is not None:
+                    self._observer.queue_waited(ticket.waited)
+                answer = await send_upstream(self._hub, plan, lambda: self._jobs.kept_inputs(recorded), paced=True)
+            sent = _sent(plan, await self._jobs.kept_inputs(recorded))
+            delivery = attempt.delivery = Delivery(job_id, sent, [image.data for image in answer.images], self._jobs)
+            await deliver(delivery)
+        except ModelHubError as exc:
+            log.info("Edit for user %s failed upstream: %r", requester.user_id, exc)
+            if isinstance(exc, ModelHubContentPolicyError | ModelHubBadRequestError):
+                self._rejections.record(requester.guild_id, requester.user_id, choice.count)
+            delivered = delivery.delivered if delivery else 0
+            failure = Refusal(upstream_failure(exc))
+            return EndedEdit(EditOutcome.UPSTREAM_ERROR, choice.count, delivered, failure, sent, job_id)
+        except DeliveryFailed as exc:
+            assert delivery is not None
+            return EndedEdit(EditOutcome.DISCORD_ERROR, choice.count, delivery.delivered, exc, sent, job_id)
+        finally:
+            await settle_surely(self._settle(reservation.id, job_id, delivery.delivered if delivery else 0))
+        if delivery.delivered == 0:
+            nothing = Refusal(Text(words.DELIVERED_NOTHING))
+            return EndedEdit(EditOutcome.DISCORD_ERROR, choice.count, 0, nothing, sent, job_id)
+        outcome = EditOutcome.DELIVERED if delivery.delivered >= choice.count else EditOutcome.PARTIAL
+        return EndedEdit(outcome, choice.count, delivery.delivered, None, sent, job_id)
+
+    async def _record(self, choice: CheckedEdit, requester: Requester, origin: Origin) -> tuple[PlannedEdit, int]:
+        """Read and inspect the inputs, record the job and keep their copies; the bytes end here.
+
+        A Reroll (`origin.inputs_of`) reads the earlier job's kept copies instead of downloading.
+        """
+        earlier = await self._jobs.kept_inputs(origin.inputs_of) if origin.inputs_of is not None else {}
+        plan, copies = await prepare_inputs(choice, earlier, self._downloader)
+        job_id = await self._jobs.create(_new_job(choice, plan, requester, origin))
+        await self._jobs.keep_inputs(job_id, copies)
+        return plan, job_id
+
+    async def _settle(self, reservation_id: int, job_id: int | None, delivered: int) -> None:
+        """Charge what was delivered and return the rest; then close the job record, if there is one."""
+        await self._quota.settle(reservation_id, delivered)
+        if job_id is not None:
+            try:
+                await self._jobs.finish(job_id, delivered)
+            except Exception:
+                # The money is right already; a job left `running` only shows up wrong in the record.
+                log.exception("Could not close job %d", job_id)
+
+    @contextlib.asynccontextmanager
+    async def _showing(
+        self, progress: ShowProgress | None, ticket: Ticket, count: int, started: float
+    ) -> AsyncIterator[None]:
+        """Tell `progress` where the edit stands every few seconds while it waits and runs."""
+        if progress is None:
+            yield
+            return
+
+        async def tick() -> None:
+            while True:
+                await asyncio.sleep(self._progress_interval)
+                elapsed = time.monotonic() - started
+                if ticket.started_at is None:
+                    view = await self._queue.view(ticket)
+                    status = EditProgress("waiting", count, elapsed, view.position, view.waiting, view.expected_wait)
+                else:
+                    status = EditProgress("editing", count, elapsed)
+                await _quietly(progress(status))
+
+        task = asyncio.create_task(tick())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _sent(plan: PlannedEdit, copies: Mapping[InputRole, KeptPicture]) -> SentEdit:
+    """What went upstream, with the kept copies (the audit shows them)."""
+    source, mask = copies["source"], copies.get("mask")
+    return SentEdit(
+        plan.model,
+        plan.prompt,
+        plan.size,
+        plan.count,
+        plan.output_format,
+        SentPicture(plan.image_url, source.data, source.content_type),
+        SentPicture(plan.mask_url, mask.data, mask.content_type) if mask is not None else None,
+    )
+
+
+def _new_job(choice: CheckedEdit, plan: PlannedEdit, requester: Requester, origin: Origin) -> NewJob:
+    return NewJob(
+        guild_id=requester.guild_id,
+        channel_id=requester.channel_id,
+        user_id=requester.user_id,
+        prompt=plan.prompt,
+        model=plan.model,
+        size=f"{plan.size[0]}x{plan.size[1]}",
+        count=plan.count,
+        output_format=plan.output_format,
+        source=choice.image,
+        mask=choice.mask,
+        parent_job_id=origin.parent_job_id,
+    )
+
+
+async def settle_surely(settling: Coroutine[Any, Any, T]) -> T:
+    """Run `settling` to its end even if the caller is cancelled meanwhile (any number of times).
+
+    A cancellation that arrives meanwhile is raised once it has finished, so the task still ends cancelled.
+    """
+    task = asyncio.ensure_future(settling)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done() and task.cancelled():
+                raise
+            cancelled = True
+    if cancelled:
+        if task.exception() is not None:
+            log.error("Settling failed while the edit was being cancelled", exc_info=task.exception())
+        raise asyncio.CancelledError
+    return task.result()
+
+
+async def _quietly(showing: Awaitable[None]) -> None:
+    """Progress is a courtesy: a failed update must not stop the edit itself."""
+    try:
+        await showing
+    except Exception:
+        log.warning("Could not show an edit's progress", exc_info=True)

@@ -1,0 +1,1 @@
+"""The outside: what talks to other systems (the Model Hub, HTTP, the painter's pages, metrics, logs, config)."""

@@ -1,0 +1,54 @@
+"""Which editing models to offer: the configured ones that the Model Hub currently lists."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from services.domain.upstream import ModelHubError
+from services.outside.modelhub import ModelHubClient
+
+log = logging.getLogger(__name__)
+
+
+class ModelCatalog:
+    """`GET /models` carries no capability field, so the editing models come from configuration."""
+
+    def __init__(
+        self, hub: ModelHubClient, edit_models: tuple[str, ...], *, ttl: float = 300.0, max_wait: float = 1.0
+    ) -> None:
+        self._hub = hub
+        self._edit_models = edit_models
+        self._ttl = ttl
+        # Callers answer Discord within 3 s: a slow model list must not hold them up for long.
+        self._max_wait = max_wait
+        self._cached: tuple[str, ...] | None = None
+        self._fetched_at = 0.0
+        self._refresh: asyncio.Task[tuple[str, ...]] | None = None
+
+    async def available(self) -> tuple[str, ...]:
+        """The configured editing models the hub lists, in configuration order (cached for `ttl`)."""
+        if self._cached is not None and time.monotonic() - self._fetched_at < self._ttl:
+            return self._cached
+        if self._refresh is None or self._refresh.done():
+            self._refresh = asyncio.create_task(self._fetch())
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._refresh), self._max_wait)
+        except TimeoutError:
+            log.warning("The Model Hub's model list is slow; offering the configured models meanwhile")
+            return self._fallback()
+
+    def _fallback(self) -> tuple[str, ...]:
+        return self._cached if self._cached is not None else self._edit_models
+
+    async def _fetch(self) -> tuple[str, ...]:
+        try:
+            listed = set(await self._hub.list_models())
+        except ModelHubError as exc:
+            # An outage of the model list should not block edits with the configured models.
+            log.warning("Could not list the Model Hub's models: %s", exc)
+            return self._fallback()
+        self._cached = tuple(model for model in self._edit_models if model in listed)
+        self._fetched_at = time.monotonic()
+        return self._cached

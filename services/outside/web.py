@@ -1,0 +1,89 @@
+"""The bot process's own HTTP server: health, readiness and metrics for operators and orchestrators.
+
+Knows nothing of Discord: readiness comes in as named checks (coroutines returning None when fine, else
+a short reason). Other features add their routes to `app` before `start()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.outside.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[str | None]]
+# A readiness probe must answer quickly even when the database hangs.
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+class WebServerError(Exception):
+    """The endpoint could not listen (address in use, not an address of this host)."""
+
+
+class WebServer:
+    """`GET /healthz`, `GET /readyz` and `GET /metrics`, served by aiohttp on `host:port`."""
+
+    def __init__(self, metrics: Metrics, checks: dict[str, ReadinessCheck]) -> None:
+        self.metrics = metrics
+        self.checks = checks
+        self.app = web.Application()
+        self.app.router.add_get("/healthz", self._healthz)
+        self.app.router.add_get("/readyz", self._readyz)
+        self.app.router.add_get("/metrics", self._metrics)
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def start(self, host: str, port: int) -> None:
+        """Listen on `host:port` (port 0: any free one; `self.port` tells which)."""
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self.close()
+            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            raise WebServerError(f"cannot listen on {host}:{port} ({reason})") from exc
+        self.port = self._runner.addresses[0][1]
+        log.info("HTTP endpoint on http://%s:%d (/healthz, /readyz, /metrics)", host, self.port)
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        # Answering at all proves the event loop runs.
+        return web.json_response({"status": "ok"})
+
+    async def not_ready(self) -> dict[str, str]:
+        """Each failing check's name and reason; empty when ready."""
+        failing: dict[str, str] = {}
+        for name, check in self.checks.items():
+            try:
+                reason = await asyncio.wait_for(check(), CHECK_TIMEOUT_SECONDS)
+            except TimeoutError:
+                reason = f"no answer within {CHECK_TIMEOUT_SECONDS:g} s"
+            except Exception as exc:
+                reason = f"failed ({type(exc).__name__})"
+            if reason is not None:
+                failing[name] = reason
+        return failing
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        failing = await self.not_ready()
+        if failing:
+            return web.json_response({"status": "not ready", "reasons": failing}, status=503)
+        return web.json_response({"status": "ready"})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        await self.metrics.refresh()
+        body = generate_latest(self.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,1 @@
+"""Storage: the database, its schema, and the stores (quota, settings, jobs, privacy, claims)."""

@@ -1,0 +1,469 @@
+"""One storage interface over SQLite (aiosqlite) and PostgreSQL (asyncpg).
+
+Every difference between the two drivers lives in this module: placeholders (callers always write
+`?`; PostgreSQL gets `$1, $2, …`), how a transaction begins and what it locks, how a process tells
+whether another process is still alive, and how deleted rows are made unrecoverable from the files.
+The schema itself is `services/storage/migrations.py`; this module applies its pending steps on opening.
+
+Callers use `open_database(url)`::
+
+    async with open_database("sqlite:///data/retouch.db") as db:
+        await db.set_meta("commands_hash", "…")
+
+or `db = await open_database(url)` followed by `await db.close()`.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import functools
+import hashlib
+import logging
+import re
+import sqlite3
+import time
+import uuid
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import aiosqlite
+import asyncpg
+
+from services.storage.migrations import MIGRATIONS, Dialect, Migration
+
+log = logging.getLogger(__name__)
+
+# SQLite waits this long for another process's write lock before failing with "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+POSTGRES_POOL_SIZE = 10
+# Serialises schema migrations between processes that start at the same time on one PostgreSQL server.
+_MIGRATION_LOCK_NAME = "retouch:schema-migrations"
+
+
+class Row(Protocol):
+    """A result row: `sqlite3.Row` or `asyncpg.Record`; both index by position and by column name."""
+
+    def __getitem__(self, key: int | str) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit key for a PostgreSQL advisory lock named `name`.
+
+    A collision between two names only makes them wait for each other; it never breaks correctness.
+    """
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def upsert_sql(table: str, keys: Sequence[str], values: Sequence[str]) -> str:
+    """`INSERT … ON CONFLICT (keys) DO UPDATE` (both engines share this syntax), parameters keys then values."""
+    columns = [*keys, *values]
+    placeholders = ", ".join("?" for _ in columns)
+    conflict = ", ".join(keys)
+    if not values:
+        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) ON CONFLICT ({conflict}) DO NOTHING"
+    updates = ", ".join(f"{column} = excluded.{column}" for column in values)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) "
+        f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+    )
+
+
+class Executor(abc.ABC):
+    """Runs SQL written with `?` placeholders. Implemented by `Database` and by its transactions."""
+
+    @abc.abstractmethod
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run a statement; returns the number of rows it changed."""
+
+    @abc.abstractmethod
+    async def fetch_all(self, sql: str, *args: Any) -> list[Row]:
+        """Run a query and return every row."""
+
+    async def fetch_one(self, sql: str, *args: Any) -> Row | None:
+        """Run a query and return its first row, or None."""
+        rows = await self.fetch_all(sql, *args)
+        return rows[0] if rows else None
+
+    async def fetch_value(self, sql: str, *args: Any) -> Any:
+        """Run a query and return the first column of its first row, or None."""
+        row = await self.fetch_one(sql, *args)
+        return None if row is None else row[0]
+
+    async def upsert(self, table: str, keys: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+        """Insert a row, or update `values` on the row that has these `keys`."""
+        await self.execute(upsert_sql(table, list(keys), list(values)), *keys.values(), *values.values())
+
+
+class Transaction(Executor, abc.ABC):
+    """Statements that commit together. Leaving the `async with` block commits; an exception rolls back."""
+
+    @abc.abstractmethod
+    async def lock(self, *names: str) -> None:
+        """Hold exclusive locks on these names until the transaction ends.
+
+        Anything that reads, checks and then writes shared state (a quota) locks the names of that
+        state first; two transactions locking the same name run one after the other.
+        """
+
+
+class Database(Executor, abc.ABC):
+    """A connection (SQLite) or connection pool (PostgreSQL) with the schema migrated."""
+
+    dialect: ClassVar[Dialect]
+
+    def __init__(self, migrations: Sequence[Migration]) -> None:
+        self._migrations = tuple(migrations)
+        # Tags what this process reserves, so a later start-up can tell a crashed process's leftovers.
+        self.instance_id = uuid.uuid4().hex
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """An atomic unit of work: `async with db.transaction() as tx: …`."""
+
+    @abc.abstractmethod
+    async def instance_alive(self, instance_id: str) -> bool:
+        """Whether the process that opened the database as `instance_id` is still running."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close the connection or pool."""
+
+    @abc.abstractmethod
+    async def _connect(self) -> None:
+        """Open the connection(s) and apply pending migrations."""
+
+    async def schema_version(self) -> int:
+        """The highest migration applied."""
+        return int(await self.fetch_value("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
+
+    async def get_meta(self, key: str) -> str | None:
+        """A value stored with `set_meta`, or None."""
+        return await self.fetch_value("SELECT value FROM meta WHERE key = ?", key)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Store a small string under `key` (e.g. the hash of the synced command set)."""
+        await self.upsert("meta", {"key": key}, {"value": value})
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @abc.abstractmethod
+    async def scrub(self, *tables: str) -> None:
+        """Make rows already deleted from `tables` unrecoverable from the database's files.
+
+        Call it after deleting or overwriting what a member asked to have forgotten: both engines keep
+        old row versions on disk (SQLite in its write-ahead log, PostgreSQL as dead tuples) until told.
+        """
+
+
+# --------------------------------------------------------------------------------------------- SQLite
+
+
+class _SqliteExecutor(Executor):
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+
+    async def _run(self, sql: str, args: Sequence[Any]) -> int:
+        # One trip to aiosqlite's thread instead of two (execute, then close the cursor). Reading
+        # total_changes around it is exact: the caller holds the lock, so nothing else runs meanwhile.
+        before = self._connection.total_changes
+        await self._connection.execute_fetchall(sql, args)
+        return self._connection.total_changes - before
+
+    async def _rows(self, sql: str, args: Sequence[Any]) -> list[Row]:
+        return list(await self._connection.execute_fetchall(sql, args))
+
+
+class _SqliteTransaction(_SqliteExecutor, Transaction):
+    async def execute(self, sql: str, *args: Any) -> int:
+        return await self._run(sql, args)
+
+    async def fetch_all(self, sql: str, *args: Any) -> list[Row]:
+        return await self._rows(sql, args)
+
+    async def lock(self, *names: str) -> None:
+        # BEGIN IMMEDIATE already took the database's single write lock, which excludes every other writer.
+        return None
+
+
+class SqliteDatabase(_SqliteExecutor, Database):
+    """One aiosqlite connection in WAL mode.
+
+    SQLite allows one writer at a time, so one connection is all a process needs. Statements from
+    concurrent coroutines share that connection, so an asyncio lock keeps a transaction's statements
+    from interleaving with anyone else's; `BEGIN IMMEDIATE` keeps other processes out.
+    """
+
+    dialect: ClassVar[Dialect] = "sqlite"
+
+    def __init__(self, path: Path, *, migrations: Sequence[Migration] = MIGRATIONS) -> None:
+        Database.__init__(self, migrations)
+        self.path = path
+        self._lock = asyncio.Lock()
+        self._connection: aiosqlite.Connection  # set by _connect
+
+    async def _connect(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: the sqlite3 module must not open transactions behind our back.
+        self._connection = await aiosqlite.connect(self.path, isolation_level=None)
+        self._connection.row_factory = sqlite3.Row
+        await self.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        await self._enable_wal()
+        # In WAL mode NORMAL loses no committed data on an application crash, only on power loss.
+        await self.execute("PRAGMA synchronous = NORMAL")
+        await self.execute("PRAGMA foreign_keys = ON")
+        # Deleted rows are overwritten with zeros instead of lingering in free pages, so what a member
+        # had forgotten cannot be read back out of the file. Per connection, so set on every one.
+        await self.execute("PRAGMA secure_delete = ON")
+        await self._migrate()
+
+    async def _enable_wal(self) -> None:
+        # Switching a new file to WAL needs an exclusive lock, and SQLite answers "locked" at once
+        # instead of calling the busy handler when two processes open the same new file together.
+        for attempt in range(1, 51):
+            try:
+                await self.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 50:
+                    raise
+                await asyncio.sleep(0.01 * attempt)
+
+    async def _migrate(self) -> None:
+        await self.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version"
+            " (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+        )
+        for migration in self._migrations:
+            # Each step re-checks the version inside its own write transaction, so a second process
+            # starting at the same moment waits and then skips what the first one applied.
+            async with self.transaction() as tx:
+                if await tx.fetch_value("SELECT 1 FROM schema_version WHERE version = ?", migration.version):
+                    continue
+                for statement in migration.statements_for(self.dialect):
+                    await tx.execute(statement)
+                await tx.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", migration.version, time.time()
+                )
+                log.info("Applied schema migration %d (%s) to %s", migration.version, migration.description, self.path)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        async with self._lock:
+            return await self._run(sql, args)
+
+    async def fetch_all(self, sql: str, *args: Any) -> list[Row]:
+        async with self._lock:
+            return await self._rows(sql, args)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self._lock:
+            await self._run("BEGIN IMMEDIATE", ())
+            try:
+                yield _SqliteTransaction(self._connection)
+            except BaseException:
+                await self._run("ROLLBACK", ())
+                raise
+            await self._run("COMMIT", ())
+
+    async def scrub(self, *tables: str) -> None:
+        # secure_delete already zeroed the pages in the database file; the old page images still sit in
+        # the write-ahead log until a checkpoint copies the new pages back and TRUNCATE empties it.
+        result = await self.fetch_one("PRAGMA wal_checkpoint(TRUNCATE)")
+        if result is None or result[0]:
+            log.warning("Could not empty the write-ahead log of %s: a reader is holding it", self.path)
+
+    async def instance_alive(self, instance_id: str) -> bool:
+        # A SQLite file belongs to one bot process (use PostgreSQL to share state between processes),
+        # so any instance other than this one is a previous run of it.
+        return instance_id == self.instance_id
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+
+# ----------------------------------------------------------------------------------------- PostgreSQL
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+@functools.lru_cache(maxsize=512)
+def _to_postgres(sql: str) -> str:
+    """`?` placeholders to `$1, $2, …`. Our SQL never has a `?` inside a string literal."""
+    numbers = iter(range(1, 10_000))
+    return _PLACEHOLDER.sub(lambda _: f"${next(numbers)}", sql)
+
+
+def _rows_changed(status: str) -> int:
+    """asyncpg reports e.g. 'UPDATE 3' or 'INSERT 0 1'; the last number is the row count."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+class _PostgresExecutor(Executor):
+    async def _run(self, connection: asyncpg.Connection, sql: str, args: Sequence[Any]) -> int:
+        return _rows_changed(await connection.execute(_to_postgres(sql), *args))
+
+    async def _rows(self, connection: asyncpg.Connection, sql: str, args: Sequence[Any]) -> list[Row]:
+        return list(await connection.fetch(_to_postgres(sql), *args))
+
+
+class _PostgresTransaction(_PostgresExecutor, Transaction):
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._connection = connection
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return await self._run(self._connection, sql, args)
+
+    async def fetch_all(self, sql: str, *args: Any) -> list[Row]:
+        return await self._rows(self._connection, sql, args)
+
+    async def lock(self, *names: str) -> None:
+        # Sorted, so two transactions locking overlapping names can never wait on each other in a cycle.
+        for key in sorted({lock_key(name) for name in names}):
+            await self._connection.execute("SELECT pg_advisory_xact_lock($1)", key)
+
+
+class PostgresDatabase(_PostgresExecutor, Database):
+    """An asyncpg pool, plus one held connection that proves this process is alive.
+
+    The held connection keeps a session advisory lock named after `instance_id` for as long as the
+    process runs. When the process dies, PostgreSQL drops the connection and with it the lock, so
+    `instance_alive` can ask "can I take that lock?" instead of trusting heartbeats or clocks.
+    """
+
+    dialect: ClassVar[Dialect] = "postgresql"
+
+    def __init__(
+        self, url: str, *, pool_size: int = POSTGRES_POOL_SIZE, migrations: Sequence[Migration] = MIGRATIONS
+    ) -> None:
+        Database.__init__(self, migrations)
+        self._url = url
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool  # set by _connect
+        self._liveness: asyncpg.Connection  # set by _connect
+
+    async def _connect(self) -> None:
+        self._liveness = await asyncpg.connect(self._url)
+        try:
+            await self._liveness.execute("SELECT pg_advisory_lock($1)", lock_key(f"instance:{self.instance_id}"))
+            await self._migrate()
+            self._pool = await asyncpg.create_pool(self._url, min_size=1, max_size=self._pool_size)
+        except BaseException:
+            await self._liveness.close()
+            raise
+
+    async def _migrate(self) -> None:
+        connection = self._liveness
+        # A session lock, held across the steps: a second process starting at once waits here.
+        await connection.execute("SELECT pg_advisory_lock($1)", lock_key(_MIGRATION_LOCK_NAME))
+        try:
+            await connection.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version"
+                " (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+            )
+            applied = {row[0] for row in await connection.fetch("SELECT version FROM schema_version")}
+            for migration in self._migrations:
+                if migration.version in applied:
+                    continue
+                async with connection.transaction():
+                    for statement in migration.statements_for(self.dialect):
+                        await connection.execute(statement)
+                    await connection.execute(
+                        "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
+                        migration.version,
+                        time.time(),
+                    )
+                log.info("Applied schema migration %d (%s)", migration.version, migration.description)
+        finally:
+            await connection.execute("SELECT pg_advisory_unlock($1)", lock_key(_MIGRATION_LOCK_NAME))
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        async with self._pool.acquire() as connection:
+            return await self._run(connection, sql, args)
+
+    async def fetch_all(self, sql: str, *args: Any) -> list[Row]:
+        async with self._pool.acquire() as connection:
+            return await self._rows(connection, sql, args)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self._pool.acquire() as connection, connection.transaction():
+            yield _PostgresTransaction(connection)
+
+    async def scrub(self, *tables: str) -> None:
+        # A DELETE or UPDATE leaves the old tuple in the table's file until vacuumed, and a plain VACUUM
+        # only marks its space free; VACUUM FULL writes the live rows to a new file and drops the old one.
+        # It locks each table while it runs, which is why callers scrub only after a forget or a purge.
+        async with self._pool.acquire() as connection:
+            for table in tables:
+                await connection.execute(f"VACUUM FULL {table}")
+
+    async def instance_alive(self, instance_id: str) -> bool:
+        if instance_id == self.instance_id:
+            return True
+        key = lock_key(f"instance:{instance_id}")
+        async with self._pool.acquire() as connection:
+            taken = await connection.fetchval("SELECT pg_try_advisory_lock($1)", key)
+            if taken:
+                await connection.execute("SELECT pg_advisory_unlock($1)", key)
+        return not taken
+
+    async def close(self) -> None:
+        await self._pool.close()
+        await self._liveness.close()
+
+
+# -------------------------------------------------------------------------------------------- opening
+
+
+def _database_for(url: str, migrations: Sequence[Migration]) -> Database:
+    if url.startswith("sqlite:///"):
+        # sqlite:///data/retouch.db is relative to the working directory; sqlite:////abs/path.db is absolute.
+        return SqliteDatabase(Path(url.removeprefix("sqlite:///")), migrations=migrations)
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresDatabase(url, migrations=migrations)
+    raise ValueError("database URL must be sqlite:///path/to/file.db or postgresql://user:password@host/db")
+
+
+class _OpenDatabase:
+    """What `open_database` returns: await it for a `Database`, or use it with `async with`."""
+
+    def __init__(self, url: str, migrations: Sequence[Migration]) -> None:
+        self._database = _database_for(url, migrations)
+
+    async def _open(self) -> Database:
+        await self._database._connect()
+        log.info(
+            "Opened %s database at schema version %d", self._database.dialect, await self._database.schema_version()
+        )
+        return self._database
+
+    def __await__(self) -> Generator[Any, None, Database]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> Database:
+        return await self._open()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._database.close()
+
+
+def open_database(url: str, *, migrations: Sequence[Migration] = MIGRATIONS) -> _OpenDatabase:
+    """Open (creating and migrating as needed) the database at `url`.
+
+    `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, `postgresql://…` or `postgres://…`.
+    Use as `async with open_database(url) as db:` or `db = await open_database(url)`. `migrations` is
+    the schema to bring it to: every step, except in tests that build a database as an older release did.
+    """
+    return _OpenDatabase(url, migrations)

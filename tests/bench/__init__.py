@@ -1,0 +1,1 @@
+"""The benchmark rig's smoke test."""

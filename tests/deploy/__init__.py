@@ -1,0 +1,1 @@
+"""The deployment files (Dockerfile, Compose, Prometheus, Grafana), checked against the bot."""

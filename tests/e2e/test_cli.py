@@ -1,0 +1,208 @@
+"""`python bot.py check|run|sync` as an operator runs them: the real CLI in a subprocess, against the emulators."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from emulators.discord import DiscordEmulator
+from emulators.modelhub import EDIT_MODEL, ModelHubEmulator
+from services.outside.logs import url_password
+from tests.helpers import until
+
+LAUNCHER = Path(__file__).resolve().parents[1].joinpath("launch_bot.py")
+# View Channel, Send Messages, Embed Links, Attach Files, Read Message History, Send Messages in Threads.
+PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15) | (1 << 16) | (1 << 38)
+
+
+@pytest.fixture
+async def emulators():
+    async with DiscordEmulator() as discord, ModelHubEmulator() as hub:
+        yield discord, hub
+
+
+def environment(discord: DiscordEmulator, hub: ModelHubEmulator, tmp_path: Path, **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "IONOS_", "LOG_", "SHARD_"))}
+    env.update(
+        DISCORD_TOKEN=discord.token,
+        IONOS_API_TOKEN=hub.token,
+        MODEL_HUB_URL=hub.base_url,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'retouch.db'}",
+        EDIT_MODELS=EDIT_MODEL,
+        DEFAULT_MODEL=EDIT_MODEL,
+        HTTP_PORT="0",
+        RETOUCH_TEST_DISCORD_REST=discord.rest_base,
+        RETOUCH_TEST_DISCORD_GATEWAY=discord.gateway_url,
+    )
+    env.update(overrides)
+    return env
+
+
+async def run_cli(env: dict[str, str], cwd: Path, *args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(LAUNCHER),
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+async def test_check_passes_against_a_good_configuration_and_prints_the_invite(emulators, tmp_path):
+    discord, hub = emulators
+    code, out, err = await run_cli(environment(discord, hub, tmp_path), tmp_path, "check")
+    app = discord.application_id
+    assert out.splitlines() == [
+        "ok    configuration: every variable read and valid",
+        "ok    database: sqlite opened and migrated (schema version "
+        + out.split("schema version ")[1].split(")")[0]
+        + ")",
+        f"ok    Discord: DISCORD_TOKEN logs in as Retouch ({app})",
+        f"      invite: https://discord.com/oauth2/authorize?client_id={app}&scope=bot+applications.commands"
+        f"&permissions={PERMISSIONS}",
+        f"ok    Model Hub: IONOS_API_TOKEN lists {len(hub.models)} models at {hub.base_url}",
+        f"ok    models: DEFAULT_MODEL and EDIT_MODELS ({EDIT_MODEL}) are listed",
+    ]
+    assert (code, err) == (0, "")
+    assert (tmp_path / "retouch.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "failing_line"),
+    [
+        (
+            {"DISCORD_TOKEN": "wrong-discord-token"},
+            "FAIL  Discord: DISCORD_TOKEN was refused (HTTP 401); set it to the bot token",
+        ),
+        (
+            {"IONOS_API_TOKEN": "wrong-ionos-token"},
+            "FAIL  Model Hub: IONOS_API_TOKEN was refused; set it to an AI Model Hub token",
+        ),
+        (
+            {"EDIT_MODELS": f"{EDIT_MODEL},acme/not-there"},
+            "FAIL  models: EDIT_MODELS names models the Model Hub does not list: acme/not-there",
+        ),
+        (
+            {"DEFAULT_MODEL": "acme/not-there"},
+            "FAIL  models: DEFAULT_MODEL acme/not-there is not listed by the Model Hub",
+        ),
+        (
+            {"DATABASE_URL": "postgresql://retouch:db-secret-pw@127.0.0.1:1/retouch"},
+            "FAIL  database: could not open DATABASE_URL:",
+        ),
+    ],
+)
+async def test_check_fails_naming_the_variable_to_fix(emulators, tmp_path, overrides, failing_line):
+    discord, hub = emulators
+    code, out, err = await run_cli(environment(discord, hub, tmp_path, **overrides), tmp_path, "check")
+    assert code == 1
+    [failed] = [line for line in out.splitlines() if line.startswith("FAIL")]
+    assert failed.startswith(failing_line)
+    for secret in ("wrong-discord-token", "wrong-ionos-token", "db-secret-pw"):
+        assert secret not in out + err
+
+
+async def test_check_with_a_bad_variable_fails_on_the_configuration_line(emulators, tmp_path):
+    discord, hub = emulators
+    code, out, err = await run_cli(environment(discord, hub, tmp_path, HTTP_PORT="eighty"), tmp_path, "check")
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        "FAIL  configuration: HTTP_PORT must be a port number from 0 (off) to 65535; got 'eighty'."
+    ]
+
+
+async def start_cli(env: dict[str, str], cwd: Path, *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(LAUNCHER),
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def run_until(process: asyncio.subprocess.Process, condition) -> tuple[int, str]:
+    """Let the bot run until `condition()` holds, then stop it as docker stop does; its exit code and logs."""
+    try:
+        await until(lambda: condition() or process.returncode is not None, 60, "the bot to get there")
+        assert process.returncode is None, "the bot exited early"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    return process.returncode, stderr.decode()
+
+
+async def test_run_logs_json_lines_without_secrets_and_sync_forces_the_global_sync(emulators, tmp_path):
+    discord, hub = emulators
+    env = environment(discord, hub, tmp_path, LOG_FORMAT="json", LOG_LEVEL="DEBUG")
+    process = await asyncio.wait_for(start_cli(env, tmp_path, "run"), 10)
+    code, logs = await run_until(process, lambda: discord.identify_count == 1)
+    assert code == 0, logs[-3000:]
+    assert discord.global_sync_count == 1
+    entries = [json.loads(line) for line in logs.splitlines()]
+    assert entries and all({"time", "level", "logger", "message"} <= set(entry) for entry in entries)
+    assert any(
+        e["logger"] == "retouch" and e["message"] == f"Synced {len(discord.commands)} commands globally"
+        for e in entries
+    )
+    assert discord.token not in logs and hub.token not in logs
+    # discord.py's own DEBUG traffic stays quiet unless asked for by name.
+    assert not any(e["logger"] in ("discord.http", "discord.gateway") and e["level"] == "DEBUG" for e in entries)
+
+    # The command set is unchanged: `run` skips the global sync; `sync` and `--sync` force it.
+    for runs, args in enumerate((("run",), ("sync",), ("--sync",)), start=2):
+        process = await asyncio.wait_for(start_cli(env, tmp_path, *args), 10)
+        code, logs = await run_until(process, lambda n=runs: discord.identify_count == n)
+        assert code == 0, logs[-3000:]
+    assert discord.global_sync_count == 3  # the first run, then `sync` and `--sync`
+
+
+async def test_check_opens_and_migrates_postgresql(emulators, tmp_path, postgres_url):
+    discord, hub = emulators
+    code, out, _ = await run_cli(environment(discord, hub, tmp_path, DATABASE_URL=postgres_url), tmp_path, "check")
+    assert code == 0
+    assert out.splitlines()[1].startswith("ok    database: postgresql opened and migrated (schema version ")
+    password = url_password(postgres_url)
+    assert not password or password not in out
+
+
+async def test_a_busy_http_port_is_one_line_naming_it(emulators, tmp_path):
+    discord, hub = emulators
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        code, _, err = await run_cli(environment(discord, hub, tmp_path, HTTP_PORT=str(port)), tmp_path, "run")
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        f"Configuration error: HTTP_PORT: cannot listen on 127.0.0.1:{port} (address already in use); "
+        "choose another port, or 0 for none."
+    )
+    assert "Traceback" not in err
+
+
+async def test_a_dev_guild_the_bot_is_not_in_is_one_line_naming_it(emulators, tmp_path):
+    discord, hub = emulators
+    elsewhere = discord.add_guild(name="elsewhere", with_bot=False)  # Discord: 403 Missing Access on its commands
+    env = environment(discord, hub, tmp_path, DEV_GUILD_ID=str(elsewhere.id))
+    code, _, err = await run_cli(env, tmp_path, "run")
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        f"Configuration error: DEV_GUILD_ID: Discord refused to sync the commands to server {elsewhere.id} "
+        "(HTTP 403: Missing Access); invite the bot there with the applications.commands scope "
+        "(see `python bot.py check`), or unset DEV_GUILD_ID."
+    )
+    assert "Traceback" not in err

@@ -1,0 +1,1 @@
+"""Unit tests of services/, one package per layer."""

@@ -1,0 +1,270 @@
+"""Configuration: every missing or malformed value is one line naming the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from services.outside.config import Config, ConfigError, load_config
+from services.outside.secret import Secret
+from services.storage.quota import Period, QuotaRule
+
+ROOT = Path(__file__).resolve().parents[3]
+TOKENS = {"DISCORD_TOKEN": "discord-secret-value", "IONOS_API_TOKEN": "ionos-secret-value"}
+
+
+def test_defaults_follow_the_spec():
+    config = load_config(TOKENS)
+    assert config.model_hub_url == "https://openai.inference.de-txl.ionos.com/v1"
+    assert config.default_model == "black-forest-labs/FLUX.2-klein-4B"
+    assert config.edit_models == ("black-forest-labs/FLUX.2-klein-4B",)
+    assert config.database_url == "sqlite:///data/retouch.db"
+    assert config.dev_guild_id is None
+    assert (config.default_quota.limit, config.default_quota.period.name.lower()) == (10, "day")
+    assert (config.upstream_images_per_minute, config.upstream_image_burst) == (10, 20)
+
+
+def test_operations_defaults():
+    config = load_config(TOKENS)
+    assert (config.http_host, config.http_port, config.log_format) == ("127.0.0.1", 8080, "text")
+    assert (config.log_level, config.log_levels) == ("INFO", ())
+    assert (config.shard_count, config.shard_ids, config.public_url) == (None, None, None)
+
+
+def test_operations_values_are_parsed():
+    config = load_config(
+        {
+            **TOKENS,
+            "HTTP_HOST": "0.0.0.0",
+            "HTTP_PORT": "0",
+            "LOG_FORMAT": "JSON",
+            "LOG_LEVEL": "warning, discord.gateway=debug",
+            "SHARD_COUNT": "4",
+            "SHARD_IDS": "2,3",
+            "PUBLIC_URL": "https://retouch.example.org/",
+        }
+    )
+    assert (config.http_host, config.http_port, config.log_format) == ("0.0.0.0", 0, "json")
+    assert (config.log_level, config.log_levels) == ("WARNING", (("discord.gateway", "DEBUG"),))
+    assert (config.shard_count, config.shard_ids) == (4, (2, 3))
+    assert config.public_url == "https://retouch.example.org"
+
+
+def test_one_server_may_be_given_the_whole_line():
+    assert load_config({**TOKENS}).max_queued_per_server == 50  # half the line by default
+    assert load_config({**TOKENS, "MAX_QUEUED_PER_SERVER": "100"}).max_queued_per_server == 100
+
+
+def test_tokens_never_show_in_the_config_repr():
+    text = repr(load_config(TOKENS))
+    assert "discord-secret-value" not in text and "ionos-secret-value" not in text
+
+
+def test_values_are_parsed():
+    config = load_config(
+        {
+            **TOKENS,
+            "DEV_GUILD_ID": "42",
+            "EDIT_MODELS": "a/b, c/d",
+            "DEFAULT_QUOTA": "3/hour",
+            "UPSTREAM_IMAGES_PER_MINUTE": "600/20",
+            "DATABASE_URL": "postgresql://u@h/db",
+        }
+    )
+    assert config.dev_guild_id == 42 and config.edit_models == ("a/b", "c/d")
+    assert config.default_quota.limit == 3
+    assert (config.upstream_images_per_minute, config.upstream_image_burst) == (600, 20)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"IONOS_API_TOKEN": "x"}, "DISCORD_TOKEN"),
+        ({"DISCORD_TOKEN": "x"}, "IONOS_API_TOKEN"),
+        ({**TOKENS, "DEV_GUILD_ID": "my-server"}, "DEV_GUILD_ID"),
+        ({**TOKENS, "DEFAULT_QUOTA": "ten a day"}, "DEFAULT_QUOTA"),
+        ({**TOKENS, "DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({**TOKENS, "MODEL_HUB_URL": "not a url"}, "MODEL_HUB_URL"),
+        ({**TOKENS, "UPSTREAM_IMAGES_PER_MINUTE": "fast"}, "UPSTREAM_IMAGES_PER_MINUTE"),
+        ({**TOKENS, "MAX_CONCURRENT_EDITS": "0"}, "MAX_CONCURRENT_EDITS"),
+        ({**TOKENS, "MAX_QUEUED_PER_SERVER": "0"}, "MAX_QUEUED_PER_SERVER"),
+        ({**TOKENS, "MAX_QUEUED_PER_SERVER": "101"}, "MAX_QUEUED_PER_SERVER"),
+        ({**TOKENS, "HTTP_PORT": "http"}, "HTTP_PORT"),
+        ({**TOKENS, "HTTP_PORT": "65536"}, "HTTP_PORT"),
+        ({**TOKENS, "LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({**TOKENS, "LOG_LEVEL": "chatty"}, "LOG_LEVEL"),
+        ({**TOKENS, "LOG_LEVEL": "INFO,discord.http"}, "LOG_LEVEL"),
+        ({**TOKENS, "SHARD_COUNT": "0"}, "SHARD_COUNT"),
+        ({**TOKENS, "SHARD_IDS": "0"}, "SHARD_IDS"),
+        ({**TOKENS, "SHARD_COUNT": "2", "SHARD_IDS": "0,2"}, "SHARD_IDS"),
+        ({**TOKENS, "SHARD_COUNT": "2", "SHARD_IDS": "1,1"}, "SHARD_IDS"),
+        ({**TOKENS, "SHARD_COUNT": "2", "SHARD_IDS": "one"}, "SHARD_IDS"),
+        ({**TOKENS, "PUBLIC_URL": "retouch.example.org"}, "PUBLIC_URL"),
+    ],
+)
+def test_bad_values_name_the_variable(env, variable):
+    with pytest.raises(ConfigError) as caught:
+        load_config(env)
+    assert str(caught.value).startswith(variable)
+
+
+def test_bot_exits_with_one_line_when_a_variable_is_missing(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "IONOS_API_TOKEN")}
+    env["IONOS_API_TOKEN"] = "ionos-secret-value"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bot.py")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "Configuration error: DISCORD_TOKEN is missing: set it to your Discord bot token."
+    ]
+    assert "ionos-secret-value" not in result.stderr + result.stdout
+
+
+def test_every_variable_lands_in_its_field():
+    env = {
+        "DISCORD_TOKEN": " discord-secret-value ",
+        "IONOS_API_TOKEN": "ionos-secret-value",
+        "MODEL_HUB_URL": "http://hub.example/v1/",
+        "DEFAULT_MODEL": " vendor/model ",
+        "DATABASE_URL": "postgres://u:p@db/retouch",
+        "DEV_GUILD_ID": "42",
+        "DEFAULT_QUOTA": "3/week",
+        "UPSTREAM_IMAGES_PER_MINUTE": " 2.5 / 7 ",
+        "UPSTREAM_DEADLINE_SECONDS": "1",
+        "UPSTREAM_BACKOFF_SECONDS": "0",
+        "MAX_INPUT_BYTES": "1024",
+        "MAX_CONCURRENT_EDITS": "1",
+        "MAX_QUEUED_PER_SERVER": "1",
+        "RETENTION_DAYS": "1",
+        "FORGET_GUILD_AFTER_DAYS": "0",
+        "LOG_LEVEL": "debug,aiosqlite=warning",
+        "LOG_FORMAT": "json",
+        "HTTP_HOST": "0.0.0.0",
+        "HTTP_PORT": "65535",
+        "SHARD_COUNT": "3",
+        "PUBLIC_URL": "http://retouch.example",
+        "PAINTER_SECRET": " painter-secret ",
+    }
+    assert load_config(env) == Config(
+        discord_token=Secret("discord-secret-value"),
+        ionos_api_token=Secret("ionos-secret-value"),
+        model_hub_url="http://hub.example/v1",
+        default_model="vendor/model",
+        database_url="postgres://u:p@db/retouch",
+        dev_guild_id=42,
+        edit_models=("vendor/model",),  # no EDIT_MODELS: the default model only
+        default_quota=QuotaRule(3, Period.WEEK),
+        upstream_images_per_minute=2.5,
+        upstream_image_burst=7,
+        upstream_deadline_seconds=1,
+        upstream_backoff_seconds=0,
+        max_input_bytes=1024,
+        max_concurrent_edits=1,
+        max_queued_per_server=1,
+        retention_days=1,
+        forget_guild_after_days=0,
+        log_level="DEBUG",
+        log_levels=(("aiosqlite", "WARNING"),),
+        log_format="json",
+        http_host="0.0.0.0",
+        http_port=65535,
+        shard_count=3,
+        shard_ids=None,
+        public_url="http://retouch.example",
+        painter_secret=Secret("painter-secret"),
+    )
+
+
+def test_blank_values_mean_the_defaults():
+    blank = {
+        name: " " for name in ("DEFAULT_MODEL", "UPSTREAM_IMAGES_PER_MINUTE", "HTTP_HOST", "LOG_LEVEL", "PUBLIC_URL")
+    }
+    assert load_config({**TOKENS, **blank}) == load_config(TOKENS)
+    assert load_config({**TOKENS, "UPSTREAM_IMAGES_PER_MINUTE": "30"}).upstream_image_burst == 20  # the default burst
+
+
+def test_the_process_environment_is_read_when_no_mapping_is_given(monkeypatch):
+    monkeypatch.setenv("DISCORD_TOKEN", "from-the-environment")
+    monkeypatch.setenv("IONOS_API_TOKEN", "also-from-the-environment")
+    config = load_config()
+    assert (config.discord_token.reveal(), config.ionos_api_token.reveal()) == (
+        "from-the-environment",
+        "also-from-the-environment",
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"DISCORD_TOKEN": " "}, "DISCORD_TOKEN is missing: set it to your Discord bot token."),
+        ({"IONOS_API_TOKEN": ""}, "IONOS_API_TOKEN is missing: set it to your IONOS AI Model Hub API token."),
+        ({"DEV_GUILD_ID": "my-server"}, "DEV_GUILD_ID must be a server id (digits only); got 'my-server'."),
+        (
+            {"DEFAULT_QUOTA": "ten"},
+            "DEFAULT_QUOTA must look like 10/day (periods: hour, day, week, month): 'ten' is not images/period, "
+            "such as 10/day",
+        ),
+        (
+            {"DATABASE_URL": "mysql://x"},
+            "DATABASE_URL must be sqlite:///path/to/file.db or postgresql://user:password@host/db.",
+        ),
+        (
+            {"MODEL_HUB_URL": "ftp://hub"},
+            "MODEL_HUB_URL must be an http(s) URL such as https://openai.inference.de-txl.ionos.com/v1; got 'ftp://hub'.",
+        ),
+        (
+            {"PUBLIC_URL": "retouch.example.org"},
+            "PUBLIC_URL must be an http(s) URL such as https://retouch.example.org; got 'retouch.example.org'.",
+        ),
+        (
+            {"UPSTREAM_IMAGES_PER_MINUTE": "0"},
+            "UPSTREAM_IMAGES_PER_MINUTE must be images per minute, optionally with a burst, such as 10 or 10/20; "
+            "got '0'.",
+        ),
+        (
+            {"UPSTREAM_IMAGES_PER_MINUTE": "10/0"},
+            "UPSTREAM_IMAGES_PER_MINUTE must be images per minute, optionally with a burst, such as 10 or 10/20; "
+            "got '10/0'.",
+        ),
+        (
+            {"UPSTREAM_DEADLINE_SECONDS": "0.5"},
+            "UPSTREAM_DEADLINE_SECONDS must be a number of seconds greater than 0; got '0.5'.",
+        ),
+        (
+            {"UPSTREAM_BACKOFF_SECONDS": "-1"},
+            "UPSTREAM_BACKOFF_SECONDS must be a number of seconds (the first retry's backoff); got '-1'.",
+        ),
+        ({"MAX_INPUT_BYTES": "1023"}, "MAX_INPUT_BYTES must be a size in bytes; got '1023'."),
+        ({"MAX_INPUT_BYTES": "1.5e6"}, "MAX_INPUT_BYTES must be a size in bytes; got '1.5e6'."),
+        ({"MAX_CONCURRENT_EDITS": "0"}, "MAX_CONCURRENT_EDITS must be a whole number of at least 1; got '0'."),
+        ({"MAX_QUEUED_PER_SERVER": "101"}, "MAX_QUEUED_PER_SERVER must be a whole number from 1 to 100; got '101'."),
+        ({"RETENTION_DAYS": "0"}, "RETENTION_DAYS must be a whole number of days of at least 1; got '0'."),
+        ({"FORGET_GUILD_AFTER_DAYS": "-1"}, "FORGET_GUILD_AFTER_DAYS must be a whole number of days; got '-1'."),
+        ({"HTTP_PORT": "65536"}, "HTTP_PORT must be a port number from 0 (off) to 65535; got '65536'."),
+        ({"LOG_FORMAT": "XML"}, "LOG_FORMAT must be one of text, json; got 'xml'."),
+        (
+            {"LOG_LEVEL": "INFO,=DEBUG"},
+            "LOG_LEVEL must be a level (DEBUG, INFO, WARNING, ERROR, CRITICAL), optionally followed by logger=LEVEL "
+            "pairs such as INFO,discord.http=DEBUG; got 'INFO,=DEBUG'.",
+        ),
+        ({"SHARD_COUNT": "0"}, "SHARD_COUNT must be a whole number of shards, at least 1; got '0'."),
+        ({"SHARD_IDS": "0"}, "SHARD_IDS needs SHARD_COUNT: set SHARD_COUNT to the total number of shards."),
+        (
+            {"SHARD_COUNT": "2", "SHARD_IDS": "0;1"},
+            "SHARD_IDS must be comma-separated shard numbers such as 0,1; got '0;1'.",
+        ),
+        (
+            {"SHARD_COUNT": "2", "SHARD_IDS": "-1"},
+            "SHARD_IDS must be distinct numbers from 0 to 1 (SHARD_COUNT - 1); got '-1'.",
+        ),
+    ],
+)
+def test_each_refusal_says_what_to_set_in_one_line(changes, words):
+    with pytest.raises(ConfigError) as caught:
+        load_config({**TOKENS, **changes})
+    assert str(caught.value) == words

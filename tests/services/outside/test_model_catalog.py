@@ -1,0 +1,45 @@
+"""Which models `/edit` offers, and that a slow model list never holds up an acknowledgement."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from aiohttp import web
+
+from emulators.modelhub import EDIT_MODEL, ModelHubEmulator
+from services.outside.model_catalog import ModelCatalog
+from services.outside.modelhub import ModelHubClient
+from services.outside.secret import Secret
+
+
+async def test_offers_configured_models_the_hub_lists_and_caches_them():
+    async with ModelHubEmulator() as hub, aiohttp.ClientSession() as session:
+        client = ModelHubClient(session, hub.base_url, Secret(hub.token))
+        catalog = ModelCatalog(client, ("not/listed", EDIT_MODEL))
+        assert await catalog.available() == (EDIT_MODEL,)
+        assert await catalog.available() == (EDIT_MODEL,)
+        assert hub.model_list_calls == 1
+
+
+async def test_a_hanging_model_list_falls_back_to_the_configured_models_quickly():
+    async def hang(request: web.Request) -> web.Response:
+        await asyncio.sleep(30)
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/v1/models", hang)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = ModelHubClient(session, f"http://127.0.0.1:{port}/v1", Secret("x"), deadline=30)
+            catalog = ModelCatalog(client, (EDIT_MODEL,), max_wait=0.3)
+            # The list hangs for 30 s: an answer well before that is the fallback after `max_wait`.
+            assert await asyncio.wait_for(catalog.available(), 10) == (EDIT_MODEL,)
+            catalog._refresh.cancel()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,706 @@
+"""The database, quota and settings stores, on SQLite and on PostgreSQL (see tests/db_fixtures.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from services.storage.database import MIGRATIONS, Database, open_database
+from services.storage.quota import (
+    DEFAULT_STALE_AFTER_SECONDS,
+    BudgetStatus,
+    Period,
+    QuotaExceeded,
+    QuotaRule,
+    QuotaStatus,
+    QuotaStore,
+    RuleSource,
+    parse_quota,
+)
+from services.storage.settings import GuildSettings, SettingsStore, find_blocked
+
+GUILD, USER, OTHER_USER = 1001, 2001, 2002
+ROLE_A, ROLE_B = 3001, 3002
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def quota(database: Database) -> QuotaStore:
+    return QuotaStore(database, QuotaRule(5, Period.DAY))
+
+
+async def reserve_or_none(quota: QuotaStore, count: int = 1, *, user: int = USER, roles=(), now=T0):
+    try:
+        return await quota.reserve(GUILD, user, roles, count, now=now)
+    except QuotaExceeded:
+        return None
+
+
+# ---------------------------------------------------------------------------------- parse_quota
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("10/day", QuotaRule(10, Period.DAY)),
+        (" 3 / Hour ", QuotaRule(3, Period.HOUR)),
+        ("0/week", QuotaRule(0, Period.WEEK)),
+        ("100 per month", QuotaRule(100, Period.MONTH)),
+    ],
+)
+def test_parse_quota(text: str, expected: QuotaRule) -> None:
+    assert parse_quota(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("ten/day", "images/period"),
+        ("10", "images/period"),
+        ("-1/day", "0 or more"),
+        ("10/fortnight", "unknown period 'fortnight'"),
+    ],
+)
+def test_parse_quota_rejects(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_quota(text)
+
+
+def test_period_seconds() -> None:
+    assert [p.seconds for p in Period] == [3600, 86400, 7 * 86400, 30 * 86400]
+
+
+# ------------------------------------------------------------------------------------- database
+
+
+async def test_migrations_are_idempotent(database_url: str) -> None:
+    async with open_database(database_url) as db:
+        await db.set_meta("commands_hash", "abc")
+    async with open_database(database_url) as db:
+        assert await db.schema_version() == MIGRATIONS[-1].version
+        assert await db.fetch_value("SELECT COUNT(*) FROM schema_version") == len(MIGRATIONS)
+        assert await db.get_meta("commands_hash") == "abc"
+
+
+async def test_concurrent_start_up_migrates_once(database_url: str) -> None:
+    databases = await asyncio.gather(*(open_database(database_url) for _ in range(3)))
+    try:
+        assert [await db.schema_version() for db in databases] == [MIGRATIONS[-1].version] * 3
+    finally:
+        for db in databases:
+            await db.close()
+
+
+async def test_meta_round_trip(database: Database) -> None:
+    assert await database.get_meta("missing") is None
+    await database.set_meta("commands_hash", "one")
+    await database.set_meta("commands_hash", "two")
+    assert await database.get_meta("commands_hash") == "two"
+
+
+async def test_transaction_rolls_back_on_error(database: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with database.transaction() as tx:
+            await tx.execute("INSERT INTO meta (key, value) VALUES (?, ?)", "k", "v")
+            raise RuntimeError("boom")
+    assert await database.get_meta("k") is None
+
+
+async def test_sqlite_relative_path_creates_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    async with open_database("sqlite:///data/retouch.db") as db:
+        assert await db.fetch_value("PRAGMA journal_mode") == "wal"
+    assert (tmp_path / "data" / "retouch.db").is_file()
+
+
+def test_unknown_database_url_is_refused() -> None:
+    with pytest.raises(ValueError, match="sqlite:///"):
+        open_database("mysql://localhost/retouch")
+
+
+# ---------------------------------------------------------------------------------- rule order
+
+
+async def test_rule_order(quota: QuotaStore) -> None:
+    async def source() -> tuple[RuleSource, QuotaRule]:
+        status = await quota.explain(GUILD, USER, [ROLE_A], now=T0)
+        return status.source, status.rule
+
+    assert await source() == (RuleSource("operator default"), QuotaRule(5, Period.DAY))
+    await quota.set_default(GUILD, 20, Period.DAY)
+    assert await source() == (RuleSource("server default"), QuotaRule(20, Period.DAY))
+    await quota.set_role_rule(GUILD, ROLE_A, 2, Period.DAY)  # less generous than the default, still wins
+    assert await source() == (RuleSource("role", ROLE_A), QuotaRule(2, Period.DAY))
+    await quota.set_member_rule(GUILD, USER, 1, Period.HOUR)
+    assert await source() == (RuleSource("member"), QuotaRule(1, Period.HOUR))
+    # Rules of roles the member does not have, and of other servers, do not apply.
+    await quota.set_role_rule(GUILD, ROLE_B, 100, Period.DAY)
+    await quota.set_member_rule(GUILD + 1, OTHER_USER, 100, Period.DAY)
+    assert (await quota.explain(GUILD, OTHER_USER, [ROLE_A], now=T0)).source == RuleSource("role", ROLE_A)
+
+
+async def test_most_generous_role_wins(quota: QuotaStore) -> None:
+    await quota.set_role_rule(GUILD, ROLE_A, 10, Period.DAY)  # 10/86400 s
+    await quota.set_role_rule(GUILD, ROLE_B, 2, Period.HOUR)  # 48/86400 s: more generous
+    status = await quota.explain(GUILD, USER, [ROLE_A, ROLE_B], now=T0)
+    assert (status.source, status.limit) == (RuleSource("role", ROLE_B), 2)
+    await quota.exempt(GUILD, "role", ROLE_A)  # exempt beats any limit
+    status = await quota.explain(GUILD, USER, [ROLE_A, ROLE_B], now=T0)
+    assert status.exempt and status.source == RuleSource("role", ROLE_A)
+    assert status.source_label == f"exempt (role {ROLE_A})"
+
+
+async def test_exempt_member_has_no_limit(quota: QuotaStore) -> None:
+    await quota.exempt(GUILD, "member", USER)
+    for _ in range(3):
+        await quota.reserve(GUILD, USER, [], 10, now=T0)
+    status = await quota.explain(GUILD, USER, [], now=T0)
+    assert status.exempt and status.remaining is None and status.available is None
+    assert status.source_label == "exempt (member)"
+
+
+async def test_clear(quota: QuotaStore) -> None:
+    await quota.set_member_rule(GUILD, USER, 1, Period.DAY)
+    await quota.exempt(GUILD, "role", ROLE_A)
+    assert await quota.clear(GUILD, "member", USER)
+    assert not await quota.clear(GUILD, "member", USER)
+    assert (await quota.explain(GUILD, USER, [ROLE_A], now=T0)).source == RuleSource("role", ROLE_A)
+    assert await quota.clear(GUILD, "role", ROLE_A)
+    assert (await quota.explain(GUILD, USER, [ROLE_A], now=T0)).source == RuleSource("operator default")
+
+
+async def test_list_rules(quota: QuotaStore) -> None:
+    await quota.set_member_rule(GUILD, USER, 1, Period.DAY)
+    await quota.exempt(GUILD, "role", ROLE_A)
+    await quota.set_default(GUILD, 3, Period.WEEK)
+    rules = await quota.list_rules(GUILD)
+    assert [(r.target_kind, r.target_id, str(r.rule)) for r in rules] == [
+        ("default", None, "3/week"),
+        ("role", ROLE_A, "no limit"),
+        ("member", USER, "1/day"),
+    ]
+
+
+async def test_limits_are_validated(quota: QuotaStore) -> None:
+    with pytest.raises(ValueError):
+        await quota.set_default(GUILD, -1, Period.DAY)
+    with pytest.raises(ValueError):
+        await quota.reserve(GUILD, USER, [], 0)
+
+
+# ------------------------------------------------------------------------------------- windows
+
+
+async def test_rolling_window(quota: QuotaStore) -> None:
+    await quota.set_default(GUILD, 3, Period.HOUR)
+    first = await quota.reserve(GUILD, USER, [], 2, now=T0)
+    await quota.settle(first.id, 2)
+    await quota.reserve(GUILD, USER, [], 1, now=T0 + timedelta(minutes=30))
+    with pytest.raises(QuotaExceeded) as refused:
+        await quota.reserve(GUILD, USER, [], 1, now=T0 + timedelta(minutes=59))
+    status = refused.value.status
+    assert (status.blocked_by, status.used, status.remaining) == ("member", 3, 0)
+    assert status.next_free_at == T0 + timedelta(hours=1)
+    # An hour after the first reservation its two images leave the window; the later one still counts.
+    later = T0 + timedelta(hours=1, seconds=1)
+    assert (await quota.explain(GUILD, USER, [], now=later)).remaining == 2
+    await quota.reserve(GUILD, USER, [], 2, now=later)
+    assert await reserve_or_none(quota, now=later) is None
+
+
+async def test_explain_when_nothing_used(quota: QuotaStore) -> None:
+    status = await quota.explain(GUILD, USER, [], now=T0)
+    assert (status.used, status.limit, status.remaining, status.next_free_at, status.budget) == (0, 5, 5, None, None)
+
+
+async def test_zero_limit_refuses_everything(quota: QuotaStore) -> None:
+    await quota.set_member_rule(GUILD, USER, 0, Period.DAY)
+    with pytest.raises(QuotaExceeded) as refused:
+        await quota.reserve(GUILD, USER, [], 1, now=T0)
+    assert refused.value.status.remaining == 0 and refused.value.status.next_free_at is None
+
+
+# -------------------------------------------------------------------------------------- budget
+
+
+async def test_budget_caps_the_server(quota: QuotaStore) -> None:
+    await quota.set_default(GUILD, 10, Period.DAY)
+    await quota.exempt(GUILD, "member", OTHER_USER)
+    await quota.set_budget(GUILD, 6, Period.DAY)
+    await quota.reserve(GUILD, USER, [], 4, now=T0)
+    with pytest.raises(QuotaExceeded) as refused:
+        await quota.reserve(GUILD, OTHER_USER, [], 3, now=T0)  # exempt members too
+    status = refused.value.status
+    assert status.blocked_by == "budget" and status.available == 2
+    assert status.budget is not None
+    assert (status.budget.used, status.budget.remaining) == (4, 2)
+    assert status.budget.next_free_at == T0 + timedelta(days=1)
+    await quota.reserve(GUILD, OTHER_USER, [], 2, now=T0)
+    # Other servers are not affected.
+    await quota.reserve(GUILD + 1, USER, [], 5, now=T0)
+    assert await quota.get_budget(GUILD) == QuotaRule(6, Period.DAY)
+    assert await quota.clear_budget(GUILD)
+    assert not await quota.clear_budget(GUILD)
+    await quota.reserve(GUILD, OTHER_USER, [], 3, now=T0)
+
+
+async def test_member_limit_is_named_before_budget(quota: QuotaStore) -> None:
+    await quota.set_member_rule(GUILD, USER, 1, Period.DAY)
+    await quota.set_budget(GUILD, 1, Period.DAY)
+    with pytest.raises(QuotaExceeded) as refused:
+        await quota.reserve(GUILD, USER, [], 2, now=T0)
+    assert refused.value.status.blocked_by == "member"
+
+
+# --------------------------------------------------------------------------- settle and release
+
+
+async def test_settle_keeps_delivered_and_returns_the_rest(quota: QuotaStore) -> None:
+    reservation = await quota.reserve(GUILD, USER, [], 4, now=T0)
+    assert (await quota.explain(GUILD, USER, [], now=T0)).used == 4  # pending counts
+    assert await quota.settle(reservation.id, 1)
+    status = await quota.explain(GUILD, USER, [], now=T0 + timedelta(hours=1))
+    assert status.used == 1
+    assert status.next_free_at == T0 + timedelta(days=1)  # counted at the reservation's time
+    assert not await quota.settle(reservation.id, 4)  # idempotent
+    assert not await quota.release(reservation.id)
+    assert (await quota.explain(GUILD, USER, [], now=T0)).used == 1
+
+
+async def test_settle_never_keeps_more_than_reserved(quota: QuotaStore) -> None:
+    reservation = await quota.reserve(GUILD, USER, [], 2, now=T0)
+    await quota.settle(reservation.id, 9)
+    assert (await quota.explain(GUILD, USER, [], now=T0)).used == 2
+    with pytest.raises(ValueError):
+        await quota.settle(reservation.id, -1)
+
+
+async def test_release_returns_everything(quota: QuotaStore) -> None:
+    reservation = await quota.reserve(GUILD, USER, [], 5, now=T0)
+    assert await reserve_or_none(quota) is None
+    assert await quota.release(reservation.id)
+    assert not await quota.release(reservation.id)
+    assert not await quota.settle(reservation.id, 5)
+    status = await quota.explain(GUILD, USER, [], now=T0)
+    assert (status.used, status.next_free_at) == (0, None)
+    await quota.reserve(GUILD, USER, [], 5, now=T0)
+
+
+async def test_reset_forgives_member_usage_but_not_budget(quota: QuotaStore) -> None:
+    await quota.set_budget(GUILD, 8, Period.DAY)
+    settled = await quota.reserve(GUILD, USER, [], 3, now=T0)
+    await quota.settle(settled.id, 3)
+    pending = await quota.reserve(GUILD, USER, [], 2, now=T0)
+    assert await quota.reset(GUILD, USER, now=T0) == 5
+    status = await quota.explain(GUILD, USER, [], now=T0)
+    assert (status.used, status.remaining) == (0, 5)
+    assert status.budget is not None and status.budget.used == 5
+    await quota.settle(pending.id, 2)  # a forgiven reservation stays forgiven when it settles
+    assert (await quota.explain(GUILD, USER, [], now=T0)).used == 0
+    await quota.reserve(GUILD, USER, [], 3, now=T0)
+    with pytest.raises(QuotaExceeded) as refused:
+        await quota.reserve(GUILD, USER, [], 1, now=T0)
+    assert refused.value.status.blocked_by == "budget"
+
+
+async def test_reservation_at_exactly_next_free_at_succeeds(quota: QuotaStore) -> None:
+    await quota.set_default(GUILD, 2, Period.HOUR)
+    first = await quota.reserve(GUILD, USER, [], 2, now=T0)
+    await quota.settle(first.id, 2)
+    with pytest.raises(QuotaExceeded) as refused:
+        await quota.reserve(GUILD, USER, [], 1, now=T0 + timedelta(minutes=59, seconds=59))
+    free_at = refused.value.status.next_free_at
+    assert free_at == T0 + timedelta(hours=1)
+    # The member was told "from then on": at that very moment the images have left the window.
+    assert (await quota.explain(GUILD, USER, [], now=free_at)).remaining == 2
+    await quota.reserve(GUILD, USER, [], 2, now=free_at)
+
+
+async def test_budget_frees_up_at_exactly_its_next_free_at(quota: QuotaStore) -> None:
+    await quota.set_budget(GUILD, 2, Period.HOUR)
+    first = await quota.reserve(GUILD, USER, [], 2, now=T0)
+    await quota.settle(first.id, 2)
+    with pytest.raises(QuotaExceeded) as refused:
+        await quota.reserve(GUILD, OTHER_USER, [], 1, now=T0 + timedelta(minutes=30))
+    assert refused.value.status.blocked_by == "budget"
+    budget = refused.value.status.budget
+    assert budget is not None and budget.next_free_at == T0 + timedelta(hours=1)
+    await quota.reserve(GUILD, OTHER_USER, [], 2, now=budget.next_free_at)
+
+
+async def test_between_roles_of_equal_rate_the_larger_limit_wins(quota: QuotaStore) -> None:
+    await quota.set_role_rule(GUILD, ROLE_A, 1, Period.HOUR)  # 24 a day, one at a time
+    await quota.set_role_rule(GUILD, ROLE_B, 24, Period.DAY)  # 24 a day, all at once if wanted
+    for roles in ([ROLE_A, ROLE_B], [ROLE_B, ROLE_A]):
+        status = await quota.explain(GUILD, USER, roles, now=T0)
+        assert status.rule == QuotaRule(24, Period.DAY) and status.source == RuleSource("role", ROLE_B)
+
+
+# ------------------------------------------------------------------------------- crash recovery
+
+
+async def test_release_stale(quota: QuotaStore) -> None:
+    old = await quota.reserve(GUILD, USER, [], 2, now=T0)
+    recent = await quota.reserve(GUILD, USER, [], 1, now=T0 + timedelta(minutes=50))
+    assert await quota.release_stale(3600, now=T0 + timedelta(hours=1, seconds=1)) == 1
+    assert not await quota.release(old.id)
+    assert await quota.release(recent.id)
+
+
+async def test_release_stale_on_a_timer_returns_the_images_and_spares_the_rest(quota: QuotaStore) -> None:
+    leaked = await quota.reserve(GUILD, USER, [], 3, now=T0)
+    kept = await quota.reserve(GUILD, OTHER_USER, [], 2, now=T0)
+    await quota.settle(kept.id, 2)
+    edge = await quota.reserve(GUILD, OTHER_USER, [], 1, now=T0 + timedelta(minutes=10))
+    # Exactly the threshold old is not stale yet; a second more is.
+    assert await quota.release_stale(600, now=T0 + timedelta(minutes=20)) == 1
+    assert await quota.release_stale(600, now=T0 + timedelta(minutes=20)) == 0  # each is released once
+    assert (await quota.explain(GUILD, USER, [], now=T0 + timedelta(minutes=20))).used == 0
+    assert (await quota.explain(GUILD, OTHER_USER, [], now=T0 + timedelta(minutes=20))).used == 3
+    assert not await quota.settle(leaked.id, 3)  # a late settle cannot charge what was returned
+    assert await quota.release_stale(600, now=T0 + timedelta(minutes=20, seconds=1)) == 1
+    assert not await quota.release(edge.id)
+
+
+async def test_release_stale_takes_any_process_reservations(database_url: str) -> None:
+    async with open_database(database_url) as other, open_database(database_url) as db:
+        await QuotaStore(other, QuotaRule(5, Period.DAY)).reserve(GUILD, USER, [], 4, now=T0)
+        quota = QuotaStore(db, QuotaRule(5, Period.DAY))
+        assert await quota.release_stale(now=T0 + timedelta(hours=2)) == 0  # live processes' edits may wait long
+        assert await quota.release_stale(now=T0 + timedelta(seconds=DEFAULT_STALE_AFTER_SECONDS + 1)) == 1
+        assert (await quota.explain(GUILD, USER, [], now=T0 + timedelta(hours=4))).used == 0
+
+
+async def test_release_orphaned_returns_reservations_of_a_stopped_process(database_url: str) -> None:
+    async with open_database(database_url) as crashed:
+        await QuotaStore(crashed, QuotaRule(5, Period.DAY)).reserve(GUILD, USER, [], 4)
+    async with open_database(database_url) as db:
+        quota = QuotaStore(db, QuotaRule(5, Period.DAY))
+        mine = await quota.reserve(GUILD, OTHER_USER, [], 1)
+        assert (await quota.explain(GUILD, USER, [])).used == 4
+        assert await quota.release_orphaned() == 1
+        assert (await quota.explain(GUILD, USER, [])).used == 0
+        assert await quota.release(mine.id)  # this process's own reservation was left alone
+
+
+async def test_release_orphaned_spares_running_processes(postgres_url: str) -> None:
+    async with open_database(postgres_url) as running, open_database(postgres_url) as starting:
+        await QuotaStore(running, QuotaRule(5, Period.DAY)).reserve(GUILD, USER, [], 4)
+        quota = QuotaStore(starting, QuotaRule(5, Period.DAY))
+        assert await quota.release_orphaned() == 0
+        assert (await quota.explain(GUILD, USER, [])).used == 4
+
+
+# --------------------------------------------------------------------------------- concurrency
+
+
+async def test_concurrent_reservations_never_exceed_the_limit(quota: QuotaStore) -> None:
+    await quota.set_member_rule(GUILD, USER, 10, Period.DAY)
+    results = await asyncio.gather(*(reserve_or_none(quota) for _ in range(200)))
+    assert sum(r is not None for r in results) == 10
+    assert (await quota.explain(GUILD, USER, [], now=T0)).used == 10
+
+
+async def test_concurrent_reservations_never_exceed_the_budget(quota: QuotaStore) -> None:
+    await quota.set_budget(GUILD, 10, Period.DAY)
+    results = await asyncio.gather(*(reserve_or_none(quota, user=USER + n % 20) for n in range(200)))
+    assert sum(r is not None for r in results) == 10
+
+
+async def test_two_processes_share_one_limit(postgres_url: str) -> None:
+    limit, attempts_per_worker = 25, 100
+    async with open_database(postgres_url) as db:
+        await QuotaStore(db, QuotaRule(0, Period.DAY)).set_member_rule(GUILD, USER, limit, Period.DAY)
+    workers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests._reserve_worker",
+            postgres_url,
+            str(GUILD),
+            str(USER),
+            str(attempts_per_worker),
+            cwd=REPO_ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        )
+        for _ in range(2)
+    ]
+    for worker in workers:  # both connected before either reserves, so their reservations overlap
+        assert worker.stdout is not None
+        ready = await asyncio.wait_for(worker.stdout.readline(), 60)
+        assert ready == b"ready\n", (ready, await worker.stderr.read() if worker.stderr else b"")
+    answers = await asyncio.gather(*(worker.communicate(b"go\n") for worker in workers))
+    granted = []
+    for worker, (out, err) in zip(workers, answers, strict=True):
+        assert worker.returncode == 0, err.decode()
+        granted.append(int(out))
+    assert sum(granted) == limit
+    async with open_database(postgres_url) as db:
+        assert (await QuotaStore(db, QuotaRule(0, Period.DAY)).explain(GUILD, USER, [])).used == limit
+
+
+# -------------------------------------------------------------------------------------- report
+
+
+async def test_usage_report(quota: QuotaStore) -> None:
+    await quota.exempt(GUILD, "role", ROLE_A)
+    day = timedelta(days=1)
+    for user, count, at in [(USER, 3, T0 - 2 * day), (USER, 2, T0), (OTHER_USER, 4, T0), (OTHER_USER, 1, T0 - 9 * day)]:
+        reservation = await quota.reserve(GUILD, user, [ROLE_A], count, now=at)
+        await quota.settle(reservation.id, count)
+    await quota.reserve(GUILD, USER, [ROLE_A], 5, now=T0)  # pending: not a kept image
+    released = await quota.reserve(GUILD, USER, [ROLE_A], 5, now=T0)
+    await quota.release(released.id)
+    elsewhere = await quota.reserve(GUILD + 1, USER, [], 1, now=T0)  # another server's usage
+    await quota.settle(elsewhere.id, 1)
+
+    report = await quota.usage_report(GUILD, 7, now=T0)
+    today = date(2025, 3, 1)
+    assert report.days == tuple(today - timedelta(days=n) for n in range(6, -1, -1))
+    assert report.images_by_day == {today - 2 * day: {USER: 3}, today: {USER: 2, OTHER_USER: 4}}
+    assert report.top_users == ((USER, 5), (OTHER_USER, 4))
+    assert report.total == 9
+    assert report.daily_totals[-1] == (today, 6)
+    with pytest.raises(ValueError):
+        await quota.usage_report(GUILD, 0)
+
+
+# ------------------------------------------------------------------------------------ settings
+
+
+async def test_settings_defaults(database: Database) -> None:
+    assert await SettingsStore(database).get(GUILD) == GuildSettings()
+
+
+async def test_settings_persist(database_url: str) -> None:
+    async with open_database(database_url) as db:
+        store = SettingsStore(db)
+        updated = await store.update(GUILD, max_count=4, audit_channel_id=555, remixing_enabled=False)
+        assert (updated.max_count, updated.audit_channel_id, updated.remixing_enabled) == (4, 555, False)
+        await store.update(GUILD, auto_long_side=768)  # the others stay as they were
+        assert await store.add_blocked(GUILD, "Bad  Word")
+        assert not await store.add_blocked(GUILD, "bad word")
+        assert await store.allow_channel(GUILD, 77)
+        assert not await store.allow_channel(GUILD, 77)
+    async with open_database(database_url) as db:
+        settings = await SettingsStore(db).get(GUILD)
+    assert settings == GuildSettings(
+        allowed_channel_ids=frozenset({77}),
+        max_count=4,
+        auto_long_side=768,
+        blocklist=("bad word",),
+        audit_channel_id=555,
+        remixing_enabled=False,
+    )
+    assert settings.channel_allowed(77) and not settings.channel_allowed(78)
+
+
+async def test_settings_cache_is_invalidated_on_write(database: Database) -> None:
+    store = SettingsStore(database, cache_ttl=3600)
+    assert (await store.get(GUILD)).blocklist == ()
+    await store.add_blocked(GUILD, "spam")
+    assert (await store.get(GUILD)).blocklist == ("spam",)
+    assert await store.remove_blocked(GUILD, "SPAM")
+    assert not await store.remove_blocked(GUILD, "spam")
+    await store.allow_channel(GUILD, 9)
+    assert (await store.get(GUILD)).allowed_channel_ids == {9}
+    assert await store.disallow_channel(GUILD, 9)
+    assert not await store.disallow_channel(GUILD, 9)
+    assert await store.get(GUILD) == GuildSettings()
+    await store.update(GUILD, audit_channel_id=12)
+    await store.update(GUILD, audit_channel_id=None)
+    assert (await store.get(GUILD)).audit_channel_id is None
+
+
+async def test_settings_are_validated(database: Database) -> None:
+    store = SettingsStore(database)
+    with pytest.raises(ValueError, match="max_count"):
+        await store.update(GUILD, max_count=11)
+    with pytest.raises(ValueError, match="auto_long_side"):
+        await store.update(GUILD, auto_long_side=4096)
+    with pytest.raises(ValueError, match="blocklist"):
+        await store.update(GUILD, blocklist=("x",))
+    with pytest.raises(ValueError):
+        await store.add_blocked(GUILD, "   ")
+
+
+@pytest.mark.parametrize(
+    "prompt, expected",
+    [
+        ("a class photo", None),
+        ("what an ASS!", "ass"),
+        ("assassin", None),
+        ("a Bad   Word here", "bad word"),
+        ("badword", None),
+        ("", None),
+    ],
+)
+def test_find_blocked(prompt: str, expected: str | None) -> None:
+    assert find_blocked(prompt, ("ass", "bad word")) == expected
+
+
+def test_find_blocked_with_punctuated_phrases() -> None:
+    assert find_blocked("say f*ck now", ("f*ck",)) == "f*ck"
+    assert find_blocked("c++ code", ("c++",)) == "c++"
+    assert find_blocked("anything", ()) is None
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "make her ｎｕｄｅ",  # fullwidth letters
+        "make her n\u200bude",  # a zero-width space inside the word
+        "make her nu\u200dde",  # a zero-width joiner
+        "make her nüde",  # an accent, precomposed
+        "make her nu\u0308de",  # an accent, as a combining mark
+        "make her NÚDE!",
+    ],
+)
+def test_find_blocked_sees_through_disguises(prompt: str) -> None:
+    assert find_blocked(prompt, ("nude",)) == "nude"
+
+
+def test_find_blocked_folds_the_blocklist_too() -> None:
+    assert find_blocked("make her nude", ("Ｎüde",)) == "Ｎüde"
+    assert find_blocked("strasse", ("Straße",)) == "Straße"  # casefold, not lower: ß is ss
+
+
+@pytest.mark.parametrize("prompt", ["denuded hills", "ｄｅｎｕｄｅｄ hills", "de\u200bnüded hills", "nudes"])
+def test_find_blocked_still_needs_whole_words(prompt: str) -> None:
+    assert find_blocked(prompt, ("nude",)) is None
+
+
+# ------------------------------------------------------------------- pins found by mutation testing
+
+
+@pytest.mark.parametrize(
+    ("limit", "period", "words"),
+    [
+        (None, Period.DAY, "an exempt rule has no period"),
+        (-1, Period.DAY, "a limit must be a whole number of images ≥ 0 with a period"),
+        (5, None, "a limit must be a whole number of images ≥ 0 with a period"),
+    ],
+)
+def test_quota_rule_refuses_nonsense_in_words(limit, period, words) -> None:
+    with pytest.raises(ValueError) as refused:
+        QuotaRule(limit, period)
+    assert str(refused.value) == words
+
+
+def test_parse_quota_words() -> None:
+    with pytest.raises(ValueError) as refused:
+        parse_quota("-2/day")
+    assert str(refused.value) == "'-2/day': the limit must be 0 or more images"
+    with pytest.raises(ValueError) as refused:
+        parse_quota("3/fortnight")
+    assert str(refused.value) == "'3/fortnight': unknown period 'fortnight' (use one of hour, day, week, month)"
+
+
+def status_with(remaining: int | None, budget_remaining: int | None):
+    budget = None
+    if budget_remaining is not None:
+        budget = BudgetStatus(QuotaRule(10, Period.DAY), 10 - budget_remaining, budget_remaining, None)
+    return QuotaStatus(QuotaRule(5, Period.DAY), RuleSource("member"), 0, 5, remaining, None, budget)
+
+
+def test_blocking_limit_at_the_boundaries() -> None:
+    assert status_with(3, None).blocking_limit(3) is None  # exactly what is left fits
+    assert status_with(3, None).blocking_limit(4) == "member"
+    assert status_with(None, 2).blocking_limit(2) is None
+    assert status_with(None, 2).blocking_limit(3) == "budget"
+    assert status_with(5, 2).blocking_limit(3) == "budget"
+    assert status_with(1, 0).blocking_limit(2) == "member"  # the member's limit is named first
+
+
+def test_quota_exceeded_says_what_was_asked() -> None:
+    refused = QuotaExceeded(replace(status_with(1, None), blocked_by="member"), 3)
+    assert refused.requested == 3
+    assert str(refused) == "3 image(s) requested, 1 available (limit: member)"
+
+
+async def test_reservation_says_who_how_many_and_when(quota: QuotaStore) -> None:
+    reservation = await quota.reserve(GUILD, USER, [], 2, now=T0)
+    assert (reservation.guild_id, reservation.user_id, reservation.count, reservation.created_at) == (
+        GUILD,
+        USER,
+        2,
+        T0,
+    )
+    with pytest.raises(ValueError, match=r"^a reservation is for 1 or more images$"):
+        await quota.reserve(GUILD, USER, [], 0, now=T0)
+
+
+async def test_a_naive_time_is_utc(quota: QuotaStore) -> None:
+    await quota.reserve(GUILD, USER, [], 2, now=T0.replace(tzinfo=None))
+    status = await quota.explain(GUILD, USER, [], now=T0)
+    assert status.used == 2 and status.next_free_at == T0 + timedelta(days=1)
+
+
+async def test_settle_of_nothing_returns_everything(quota: QuotaStore) -> None:
+    reservation = await quota.reserve(GUILD, USER, [], 3, now=T0)
+    assert await quota.settle(reservation.id, 0)
+    assert (await quota.explain(GUILD, USER, [], now=T0)).used == 0
+    with pytest.raises(ValueError, match=r"^delivered must be 0 or more images$"):
+        await quota.settle(reservation.id, -1)
+
+
+async def test_settle_keeps_no_more_than_was_reserved(quota: QuotaStore) -> None:
+    reservation = await quota.reserve(GUILD, USER, [], 2, now=T0)
+    assert await quota.settle(reservation.id, 5)
+    assert (await quota.explain(GUILD, USER, [], now=T0)).used == 2
+    assert (await quota.usage_report(GUILD, 1, now=T0)).total == 2
+
+
+async def test_a_released_reservation_is_not_reported_as_kept(quota: QuotaStore) -> None:
+    reservation = await quota.reserve(GUILD, USER, [], 2, now=T0)
+    assert await quota.release(reservation.id)
+    assert not await quota.settle(reservation.id, 2)
+    assert (await quota.usage_report(GUILD, 1, now=T0)).total == 0
+    stale = await quota.reserve(GUILD, USER, [], 2, now=T0)
+    await quota.release_stale(60, now=T0 + timedelta(minutes=5))
+    assert not await quota.settle(stale.id, 2)
+    assert (await quota.usage_report(GUILD, 1, now=T0)).total == 0
+
+
+async def test_usage_report_defaults_to_a_week_and_the_top_ten(quota: QuotaStore) -> None:
+    await quota.exempt(GUILD, "role", ROLE_A)
+    for user in range(12):
+        reservation = await quota.reserve(GUILD, 5000 + user, [ROLE_A], 1 + user % 3, now=T0 - timedelta(days=user))
+        await quota.settle(reservation.id, 1 + user % 3)
+    report = await quota.usage_report(GUILD, now=T0)
+    assert len(report.days) == 7 and report.days[-1] == date(2025, 3, 1)
+    assert report.total == sum(1 + user % 3 for user in range(7))
+    # Most first, then by user id: of the seven users in the week, 5002 and 5005 kept 3 each.
+    assert report.top_users[:3] == ((5002, 3), (5005, 3), (5001, 2))
+    wide = await quota.usage_report(GUILD, 30, now=T0)
+    assert len(wide.top_users) == 10 and wide.top_users[-2:] == ((5000, 1), (5003, 1))
+    assert (await quota.usage_report(GUILD, 1, now=T0)).days == (date(2025, 3, 1),)
+
+
+async def test_list_rules_orders_roles_and_members_by_id(quota: QuotaStore) -> None:
+    await quota.set_role_rule(GUILD, ROLE_B, 1, Period.DAY)
+    await quota.set_role_rule(GUILD, ROLE_A, 2, Period.DAY)
+    await quota.set_member_rule(GUILD, OTHER_USER, 3, Period.DAY)
+    await quota.set_member_rule(GUILD, USER, 4, Period.DAY)
+    await quota.set_default(GUILD, 5, Period.DAY)
+    await quota.set_default(GUILD, 6, Period.DAY)  # replaces the default, not a second one
+    rules = await quota.list_rules(GUILD)
+    assert [(r.target_kind, r.target_id, r.rule.limit) for r in rules] == [
+        ("default", None, 6),
+        ("role", ROLE_A, 2),
+        ("role", ROLE_B, 1),
+        ("member", USER, 4),
+        ("member", OTHER_USER, 3),
+    ]
+    assert await quota.clear(GUILD, "role", ROLE_A) and not await quota.clear(GUILD, "role", ROLE_A)
+    assert [r.target_id for r in await quota.list_rules(GUILD)] == [None, ROLE_B, USER, OTHER_USER]
