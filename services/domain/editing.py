@@ -41,6 +41,8 @@ from services.text.words import Text
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 3.0  # seconds between progress updates while an edit waits or runs
+# How long the end of an edit waits for a progress update already on its way to finish.
+PROGRESS_SETTLE_SECONDS = 10.0
 T = TypeVar("T")
 
 
@@ -343,9 +345,15 @@ class EditService:
             yield
             return
 
+        ended = asyncio.Event()
+
         async def tick() -> None:
             while True:
-                await asyncio.sleep(self._progress_interval)
+                try:
+                    await asyncio.wait_for(ended.wait(), self._progress_interval)
+                    return
+                except TimeoutError:
+                    pass
                 elapsed = time.monotonic() - started
                 if ticket.started_at is None:
                     view = await self._queue.view(ticket)
@@ -358,9 +366,13 @@ class EditService:
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # An update in flight is let finish, never cancelled: a request cancelled while discord.py waits out
+            # an exhausted rate-limit bucket keeps that bucket's lock for good, and every later request with the
+            # interaction's token (the results, the summary) would wait on it forever. An update that hangs is
+            # left to itself after a while rather than holding up the edit.
+            ended.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), PROGRESS_SETTLE_SECONDS)
 
 
 def _sent(plan: PlannedEdit, copies: Mapping[InputRole, KeptPicture]) -> SentEdit:

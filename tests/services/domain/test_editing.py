@@ -523,3 +523,29 @@ async def test_a_failing_progress_display_does_not_stop_the_edit(edits: Edits) -
 
     report = await service.run(edits.choice(1), requester(), deliver=posting(10), progress=progress)
     assert report.outcome is EditOutcome.DELIVERED and await edits.left() == QUOTA - 1
+
+
+async def test_the_end_of_an_edit_lets_a_progress_update_in_flight_finish(edits: Edits) -> None:
+    """discord.py keeps a webhook's rate-limit lock for good when a request is cancelled while it waits out
+    the bucket, so a progress update already sent must be let finish, never cancelled."""
+    service = edits.service(progress_interval=0.01)
+    edits.hub.gate = asyncio.Event()
+    updating, may_finish = asyncio.Event(), asyncio.Event()
+    started: list[str] = []
+    finished: list[str] = []
+
+    async def progress(status: EditProgress) -> None:
+        if status.stage != "editing":
+            return
+        started.append(status.stage)
+        updating.set()
+        await may_finish.wait()  # Discord is slow to answer this one
+        finished.append(status.stage)
+
+    task = asyncio.create_task(service.run(edits.choice(1), requester(), deliver=posting(10), progress=progress))
+    await updating.wait()
+    edits.hub.gate.set()  # the edit ends while the update is on its way
+    await until(lambda: edits.hub.requests, 5, "the upstream call")
+    may_finish.set()
+    assert (await task).outcome is EditOutcome.DELIVERED
+    assert finished == started == ["editing"]
