@@ -177,6 +177,10 @@ REMIX_MASK_LABEL = _("Mask (optional)")
 REMIX_MASK_HELP = _("Same size as the picture; transparent or white where it may change")
 REMIX_COUNT_LABEL = _("Count")
 REMIX_COUNT_HELP = _("How many pictures ({min}–{max})")
+OUTPAINT_CANNOT_GROW = _(
+    "This picture cannot grow that way: it is already {width}×{height} pixels, and the upstream makes"
+    " pictures of at most {max} pixels a side."
+)
 REMIXING_ALLOWED = _("Other members can remix your uploads and results.")
 REMIXING_STOPPED = _("Other members can no longer remix or reroll your uploads and results; you still can.")
 NO_PICTURE_IN_MESSAGE = _("That message has no picture to remix: it needs an image attachment or an image embed.")
