@@ -63,7 +63,7 @@ def test_a_picture_at_the_maximum_cannot_grow_that_way(size, growth):
     width, height = size
     assert refused.value.text.render() == (
         f"This picture cannot grow that way: it is already {width}×{height} pixels, and the upstream makes"
-        " pictures of at most 2048 pixels a side."
+        " pictures of at most 2048 pixels a side. Nothing was charged."
     )
     assert refused.value.text.render("de") != refused.value.text.render()
 
