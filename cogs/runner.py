@@ -270,6 +270,12 @@ class EditRunner:
         _check_may_grow(target, growth)
         return target
 
+    async def grow_target(self, reply: Reply, ref: PictureRef, growth: Growth) -> RegionTarget:
+        """Zoom out or a Pan on a region panel: its picture, once the member may still build on it and it can grow."""
+        target = await self.panel_target(reply, ref)
+        _check_may_grow(target, growth)
+        return target
+
     async def grow(self, reply: Reply, ref: PictureRef, growth: Growth, prompt: str, count_text: str) -> None:
         """The Zoom out or Pan modal's answers: the picture on a larger canvas, the new area painted, credited."""
         settings = await self._remix_settings(reply)  # again: the server may have turned it off meanwhile

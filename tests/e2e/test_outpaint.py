@@ -8,6 +8,7 @@ import io
 import pytest
 from PIL import Image
 
+from cogs.growing import PAN_EMOJI
 from emulators.modelhub import Fault
 from services.imaging.outpaint import SEAM
 from tests.harness import running_bot
@@ -16,6 +17,7 @@ from tests.helpers import (
     file_of,
     modal_of,
     moderator,
+    panel_of,
     picture,
     posted_edit,
     results_of,
@@ -24,10 +26,9 @@ from tests.helpers import (
     used,
     walk,
 )
+from tests.images import png_bytes
 from tests.protocol import EPHEMERAL
 from tests.stack import Stack
-
-PAN_EMOJI = {"left": "⬅️", "right": "➡️", "up": "⬆️", "down": "⬇️"}
 
 
 def pan_button(message: dict, direction: str) -> str:
@@ -68,8 +69,10 @@ def check_upstream(stack: Stack, original: bytes, size: tuple[int, int], offset:
     source = Image.open(io.BytesIO(original)).convert("RGB")
     box = (*offset, offset[0] + source.width, offset[1] + source.height)
     assert picture.convert("RGB").crop(box).tobytes() == source.tobytes()
-    # Not black: the new area continues the picture.
-    assert min(sum(picture.convert("RGB").getpixel((x, y))) for x in (0, size[0] - 1) for y in (0, size[1] - 1)) > 0
+    # Not black: the new area continues the picture (here a gradient from black, so not everywhere).
+    beyond = picture.convert("RGB")
+    beyond.paste((0, 0, 0), box)
+    assert beyond.getbbox() is not None
     assert mask.mode == "RGBA"
     expected = Image.new("L", size, 0)
     expected.paste(255, opaque_box(*box, size))
@@ -188,3 +191,46 @@ async def test_quota_is_checked_before_the_picture_is_read_and_a_failure_is_refu
     record = await submit(stack, modal, {}, message=result)
     await record.wait_for(lambda r: any("charged" in text for text in r.texts()), timeout=30)
     assert await used(stack) == 1
+
+
+async def test_the_region_panel_zooms_out_a_members_upload(stack):
+    photo = png_bytes(64, 48)
+    owner = stack.discord.other_member
+    attachment = stack.discord.add_attachment(photo, "cat.png", "image/png", width=64, height=48)
+    message = stack.discord.add_message("my cat", user=owner, attachments=[attachment])
+    panel = await panel_of(await stack.discord.message_command("Edit region", message))
+    [row] = [c for c in walk(panel["components"]) if any(b.get("label") == "Zoom out" for b in c.get("components", []))]
+    assert [b.get("label") for b in row["components"]] == ["Zoom out", None, None, None, None]
+    modal = await modal_of(await stack.discord.click(panel, button(panel, "Zoom out")))
+    assert not modal["components"][0]["component"].get("value")  # no result, no prompt to prefill
+    record = await submit(stack, modal, {"Prompt": "the whole garden", "Factor": "1.5"}, message=panel)
+    [zoomed] = await results_of(record)
+    check_upstream(stack, photo, (96, 80), (16, 16))
+    link = f"https://discord.com/channels/{stack.discord.guild_id}/{message['channel_id']}/{message['id']}"
+    assert f"Zoomed out from {link} by <@{owner['id']}>" in zoomed["content"]
+    assert await used(stack) == 1
+
+
+async def test_the_region_panel_pans_a_result_after_a_restart(stack):
+    _, result = await posted_edit(stack)
+    panel = await panel_of(await stack.discord.click(result, button(result, "Region")))
+    await stack.bot.close()
+    async with running_bot(stack.config, stack.discord) as restarted:
+        stack.bot = restarted
+        modal = await modal_of(await stack.discord.click(panel, pan_button(panel, "up")))
+        assert modal["title"] == "Pan up" and modal["components"][0]["component"]["value"] == "invert it"
+        [panned] = await results_of(await submit(stack, modal, {}, message=panel))
+        check_upstream(stack, file_of(result), (64, 96), (0, 32))
+        assert credit(stack, result, "Panned from") in panned["content"]
+
+
+async def test_an_upload_at_the_maximum_width_cannot_pan_sideways_and_costs_nothing(stack):
+    photo = png_bytes(2048, 64)
+    attachment = stack.discord.add_attachment(photo, "wide.png", "image/png", width=2048, height=64)
+    message = stack.discord.add_message("a panorama", attachments=[attachment])
+    panel = await panel_of(await stack.discord.message_command("Edit region", message))
+    modal = await modal_of(await stack.discord.click(panel, pan_button(panel, "left")))
+    record = await submit(stack, modal, {"Prompt": "more"}, message=panel)
+    said = await told(record, "cannot grow that way")
+    assert "it is already 2048×64 pixels" in said and "Nothing was charged." in said
+    assert len(stack.hub.requests) == 0 and await used(stack) == 0
