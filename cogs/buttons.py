@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import discord
 
 from cogs.failures import report_failure
+from services.imaging.outpaint import Direction
 from services.text import words
 from services.text.refusal import Refusal
 from services.text.words import Text
@@ -37,16 +38,15 @@ class _Look:
 
 
 _PAN = discord.ButtonStyle.secondary
+# Pan's buttons show an arrow only, under a result and in the region panel (cogs/growing.py).
+PAN_EMOJI: dict[Direction, str] = {"left": "⬅️", "right": "➡️", "up": "⬆️", "down": "⬇️"}
 _BUTTONS: dict[Action, _Look] = {
     "reroll": _Look(words.BUTTON_REROLL, discord.ButtonStyle.primary),
     "remix": _Look(words.BUTTON_REMIX, discord.ButtonStyle.secondary),
     "region": _Look(words.BUTTON_REGION, discord.ButtonStyle.secondary),
     "delete": _Look(words.BUTTON_DELETE, discord.ButtonStyle.danger),
     "zoom": _Look(words.BUTTON_ZOOM_OUT, discord.ButtonStyle.secondary, row=1),
-    "left": _Look(None, _PAN, row=1, emoji="⬅️"),
-    "right": _Look(None, _PAN, row=1, emoji="➡️"),
-    "up": _Look(None, _PAN, row=1, emoji="⬆️"),
-    "down": _Look(None, _PAN, row=1, emoji="⬇️"),
+    **{direction: _Look(None, _PAN, row=1, emoji=emoji) for direction, emoji in PAN_EMOJI.items()},
 }
 # What a button does: given the click and the job id of its result.
 ResultAction = Callable[[discord.Interaction, int], Awaitable[None]]

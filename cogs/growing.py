@@ -11,6 +11,7 @@ from typing import Any, Literal, cast
 
 import discord
 
+from cogs.buttons import PAN_EMOJI
 from cogs.failures import report_failure
 from cogs.reply import InteractionReply
 from cogs.runner import runner_of
@@ -24,8 +25,6 @@ from services.text.words import Text
 PICTURE_REF = r"(?P<kind>[jm])(?P<ref>[0-9]{1,20}):(?P<attachment>[0-9]{1,20})"
 How = Literal["zoom", "left", "right", "up", "down"]
 HOWS: tuple[How, ...] = ("zoom", "left", "right", "up", "down")
-# Pan's buttons show an arrow only; Zoom out's its words.
-PAN_EMOJI: dict[Direction, str] = {"left": "⬅️", "right": "➡️", "up": "⬆️", "down": "⬇️"}
 
 
 def ref_of(match: Any) -> PictureRef:

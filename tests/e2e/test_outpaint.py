@@ -8,7 +8,7 @@ import io
 import pytest
 from PIL import Image
 
-from cogs.growing import PAN_EMOJI
+from cogs.buttons import PAN_EMOJI
 from emulators.modelhub import Fault
 from services.imaging.outpaint import SEAM
 from tests.harness import running_bot
