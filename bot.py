@@ -51,7 +51,7 @@ from services.storage.settings import SettingsStore
 
 log = logging.getLogger("retouch")
 
-EXTENSIONS = ("cogs.edit", "cogs.quota", "cogs.settings", "cogs.remix", "cogs.privacy", "cogs.regions")
+EXTENSIONS = ("cogs.edit", "cogs.quota", "cogs.settings", "cogs.remix", "cogs.privacy", "cogs.regions", "cogs.outpaint")
 COMMAND_DIGEST_KEY = "global_command_digest"
 # On SIGTERM, edits in flight get this long to finish before they are cancelled and refunded
 # (docker stop waits 10 s by default before SIGKILL; `stop_grace_period` can raise both).

@@ -1,4 +1,6 @@
-"""Reroll, Remix, Region and Delete under every result: the buttons, and which extension answers each.
+"""The buttons under every result, and which extension answers each.
+
+The first row: Reroll, Remix, Region and Delete; the second: Zoom out and Pan ⬅ ➡ ⬆ ⬇ (cogs/outpaint.py).
 
 The buttons carry their job id in the custom_id, so they work on messages from any earlier run. The bot
 registers the button (`setup_hook`); each extension registers the actions it answers in `bot.result_actions`
@@ -8,11 +10,13 @@ when it loads, so nothing here imports an extension.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import discord
 
 from cogs.failures import report_failure
+from services.imaging.outpaint import Direction
 from services.text import words
 from services.text.refusal import Refusal
 from services.text.words import Text
@@ -20,12 +24,29 @@ from services.text.words import Text
 if TYPE_CHECKING:
     from bot import RetouchBot
 
-Action = Literal["reroll", "remix", "region", "delete"]
-_BUTTONS: dict[Action, tuple[str, discord.ButtonStyle]] = {
-    "reroll": (words.BUTTON_REROLL, discord.ButtonStyle.primary),
-    "remix": (words.BUTTON_REMIX, discord.ButtonStyle.secondary),
-    "region": (words.BUTTON_REGION, discord.ButtonStyle.secondary),
-    "delete": (words.BUTTON_DELETE, discord.ButtonStyle.danger),
+Action = Literal["reroll", "remix", "region", "delete", "zoom", "left", "right", "up", "down"]
+
+
+@dataclass(frozen=True)
+class _Look:
+    """A button's face: a label (a template of words.py) or an emoji alone, its style, and its row."""
+
+    label: str | None
+    style: discord.ButtonStyle
+    row: int = 0
+    emoji: str | None = None
+
+
+_PAN = discord.ButtonStyle.secondary
+# Pan's buttons show an arrow only, under a result and in the region panel (cogs/growing.py).
+PAN_EMOJI: dict[Direction, str] = {"left": "⬅️", "right": "➡️", "up": "⬆️", "down": "⬇️"}
+_BUTTONS: dict[Action, _Look] = {
+    "reroll": _Look(words.BUTTON_REROLL, discord.ButtonStyle.primary),
+    "remix": _Look(words.BUTTON_REMIX, discord.ButtonStyle.secondary),
+    "region": _Look(words.BUTTON_REGION, discord.ButtonStyle.secondary),
+    "delete": _Look(words.BUTTON_DELETE, discord.ButtonStyle.danger),
+    "zoom": _Look(words.BUTTON_ZOOM_OUT, discord.ButtonStyle.secondary, row=1),
+    **{direction: _Look(None, _PAN, row=1, emoji=emoji) for direction, emoji in PAN_EMOJI.items()},
 }
 # What a button does: given the click and the job id of its result.
 ResultAction = Callable[[discord.Interaction, int], Awaitable[None]]
@@ -53,16 +74,19 @@ class ResultActions:
 
 class ResultButton(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=r"retouch:(?P<action>reroll|remix|region|delete):(?P<job_id>[0-9]+)",
+    template=r"retouch:(?P<action>reroll|remix|region|delete|zoom|left|right|up|down):(?P<job_id>[0-9]+)",
 ):
     """A button under a result; everything but the action and the job id is in the database."""
 
     def __init__(self, action: Action, job_id: int, locale: str | None = None) -> None:
-        label, style = _BUTTONS[action]
+        look = _BUTTONS[action]
         button: discord.ui.Button[discord.ui.View] = discord.ui.Button(
-            label=Text(label).render(locale), style=style, custom_id=f"retouch:{action}:{job_id}"
+            label=Text(look.label).render(locale) if look.label else None,
+            emoji=look.emoji,
+            style=look.style,
+            custom_id=f"retouch:{action}:{job_id}",
         )
-        super().__init__(button)
+        super().__init__(button, row=look.row)
         self.action: Action = action
         self.job_id = job_id
 
@@ -80,7 +104,7 @@ class ResultButton(
 
 
 def result_view(job_id: int, locale: str | None = None) -> discord.ui.View:
-    """Reroll, Remix, Region and Delete for one job's results; no timeout: they work as long as the message exists."""
+    """The buttons for one job's results, in two rows; no timeout: they work as long as the message exists."""
     view = discord.ui.View(timeout=None)
     for action in _BUTTONS:
         view.add_item(ResultButton(action, job_id, locale))

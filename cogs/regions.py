@@ -3,11 +3,11 @@
 The Region button under a result and the "Edit region" message menu open it, under Remix's rules (the
 server allows remixing in this channel, the member may post pictures there, the owners consent). The panel
 is an ephemeral message: the preview (the chosen area tinted, the 3×3 grid labelled), a multi-select of the
-areas, Invert, Continue (a modal: prompt and count) and, when PUBLIC_URL is set, a link to the browser
-painter. Its components carry the picture's reference and the selection's code in their custom ids, so a
-panel keeps working after a restart: a result's picture is on record with its job; a member's upload is
-remembered by this process (a bot without the MESSAGE_CONTENT intent cannot read it again) and otherwise
-looked up in its message, which works for an application that has the intent.
+areas, Invert, Continue (a modal: prompt and count), when PUBLIC_URL is set a link to the browser painter,
+and Zoom out and Pan (cogs/growing.py). Its components carry the picture's reference and the selection's
+code in their custom ids, so a panel keeps working after a restart: a result's picture is on record with
+its job; a member's upload is remembered by this process (a bot without the MESSAGE_CONTENT intent cannot
+read it again) and otherwise looked up in its message, which works for an application that has the intent.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from discord import app_commands
 
 from cogs.base import RetouchCog
 from cogs.failures import render, report_failure
+from cogs.growing import HOWS, PICTURE_REF, PanelGrowButton, ref_of
 from cogs.reply import InteractionReply
 from cogs.runner import runner_of
 from services.domain.region_pictures import PictureRef, RegionTarget
@@ -38,13 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODAL_TIMEOUT = 15 * 60
-_REF = r"(?P<kind>[jm])(?P<ref>[0-9]{1,20}):(?P<attachment>[0-9]{1,20}):(?P<code>[0-9a-f]{4})"
+_REF = PICTURE_REF + r":(?P<code>[0-9a-f]{4})"
 PanelAction = Literal["pick", "invert", "go"]
-
-
-def _ref(match: Any) -> PictureRef:
-    """The picture a component's custom id names."""
-    return PictureRef(cast(Literal["j", "m"], match["kind"]), int(match["ref"]), int(match["attachment"]))
 
 
 class AreaSelect(
@@ -80,7 +76,7 @@ class AreaSelect(
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any, /
     ) -> AreaSelect:
-        return cls(_ref(match), Selection.from_code(match["code"]))
+        return cls(ref_of(match), Selection.from_code(match["code"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
@@ -117,7 +113,7 @@ class PanelButton(
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any, /
     ) -> PanelButton:
-        return cls(cast(PanelAction, match["action"]), _ref(match), Selection.from_code(match["code"]))
+        return cls(cast(PanelAction, match["action"]), ref_of(match), Selection.from_code(match["code"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
@@ -226,6 +222,7 @@ async def show_panel(interaction: discord.Interaction, target: RegionTarget, sel
             discord.ui.MediaGallery(discord.MediaGalleryItem(f"attachment://{PREVIEW_FILENAME}")),
             discord.ui.ActionRow(AreaSelect(target.ref, selection, locale)),
             discord.ui.ActionRow(*buttons),
+            discord.ui.ActionRow(*(PanelGrowButton(how, target.ref, locale) for how in HOWS)),
         )
     )
     await interaction.edit_original_response(

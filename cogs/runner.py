@@ -30,6 +30,7 @@ from services.domain.editing import EditProgress, EditService, Requester
 from services.domain.region_pictures import PictureRef, RegionPictures, RegionTarget, result_target
 from services.domain.remixing import RemixRules, RemixTarget, remix_form, reroll_form
 from services.domain.validation import CheckedEdit, TypedEdit
+from services.imaging.outpaint import Growth, plan_canvas
 from services.imaging.pictures import Picture
 from services.imaging.regions import Selection
 from services.storage.jobs import JobStore, Origin
@@ -74,10 +75,22 @@ def _check_may_post(reply: Reply) -> None:
         raise Refusal(Text(words.MEMBER_MAY_NOT_POST, channel_id=reply.channel_id))
 
 
-def _remix_origin(guild_id: int | None, picture: Picture, parent_job_id: int | None) -> Origin:
-    """A remix's lineage: its parent job, and the credit to the picture's message and owner."""
+def _remix_origin(
+    guild_id: int | None, picture: Picture, parent_job_id: int | None, credit: str = words.CREDIT_REMIX
+) -> Origin:
+    """A remix's lineage: its parent job, and the credit (`credit`'s words) to the picture's message and owner."""
     link = jump_url(guild_id, picture.channel_id, picture.message_id)
-    return Origin(parent_job_id=parent_job_id, credit=Text(words.CREDIT_REMIX, link=link, author_id=picture.author_id))
+    return Origin(parent_job_id=parent_job_id, credit=Text(credit, link=link, author_id=picture.author_id))
+
+
+def _check_may_grow(target: RegionTarget, growth: Growth) -> None:
+    """A result's size is on record (no EXIF turns it): one that cannot grow is refused before anything is spent.
+
+    A member's upload is measured once it is read (its stored size may be turned), in the use case.
+    """
+    picture = target.picture
+    if target.parent is not None and picture.width and picture.height:
+        plan_canvas(picture.width, picture.height, growth)
 
 
 class EditRunner:
@@ -248,6 +261,39 @@ class EditRunner:
             masked = await self.regions.mask(target, image, mask, reply.member.id)
             origin = _remix_origin(reply.guild_id, target.picture, target.parent.id if target.parent else None)
             await self._run(reply, dataclasses.replace(choice, image=image, mask=masked), settings, origin)
+
+    # --- Zoom out and Pan
+
+    async def grow_target_of_job(self, reply: Reply, job_id: int, clicked: set[int], growth: Growth) -> RegionTarget:
+        """Zoom out or a Pan button: the clicked result's picture, once the member may build on it and it can grow."""
+        target = await self.region_target_of_job(reply, job_id, clicked)
+        _check_may_grow(target, growth)
+        return target
+
+    async def grow_target(self, reply: Reply, ref: PictureRef, growth: Growth) -> RegionTarget:
+        """Zoom out or a Pan on a region panel: its picture, once the member may still build on it and it can grow."""
+        target = await self.panel_target(reply, ref)
+        _check_may_grow(target, growth)
+        return target
+
+    async def grow(self, reply: Reply, ref: PictureRef, growth: Growth, prompt: str, count_text: str) -> None:
+        """The Zoom out or Pan modal's answers: the picture on a larger canvas, the new area painted, credited."""
+        settings = await self._remix_settings(reply)  # again: the server may have turned it off meanwhile
+        _check_may_post(reply)
+        target = await self.regions.target_of(ref, reply.channel_id)
+        await self._remixing.check_consent(reply.member.id, target.owners)
+        _check_may_grow(target, growth)
+        channel_id = self._channel_id(reply)
+        form = remix_form(channel_id, prompt, target.picture, target.parent, count_text, self._default_model)
+        # The size is the canvas's, known once the picture is read (after the quota is reserved).
+        choice = await self._edits.check(dataclasses.replace(form, size="auto", growth=growth), settings)
+        await reply.acknowledge()  # before the shared claim, as in reroll
+        async with self._remixing.claimed("grow", target.ref.id, reply.member.id):
+            image = await self._remixing.fresh("image", target.picture)
+            credit = words.CREDIT_ZOOM if growth.direction is None else words.CREDIT_PAN
+            parent_id = target.parent.id if target.parent else None
+            origin = _remix_origin(reply.guild_id, target.picture, parent_id, credit)
+            await self._run(reply, dataclasses.replace(choice, image=image), settings, origin)
 
     # --- the shared tail
 

@@ -77,8 +77,8 @@ def button(message: dict, label: str) -> str:
 
 
 def labels_of(message: dict) -> list[str]:
-    """The labels of the message's buttons, in order."""
-    return [c["label"] for c in walk(message["components"]) if c["type"] == BUTTON]
+    """The labels of the message's buttons, in order (None for a button that shows an emoji only)."""
+    return [c.get("label") for c in walk(message["components"]) if c["type"] == BUTTON]
 
 
 def file_of(message: dict, index: int = 0) -> bytes:

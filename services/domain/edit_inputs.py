@@ -16,8 +16,9 @@ import aiohttp
 
 from services.domain.edit_upstream import PlannedEdit
 from services.domain.validation import CheckedEdit
-from services.imaging.images import ImageInfo, auto_size, inspect_image, prepare_mask, upright_picture
+from services.imaging.images import ImageInfo, auto_size, decoding, inspect_image, prepare_mask, upright_picture
 from services.imaging.kept_inputs import KeptPicture, keep_mask, keep_picture, kept_size
+from services.imaging.outpaint import outpaint
 from services.imaging.pictures import Picture
 from services.storage.jobs import InputRole
 from services.text import words
@@ -72,6 +73,8 @@ async def prepare_inputs(
 
     `earlier`: a Reroll's kept copies of its job's inputs, read instead of downloading.
     """
+    if choice.growth is not None:
+        return await _grown_inputs(choice, downloader)
     data, info, image_url = await _read("image", choice.image, earlier.get("source"), downloader)
     if info.reoriented:
         # The upstream ignores EXIF: it gets the picture as Discord shows it, as bytes, not the URL.
@@ -102,6 +105,27 @@ async def prepare_inputs(
         choice.mask is not None,
         mask_url,
     )
+    return plan, copies
+
+
+async def _grown_inputs(
+    choice: CheckedEdit, downloader: PictureDownloader
+) -> tuple[PlannedEdit, dict[InputRole, KeptPicture]]:
+    """Zoom out or Pan: the picture on its grown canvas and the mask of the new area, both sent as the copies.
+
+    Decoded only here, after the quota was reserved; a picture that cannot grow is refused here too.
+    """
+    assert choice.growth is not None and choice.mask is None  # the mask is made here, never uploaded with it
+    data = await downloader.download("image", choice.image)
+    grown = await decoding(outpaint, data, choice.growth, choice.auto_long_side)
+    canvas = grown.canvas
+    info = ImageInfo(canvas.width, canvas.height, "PNG")
+    copies: dict[InputRole, KeptPicture] = {
+        "source": await keep_picture(grown.picture, info),
+        "mask": await keep_mask(grown.mask, info, info),
+    }
+    size = (canvas.width, canvas.height)
+    plan = PlannedEdit(choice.model, choice.prompt, size, choice.count, choice.output_format, None, True, None)
     return plan, copies
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import logging
 import time
@@ -29,6 +30,7 @@ from services.domain.job_queue import JobQueue, QueueClosed, QueueRefused, Ticke
 from services.domain.rejections import CoolingDown, RejectionTracker
 from services.domain.upstream import ModelHubBadRequestError, ModelHubContentPolicyError, ModelHubError
 from services.domain.validation import CheckedEdit, TypedEdit, validate
+from services.imaging.images import to_data_url
 from services.imaging.kept_inputs import KeptPicture
 from services.imaging.pictures import Picture
 from services.storage.jobs import InputRole, JobStore, NewJob, Origin
@@ -40,6 +42,7 @@ from services.text.words import Text
 
 log = logging.getLogger(__name__)
 
+MASK_FILENAME = "outpaint-mask.png"  # the name a grown canvas's mask is recorded under
 PROGRESS_INTERVAL = 3.0  # seconds between progress updates while an edit waits or runs
 # How long the end of an edit waits for a progress update already on its way to finish.
 PROGRESS_SETTLE_SECONDS = 10.0
@@ -322,6 +325,9 @@ class EditService:
         """
         earlier = await self._jobs.kept_inputs(origin.inputs_of) if origin.inputs_of is not None else {}
         plan, copies = await prepare_inputs(choice, earlier, self._downloader)
+        if choice.growth is not None:
+            # The mask of a grown canvas was made here: on record, so that a Reroll sends the kept copies again.
+            choice = dataclasses.replace(choice, mask=await _made_mask(copies["mask"], choice.image))
         job_id = await self._jobs.create(_new_job(choice, plan, requester, origin))
         await self._jobs.keep_inputs(job_id, copies)
         return plan, job_id
@@ -387,6 +393,12 @@ def _sent(plan: PlannedEdit, copies: Mapping[InputRole, KeptPicture]) -> SentEdi
         SentPicture(plan.image_url, source.data, source.content_type),
         SentPicture(plan.mask_url, mask.data, mask.content_type) if mask is not None else None,
     )
+
+
+async def _made_mask(mask: KeptPicture, image: Picture) -> Picture:
+    """The record of a mask Retouch made: its data URL. No size: it is the canvas's, which the source is not."""
+    url = await to_data_url(mask.data, mask.content_type)
+    return Picture(url, MASK_FILENAME, mask.content_type, len(mask.data), channel_id=image.channel_id)
 
 
 def _new_job(choice: CheckedEdit, plan: PlannedEdit, requester: Requester, origin: Origin) -> NewJob:

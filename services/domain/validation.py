@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from services.imaging.images import mask_size_text, parse_size
 from services.imaging.limits import MAX_COUNT, MAX_PROMPT, MIN_COUNT, OUTPUT_FORMATS
+from services.imaging.outpaint import Growth
 from services.imaging.pictures import Picture
 from services.storage.settings import GuildSettings, find_blocked
 from services.text import words
@@ -31,6 +32,7 @@ class TypedEdit:
     count: int | str = 1
     output_format: str = "png"
     model: str = ""
+    growth: Growth | None = None  # Zoom out or Pan: the picture grows on a larger canvas, the new area masked
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class CheckedEdit:
     image: Picture
     mask: Picture | None
     auto_long_side: int  # the long side `size: auto` scales to, this server's setting
+    growth: Growth | None = None  # the canvas (and `size`) come from the picture once it is read
 
 
 def check_channel(settings: GuildSettings, channel_id: int) -> None:
@@ -79,7 +82,15 @@ def validate(
         if image.width and image.height and mask.width and (image.width, image.height) != (mask.width, mask.height):
             raise Refusal(mask_size_text(image.width, image.height, mask.width, mask.height), field="mask")
     return CheckedEdit(
-        prompt, form.model, size, count, form.output_format, form.image, form.mask, settings.auto_long_side
+        prompt,
+        form.model,
+        size,
+        count,
+        form.output_format,
+        form.image,
+        form.mask,
+        settings.auto_long_side,
+        form.growth,
     )
 
 

@@ -216,6 +216,18 @@ def _displayed(image: Image.Image) -> Image.Image:
     return ImageOps.exif_transpose(image)
 
 
+def open_displayed(data: bytes, field: str = "image") -> Image.Image:
+    """`data` decoded once as a still picture and turned as displayed; Refusal like `inspect_image`.
+
+    Blocking: for Pillow work that runs in a thread (see `decoding`).
+    """
+    stored, _ = _open_still(data, field)
+    with stored:
+        image = _displayed(stored)
+        image.load()
+        return image if image is not stored else stored.copy()
+
+
 _Result = TypeVar("_Result")
 _decode_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 

@@ -395,3 +395,22 @@ REGION_UNKNOWN = _(
 PAINTER_POSTED = _("Done: the result is posted in the channel.")
 PAINTER_QUEUED = _("Your edit is in line: the result will be posted in the channel, mentioning you.")
 PAINTER_NOT_MEMBER = _("You are no longer a member of that server, so this link cannot edit there.")
+
+# ----------------------------------------------------------------- Zoom out and Pan (issue 21)
+
+BUTTON_ZOOM_OUT = _("Zoom out")
+ZOOM_MODAL_TITLE = _("Zoom out")
+PAN_LEFT_TITLE = _("Pan left")
+PAN_RIGHT_TITLE = _("Pan right")
+PAN_UP_TITLE = _("Pan up")
+PAN_DOWN_TITLE = _("Pan down")
+GROW_PROMPT_HELP = _("What should appear around the picture")
+ZOOM_FACTOR_LABEL = _("Factor")
+ZOOM_FACTOR_HELP = _("How far to zoom out")
+ZOOM_FACTOR_OPTION = _("{factor}×")
+CREDIT_ZOOM = _("Zoomed out from {link} by <@{author_id}>")
+CREDIT_PAN = _("Panned from {link} by <@{author_id}>")
+OUTPAINT_CANNOT_GROW = _(
+    "This picture cannot grow that way: it is already {width}×{height} pixels, and the upstream makes"
+    " pictures of at most {max} pixels a side. Nothing was charged."
+)

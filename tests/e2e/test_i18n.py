@@ -99,8 +99,8 @@ async def test_progress_and_the_summary_follow_the_member_and_the_caption_the_se
     [result] = record.followups
     member = stack.discord.member["id"]
     assert result["content"].startswith(f"> a red hat\nRequested by <@{member}> · `")
-    labels = [button["label"] for row in result["components"] for button in row["components"]]
-    assert labels == ["Reroll", "Remix", "Region", "Delete"]
+    labels = [button.get("label") for row in result["components"] for button in row["components"]]
+    assert labels == ["Reroll", "Remix", "Region", "Delete", "Zoom out", None, None, None, None]
 
 
 async def test_the_result_caption_buttons_and_audit_entry_are_in_the_servers_language(stack):
@@ -116,8 +116,8 @@ async def test_the_result_caption_buttons_and_audit_entry_are_in_the_servers_lan
     [result] = record.followups
     member = stack.discord.member["id"]
     assert re.fullmatch(rf"> a red hat\nAngefordert von <@{member}> · `[^`]+` · 64x64", result["content"])
-    labels = [button["label"] for row in result["components"] for button in row["components"]]
-    assert labels == ["Neu würfeln", "Remixen", "Bereich", "Löschen"]
+    labels = [button.get("label") for row in result["components"] for button in row["components"]]
+    assert labels == ["Neu würfeln", "Remixen", "Bereich", "Löschen", "Herauszoomen", None, None, None, None]
     [entry] = [m for m in stack.discord.messages.values() if int(m["channel_id"]) == audit_channel]
     assert entry["content"].startswith(f"<@{member}> hat in <#{stack.discord.channel_id}> bearbeitet · `")
     assert " · 1 von 1 gepostet · https://discord.com/channels/" in entry["content"]

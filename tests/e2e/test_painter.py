@@ -98,8 +98,8 @@ async def test_paint_in_browser_posts_the_result_in_the_channel(browser, served)
     ]
     assert int(posted["channel_id"]) == stack.discord.channel_id and not posted["flags"] & EPHEMERAL
     assert f"Requested by <@{member}>" in posted["content"]
-    labels = [c["label"] for row in posted["components"] for c in row["components"]]
-    assert labels == ["Reroll", "Remix", "Region", "Delete"]
+    labels = [c.get("label") for row in posted["components"] for c in row["components"]]
+    assert labels == ["Reroll", "Remix", "Region", "Delete", "Zoom out", None, None, None, None]
     [sent] = [c for c in stack.discord.calls if c.method == "POST" and c.json and "a blue sky" in str(c.json)]
     assert sent.path == f"/channels/{stack.discord.channel_id}/messages"
     assert [int(u) for u in sent.json["allowed_mentions"]["users"]] == [int(member)]  # the member is pinged
@@ -166,4 +166,4 @@ async def test_an_expired_link_is_refused_and_costs_nothing(browser, served):
 async def test_without_public_url_the_panel_has_no_link(stack):
     _, result = await posted_edit(stack)
     panel = await panel_of(await stack.discord.click(result, button(result, "Region")))
-    assert labels_of(panel) == ["Invert", "Continue"]
+    assert labels_of(panel) == ["Invert", "Continue", "Zoom out", None, None, None, None]

@@ -192,4 +192,4 @@ async def test_the_panel_speaks_the_members_language(stack):
         stack, panel, await stack.discord.click(panel, select_of(panel)["custom_id"], values=["left"], locale="de")
     )
     assert "Zu ändernder Bereich: Linke Hälfte." in text_of(panel)
-    assert labels_of(panel) == ["Umkehren", "Weiter"]
+    assert labels_of(panel) == ["Umkehren", "Weiter", "Herauszoomen", None, None, None, None]

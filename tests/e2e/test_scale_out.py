@@ -256,7 +256,9 @@ async def test_a_double_click_while_old_and_new_process_share_a_shard_is_charged
         record = await edit(discord, discord.member, discord.channel_id)
         await told(record, DONE, timeout=EDIT_TIMEOUT)
         [result] = [m for m in record.followups if m.get("components")]
-        [reroll] = [c["custom_id"] for row in result["components"] for c in row["components"] if c["label"] == "Reroll"]
+        [reroll] = [
+            c["custom_id"] for row in result["components"] for c in row["components"] if c.get("label") == "Reroll"
+        ]
         assert len(hub.requests) == 1
 
         # The first click reaches the old process first, the second the new one: each process, frozen in
