@@ -119,10 +119,11 @@ async def _grown_inputs(
     data = await downloader.download("image", choice.image)
     grown = await decoding(outpaint, data, choice.growth, choice.auto_long_side)
     canvas = grown.canvas
-    info = ImageInfo(canvas.width, canvas.height, "PNG")
+    # Both are kept as outpaint made them, PNGs whatever their size: they go upstream as PNG data URLs, the
+    # picture pixel-exact around the new area, and a Reroll sends the very same canvas again.
     copies: dict[InputRole, KeptPicture] = {
-        "source": await keep_picture(grown.picture, info),
-        "mask": await keep_mask(grown.mask, info, info),
+        "source": KeptPicture(grown.picture, "image/png"),
+        "mask": KeptPicture(grown.mask, "image/png"),
     }
     size = (canvas.width, canvas.height)
     plan = PlannedEdit(choice.model, choice.prompt, size, choice.count, choice.output_format, None, True, None)
