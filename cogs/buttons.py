@@ -103,9 +103,13 @@ class ResultButton(
             await report_failure(interaction, error)
 
 
-def result_view(job_id: int, locale: str | None = None) -> discord.ui.View:
-    """The buttons for one job's results, in two rows; no timeout: they work as long as the message exists."""
+def result_view(job_id: int, locale: str | None = None, *, private: bool = False) -> discord.ui.View:
+    """The buttons for one job's results, in two rows; no timeout: they work as long as the message exists.
+
+    Private results have no Delete: an ephemeral message is its member's to dismiss, and no one else sees it.
+    """
     view = discord.ui.View(timeout=None)
     for action in _BUTTONS:
-        view.add_item(ResultButton(action, job_id, locale))
+        if not (private and action == "delete"):
+            view.add_item(ResultButton(action, job_id, locale))
     return view

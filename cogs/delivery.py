@@ -98,7 +98,7 @@ class ResultPoster:
             total = done + len(batches)
             part = Text(words.CAPTION_PART, number=done + 1, total=total) if total > 1 else ""
             content = caption(reply, delivery.sent, part, self.credit)
-            view = result_view(delivery.job_id, reply.guild_locale)
+            view = result_view(delivery.job_id, reply.guild_locale, private=reply.private)
             try:
                 message = await reply.post(content, _files(batches[0]), view)
             except discord.HTTPException as exc:

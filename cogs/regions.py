@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import discord
 from discord import app_commands
 
-from cogs.base import RetouchCog
+from cogs.base import RetouchCog, everywhere
 from cogs.failures import render, report_failure
 from cogs.growing import HOWS, PICTURE_REF, PanelGrowButton, ref_of
 from cogs.reply import InteractionReply
@@ -236,7 +236,7 @@ class RegionCog(RetouchCog):
     def __init__(self, bot: RetouchBot) -> None:
         self.bot = bot
         self.menu = app_commands.ContextMenu(name=words.MENU_EDIT_REGION, callback=self.region_message)
-        self.menu.guild_only = True
+        everywhere(self.menu)
         self.menu.error(self.cog_app_command_error)
 
     async def cog_load(self) -> None:
