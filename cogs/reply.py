@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 
 # Past this age the token is not used any more: the margin covers an upload in flight and clock skew.
 TOKEN_SAFE_SECONDS = INTERACTION_TOKEN_SECONDS - 60
+# Where no channel can take the results, an edit still running at this age is stopped: early enough that
+# the member is told why (and what was charged) while the token still works.
+STOP_SECONDS = TOKEN_SAFE_SECONDS - 30
 _DEAD = "retouch.token_dead"
 MAX_PAGES = 4  # more pages than this and the whole text goes in an attached file instead
 TEXT_FILENAME = "retouch.txt"
@@ -279,7 +282,7 @@ class InteractionReply:
     def time_left(self) -> float | None:
         if self.has_channel:
             return None
-        return max(TOKEN_SAFE_SECONDS - token_age(self.interaction), 0.0)
+        return max(STOP_SECONDS - token_age(self.interaction), 0.0)
 
     @property
     def by_channel(self) -> bool:
