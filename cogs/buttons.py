@@ -103,13 +103,14 @@ class ResultButton(
             await report_failure(interaction, error)
 
 
-def result_view(job_id: int, locale: str | None = None, *, private: bool = False) -> discord.ui.View:
+def result_view(job_id: int, locale: str | None = None, *, deletable: bool = True) -> discord.ui.View:
     """The buttons for one job's results, in two rows; no timeout: they work as long as the message exists.
 
-    Private results have no Delete: an ephemeral message is its member's to dismiss, and no one else sees it.
+    Not `deletable`: results the bot cannot delete through a channel (private ones, which their member
+    dismisses, and those where the bot is not a member).
     """
     view = discord.ui.View(timeout=None)
     for action in _BUTTONS:
-        if not (private and action == "delete"):
+        if deletable or action != "delete":
             view.add_item(ResultButton(action, job_id, locale))
     return view

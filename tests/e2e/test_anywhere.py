@@ -87,6 +87,7 @@ async def test_a_server_without_the_bot_gets_everything_through_the_interaction(
     )  # fmt: skip
     results = await delivered(record)
     assert [len(m["files"]) for m in results] == [2] and not results[0]["flags"] & EPHEMERAL
+    assert "Delete" not in labels_of(results[0])  # the bot could not delete them: no channel of its own here
     assert FORCED not in "\n".join(record.texts())
     assert channel_requests(global_stack, since) == []
     assert await personal_used(global_stack, user) == 2
