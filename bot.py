@@ -23,6 +23,7 @@ from discord.ext import commands
 from cogs.base import message_pictures, refreshed_url
 from cogs.buttons import ResultActions, ResultButton
 from cogs.failures import report_failure
+from cogs.history import PageButton, ShowButton
 from cogs.painter import BotPainter
 from cogs.runner import EditRunner
 from cogs.translator import RetouchTranslator
@@ -51,7 +52,16 @@ from services.storage.settings import SettingsStore
 
 log = logging.getLogger("retouch")
 
-EXTENSIONS = ("cogs.edit", "cogs.quota", "cogs.settings", "cogs.remix", "cogs.privacy", "cogs.regions", "cogs.outpaint")
+EXTENSIONS = (
+    "cogs.edit",
+    "cogs.quota",
+    "cogs.settings",
+    "cogs.remix",
+    "cogs.privacy",
+    "cogs.regions",
+    "cogs.outpaint",
+    "cogs.jobs",
+)
 COMMAND_DIGEST_KEY = "global_command_digest"
 # On SIGTERM, edits in flight get this long to finish before they are cancelled and refunded
 # (docker stop waits 10 s by default before SIGKILL; `stop_grace_period` can raise both).
@@ -61,6 +71,11 @@ CONNECT_BACKOFF_SECONDS = (1.0, 60.0)
 # What the invite asks for: read and post in channels, with files and embeds (audit log), and read the
 # message history (Remix and Reroll fetch the source message). Delete removes the bot's own messages only.
 INVITE_SCOPES = ("bot", "applications.commands")
+# discord.utils.oauth_url has no integration type; Discord's installation link for a user (Application
+# resource, "Installation Context"): `/edit` and the members' commands in DMs and servers without the bot.
+USER_INSTALL_URL = (
+    "https://discord.com/oauth2/authorize?client_id={client_id}&integration_type=1&scope=applications.commands"
+)
 INVITE_PERMISSIONS = discord.Permissions(
     view_channel=True,
     send_messages=True,
@@ -111,7 +126,12 @@ class RetouchBot(commands.AutoShardedBot):
         self.metrics = metrics
         self.painter_tokens = painter_tokens  # the browser painter's links (the region panel offers them)
         self.models = ModelCatalog(hub, config.edit_models)
-        self.quota = QuotaStore(database, config.default_quota)
+        self.quota = QuotaStore(
+            database,
+            config.default_quota,
+            personal_rule=config.personal_quota,
+            personal_budget=config.personal_budget,
+        )
         self.settings = SettingsStore(database)
         self.jobs = JobStore(database)
         self.claims = ClaimStore(database)
@@ -120,6 +140,7 @@ class RetouchBot(commands.AutoShardedBot):
         )
         self.rejections = RejectionTracker()
         downloader = PictureDownloader(session, config.max_input_bytes)
+        self.downloader = downloader  # Show (`/jobs`) downloads a result again
         self.edits = EditService(
             queue=queue,
             quota=self.quota,
@@ -162,7 +183,7 @@ class RetouchBot(commands.AutoShardedBot):
         if returned:
             log.info("Returned %d reservation(s) left behind by an earlier process", returned)
         # The buttons under results from any earlier run come back to this process.
-        self.add_dynamic_items(ResultButton)
+        self.add_dynamic_items(ResultButton, PageButton, ShowButton)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.tree.set_translator(RetouchTranslator())
@@ -365,6 +386,8 @@ async def check_discord(config: Config, session: aiohttp.ClientSession, report: 
     report.passed("Discord", f"DISCORD_TOKEN logs in as {body.get('username')} ({body['id']})")
     invite = discord.utils.oauth_url(body["id"], permissions=INVITE_PERMISSIONS, scopes=INVITE_SCOPES)
     print(f"      invite: {invite}")
+    # A user install ("integration_type=1") takes the commands scope only: Retouch then answers through interactions.
+    print(f"      user install: {USER_INSTALL_URL.format(client_id=body['id'])}")
 
 
 async def check_model_hub(config: Config, session: aiohttp.ClientSession, report: CheckReport) -> None:

@@ -45,11 +45,11 @@ async def _post_audit(
         log.warning("Audit channel %s of guild %s is not a text channel I can see", channel_id, reply.guild_id)
         return
     locale = reply.guild_locale
-    link = (
-        jump_url(reply.guild_id, reply.channel_id, poster.messages[0].id)
-        if poster.messages
-        else Text(words.AUDIT_NOT_POSTED)
-    )
+    link: Text | str = Text(words.AUDIT_NOT_POSTED)
+    if reply.private:
+        link = Text(words.AUDIT_PRIVATE)  # shown to the member alone: there is no message to link to
+    elif poster.messages:
+        link = jump_url(reply.guild_id, reply.channel_id, poster.messages[0].id)
     header = Text(
         words.AUDIT_HEADER,
         mention=reply.member.mention,

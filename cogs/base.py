@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import mimetypes
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import discord
@@ -19,6 +20,8 @@ from services.text.words import Text
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T", app_commands.Command[Any, Any, Any], app_commands.ContextMenu, app_commands.Group)
+
 # discord.py retries a 5xx up to five times with growing sleeps; the undocumented endpoint gets this long in all.
 REFRESH_TIMEOUT = 5.0
 
@@ -32,6 +35,22 @@ class RetouchCog(commands.Cog):
         await report_failure(interaction, error)
 
 
+# Where a command is offered (Discord's `contexts` and `integration_types`): a member's own commands
+# everywhere, through a server's install and through their own (user install: DMs, group DMs, servers
+# without the bot); a server's settings only in servers that installed Retouch, where there are moderators.
+EVERYWHERE = app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True)
+ANY_INSTALL = app_commands.AppInstallationType(guild=True, user=True)
+SERVERS_ONLY = app_commands.AppCommandContext(guild=True, dm_channel=False, private_channel=False)
+SERVER_INSTALL = app_commands.AppInstallationType(guild=True, user=False)
+
+
+def everywhere(command: T) -> T:
+    """Offer a member's command (or menu) in servers, DMs and group DMs, through either install."""
+    command.allowed_contexts = EVERYWHERE
+    command.allowed_installs = ANY_INSTALL
+    return command
+
+
 class ModeratorGroup(app_commands.Group):
     """Hidden from members by `default_permissions` (servers may re-map it), and checked again at run time."""
 
@@ -41,6 +60,8 @@ class ModeratorGroup(app_commands.Group):
             description=description,
             guild_only=True,
             default_permissions=discord.Permissions(manage_guild=True),
+            allowed_contexts=SERVERS_ONLY,
+            allowed_installs=SERVER_INSTALL,
         )
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:

@@ -103,9 +103,14 @@ class ResultButton(
             await report_failure(interaction, error)
 
 
-def result_view(job_id: int, locale: str | None = None) -> discord.ui.View:
-    """The buttons for one job's results, in two rows; no timeout: they work as long as the message exists."""
+def result_view(job_id: int, locale: str | None = None, *, deletable: bool = True) -> discord.ui.View:
+    """The buttons for one job's results, in two rows; no timeout: they work as long as the message exists.
+
+    Not `deletable`: results the bot cannot delete through a channel (private ones, which their member
+    dismisses, and those where the bot is not a member).
+    """
     view = discord.ui.View(timeout=None)
     for action in _BUTTONS:
-        view.add_item(ResultButton(action, job_id, locale))
+        if deletable or action != "delete":
+            view.add_item(ResultButton(action, job_id, locale))
     return view

@@ -98,7 +98,8 @@ class ResultPoster:
             total = done + len(batches)
             part = Text(words.CAPTION_PART, number=done + 1, total=total) if total > 1 else ""
             content = caption(reply, delivery.sent, part, self.credit)
-            view = result_view(delivery.job_id, reply.guild_locale)
+            deletable = not reply.private and reply.server_id is not None
+            view = result_view(delivery.job_id, reply.guild_locale, deletable=deletable)
             try:
                 message = await reply.post(content, _files(batches[0]), view)
             except discord.HTTPException as exc:

@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import tasks
 
-from cogs.base import RetouchCog, picture_of
+from cogs.base import RetouchCog, everywhere, picture_of
 from cogs.reply import InteractionReply
 from cogs.translator import described
 from services.domain.validation import TypedEdit
@@ -69,8 +69,8 @@ class EditCog(RetouchCog):
         if released:
             log.warning("Returned %d stale reservation(s)", released)
 
+    @everywhere
     @app_commands.command(name="edit")
-    @app_commands.guild_only()
     @app_commands.describe(
         image=words.OPTION_IMAGE,
         prompt=described(words.OPTION_PROMPT, max=MAX_PROMPT),
@@ -79,6 +79,7 @@ class EditCog(RetouchCog):
         count=described(words.OPTION_COUNT, min=MIN_COUNT, max=MAX_COUNT),
         format=words.OPTION_FORMAT,
         model=words.OPTION_MODEL,
+        private=words.OPTION_PRIVATE,
     )
     @app_commands.choices(format=[app_commands.Choice(name=f, value=f) for f in OUTPUT_FORMATS])
     async def edit(
@@ -91,6 +92,7 @@ class EditCog(RetouchCog):
         count: app_commands.Range[int, MIN_COUNT, MAX_COUNT] = MIN_COUNT,
         format: str = OUTPUT_FORMATS[0],
         model: str | None = None,
+        private: bool = False,
     ) -> None:
         """Edit a picture with an AI model: describe the change, optionally attach a mask."""
         assert interaction.channel_id is not None
@@ -105,7 +107,7 @@ class EditCog(RetouchCog):
             output_format=format,
             model=model or self.bot.config.default_model,
         )
-        await self.bot.runner.edit(InteractionReply(interaction), form)
+        await self.bot.runner.edit(InteractionReply(interaction), form, private=private)
 
     @edit.autocomplete("model")
     async def model_autocomplete(

@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
-from cogs.base import RetouchCog
+from cogs.base import RetouchCog, everywhere
 from cogs.failures import render, report_failure
 from services.storage.privacy import USAGE_WINDOW_SECONDS, MemberBusy
 from services.text import words
@@ -76,7 +76,7 @@ class ForgetConfirmation(discord.ui.View):
 class PrivacyCog(RetouchCog):
     """What Retouch keeps about a member, and forgetting it; expiring old records on a timer."""
 
-    privacy = app_commands.Group(name="privacy", description=words.GROUP_PRIVACY)
+    privacy = everywhere(app_commands.Group(name="privacy", description=words.GROUP_PRIVACY))
 
     def __init__(self, bot: RetouchBot) -> None:
         self.bot = bot

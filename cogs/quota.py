@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Literal
 import discord
 from discord import app_commands
 
-from cogs.base import ModeratorGroup, RetouchCog, role_ids_of
+from cogs.base import ModeratorGroup, RetouchCog, everywhere, role_ids_of
 from cogs.failures import render
-from cogs.reply import send_ephemeral
+from cogs.history import jobs_page
+from cogs.reply import NO_PINGS, send_ephemeral, server_of
 from services.domain.charts import render_usage_chart
 from services.domain.edit_refusals import period_name
 from services.imaging.limits import MAX_MESSAGE_CONTENT
-from services.storage.quota import Period, QuotaRule, QuotaStatus
+from services.storage.quota import PERSONAL, Period, QuotaRule, QuotaStatus
 from services.text import words
 from services.text.words import Text
 
@@ -42,6 +43,7 @@ def describe_source(status: QuotaStatus) -> Text:
         "role": Text(words.SOURCE_ROLE, role_id=source.role_id),
         "server default": Text(words.SOURCE_SERVER_DEFAULT),
         "operator default": Text(words.SOURCE_OPERATOR_DEFAULT),
+        "personal": Text(words.SOURCE_PERSONAL),
     }[source.kind]
     return Text(words.RULE_WITH_SOURCE, rule=describe_rule(status.rule), reason=reason)
 
@@ -68,7 +70,7 @@ def describe_status(status: QuotaStatus, *, yours: bool = True) -> Text:
         budget = status.budget
         lines.append(
             Text(
-                words.STATUS_BUDGET,
+                words.STATUS_PERSONAL_BUDGET if status.source.kind == "personal" else words.STATUS_BUDGET,
                 remaining=budget.remaining,
                 limit=budget.rule.limit,
                 period=period_name(budget.rule.period),
@@ -193,6 +195,9 @@ class QuotaCog(RetouchCog):
             ]
             text = words.joined(lines)
         await self._confirm(interaction, text)
+        if member is not None:  # and the member's last edits here, as `/jobs` shows them
+            content, view = await jobs_page(self.bot, interaction.locale.value, member.id, interaction.guild_id, 0)
+            await interaction.followup.send(content, view=view, ephemeral=True, allowed_mentions=NO_PINGS)
 
     @quota.command(name="reset")
     @app_commands.describe(member=words.OPTION_RESET_MEMBER)
@@ -233,12 +238,13 @@ class QuotaCog(RetouchCog):
             attachments=[discord.File(io.BytesIO(chart), "usage.png")],
         )
 
+    @everywhere
     @app_commands.command(name="usage")
-    @app_commands.guild_only()
     async def usage(self, interaction: discord.Interaction) -> None:
         """See how many images you have left and when the next one frees up."""
-        assert interaction.guild_id is not None
-        status = await self.bot.quota.explain(interaction.guild_id, interaction.user.id, role_ids_of(interaction.user))
+        server_id = server_of(interaction)
+        scope = PERSONAL if server_id is None else server_id
+        status = await self.bot.quota.explain(scope, interaction.user.id, role_ids_of(interaction.user))
         opted_out = await self.bot.jobs.remix_opt_out(interaction.user.id)
         consent = Text(words.CONSENT_OPTED_OUT if opted_out else words.CONSENT_ALLOWED)
         await interaction.response.send_message(

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import discord
 from discord import app_commands
 
-from cogs.base import RetouchCog
+from cogs.base import RetouchCog, everywhere
 from cogs.failures import render, report_failure
 from cogs.growing import HOWS, PICTURE_REF, PanelGrowButton, ref_of
-from cogs.reply import InteractionReply
+from cogs.reply import InteractionReply, server_of
 from cogs.runner import runner_of
 from services.domain.region_pictures import PictureRef, RegionTarget
 from services.imaging.limits import MAX_COUNT, MAX_PROMPT, MIN_COUNT
@@ -186,10 +186,16 @@ async def panel_action(
 
 
 def painter_url(interaction: discord.Interaction, target: RegionTarget) -> str | None:
-    """A fresh link to the browser painter for this member and picture; None without PUBLIC_URL or HTTP server."""
+    """A fresh link to the browser painter for this member and picture; None without PUBLIC_URL or HTTP server.
+
+    None also where the painter's result could not go: it is posted in the channel, which the bot can do
+    only in a server that installed it, and never for a private result.
+    """
     bot = cast("RetouchBot", interaction.client)
     tokens, public_url = bot.painter_tokens, bot.config.public_url
     if tokens is None or not public_url or not bot.config.http_port or interaction.channel_id is None:
+        return None
+    if server_of(interaction) is None or (target.parent is not None and target.parent.private):
         return None
     grant = PainterGrant(
         member_id=interaction.user.id,
@@ -236,7 +242,7 @@ class RegionCog(RetouchCog):
     def __init__(self, bot: RetouchBot) -> None:
         self.bot = bot
         self.menu = app_commands.ContextMenu(name=words.MENU_EDIT_REGION, callback=self.region_message)
-        self.menu.guild_only = True
+        everywhere(self.menu)
         self.menu.error(self.cog_app_command_error)
 
     async def cog_load(self) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from cogs.base import RetouchCog, picture_of
+from cogs.base import RetouchCog, everywhere, picture_of
 from cogs.buttons import Action, ResultAction
 from cogs.failures import render, report_failure
 from cogs.reply import InteractionReply
@@ -100,7 +100,7 @@ class RemixCog(RetouchCog):
     def __init__(self, bot: RetouchBot) -> None:
         self.bot = bot
         self.menu = app_commands.ContextMenu(name=words.MENU_REMIX_IMAGE, callback=self.remix_message)
-        self.menu.guild_only = True
+        everywhere(self.menu)
         self.menu.error(self.cog_app_command_error)
         self.actions: dict[Action, ResultAction] = {
             "reroll": self.reroll,
@@ -116,6 +116,7 @@ class RemixCog(RetouchCog):
         self.bot.result_actions.unregister(self.actions)
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
+    @everywhere
     @app_commands.command(name="remixing")
     @app_commands.describe(allow=words.OPTION_ALLOW_REMIX)
     async def remixing(self, interaction: discord.Interaction, allow: bool) -> None:

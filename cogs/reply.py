@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 
 # Past this age the token is not used any more: the margin covers an upload in flight and clock skew.
 TOKEN_SAFE_SECONDS = INTERACTION_TOKEN_SECONDS - 60
+# Where no channel can take the results, an edit still running at this age is stopped: early enough that
+# the member is told why (and what was charged) while the token still works.
+STOP_SECONDS = TOKEN_SAFE_SECONDS - 30
 _DEAD = "retouch.token_dead"
 MAX_PAGES = 4  # more pages than this and the whole text goes in an attached file instead
 TEXT_FILENAME = "retouch.txt"
@@ -54,6 +57,16 @@ class Reply(Protocol):
     channel_id: int | None
     locale: str | None  # the member's language, for words only they read
     guild_locale: str | None  # the server's, for public words
+    private: bool  # the results go to the member alone
+
+    @property
+    def server_id(self) -> int | None:
+        """The server whose rules apply: where the member asked, if Retouch (its bot) is in it; else personal use."""
+        ...
+
+    def time_left(self) -> float | None:
+        """Seconds left to tell the member anything when there is no channel to fall back to; None: no end."""
+        ...
 
     def may_post(self) -> bool:
         """Whether the member may post pictures where they asked (the results go public at their request)."""
@@ -82,6 +95,16 @@ class Reply(Protocol):
     async def finish(self, text: Text) -> None:
         """The edit's last words, where the member still waits for them; the results' mention tells a channel."""
         ...
+
+
+def server_of(interaction: discord.Interaction) -> int | None:
+    """The server whose rules apply to an interaction: where it happened, if Retouch is installed there.
+
+    The bot is a member of every server that installed Retouch, and that server's interactions reach the
+    shard that has it; a user install's DMs and servers without the bot are personal use (None).
+    """
+    guild_id = interaction.guild_id
+    return guild_id if guild_id is not None and interaction.client.get_guild(guild_id) is not None else None
 
 
 def token_age(interaction: discord.Interaction) -> float:
@@ -181,6 +204,14 @@ class ChannelReply:
         self.locale = self.guild_locale = locale
         self.permissions = permissions
         self.member_permissions = member_permissions
+        self.private = False
+
+    @property
+    def server_id(self) -> int | None:
+        return self.guild_id
+
+    def time_left(self) -> float | None:
+        return None  # the channel stays
 
     def may_post(self) -> bool:
         return self.member_permissions.send_messages and self.member_permissions.attach_files
@@ -235,14 +266,32 @@ class InteractionReply:
         self.channel_id: int | None = interaction.channel_id
         self.locale: str | None = interaction.locale.value
         self.guild_locale: str | None = interaction.guild_locale.value if interaction.guild_locale else None
+        self.private = False
+        self.forced_private = False  # Discord showed the results to the member alone, though they were public
         self._channel: ChannelReply | None = None  # once the results went to the channel
 
     @property
+    def server_id(self) -> int | None:
+        return server_of(self.interaction)
+
+    @property
+    def has_channel(self) -> bool:
+        """Whether public results may go to the channel once the token is dead: only where the bot is a member."""
+        return self.server_id is not None and not self.private
+
+    def time_left(self) -> float | None:
+        if self.has_channel:
+            return None
+        return max(STOP_SECONDS - token_age(self.interaction), 0.0)
+
+    @property
     def by_channel(self) -> bool:
-        """Results go to the channel: they went there already, or the token is dead."""
-        return self._channel is not None or not token_usable(self.interaction)
+        """Results go to the channel: they went there already, or the token is dead and there is a channel."""
+        return self._channel is not None or (not token_usable(self.interaction) and self.has_channel)
 
     def may_post(self) -> bool:
+        if self.guild_id is None:
+            return True  # a DM or group DM: the member's own conversation, where no permissions apply
         permissions = self.interaction.permissions
         return permissions.send_messages and permissions.attach_files
 
@@ -282,13 +331,17 @@ class InteractionReply:
         interaction = self.interaction
         if self.by_channel:
             return await self._in_channel().post(content, files, view)
+        if not token_usable(interaction):
+            # Private results, or a place the bot is not in: the interaction was the only way to the member.
+            raise DeliveryFailed(Text(words.TOKEN_EXPIRED_NO_CHANNEL))
         try:
-            return await interaction.followup.send(
+            message = await interaction.followup.send(
                 content=content,
                 files=files,
                 view=view,
                 allowed_mentions=NO_PINGS,
                 suppress_embeds=True,  # a link in the prompt must not unfurl under the bot's name
+                ephemeral=self.private,
                 wait=True,
             )
         except discord.HTTPException as exc:
@@ -296,12 +349,17 @@ class InteractionReply:
                 raise
             log.info("Discord refused the token of interaction %s; posting to the channel", interaction.id)
             return None
+        if message.flags.ephemeral and not self.private:
+            self.forced_private = True
+        return message
 
     async def tell(self, text: Text) -> None:
         await send_ephemeral(self.interaction, text.render(self.locale))
 
     async def finish(self, text: Text) -> None:
         if not self.by_channel:  # otherwise the token is dead, and the mention in the channel told them
+            if self.forced_private:  # told once, with the summary
+                text = words.joined([text, Text(words.FORCED_PRIVATE)], " ")
             await self.interaction.edit_original_response(content=text.render(self.locale))
 
     def _in_channel(self) -> ChannelReply:

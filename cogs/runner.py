@@ -34,6 +34,7 @@ from services.imaging.outpaint import Growth, plan_canvas
 from services.imaging.pictures import Picture
 from services.imaging.regions import Selection
 from services.storage.jobs import JobStore, Origin
+from services.storage.quota import PERSONAL
 from services.storage.settings import GuildSettings, SettingsStore
 from services.text import words
 from services.text.refusal import Refusal
@@ -117,11 +118,14 @@ class EditRunner:
 
     # --- /edit
 
-    async def edit(self, reply: Reply, form: TypedEdit) -> None:
-        """`/edit`: the member's own picture."""
-        assert reply.guild_id is not None  # a guild-only command
-        _check_may_post(reply)
-        settings = await self._settings.get(reply.guild_id)
+    async def edit(self, reply: Reply, form: TypedEdit, *, private: bool = False) -> None:
+        """`/edit`: the member's own picture; `private`: the results shown to the member alone."""
+        settings = GuildSettings() if reply.server_id is None else await self._settings.get(reply.server_id)
+        if private and not settings.private_results:
+            raise Refusal(Text(words.PRIVATE_RESULTS_OFF))
+        if not private:
+            _check_may_post(reply)
+        reply.private = private
         choice = await self._edits.check(form, settings)
         await reply.acknowledge()
         await self._run(reply, choice, settings)
@@ -301,16 +305,29 @@ class EditRunner:
         self, reply: Reply, choice: CheckedEdit, settings: GuildSettings, origin: Origin | None = None
     ) -> None:
         """Run the checked edit for a member already acknowledged, and tell them how it went."""
-        assert reply.guild_id is not None and reply.channel_id is not None  # every entry point is in a server
-        requester = Requester(reply.guild_id, reply.channel_id, reply.member.id, role_ids_of(reply.member))
+        assert reply.channel_id is not None  # every entry point is in a channel
+        if origin is not None and origin.parent_job_id is not None and not reply.private:
+            parent = await self._jobs.get(origin.parent_job_id)
+            reply.private = parent is not None and parent.private  # what builds on a private result stays private
+        requester = Requester(
+            PERSONAL if reply.server_id is None else reply.server_id,
+            reply.channel_id,
+            reply.member.id,
+            role_ids_of(reply.member),
+            place_guild_id=reply.guild_id,
+            private=reply.private,
+        )
         poster = ResultPoster(reply, credit=origin.credit if origin else None)
         started = time.monotonic()
+        # Without a channel to fall back to, the member must hear how it went while the token still lives.
+        timer = asyncio.timeout(reply.time_left())
 
         async def progress(status: EditProgress) -> None:
             await reply.progress(progress_text(status))
 
         try:
-            ended = await self._edits.run(choice, requester, deliver=poster, origin=origin, progress=progress)
+            async with timer:
+                ended = await self._edits.run(choice, requester, deliver=poster, origin=origin, progress=progress)
             if ended.refusal is None:
                 if settings.audit_channel_id is not None and ended.sent is not None:
                     await post_audit(
@@ -321,6 +338,13 @@ class EditRunner:
             # Only a shutdown cancels a job; the use case has already returned the quota.
             await asyncio.shield(reply.tell(Text(words.STOPPED_BY_RESTART)))
             raise
+        except TimeoutError:
+            if not timer.expired():
+                raise
+            # The use case was cancelled, which returned the quota of everything not delivered.
+            log.warning("An edit for user %s was stopped before its interaction token ran out", reply.member.id)
+            stopped = Text(words.OUT_OF_TIME, delivered=poster.delivered, requested=choice.count)
+            raise Refusal(stopped) from None
         except Exception as error:
             if not poster.delivered:
                 raise  # apologised for by whoever called: nothing was charged
@@ -332,7 +356,7 @@ class EditRunner:
             raise ended.refusal
 
     async def _remix_settings(self, reply: Reply) -> GuildSettings:
-        return await self._remixing.settings_for(reply.guild_id, reply.channel_id)
+        return await self._remixing.settings_for(reply.server_id, reply.channel_id)
 
     @staticmethod
     def _channel_id(reply: Reply) -> int:

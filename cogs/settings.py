@@ -37,6 +37,10 @@ def describe_settings(settings: GuildSettings) -> list[Text]:
         Text(
             words.SETTINGS_REMIXING, state=Text(words.SETTINGS_ON if settings.remixing_enabled else words.SETTINGS_OFF)
         ),
+        Text(
+            words.SETTINGS_PRIVATE,
+            state=Text(words.SETTINGS_ALLOWED if settings.private_results else words.SETTINGS_OFF),
+        ),
     ]
 
 
@@ -128,6 +132,12 @@ class SettingsCog(RetouchCog):
     async def remixing(self, interaction: discord.Interaction, enabled: bool) -> None:
         """Turn remixing on or off for this server."""
         await self._update(interaction, remixing_enabled=enabled)
+
+    @retouch.command(name="private")
+    @app_commands.describe(results=words.OPTION_PRIVATE_RESULTS)
+    async def private(self, interaction: discord.Interaction, results: Literal["allowed", "off"]) -> None:
+        """Allow members to ask for results only they see, or turn that off."""
+        await self._update(interaction, private_results=results == "allowed")
 
     async def _update(self, interaction: discord.Interaction, **changes: object) -> None:
         assert interaction.guild_id is not None

@@ -14,3 +14,11 @@ async def stack(tmp_path):
     async with loopback_stack(tmp_path) as running:
         yield running
         assert_nothing_leaked(running)
+
+
+@pytest.fixture
+async def global_stack(tmp_path):
+    """The bot with its commands synced globally (guild commands cannot be used outside their server)."""
+    async with loopback_stack(tmp_path, dev_guild_id=None) as running:
+        yield running
+        assert_nothing_leaked(running)

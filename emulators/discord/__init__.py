@@ -39,6 +39,8 @@ What it models (each checked against discord.py 2.7's source and Discord's docum
   its servers, @everyone's in a server without it, the documented sets in DMs).  A command is offered
   only where Discord would offer it (guild commands in their server only; a global command's
   ``contexts``, ``dm_permission`` and ``integration_types``); the injecting helper refuses the rest.
+  In a server without the bot, a member without Use External Apps gets every response ephemeral
+  (``InteractionRecord.forced_ephemeral``), as Discord forces it.
   The 3-second acknowledgement window, one acknowledgement, allowed callback types per interaction
   type, deferred "thinking" messages whose first followup fills them in (only its SUPPRESS_EMBEDS
   and IS_COMPONENTS_V2 flags kept; ephemerality is the defer's), 15-minute tokens (401 50027).

@@ -70,7 +70,7 @@ class InteractionRecord:
     every PATCH body of @original, ``followups`` the live stored followup messages (the first
     followup after a defer is the @original message itself), each with ``files``: the
     :class:`UploadedFile` list uploaded with it.  ``ephemeral`` tells whether the original response
-    is ephemeral.
+    is ephemeral; ``forced_ephemeral`` whether Discord makes every response to it ephemeral.
     """
 
     def __init__(self, payload: dict, *, created: float, size_limit: int) -> None:
@@ -82,6 +82,9 @@ class InteractionRecord:
         self.original_edits: list[dict] = []
         self.followups: list[dict] = []
         self.ephemeral: bool = False
+        # A user-installed app in a server without its bot, used by a member without Use External Apps there:
+        # Discord makes every response ephemeral, whatever the app asked.
+        self.forced_ephemeral: bool = False
         self.created = created
         self.size_limit = size_limit
         self._seen: list[str] = []
@@ -430,6 +433,13 @@ class Injection(Parts):
         if message is not None:
             payload["message"] = self._public(message)
         record = InteractionRecord(payload, created=self.now(), size_limit=size_limit)
+        # "If the app is not installed to the server, and the user does not have [Use External Apps], the
+        # response will be forced ephemeral" (Permissions, USE_EXTERNAL_APPS; changelog 2024-03-18).
+        record.forced_ephemeral = (
+            guild is not None
+            and str(IntegrationType.GUILD_INSTALL) not in place.owners
+            and not int(payload["member"]["permissions"]) & Permission.USE_EXTERNAL_APPS
+        )
         self._interactions[record.id] = record
         self._by_token[record.token] = record
         await self._dispatch("INTERACTION_CREATE", payload, guild_id=guild.id if guild is not None else None)

@@ -111,22 +111,21 @@ class Webhooks(Parts):
             "type": message_type,
             "webhook_id": str(self.application_id),
             "application_id": str(self.application_id),
-            "interaction_metadata": {
-                "id": str(record.id),
-                "type": kind,
-                "user": record.user,
-                "authorizing_integration_owners": record.payload["authorizing_integration_owners"],
-            },
+            "interaction_metadata": _metadata(record),
         }
         resource: dict[str, Any] = {"type": callback_type}
         loading = False
         if callback_type == CallbackType.CHANNEL_MESSAGE_WITH_SOURCE:
             with under("data"):
                 fields = self._compose(data, req.uploads, channel_id=record.channel_id, size_limit=record.size_limit)
+            if record.forced_ephemeral:
+                fields["flags"] |= MessageFlag.EPHEMERAL
             record.original = self._new_message(fields, channel_id=record.channel_id, author=self.bot_user, extra=extra)
             record.ephemeral = bool(fields["flags"] & MessageFlag.EPHEMERAL)
         elif callback_type == CallbackType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE:
             flags = MessageFlag.LOADING | (int(data.get("flags") or 0) & MessageFlag.EPHEMERAL)
+            if record.forced_ephemeral:
+                flags |= MessageFlag.EPHEMERAL
             fields = {"content": "", "embeds": [], "components": [], "attachments": [], "flags": flags, "files": []}
             record.original = self._new_message(fields, channel_id=record.channel_id, author=self.bot_user, extra=extra)
             record.ephemeral = bool(flags & MessageFlag.EPHEMERAL)
@@ -200,12 +199,16 @@ class Webhooks(Parts):
             message["edited_timestamp"] = None
         else:
             fields = self._compose(req.body, req.uploads, channel_id=record.channel_id, size_limit=record.size_limit)
+            if record.forced_ephemeral:
+                fields["flags"] |= MessageFlag.EPHEMERAL
             extra = {
                 "webhook_id": str(self.application_id),
                 "application_id": str(self.application_id),
                 "type": MessageType.CHAT_INPUT_COMMAND
                 if record.payload["type"] == InteractionType.APPLICATION_COMMAND
                 else MessageType.DEFAULT,
+                # A followup says which interaction made it, as the response does (Message Interaction Metadata).
+                "interaction_metadata": _metadata(record),
             }
             message = self._new_message(fields, channel_id=record.channel_id, author=self.bot_user, extra=extra)
         record.followups.append(message)
@@ -241,3 +244,13 @@ class Webhooks(Parts):
             record.original = None
         await record._notify()
         return 204, None
+
+
+def _metadata(record: InteractionRecord) -> dict[str, Any]:
+    """The ``interaction_metadata`` of a message an interaction made: who, and through which installations."""
+    return {
+        "id": str(record.id),
+        "type": record.payload["type"],
+        "user": record.user,
+        "authorizing_integration_owners": record.payload["authorizing_integration_owners"],
+    }

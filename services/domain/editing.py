@@ -104,12 +104,18 @@ class SentEdit:
 
 @dataclass(frozen=True)
 class Requester:
-    """Who asked, and where: quota rules follow the member's roles."""
+    """Who asked, and where: quota rules follow the member's roles.
+
+    `guild_id` is whose rules apply: the server's, or `PERSONAL` (services/storage/quota.py) where no server
+    installed Retouch; `place_guild_id` the server the member is in, if any (kept with the job for `/jobs`).
+    """
 
     guild_id: int
     channel_id: int
     user_id: int
     role_ids: tuple[int, ...] = ()
+    place_guild_id: int | None = None
+    private: bool = False  # the results go to the member alone
 
 
 @dataclass(frozen=True)
@@ -403,7 +409,7 @@ async def _made_mask(mask: KeptPicture, image: Picture) -> Picture:
 
 def _new_job(choice: CheckedEdit, plan: PlannedEdit, requester: Requester, origin: Origin) -> NewJob:
     return NewJob(
-        guild_id=requester.guild_id,
+        guild_id=requester.place_guild_id or requester.guild_id or None,
         channel_id=requester.channel_id,
         user_id=requester.user_id,
         prompt=plan.prompt,
@@ -414,6 +420,7 @@ def _new_job(choice: CheckedEdit, plan: PlannedEdit, requester: Requester, origi
         source=choice.image,
         mask=choice.mask,
         parent_job_id=origin.parent_job_id,
+        private=requester.private,
     )
 
 

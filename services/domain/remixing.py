@@ -62,9 +62,11 @@ class RemixRules:
         self.clock = clock
 
     async def settings_for(self, guild_id: int | None, channel_id: int | None) -> GuildSettings:
-        """The server's settings, when it allows remixing in this channel."""
-        if guild_id is None or channel_id is None:
+        """The server's settings, when it allows remixing in this channel; for personal use (None), the defaults."""
+        if channel_id is None:
             raise Refusal(Text(words.REMIX_SERVERS_ONLY))
+        if guild_id is None:
+            return GuildSettings()  # personal use (a user install's DMs, servers without the bot): no moderators
         settings = await self._settings.get(guild_id)
         if not settings.remixing_enabled:
             raise Refusal(Text(words.REMIX_OFF))

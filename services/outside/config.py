@@ -29,6 +29,9 @@ class Config:
     dev_guild_id: int | None = None
     edit_models: tuple[str, ...] = (DEFAULT_EDIT_MODEL,)
     default_quota: QuotaRule = field(default_factory=lambda: parse_quota("10/day"))
+    # Where no server's rules apply (a user install's DMs, servers without the bot): per member, and all together.
+    personal_quota: QuotaRule = field(default_factory=lambda: parse_quota("5/day"))
+    personal_budget: QuotaRule | None = None
     upstream_images_per_minute: float = 10.0
     upstream_image_burst: int = 20
     upstream_deadline_seconds: float = 180.0
@@ -52,6 +55,14 @@ class Config:
     public_url: str | None = None
     # Signs the browser painter's links; None: a secret generated once and kept in the database.
     painter_secret: Secret | None = None
+
+
+def _quota(env: Mapping[str, str], name: str, default: str) -> QuotaRule:
+    """Images per period, such as `10/day`; `default` when unset (and the example in the error)."""
+    try:
+        return parse_quota(env.get(name, "").strip() or default)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must look like {default} (periods: hour, day, week, month): {exc}") from None
 
 
 def _required(env: Mapping[str, str], name: str, what: str) -> str:
@@ -169,10 +180,9 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     if dev_guild and not dev_guild.isdigit():
         raise ConfigError(f"DEV_GUILD_ID must be a server id (digits only); got {dev_guild!r}.")
     models = tuple(m.strip() for m in env.get("EDIT_MODELS", "").split(",") if m.strip())
-    try:
-        default_quota = parse_quota(env.get("DEFAULT_QUOTA", "").strip() or "10/day")
-    except ValueError as exc:
-        raise ConfigError(f"DEFAULT_QUOTA must look like 10/day (periods: hour, day, week, month): {exc}") from None
+    default_quota = _quota(env, "DEFAULT_QUOTA", "10/day")
+    personal_quota = _quota(env, "PERSONAL_QUOTA", "5/day")
+    personal_budget = _quota(env, "PERSONAL_BUDGET", "200/day") if env.get("PERSONAL_BUDGET", "").strip() else None
     rate, burst = _images_per_minute(env)
     default_model = env.get("DEFAULT_MODEL", "").strip() or DEFAULT_EDIT_MODEL
     log_level, log_levels = _log_levels(env)
@@ -187,6 +197,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         dev_guild_id=int(dev_guild) if dev_guild else None,
         edit_models=models or (default_model,),
         default_quota=default_quota,
+        personal_quota=personal_quota,
+        personal_budget=personal_budget,
         upstream_images_per_minute=rate,
         upstream_image_burst=burst,
         upstream_deadline_seconds=_number(

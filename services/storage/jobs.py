@@ -78,6 +78,7 @@ class NewJob:
     source: Picture
     mask: Picture | None = None
     parent_job_id: int | None = None
+    private: bool = False  # the results were shown to the requester alone
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class Job:
     mask: Picture | None
     results: tuple[Picture, ...]
     kept: frozenset[InputRole] = frozenset()  # the inputs of which a copy is kept (job_inputs)
+    private: bool = False
 
     @property
     def result_message_ids(self) -> tuple[int, ...]:
@@ -110,6 +112,22 @@ class Job:
     def owners(self) -> frozenset[int]:
         """Whose consent building on this job needs: the requester, and the uploader of the source."""
         return frozenset(i for i in (self.user_id, self.source.author_id) if i is not None)
+
+
+@dataclass(frozen=True)
+class JobEntry:
+    """One line of a member's history (`/jobs`): when, where, what was asked, and how it ended."""
+
+    id: int
+    guild_id: int | None
+    channel_id: int
+    created_at: datetime
+    prompt: str  # empty once forgotten or past retention
+    count: int
+    status: JobStatus
+    private: bool
+    first_message_id: int | None
+    delivered: int
 
 
 def _picture(row: Row) -> Picture:
@@ -157,6 +175,8 @@ class JobStore:
                     job.parent_job_id,
                 )
             )
+            if job.private:
+                await tx.execute("INSERT INTO private_jobs (job_id) VALUES (?)", job_id)
             await self._add_pictures(tx, job_id, "source", [job.source], 0)
             if job.mask is not None:
                 await self._add_pictures(tx, job_id, "mask", [job.mask], 0)
@@ -229,7 +249,11 @@ class JobStore:
 
     async def get(self, job_id: int) -> Job | None:
         """A job with its pictures, or None."""
-        row = await self._db.fetch_one(f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs WHERE id = ?", job_id)
+        row = await self._db.fetch_one(
+            f"SELECT {', '.join(_JOB_COLUMNS)}, EXISTS (SELECT 1 FROM private_jobs WHERE job_id = id) AS private"
+            " FROM jobs WHERE id = ?",
+            job_id,
+        )
         if row is None:
             return None
         pictures = await self._db.fetch_all(
@@ -260,7 +284,36 @@ class JobStore:
             mask=by_role["mask"][0] if by_role["mask"] else None,
             results=tuple(by_role["result"]),
             kept=frozenset(row["role"] for row in kept),
+            private=bool(row["private"]),
         )
+
+    async def recent(self, user_id: int, *, guild_id: int | None = None, limit: int, offset: int = 0) -> list[JobEntry]:
+        """A member's edits, newest first (`guild_id`: only those in that server), with what each delivered."""
+        where = "j.user_id = ?" + (" AND j.guild_id = ?" if guild_id is not None else "")
+        rows = await self._db.fetch_all(
+            "SELECT j.id, j.guild_id, j.channel_id, j.created_at, j.prompt, j.count, j.status,"
+            " EXISTS (SELECT 1 FROM private_jobs v WHERE v.job_id = j.id),"
+            " j.result_message_id, (SELECT COUNT(*) FROM job_pictures p WHERE p.job_id = j.id AND p.role = 'result')"
+            f" FROM jobs j WHERE {where} ORDER BY j.created_at DESC, j.id DESC LIMIT ? OFFSET ?",
+            *((user_id, guild_id) if guild_id is not None else (user_id,)),
+            limit,
+            offset,
+        )
+        return [
+            JobEntry(
+                id=row[0],
+                guild_id=row[1],
+                channel_id=row[2],
+                created_at=datetime.fromtimestamp(row[3], UTC),
+                prompt=row[4] or "",
+                count=row[5],
+                status=row[6],
+                private=bool(row[7]),
+                first_message_id=row[8],
+                delivered=int(row[9]),
+            )
+            for row in rows
+        ]
 
     async def find_by_result_message(self, message_id: int) -> Job | None:
         """The job that posted this message, or None."""

@@ -235,4 +235,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         )""",
         ),
     ),
+    Migration(
+        10,
+        "private results",
+        (
+            # The edits whose results only their requester saw (ephemeral): their Reroll, Remix and the rest stay
+            # so. Deleted with the job (services/storage/privacy.py); a table of its own keeps `jobs` as it was.
+            """CREATE TABLE private_jobs (
+            job_id BIGINT PRIMARY KEY
+        )""",
+            # `/retouch private allowed|off`; NULL keeps the default, allowed.
+            "ALTER TABLE guild_settings ADD COLUMN private_results BOOLEAN",
+        ),
+    ),
 )

@@ -258,6 +258,7 @@ class PrivacyStore:
 
 async def _delete_jobs(tx: Executor, where: str, value: int) -> int:
     """Delete the jobs matching `where` (their pictures already deleted); jobs built on them lose the link."""
+    await tx.execute(f"DELETE FROM private_jobs WHERE job_id IN (SELECT id FROM jobs WHERE {where})", value)
     await tx.execute(
         f"UPDATE jobs SET parent_job_id = NULL WHERE parent_job_id IN (SELECT id FROM jobs WHERE {where})", value
     )

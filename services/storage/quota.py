@@ -9,6 +9,9 @@ Which rule applies to a member: the member's own rule, else the most generous ru
 member's roles, else the server default, else the operator's default (`DEFAULT_QUOTA`). The server
 budget, if set, caps the whole server on top of that, exempt members included.
 
+Where no server's rules apply, a member's usage is counted under `PERSONAL` with the operator's
+`PERSONAL_QUOTA`, and all personal use together under `PERSONAL_BUDGET`.
+
 Crash recovery: each reservation records the `instance_id` of the process that made it (see
 `Database.instance_alive`). `release_orphaned()`, run at start-up and every few seconds on PostgreSQL,
 returns the pending reservations of processes that are no longer running, so processes sharing
@@ -35,6 +38,9 @@ TargetKind = Literal["role", "member"]
 LimitName = Literal["member", "budget"]
 
 _SECONDS_PER_DAY = 86_400
+# The ledger's "server" for personal use, where no server's rules apply (a user install's DMs, group DMs and
+# servers without the bot): no guild has snowflake 0, and its budget is the operator's PERSONAL_BUDGET.
+PERSONAL = 0
 # A reservation still pending after this long belongs to a call that can no longer be running: the
 # longest wait in a full line (100 edits of 10 images at 10 images a minute: 100 minutes) and the longest
 # upstream call with its retries fit well inside it.
@@ -114,7 +120,7 @@ def parse_quota(text: str) -> QuotaRule:
 class RuleSource:
     """Where the applying rule came from."""
 
-    kind: Literal["member", "role", "server default", "operator default"]
+    kind: Literal["member", "role", "server default", "operator default", "personal"]
     role_id: int | None = None
 
     def __str__(self) -> str:
@@ -261,9 +267,18 @@ _INSERT_RESERVATION_SQL = (
 class QuotaStore:
     """Quota rules, the server budget and the usage ledger, on a `Database`."""
 
-    def __init__(self, db: Database, default_rule: QuotaRule) -> None:
+    def __init__(
+        self,
+        db: Database,
+        default_rule: QuotaRule,
+        *,
+        personal_rule: QuotaRule | None = None,
+        personal_budget: QuotaRule | None = None,
+    ) -> None:
         self._db = db
         self.default_rule = default_rule
+        self.personal_rule = personal_rule or default_rule
+        self.personal_budget = personal_budget
 
     # ------------------------------------------------------------------------------------- rules
 
@@ -338,7 +353,10 @@ class QuotaStore:
         user_id: int,
         role_ids: Iterable[int],
     ) -> tuple[QuotaRule, RuleSource, QuotaRule | None]:
-        """The member's rule and its source, and the server budget; one query."""
+        """The member's rule and its source, and the server budget; one query (none for personal use)."""
+        if guild_id == PERSONAL:
+            # No moderators there: the operator's personal rule for everyone, the personal budget over all.
+            return self.personal_rule, RuleSource("personal"), self.personal_budget
         rows: Sequence[Row] = await executor.fetch_all(_RULES_SQL, guild_id, user_id, guild_id)
         roles = set(role_ids)
         member: QuotaRule | None = None

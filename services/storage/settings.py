@@ -21,7 +21,8 @@ AUTO_LONG_SIDE_RANGE = range(MIN_SIDE, MAX_SIDE + 1)
 # Settings changed by another process sharing the database show up within this many seconds;
 # changes made through this process's store show up at once.
 DEFAULT_CACHE_TTL_SECONDS = 10.0
-_SCALAR_FIELDS = ("max_count", "auto_long_side", "audit_channel_id", "remixing_enabled")
+_SCALAR_FIELDS = ("max_count", "auto_long_side", "audit_channel_id", "remixing_enabled", "private_results")
+_BOOLEAN_FIELDS = ("remixing_enabled", "private_results")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class GuildSettings:
     blocklist: tuple[str, ...] = ()
     audit_channel_id: int | None = None
     remixing_enabled: bool = True
+    private_results: bool = True  # members may ask for results only they see (`/edit … private:True`)
 
     def channel_allowed(self, channel_id: int) -> bool:
         return not self.allowed_channel_ids or channel_id in self.allowed_channel_ids
@@ -127,8 +129,9 @@ class SettingsStore:
         )
         # NULL columns keep the dataclass default.
         stored = {} if row is None else {name: row[name] for name in _SCALAR_FIELDS if row[name] is not None}
-        if "remixing_enabled" in stored:
-            stored["remixing_enabled"] = bool(stored["remixing_enabled"])  # SQLite hands back 0/1
+        for name in _BOOLEAN_FIELDS:
+            if name in stored:
+                stored[name] = bool(stored[name])  # SQLite hands back 0/1
         return replace(
             _DEFAULTS,
             **stored,
@@ -137,7 +140,7 @@ class SettingsStore:
         )
 
     async def update(self, guild_id: int, **changes: Any) -> GuildSettings:
-        """Change scalar settings (max_count, auto_long_side, audit_channel_id, remixing_enabled)."""
+        """Change scalar settings (max_count, auto_long_side, audit_channel_id, remixing_enabled, private_results)."""
         _validate(changes)
         # Only the named columns are written, so concurrent updates of different settings both stick.
         await self._db.upsert("guild_settings", {"guild_id": guild_id}, {**changes, "updated_at": time.time()})

@@ -149,6 +149,17 @@ CAPTION_PART = _(" · part {number}/{total}")
 CREDIT_REMIX = _("Remix of {link} by <@{author_id}>")
 CREDIT_REROLL = _("Reroll of {link} by <@{user_id}>")
 AUDIT_NOT_POSTED = _("(not posted)")
+AUDIT_PRIVATE = _("private (shown to the member only)")
+PRIVATE_RESULTS_OFF = _(
+    "This server does not allow private results: run `/edit` without `private`. Nothing was charged."
+)
+FORCED_PRIVATE = _(
+    "This server shows apps it has not added only to the member who uses them, so only you can see the results."
+)
+OUT_OF_TIME = _(
+    "Discord lets Retouch answer here for 15 minutes only, and there is no channel to post in instead, so the edit"
+    " was stopped: {delivered} of {requested} pictures were delivered and charged, the rest was not."
+)
 DISCORD_REFUSED = _(
     "Discord refused to post the pictures (HTTP {status}); {delivered} of {requested} were posted and only"
     " those were charged."
@@ -161,6 +172,28 @@ TOKEN_EXPIRED_NO_CHANNEL = _(
 STOPPED_BY_RESTART = _(
     "Retouch is restarting and had to stop this edit; only pictures already posted were charged. Please try again."
 )
+
+# --- /jobs ----------------------------------------------------------------------------------------
+JOBS_HEADER = _("**Your last edits**, newest first (page {page}):")
+JOBS_HEADER_MEMBER = _("**Last edits of {member} in this server**, newest first (page {page}):")
+JOBS_NONE = _("No edits on record.")
+JOBS_LINE = _("**{number}.** {when} · {where} · {prompt} · {outcome}")
+JOBS_IN_DM = _("in a DM")
+JOBS_PRIVATE_IN = _("privately in <#{channel_id}>")
+JOBS_PROMPT_GONE = _("(prompt not kept)")
+JOBS_DONE = _("{delivered} of {count} delivered")
+JOBS_FAILED = _("failed, nothing delivered")
+JOBS_DELETED = _("deleted")
+JOBS_RUNNING = _("still running")
+BUTTON_SHOW = _("Show {number}")
+BUTTON_NEWER = _("Newer")
+BUTTON_OLDER = _("Older")
+SHOWN_AGAIN = _("Your edit of {when}: {prompt}")
+SHOW_GONE = _(
+    "The results of that edit are gone: they were deleted, forgotten, past the retention period, or Discord no"
+    " longer has them."
+)
+SHOW_NOT_YOURS = _("Only the member who made that edit, or a moderator of its server, can see its results again.")
 
 # --- remixing ------------------------------------------------------------------------------------
 BUTTON_REROLL = _("Reroll")
@@ -213,12 +246,14 @@ SOURCE_MEMBER = _("a rule set on this member")
 SOURCE_ROLE = _("the role <@&{role_id}>, the most generous of the member's roles with a rule")
 SOURCE_SERVER_DEFAULT = _("the server's default (no member or role rule applies)")
 SOURCE_OPERATOR_DEFAULT = _("the operator's default (this server has set no rule)")
+SOURCE_PERSONAL = _("the operator's limit for personal use: no server's rules apply here")
 STATUS_UNLIMITED_YOU = _("No limit applies to you ({source}).")
 STATUS_UNLIMITED_THEM = _("No limit applies to them ({source}).")
 STATUS_LEFT_YOU = _("You have **{remaining} of {limit}** images left this {period} (used {used}).")
 STATUS_LEFT_THEM = _("They have **{remaining} of {limit}** images left this {period} (used {used}).")
 STATUS_NEXT_FREE = _("The next one frees up {when}.")
 STATUS_BUDGET = _("The server budget has {remaining} of {limit} images left this {period}.")
+STATUS_PERSONAL_BUDGET = _("All personal use together has {remaining} of {limit} images left this {period}.")
 QUOTA_DEFAULT_SET = _("Server default set to {limit} images per {period}.")
 QUOTA_TARGET_SET = _("{target} set to {limit} images per {period}.")
 QUOTA_EXEMPTED = _("{target} is exempt from limits (the server budget still applies).")
@@ -246,6 +281,8 @@ SETTINGS_LONG_SIDE = _("Long side for `auto` size: {side}")
 SETTINGS_BLOCKLIST = _("Blocked words and phrases: {count}")
 SETTINGS_AUDIT = _("Audit log: {channel}")
 SETTINGS_REMIXING = _("Remixing: {state}")
+SETTINGS_PRIVATE = _("Private results (`/edit … private:True`): {state}")
+SETTINGS_ALLOWED = _("allowed")
 SETTINGS_ON = _("on")
 SETTINGS_OFF = _("off")
 SETTINGS_SAVED = _("Saved.\n{settings}")
@@ -279,6 +316,8 @@ OPTION_SIZE = _("auto (keeps the aspect ratio) or WIDTHxHEIGHT, multiples of {mu
 OPTION_COUNT = _("How many pictures to make ({min}–{max})")
 OPTION_FORMAT = _("File format of the results")
 OPTION_MODEL = _("The editing model")
+OPTION_PRIVATE = _("Show the results only to you")
+OPTION_PRIVATE_RESULTS = _("allowed: members may ask for results only they see; off: every result is public")
 OPTION_ALLOW_REMIX = _("Whether other members may remix your uploads and results")
 OPTION_QUOTA_LIMIT = _("Images per period (0 = none)")
 OPTION_QUOTA_PERIOD = _("The rolling window")

@@ -71,6 +71,8 @@ async def test_check_passes_against_a_good_configuration_and_prints_the_invite(e
         f"ok    Discord: DISCORD_TOKEN logs in as Retouch ({app})",
         f"      invite: https://discord.com/oauth2/authorize?client_id={app}&scope=bot+applications.commands"
         f"&permissions={PERMISSIONS}",
+        f"      user install: https://discord.com/oauth2/authorize?client_id={app}&integration_type=1"
+        "&scope=applications.commands",
         f"ok    Model Hub: IONOS_API_TOKEN lists {len(hub.models)} models at {hub.base_url}",
         f"ok    models: DEFAULT_MODEL and EDIT_MODELS ({EDIT_MODEL}) are listed",
     ]

@@ -4,15 +4,14 @@ install in a server the bot is not in (context 0, authorised by the user alone),
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from emulators.discord import InteractionContext, InteractionRecord
 from tests.protocol import EPHEMERAL
-from tests.stack import Stack, assert_nothing_leaked, loopback_stack
+from tests.stack import Stack
 
 FORGOTTEN = "Done: Retouch no longer keeps your prompts, picture references or preferences."
 STOPPED = "Other members can no longer remix or reroll your uploads and results; you still can."
@@ -50,14 +49,6 @@ def group_dm(stack: Stack) -> Place:
 
 
 PLACES: list[Callable[[Stack], Place]] = [bots_dm, server_without_the_bot, group_dm]
-
-
-@pytest.fixture
-async def global_stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    """The bot with its commands synced globally (guild commands cannot be used outside their server)."""
-    async with loopback_stack(tmp_path, dev_guild_id=None) as running:
-        yield running
-        assert_nothing_leaked(running)
 
 
 async def run(stack: Stack, place: Place, name: str, options: dict | None = None, **kwargs) -> InteractionRecord:
@@ -130,6 +121,6 @@ async def test_privacy_forget_with_its_confirmation_outside_the_bots_servers(
 async def test_server_commands_are_not_offered_outside_servers(global_stack: Stack) -> None:
     """What Discord would not show in the bot's DM cannot be run there (the emulator refuses to inject it)."""
     place = bots_dm(global_stack)
-    for name, options in (("edit", None), ("usage", None)):
+    for name in ("quota", "retouch"):
         with pytest.raises(ValueError, match="cannot be used in context BOT_DM"):
-            await run(global_stack, place, name, options)
+            await run(global_stack, place, name, subcommand="show")

@@ -25,6 +25,7 @@ def test_defaults_follow_the_spec():
     assert config.database_url == "sqlite:///data/retouch.db"
     assert config.dev_guild_id is None
     assert (config.default_quota.limit, config.default_quota.period.name.lower()) == (10, "day")
+    assert (config.personal_quota, config.personal_budget) == (QuotaRule(5, Period.DAY), None)
     assert (config.upstream_images_per_minute, config.upstream_image_burst) == (10, 20)
 
 
@@ -208,6 +209,16 @@ def test_the_process_environment_is_read_when_no_mapping_is_given(monkeypatch):
             {"DEFAULT_QUOTA": "ten"},
             "DEFAULT_QUOTA must look like 10/day (periods: hour, day, week, month): 'ten' is not images/period, "
             "such as 10/day",
+        ),
+        (
+            {"PERSONAL_QUOTA": "5"},
+            "PERSONAL_QUOTA must look like 5/day (periods: hour, day, week, month): '5' is not images/period, "
+            "such as 10/day",
+        ),
+        (
+            {"PERSONAL_BUDGET": "lots/day"},
+            "PERSONAL_BUDGET must look like 200/day (periods: hour, day, week, month): 'lots/day' is not "
+            "images/period, such as 10/day",
         ),
         (
             {"DATABASE_URL": "mysql://x"},
