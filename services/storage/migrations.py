@@ -236,7 +236,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(
-        10,
+        7,
         "private results",
         (
             # The edits whose results only their requester saw (ephemeral): their Reroll, Remix and the rest stay
