@@ -21,7 +21,16 @@ AUTO_LONG_SIDE_RANGE = range(MIN_SIDE, MAX_SIDE + 1)
 # Settings changed by another process sharing the database show up within this many seconds;
 # changes made through this process's store show up at once.
 DEFAULT_CACHE_TTL_SECONDS = 10.0
-_SCALAR_FIELDS = ("max_count", "auto_long_side", "audit_channel_id", "remixing_enabled")
+_SCALAR_FIELDS = (
+    "max_count",
+    "auto_long_side",
+    "audit_channel_id",
+    "remixing_enabled",
+    "screening_mode",
+    "screening_policy",
+    "screening_fail_open",
+)
+SCREENING_MODES = ("off", "prompts", "pictures")
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,11 @@ class GuildSettings:
     blocklist: tuple[str, ...] = ()
     audit_channel_id: int | None = None
     remixing_enabled: bool = True
+    # Screening (services/domain/screening.py): the mode, the policy (a preset's name or the moderators' words),
+    # and what a failed check does (None: as the policy's preset says).
+    screening_mode: str = "off"
+    screening_policy: str = "all-ages"
+    screening_fail_open: bool | None = None
 
     def channel_allowed(self, channel_id: int) -> bool:
         return not self.allowed_channel_ids or channel_id in self.allowed_channel_ids
@@ -96,6 +110,8 @@ def _validate(changes: dict[str, Any]) -> None:
         raise ValueError(
             f"auto_long_side must be between {AUTO_LONG_SIDE_RANGE.start} and {AUTO_LONG_SIDE_RANGE.stop - 1} pixels"
         )
+    if "screening_mode" in changes and changes["screening_mode"] not in SCREENING_MODES:
+        raise ValueError(f"screening_mode must be one of {', '.join(SCREENING_MODES)}")
 
 
 class SettingsStore:
@@ -127,8 +143,9 @@ class SettingsStore:
         )
         # NULL columns keep the dataclass default.
         stored = {} if row is None else {name: row[name] for name in _SCALAR_FIELDS if row[name] is not None}
-        if "remixing_enabled" in stored:
-            stored["remixing_enabled"] = bool(stored["remixing_enabled"])  # SQLite hands back 0/1
+        for flag in ("remixing_enabled", "screening_fail_open"):
+            if flag in stored:
+                stored[flag] = bool(stored[flag])  # SQLite hands back 0/1
         return replace(
             _DEFAULTS,
             **stored,
@@ -137,7 +154,7 @@ class SettingsStore:
         )
 
     async def update(self, guild_id: int, **changes: Any) -> GuildSettings:
-        """Change scalar settings (max_count, auto_long_side, audit_channel_id, remixing_enabled)."""
+        """Change scalar settings (max_count, auto_long_side, audit_channel_id, remixing_enabled, screening_*)."""
         _validate(changes)
         # Only the named columns are written, so concurrent updates of different settings both stick.
         await self._db.upsert("guild_settings", {"guild_id": guild_id}, {**changes, "updated_at": time.time()})
