@@ -66,8 +66,7 @@ class Appeals(commands.Cog, name=APPEALS_COG):
         if not await self.bot.cases.move(case.id, "refused", "appealed"):
             raise Refusal(Text(words.APPEAL_ALREADY))
         await interaction.response.defer(ephemeral=True, thinking=True)
-        guild = self.bot.get_guild(case.guild_id)
-        locale = guild.preferred_locale.value if guild is not None else None
+        locale = interaction.guild_locale.value if interaction.guild_locale else None  # a public message
         try:
             content, files, view = await self._appeal_post(case, locale)
             await channel.send(content, files=files, view=view, allowed_mentions=NO_PINGS)
@@ -123,7 +122,7 @@ class Appeals(commands.Cog, name=APPEALS_COG):
         await interaction.response.edit_message(
             content=f"{original}\n{decided.render(guild_locale)}"[:MAX_MESSAGE_CONTENT], view=None
         )
-        member_reply = await self._member_reply(case)
+        member_reply = await self._member_reply(case, guild_locale)
         mention, locale = f"<@{case.user_id}>", interaction.locale.value
         if approve:
             told = Text(words.APPEAL_APPROVED, mention=mention, channel_id=case.channel_id)
@@ -133,7 +132,7 @@ class Appeals(commands.Cog, name=APPEALS_COG):
             await self._tell_denied(case, member_reply)
             await send_ephemeral(interaction, Text(words.APPEAL_DENIED, mention=mention).render(locale))
 
-    async def _member_reply(self, case: Case) -> ChannelReply:
+    async def _member_reply(self, case: Case, guild_locale: str | None) -> ChannelReply:
         """The member in the channel where they asked: the approved edit is posted there, mentioning them."""
         guild = self.bot.get_guild(case.guild_id)
         if guild is None:
@@ -154,7 +153,7 @@ class Appeals(commands.Cog, name=APPEALS_COG):
             channel_id=case.channel_id,
             permissions=permissions,
             member_permissions=channel.permissions_for(member) if channel is not None else discord.Permissions.none(),
-            locale=guild.preferred_locale.value,
+            locale=guild_locale,
         )
 
     async def _tell_denied(self, case: Case, member_reply: ChannelReply) -> None:
