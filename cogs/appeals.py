@@ -17,7 +17,7 @@ from discord.ext import commands
 
 from cogs.appeal_buttons import APPEALS_COG, AppealButton, DecisionButton, decision_view
 from cogs.delivery import quoted_prompt
-from cogs.reply import NO_PINGS, ChannelReply, send_ephemeral
+from cogs.reply import NO_PINGS, ChannelReply, member_reply, send_ephemeral
 from services.imaging.images import make_thumbnail
 from services.imaging.limits import MAX_MESSAGE_CONTENT
 from services.storage.screening_cases import Case
@@ -135,26 +135,10 @@ class Appeals(commands.Cog, name=APPEALS_COG):
     async def _member_reply(self, case: Case, guild_locale: str | None) -> ChannelReply:
         """The member in the channel where they asked: the approved edit is posted there, mentioning them."""
         guild = self.bot.get_guild(case.guild_id)
-        if guild is None:
+        channel = guild.get_channel_or_thread(case.channel_id) if guild is not None else None
+        if guild is None or channel is None:
             raise Refusal(Text(words.APPEAL_GONE))
-        member = guild.get_member(case.user_id)
-        if member is None:
-            try:
-                member = await guild.fetch_member(case.user_id)
-            except discord.NotFound:
-                raise Refusal(Text(words.APPEAL_GONE)) from None
-        channel = guild.get_channel(case.channel_id)
-        messageable = channel if isinstance(channel, discord.abc.Messageable) else None
-        permissions = channel.permissions_for(guild.me) if channel is not None else discord.Permissions.none()
-        return ChannelReply(
-            messageable,
-            member,
-            guild,
-            channel_id=case.channel_id,
-            permissions=permissions,
-            member_permissions=channel.permissions_for(member) if channel is not None else discord.Permissions.none(),
-            locale=guild_locale,
-        )
+        return await member_reply(guild, channel, case.user_id, locale=guild_locale, gone=Text(words.APPEAL_GONE))
 
     async def _tell_denied(self, case: Case, member_reply: ChannelReply) -> None:
         """Privately, in a DM, in the member's language; in the channel, mentioning them, if DMs are closed."""

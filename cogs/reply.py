@@ -30,6 +30,7 @@ from services.imaging.limits import (
     MAX_REQUEST_BYTES,
 )
 from services.text import words
+from services.text.refusal import Refusal
 from services.text.words import Text
 
 if TYPE_CHECKING:
@@ -232,6 +233,35 @@ class ChannelReply:
 
     async def finish(self, text: Text) -> None:
         return None  # the results mention the member
+
+
+async def member_reply(
+    guild: discord.Guild,
+    channel: discord.abc.GuildChannel | discord.Thread,
+    member_id: int,
+    *,
+    locale: str | None,
+    gone: Text,
+) -> ChannelReply:
+    """A member of `guild` (fetched when not cached) in `channel`, with the permissions of both as they are now.
+
+    Raises a Refusal with `gone` when the member has left the server.
+    """
+    member = guild.get_member(member_id)
+    if member is None:
+        try:
+            member = await guild.fetch_member(member_id)
+        except discord.NotFound:
+            raise Refusal(gone) from None
+    return ChannelReply(
+        channel if isinstance(channel, discord.abc.Messageable) else None,
+        member,
+        guild,
+        channel_id=channel.id,
+        permissions=channel.permissions_for(guild.me),
+        member_permissions=channel.permissions_for(member),
+        locale=locale,
+    )
 
 
 class InteractionReply:

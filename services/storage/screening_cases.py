@@ -14,28 +14,13 @@ from typing import Literal
 from services.storage.database import Database
 
 Status = Literal["refused", "appealed", "approved", "denied"]
-_COLUMNS = "id, guild_id, channel_id, user_id, job_id, stage, category, reason, locale, status, decided_by"
-
-
-@dataclass(frozen=True)
-class Case:
-    """A screening refusal: whose, where, of which job, at which stage, why, and where it stands."""
-
-    id: int
-    guild_id: int
-    channel_id: int
-    user_id: int
-    job_id: int
-    stage: str
-    category: str
-    reason: str
-    locale: str | None
-    status: Status
-    decided_by: int | None = None
+_COLUMNS = "guild_id, channel_id, user_id, job_id, stage, category, reason, locale, id, status, decided_by"
 
 
 @dataclass(frozen=True)
 class NewCase:
+    """A screening refusal: whose, where, of which job, at which stage, why, and the member's language."""
+
     guild_id: int
     channel_id: int
     user_id: int
@@ -44,6 +29,15 @@ class NewCase:
     category: str
     reason: str
     locale: str | None
+
+
+@dataclass(frozen=True)
+class Case(NewCase):
+    """A recorded refusal, and where its appeal stands."""
+
+    id: int = 0
+    status: Status = "refused"
+    decided_by: int | None = None
 
 
 class CaseStore:
