@@ -303,6 +303,7 @@ class EditRunner:
         """The refused job's edit again, as the member (`reply`), charged to them, unscreened: moderators approved."""
         job = await self._remixing.job(job_id)
         assert reply.guild_id is not None
+        _check_may_post(reply)  # the member's own right to post pictures there, as it is now
         settings = await self._settings.get(reply.guild_id)
         choice = await self._edits.check(reroll_form(job, self._channel_id(reply)), settings)
         image, mask = await self._remixing.reroll_inputs(job)

@@ -244,3 +244,35 @@ async def test_german_words(stack):
     assert labels_of(case) == ["Genehmigen", "Ablehnen"]
     denied = await stack.discord.click(case, button(case, "Ablehnen"), user=stack.discord.moderator)
     await told(denied, "Abgelehnt; <@")
+
+
+async def test_privacy_show_says_what_goes_to_the_screening_model_and_forget_removes_appeal_cases(stack):
+    await moderator(stack, "audit-log", {"channel": stack.discord.other_channel_id}, group="retouch")
+    await screening(stack, {"mode": "prompts"})
+    record = await refused_edit(stack)
+    shown = await stack.discord.slash("privacy", {}, subcommand="show")
+    said = await told(shown, "screening model")
+    assert "**Sent to the screening model** (on the same Model Hub), only where a server turned screening on" in said
+    assert "deletes your prompts, picture references (with the copies), appeals and preferences" in said
+
+    asked = await stack.discord.slash("privacy", {}, subcommand="forget")
+    await asked.wait_for(lambda r: r.original is not None and bool(r.original.get("components")))
+    confirmed = await stack.discord.click(asked.original, button(asked.original, "Forget me"))
+    await told(confirmed, "Done: Retouch no longer keeps")
+    assert await stack.bot.database.fetch_value("SELECT COUNT(*) FROM screening_cases") == 0
+    appeal = await stack.discord.click(record.original, button(record.original, "Appeal"))
+    await told(appeal, "This case is no longer on record")
+    assert in_channel(stack.discord, stack.discord.other_channel_id) == []
+
+
+async def test_of_two_results_the_refused_one_is_held_back_and_the_other_posted_and_charged(stack):
+    await screening(stack, {"mode": "pictures"})
+    stack.hub.verdict(True, times=2)  # the prompt with the input, and one result
+    stack.hub.verdict(False, "gore", "The picture is gory.")  # the other result
+    _, image = picture(stack, 64, 64)
+    record = await stack.discord.slash("edit", {"image": image, "prompt": "a knight", "size": "64x64", "count": 2})
+    said = await told(record, "held back")
+    assert "held back 1 of the 2 picture(s) made for you: The picture is gory." in said
+    public = [m for m in record.followups if not m["flags"] & EPHEMERAL]
+    assert [len(m["files"]) for m in public] == [1] and labels_of(record.original) == ["Appeal"]
+    assert await used(stack) == 1
