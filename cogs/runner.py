@@ -338,11 +338,11 @@ class EditRunner:
             ended = await self._edits.run(
                 choice, requester, deliver=poster, origin=origin, progress=progress, screen=screen
             )
+            # Pictures the screening let through, of a batch it held some of, are posted: the audit logs them too.
+            logged = ended.refusal is None or (isinstance(ended.refusal, ScreeningRefused) and ended.delivered > 0)
+            if logged and settings.audit_channel_id is not None and ended.sent is not None:
+                await post_audit(self._client, reply, settings.audit_channel_id, ended.sent, poster, ended.delivered)
             if ended.refusal is None:
-                if settings.audit_channel_id is not None and ended.sent is not None:
-                    await post_audit(
-                        self._client, reply, settings.audit_channel_id, ended.sent, poster, ended.delivered
-                    )
                 await reply.finish(poster.summary(ended.delivered, time.monotonic() - started))
         except asyncio.CancelledError:
             # Only a shutdown cancels a job; the use case has already returned the quota.

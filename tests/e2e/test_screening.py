@@ -266,6 +266,8 @@ async def test_privacy_show_says_what_goes_to_the_screening_model_and_forget_rem
 
 
 async def test_of_two_results_the_refused_one_is_held_back_and_the_other_posted_and_charged(stack):
+    audit = stack.discord.other_channel_id
+    await moderator(stack, "audit-log", {"channel": audit}, group="retouch")
     await screening(stack, {"mode": "pictures"})
     stack.hub.verdict(True, times=2)  # the prompt with the input, and one result
     stack.hub.verdict(False, "gore", "The picture is gory.")  # the other result
@@ -276,3 +278,6 @@ async def test_of_two_results_the_refused_one_is_held_back_and_the_other_posted_
     public = [m for m in record.followups if not m["flags"] & EPHEMERAL]
     assert [len(m["files"]) for m in public] == [1] and labels_of(record.original) == ["Appeal"]
     assert await used(stack) == 1
+    await until(lambda: in_channel(stack.discord, audit), 10, "the audit entry of the posted picture")
+    [entry] = in_channel(stack.discord, audit)
+    assert "· 1 of 2 posted ·" in entry["content"]
