@@ -1,7 +1,8 @@
 """The edit runner: the one flow of every edit, whoever asked and how (`/edit`, Reroll, Remix, a region, the painter).
 
 check (before anything is spent) → acknowledge → claim the click → inputs with URLs that work → the use case
-(services/domain/editing.py: queue, quota, Model Hub, delivery through `ResultPoster`) → the audit entry → the summary.
+(services/domain/editing.py: queue, quota, screening, Model Hub, delivery through `ResultPoster`) → the audit entry →
+the summary. A screening refusal is told here, with its Appeal button (cogs/appeal_buttons.py).
 It talks to the member only through a `Reply` (cogs/reply.py): their interaction, or a channel when there is
 none (the painter) or no longer one (a dead token). A refusal is raised as a `Refusal`, for whoever called
 to tell: the interaction's error handler (cogs/failures.py) or the painter's page.

@@ -1,4 +1,5 @@
-"""The edit use case: admit, reserve, read and keep the inputs, record, wait, call the Model Hub, deliver, settle.
+"""The edit use case: admit, reserve, read and keep the inputs, record, screen, wait, call the Model Hub, screen the
+results, deliver, settle.
 
 Nothing is downloaded before the member is known to be served (a place in line, quota reserved), and no
 picture bytes stay in memory while a job waits in line: the inputs are kept in the job's record (its
