@@ -93,11 +93,18 @@ class Appeals(commands.Cog, name=APPEALS_COG):
             reason=case.reason or Text(words.APPEAL_NO_REASON),
         ).render(locale)
         content = f"{header}\n> {quoted_prompt(job.prompt, MAX_MESSAGE_CONTENT - len(header) - 3)}"
-        files = []
-        source = (await self.bot.jobs.kept_inputs(job.id)).get("source")
-        if source is not None:
-            files.append(discord.File(io.BytesIO(await make_thumbnail(source.data)), filename=THUMBNAIL_FILENAME))
-        return content, files, decision_view(case.id, locale)
+        return content, await self._thumbnail(job.id), decision_view(case.id, locale)
+
+    async def _thumbnail(self, job_id: int) -> list[discord.File]:
+        """The input's thumbnail; the case goes to the moderators without it rather than not at all."""
+        source = (await self.bot.jobs.kept_inputs(job_id)).get("source")
+        if source is None:
+            return []
+        try:
+            return [discord.File(io.BytesIO(await make_thumbnail(source.data)), filename=THUMBNAIL_FILENAME)]
+        except Exception:
+            log.warning("Could not make the thumbnail of job %d for its appeal", job_id, exc_info=True)
+            return []
 
     # --- the moderators' Approve and Deny
 

@@ -482,6 +482,13 @@ class ModelHubEmulator:
         if error is not None:
             param = ".".join(str(step) for step in error.absolute_path) or None
             _invalid(f"Invalid request: {param or 'body'}: {error.message[:300]}", param)
+        # OpenAI's own rule for JSON mode (its error says so): a prompt that never asks for JSON fails here.
+        json_mode = body.get("response_format") == {"type": "json_object"}
+        if json_mode and "json" not in json.dumps(body.get("messages")).lower():
+            _invalid(
+                "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
+                "messages",
+            )
         model = body["model"]
         if model not in self.models:
             _reject(404, openai_error(f"The model '{model}' does not exist", "model", "model_not_found"))

@@ -22,7 +22,7 @@ def body(**changes: Any) -> dict[str, Any]:
     sent: dict[str, Any] = {
         "model": SCREENING_MODEL,
         "messages": [
-            {"role": "system", "content": "Judge the prompt."},
+            {"role": "system", "content": "Judge the prompt; answer in JSON."},
             {
                 "role": "user",
                 "content": [
@@ -68,7 +68,11 @@ async def test_answers_in_openai_shape_with_the_scripted_verdicts_in_order():
         _, answer, _ = await post(hub, body())  # nothing scripted any more: allowed
         assert json.loads(answer["choices"][0]["message"]["content"])["allowed"] is True
         [first, _] = hub.chat_requests
-        assert first.system == "Judge the prompt." and first.text.endswith("a hat") and first.image_urls == [PICTURE]
+        assert (
+            first.system == "Judge the prompt; answer in JSON."
+            and first.text.endswith("a hat")
+            and first.image_urls == [PICTURE]
+        )
 
 
 @pytest.mark.parametrize(
@@ -86,6 +90,14 @@ async def test_requests_are_validated_against_openais_schema(changes, param):
         status, answer, _ = await post(hub, body(**changes))
         assert status == 400 and answer["error"]["type"] == "invalid_request_error"
         assert answer["error"]["param"] == param
+
+
+async def test_json_mode_needs_the_word_json_in_the_messages():
+    async with ModelHubEmulator() as hub:
+        assert (await post(hub, body()))[0] == 200
+        silent = body(messages=[{"role": "user", "content": "Is a hat fine?"}])
+        status, answer, _ = await post(hub, silent)
+        assert status == 400 and "must contain the word 'json'" in answer["error"]["message"]
 
 
 async def test_a_model_that_cannot_chat_and_a_picture_that_is_not_one_are_refused():

@@ -14,7 +14,7 @@ from services.outside.screening import ScreeningClient
 from services.outside.secret import Secret
 from tests.helpers import Clock
 
-REQUEST = ScreeningRequest("Judge the prompt against: no hats.", "a hat", None)
+REQUEST = ScreeningRequest("Judge the prompt against: no hats. Answer in JSON.", "a hat", None)
 
 
 @pytest.fixture
@@ -41,7 +41,10 @@ async def test_one_chat_completion_per_check_in_openais_shape(hub, session) -> N
     assert (verdict.allowed, verdict.category, verdict.reason) == (False, "hats", "Hats are not allowed here.")
     [sent] = hub.chat_requests
     assert sent.status == 200 and sent.body["response_format"] == {"type": "json_object"}
-    assert sent.system == "Judge the prompt against: no hats." and sent.text == "The member's prompt:\na hat"
+    assert (
+        sent.system == "Judge the prompt against: no hats. Answer in JSON."
+        and sent.text == "The member's prompt:\na hat"
+    )
 
 
 @pytest.mark.parametrize(
