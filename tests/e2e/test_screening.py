@@ -199,7 +199,7 @@ async def test_an_appeal_without_an_audit_channel_is_explained(stack):
     assert stack.bot.metrics.appeals.labels("no_audit_channel")._value.get() == 1
 
 
-async def test_a_restart_between_refusal_and_appeal(tmp_path):
+async def test_a_restart_between_refusal_and_appeal_and_between_appeal_and_decision(tmp_path):
     async with DiscordEmulator() as discord, ModelHubEmulator() as hub:
         config = make_config(discord, hub, f"sqlite:///{tmp_path / 'retouch.db'}")
         with discord.patch_discord():
@@ -208,9 +208,10 @@ async def test_a_restart_between_refusal_and_appeal(tmp_path):
                 await moderator(stack, "audit-log", {"channel": discord.other_channel_id}, group="retouch")
                 await screening(stack, {"mode": "prompts"})
                 record = await refused_edit(stack)
-            async with running_bot(config, discord) as bot:
+            async with running_bot(config, discord) as bot:  # the Appeal button of the run before
+                case = await appealed(_Running(discord, hub, bot), record)
+            async with running_bot(config, discord) as bot:  # the Approve button of the run before
                 stack = _Running(discord, hub, bot)
-                case = await appealed(stack, record)
                 decision = await discord.click(case, button(case, "Approve"), user=discord.moderator)
                 await told(decision, "Approved")
                 await until(lambda: in_channel(discord, discord.channel_id), 20, "the approved edit posted")
