@@ -30,10 +30,11 @@ from cogs.translator import RetouchTranslator
 from services.domain.edit_inputs import PictureDownloader
 from services.domain.editing import EditService
 from services.domain.job_queue import JobQueue
-from services.domain.pacing import ImagePacer, open_pacer
+from services.domain.pacing import REQUEST_BUCKET_NAME, ImagePacer, open_pacer
 from services.domain.region_pictures import RegionPictures
 from services.domain.rejections import RejectionTracker
 from services.domain.remixing import RemixRules
+from services.domain.screening import Screening
 from services.domain.upstream import ModelHubAuthenticationError, ModelHubError
 from services.outside.config import Config, ConfigError, load_config
 from services.outside.logs import Scrubber, setup_logging, url_password
@@ -42,12 +43,14 @@ from services.outside.model_catalog import ModelCatalog
 from services.outside.modelhub import ModelHubClient
 from services.outside.painter_tokens import PainterTokens
 from services.outside.painter_web import add_painter_routes
+from services.outside.screening import ScreeningClient
 from services.outside.web import WebServer, WebServerError
 from services.storage.claims import ClaimStore
 from services.storage.database import Database, open_database
 from services.storage.jobs import JobStore
 from services.storage.privacy import PrivacyStore
 from services.storage.quota import QuotaStore
+from services.storage.screening_cases import CaseStore
 from services.storage.settings import SettingsStore
 
 log = logging.getLogger("retouch")
@@ -61,6 +64,7 @@ EXTENSIONS = (
     "cogs.regions",
     "cogs.outpaint",
     "cogs.jobs",
+    "cogs.appeals",
 )
 COMMAND_DIGEST_KEY = "global_command_digest"
 # On SIGTERM, edits in flight get this long to finish before they are cancelled and refunded
@@ -107,6 +111,7 @@ class RetouchBot(commands.AutoShardedBot):
         metrics: Metrics,
         force_sync: bool = False,
         painter_tokens: PainterTokens | None = None,
+        screener: ScreeningClient | None = None,
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -139,6 +144,7 @@ class RetouchBot(commands.AutoShardedBot):
             database, retention_days=config.retention_days, forget_guild_after_days=config.forget_guild_after_days
         )
         self.rejections = RejectionTracker()
+        self.cases = CaseStore(database)
         downloader = PictureDownloader(session, config.max_input_bytes)
         self.downloader = downloader  # Show (`/jobs`) downloads a result again
         self.edits = EditService(
@@ -152,6 +158,8 @@ class RetouchBot(commands.AutoShardedBot):
             rejections=self.rejections,
             observer=metrics,
             progress_interval=config.progress_interval_seconds,
+            screening=Screening(screener, metrics) if screener is not None else None,
+            cases=self.cases,
         )
         # Shared by the extensions, the result buttons and the painter: built here, once, and never looked up
         # by name (an extension's module is loaded afresh, so nothing imports one).
@@ -309,6 +317,22 @@ async def main(
             observer=metrics,
         )
         queue = JobQueue(config.max_concurrent_edits, pacer, max_per_guild=config.max_queued_per_server)
+        # Screening checks spend the contract's request rate (a request is one "image" of that bucket), not its images.
+        requests = open_pacer(
+            database,
+            config.upstream_requests_per_second * 60,
+            config.upstream_request_burst,
+            name=REQUEST_BUCKET_NAME,
+        )
+        screener = ScreeningClient(
+            session,
+            config.model_hub_url,
+            config.ionos_api_token,
+            config.screening_model,
+            timeout=config.screening_timeout_seconds,
+            pacer=requests,
+            observer=metrics,
+        )
         painter_tokens = await PainterTokens.open(database, config.painter_secret)
         async with RetouchBot(
             config=config,
@@ -319,6 +343,7 @@ async def main(
             metrics=metrics,
             force_sync=force_sync,
             painter_tokens=painter_tokens,
+            screener=screener,
         ) as bot:
             watch(metrics, bot, queue, pacer)
             web = WebServer(metrics, readiness_checks(bot, database))

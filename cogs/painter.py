@@ -13,7 +13,7 @@ import logging
 
 import discord
 
-from cogs.reply import ChannelReply
+from cogs.reply import ChannelReply, member_reply
 from cogs.runner import EditRunner
 from services.domain.region_pictures import PictureRef, RegionPictures, RegionTarget
 from services.imaging.limits import MAX_COUNT, MIN_COUNT
@@ -98,20 +98,8 @@ class BotPainter:
         channel = guild.get_channel_or_thread(claim.channel_id) if guild is not None else None
         if guild is None or channel is None or isinstance(channel, discord.CategoryChannel | discord.ForumChannel):
             raise Refusal(Text(LINK_UNAVAILABLE))
-        member = guild.get_member(claim.member_id)
-        if member is None:
-            try:
-                member = await guild.fetch_member(claim.member_id)
-            except discord.NotFound:
-                raise Refusal(Text(words.PAINTER_NOT_MEMBER)) from None
-        return ChannelReply(
-            channel,
-            member,
-            guild,
-            channel_id=channel.id,
-            permissions=channel.permissions_for(guild.me),
-            member_permissions=channel.permissions_for(member),
-            locale=guild.preferred_locale.value,
+        return await member_reply(
+            guild, channel, claim.member_id, locale=guild.preferred_locale.value, gone=Text(words.PAINTER_NOT_MEMBER)
         )
 
 

@@ -1,4 +1,5 @@
-"""The edit use case: admit, reserve, read and keep the inputs, record, wait, call the Model Hub, deliver, settle.
+"""The edit use case: admit, reserve, read and keep the inputs, record, screen, wait, call the Model Hub, screen the
+results, deliver, settle.
 
 Nothing is downloaded before the member is known to be served (a place in line, quota reserved), and no
 picture bytes stay in memory while a job waits in line: the inputs are kept in the job's record (its
@@ -28,6 +29,7 @@ from services.domain.edit_refusals import cooldown_refusal, queue_closed, queue_
 from services.domain.edit_upstream import Hub, PlannedEdit, send_upstream
 from services.domain.job_queue import JobQueue, QueueClosed, QueueRefused, Ticket
 from services.domain.rejections import CoolingDown, RejectionTracker
+from services.domain.screening import Screening, ScreeningRefused, ScreeningRules, Stage, Verdict, refusal_text
 from services.domain.upstream import ModelHubBadRequestError, ModelHubContentPolicyError, ModelHubError
 from services.domain.validation import CheckedEdit, TypedEdit, validate
 from services.imaging.images import to_data_url
@@ -35,6 +37,7 @@ from services.imaging.kept_inputs import KeptPicture
 from services.imaging.pictures import Picture
 from services.storage.jobs import InputRole, JobStore, NewJob, Origin
 from services.storage.quota import QuotaExceeded, QuotaStore
+from services.storage.screening_cases import CaseStore, NewCase
 from services.storage.settings import GuildSettings
 from services.text import words
 from services.text.refusal import Refusal
@@ -57,6 +60,7 @@ class EditOutcome(enum.Enum):
     REFUSED_INPUT = "refused_input"
     REFUSED_QUOTA = "refused_quota"
     REFUSED_QUEUE = "refused_queue"
+    REFUSED_SCREENING = "refused_screening"  # the server's screening refused the prompt, the input or every result
     UPSTREAM_ERROR = "upstream_error"
     DISCORD_ERROR = "discord_error"
     CANCELLED = "cancelled"
@@ -116,6 +120,14 @@ class Requester:
     role_ids: tuple[int, ...] = ()
     place_guild_id: int | None = None
     private: bool = False  # the results go to the member alone
+
+
+@dataclass(frozen=True)
+class Screen:
+    """The server's screening rules for one edit, and the member's language for the reason."""
+
+    rules: ScreeningRules
+    locale: str | None = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +208,8 @@ class EditService:
         rejections: RejectionTracker | None = None,
         observer: EditObserver | None = None,
         progress_interval: float = PROGRESS_INTERVAL,
+        screening: Screening | None = None,
+        cases: CaseStore | None = None,
     ) -> None:
         self._rejections = rejections or RejectionTracker()
         self._queue = queue
@@ -207,6 +221,8 @@ class EditService:
         self._max_input_bytes = max_input_bytes
         self._observer = observer
         self._progress_interval = progress_interval
+        self._screening = screening
+        self._cases = cases
 
     async def check(self, form: TypedEdit, settings: GuildSettings) -> CheckedEdit:
         """The one check of every entry point, before anything is spent; its refusal counts as `refused_input`."""
@@ -229,8 +245,9 @@ class EditService:
         deliver: Deliver,
         origin: Origin | None = None,
         progress: ShowProgress | None = None,
+        screen: Screen | None = None,
     ) -> EndedEdit:
-        """One edit, start to end; the ending says how it went.
+        """One edit, start to end; the ending says how it went. `screen`: the server's screening, when it is on.
 
         Cancellation propagates after settling (the observer counts it as `cancelled`); so does any
         unexpected error, which the observer does not count: the caller logs it and apologises.
@@ -252,7 +269,9 @@ class EditService:
         attempt = _Attempt()
         try:
             return self._ended(
-                await self._run_admitted(choice, requester, origin or Origin(), ticket, deliver, progress, attempt)
+                await self._run_admitted(
+                    choice, requester, origin or Origin(), ticket, deliver, progress, attempt, screen
+                )
             )
         except asyncio.CancelledError:
             self._ended(EndedEdit(EditOutcome.CANCELLED, choice.count, attempt.delivered))
@@ -277,8 +296,10 @@ class EditService:
         deliver: Deliver,
         progress: ShowProgress | None,
         attempt: _Attempt,
+        screen: Screen | None = None,
     ) -> EndedEdit:
         started = time.monotonic()
+        screening = screen if screen is not None and screen.rules.on and self._screening is not None else None
         if progress is not None:
             await _quietly(progress(EditProgress("checking", choice.count, 0.0)))
         # Quota before any download: a member who cannot be served costs no download and no decode.
@@ -299,12 +320,28 @@ class EditService:
             except Refusal as refused:
                 return EndedEdit(EditOutcome.REFUSED_INPUT, choice.count, refusal=refused)
             job_id = recorded
+            if screening is not None:
+                # Before the line and the image call: a refused prompt or input costs no image and no wait.
+                source = (await self._jobs.kept_inputs(recorded))["source"].data
+                verdict = await self._screen_input(screening, plan.prompt, source)
+                if not verdict.allowed:
+                    text = refusal_text(verdict)
+                    screened_out = await self._refused(requester, recorded, "input", verdict, screening, text)
+                    return EndedEdit(EditOutcome.REFUSED_SCREENING, choice.count, refusal=screened_out, job_id=job_id)
             async with self._showing(progress, ticket, choice.count, started), self._queue.running(ticket):
                 if self._observer is not None and ticket.waited is not None:
                     self._observer.queue_waited(ticket.waited)
                 answer = await send_upstream(self._hub, plan, lambda: self._jobs.kept_inputs(recorded), paced=True)
             sent = _sent(plan, await self._jobs.kept_inputs(recorded))
-            delivery = attempt.delivery = Delivery(job_id, sent, [image.data for image in answer.images], self._jobs)
+            pictures = [image.data for image in answer.images]
+            held_back: ScreeningRefused | None = None
+            if screening is not None and screening.rules.mode == "pictures":
+                # Each result before it is posted; one held back is not posted, so not charged.
+                pictures, held_back = await self._screen_results(screening, requester, recorded, plan.prompt, pictures)
+                if not pictures:
+                    assert held_back is not None
+                    return EndedEdit(EditOutcome.REFUSED_SCREENING, choice.count, 0, held_back, sent, job_id)
+            delivery = attempt.delivery = Delivery(job_id, sent, pictures, self._jobs)
             await deliver(delivery)
         except ModelHubError as exc:
             log.info("Edit for user %s failed upstream: %r", requester.user_id, exc)
@@ -322,7 +359,47 @@ class EditService:
             nothing = Refusal(Text(words.DELIVERED_NOTHING))
             return EndedEdit(EditOutcome.DISCORD_ERROR, choice.count, 0, nothing, sent, job_id)
         outcome = EditOutcome.DELIVERED if delivery.delivered >= choice.count else EditOutcome.PARTIAL
-        return EndedEdit(outcome, choice.count, delivery.delivered, None, sent, job_id)
+        return EndedEdit(outcome, choice.count, delivery.delivered, held_back, sent, job_id)
+
+    async def _screen_input(self, screen: Screen, prompt: str, source: bytes) -> Verdict:
+        assert self._screening is not None
+        return await self._screening.check_input(screen.rules, prompt, source, screen.locale)
+
+    async def _screen_results(
+        self, screen: Screen, requester: Requester, job_id: int, prompt: str, pictures: list[bytes]
+    ) -> tuple[list[bytes], ScreeningRefused | None]:
+        """The results the rules let through, and the refusal (with its case) for those held back, if any."""
+        assert self._screening is not None
+        screening = self._screening
+        verdicts = await asyncio.gather(
+            *(screening.check_result(screen.rules, prompt, picture, screen.locale) for picture in pictures)
+        )
+        allowed = [picture for picture, verdict in zip(pictures, verdicts, strict=True) if verdict.allowed]
+        refused = [verdict for verdict in verdicts if not verdict.allowed]
+        if not refused:
+            return allowed, None
+        text = refusal_text(refused[0], refused=len(refused), count=len(pictures))
+        return allowed, await self._refused(requester, job_id, "result", refused[0], screen, text)
+
+    async def _refused(
+        self, requester: Requester, job_id: int, stage: Stage, verdict: Verdict, screen: Screen, text: Text
+    ) -> ScreeningRefused:
+        """Open the case the member may appeal, and say why."""
+        assert self._cases is not None
+        case_id = await self._cases.open(
+            NewCase(
+                requester.guild_id,
+                requester.channel_id,
+                requester.user_id,
+                job_id,
+                stage,
+                verdict.category if not verdict.unchecked else "unchecked",
+                verdict.reason,
+                screen.locale,
+            )
+        )
+        log.info("Screening refused job %d at the %s stage (case %d)", job_id, stage, case_id)
+        return ScreeningRefused(text, case_id)
 
     async def _record(self, choice: CheckedEdit, requester: Requester, origin: Origin) -> tuple[PlannedEdit, int]:
         """Read and inspect the inputs, record the job and keep their copies; the bytes end here.

@@ -27,6 +27,7 @@ PENALTY_FACTOR = 0.5
 MIN_FACTOR = 0.25
 RECOVERY_SECONDS = 120.0
 BUCKET_NAME = "modelhub-images"
+REQUEST_BUCKET_NAME = "modelhub-requests"
 # asyncio may wake a sleeper a clock tick early, and the upstream's bucket must have refilled when the
 # request lands: a paced call sleeps this much longer than the arithmetic says.
 WAKE_MARGIN_SECONDS = 0.05
@@ -171,8 +172,16 @@ class ImagePacer:
 
 
 def open_pacer(
-    db: Database, images_per_minute: float, burst: int, *, clock: Callable[[], float] = time.time
+    db: Database,
+    images_per_minute: float,
+    burst: int,
+    *,
+    clock: Callable[[], float] = time.time,
+    name: str = BUCKET_NAME,
 ) -> ImagePacer:
-    """Shared through the database on PostgreSQL (many processes), in memory on SQLite (one process)."""
-    store: BucketStore = DatabaseBucketStore(db) if db.dialect == "postgresql" else MemoryBucketStore()
+    """Shared through the database on PostgreSQL (many processes), in memory on SQLite (one process).
+
+    `name`: the bucket's; another contract limit (the request rate, counted as one "image" per request) has its own.
+    """
+    store: BucketStore = DatabaseBucketStore(db, name) if db.dialect == "postgresql" else MemoryBucketStore()
     return ImagePacer(BucketRule(images_per_minute, burst), store, clock=clock)

@@ -13,6 +13,7 @@ from services.storage.quota import QuotaRule, parse_quota
 
 DEFAULT_MODEL_HUB_URL = "https://openai.inference.de-txl.ionos.com/v1"
 DEFAULT_EDIT_MODEL = "black-forest-labs/FLUX.2-klein-4B"
+DEFAULT_SCREENING_MODEL = "mistralai/Mistral-Small-24B-Instruct"
 
 
 class ConfigError(Exception):
@@ -53,6 +54,12 @@ class Config:
     shard_count: int | None = None  # None: Discord's recommended count, all shards in this process
     shard_ids: tuple[int, ...] | None = None
     public_url: str | None = None
+    # The chat model that screens prompts and pictures where a server turned screening on.
+    screening_model: str = DEFAULT_SCREENING_MODEL
+    screening_timeout_seconds: float = 20.0
+    # The contract's request rate (all endpoints), which screening checks are paced to; burst in requests.
+    upstream_requests_per_second: float = 5.0
+    upstream_request_burst: int = 10
     # Signs the browser painter's links; None: a secret generated once and kept in the database.
     painter_secret: Secret | None = None
 
@@ -274,4 +281,19 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         shard_ids=shard_ids,
         public_url=public_url,
         painter_secret=Secret(secret) if (secret := env.get("PAINTER_SECRET", "").strip()) else None,
+        screening_model=env.get("SCREENING_MODEL", "").strip() or DEFAULT_SCREENING_MODEL,
+        screening_timeout_seconds=_number(
+            env,
+            "SCREENING_TIMEOUT_SECONDS",
+            Config.screening_timeout_seconds,
+            "a number of seconds of at least 1",
+            minimum=1,
+        ),
+        upstream_requests_per_second=_number(
+            env,
+            "UPSTREAM_REQUESTS_PER_SECOND",
+            Config.upstream_requests_per_second,
+            "requests per second, greater than 0",
+            minimum=0.1,
+        ),
     )

@@ -248,4 +248,32 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE guild_settings ADD COLUMN private_results BOOLEAN",
         ),
     ),
+    Migration(
+        8,
+        "screening: a server's rules, and the cases members may appeal",
+        (
+            # NULL keeps GuildSettings' default: screening off, the `all-ages` preset, on failure as the policy says.
+            "ALTER TABLE guild_settings ADD COLUMN screening_mode TEXT",
+            "ALTER TABLE guild_settings ADD COLUMN screening_policy TEXT",
+            "ALTER TABLE guild_settings ADD COLUMN screening_fail_open BOOLEAN",
+            # One row per screening refusal (services/storage/screening_cases.py); the prompt and the input stay in
+            # the job's record. status: refused → appealed → approved or denied. Deleted by /privacy forget, the
+            # retention period and a server's departure (services/storage/privacy.py).
+            """CREATE TABLE screening_cases (
+            id {id_column},
+            guild_id BIGINT NOT NULL,
+            channel_id BIGINT NOT NULL,
+            user_id BIGINT NOT NULL,
+            job_id BIGINT NOT NULL,
+            stage TEXT NOT NULL,
+            category TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            locale TEXT,
+            status TEXT NOT NULL,
+            decided_by BIGINT,
+            created_at DOUBLE PRECISION NOT NULL
+        )""",
+            "CREATE INDEX screening_cases_user ON screening_cases (user_id)",
+        ),
+    ),
 )

@@ -44,11 +44,12 @@ _GUILD_TABLES = (
     "guild_allowed_channels",
     "guild_blocklist",
     "guild_departures",
+    "screening_cases",
 )
 # What is scrubbed after a forget or a purge. quota_usage holds no text, only counts and ids that the
 # window keeps anyway; it is the busiest table, and rewriting it would hold up every reservation.
-_MEMBER_TABLES = ("job_inputs", "job_pictures", "jobs", "member_preferences")
-_JOB_TABLES = ("job_inputs", "job_pictures", "jobs")
+_MEMBER_TABLES = ("job_inputs", "job_pictures", "jobs", "member_preferences", "screening_cases")
+_JOB_TABLES = ("job_inputs", "job_pictures", "jobs", "screening_cases")
 
 
 class MemberBusy(Exception):
@@ -171,6 +172,8 @@ class PrivacyStore:
                 user_id,
                 user_id,
             )
+            # Their screening refusals and appeals: the reasons speak of their prompts and pictures.
+            await tx.execute("DELETE FROM screening_cases WHERE user_id = ?", user_id)
             edits = await _delete_jobs(tx, "user_id = ?", user_id)
             preferences = await tx.execute("DELETE FROM member_preferences WHERE user_id = ?", user_id)
             await tx.execute(
@@ -208,6 +211,8 @@ class PrivacyStore:
                 await tx.execute(
                     f"DELETE FROM {table} WHERE job_id IN (SELECT id FROM jobs WHERE created_at < ?)", cutoff
                 )
+            # A case outlives neither the prompt nor the pictures it is about.
+            await tx.execute("DELETE FROM screening_cases WHERE created_at < ?", cutoff)
             expired = await tx.execute(
                 "UPDATE jobs SET prompt = '', source_url = NULL, source_message_id = NULL, source_attachment_id = NULL,"
                 " mask_url = NULL, result_message_id = NULL WHERE created_at < ?"

@@ -339,6 +339,69 @@ BLOCKLIST_ACTIONS = (_("add"), _("remove"), _("list"))
 OPTION_BLOCKLIST_PHRASE = _("A word or phrase (whole words, any case)")
 OPTION_AUDIT_CHANNEL = _("Where to log every edit (leave empty to turn the audit log off)")
 OPTION_REMIXING_ENABLED = _("Whether members may remix and reroll pictures here")
+OPTION_SCREENING_MODE = _("What to screen: off, prompts, or prompts and pictures (the input and each result)")
+OPTION_SCREENING_POLICY = _("A preset (all-ages, no-nudity, no-real-people, anything) or your own words")
+OPTION_SCREENING_ON_FAILURE = _("When a check cannot be made: refuse the edit or allow it (default: as the policy)")
+SETTINGS_SCREENING = _("Screening: {mode}; policy: {policy}; when a check fails: {failure}")
+SCREENING_MODES = {
+    "off": _("off"),
+    "prompts": _("prompts"),
+    "pictures": _("prompts and pictures"),
+}
+SCREENING_PRESETS = {
+    "all-ages": _("all ages"),
+    "no-nudity": _("no nudity"),
+    "no-real-people": _("no real people"),
+    "anything": _("anything the Model Hub allows"),
+}
+SCREENING_OWN_POLICY = _("your own words: “{words}”")
+SCREENING_FAIL_REFUSE = _("refuse")
+SCREENING_FAIL_ALLOW = _("allow")
+SCREENING_POLICY_EMPTY = _("The policy needs some words: a preset's name or your own (up to {max} characters).")
+
+# ----------------------------------------------------------------------------- screening and appeals
+
+SCREENING_REFUSED_PROMPT = _(
+    "This server's screening refused your edit: {reason} {charged} If you think that is wrong, press **Appeal** "
+    "to ask the moderators."
+)
+SCREENING_REFUSED_RESULTS = _(
+    "This server's screening held back {refused} of the {count} picture(s) made for you: {reason} They were not "
+    "posted and not charged. If you think that is wrong, press **Appeal** to ask the moderators."
+)
+SCREENING_UNCHECKED = _(
+    "Your edit could not be screened just now, and this server refuses what it cannot check. {charged} Try again "
+    "in a moment, or press **Appeal** to ask the moderators."
+)
+BUTTON_APPEAL = _("Appeal")
+BUTTON_APPROVE = _("Approve")
+BUTTON_DENY = _("Deny")
+APPEALS_UNAVAILABLE = _("Appeals are not available right now; please try again in a minute.")
+APPEAL_GONE = _("This case is no longer on record (it was forgotten or has expired).")
+APPEAL_NOT_YOURS = _("Only the member whose edit was refused can appeal it.")
+APPEAL_ALREADY = _("You have already appealed this refusal; the moderators will decide.")
+APPEAL_NO_AUDIT_CHANNEL = _(
+    "This server has no audit-log channel, where moderators see appeals, so this one cannot reach them. Ask a "
+    "moderator directly, or ask them to set one with `/retouch audit-log`."
+)
+APPEAL_NOT_DELIVERED = _("Your appeal could not be posted for the moderators; please try again later.")
+APPEAL_SENT = _("Your appeal is with the moderators. If they approve it, your edit runs and is posted here.")
+APPEAL_POST = _(
+    "**Appeal** from {mention} in <#{channel_id}>: screening refused {stage}.\n"
+    "Category: {category}. Reason given: {reason}"
+)
+APPEAL_STAGE_INPUT = _("the prompt and its picture")
+APPEAL_STAGE_RESULT = _("the results")
+APPEAL_NO_REASON = _("none (the check itself failed)")
+APPEAL_MODERATORS_ONLY = _("Only moderators (Manage Server) can decide appeals.")
+APPEAL_DECIDED = _("This appeal has already been decided.")
+APPEAL_APPROVED_BY = _("Approved by {mention}.")
+APPEAL_DENIED_BY = _("Denied by {mention}.")
+APPEAL_APPROVED = _("Approved: the edit runs for {mention} in <#{channel_id}>, charged to them.")
+APPEAL_DENIED = _("Denied; {mention} has been told.")
+APPEAL_DENIED_MEMBER = _(
+    "The moderators looked at your appeal in <#{channel_id}> and kept the screening's refusal. Nothing was charged."
+)
 
 # ----------------------------------------------------------------------------- privacy (/privacy)
 
@@ -359,7 +422,12 @@ PRIVACY_SHOW = _(
     "(or its copy, for a Reroll or when the Model Hub cannot fetch the link), and the mask if you gave one. Not your "
     "name or id.\n"
     "\n"
-    "`/privacy forget` deletes your prompts, picture references (with the copies) and preferences."
+    "**Sent to the screening model** (on the same Model Hub), only where a server turned screening on: the "
+    "server's policy, your prompt and your language, and, if it screens pictures, a copy of your picture and of "
+    "each result at most 512 pixels on its long side. Not your name or id. A refusal you appeal is kept, with "
+    "its reason, for the moderators to decide.\n"
+    "\n"
+    "`/privacy forget` deletes your prompts, picture references (with the copies), appeals and preferences."
 )
 PRIVACY_CONSENT_ALLOWED = _("allowed")
 PRIVACY_CONSENT_REFUSED = _("not allowed (you opted out)")

@@ -113,7 +113,8 @@ async def test_metrics_export_every_family_and_move_with_upstream_calls(tmp_path
         labels = {
             key for family in again.values() for _, sample_labels in family["samples"] for key, _ in sample_labels
         }
-        assert labels <= {"outcome", "kind", "shard", "le"}  # never a server, channel or user id
+        # Never a server, channel or user id; `stage` is a screening check's (input or result).
+        assert labels <= {"outcome", "kind", "shard", "stage", "le"}
 
 
 def test_gateway_latency_is_one_series_per_shard_with_a_heartbeat():

@@ -27,6 +27,8 @@ def test_defaults_follow_the_spec():
     assert (config.default_quota.limit, config.default_quota.period.name.lower()) == (10, "day")
     assert (config.personal_quota, config.personal_budget) == (QuotaRule(5, Period.DAY), None)
     assert (config.upstream_images_per_minute, config.upstream_image_burst) == (10, 20)
+    assert config.screening_model == "mistralai/Mistral-Small-24B-Instruct"
+    assert (config.screening_timeout_seconds, config.upstream_requests_per_second) == (20, 5)
 
 
 def test_operations_defaults():
@@ -150,6 +152,9 @@ def test_every_variable_lands_in_its_field():
         "SHARD_COUNT": "3",
         "PUBLIC_URL": "http://retouch.example",
         "PAINTER_SECRET": " painter-secret ",
+        "SCREENING_MODEL": " vendor/judge ",
+        "SCREENING_TIMEOUT_SECONDS": "2.5",
+        "UPSTREAM_REQUESTS_PER_SECOND": "3",
     }
     assert load_config(env) == Config(
         discord_token=Secret("discord-secret-value"),
@@ -178,6 +183,9 @@ def test_every_variable_lands_in_its_field():
         shard_ids=None,
         public_url="http://retouch.example",
         painter_secret=Secret("painter-secret"),
+        screening_model="vendor/judge",
+        screening_timeout_seconds=2.5,
+        upstream_requests_per_second=3,
     )
 
 
@@ -241,6 +249,14 @@ def test_the_process_environment_is_read_when_no_mapping_is_given(monkeypatch):
             {"UPSTREAM_IMAGES_PER_MINUTE": "10/0"},
             "UPSTREAM_IMAGES_PER_MINUTE must be images per minute, optionally with a burst, such as 10 or 10/20; "
             "got '10/0'.",
+        ),
+        (
+            {"SCREENING_TIMEOUT_SECONDS": "0"},
+            "SCREENING_TIMEOUT_SECONDS must be a number of seconds of at least 1; got '0'.",
+        ),
+        (
+            {"UPSTREAM_REQUESTS_PER_SECOND": "none"},
+            "UPSTREAM_REQUESTS_PER_SECOND must be requests per second, greater than 0; got 'none'.",
         ),
         (
             {"UPSTREAM_DEADLINE_SECONDS": "0.5"},
