@@ -81,7 +81,8 @@ class RegionPictures:
         self._downloader = downloader
         self._look_up = look_up
         self._uploads: OrderedDict[tuple[int, int], Picture] = OrderedDict()
-        self._pictures: OrderedDict[str, bytes] = OrderedDict()
+        # A picture's bytes with whose they are (the owners of its target), so that forgetting finds them.
+        self._pictures: OrderedDict[str, tuple[frozenset[int], bytes]] = OrderedDict()
 
     def upload_target(self, uploads: Sequence[Picture], author_id: int) -> RegionTarget:
         """The first of a member's uploads in a message (remembered for its panel's later clicks)."""
@@ -105,15 +106,22 @@ class RegionPictures:
     async def picture_bytes(self, target: RegionTarget) -> bytes:
         """The picture's bytes, behind a URL that works now; a refusal naming `image` when they cannot be had."""
         key = str(target.ref)
-        data = self._pictures.get(key)
-        if data is None:
+        cached = self._pictures.get(key)
+        if cached is None:
             image = await self._rules.fresh("image", target.picture)
-            data = await self._downloader.download("image", image)
-            self._pictures[key] = data
+            cached = target.owners, await self._downloader.download("image", image)
+            self._pictures[key] = cached
             while len(self._pictures) > CACHED_PICTURES:
                 self._pictures.popitem(last=False)
         self._pictures.move_to_end(key)
-        return data
+        return cached[1]
+
+    def forget(self, user_id: int) -> None:
+        """Drop what this process remembers of the member: their uploads, and pictures drawn that are theirs."""
+        for key in [key for key, picture in self._uploads.items() if picture.author_id == user_id]:
+            del self._uploads[key]
+        for ref in [ref for ref, (owners, _) in self._pictures.items() if user_id in owners]:
+            del self._pictures[ref]
 
     async def preview(self, target: RegionTarget, selection: Selection) -> bytes:
         """The panel's picture: the chosen area tinted, the grid labelled."""

@@ -51,6 +51,7 @@ _JOB_COLUMNS = (
     "output_format",
     "parent_job_id",
     "status",
+    "prompt_author_id",
 )
 
 
@@ -100,6 +101,7 @@ class Job:
     mask: Picture | None
     results: tuple[Picture, ...]
     kept: frozenset[InputRole] = frozenset()  # the inputs of which a copy is kept (job_inputs)
+    prompt_author_id: int | None = None  # whose words the prompt is, when not the requester's (a Reroll)
 
     @property
     def result_message_ids(self) -> tuple[int, ...]:
@@ -110,6 +112,17 @@ class Job:
     def owners(self) -> frozenset[int]:
         """Whose consent building on this job needs: the requester, and the uploader of the source."""
         return frozenset(i for i in (self.user_id, self.source.author_id) if i is not None)
+
+
+async def _prompt_author(tx: Executor, job: NewJob) -> int | None:
+    """Whose words the new job's prompt is when they are not the requester's: the parent's prompt author."""
+    if job.parent_job_id is None:
+        return None
+    parent = await tx.fetch_one("SELECT user_id, prompt_author_id, prompt FROM jobs WHERE id = ?", job.parent_job_id)
+    if parent is None or parent["prompt"] != job.prompt:
+        return None
+    author = parent["user_id"] if parent["prompt_author_id"] is None else parent["prompt_author_id"]
+    return None if author == job.user_id else int(author)
 
 
 def _picture(row: Row) -> Picture:
@@ -134,13 +147,20 @@ class JobStore:
         self._db = db
 
     async def create(self, job: NewJob) -> int:
-        """Record a job that is starting; returns its id (the state behind its result's buttons)."""
+        """Record a job that is starting; returns its id (the state behind its result's buttons).
+
+        A job whose prompt is its parent's very prompt (a Reroll; a Remix, region or painter edit that kept
+        the prompt its form was prefilled with) records whose words they are, so that forgetting that
+        member blanks them here too.
+        """
         async with self._db.transaction() as tx:
+            prompt_author = await _prompt_author(tx, job)
             job_id = int(
                 await tx.fetch_value(
                     "INSERT INTO jobs (guild_id, channel_id, user_id, created_at, prompt, model, size, count,"
                     " output_format, source_url, source_message_id, source_attachment_id, mask_url, parent_job_id,"
-                    " status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running') RETURNING id",
+                    " prompt_author_id, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')"
+                    " RETURNING id",
                     job.guild_id,
                     job.channel_id,
                     job.user_id,
@@ -155,6 +175,7 @@ class JobStore:
                     job.source.attachment_id,
                     job.mask.url if job.mask else None,
                     job.parent_job_id,
+                    prompt_author,
                 )
             )
             await self._add_pictures(tx, job_id, "source", [job.source], 0)
@@ -260,6 +281,7 @@ class JobStore:
             mask=by_role["mask"][0] if by_role["mask"] else None,
             results=tuple(by_role["result"]),
             kept=frozenset(row["role"] for row in kept),
+            prompt_author_id=row["prompt_author_id"],
         )
 
     async def find_by_result_message(self, message_id: int) -> Job | None:
