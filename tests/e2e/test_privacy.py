@@ -32,6 +32,9 @@ from tests.stack import Stack, assert_nothing_leaked, loopback_stack
 
 EPHEMERAL = 64
 NO_LONGER_ON_RECORD = "This result is no longer on record, so its buttons cannot do anything."
+UNKNOWN_PANEL = (
+    "I no longer know this panel's picture (I may have restarted); open **Edit region** on the message again."
+)
 
 
 async def edit(stack: Stack, prompt: str, *, count: int = 1, words: str = "Done"):
@@ -326,8 +329,19 @@ async def test_forgetting_drops_the_members_pictures_from_memory_and_says_audit_
     await told(clicked, "Done")
 
     record = await stack.discord.click(panel, select_of(panel)["custom_id"], values=["bottom"], user=other)
-    unknown = "I no longer know this panel's picture (I may have restarted); open **Edit region** on the message again."
-    assert unknown in await told(record, unknown)
+    assert UNKNOWN_PANEL in await told(record, UNKNOWN_PANEL)
+
+
+async def test_a_panel_in_another_process_forgets_the_members_picture_too(stack):
+    """Item 20: the forget ran in another process (another shard's): this one's memory must not outlive it."""
+    member, other = stack.discord.member, stack.discord.other_member
+    attachment = stack.discord.add_attachment(png_bytes(64, 64), "cat.png", "image/png", width=64, height=64)
+    message = stack.discord.add_message("my cat", user=member, attachments=[attachment])
+    panel = await panel_of(await stack.discord.message_command("Edit region", message, user=other))
+    # What another process does on the shared database when the member confirms there.
+    await stack.bot.privacy.forget(int(member["id"]))
+    record = await stack.discord.click(panel, select_of(panel)["custom_id"], values=["top"], user=other)
+    assert UNKNOWN_PANEL in await told(record, UNKNOWN_PANEL)
 
 
 # --- issue 17: retention across shards --------------------------------------------------------------
