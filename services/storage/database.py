@@ -124,6 +124,9 @@ class Database(Executor, abc.ABC):
     """A connection (SQLite) or connection pool (PostgreSQL) with the schema migrated."""
 
     dialect: ClassVar[Dialect]
+    # Whether `scrub` rewrites whole tables (PostgreSQL's VACUUM FULL, which locks out reads while it runs), so
+    # that it must be rationed; SQLite's checkpoint of the write-ahead log costs little and runs every time.
+    scrub_rewrites: ClassVar[bool]
 
     def __init__(self, migrations: Sequence[Migration]) -> None:
         self._migrations = tuple(migrations)
@@ -213,6 +216,7 @@ class SqliteDatabase(_SqliteExecutor, Database):
     """
 
     dialect: ClassVar[Dialect] = "sqlite"
+    scrub_rewrites: ClassVar[bool] = False
 
     def __init__(self, path: Path, *, migrations: Sequence[Migration] = MIGRATIONS) -> None:
         Database.__init__(self, migrations)
@@ -351,6 +355,7 @@ class PostgresDatabase(_PostgresExecutor, Database):
     """
 
     dialect: ClassVar[Dialect] = "postgresql"
+    scrub_rewrites: ClassVar[bool] = True
 
     def __init__(
         self, url: str, *, pool_size: int = POSTGRES_POOL_SIZE, migrations: Sequence[Migration] = MIGRATIONS

@@ -14,8 +14,8 @@ member_preferences, quota_usage and the per-server tables), so that every deleti
   references; usage rows older than the longest quota period are deleted; servers the bot left more
   than `forget_guild_after_days` ago are deleted entirely.
 - Both then mark the tables they changed for a scrub, so the deleted text is gone from the database files
-  too (`scrub_due`): only those tables, each at most once per `SCRUB_INTERVAL_SECONDS` (later deletions wait
-  for the next scrub, which the bot runs on a timer), never waiting in line for a table's lock.
+  too (`scrub_due`): only those tables, on PostgreSQL each at most once per `SCRUB_INTERVAL_SECONDS` (later
+  deletions wait for the next scrub, which the bot runs on a timer), never waiting in line for a lock.
 
 A job that lost its pictures is "no longer on record" for its result's buttons, like a deleted one.
 The clock is injected so that tests can move time.
@@ -232,14 +232,15 @@ class PrivacyStore:
     async def scrub_due(self) -> tuple[str, ...]:
         """Make deleted rows unrecoverable from the files of the tables marked for it; returns those scrubbed.
 
-        A table is scrubbed at most once per `SCRUB_INTERVAL_SECONDS` (it stays marked until then), and one
-        whose lock is not to be had at once is left marked for the next call rather than queued for.
+        Where a scrub rewrites the table (PostgreSQL), each is scrubbed at most once per `SCRUB_INTERVAL_SECONDS`
+        (it stays marked until then); a table (or SQLite's log) not to be had at once is left marked for the
+        next call rather than queued for.
         """
         now = self._clock()
         scrubbed = []
         for row in await self._db.fetch_all("SELECT table_name, since FROM scrub_pending ORDER BY table_name"):
             table = str(row[0])
-            last = await self._db.get_meta(f"scrubbed:{table}")
+            last = await self._db.get_meta(f"scrubbed:{table}") if self._db.scrub_rewrites else None
             if last is not None and now - float(last) < SCRUB_INTERVAL_SECONDS:
                 continue
             # Claimed by taking its mark: of two processes, one scrubs; a deletion after this marks it again.

@@ -308,19 +308,22 @@ async def test_forgetting_nothing_rewrites_no_table_and_forgetting_is_rate_limit
     await privacy.forget_allowed(MEMBER)
 
 
-async def test_a_table_is_scrubbed_at_most_once_in_the_interval_and_then_what_waited(database: Database) -> None:
+async def test_a_table_is_rewritten_at_most_once_in_the_interval_and_then_what_waited(database: Database) -> None:
     """Item 19: many members forgetting at once cost one rewrite per table per interval, and nothing is left."""
     clock, jobs = Clock(), JobStore(database)
     privacy = privacy_store(database, clock)
     await finished_job(jobs, MEMBER, "first-forgotten-1188", stored_picture(1, MEMBER))
     await finished_job(jobs, OTHER, "second-forgotten-2299", stored_picture(2, OTHER))
     await privacy.forget(MEMBER)
-    await privacy.forget(OTHER)  # within the interval: marked, not scrubbed yet
+    await privacy.forget(OTHER)  # within the interval: marked, not rewritten yet (SQLite's checkpoint is cheap)
     pending = {row[0] for row in await database.fetch_all("SELECT table_name FROM scrub_pending")}
-    assert pending == {"jobs", "job_pictures"}
-    assert await privacy.scrub_due() == ()
-    clock.now += SCRUB_INTERVAL_SECONDS
-    assert set(await privacy.scrub_due()) == pending
+    if database.scrub_rewrites:
+        assert pending == {"jobs", "job_pictures"}
+        assert await privacy.scrub_due() == ()
+        clock.now += SCRUB_INTERVAL_SECONDS
+        assert set(await privacy.scrub_due()) == pending
+    else:
+        assert pending == set()
     assert await database.fetch_value("SELECT COUNT(*) FROM scrub_pending") == 0
     after = await file_bytes(database)
     assert b"first-forgotten-1188" not in after and b"second-forgotten-2299" not in after
