@@ -265,6 +265,7 @@ async def test_a_forgotten_members_prompt_leaves_other_members_rerolls(stack):
 
 async def test_forgetting_again_within_the_hour_is_refused_and_deletes_nothing(stack):
     """Item 19: a member cannot have themself forgotten at will (each forget may rewrite tables)."""
+    second, _ = await privacy(stack, "forget")  # a second confirmation, opened before the first is used
     await forget_me(stack)
     forgot_at = await stack.bot.database.fetch_value(
         "SELECT forgot_at FROM member_preferences WHERE user_id = ?", int(stack.discord.member["id"])
@@ -278,6 +279,9 @@ async def test_forgetting_again_within_the_hour_is_refused_and_deletes_nothing(s
         f"You asked Retouch to forget you <t:{int(forgot_at)}:R>; you can ask again "
         f"<t:{int(forgot_at + FORGET_INTERVAL_SECONDS)}:R>. Nothing was deleted."
     )
+    # The confirmation opened before is refused alike.
+    late = await stack.discord.click(second.original, button(second.original, "Forget me"))
+    assert refused["content"] in await told(late, "Nothing was deleted.")
     _, shown = await privacy(stack, "show")
     assert "- 1 edit(s) on record, 1 of them with the prompt you wrote" in shown["content"]
 
