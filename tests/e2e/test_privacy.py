@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from pathlib import Path
 
 from emulators.discord import shard_of
 from emulators.modelhub import Fault
 from services.storage.database import open_database
+from services.storage.jobs import JobStore
 from services.storage.privacy import FORGET_INTERVAL_SECONDS
 from tests.harness import running_bot
 from tests.helpers import (
@@ -351,25 +353,27 @@ async def test_a_panel_in_another_process_forgets_the_members_picture_too(stack)
 # --- issue 17: retention across shards --------------------------------------------------------------
 
 
-async def test_a_departed_server_on_another_process_shard_keeps_its_data(tmp_path):
+async def test_a_departed_server_on_another_process_shard_keeps_its_data(tmp_path, database_url):
     """Item 22: a process deleted the data of a server on another process's shard that the bot was back in."""
-    async with loopback_stack(tmp_path) as probe:  # only to learn the emulator's guild id
-        home = shard_of(probe.discord.guild_id, 2)
-    async with loopback_stack(tmp_path / "sharded", shard_count=2, shard_ids=(home,)) as stack:
+    async with loopback_stack(tmp_path, database_url=database_url) as stack:
+        home = shard_of(stack.discord.guild_id, 2)
         away = next(g for g in (stack.discord.add_guild() for _ in range(64)) if shard_of(g.id, 2) != home)
-        gone = stack.discord.guild_id + (2 << 22)  # on this process's shard, and the bot is not in it
-        assert shard_of(gone, 2) == home
-        jobs = stack.bot.jobs
-        away_job = await finished_job(jobs, 7, "away-guild-words", stored_picture(1), guild_id=away.id)
-        gone_job = await finished_job(jobs, 7, "gone-guild-words", stored_picture(2), guild_id=gone)
-        for guild_id in (away.id, gone):  # left eight days ago; the away one has been added back since
-            await stack.bot.database.execute(
-                "INSERT INTO guild_departures (guild_id, left_at) VALUES (?, ?)", guild_id, time.time() - 8 * DAY
-            )
-        await stack.bot.wait_until_ready()
+        gone = stack.discord.guild_id + (2 << 22)  # on the same shard as the home guild; the bot is not in it
+        await stack.bot.wait_until_ready()  # closing mid-start-up would leave its ready event unhandled
         await stack.bot.close()
-        async with running_bot(stack.config, stack.discord) as restarted:
+        async with open_database(database_url) as db:
+            jobs = JobStore(db)
+            away_job = await finished_job(jobs, 7, "away-guild-words", stored_picture(1), guild_id=away.id)
+            gone_job = await finished_job(jobs, 7, "gone-guild-words", stored_picture(2), guild_id=gone)
+            for guild_id in (away.id, gone):  # left eight days ago; the away one has been added back since
+                await db.execute(
+                    "INSERT INTO guild_departures (guild_id, left_at) VALUES (?, ?)", guild_id, time.time() - 8 * DAY
+                )
+        # Restarted as the process of the home guild's shard only: the away guild is another process's.
+        sharded = dataclasses.replace(stack.config, shard_count=2, shard_ids=(home,))
+        async with running_bot(sharded, stack.discord) as restarted:
             stack.bot = restarted
+            assert restarted.get_guild(away.id) is None
 
             async def purged() -> bool:
                 return await restarted.jobs.get(gone_job) is None
