@@ -141,6 +141,9 @@ class EditRunner:
         settings = await self._remix_settings(reply)
         _check_may_post(reply)
         await self._remixing.check_consent(reply.member.id, job.owners)
+        if not job.prompt:
+            # Its pictures are on record but its prompt is not: the member who wrote it had it forgotten.
+            raise Refusal(Text(words.REROLL_PROMPT_FORGOTTEN))
         choice = await self._edits.check(reroll_form(job, self._channel_id(reply)), settings)
         # Acknowledged first: of two processes sharing a shard only one can, so only one claims for this click.
         await reply.acknowledge()

@@ -9,6 +9,7 @@ pictures last drawn are kept in memory, since a panel's clicks come in bursts.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -80,8 +81,10 @@ class RegionPictures:
         self._rules = rules
         self._downloader = downloader
         self._look_up = look_up
-        self._uploads: OrderedDict[tuple[int, int], Picture] = OrderedDict()
-        self._pictures: OrderedDict[str, bytes] = OrderedDict()
+        # Each with when it was remembered: a member forgotten since (by any process) is remembered no more.
+        self._uploads: OrderedDict[tuple[int, int], tuple[Picture, float]] = OrderedDict()
+        # A picture's bytes with whose they are (the owners of its target), so that forgetting finds them.
+        self._pictures: OrderedDict[str, tuple[frozenset[int], bytes]] = OrderedDict()
 
     def upload_target(self, uploads: Sequence[Picture], author_id: int) -> RegionTarget:
         """The first of a member's uploads in a message (remembered for its panel's later clicks)."""
@@ -95,7 +98,7 @@ class RegionPictures:
         """The picture a panel or a painter link refers to, or a refusal when it is gone or unknown."""
         if ref.kind == "j":
             return result_target(await self._rules.job(ref.id), {ref.attachment_id}, strict=True)
-        picture = self._uploads.get((ref.id, ref.attachment_id))
+        picture = await self._remembered(ref)
         if picture is None and channel_id is not None:
             picture = await self._looked_up(channel_id, ref)
         if picture is None:
@@ -105,15 +108,22 @@ class RegionPictures:
     async def picture_bytes(self, target: RegionTarget) -> bytes:
         """The picture's bytes, behind a URL that works now; a refusal naming `image` when they cannot be had."""
         key = str(target.ref)
-        data = self._pictures.get(key)
-        if data is None:
+        cached = self._pictures.get(key)
+        if cached is None:
             image = await self._rules.fresh("image", target.picture)
-            data = await self._downloader.download("image", image)
-            self._pictures[key] = data
+            cached = target.owners, await self._downloader.download("image", image)
+            self._pictures[key] = cached
             while len(self._pictures) > CACHED_PICTURES:
                 self._pictures.popitem(last=False)
         self._pictures.move_to_end(key)
-        return data
+        return cached[1]
+
+    def forget(self, user_id: int) -> None:
+        """Drop what this process remembers of the member: their uploads, and pictures drawn that are theirs."""
+        for key in [key for key, (picture, _) in self._uploads.items() if picture.author_id == user_id]:
+            del self._uploads[key]
+        for ref in [ref for ref, (owners, _) in self._pictures.items() if user_id in owners]:
+            del self._pictures[ref]
 
     async def preview(self, target: RegionTarget, selection: Selection) -> bytes:
         """The panel's picture: the chosen area tinted, the grid labelled."""
@@ -136,10 +146,21 @@ class RegionPictures:
             url, MASK_FILENAME, "image/png", len(url), width, height, channel_id=image.channel_id, author_id=user_id
         )
 
+    async def _remembered(self, ref: PictureRef) -> Picture | None:
+        """A remembered upload, unless its author had themself forgotten since, through any process."""
+        remembered = self._uploads.get((ref.id, ref.attachment_id))
+        if remembered is None:
+            return None
+        picture, at = remembered
+        if picture.author_id is not None and await self._rules.forgotten_since(picture.author_id, at):
+            self.forget(picture.author_id)
+            return None
+        return picture
+
     def _remember(self, picture: Picture) -> None:
         assert picture.message_id is not None and picture.attachment_id is not None
         key = (picture.message_id, picture.attachment_id)
-        self._uploads[key] = picture
+        self._uploads[key] = picture, time.time()
         self._uploads.move_to_end(key)
         while len(self._uploads) > REMEMBERED_UPLOADS:
             self._uploads.popitem(last=False)

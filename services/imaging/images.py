@@ -366,12 +366,20 @@ def _own_alpha(mask: Image.Image) -> Image.Image | None:
     return None
 
 
+def eight_bit(image: Image.Image) -> Image.Image:
+    """A 16-bit or float grey picture as 8-bit grey by value (scaled down, not clipped); any other as it is.
+
+    Pillow's own `convert` clips such a picture to 0-255, which turns a 16-bit photo almost entirely white.
+    """
+    white = _WIDE_MODE_WHITE.get(image.mode)
+    if white is None:
+        return image
+    return image.point(lambda value: value * (255 / white) + 0.5).convert("L")  # + 0.5: rounded
+
+
 def _luminance(mask: Image.Image) -> Image.Image:
     """Grey levels 0-255 by value: 16-bit and float pictures are scaled down, not clipped."""
-    white = _WIDE_MODE_WHITE.get(mask.mode)
-    if white is None:
-        return mask.convert("L")  # colours and palettes by luma; an alpha channel is dropped
-    return mask.point(lambda value: value * (255 / white) + 0.5).convert("L")  # + 0.5: rounded
+    return eight_bit(mask).convert("L")  # colours and palettes by luma; an alpha channel is dropped
 
 
 def _read_mask(mask: Image.Image, *, turned: bool = False, preview_side: int | None = None) -> PreparedMask:
@@ -467,6 +475,7 @@ async def make_thumbnail(data: bytes, max_side: int = 256) -> bytes:
 
 def flatten(image: Image.Image) -> Image.Image:
     """RGB for JPEG; transparent areas become white rather than whatever colour hid under them."""
+    image = eight_bit(image)
     if not image.has_transparency_data:
         return image.convert("RGB")
     rgba = image.convert("RGBA")

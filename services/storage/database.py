@@ -41,6 +41,13 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 POSTGRES_POOL_SIZE = 10
 # Serialises schema migrations between processes that start at the same time on one PostgreSQL server.
 _MIGRATION_LOCK_NAME = "retouch:schema-migrations"
+# How long a scrub waits for a table's exclusive lock. A lock request waiting in line holds up every
+# request behind it (each edit's reads and writes), so the scrub gives up quickly and is tried again later.
+SCRUB_LOCK_TIMEOUT_MS = 200
+
+
+class ScrubBusy(Exception):
+    """The scrub could not have the table (or SQLite's write-ahead log) to itself just now; nothing was lost."""
 
 
 class Row(Protocol):
@@ -117,6 +124,9 @@ class Database(Executor, abc.ABC):
     """A connection (SQLite) or connection pool (PostgreSQL) with the schema migrated."""
 
     dialect: ClassVar[Dialect]
+    # Whether `scrub` rewrites whole tables (PostgreSQL's VACUUM FULL, which locks out reads while it runs), so
+    # that it must be rationed; SQLite's checkpoint of the write-ahead log costs little and runs every time.
+    scrub_rewrites: ClassVar[bool]
 
     def __init__(self, migrations: Sequence[Migration]) -> None:
         self._migrations = tuple(migrations)
@@ -163,6 +173,7 @@ class Database(Executor, abc.ABC):
 
         Call it after deleting or overwriting what a member asked to have forgotten: both engines keep
         old row versions on disk (SQLite in its write-ahead log, PostgreSQL as dead tuples) until told.
+        Raises ScrubBusy, having waited at most a moment, when another connection is in the way.
         """
 
 
@@ -205,6 +216,7 @@ class SqliteDatabase(_SqliteExecutor, Database):
     """
 
     dialect: ClassVar[Dialect] = "sqlite"
+    scrub_rewrites: ClassVar[bool] = False
 
     def __init__(self, path: Path, *, migrations: Sequence[Migration] = MIGRATIONS) -> None:
         Database.__init__(self, migrations)
@@ -281,7 +293,7 @@ class SqliteDatabase(_SqliteExecutor, Database):
         # the write-ahead log until a checkpoint copies the new pages back and TRUNCATE empties it.
         result = await self.fetch_one("PRAGMA wal_checkpoint(TRUNCATE)")
         if result is None or result[0]:
-            log.warning("Could not empty the write-ahead log of %s: a reader is holding it", self.path)
+            raise ScrubBusy(f"a reader is holding the write-ahead log of {self.path}")
 
     async def instance_alive(self, instance_id: str) -> bool:
         # A SQLite file belongs to one bot process (use PostgreSQL to share state between processes),
@@ -343,6 +355,7 @@ class PostgresDatabase(_PostgresExecutor, Database):
     """
 
     dialect: ClassVar[Dialect] = "postgresql"
+    scrub_rewrites: ClassVar[bool] = True
 
     def __init__(
         self, url: str, *, pool_size: int = POSTGRES_POOL_SIZE, migrations: Sequence[Migration] = MIGRATIONS
@@ -404,10 +417,17 @@ class PostgresDatabase(_PostgresExecutor, Database):
     async def scrub(self, *tables: str) -> None:
         # A DELETE or UPDATE leaves the old tuple in the table's file until vacuumed, and a plain VACUUM
         # only marks its space free; VACUUM FULL writes the live rows to a new file and drops the old one.
-        # It locks each table while it runs, which is why callers scrub only after a forget or a purge.
+        # It locks each table while it runs (reads too), which is why callers scrub only what a forget or a
+        # purge changed, and seldom; it never waits in line for the lock, where it would hold up everyone after.
         async with self._pool.acquire() as connection:
-            for table in tables:
-                await connection.execute(f"VACUUM FULL {table}")
+            await connection.execute(f"SET lock_timeout = {SCRUB_LOCK_TIMEOUT_MS}")
+            try:
+                for table in tables:
+                    await connection.execute(f"VACUUM FULL {table}")
+            except asyncpg.LockNotAvailableError as exc:
+                raise ScrubBusy(f"{table} is in use") from exc
+            finally:
+                await connection.execute("RESET lock_timeout")
 
     async def instance_alive(self, instance_id: str) -> bool:
         if instance_id == self.instance_id:

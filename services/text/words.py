@@ -217,6 +217,10 @@ NO_RESULTS_ON_RECORD = _("This result has no pictures on record to remix.")
 DELETE_NOT_YOURS = _("Only <@{user_id}>, who asked for this result, or a moderator can delete it.")
 DELETED = _("Deleted.")
 JOB_GONE = _("This result is no longer on record, so its buttons cannot do anything.")
+REROLL_PROMPT_FORGOTTEN = _(
+    "The prompt of this result was deleted at the request of the member who wrote it, so it cannot be rerolled. "
+    "Use Remix to give it a prompt of your own."
+)
 REMIX_SERVERS_ONLY = _("Remixing works in servers only.")
 REMIX_OFF = _("Remixing is turned off on this server.")
 OPTED_OUT = _(
@@ -427,20 +431,29 @@ PRIVACY_SHOW = _(
     "each result at most 512 pixels on its long side. Not your name or id. A refusal you appeal is kept, with "
     "its reason, for the moderators to decide.\n"
     "\n"
-    "`/privacy forget` deletes your prompts, picture references (with the copies), appeals and preferences."
+    "`/privacy forget` deletes your prompts (also in others' Rerolls of your edits), picture references (with the "
+    "copies) and appeals. Your remixing choice stays, and so do the entries the moderators' audit-log channel "
+    "received."
 )
 PRIVACY_CONSENT_ALLOWED = _("allowed")
 PRIVACY_CONSENT_REFUSED = _("not allowed (you opted out)")
 PRIVACY_FORGET_CONFIRM = _(
-    "This deletes, in every server: your prompts and the references to your pictures and results "
-    "({edits} edit(s), {pictures} picture reference(s)), and your remix preference. Your usage stays only as "
+    "This deletes, in every server: your prompts (also where others rerolled your edits) and the references to "
+    "your pictures and results ({edits} edit(s), {pictures} picture reference(s)). Your usage stays only as "
     "counts until it leaves the quota window ({window_days} days at most), so that limits still hold. "
-    "Results already posted stay on Discord (their Delete button removes them; use it first) but their "
-    "buttons will stop working. This cannot be undone."
+    "Your choice about others remixing your pictures (`/remixing`) stays too, so that an opt-out keeps "
+    "protecting them. Results already posted stay on Discord (their Delete button removes them; use it first) "
+    "but their buttons will stop working. Entries already posted in a server's audit-log channel (with your "
+    "prompt and small previews) are its moderators' log and stay: ask them if you want those removed. "
+    "This cannot be undone, and you can ask again only after {interval}."
 )
 PRIVACY_FORGET_BUTTON = _("Forget me")
 PRIVACY_CANCEL_BUTTON = _("Cancel")
-PRIVACY_FORGOTTEN = _("Done: Retouch no longer keeps your prompts, picture references or preferences.")
+PRIVACY_FORGOTTEN = _(
+    "Done: Retouch no longer keeps your prompts or picture references. Your remixing choice stays, and the "
+    "entries moderators' audit-log channels received stay with them."
+)
+PRIVACY_TOO_SOON = _("You asked Retouch to forget you {last}; you can ask again {next}. Nothing was deleted.")
 PRIVACY_CANCELLED = _("Cancelled; nothing was deleted.")
 PRIVACY_EXPIRED = _("This confirmation has expired; nothing was deleted. Run `/privacy forget` again.")
 PRIVACY_BUSY = _("One of your edits is still running; wait until it has finished, then ask again. Nothing was deleted.")
