@@ -254,7 +254,7 @@ async def test_privacy_show_says_what_goes_to_the_screening_model_and_forget_rem
     shown = await stack.discord.slash("privacy", {}, subcommand="show")
     said = await told(shown, "screening model")
     assert "**Sent to the screening model** (on the same Model Hub), only where a server turned screening on" in said
-    assert "deletes your prompts, picture references (with the copies), appeals and preferences" in said
+    assert "picture references (with the copies) and appeals. Your remixing choice stays" in said
 
     asked = await stack.discord.slash("privacy", {}, subcommand="forget")
     await asked.wait_for(lambda r: r.original is not None and bool(r.original.get("components")))
