@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import string
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -158,6 +161,47 @@ def _images_per_minute(env: Mapping[str, str]) -> tuple[float, int]:
     return float(match[1]), burst
 
 
+# PAINTER_SECRET signs links an attacker can read; a weak one is recovered offline from a single link.
+PAINTER_SECRET_BITS = 256
+_HEX = frozenset(string.hexdigits)
+_ZLIB_FRAME_BYTES = 6  # zlib's header and checksum around the compressed data
+_CHARACTER_CLASSES = (string.ascii_lowercase, string.ascii_uppercase, string.digits)
+
+
+def secret_bits(value: str) -> int:
+    """A generous estimate of the randomness in `value`, in bits, never more than it compresses to.
+
+    Each character counts for its alphabet (hex; else the classes it uses: lower case, upper case, digits,
+    other), but for no more than twice the distinct characters it holds; and a repetition ("abab…") counts
+    for what zlib leaves of it.
+    """
+    if not value:
+        return 0
+    if set(value) <= _HEX:
+        alphabet = 16
+    else:
+        alphabet = sum(len(chars) for chars in _CHARACTER_CLASSES if any(c in chars for c in value))
+        alphabet += 33 if any(not c.isalnum() or not c.isascii() for c in value) else 0
+    by_characters = len(value) * math.log2(max(2, min(alphabet, 2 * len(set(value)))))
+    compressed = 8 * (len(zlib.compress(value.encode(), 9)) - _ZLIB_FRAME_BYTES)
+    return int(min(by_characters, compressed))
+
+
+def _painter_secret(env: Mapping[str, str]) -> Secret | None:
+    value = env.get("PAINTER_SECRET", "").strip()
+    if not value:
+        return None
+    bits = secret_bits(value)
+    if bits < PAINTER_SECRET_BITS:
+        # The value itself is never repeated: a refused secret may still be someone's real one.
+        raise ConfigError(
+            f"PAINTER_SECRET must hold at least 32 bytes of randomness ({PAINTER_SECRET_BITS} bits), such as the "
+            f"64 characters `openssl rand -hex 32` prints; this one holds about {bits} bits. "
+            "Or leave it unset: a strong secret is then generated and kept in the database."
+        )
+    return Secret(value)
+
+
 def load_config(env: Mapping[str, str] | None = None) -> Config:
     """Build the configuration from `env` (default: the process environment plus `.env`)."""
     if env is None:
@@ -261,5 +305,5 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         shard_count=shard_count,
         shard_ids=shard_ids,
         public_url=public_url,
-        painter_secret=Secret(secret) if (secret := env.get("PAINTER_SECRET", "").strip()) else None,
+        painter_secret=_painter_secret(env),
     )

@@ -148,7 +148,7 @@ def test_every_variable_lands_in_its_field():
         "HTTP_PORT": "65535",
         "SHARD_COUNT": "3",
         "PUBLIC_URL": "http://retouch.example",
-        "PAINTER_SECRET": " painter-secret ",
+        "PAINTER_SECRET": " 1f0e8d2c3b4a59687766554433221100ffeeddccbbaa99887766554433221100 ",
     }
     assert load_config(env) == Config(
         discord_token=Secret("discord-secret-value"),
@@ -176,7 +176,7 @@ def test_every_variable_lands_in_its_field():
         shard_count=3,
         shard_ids=None,
         public_url="http://retouch.example",
-        painter_secret=Secret("painter-secret"),
+        painter_secret=Secret("1f0e8d2c3b4a59687766554433221100ffeeddccbbaa99887766554433221100"),
     )
 
 
