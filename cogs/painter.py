@@ -98,12 +98,11 @@ class BotPainter:
         channel = guild.get_channel_or_thread(claim.channel_id) if guild is not None else None
         if guild is None or channel is None or isinstance(channel, discord.CategoryChannel | discord.ForumChannel):
             raise Refusal(Text(LINK_UNAVAILABLE))
-        member = guild.get_member(claim.member_id)
-        if member is None:
-            try:
-                member = await guild.fetch_member(claim.member_id)
-            except discord.NotFound:
-                raise Refusal(Text(words.PAINTER_NOT_MEMBER)) from None
+        # Fetched every time: without the members intent the cache never learns of a role taken away.
+        try:
+            member = await guild.fetch_member(claim.member_id)
+        except discord.NotFound:
+            raise Refusal(Text(words.PAINTER_NOT_MEMBER)) from None
         return ChannelReply(
             channel,
             member,

@@ -44,6 +44,8 @@ class Guild:
     preferred_locale: str = "en-US"
     # Per user: a fixed permissions value for interaction payloads (see add_member(permissions=)).
     permission_overrides: dict[int, int] = field(default_factory=dict)
+    # Per user in a voice channel: its voice state (sent in GUILD_CREATE; see join_voice).
+    voice_states: dict[int, dict] = field(default_factory=dict)
 
     @property
     def upload_limit(self) -> int:
@@ -178,6 +180,43 @@ class World(Parts):
             "last_message_id": None,
             "rate_limit_per_user": 0,
             "flags": 0,
+        }
+        return channel_id
+
+    def join_voice(self, user: dict, *, guild_id: int | None = None) -> int:
+        """Puts ``user`` in a new voice channel of a guild (default: ``guild_id``); returns the channel's id.
+        Only the voice state of a login's GUILD_CREATE is modelled (no VOICE_STATE_UPDATE, no audio): what makes
+        discord.py cache the member without the members intent."""
+        guild = self.guild(guild_id)
+        channel_id = self._snowflake()
+        guild.channel_ids.append(channel_id)
+        self.channels[channel_id] = {
+            "id": str(channel_id),
+            "type": ChannelType.GUILD_VOICE,
+            "guild_id": str(guild.id),
+            "name": f"voice-{channel_id}",
+            "position": len(guild.channel_ids) - 1,
+            "permission_overwrites": [],
+            "nsfw": False,
+            "parent_id": None,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "bitrate": 64000,
+            "user_limit": 0,
+            "rtc_region": None,
+            "flags": 0,
+        }
+        guild.voice_states[int(user["id"])] = {
+            "channel_id": str(channel_id),
+            "user_id": str(user["id"]),
+            "session_id": f"session-{user['id']}",
+            "deaf": False,
+            "mute": False,
+            "self_deaf": False,
+            "self_mute": False,
+            "self_video": False,
+            "suppress": False,
+            "request_to_speak_timestamp": None,
         }
         return channel_id
 
@@ -398,7 +437,7 @@ class World(Parts):
             "large": False,
             "unavailable": False,
             "joined_at": members[0]["joined_at"],
-            "voice_states": [],
+            "voice_states": list(guild.voice_states.values()),
             "presences": [],
             "stage_instances": [],
             "guild_scheduled_events": [],

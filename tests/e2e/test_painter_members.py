@@ -1,0 +1,79 @@
+"""The painter's submissions as the bot decides them: the member as Discord knows them now, told privately.
+
+The real bot serves the painter on 127.0.0.1 against the Discord and Model Hub emulators; the form is posted
+over HTTP as the page posts it (the page itself is tested with Chromium in test_painter).
+"""
+
+from __future__ import annotations
+
+import io
+
+import aiohttp
+import pytest
+from PIL import Image
+
+from emulators.discord.protocol import Permission
+from tests.harness import running_bot
+from tests.helpers import button, paint_link, panel_of, posted_edit, used
+from tests.ports import free_port
+from tests.stack import Stack, loopback_stack
+
+SIDE = 64
+
+
+def painted_mask() -> bytes:
+    """What the page sends for a 64×64 picture painted on its left half."""
+    image = Image.new("RGBA", (SIDE, SIDE), (0, 0, 0, 0))
+    image.paste((255, 255, 255, 255), (0, 0, SIDE // 2, SIDE))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def post(link: str, prompt: str = "a red door") -> tuple[int, dict]:
+    data = aiohttp.FormData(default_to_multipart=True)
+    data.add_field("mask", painted_mask(), filename="mask.png", content_type="image/png")
+    data.add_field("prompt", prompt)
+    data.add_field("count", "1")
+    async with aiohttp.ClientSession() as http, http.post(link, data=data) as response:
+        return response.status, await response.json()
+
+
+@pytest.fixture
+async def served(tmp_path):
+    port = free_port()
+    async with loopback_stack(tmp_path, http_port=port, public_url=f"http://127.0.0.1:{port}") as stack:
+        yield stack
+
+
+async def link_for(stack: Stack, user: dict | None = None) -> str:
+    """A member's result (64×64), then the panel's painter link on it."""
+    _, result = await posted_edit(stack, user=user)
+    return paint_link(await panel_of(await stack.discord.click(result, button(result, "Region"), user=user)))
+
+
+async def test_a_role_removed_after_the_link_was_issued_counts(served):
+    stack = served
+    world = stack.discord
+    # Only the artists may post pictures in the channel; the member is one when the link is issued.
+    artists = world.add_role("Artists", 0)
+    world.set_overwrite(world.channel_id, world.guild_id, deny=Permission.ATTACH_FILES)
+    world.set_overwrite(world.channel_id, artists, allow=Permission.ATTACH_FILES)
+    world.set_overwrite(world.channel_id, int(world.bot_user["id"]), allow=Permission.ATTACH_FILES, member=True)
+    member = world.member
+    world.guild().members[int(member["id"])]["roles"].append(str(artists))
+    world.join_voice(member)  # a member in voice is in discord.py's cache, never refreshed without the intent
+    await stack.bot.close()  # the bot learns of the channel's overwrites and the voice state when it logs in
+    async with running_bot(stack.config, world) as restarted:
+        stack.bot = restarted
+        assert restarted.get_guild(world.guild_id).get_member(int(member["id"])) is not None
+        link = await link_for(stack, member)
+        # The role is taken away; Discord tells the bot nothing (no members intent).
+        world.guild().members[int(member["id"])]["roles"].remove(str(artists))
+        status, body = await post(link)
+        assert (status, body["status"]) == (200, "refused")
+        assert body["message"] == (
+            f"You may not post pictures in <#{world.channel_id}> (that needs Send Messages and Attach Files), "
+            "so Retouch will not post them for you there. Nothing was charged."
+        )
+        assert len(stack.hub.requests) == 1 and await used(stack, member) == 1
