@@ -154,7 +154,9 @@ class RetouchBot(commands.AutoShardedBot):
             default_model=config.default_model,
         )
         self.result_actions = ResultActions()  # the extensions register what each result button does
-        self.painter = BotPainter(self, self.runner, self.region_pictures, self.settings)
+        self.painter = BotPainter(
+            self, self.runner, self.region_pictures, self.settings, wait_seconds=config.painter_wait_seconds
+        )
         self._force_sync = force_sync
 
     async def setup_hook(self) -> None:

@@ -21,10 +21,12 @@ from .protocol import (
     MIB,
     ApiError,
     ApiRequest,
+    ChannelType,
     ErrorCode,
     Reply,
     RestCall,
     UploadedFile,
+    form_error,
     json_response,
     parse_json,
     snowflake_param,
@@ -367,6 +369,21 @@ class Rest(Parts):
         if user is None:
             raise ApiError(404, ErrorCode.UNKNOWN_USER, "Unknown User")
         return 200, user
+
+    @route("POST", "/users/@me/channels")
+    async def _create_dm(self, req: ApiRequest) -> Reply:
+        """Create DM: the one DM channel between the bot and a user, opened on first use (then the same one)."""
+        body = req.body if isinstance(req.body, dict) else {}
+        try:
+            user = self.users.get(int(body["recipient_id"]))
+        except (KeyError, TypeError, ValueError):
+            raise form_error(["recipient_id"], "BASE_TYPE_REQUIRED", "This field is required") from None
+        if user is None:
+            raise form_error(["recipient_id"], "USER_NOT_FOUND", "Unknown user")
+        for channel in self.channels.values():
+            if channel["type"] == ChannelType.DM and [r["id"] for r in channel["recipients"]] == [user["id"]]:
+                return 200, channel
+        return 200, self.channels[self.add_dm_channel(user)]
 
     @route("GET", "/oauth2/applications/@me")
     async def _get_application(self, req: ApiRequest) -> Reply:

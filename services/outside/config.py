@@ -38,6 +38,8 @@ class Config:
     upstream_backoff_seconds: float = 1.0
     # How often a waiting or running edit's progress line is redrawn; not an operator setting (tests shorten it).
     progress_interval_seconds: float = 3.0
+    # How long the painter's page waits for the edit before it says "in line"; not an operator setting either.
+    painter_wait_seconds: float = 20.0
     max_input_bytes: int = MAX_INPUT_BYTES
     max_concurrent_edits: int = 4
     # Places one server may hold in the line of 100; a bot serving one server sets 100.

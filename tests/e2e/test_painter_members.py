@@ -12,9 +12,10 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from emulators.discord.protocol import Permission
+from emulators.discord.protocol import ChannelType, Permission
+from emulators.modelhub import Fault
 from tests.harness import running_bot
-from tests.helpers import button, paint_link, panel_of, posted_edit, used
+from tests.helpers import button, paint_link, panel_of, posted_edit, until, used
 from tests.ports import free_port
 from tests.stack import Stack, loopback_stack
 
@@ -77,3 +78,36 @@ async def test_a_role_removed_after_the_link_was_issued_counts(served):
             "so Retouch will not post them for you there. Nothing was charged."
         )
         assert len(stack.hub.requests) == 1 and await used(stack, member) == 1
+
+
+def direct_messages(stack: Stack) -> list[dict]:
+    return [
+        m
+        for m in stack.discord.messages.values()
+        if stack.discord.channels[int(m["channel_id"])]["type"] == ChannelType.DM
+    ]
+
+
+async def test_a_refusal_after_the_page_stopped_waiting_is_told_in_a_dm_never_in_the_channel(tmp_path):
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    # The page waits a tenth of a second here (20 s in production); the Model Hub answers after a second.
+    async with loopback_stack(tmp_path, http_port=port, public_url=public, painter_wait_seconds=0.1) as stack:
+        link = await link_for(stack)
+        channel_messages = len(
+            [m for m in stack.discord.messages.values() if int(m["channel_id"]) == stack.discord.channel_id]
+        )
+        policy = {"error": {"message": "Request rejected by the safety system", "code": "content_policy_violation"}}
+        stack.hub.inject(Fault(status=400, body=policy, delay=1.0))
+        status, body = await post(link, "something forbidden")
+        assert (status, body["status"]) == (200, "queued")
+        await until(lambda: direct_messages(stack), what="a DM to the member")
+        [told] = direct_messages(stack)
+        assert told["content"].startswith(
+            f"About your edit from the browser painter in <#{stack.discord.channel_id}>: "
+        )
+        assert "content policy" in told["content"]
+        assert stack.discord.channels[int(told["channel_id"])]["recipients"][0]["id"] == stack.discord.member["id"]
+        in_channel = [m for m in stack.discord.messages.values() if int(m["channel_id"]) == stack.discord.channel_id]
+        assert len(in_channel) == channel_messages  # nothing said in public
+        assert await used(stack) == 1  # the first edit only
