@@ -40,7 +40,7 @@ from services.outside.metrics import Metrics, pacer_images_available
 from services.outside.model_catalog import ModelCatalog
 from services.outside.modelhub import ModelHubClient
 from services.outside.painter_tokens import PainterTokens
-from services.outside.painter_web import add_painter_routes
+from services.outside.painter_web import add_painter_routes, public_path
 from services.outside.web import WebServer, WebServerError
 from services.storage.claims import ClaimStore
 from services.storage.database import Database, open_database
@@ -303,7 +303,7 @@ async def main(
         ) as bot:
             watch(metrics, bot, queue, pacer)
             web = WebServer(metrics, readiness_checks(bot, database))
-            add_painter_routes(web.app, painter_tokens, bot.painter)
+            add_painter_routes(web.app, painter_tokens, bot.painter, mount=public_path(config.public_url))
             if config.http_port:
                 await web.start(config.http_host, config.http_port)
             try:

@@ -86,12 +86,14 @@ class Painter:
 
 
 @asynccontextmanager
-async def painter_server(tmp_path: Path, backend: FakeBackend, clock: Clock) -> AsyncIterator[Painter]:
+async def painter_server(
+    tmp_path: Path, backend: FakeBackend, clock: Clock, *, mount: str = ""
+) -> AsyncIterator[Painter]:
     """The painter's routes on an aiohttp server at 127.0.0.1, with links made by a SQLite-backed issuer."""
     async with open_database(f"sqlite:///{tmp_path / 'painter.db'}") as db:
         tokens = await PainterTokens.open(db, clock=clock)
         app = web.Application()
-        add_painter_routes(app, tokens, backend)
+        add_painter_routes(app, tokens, backend, mount=mount)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         try:

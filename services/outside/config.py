@@ -9,6 +9,8 @@ import string
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from ipaddress import ip_address
+from urllib.parse import urlsplit
 
 from services.imaging.limits import MAX_INPUT_BYTES
 from services.outside.secret import Secret
@@ -93,6 +95,33 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
     if not re.match(r"^https?://[^/\s]+", value):
         raise ConfigError(f"{name} must be an http(s) URL such as {default}; got {value!r}.")
     return value.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _public_url(env: Mapping[str, str]) -> str | None:
+    """PUBLIC_URL: https (plain http only on this machine, for trying it out), optionally with a path prefix."""
+    raw = env.get("PUBLIC_URL", "").strip()
+    if not raw:
+        return None
+    example = "https://retouch.example.org or https://example.org/retouch"
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(f"PUBLIC_URL must be an https URL such as {example}, without query; got {raw!r}.")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        # The painter's links carry a member's right to edit: in plain text on a network, anyone could take one.
+        raise ConfigError(
+            f"PUBLIC_URL must use https (plain http only for a loopback address such as http://127.0.0.1:8080); "
+            f"got {raw!r}."
+        )
+    return raw.rstrip("/")
 
 
 def _database_url(env: Mapping[str, str]) -> str:
@@ -223,7 +252,6 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     default_model = env.get("DEFAULT_MODEL", "").strip() or DEFAULT_EDIT_MODEL
     log_level, log_levels = _log_levels(env)
     shard_count, shard_ids = _shards(env)
-    public_url = _url(env, "PUBLIC_URL", "https://retouch.example.org") if env.get("PUBLIC_URL", "").strip() else None
     return Config(
         discord_token=Secret(_required(env, "DISCORD_TOKEN", "your Discord bot token")),
         ionos_api_token=Secret(_required(env, "IONOS_API_TOKEN", "your IONOS AI Model Hub API token")),
@@ -306,6 +334,6 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         ),
         shard_count=shard_count,
         shard_ids=shard_ids,
-        public_url=public_url,
+        public_url=_public_url(env),
         painter_secret=_painter_secret(env),
     )

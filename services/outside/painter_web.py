@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from typing import Literal, Protocol
+from urllib.parse import urlsplit
 
 from aiohttp import BodyPartReader, web
 from PIL import Image, ImageChops
@@ -305,18 +306,20 @@ def _checked_count(text: str) -> int:
 
 
 class _Painter:
-    def __init__(self, tokens: PainterTokens, backend: PainterBackend, prefix: str) -> None:
+    def __init__(self, tokens: PainterTokens, backend: PainterBackend) -> None:
         self._tokens = tokens
         self._backend = backend
-        self._prefix = prefix
         self._page = _template("painter.html")
         self._error = _template("error.html")
         self._files = {name: _static(name) for name in _STATIC_TYPES}
         self._in_flight = _InFlight()
 
-    def _error_page(self, request: web.Request, status: int, message: Text | str) -> web.StreamResponse:
+    def _error_page(
+        self, request: web.Request, status: int, message: Text | str, *, static: str = "static"
+    ) -> web.StreamResponse:
+        # Links are relative (to the page's own address), so the painter works behind a proxy at any path.
         body = self._error.substitute(
-            static=html.escape(f"{self._prefix}/static"), message=html.escape(_words(message, _locale(request)))
+            static=html.escape(static), message=html.escape(_words(message, _locale(request)))
         )
         return _secured(web.Response(status=status, text=body, content_type="text/html"))
 
@@ -340,9 +343,9 @@ class _Painter:
             log.exception("The painter page failed")
             return self._error_page(request, 500, APOLOGY)
         body = self._page.substitute(
-            static=html.escape(f"{self._prefix}/static"),
-            action=html.escape(f"{self._prefix}/{token}"),
-            picture=html.escape(f"{self._prefix}/{token}/picture"),
+            static="static",
+            action=html.escape(token),
+            picture=html.escape(f"{token}/picture"),
             prompt=html.escape(defaults.prompt),
             count=str(max(limits.MIN_COUNT, min(defaults.count, defaults.max_count))),
             max_count=str(defaults.max_count),
@@ -357,12 +360,12 @@ class _Painter:
             data = await self._backend.fetch_picture(claim)
             info = await _inspected(data)
         except TokenError as exc:
-            return self._error_page(request, _token_status(exc), str(exc))
+            return self._error_page(request, _token_status(exc), str(exc), static="../static")
         except Refusal as exc:
-            return self._error_page(request, 410, exc.text)
+            return self._error_page(request, 410, exc.text, static="../static")
         except Exception:
             log.exception("The painter's picture could not be served")
-            return self._error_page(request, 500, APOLOGY)
+            return self._error_page(request, 500, APOLOGY, static="../static")
         response = web.Response(body=data, content_type=content_type_for(info.format))
         # Private: the picture is the member's; the link dies in 15 minutes anyway.
         return _secured(response, cache="private, max-age=900")
@@ -419,13 +422,22 @@ def painter_link(public_url: str, token: str, *, prefix: str = PREFIX) -> str:
     return f"{public_url.rstrip('/')}{prefix}/{token}"
 
 
+def public_path(public_url: str | None) -> str:
+    """The path prefix of `PUBLIC_URL` ("/retouch" for https://example.org/retouch), "" when it has none."""
+    return urlsplit(public_url).path.rstrip("/") if public_url else ""
+
+
 def add_painter_routes(
-    app: web.Application, tokens: PainterTokens, backend: PainterBackend, *, prefix: str = PREFIX
+    app: web.Application, tokens: PainterTokens, backend: PainterBackend, *, mount: str = "", prefix: str = PREFIX
 ) -> None:
-    """Add the painter's routes under `prefix` to `app` (before it starts)."""
-    painter = _Painter(tokens, backend, prefix)
-    # Static first: "static" is never a token (too short), but the router matches in order anyway.
-    app.router.add_get(f"{prefix}/static/{{name}}", painter.static)
-    app.router.add_get(f"{prefix}/{{token}}", painter.page)
-    app.router.add_get(f"{prefix}/{{token}}/picture", painter.picture)
-    app.router.add_post(f"{prefix}/{{token}}", painter.submit)
+    """Add the painter's routes under `prefix` to `app` (before it starts), and under `mount` + `prefix` too.
+
+    `mount`: PUBLIC_URL's path, for a proxy that forwards it as it is; one that strips it reaches `prefix`.
+    """
+    painter = _Painter(tokens, backend)
+    for base in dict.fromkeys([prefix, f"{mount}{prefix}" if mount else prefix]):
+        # Static first: "static" is never a token (too short), but the router matches in order anyway.
+        app.router.add_get(f"{base}/static/{{name}}", painter.static)
+        app.router.add_get(f"{base}/{{token}}", painter.page)
+        app.router.add_get(f"{base}/{{token}}/picture", painter.picture)
+        app.router.add_post(f"{base}/{{token}}", painter.submit)
