@@ -186,10 +186,10 @@ async def panel_action(
 
 
 def painter_url(interaction: discord.Interaction, target: RegionTarget) -> str | None:
-    """A fresh link to the browser painter for this member and picture; None without PUBLIC_URL or HTTP server."""
+    """A fresh link to the browser painter for this member and picture; None without PUBLIC_URL."""
     bot = cast("RetouchBot", interaction.client)
     tokens, public_url = bot.painter_tokens, bot.config.public_url
-    if tokens is None or not public_url or not bot.config.http_port or interaction.channel_id is None:
+    if tokens is None or not public_url or interaction.channel_id is None:
         return None
     grant = PainterGrant(
         member_id=interaction.user.id,

@@ -57,6 +57,9 @@ class Config:
     shard_count: int | None = None  # None: Discord's recommended count, all shards in this process
     shard_ids: tuple[int, ...] | None = None
     public_url: str | None = None
+    # The painter's own listener (served only with PUBLIC_URL); None: HTTP_HOST.
+    painter_host: str | None = None
+    painter_port: int = 8081
     # Signs the browser painter's links; None: a secret generated once and kept in the database.
     painter_secret: Secret | None = None
 
@@ -122,6 +125,16 @@ def _public_url(env: Mapping[str, str]) -> str | None:
             f"got {raw!r}."
         )
     return raw.rstrip("/")
+
+
+def _painter_port(env: Mapping[str, str]) -> int:
+    what = "a port number from 1 to 65535, not HTTP_PORT's"
+    port = int(_number(env, "PAINTER_PORT", Config.painter_port, what, integer=True, minimum=1, maximum=65535))
+    http_port = env.get("HTTP_PORT", "").strip() or str(Config.http_port)
+    if str(port) == http_port and env.get("PUBLIC_URL", "").strip():
+        # One listener for both would publish /metrics and /readyz wherever the painter is published.
+        raise ConfigError(f"PAINTER_PORT must be {what}; got {port}.")
+    return port
 
 
 def _database_url(env: Mapping[str, str]) -> str:
@@ -335,5 +348,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         shard_count=shard_count,
         shard_ids=shard_ids,
         public_url=_public_url(env),
+        painter_host=env.get("PAINTER_HOST", "").strip() or None,
+        painter_port=_painter_port(env),
         painter_secret=_painter_secret(env),
     )

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.browser
 async def served(tmp_path):
     """The stack with the bot's HTTP server on a free port, and PUBLIC_URL naming it."""
     port = free_port()
-    async with loopback_stack(tmp_path, http_port=port, public_url=f"http://127.0.0.1:{port}") as stack:
+    async with loopback_stack(tmp_path, painter_port=port, public_url=f"http://127.0.0.1:{port}") as stack:
         yield stack
 
 

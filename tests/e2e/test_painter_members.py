@@ -43,7 +43,7 @@ async def post(link: str, prompt: str = "a red door") -> tuple[int, dict]:
 @pytest.fixture
 async def served(tmp_path):
     port = free_port()
-    async with loopback_stack(tmp_path, http_port=port, public_url=f"http://127.0.0.1:{port}") as stack:
+    async with loopback_stack(tmp_path, painter_port=port, public_url=f"http://127.0.0.1:{port}") as stack:
         yield stack
 
 
@@ -92,7 +92,7 @@ async def test_a_refusal_after_the_page_stopped_waiting_is_told_in_a_dm_never_in
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     # The page waits a tenth of a second here (20 s in production); the Model Hub answers after a second.
-    async with loopback_stack(tmp_path, http_port=port, public_url=public, painter_wait_seconds=0.1) as stack:
+    async with loopback_stack(tmp_path, painter_port=port, public_url=public, painter_wait_seconds=0.1) as stack:
         link = await link_for(stack)
         channel_messages = len(
             [m for m in stack.discord.messages.values() if int(m["channel_id"]) == stack.discord.channel_id]
@@ -111,3 +111,20 @@ async def test_a_refusal_after_the_page_stopped_waiting_is_told_in_a_dm_never_in
         in_channel = [m for m in stack.discord.messages.values() if int(m["channel_id"]) == stack.discord.channel_id]
         assert len(in_channel) == channel_messages  # nothing said in public
         assert await used(stack) == 1  # the first edit only
+
+
+async def test_the_painter_has_a_listener_of_its_own_that_serves_no_metrics(tmp_path):
+    http_port, painter_port = free_port(), free_port()
+    public = f"http://127.0.0.1:{painter_port}"
+    async with loopback_stack(tmp_path, http_port=http_port, painter_port=painter_port, public_url=public) as stack:
+        link = await link_for(stack)
+        async with aiohttp.ClientSession() as http:
+            for path in ("/metrics", "/readyz", "/healthz"):
+                async with http.get(f"{public}{path}") as response:
+                    assert response.status == 404, path  # publishing the painter publishes nothing else
+            async with http.get(f"http://127.0.0.1:{http_port}/metrics") as response:
+                assert response.status == 200 and "retouch_" in await response.text()
+            async with http.get(link) as response:
+                assert response.status == 200
+            async with http.get(link.replace(public, f"http://127.0.0.1:{http_port}")) as response:
+                assert response.status == 404  # and the operators' listener serves no painter

@@ -77,7 +77,7 @@ def form(mask: bytes) -> aiohttp.FormData:
 @pytest.fixture
 async def served(tmp_path):
     port = free_port()
-    async with loopback_stack(tmp_path, http_port=port, public_url=f"http://127.0.0.1:{port}") as stack:
+    async with loopback_stack(tmp_path, painter_port=port, public_url=f"http://127.0.0.1:{port}") as stack:
         yield stack
 
 

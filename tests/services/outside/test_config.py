@@ -235,6 +235,10 @@ def test_the_process_environment_is_read_when_no_mapping_is_given(monkeypatch):
             "got 'http://retouch.example.org'.",
         ),
         (
+            {"PUBLIC_URL": "https://retouch.example.org", "HTTP_PORT": "8081"},
+            "PAINTER_PORT must be a port number from 1 to 65535, not HTTP_PORT's; got 8081.",
+        ),
+        (
             {"PUBLIC_URL": "http://192.168.1.20:8080"},
             "PUBLIC_URL must use https (plain http only for a loopback address such as http://127.0.0.1:8080); "
             "got 'http://192.168.1.20:8080'.",
