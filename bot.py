@@ -48,6 +48,7 @@ from services.storage.jobs import JobStore
 from services.storage.privacy import PrivacyStore
 from services.storage.quota import QuotaStore
 from services.storage.settings import SettingsStore
+from services.storage.uploads import UploadStore
 
 log = logging.getLogger("retouch")
 
@@ -142,7 +143,10 @@ class RetouchBot(commands.AutoShardedBot):
             refresh=partial(refreshed_url, self.http),
         )
         self.region_pictures = RegionPictures(
-            rules=self.remixing, downloader=downloader, look_up=partial(message_pictures, self)
+            rules=self.remixing,
+            downloader=downloader,
+            look_up=partial(message_pictures, self),
+            uploads=UploadStore(database),
         )
         self.runner = EditRunner(
             client=self,

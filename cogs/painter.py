@@ -27,6 +27,10 @@ from services.text.words import Text
 log = logging.getLogger(__name__)
 
 
+# Channels a painter's results can be posted in.
+_PostableChannel = discord.TextChannel | discord.VoiceChannel | discord.StageChannel | discord.Thread
+
+
 class PainterReply(ChannelReply):
     """A painter link's member in its channel: the results are posted there, anything else is told in a DM."""
 
@@ -112,10 +116,7 @@ class BotPainter:
 
     async def _reply(self, claim: PainterClaim) -> PainterReply:
         """The member, the server and the channel of the link, as they are now."""
-        guild = self._client.get_guild(claim.guild_id) if claim.guild_id is not None else None
-        channel = guild.get_channel_or_thread(claim.channel_id) if guild is not None else None
-        if guild is None or channel is None or isinstance(channel, discord.CategoryChannel | discord.ForumChannel):
-            raise Refusal(Text(LINK_UNAVAILABLE))
+        guild, channel, me = await self._place(claim)
         # Fetched every time: without the members intent the cache never learns of a role taken away.
         try:
             member = await guild.fetch_member(claim.member_id)
@@ -126,10 +127,36 @@ class BotPainter:
             member,
             guild,
             channel_id=channel.id,
-            permissions=channel.permissions_for(guild.me),
+            permissions=channel.permissions_for(me),
             member_permissions=channel.permissions_for(member),
             locale=guild.preferred_locale.value,
         )
+
+    async def _place(self, claim: PainterClaim) -> tuple[discord.Guild, _PostableChannel, discord.Member]:
+        """The link's server and channel, and the bot there: from this process's cache when its shard has the
+        server, else over REST (which needs no shard), so that any process behind PUBLIC_URL serves any link."""
+        if claim.guild_id is None:
+            raise Refusal(Text(LINK_UNAVAILABLE))
+        guild = self._client.get_guild(claim.guild_id)
+        if guild is not None:
+            channel = guild.get_channel_or_thread(claim.channel_id)
+            if isinstance(channel, _PostableChannel) and guild.me is not None:
+                return guild, channel, guild.me
+            raise Refusal(Text(LINK_UNAVAILABLE))
+        user = self._client.user
+        try:
+            guild = await self._client.fetch_guild(claim.guild_id)
+            fetched = await self._client.fetch_channel(claim.channel_id)
+            me = await guild.fetch_member(user.id) if user is not None else None
+        except (discord.NotFound, discord.Forbidden):
+            raise Refusal(Text(LINK_UNAVAILABLE)) from None
+        # A thread's permissions come from its parent, which a guild fetched over REST does not hold.
+        if not isinstance(fetched, _PostableChannel) or isinstance(fetched, discord.Thread) or me is None:
+            raise Refusal(Text(LINK_UNAVAILABLE))
+        if fetched.guild.id != guild.id:
+            raise Refusal(Text(LINK_UNAVAILABLE))
+        fetched.guild = guild  # its roles, which the channel's permissions are computed from
+        return guild, fetched, me
 
 
 def _ref_of(claim: PainterClaim) -> PictureRef:

@@ -172,6 +172,7 @@ class PrivacyStore:
                 user_id,
             )
             edits = await _delete_jobs(tx, "user_id = ?", user_id)
+            pictures += await tx.execute("DELETE FROM region_uploads WHERE author_id = ?", user_id)
             preferences = await tx.execute("DELETE FROM member_preferences WHERE user_id = ?", user_id)
             await tx.execute(
                 "DELETE FROM quota_usage WHERE user_id = ? AND status <> 'pending' AND (images = 0 OR created_at <= ?)",

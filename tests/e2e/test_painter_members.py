@@ -6,18 +6,23 @@ over HTTP as the page posts it (the page itself is tested with Chromium in test_
 
 from __future__ import annotations
 
+import contextlib
 import io
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 from PIL import Image
 
+from bot import RetouchBot
+from emulators.discord import DiscordEmulator, shard_of
 from emulators.discord.protocol import ChannelType, Permission
-from emulators.modelhub import Fault
-from tests.harness import running_bot
+from emulators.modelhub import Fault, ModelHubEmulator
+from tests.harness import make_config, running_bot
 from tests.helpers import button, paint_link, panel_of, posted_edit, until, used
+from tests.images import png_bytes
 from tests.ports import free_port
-from tests.stack import Stack, loopback_stack
+from tests.stack import LogCollector, Stack, loopback_stack
 
 SIDE = 64
 
@@ -128,3 +133,55 @@ async def test_the_painter_has_a_listener_of_its_own_that_serves_no_metrics(tmp_
                 assert response.status == 200
             async with http.get(link.replace(public, f"http://127.0.0.1:{http_port}")) as response:
                 assert response.status == 404  # and the operators' listener serves no painter
+
+
+@contextlib.asynccontextmanager
+async def two_processes(postgres_url: str) -> AsyncIterator[tuple[Stack, RetouchBot, int]]:
+    """Two bots on one database, one shard each; the first owns the test guild's shard, the second does not.
+
+    Each has a painter listener; yields the first's stack, the second bot, and the second's painter port.
+    """
+    async with DiscordEmulator() as discord, ModelHubEmulator() as hub:
+        home = shard_of(discord.guild_id, 2)
+        ports = free_port(), free_port()
+        configs = [
+            make_config(
+                discord,
+                hub,
+                postgres_url,
+                shard_count=2,
+                shard_ids=(shard,),
+                painter_port=port,
+                public_url=f"http://127.0.0.1:{port}",
+            )
+            for shard, port in zip((home, 1 - home), ports, strict=True)
+        ]
+        with discord.patch_discord():
+            async with (
+                running_bot(configs[0], discord) as owner,
+                running_bot(configs[1], discord, owns_guild=False) as other,
+            ):
+                assert other.get_guild(discord.guild_id) is None  # the second process does not have the guild
+                yield Stack(discord, hub, owner, configs[0], LogCollector()), other, ports[1]
+
+
+async def test_a_process_without_the_guilds_shard_serves_its_painter_links(postgres_url):
+    async with two_processes(postgres_url) as (stack, _, other_port):
+        world = stack.discord
+        # A result's link and a member's upload's, both made by the process that has the guild...
+        result_link = await link_for(stack)
+        attachment = world.add_attachment(png_bytes(SIDE, SIDE), "cat.png", "image/png", width=SIDE, height=SIDE)
+        message = world.add_message("my cat", user=world.member, attachments=[attachment])
+        upload_link = paint_link(await panel_of(await world.message_command("Edit region", message)))
+        own = stack.config.public_url
+        assert own is not None
+        # ...posted to the other one, as a load balancer in front of both may do.
+        for link, prompt in ((result_link, "a red door"), (upload_link, "a blue door")):
+            status, body = await post(link.replace(own, f"http://127.0.0.1:{other_port}"), prompt)
+            assert (status, body) == (
+                200,
+                {"status": "posted", "message": "Done: the result is posted in the channel."},
+            )
+            [posted] = [m for m in world.messages.values() if prompt in m["content"] and m["attachments"]]
+            assert int(posted["channel_id"]) == world.channel_id
+        assert len(stack.hub.requests) == 3
