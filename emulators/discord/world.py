@@ -164,22 +164,24 @@ class World(Parts):
 
     def add_channel(self, name: str, *, guild_id: int | None = None) -> int:
         """Adds a text channel to a guild (default: ``guild_id``) and returns its id."""
-        guild = self.guild(guild_id)
+        return self._add_guild_channel(self.guild(guild_id), name, ChannelType.GUILD_TEXT, {"topic": None})
+
+    def _add_guild_channel(self, guild: Guild, name: str, kind: ChannelType, extra: dict) -> int:
         channel_id = self._snowflake()
         guild.channel_ids.append(channel_id)
         self.channels[channel_id] = {
             "id": str(channel_id),
-            "type": ChannelType.GUILD_TEXT,
+            "type": kind,
             "guild_id": str(guild.id),
             "name": name,
             "position": len(guild.channel_ids) - 1,
             "permission_overwrites": [],
-            "topic": None,
             "nsfw": False,
             "parent_id": None,
             "last_message_id": None,
             "rate_limit_per_user": 0,
             "flags": 0,
+            **extra,
         }
         return channel_id
 
@@ -188,24 +190,8 @@ class World(Parts):
         Only the voice state of a login's GUILD_CREATE is modelled (no VOICE_STATE_UPDATE, no audio): what makes
         discord.py cache the member without the members intent."""
         guild = self.guild(guild_id)
-        channel_id = self._snowflake()
-        guild.channel_ids.append(channel_id)
-        self.channels[channel_id] = {
-            "id": str(channel_id),
-            "type": ChannelType.GUILD_VOICE,
-            "guild_id": str(guild.id),
-            "name": f"voice-{channel_id}",
-            "position": len(guild.channel_ids) - 1,
-            "permission_overwrites": [],
-            "nsfw": False,
-            "parent_id": None,
-            "last_message_id": None,
-            "rate_limit_per_user": 0,
-            "bitrate": 64000,
-            "user_limit": 0,
-            "rtc_region": None,
-            "flags": 0,
-        }
+        voice = {"bitrate": 64000, "user_limit": 0, "rtc_region": None}
+        channel_id = self._add_guild_channel(guild, f"voice-{user['id']}", ChannelType.GUILD_VOICE, voice)
         guild.voice_states[int(user["id"])] = {
             "channel_id": str(channel_id),
             "user_id": str(user["id"]),

@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import io
-import struct
 import time
-import zlib
 from pathlib import Path
 
 import aiohttp
@@ -24,6 +22,7 @@ from PIL import Image
 
 from services.outside.painter_web import MAX_MASK_SIDE
 from tests.helpers import paint_link, panel_of, used
+from tests.images import png_claiming
 from tests.ports import free_port
 from tests.stack import loopback_stack
 
@@ -54,18 +53,6 @@ def black_png(width: int, height: int) -> bytes:
     return buffer.getvalue()
 
 
-def header_only_png(width: int, height: int) -> bytes:
-    """A PNG signature and header claiming `width`×`height`, with one tiny compressed row: a few dozen bytes."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
-    )
-
-
 def form(mask: bytes) -> aiohttp.FormData:
     data = aiohttp.FormData(default_to_multipart=True)
     data.add_field("mask", mask, filename="mask.png", content_type="image/png")
@@ -93,7 +80,7 @@ async def test_sixteen_hostile_submissions_stay_under_200_mb_above_idle(served, 
             links.append(
                 paint_link(await panel_of(await stack.discord.message_command("Edit region", message, user=member)))
             )
-    black, claimed = black_png(*PAINTED), header_only_png(WIDTH, HEIGHT)
+    black, claimed = black_png(*PAINTED), png_claiming(WIDTH, HEIGHT)
     masks = [claimed if n % 4 == 3 else black for n in range(len(links))]
     async with aiohttp.ClientSession() as http:
         async with http.get(links[0] + "/picture") as response:  # the photo is downloaded once, before

@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import io
 import struct
-import zlib
 
 import aiohttp
 import pytest
@@ -14,6 +13,7 @@ from PIL import Image
 
 from services.outside.painter_web import CONTENT_SECURITY_POLICY, PainterAnswer, PainterDefaults, painter_link
 from tests.helpers import Clock, until
+from tests.images import png_claiming
 from tests.painter_fakes import GRANT, FakeBackend, painter_server, picture_png
 
 WIDTH, HEIGHT = 320, 200
@@ -287,18 +287,6 @@ async def test_each_field_is_read_within_its_own_limit(painter, http, backend, f
         assert (body["field"], body["message"]) == (field, "The form was incomplete; reload the page and try again.")
 
 
-def claimed_png(width: int, height: int) -> bytes:
-    """A PNG of a few dozen bytes whose header claims `width`×`height` (decoding it would take 4 bytes a pixel)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
-    )
-
-
 async def test_a_mask_larger_than_the_page_sends_is_refused_from_its_header(tmp_path, http, clock):
     # The picture is 8000x5000 (only its header is read); the page sends its mask at 2048x1280 at most.
     photo = io.BytesIO()
@@ -308,7 +296,7 @@ async def test_a_mask_larger_than_the_page_sends_is_refused_from_its_header(tmp_
     )
     async with painter_server(tmp_path, backend, clock) as painter:
         token = painter.tokens.issue(GRANT)
-        for mask in (claimed_png(8000, 5000), claimed_png(4096, 2560), claimed_png(2049, 1281)):
+        for mask in (png_claiming(8000, 5000), png_claiming(4096, 2560), png_claiming(2049, 1281)):
             async with http.post(painter.url(token), data=form(mask)) as response:
                 assert response.status == 400
                 body = await response.json()
