@@ -185,3 +185,15 @@ async def test_a_process_without_the_guilds_shard_serves_its_painter_links(postg
             [posted] = [m for m in world.messages.values() if prompt in m["content"] and m["attachments"]]
             assert int(posted["channel_id"]) == world.channel_id
         assert len(stack.hub.requests) == 3
+
+
+async def test_a_painter_submission_records_no_interaction_acknowledgement(served):
+    stack = served
+    link = await link_for(stack)  # the /edit and the Region click: two interactions, each acknowledged
+    registry = stack.bot.metrics.registry
+    assert registry.get_sample_value("retouch_interaction_ack_seconds_count") == 2
+    status, body = await post(link)
+    assert (status, body["status"]) == (200, "posted")
+    # The painter is not an interaction: nothing was acknowledged, so no sample (a day-old fake one was, once).
+    assert registry.get_sample_value("retouch_interaction_ack_seconds_count") == 2
+    assert registry.get_sample_value("retouch_interaction_ack_seconds_sum") < 6
