@@ -21,7 +21,7 @@ WORKDIR /app
 USER retouch
 # The SQLite store (DATABASE_URL=sqlite:///data/retouch.db) lives here; mount it to keep quota and settings.
 VOLUME ["/app/data"]
-EXPOSE 8080
+EXPOSE 8080 8081
 # SIGTERM starts the shutdown drain (bot.py's SHUTDOWN_GRACE_SECONDS); give it time with stop_grace_period.
 STOPSIGNAL SIGTERM
 # Ready: every shard connected and the database answering. No curl in a slim image: Python asks.

@@ -42,9 +42,9 @@ from services.outside.metrics import Metrics, pacer_images_available
 from services.outside.model_catalog import ModelCatalog
 from services.outside.modelhub import ModelHubClient
 from services.outside.painter_tokens import PainterTokens
-from services.outside.painter_web import add_painter_routes
+from services.outside.painter_web import add_painter_routes, public_path
 from services.outside.screening import ScreeningClient
-from services.outside.web import WebServer, WebServerError
+from services.outside.web import Listener, WebServer, WebServerError
 from services.storage.claims import ClaimStore
 from services.storage.database import Database, open_database
 from services.storage.jobs import JobStore
@@ -52,6 +52,7 @@ from services.storage.privacy import PrivacyStore
 from services.storage.quota import QuotaStore
 from services.storage.screening_cases import CaseStore
 from services.storage.settings import SettingsStore
+from services.storage.uploads import UploadStore
 
 log = logging.getLogger("retouch")
 
@@ -171,7 +172,10 @@ class RetouchBot(commands.AutoShardedBot):
             refresh=partial(refreshed_url, self.http),
         )
         self.region_pictures = RegionPictures(
-            rules=self.remixing, downloader=downloader, look_up=partial(message_pictures, self)
+            rules=self.remixing,
+            downloader=downloader,
+            look_up=partial(message_pictures, self),
+            uploads=UploadStore(database),
         )
         self.runner = EditRunner(
             client=self,
@@ -183,7 +187,9 @@ class RetouchBot(commands.AutoShardedBot):
             default_model=config.default_model,
         )
         self.result_actions = ResultActions()  # the extensions register what each result button does
-        self.painter = BotPainter(self, self.runner, self.region_pictures, self.settings)
+        self.painter = BotPainter(
+            self, self.runner, self.region_pictures, self.settings, wait_seconds=config.painter_wait_seconds
+        )
         self._force_sync = force_sync
 
     async def setup_hook(self) -> None:
@@ -347,16 +353,20 @@ async def main(
         ) as bot:
             watch(metrics, bot, queue, pacer)
             web = WebServer(metrics, readiness_checks(bot, database))
-            add_painter_routes(web.app, painter_tokens, bot.painter)
-            if config.http_port:
-                await web.start(config.http_host, config.http_port)
+            painter = Listener("Browser painter (/paint)", "PAINTER_PORT")
+            add_painter_routes(painter.app, painter_tokens, bot.painter, mount=public_path(config.public_url))
             try:
+                if config.http_port:
+                    await web.start(config.http_host, config.http_port)
+                if config.public_url:
+                    await painter.start(config.painter_host or config.http_host, config.painter_port)
                 if on_started is not None:
                     on_started(bot)
                 await wait_for_discord(session, bot)
                 if not bot.is_closed():
                     await bot.start(config.discord_token.reveal())
             finally:
+                await painter.close()
                 await web.close()
     # Closed in reverse order of opening: the HTTP endpoint, the bot (gateway, pending work), the database,
     # the HTTP session.
@@ -489,7 +499,8 @@ def cli() -> int:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
     except WebServerError as exc:
-        print(f"Configuration error: HTTP_PORT: {exc}; choose another port, or 0 for none.", file=sys.stderr)
+        off = ", or 0 for none" if exc.setting == "HTTP_PORT" else ""
+        print(f"Configuration error: {exc.setting}: {exc}; choose another port{off}.", file=sys.stderr)
         return 2
     return 0
 

@@ -145,7 +145,15 @@ class Appeals(commands.Cog, name=APPEALS_COG):
         channel = guild.get_channel_or_thread(case.channel_id) if guild is not None else None
         if guild is None or channel is None:
             raise Refusal(Text(words.APPEAL_GONE))
-        return await member_reply(guild, channel, case.user_id, locale=guild_locale, gone=Text(words.APPEAL_GONE))
+        return await member_reply(
+            guild,
+            channel,
+            case.user_id,
+            me=guild.me,
+            locale=guild_locale,
+            gone=Text(words.APPEAL_GONE),
+            kind=ChannelReply,
+        )
 
     async def _tell_denied(self, case: Case, member_reply: ChannelReply) -> None:
         """Privately, in a DM, in the member's language; in the channel, mentioning them, if DMs are closed."""

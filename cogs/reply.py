@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 import discord
 from discord.utils import MISSING
@@ -266,30 +266,34 @@ class ChannelReply:
         return None  # the results mention the member
 
 
+_Reply = TypeVar("_Reply", bound=ChannelReply)
+
+
 async def member_reply(
     guild: discord.Guild,
     channel: discord.abc.GuildChannel | discord.Thread,
     member_id: int,
     *,
+    me: discord.Member,
     locale: str | None,
     gone: Text,
-) -> ChannelReply:
-    """A member of `guild` (fetched when not cached) in `channel`, with the permissions of both as they are now.
+    kind: type[_Reply],
+) -> _Reply:
+    """A member of `guild` in `channel` as a `kind` of reply, with the permissions of both as they are now.
 
+    The member is fetched every time: without the members intent the cache never learns of a role taken away.
     Raises a Refusal with `gone` when the member has left the server.
     """
-    member = guild.get_member(member_id)
-    if member is None:
-        try:
-            member = await guild.fetch_member(member_id)
-        except discord.NotFound:
-            raise Refusal(gone) from None
-    return ChannelReply(
+    try:
+        member = await guild.fetch_member(member_id)
+    except discord.NotFound:
+        raise Refusal(gone) from None
+    return kind(
         channel if isinstance(channel, discord.abc.Messageable) else None,
         member,
         guild,
         channel_id=channel.id,
-        permissions=channel.permissions_for(guild.me),
+        permissions=channel.permissions_for(me),
         member_permissions=channel.permissions_for(member),
         locale=locale,
     )

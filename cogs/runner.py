@@ -237,7 +237,7 @@ class EditRunner:
             job = await self._remixing.result_job(message.id)
             target = result_target(job, {a.id for a in message.attachments})
         else:
-            target = self.regions.upload_target(pictures_of(message, message.author.id), message.author.id)
+            target = await self.regions.upload_target(pictures_of(message, message.author.id), message.author.id)
         await self._remixing.check_consent(reply.member.id, target.owners)
         return target
 

@@ -184,6 +184,12 @@ async def panel_of(record) -> dict:
     return panel
 
 
+def paint_link(panel: dict) -> str:
+    """The region panel's "Paint in browser" link."""
+    [url] = [c["url"] for c in walk(panel["components"]) if c.get("label") == "Paint in browser"]
+    return url
+
+
 async def redrawn(stack: Stack, panel: dict, record) -> dict:
     """The panel after a click on it: the same message, edited with a new preview (not words instead)."""
     await record.wait_for(lambda r: bool(r.original_edits) or bool(r.texts()), timeout=20)

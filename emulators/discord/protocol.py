@@ -185,6 +185,7 @@ class MessageType(IntEnum):
 class ChannelType(IntEnum):
     GUILD_TEXT = 0
     DM = 1
+    GUILD_VOICE = 2
     GROUP_DM = 3
 
 

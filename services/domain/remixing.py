@@ -93,10 +93,6 @@ class RemixRules:
             if await self._jobs.remix_opt_out(owner):
                 raise Refusal(Text(words.OPTED_OUT, user_id=owner))
 
-    async def forgotten_since(self, user_id: int, since: float) -> bool:
-        """Whether the member had themself forgotten (`/privacy forget`, in any process) at or after `since`."""
-        return await self._jobs.forgotten_since(user_id, since)
-
     def check_may_delete(self, job: Job, user_id: int, *, moderator: bool) -> None:
         """A result is its requester's, or a moderator's, to delete."""
         if user_id != job.user_id and not moderator:

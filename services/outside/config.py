@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import string
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from ipaddress import ip_address
+from urllib.parse import urlsplit
 
 from services.imaging.limits import MAX_INPUT_BYTES
 from services.outside.secret import Secret
@@ -39,6 +44,8 @@ class Config:
     upstream_backoff_seconds: float = 1.0
     # How often a waiting or running edit's progress line is redrawn; not an operator setting (tests shorten it).
     progress_interval_seconds: float = 3.0
+    # How long the painter's page waits for the edit before it says "in line"; not an operator setting either.
+    painter_wait_seconds: float = 20.0
     max_input_bytes: int = MAX_INPUT_BYTES
     max_concurrent_edits: int = 4
     # Places one server may hold in the line of 100; a bot serving one server sets 100.
@@ -60,6 +67,9 @@ class Config:
     # The contract's request rate (all endpoints), which screening checks are paced to; burst in requests.
     upstream_requests_per_second: float = 5.0
     upstream_request_burst: int = 10
+    # The painter's own listener (served only with PUBLIC_URL); None: HTTP_HOST.
+    painter_host: str | None = None
+    painter_port: int = 8081
     # Signs the browser painter's links; None: a secret generated once and kept in the database.
     painter_secret: Secret | None = None
 
@@ -106,6 +116,43 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
     if not re.match(r"^https?://[^/\s]+", value):
         raise ConfigError(f"{name} must be an http(s) URL such as {default}; got {value!r}.")
     return value.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _public_url(env: Mapping[str, str]) -> str | None:
+    """PUBLIC_URL: https (plain http only on this machine, for trying it out), optionally with a path prefix."""
+    raw = env.get("PUBLIC_URL", "").strip()
+    if not raw:
+        return None
+    example = "https://retouch.example.org or https://example.org/retouch"
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(f"PUBLIC_URL must be an https URL such as {example}, without query; got {raw!r}.")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        # The painter's links carry a member's right to edit: in plain text on a network, anyone could take one.
+        raise ConfigError(
+            f"PUBLIC_URL must use https (plain http only for a loopback address such as http://127.0.0.1:8080); "
+            f"got {raw!r}."
+        )
+    return raw.rstrip("/")
+
+
+def _painter_port(env: Mapping[str, str]) -> int:
+    what = "a port number from 1 to 65535, not HTTP_PORT's"
+    port = int(_number(env, "PAINTER_PORT", Config.painter_port, what, integer=True, minimum=1, maximum=65535))
+    http_port = env.get("HTTP_PORT", "").strip() or str(Config.http_port)
+    if str(port) == http_port and env.get("PUBLIC_URL", "").strip():
+        # One listener for both would publish /metrics and /readyz wherever the painter is published.
+        raise ConfigError(f"PAINTER_PORT must be {what}; got {port}.")
+    return port
 
 
 def _database_url(env: Mapping[str, str]) -> str:
@@ -176,6 +223,47 @@ def _images_per_minute(env: Mapping[str, str]) -> tuple[float, int]:
     return float(match[1]), burst
 
 
+# PAINTER_SECRET signs links an attacker can read; a weak one is recovered offline from a single link.
+PAINTER_SECRET_BITS = 256
+_HEX = frozenset(string.hexdigits)
+_ZLIB_FRAME_BYTES = 6  # zlib's header and checksum around the compressed data
+_CHARACTER_CLASSES = (string.ascii_lowercase, string.ascii_uppercase, string.digits)
+
+
+def secret_bits(value: str) -> int:
+    """A generous estimate of the randomness in `value`, in bits, never more than it compresses to.
+
+    Each character counts for its alphabet (hex; else the classes it uses: lower case, upper case, digits,
+    other), but for no more than twice the distinct characters it holds; and a repetition ("abab…") counts
+    for what zlib leaves of it.
+    """
+    if not value:
+        return 0
+    if set(value) <= _HEX:
+        alphabet = 16
+    else:
+        alphabet = sum(len(chars) for chars in _CHARACTER_CLASSES if any(c in chars for c in value))
+        alphabet += 33 if any(not c.isalnum() or not c.isascii() for c in value) else 0
+    by_characters = len(value) * math.log2(max(2, min(alphabet, 2 * len(set(value)))))
+    compressed = 8 * (len(zlib.compress(value.encode(), 9)) - _ZLIB_FRAME_BYTES)
+    return int(min(by_characters, compressed))
+
+
+def _painter_secret(env: Mapping[str, str]) -> Secret | None:
+    value = env.get("PAINTER_SECRET", "").strip()
+    if not value:
+        return None
+    bits = secret_bits(value)
+    if bits < PAINTER_SECRET_BITS:
+        # The value itself is never repeated: a refused secret may still be someone's real one.
+        raise ConfigError(
+            f"PAINTER_SECRET must hold at least 32 bytes of randomness ({PAINTER_SECRET_BITS} bits), such as the "
+            f"64 characters `openssl rand -hex 32` prints; this one holds about {bits} bits. "
+            "Or leave it unset: a strong secret is then generated and kept in the database."
+        )
+    return Secret(value)
+
+
 def load_config(env: Mapping[str, str] | None = None) -> Config:
     """Build the configuration from `env` (default: the process environment plus `.env`)."""
     if env is None:
@@ -194,7 +282,6 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     default_model = env.get("DEFAULT_MODEL", "").strip() or DEFAULT_EDIT_MODEL
     log_level, log_levels = _log_levels(env)
     shard_count, shard_ids = _shards(env)
-    public_url = _url(env, "PUBLIC_URL", "https://retouch.example.org") if env.get("PUBLIC_URL", "").strip() else None
     return Config(
         discord_token=Secret(_required(env, "DISCORD_TOKEN", "your Discord bot token")),
         ionos_api_token=Secret(_required(env, "IONOS_API_TOKEN", "your IONOS AI Model Hub API token")),
@@ -279,8 +366,10 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         ),
         shard_count=shard_count,
         shard_ids=shard_ids,
-        public_url=public_url,
-        painter_secret=Secret(secret) if (secret := env.get("PAINTER_SECRET", "").strip()) else None,
+        public_url=_public_url(env),
+        painter_host=env.get("PAINTER_HOST", "").strip() or None,
+        painter_port=_painter_port(env),
+        painter_secret=_painter_secret(env),
         screening_model=env.get("SCREENING_MODEL", "").strip() or DEFAULT_SCREENING_MODEL,
         screening_timeout_seconds=_number(
             env,

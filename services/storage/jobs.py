@@ -349,11 +349,6 @@ class JobStore:
         value = await self._db.fetch_value("SELECT remix_opt_out FROM member_preferences WHERE user_id = ?", user_id)
         return bool(value)  # no row: the default, remixing allowed; SQLite hands back 0/1
 
-    async def forgotten_since(self, user_id: int, since: float) -> bool:
-        """Whether the member ran `/privacy forget` at or after `since` (services/storage/privacy.py records it)."""
-        forgot_at = await self._db.fetch_value("SELECT forgot_at FROM member_preferences WHERE user_id = ?", user_id)
-        return forgot_at is not None and forgot_at >= since
-
     async def set_remix_opt_out(self, user_id: int, value: bool) -> None:
         """Opt the member out of (True) or back into (False) being remixed by others."""
         await self._db.upsert(

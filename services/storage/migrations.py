@@ -307,4 +307,26 @@ MIGRATIONS: tuple[Migration, ...] = (
         )""",
         ),
     ),
+    Migration(
+        10,
+        "members' uploads region panels and painter links refer to",
+        (
+            # services/storage/uploads.py: what any process needs to serve a panel or painter link on a member's
+            # upload (a bot without MESSAGE_CONTENT cannot read it again). Kept a day; forgotten with the member.
+            """CREATE TABLE region_uploads (
+            message_id BIGINT NOT NULL,
+            attachment_id BIGINT NOT NULL,
+            channel_id BIGINT NOT NULL,
+            author_id BIGINT NOT NULL,
+            url TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            content_type TEXT,
+            size BIGINT NOT NULL,
+            width INTEGER,
+            height INTEGER,
+            created_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (message_id, attachment_id)
+        )""",
+        ),
+    ),
 )

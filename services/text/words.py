@@ -515,6 +515,7 @@ REGION_UNKNOWN = _(
 PAINTER_POSTED = _("Done: the result is posted in the channel.")
 PAINTER_QUEUED = _("Your edit is in line: the result will be posted in the channel, mentioning you.")
 PAINTER_NOT_MEMBER = _("You are no longer a member of that server, so this link cannot edit there.")
+PAINTER_TOLD = _("About your edit from the browser painter in <#{channel}>: {reason}")
 
 # ----------------------------------------------------------------- Zoom out and Pan (issue 21)
 

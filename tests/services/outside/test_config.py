@@ -55,6 +55,8 @@ def test_operations_values_are_parsed():
     assert (config.log_level, config.log_levels) == ("WARNING", (("discord.gateway", "DEBUG"),))
     assert (config.shard_count, config.shard_ids) == (4, (2, 3))
     assert config.public_url == "https://retouch.example.org"
+    for loopback in ("http://127.0.0.1:8080", "http://localhost:8080/retouch", "http://[::1]:8080"):
+        assert load_config({**TOKENS, "PUBLIC_URL": loopback}).public_url == loopback
 
 
 def test_one_server_may_be_given_the_whole_line():
@@ -150,8 +152,8 @@ def test_every_variable_lands_in_its_field():
         "HTTP_HOST": "0.0.0.0",
         "HTTP_PORT": "65535",
         "SHARD_COUNT": "3",
-        "PUBLIC_URL": "http://retouch.example",
-        "PAINTER_SECRET": " painter-secret ",
+        "PUBLIC_URL": "https://retouch.example/bots/retouch/",
+        "PAINTER_SECRET": " 1f0e8d2c3b4a59687766554433221100ffeeddccbbaa99887766554433221100 ",
         "SCREENING_MODEL": " vendor/judge ",
         "SCREENING_TIMEOUT_SECONDS": "2.5",
         "UPSTREAM_REQUESTS_PER_SECOND": "3",
@@ -181,8 +183,8 @@ def test_every_variable_lands_in_its_field():
         http_port=65535,
         shard_count=3,
         shard_ids=None,
-        public_url="http://retouch.example",
-        painter_secret=Secret("painter-secret"),
+        public_url="https://retouch.example/bots/retouch",
+        painter_secret=Secret("1f0e8d2c3b4a59687766554433221100ffeeddccbbaa99887766554433221100"),
         screening_model="vendor/judge",
         screening_timeout_seconds=2.5,
         upstream_requests_per_second=3,
@@ -238,7 +240,27 @@ def test_the_process_environment_is_read_when_no_mapping_is_given(monkeypatch):
         ),
         (
             {"PUBLIC_URL": "retouch.example.org"},
-            "PUBLIC_URL must be an http(s) URL such as https://retouch.example.org; got 'retouch.example.org'.",
+            "PUBLIC_URL must be an https URL such as https://retouch.example.org or https://example.org/retouch, "
+            "without query; got 'retouch.example.org'.",
+        ),
+        (
+            {"PUBLIC_URL": "https://retouch.example.org/paint?x=1"},
+            "PUBLIC_URL must be an https URL such as https://retouch.example.org or https://example.org/retouch, "
+            "without query; got 'https://retouch.example.org/paint?x=1'.",
+        ),
+        (
+            {"PUBLIC_URL": "http://retouch.example.org"},
+            "PUBLIC_URL must use https (plain http only for a loopback address such as http://127.0.0.1:8080); "
+            "got 'http://retouch.example.org'.",
+        ),
+        (
+            {"PUBLIC_URL": "https://retouch.example.org", "HTTP_PORT": "8081"},
+            "PAINTER_PORT must be a port number from 1 to 65535, not HTTP_PORT's; got 8081.",
+        ),
+        (
+            {"PUBLIC_URL": "http://192.168.1.20:8080"},
+            "PUBLIC_URL must use https (plain http only for a loopback address such as http://127.0.0.1:8080); "
+            "got 'http://192.168.1.20:8080'.",
         ),
         (
             {"UPSTREAM_IMAGES_PER_MINUTE": "0"},
