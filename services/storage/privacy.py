@@ -211,6 +211,7 @@ class PrivacyStore:
             changed["screening_cases"] = await tx.execute("DELETE FROM screening_cases WHERE user_id = ?", user_id)
             edits = await _delete_jobs(tx, "user_id = ?", user_id)
             changed["region_uploads"] = await tx.execute("DELETE FROM region_uploads WHERE author_id = ?", user_id)
+            pictures += changed["region_uploads"]
             changed["jobs"] += edits
             # The remix opt-out stays (consent); the row now also says when the member was forgotten.
             await tx.upsert("member_preferences", {"user_id": user_id}, {"forgot_at": now, "updated_at": now})
