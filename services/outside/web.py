@@ -7,6 +7,7 @@ a short reason). Other features add their routes to `app` before `start()`.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -49,8 +50,17 @@ class WebServer:
             await site.start()
         except OSError as exc:
             await self.close()
-            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
-            raise WebServerError(f"cannot listen on {host}:{port} ({reason})") from exc
+            # A positive errno is the system's (its own words, not asyncio's wrapping); a resolver's is negative.
+            reason = (os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror or str(exc)).lower()
+            # In use or a privileged port: the port is to change; otherwise the host is not one of this machine's.
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise WebServerError(
+                    f"HTTP_PORT: cannot listen on {host}:{port} ({reason}); choose another port, or 0 for none."
+                ) from exc
+            raise WebServerError(
+                f"HTTP_HOST: cannot listen on {host}:{port} ({reason}); set it to an address of this host, "
+                "such as 127.0.0.1 (this host only) or 0.0.0.0 (every interface)."
+            ) from exc
         self.port = self._runner.addresses[0][1]
         log.info("HTTP endpoint on http://%s:%d (/healthz, /readyz, /metrics)", host, self.port)
 
