@@ -13,6 +13,7 @@ import pytest
 from services.outside.config import Config, ConfigError, load_config
 from services.outside.secret import Secret
 from services.storage.quota import Period, QuotaRule
+from tests.helpers import read_variables
 
 ROOT = Path(__file__).resolve().parents[3]
 TOKENS = {"DISCORD_TOKEN": "discord-secret-value", "IONOS_API_TOKEN": "ionos-secret-value"}
@@ -346,23 +347,6 @@ def test_pgpassword_is_kept_as_a_secret():
     config = load_config({**TOKENS, "DATABASE_URL": "postgresql://retouch@db/retouch", "PGPASSWORD": "p@ss/w#rd"})
     assert config.database_password == Secret("p@ss/w#rd")
     assert "p@ss/w#rd" not in repr(config)
-
-
-def read_variables(env: dict[str, str]) -> set[str]:
-    """Every variable load_config asks `env` for."""
-    asked: set[str] = set()
-
-    class Recording(dict[str, str]):
-        def get(self, key, default=None):  # type: ignore[override]
-            asked.add(key)
-            return super().get(key, default)
-
-        def __getitem__(self, key):
-            asked.add(key)
-            return super().__getitem__(key)
-
-    load_config(Recording(env))
-    return asked
 
 
 def env_example_lines() -> list[tuple[str, str]]:
