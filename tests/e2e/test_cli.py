@@ -126,6 +126,18 @@ async def test_check_with_a_bad_variable_fails_on_the_configuration_line(emulato
     ]
 
 
+async def test_check_names_every_bad_variable_one_line_each(emulators, tmp_path):
+    discord, hub = emulators
+    env = environment(discord, hub, tmp_path, HTTP_PORT="eighty", MAX_INPUT_BYTES="1023")
+    code, out, err = await run_cli(env, tmp_path, "check")
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        "FAIL  configuration: MAX_INPUT_BYTES must be a whole number of bytes from 1024 to 104857600 (100 MiB); "
+        "got '1023'.",
+        "FAIL  configuration: HTTP_PORT must be a port number from 0 (off) to 65535; got 'eighty'.",
+    ]
+
+
 async def start_cli(env: dict[str, str], cwd: Path, *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -269,11 +281,12 @@ async def guild_commands(discord: DiscordEmulator, guild_id: int) -> list[dict]:
 async def test_going_global_clears_the_dev_servers_copies(emulators, tmp_path):
     discord, hub = emulators
     env = environment(discord, hub, tmp_path, DEV_GUILD_ID=str(discord.guild_id))
-    process = await asyncio.wait_for(start_cli(env, tmp_path, "run"), 10)
+    process = await asyncio.wait_for(start_cli(env, tmp_path, "sync"), 10)
     code, logs = await run_until(process, lambda: discord.identify_count == 1)
     assert code == 0, logs[-3000:]
     assert len(await guild_commands(discord, discord.guild_id)) == len(discord.commands) > 0
-    assert discord.global_sync_count == 0
+    assert discord.global_sync_count == 0  # `sync` with DEV_GUILD_ID set syncs to that server, and says so
+    assert "DEV_GUILD_ID is set: the commands go to that server only; unset it to sync globally" in logs
 
     env.pop("DEV_GUILD_ID")
     process = await asyncio.wait_for(start_cli(env, tmp_path, "run"), 10)
