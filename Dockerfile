@@ -5,7 +5,7 @@ FROM python:3.11.14-slim-bookworm AS build
 WORKDIR /src
 COPY requirements.txt ./
 RUN pip wheel --no-cache-dir --require-hashes --no-deps --wheel-dir /wheels -r requirements.txt
-COPY pyproject.toml README.md bot.py ./
+COPY pyproject.toml README.md LICENSE bot.py ./
 COPY cogs ./cogs
 COPY services ./services
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .

@@ -46,6 +46,8 @@ def test_the_project_is_mit_licensed_and_says_so():
     assert (ROOT / "LICENSE").read_text().startswith("MIT License\n")
     assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"] == "MIT"
     assert section("License").startswith("\nMIT (see `LICENSE`).")
+    # The image's wheel is built from what the Dockerfile copies: the licence goes with it.
+    assert re.search(r"^COPY pyproject\.toml .*\bLICENSE\b", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
 
 
 def test_the_readme_says_make_check_where_no_venv_is_active():
