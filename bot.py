@@ -10,12 +10,15 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from functools import partial
 from urllib.parse import urlsplit
 
 import aiohttp
+import asyncpg
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -68,11 +71,17 @@ EXTENSIONS = (
     "cogs.appeals",
 )
 COMMAND_DIGEST_KEY = "global_command_digest"
+# The server DEV_GUILD_ID last synced commands to: its copies are cleared when the commands go global.
+DEV_GUILD_KEY = "dev_guild_synced"
 # On SIGTERM, edits in flight get this long to finish before they are cancelled and refunded
 # (docker stop waits 10 s by default before SIGKILL; `stop_grace_period` can raise both).
 SHUTDOWN_GRACE_SECONDS = 8.0
 # Until Discord first answers, how long to wait between tries (doubling); discord.py takes over after that.
 CONNECT_BACKOFF_SECONDS = (1.0, 60.0)
+# A PostgreSQL that refuses connections may be starting (a stack starting together): tries and the first wait
+# (doubling, at most ten times the first), about a minute in all before the bot gives up.
+DATABASE_TRIES = 10
+DATABASE_BACKOFF_SECONDS = 1.0
 # What the invite asks for: read and post in channels, with files and embeds (audit log), and read the
 # message history (Remix and Reroll fetch the source message). Delete removes the bot's own messages only.
 INVITE_SCOPES = ("bot", "applications.commands")
@@ -89,6 +98,10 @@ INVITE_PERMISSIONS = discord.Permissions(
     embed_links=True,
     read_message_history=True,
 )
+
+
+class StartupError(Exception):
+    """Something the bot needs could not be opened; the message names it and the variable behind it."""
 
 
 class RetouchTree(app_commands.CommandTree):
@@ -114,6 +127,8 @@ class RetouchBot(commands.AutoShardedBot):
         painter_tokens: PainterTokens | None = None,
         screener: ScreeningClient | None = None,
     ) -> None:
+        # A bot without voice needs neither PyNaCl nor davey: discord.py's start-up warnings about them are noise.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents.default(),  # no privileged intents: everything runs on interactions
@@ -205,18 +220,23 @@ class RetouchBot(commands.AutoShardedBot):
 
     async def sync_commands(self, *, force: bool = False) -> None:
         """Sync to DEV_GUILD_ID when set; globally only when the command set changed or when forced."""
-        if self.config.dev_guild_id is not None:
-            guild = discord.Object(self.config.dev_guild_id)
+        dev_guild = self.config.dev_guild_id
+        await self._clear_stale_dev_guild(keep=dev_guild)
+        if dev_guild is not None:
+            if force or self._force_sync:
+                log.warning("DEV_GUILD_ID is set: the commands go to that server only; unset it to sync globally")
+            guild = discord.Object(dev_guild)
             self.tree.copy_global_to(guild=guild)
             try:
                 synced = await self.tree.sync(guild=guild)
             except discord.Forbidden as exc:
                 # 403 Missing Access: the bot is not in that server, or was invited without the scope.
                 raise ConfigError(
-                    f"DEV_GUILD_ID: Discord refused to sync the commands to server {self.config.dev_guild_id} "
+                    f"DEV_GUILD_ID: Discord refused to sync the commands to server {dev_guild} "
                     f"(HTTP {exc.status}: {exc.text}); invite the bot there with the applications.commands "
                     "scope (see `python bot.py check`), or unset DEV_GUILD_ID."
                 ) from None
+            await self.database.set_meta(DEV_GUILD_KEY, str(dev_guild))
             log.info("Synced %d commands to the development server", len(synced))
             return
         # What Discord is sent, translations included, so that a changed catalog is synced too.
@@ -234,6 +254,21 @@ class RetouchBot(commands.AutoShardedBot):
         await self.database.set_meta(COMMAND_DIGEST_KEY, digest)
         log.info("Synced %d commands globally", len(synced))
 
+    async def _clear_stale_dev_guild(self, *, keep: int | None) -> None:
+        """Remove the copies an earlier DEV_GUILD_ID left in its server, or every command would show twice there."""
+        stale = await self.database.get_meta(DEV_GUILD_KEY)
+        if not stale or int(stale) == keep:
+            return
+        guild = discord.Object(int(stale))
+        self.tree.clear_commands(guild=guild)
+        try:
+            await self.tree.sync(guild=guild)
+        except discord.HTTPException as exc:  # the bot left that server: nothing of it shows there any more
+            log.warning("Could not clear the commands of the former development server %s (HTTP %d)", stale, exc.status)
+        else:
+            log.info("Cleared the commands of the former development server %s", stale)
+        await self.database.set_meta(DEV_GUILD_KEY, "")
+
     async def close(self) -> None:
         """Stop taking edits, let those in flight finish (or cancel and refund them), then disconnect."""
         if not self.is_closed():
@@ -248,7 +283,7 @@ class RetouchBot(commands.AutoShardedBot):
 
 
 def readiness_checks(bot: RetouchBot, database: Database) -> dict[str, Callable[[], Awaitable[str | None]]]:
-    """What /readyz asks: every shard this process owns is connected, and the database answers."""
+    """What /readyz asks: every shard this process owns is connected, the database answers, the IONOS token works."""
 
     async def gateway() -> str | None:
         if not bot.is_ready():
@@ -261,7 +296,10 @@ def readiness_checks(bot: RetouchBot, database: Database) -> dict[str, Callable[
         await database.fetch_value("SELECT 1")
         return None
 
-    return {"gateway": gateway, "database": database_answers}
+    async def model_hub() -> str | None:
+        return "IONOS_API_TOKEN was refused by the Model Hub" if bot.models.token_refused else None
+
+    return {"gateway": gateway, "database": database_answers, "model_hub": model_hub}
 
 
 def watch(metrics: Metrics, bot: RetouchBot, queue: JobQueue, pacer: ImagePacer) -> None:
@@ -303,6 +341,53 @@ async def wait_for_discord(session: aiohttp.ClientSession, bot: RetouchBot) -> N
         delay = min(cap, delay * 2)
 
 
+def database_place(url: str) -> str:
+    """Where DATABASE_URL points, without its password: `PostgreSQL at host:port` or `the SQLite file path`."""
+    if url.startswith("sqlite:///"):
+        return f"the SQLite file {url.removeprefix('sqlite:///')}"
+    parts = urlsplit(url)
+    return f"PostgreSQL at {parts.hostname}:{parts.port or 5432}"
+
+
+def database_failure(exc: BaseException) -> str:
+    """A driver's failure in a few words (no traceback: it is the operator's set-up, not a bug)."""
+    if isinstance(exc, OSError) and exc.errno and exc.errno > 0:
+        return os.strerror(exc.errno).lower()
+    return str(exc) or type(exc).__name__
+
+
+@asynccontextmanager
+async def open_store(url: str) -> AsyncIterator[Database]:
+    """Open the database, waiting for a PostgreSQL that is still starting; a StartupError naming DATABASE_URL."""
+    delay = DATABASE_BACKOFF_SECONDS
+    for attempt in range(1, DATABASE_TRIES + 1):
+        try:
+            database = await open_database(url)
+            log.info("Database: %s", database_place(url))
+            break
+        except (OSError, TimeoutError, asyncpg.CannotConnectNowError) as exc:
+            if url.startswith("sqlite:///") or attempt == DATABASE_TRIES:
+                raise StartupError(
+                    f"DATABASE_URL: cannot open {database_place(url)} ({database_failure(exc)})"
+                ) from None
+            log.warning(
+                "Cannot connect to %s (%s); retrying in %.0f s (try %d of %d)",
+                database_place(url),
+                database_failure(exc),
+                delay,
+                attempt,
+                DATABASE_TRIES,
+            )
+            await asyncio.sleep(delay)
+            delay = min(10 * DATABASE_BACKOFF_SECONDS, delay * 2)
+        except (sqlite3.Error, asyncpg.PostgresError) as exc:  # refused for good: password, database name, file
+            raise StartupError(f"DATABASE_URL: cannot open {database_place(url)} ({database_failure(exc)})") from None
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
 async def main(
     config: Config, *, force_sync: bool = False, on_started: Callable[[RetouchBot], None] | None = None
 ) -> None:
@@ -310,7 +395,7 @@ async def main(
     metrics = Metrics()
     async with (
         aiohttp.ClientSession() as session,
-        open_database(config.database_url) as database,
+        open_store(config.database_url) as database,
     ):
         pacer = open_pacer(database, config.upstream_images_per_minute, config.upstream_image_burst)
         hub = ModelHubClient(
@@ -352,6 +437,7 @@ async def main(
             screener=screener,
         ) as bot:
             watch(metrics, bot, queue, pacer)
+            checking = asyncio.create_task(bot.models.warm())
             web = WebServer(metrics, readiness_checks(bot, database))
             painter = Listener("Browser painter (/paint)", "PAINTER_PORT")
             add_painter_routes(painter.app, painter_tokens, bot.painter, mount=public_path(config.public_url))
@@ -367,6 +453,7 @@ async def main(
                     await bot.start(config.discord_token.reveal())
             finally:
                 await painter.close()
+                checking.cancel()
                 await web.close()
     # Closed in reverse order of opening: the HTTP endpoint, the bot (gateway, pending work), the database,
     # the HTTP session.
@@ -423,6 +510,31 @@ async def check_discord(config: Config, session: aiohttp.ClientSession, report: 
     print(f"      invite: {invite}")
     # A user install ("integration_type=1") takes the commands scope only: Retouch then answers through interactions.
     print(f"      user install: {USER_INSTALL_URL.format(client_id=body['id'])}")
+    if config.dev_guild_id is not None:
+        await check_dev_guild(config.dev_guild_id, body["id"], session, headers, report)
+
+
+async def check_dev_guild(
+    guild_id: int, application_id: str, session: aiohttp.ClientSession, headers: dict[str, str], report: CheckReport
+) -> None:
+    """Whether `run` could sync the commands to DEV_GUILD_ID: reading them there needs what writing them needs."""
+    url = f"{discord.http.Route.BASE}/applications/{application_id}/guilds/{guild_id}/commands"
+    try:
+        async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=15)) as response:
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        report.fail("DEV_GUILD_ID", f"cannot reach {urlsplit(url).netloc} ({unreachable(exc)}); check the network")
+        return
+    if status == 200:
+        report.passed("DEV_GUILD_ID", f"the commands can be synced to server {guild_id}")
+    elif status in (403, 404):
+        report.fail(
+            "DEV_GUILD_ID",
+            f"Discord refused the commands of server {guild_id} (HTTP {status}): the bot is not in it or lacks the "
+            "applications.commands scope; invite it there with the URL above, or unset DEV_GUILD_ID",
+        )
+    else:
+        report.fail("DEV_GUILD_ID", f"GET the commands of server {guild_id} answered HTTP {status}; try again later")
 
 
 async def check_model_hub(config: Config, session: aiohttp.ClientSession, report: CheckReport) -> None:
@@ -464,6 +576,8 @@ def secret_values(config: Config) -> Iterator[str]:
         yield password
     if config.painter_secret is not None:
         yield config.painter_secret.reveal()
+    if config.database_password is not None:
+        yield config.database_password.reveal()
 
 
 def cli() -> int:
@@ -480,8 +594,9 @@ def cli() -> int:
     try:
         config = load_config()
     except ConfigError as exc:
-        message = f"Configuration error: {exc}"
-        print(f"FAIL  configuration: {exc}" if args.command == "check" else message, file=sys.stderr)
+        prefix = "FAIL  configuration: " if args.command == "check" else "Configuration error: "
+        for message in exc.messages:
+            print(prefix + message, file=sys.stderr)
         return 2
     if args.command == "check":
         # Libraries' INFO lines would interleave with the report: only their warnings show.
@@ -490,18 +605,21 @@ def cli() -> int:
     setup_logging(
         level=config.log_level, log_format=config.log_format, secrets=secret_values(config), levels=config.log_levels
     )
+    # From here on every failure is one log line, through the scrubbing formatter (text or JSON).
     try:
         asyncio.run(main(config, force_sync=args.sync or args.command == "sync", on_started=close_on_signals))
     except discord.LoginFailure:
-        print("Configuration error: DISCORD_TOKEN was refused by Discord; check the bot token.", file=sys.stderr)
+        log.error("Configuration error: DISCORD_TOKEN was refused by Discord; check the bot token.")
         return 2
     except ConfigError as exc:
-        print(f"Configuration error: {exc}", file=sys.stderr)
+        log.error("Configuration error: %s", exc)
         return 2
     except WebServerError as exc:
-        off = ", or 0 for none" if exc.setting == "HTTP_PORT" else ""
-        print(f"Configuration error: {exc.setting}: {exc}; choose another port{off}.", file=sys.stderr)
+        log.error("Configuration error: %s", exc)
         return 2
+    except StartupError as exc:
+        log.error("Start-up error: %s", exc)
+        return 1
     return 0
 
 

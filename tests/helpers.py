@@ -24,6 +24,7 @@ import pytest
 from PIL import Image
 
 from services.imaging.pictures import Picture
+from services.outside.config import load_config
 from services.storage.database import Database
 from services.storage.jobs import JobStore, NewJob
 from services.storage.privacy import PrivacyStore
@@ -36,6 +37,24 @@ if TYPE_CHECKING:  # tests.stack imports tests.harness, which waits with `until`
     from tests.stack import Stack
 
 DAY = 86_400
+
+
+def read_variables(env: dict[str, str]) -> set[str]:
+    """Every environment variable the configuration asks `env` for (services/outside/config.py's load_config)."""
+    asked: set[str] = set()
+
+    class Recording(dict[str, str]):
+        def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+            asked.add(key)
+            return super().get(key, default)
+
+        def __getitem__(self, key: str) -> str:
+            asked.add(key)
+            return super().__getitem__(key)
+
+    load_config(Recording(env))
+    return asked
+
 
 # ----------------------------------------------------------------------------- waiting on state
 

@@ -8,6 +8,7 @@ a short reason). Other features add their routes to a listener's `app` before `s
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -51,8 +52,21 @@ class Listener:
             await site.start()
         except OSError as exc:
             await self.close()
-            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
-            raise WebServerError(f"cannot listen on {host}:{port} ({reason})", self.setting) from exc
+            # A positive errno is the system's (its own words, not asyncio's wrapping); a resolver's is negative.
+            reason = (os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror or str(exc)).lower()
+            # In use or a privileged port: the port is to change; otherwise the host is not one of this machine's.
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                off = ", or 0 for none" if self.setting == "HTTP_PORT" else ""
+                raise WebServerError(
+                    f"{self.setting}: cannot listen on {host}:{port} ({reason}); choose another port{off}.",
+                    self.setting,
+                ) from exc
+            host_setting = self.setting.replace("_PORT", "_HOST")
+            raise WebServerError(
+                f"{host_setting}: cannot listen on {host}:{port} ({reason}); set it to an address of this host, "
+                "such as 127.0.0.1 (this host only) or 0.0.0.0 (every interface).",
+                host_setting,
+            ) from exc
         self.port = self._runner.addresses[0][1]
         log.info("%s on http://%s:%d", self.name, host, self.port)
 

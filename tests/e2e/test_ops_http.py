@@ -319,7 +319,10 @@ async def test_the_server_answers_health_readiness_and_metrics_until_it_is_close
         assert "retouch_queue_waiting 3.0" in text.splitlines()  # refreshed for the scrape
         with pytest.raises(WebServerError) as caught:
             await WebServer(Metrics(), {}).start("127.0.0.1", port)
-        assert str(caught.value) == f"cannot listen on 127.0.0.1:{port} (address already in use)"
+        assert str(caught.value) == (
+            f"HTTP_PORT: cannot listen on 127.0.0.1:{port} (address already in use); "
+            "choose another port, or 0 for none."
+        )
     finally:
         await server.close()
     await server.close()  # a second close does nothing
