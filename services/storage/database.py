@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import functools
 import hashlib
 import logging
@@ -24,10 +25,10 @@ import re
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import aiosqlite
 import asyncpg
@@ -36,11 +37,36 @@ from services.storage.migrations import MIGRATIONS, Dialect, Migration
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 # SQLite waits this long for another process's write lock before failing with "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 POSTGRES_POOL_SIZE = 10
 # Serialises schema migrations between processes that start at the same time on one PostgreSQL server.
 _MIGRATION_LOCK_NAME = "retouch:schema-migrations"
+# How often the liveness connection is asked whether it still holds its lock (a closed connection is noticed
+# at once; a silent network drop only by a question that gets no answer in time).
+LIVENESS_CHECK_SECONDS = 2.0
+LIVENESS_CHECK_TIMEOUT = 3.0
+# Between attempts to connect again and take the lock back after the liveness connection dropped.
+LIVENESS_RETRY_SECONDS = 0.5
+# A reservation waits this long for a dropped liveness lock to be taken again before refusing to reserve.
+LIVENESS_WAIT_SECONDS = 5.0
+# Between attempts of an operation that must not be lost (settling what was delivered) while the database is away.
+UNREACHABLE_RETRY_SECONDS = 1.0
+# What the driver raises when the server is away, restarting or dropped the connection, as opposed to a
+# statement it refused: these are worth trying again once the database is back.
+_UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, unreachable (ConnectionError is one)
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # "terminating connection due to administrator command"
+    asyncpg.InterfaceError,  # "connection is closed"
+)
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be used safely right now (this process cannot prove it is alive); try again soon."""
 
 
 class Row(Protocol):
@@ -130,6 +156,32 @@ class Database(Executor, abc.ABC):
     @abc.abstractmethod
     async def instance_alive(self, instance_id: str) -> bool:
         """Whether the process that opened the database as `instance_id` is still running."""
+
+    async def wait_alive(self) -> None:
+        """Return once this process can prove it is alive, or raise DatabaseUnavailable.
+
+        Whatever it writes with its `instance_id` (a reservation) may be taken for a dead process's
+        leftovers while it cannot; SQLite has nobody else to tell, so it always can.
+        """
+
+    async def outlasting(self, operation: Callable[[], Awaitable[T]], patience: float) -> T:
+        """Run `operation`, again and again while the database is unreachable, for up to `patience` seconds.
+
+        For what must not be lost when the database restarts or the network drops (charging delivered
+        images); `operation` must be idempotent, since an attempt may have committed before its answer was lost.
+        """
+        deadline = time.monotonic() + patience
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await operation()
+            except _UNREACHABLE as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                if attempt == 1:
+                    log.warning("The database is unreachable (%r); trying again for up to %.0f s", exc, patience)
+                await asyncio.sleep(UNREACHABLE_RETRY_SECONDS)
 
     @abc.abstractmethod
     async def close(self) -> None:
@@ -340,6 +392,11 @@ class PostgresDatabase(_PostgresExecutor, Database):
     The held connection keeps a session advisory lock named after `instance_id` for as long as the
     process runs. When the process dies, PostgreSQL drops the connection and with it the lock, so
     `instance_alive` can ask "can I take that lock?" instead of trusting heartbeats or clocks.
+
+    The connection can also drop while the process lives (a PostgreSQL restart or failover, an idle
+    timeout, `pg_terminate_backend`): a watcher notices, connects again and takes the lock back, and
+    reservations wait meanwhile (`wait_alive`). Other processes give a lock a few seconds to come back
+    before they return its reservations (`QuotaStore.release_orphaned`).
     """
 
     dialect: ClassVar[Dialect] = "postgresql"
@@ -352,16 +409,70 @@ class PostgresDatabase(_PostgresExecutor, Database):
         self._pool_size = pool_size
         self._pool: asyncpg.Pool  # set by _connect
         self._liveness: asyncpg.Connection  # set by _connect
+        self._alive = asyncio.Event()
+        self._dropped = asyncio.Event()
+        self._watcher: asyncio.Task[None] | None = None
+
+    @property
+    def liveness_name(self) -> str:
+        """The liveness connection's application_name, so an operator can tell it in pg_stat_activity."""
+        return f"retouch-liveness-{self.instance_id}"
+
+    async def _hold_liveness(self) -> asyncpg.Connection:
+        """A new connection holding this process's lock."""
+        connection = await asyncpg.connect(
+            self._url, timeout=LIVENESS_CHECK_TIMEOUT, server_settings={"application_name": self.liveness_name}
+        )
+        try:
+            await connection.execute("SELECT pg_advisory_lock($1)", lock_key(f"instance:{self.instance_id}"))
+        except BaseException:
+            connection.terminate()
+            raise
+        self._dropped.clear()
+        connection.add_termination_listener(lambda _: self._dropped.set())
+        self._alive.set()
+        return connection
 
     async def _connect(self) -> None:
-        self._liveness = await asyncpg.connect(self._url)
+        self._liveness = await self._hold_liveness()
         try:
-            await self._liveness.execute("SELECT pg_advisory_lock($1)", lock_key(f"instance:{self.instance_id}"))
             await self._migrate()
             self._pool = await asyncpg.create_pool(self._url, min_size=1, max_size=self._pool_size)
         except BaseException:
             await self._liveness.close()
             raise
+        self._watcher = asyncio.create_task(self._watch_liveness(), name="retouch-liveness")
+
+    async def _watch_liveness(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._dropped.wait(), LIVENESS_CHECK_SECONDS)
+            try:
+                # An answer proves the session, and with it the lock, is still there.
+                await self._liveness.fetchval("SELECT 1", timeout=LIVENESS_CHECK_TIMEOUT)
+                continue
+            except Exception as exc:  # whatever the reason, this connection no longer proves anything
+                lost, reason = time.monotonic(), exc
+            self._alive.clear()
+            self._liveness.terminate()
+            log.warning(
+                "Lost the connection that proves this process alive (%r); taking its lock again, reservations wait",
+                reason,
+            )
+            while True:
+                try:
+                    self._liveness = await self._hold_liveness()
+                    break
+                except Exception as exc:  # refused, restarting, too many connections: all pass with time
+                    log.debug("Could not take the liveness lock again yet: %r", exc)
+                    await asyncio.sleep(LIVENESS_RETRY_SECONDS)
+            log.warning("Took this process's liveness lock again after %.1f s", time.monotonic() - lost)
+
+    async def wait_alive(self) -> None:
+        try:
+            await asyncio.wait_for(self._alive.wait(), LIVENESS_WAIT_SECONDS)
+        except TimeoutError:
+            raise DatabaseUnavailable("this process could not take its liveness lock again in time") from None
 
     async def _migrate(self) -> None:
         connection = self._liveness
@@ -420,6 +531,10 @@ class PostgresDatabase(_PostgresExecutor, Database):
         return not taken
 
     async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         await self._pool.close()
         await self._liveness.close()
 
