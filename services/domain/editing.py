@@ -33,8 +33,9 @@ from services.domain.validation import CheckedEdit, TypedEdit, validate
 from services.imaging.images import to_data_url
 from services.imaging.kept_inputs import KeptPicture
 from services.imaging.pictures import Picture
+from services.storage.database import outlast, unreachable
 from services.storage.jobs import InputRole, JobStore, NewJob, Origin
-from services.storage.quota import QuotaExceeded, QuotaStore
+from services.storage.quota import SETTLE_PATIENCE_SECONDS, QuotaExceeded, QuotaStore
 from services.storage.settings import GuildSettings
 from services.text import words
 from services.text.refusal import Refusal
@@ -140,11 +141,20 @@ class Delivery:
     async def posted(self, pictures: Sequence[Picture]) -> None:
         """One message went out with these pictures: they are charged, and recorded for its buttons."""
         self.delivered += len(pictures)
-        await self._jobs.add_results(self.job_id, pictures)
+        # Recorded even if the database is away for a while: without the record its buttons would not work. (Should
+        # a commit's answer be the thing lost, the retry records the message twice: a picture offered twice to Remix.)
+        await outlast(lambda: self._jobs.add_results(self.job_id, pictures), SETTLE_PATIENCE_SECONDS)
 
     async def withdrawn(self) -> bool:
         """Whether the job was deleted meanwhile (its Delete button): then nothing more is posted or charged."""
-        job = await self._jobs.get(self.job_id)
+        try:
+            job = await self._jobs.get(self.job_id)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            # The picture is out already and must be counted (and charged); a Delete cannot be checked just now.
+            log.warning("Could not check whether job %d was deleted (%r); delivering on", self.job_id, exc)
+            return False
         return job is not None and job.status == "deleted"
 
 
@@ -297,7 +307,8 @@ class EditService:
                 if self._observer is not None and ticket.waited is not None:
                     self._observer.queue_waited(ticket.waited)
                 answer = await send_upstream(self._hub, plan, lambda: self._jobs.kept_inputs(recorded), paced=True)
-            sent = _sent(plan, await self._jobs.kept_inputs(recorded))
+            # The pictures are paid for upstream: a database away for a while delays them, it does not lose them.
+            sent = _sent(plan, await outlast(lambda: self._jobs.kept_inputs(recorded), SETTLE_PATIENCE_SECONDS))
             delivery = attempt.delivery = Delivery(job_id, sent, [image.data for image in answer.images], self._jobs)
             await deliver(delivery)
         except ModelHubError as exc:

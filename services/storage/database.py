@@ -65,6 +65,32 @@ _UNREACHABLE: tuple[type[BaseException], ...] = (
 )
 
 
+def unreachable(error: BaseException) -> bool:
+    """Whether `error` says the database is away (try again once it is back), not that a statement was refused."""
+    return isinstance(error, _UNREACHABLE)
+
+
+async def outlast(operation: Callable[[], Awaitable[T]], patience: float) -> T:
+    """Run `operation`, again and again while the database is unreachable, for up to `patience` seconds.
+
+    For what must not be lost when the database restarts or the network drops (charging delivered images,
+    recording posted results); `operation` must be idempotent, since an attempt may have committed before
+    its answer was lost.
+    """
+    deadline = time.monotonic() + patience
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await operation()
+        except _UNREACHABLE as exc:
+            if time.monotonic() >= deadline:
+                raise
+            if attempt == 1:
+                log.warning("The database is unreachable (%r); trying again for up to %.0f s", exc, patience)
+            await asyncio.sleep(UNREACHABLE_RETRY_SECONDS)
+
+
 class DatabaseUnavailable(Exception):
     """The database cannot be used safely right now (this process cannot prove it is alive); try again soon."""
 
@@ -163,25 +189,6 @@ class Database(Executor, abc.ABC):
         Whatever it writes with its `instance_id` (a reservation) may be taken for a dead process's
         leftovers while it cannot; SQLite has nobody else to tell, so it always can.
         """
-
-    async def outlasting(self, operation: Callable[[], Awaitable[T]], patience: float) -> T:
-        """Run `operation`, again and again while the database is unreachable, for up to `patience` seconds.
-
-        For what must not be lost when the database restarts or the network drops (charging delivered
-        images); `operation` must be idempotent, since an attempt may have committed before its answer was lost.
-        """
-        deadline = time.monotonic() + patience
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await operation()
-            except _UNREACHABLE as exc:
-                if time.monotonic() >= deadline:
-                    raise
-                if attempt == 1:
-                    log.warning("The database is unreachable (%r); trying again for up to %.0f s", exc, patience)
-                await asyncio.sleep(UNREACHABLE_RETRY_SECONDS)
 
     @abc.abstractmethod
     async def close(self) -> None:

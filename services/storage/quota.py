@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from services.storage.database import Database, Executor, Row
+from services.storage.database import Database, Executor, Row, outlast
 
 log = logging.getLogger(__name__)
 
@@ -503,7 +503,7 @@ class QuotaStore:
                 reservation_id,
             )
 
-        changed = await self._db.outlasting(settle_once, patience)
+        changed = await outlast(settle_once, patience)
         return changed > 0
 
     async def release(self, reservation_id: int, *, patience: float = SETTLE_PATIENCE_SECONDS) -> bool:
@@ -517,7 +517,7 @@ class QuotaStore:
                 reservation_id,
             )
 
-        return await self._db.outlasting(release_once, patience) > 0
+        return await outlast(release_once, patience) > 0
 
     async def release_orphaned(self, grace_seconds: float = 0.0, *, now: datetime | None = None) -> int:
         """Return pending reservations of processes that are no longer running. Call at start-up and periodically.
