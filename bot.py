@@ -43,7 +43,7 @@ from services.outside.painter_tokens import PainterTokens
 from services.outside.painter_web import add_painter_routes
 from services.outside.web import WebServer, WebServerError
 from services.storage.claims import ClaimStore
-from services.storage.database import Database, open_database
+from services.storage.database import Database, DatabaseInUse, open_database
 from services.storage.jobs import JobStore
 from services.storage.privacy import PrivacyStore
 from services.storage.quota import QuotaStore
@@ -275,7 +275,7 @@ async def main(
     metrics = Metrics()
     async with (
         aiohttp.ClientSession() as session,
-        open_database(config.database_url) as database,
+        open_database(config.database_url, sole=True) as database,
     ):
         pacer = open_pacer(database, config.upstream_images_per_minute, config.upstream_image_burst)
         hub = ModelHubClient(
@@ -442,6 +442,9 @@ def cli() -> int:
         return 2
     except WebServerError as exc:
         print(f"Configuration error: HTTP_PORT: {exc}; choose another port, or 0 for none.", file=sys.stderr)
+        return 2
+    except DatabaseInUse as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
     return 0
 

@@ -18,9 +18,11 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import fcntl
 import functools
 import hashlib
 import logging
+import os
 import re
 import sqlite3
 import time
@@ -89,6 +91,10 @@ async def outlast(operation: Callable[[], Awaitable[T]], patience: float) -> T:
             if attempt == 1:
                 log.warning("The database is unreachable (%r); trying again for up to %.0f s", exc, patience)
             await asyncio.sleep(UNREACHABLE_RETRY_SECONDS)
+
+
+class DatabaseInUse(Exception):
+    """Another process already serves from this SQLite file (the message says so in one line)."""
 
 
 class DatabaseUnavailable(Exception):
@@ -265,14 +271,18 @@ class SqliteDatabase(_SqliteExecutor, Database):
 
     dialect: ClassVar[Dialect] = "sqlite"
 
-    def __init__(self, path: Path, *, migrations: Sequence[Migration] = MIGRATIONS) -> None:
+    def __init__(self, path: Path, *, migrations: Sequence[Migration] = MIGRATIONS, sole: bool = False) -> None:
         Database.__init__(self, migrations)
         self.path = path
         self._lock = asyncio.Lock()
         self._connection: aiosqlite.Connection  # set by _connect
+        self._sole = sole
+        self._held: int | None = None  # the file descriptor whose lock says "this process serves from the file"
 
     async def _connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._sole:
+            self._hold_file()
         # isolation_level=None: the sqlite3 module must not open transactions behind our back.
         self._connection = await aiosqlite.connect(self.path, isolation_level=None)
         self._connection.row_factory = sqlite3.Row
@@ -347,8 +357,26 @@ class SqliteDatabase(_SqliteExecutor, Database):
         # so any instance other than this one is a previous run of it.
         return instance_id == self.instance_id
 
+    def _hold_file(self) -> None:
+        """Take the file for this process, or refuse: a second process would return the first one's live
+        reservations at start-up (`instance_alive` takes every other instance for a previous run)."""
+        # flock is the operating system's, apart from SQLite's own locks (fcntl ranges), and ends with the process.
+        held = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(held)
+            raise DatabaseInUse(
+                f"DATABASE_URL: another Retouch process is running on {self.path}; a SQLite file serves one process"
+                " (stop the other first; several processes, and rolling restarts, need PostgreSQL)"
+            ) from None
+        self._held = held
+
     async def close(self) -> None:
         await self._connection.close()
+        if self._held is not None:
+            os.close(self._held)
+            self._held = None
 
 
 # ----------------------------------------------------------------------------------------- PostgreSQL
@@ -549,10 +577,10 @@ class PostgresDatabase(_PostgresExecutor, Database):
 # -------------------------------------------------------------------------------------------- opening
 
 
-def _database_for(url: str, migrations: Sequence[Migration]) -> Database:
+def _database_for(url: str, migrations: Sequence[Migration], sole: bool) -> Database:
     if url.startswith("sqlite:///"):
         # sqlite:///data/retouch.db is relative to the working directory; sqlite:////abs/path.db is absolute.
-        return SqliteDatabase(Path(url.removeprefix("sqlite:///")), migrations=migrations)
+        return SqliteDatabase(Path(url.removeprefix("sqlite:///")), migrations=migrations, sole=sole)
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresDatabase(url, migrations=migrations)
     raise ValueError("database URL must be sqlite:///path/to/file.db or postgresql://user:password@host/db")
@@ -561,8 +589,8 @@ def _database_for(url: str, migrations: Sequence[Migration]) -> Database:
 class _OpenDatabase:
     """What `open_database` returns: await it for a `Database`, or use it with `async with`."""
 
-    def __init__(self, url: str, migrations: Sequence[Migration]) -> None:
-        self._database = _database_for(url, migrations)
+    def __init__(self, url: str, migrations: Sequence[Migration], sole: bool) -> None:
+        self._database = _database_for(url, migrations, sole)
 
     async def _open(self) -> Database:
         await self._database._connect()
@@ -581,11 +609,13 @@ class _OpenDatabase:
         await self._database.close()
 
 
-def open_database(url: str, *, migrations: Sequence[Migration] = MIGRATIONS) -> _OpenDatabase:
+def open_database(url: str, *, migrations: Sequence[Migration] = MIGRATIONS, sole: bool = False) -> _OpenDatabase:
     """Open (creating and migrating as needed) the database at `url`.
 
     `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, `postgresql://…` or `postgres://…`.
     Use as `async with open_database(url) as db:` or `db = await open_database(url)`. `migrations` is
     the schema to bring it to: every step, except in tests that build a database as an older release did.
+    `sole`: the bot's own run, which a SQLite file allows one of at a time (DatabaseInUse otherwise); PostgreSQL
+    serves any number.
     """
-    return _OpenDatabase(url, migrations)
+    return _OpenDatabase(url, migrations, sole)
