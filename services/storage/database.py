@@ -43,6 +43,8 @@ T = TypeVar("T")
 
 # SQLite waits this long for another process's write lock before failing with "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# How long a bot run waits for another process to let go of its SQLite file before refusing to start.
+SQLITE_SOLE_WAIT_SECONDS = 10.0
 POSTGRES_POOL_SIZE = 10
 # Serialises schema migrations between processes that start at the same time on one PostgreSQL server.
 _MIGRATION_LOCK_NAME = "retouch:schema-migrations"
@@ -282,7 +284,7 @@ class SqliteDatabase(_SqliteExecutor, Database):
     async def _connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self._sole:
-            self._hold_file()
+            await self._hold_file()
         # isolation_level=None: the sqlite3 module must not open transactions behind our back.
         self._connection = await aiosqlite.connect(self.path, isolation_level=None)
         self._connection.row_factory = sqlite3.Row
@@ -357,14 +359,23 @@ class SqliteDatabase(_SqliteExecutor, Database):
         # so any instance other than this one is a previous run of it.
         return instance_id == self.instance_id
 
-    def _hold_file(self) -> None:
+    async def _hold_file(self) -> None:
         """Take the file for this process, or refuse: a second process would return the first one's live
-        reservations at start-up (`instance_alive` takes every other instance for a previous run)."""
+        reservations at start-up (`instance_alive` takes every other instance for a previous run).
+
+        A process that is still closing (a restart in one go) is given SQLITE_SOLE_WAIT_SECONDS to let go.
+        """
         # flock is the operating system's, apart from SQLite's own locks (fcntl ranges), and ends with the process.
         held = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        deadline = time.monotonic() + SQLITE_SOLE_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+                    continue
             os.close(held)
             raise DatabaseInUse(
                 f"DATABASE_URL: another Retouch process is running on {self.path}; a SQLite file serves one process"
