@@ -35,7 +35,7 @@ from services.imaging.kept_inputs import KeptPicture
 from services.imaging.pictures import Picture
 from services.storage.database import outlast, unreachable
 from services.storage.jobs import InputRole, JobStore, NewJob, Origin
-from services.storage.quota import SETTLE_PATIENCE_SECONDS, QuotaExceeded, QuotaStore
+from services.storage.quota import SETTLE_PATIENCE_SECONDS, QuotaExceeded, QuotaStore, Reservation
 from services.storage.settings import GuildSettings
 from services.text import words
 from services.text.refusal import Refusal
@@ -297,6 +297,7 @@ class EditService:
         job_id: int | None = None
         delivery: Delivery | None = None
         sent: SentEdit | None = None
+        billed = 0  # images the Model Hub may have billed for this edit, retries included
         try:
             try:
                 plan, recorded = await self._record(choice, requester, origin)
@@ -307,12 +308,14 @@ class EditService:
                 if self._observer is not None and ticket.waited is not None:
                     self._observer.queue_waited(ticket.waited)
                 answer = await send_upstream(self._hub, plan, lambda: self._jobs.kept_inputs(recorded), paced=True)
+            billed = answer.billed
             # The pictures are paid for upstream: a database away for a while delays them, it does not lose them.
             sent = _sent(plan, await outlast(lambda: self._jobs.kept_inputs(recorded), SETTLE_PATIENCE_SECONDS))
             delivery = attempt.delivery = Delivery(job_id, sent, [image.data for image in answer.images], self._jobs)
             await deliver(delivery)
         except ModelHubError as exc:
             log.info("Edit for user %s failed upstream: %r", requester.user_id, exc)
+            billed = exc.billable_images
             if isinstance(exc, ModelHubContentPolicyError | ModelHubBadRequestError):
                 self._rejections.record(requester.guild_id, requester.user_id, choice.count)
             delivered = delivery.delivered if delivery else 0
@@ -322,7 +325,7 @@ class EditService:
             assert delivery is not None
             return EndedEdit(EditOutcome.DISCORD_ERROR, choice.count, delivery.delivered, exc, sent, job_id)
         finally:
-            await settle_surely(self._settle(reservation.id, job_id, delivery.delivered if delivery else 0))
+            await settle_surely(self._settle(reservation, job_id, delivery.delivered if delivery else 0, billed))
         if delivery.delivered == 0:
             nothing = Refusal(Text(words.DELIVERED_NOTHING))
             return EndedEdit(EditOutcome.DISCORD_ERROR, choice.count, 0, nothing, sent, job_id)
@@ -343,9 +346,13 @@ class EditService:
         await self._jobs.keep_inputs(job_id, copies)
         return plan, job_id
 
-    async def _settle(self, reservation_id: int, job_id: int | None, delivered: int) -> None:
-        """Charge what was delivered and return the rest; then close the job record, if there is one."""
-        await self._quota.settle(reservation_id, delivered)
+    async def _settle(self, reservation: Reservation, job_id: int | None, delivered: int, billed: int) -> None:
+        """Charge what was delivered and return the rest, count against the server budget what the Model Hub
+        may have billed beyond that; then close the job record, if there is one."""
+        await self._quota.settle(reservation.id, delivered)
+        if billed > delivered:
+            log.info("Counting %d image(s) the Model Hub may have billed against the server budget", billed - delivered)
+            await self._quota.charge_upstream(reservation.guild_id, billed - delivered, at=reservation.created_at)
         if job_id is not None:
             try:
                 await self._jobs.finish(job_id, delivered)

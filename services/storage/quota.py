@@ -519,6 +519,34 @@ class QuotaStore:
 
         return await outlast(release_once, patience) > 0
 
+    async def charge_upstream(
+        self, guild_id: int, images: int, *, at: datetime | None = None, patience: float = SETTLE_PATIENCE_SECONDS
+    ) -> None:
+        """Count against the server budget `images` the Model Hub may have billed that no member was charged for.
+
+        Retried attempts, a timeout after the request went out, pictures Discord then refused: the budget is
+        the operator's money, so it counts them (at `at`, the edit's reservation time); no member's limit and
+        no usage report does (user 0, status 'upstream').
+        """
+        if images < 1:
+            return
+        stamp = _timestamp(at)
+
+        async def insert() -> int:
+            return await self._db.execute(
+                "INSERT INTO quota_usage (guild_id, user_id, created_at, created_day, reserved, images, status,"
+                " instance_id, settled_at) VALUES (?, 0, ?, ?, ?, ?, 'upstream', ?, ?)",
+                guild_id,
+                stamp,
+                int(stamp // _SECONDS_PER_DAY),
+                images,
+                images,
+                self._db.instance_id,
+                _timestamp(None),
+            )
+
+        await outlast(insert, patience)
+
     async def release_orphaned(self, grace_seconds: float = 0.0, *, now: datetime | None = None) -> int:
         """Return pending reservations of processes that are no longer running. Call at start-up and periodically.
 
