@@ -158,9 +158,12 @@ class RetouchBot(commands.AutoShardedBot):
         self._force_sync = force_sync
 
     async def setup_hook(self) -> None:
-        returned = await self.quota.release_orphaned()
-        if returned:
-            log.info("Returned %d reservation(s) left behind by an earlier process", returned)
+        # On PostgreSQL the periodic sweep (cogs/edit.py) returns them, once a process has been gone for its grace:
+        # one found without its lock at this very moment may only be reconnecting (the server just restarted).
+        if self.database.dialect == "sqlite":
+            returned = await self.quota.release_orphaned()
+            if returned:
+                log.info("Returned %d reservation(s) left behind by an earlier process", returned)
         # The buttons under results from any earlier run come back to this process.
         self.add_dynamic_items(ResultButton)
         for extension in EXTENSIONS:

@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 
 from services.imaging.pictures import Picture
-from services.storage.database import Database
+from services.storage.database import Database, lock_key
 from services.storage.jobs import JobStore, NewJob
 from services.storage.privacy import PrivacyStore
 from tests.discord_payloads import TEST_USER_AGENT
@@ -352,6 +352,18 @@ async def file_bytes(db: Database) -> bytes:
         if os.environ.get("CI") == "true":
             raise
         pytest.skip(f"the test process cannot read {directory}; run it as the server's user or root")
+
+
+async def liveness_backends(db: Database, instance_id: str) -> list[int]:
+    """The PostgreSQL backends holding the liveness lock of the bot process (or store) that is `instance_id`."""
+    key = lock_key(f"instance:{instance_id}") & 0xFFFF_FFFF_FFFF_FFFF  # a bigint key is two 32-bit halves
+    rows = await db.fetch_all(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        " AND classid::bigint = ? AND objid::bigint = ?",
+        key >> 32,
+        key & 0xFFFF_FFFF,
+    )
+    return [row[0] for row in rows]
 
 
 class CuttableProxy:

@@ -23,9 +23,9 @@ import pytest
 
 from emulators.discord import DiscordEmulator, Guild, shard_of
 from emulators.modelhub import EDIT_MODEL, Fault, ModelHubEmulator
-from services.storage.database import Database, lock_key, open_database
+from services.storage.database import Database, open_database
 from services.storage.quota import Period, QuotaStore, parse_quota
-from tests.helpers import CuttableProxy, told, until
+from tests.helpers import CuttableProxy, liveness_backends, told, until
 from tests.images import png_bytes
 from tests.ports import free_port
 
@@ -339,13 +339,8 @@ async def terminate_liveness(db: Database) -> None:
     """pg_terminate_backend on the liveness session (the one holding its instance lock) of a process with an edit
     in flight."""
     [instance, *_] = await pending_instances(db)
-    key = lock_key(f"instance:{instance}") & 0xFFFF_FFFF_FFFF_FFFF  # a bigint key is two 32-bit halves
-    terminated = await db.fetch_all(
-        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-        " AND classid::bigint = ? AND objid::bigint = ?",
-        key >> 32,
-        key & 0xFFFF_FFFF,
-    )
+    [pid] = await liveness_backends(db, instance)
+    terminated = await db.fetch_all("SELECT pg_terminate_backend(?)", pid)
     assert [row[0] for row in terminated] == [True]
 
 

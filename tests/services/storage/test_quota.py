@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from services.storage.database import MIGRATIONS, Database, lock_key, open_database
+from services.storage.database import MIGRATIONS, Database, open_database
 from services.storage.quota import (
     DEFAULT_STALE_AFTER_SECONDS,
     BudgetStatus,
@@ -25,7 +25,7 @@ from services.storage.quota import (
     parse_quota,
 )
 from services.storage.settings import GuildSettings, SettingsStore, find_blocked
-from tests.helpers import CuttableProxy, until
+from tests.helpers import CuttableProxy, liveness_backends, until
 
 GUILD, USER, OTHER_USER = 1001, 2001, 2002
 ROLE_A, ROLE_B = 3001, 3002
@@ -402,29 +402,17 @@ async def test_release_orphaned_spares_running_processes(postgres_url: str) -> N
         assert (await quota.explain(GUILD, USER, [])).used == 4
 
 
-async def liveness_backends(db: Database, of: Database) -> list[int]:
-    """The PostgreSQL backends holding the liveness lock of the process that opened `of`."""
-    key = lock_key(f"instance:{of.instance_id}") & 0xFFFF_FFFF_FFFF_FFFF  # a bigint key is two 32-bit halves
-    rows = await db.fetch_all(
-        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
-        " AND classid::bigint = ? AND objid::bigint = ?",
-        key >> 32,
-        key & 0xFFFF_FFFF,
-    )
-    return [row[0] for row in rows]
-
-
 async def test_a_terminated_liveness_session_takes_its_lock_again_and_keeps_its_reservations(postgres_url: str) -> None:
     # An idle timeout, a failover or an operator's pg_terminate_backend drops the connection that proves the
     # process alive; the process lives on and must not lose its reservations to another's sweep.
     async with open_database(postgres_url) as live, open_database(postgres_url) as other:
         mine = QuotaStore(live, QuotaRule(2, Period.DAY))
         reservation = await mine.reserve(GUILD, USER, [], 2)
-        [pid] = await liveness_backends(other, live)
+        [pid] = await liveness_backends(other, live.instance_id)
         assert await other.fetch_value("SELECT pg_terminate_backend(?)", pid)
 
         async def taken_again() -> bool:
-            backends = await liveness_backends(other, live)
+            backends = await liveness_backends(other, live.instance_id)
             return bool(backends) and pid not in backends and await other.instance_alive(live.instance_id)
 
         await until(taken_again, 10, "the process to take its liveness lock again")
