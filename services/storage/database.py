@@ -470,11 +470,14 @@ class PostgresDatabase(_PostgresExecutor, Database):
             self._url, timeout=LIVENESS_CHECK_TIMEOUT, server_settings={"application_name": self.liveness_name}
         )
         try:
-            await connection.execute("SELECT pg_advisory_lock($1)", lock_key(f"instance:{self.instance_id}"))
+            # Bounded: after a silent network drop the server may still hold the lock for the old session
+            # until it notices; the watcher then tries again.
+            await connection.execute(
+                "SELECT pg_advisory_lock($1)", lock_key(f"instance:{self.instance_id}"), timeout=LIVENESS_CHECK_TIMEOUT
+            )
         except BaseException:
             connection.terminate()
             raise
-        self._dropped.clear()
         connection.add_termination_listener(lambda _: self._dropped.set())
         self._alive.set()
         return connection
@@ -493,6 +496,8 @@ class PostgresDatabase(_PostgresExecutor, Database):
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dropped.wait(), LIVENESS_CHECK_SECONDS)
+            # Cleared before checking: a closed connection's listener may fire late, and the check tells anyway.
+            self._dropped.clear()
             try:
                 # An answer proves the session, and with it the lock, is still there.
                 await self._liveness.fetchval("SELECT 1", timeout=LIVENESS_CHECK_TIMEOUT)
@@ -555,8 +560,18 @@ class PostgresDatabase(_PostgresExecutor, Database):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        async with self._pool.acquire() as connection, connection.transaction():
-            yield _PostgresTransaction(connection)
+        async with self._pool.acquire() as connection:
+            try:
+                async with connection.transaction():
+                    yield _PostgresTransaction(connection)
+            except asyncpg.InternalClientError as exc:
+                # asyncpg's words when the server closed the connection while a transaction was ending
+                # ("cannot switch to state …; another operation is in progress"): the database went away.
+                if connection.is_closed():
+                    raise asyncpg.ConnectionDoesNotExistError(
+                        f"the connection closed in a transaction ({exc})"
+                    ) from exc
+                raise
 
     async def scrub(self, *tables: str) -> None:
         # A DELETE or UPDATE leaves the old tuple in the table's file until vacuumed, and a plain VACUUM

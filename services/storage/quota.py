@@ -526,7 +526,8 @@ class QuotaStore:
 
         Retried attempts, a timeout after the request went out, pictures Discord then refused: the budget is
         the operator's money, so it counts them (at `at`, the edit's reservation time); no member's limit and
-        no usage report does (user 0, status 'upstream').
+        no usage report does (user 0, status 'upstream'). Kept through a database outage like `settle`; should
+        an insert's answer be what was lost, the retry counts those images twice, against the budget only.
         """
         if images < 1:
             return
