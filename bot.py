@@ -49,7 +49,7 @@ from services.outside.painter_web import add_painter_routes, public_path
 from services.outside.screening import ScreeningClient
 from services.outside.web import Listener, WebServer, WebServerError
 from services.storage.claims import ClaimStore
-from services.storage.database import Database, open_database
+from services.storage.database import Database, DatabaseInUse, open_database
 from services.storage.jobs import JobStore
 from services.storage.privacy import PrivacyStore
 from services.storage.quota import QuotaStore
@@ -208,9 +208,12 @@ class RetouchBot(commands.AutoShardedBot):
         self._force_sync = force_sync
 
     async def setup_hook(self) -> None:
-        returned = await self.quota.release_orphaned()
-        if returned:
-            log.info("Returned %d reservation(s) left behind by an earlier process", returned)
+        # On PostgreSQL the periodic sweep (cogs/edit.py) returns them, once a process has been gone for its grace:
+        # one found without its lock at this very moment may only be reconnecting (the server just restarted).
+        if self.database.dialect == "sqlite":
+            returned = await self.quota.release_orphaned()
+            if returned:
+                log.info("Returned %d reservation(s) left behind by an earlier process", returned)
         # The buttons under results from any earlier run come back to this process.
         self.add_dynamic_items(ResultButton, PageButton, ShowButton)
         for extension in EXTENSIONS:
@@ -362,9 +365,11 @@ async def open_store(url: str) -> AsyncIterator[Database]:
     delay = DATABASE_BACKOFF_SECONDS
     for attempt in range(1, DATABASE_TRIES + 1):
         try:
-            database = await open_database(url)
+            database = await open_database(url, sole=True)
             log.info("Database: %s", database_place(url))
             break
+        except DatabaseInUse as exc:
+            raise StartupError(str(exc)) from None
         except (OSError, TimeoutError, asyncpg.CannotConnectNowError) as exc:
             if url.startswith("sqlite:///") or attempt == DATABASE_TRIES:
                 raise StartupError(

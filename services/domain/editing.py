@@ -35,8 +35,9 @@ from services.domain.validation import CheckedEdit, TypedEdit, validate
 from services.imaging.images import to_data_url
 from services.imaging.kept_inputs import KeptPicture
 from services.imaging.pictures import Picture
+from services.storage.database import outlast, unreachable
 from services.storage.jobs import InputRole, JobStore, NewJob, Origin
-from services.storage.quota import QuotaExceeded, QuotaStore
+from services.storage.quota import SETTLE_PATIENCE_SECONDS, QuotaExceeded, QuotaStore, Reservation
 from services.storage.screening_cases import CaseStore, NewCase
 from services.storage.settings import GuildSettings
 from services.text import words
@@ -158,11 +159,20 @@ class Delivery:
     async def posted(self, pictures: Sequence[Picture]) -> None:
         """One message went out with these pictures: they are charged, and recorded for its buttons."""
         self.delivered += len(pictures)
-        await self._jobs.add_results(self.job_id, pictures)
+        # Recorded even if the database is away for a while: without the record its buttons would not work. (Should
+        # a commit's answer be the thing lost, the retry records the message twice: a picture offered twice to Remix.)
+        await outlast(lambda: self._jobs.add_results(self.job_id, pictures), SETTLE_PATIENCE_SECONDS)
 
     async def withdrawn(self) -> bool:
         """Whether the job was deleted meanwhile (its Delete button): then nothing more is posted or charged."""
-        job = await self._jobs.get(self.job_id)
+        try:
+            job = await self._jobs.get(self.job_id)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            # The picture is out already and must be counted (and charged); a Delete cannot be checked just now.
+            log.warning("Could not check whether job %d was deleted (%r); delivering on", self.job_id, exc)
+            return False
         return job is not None and job.status == "deleted"
 
 
@@ -314,6 +324,7 @@ class EditService:
         job_id: int | None = None
         delivery: Delivery | None = None
         sent: SentEdit | None = None
+        billed = 0  # images the Model Hub may have billed for this edit, retries included
         try:
             try:
                 plan, recorded = await self._record(choice, requester, origin)
@@ -332,11 +343,14 @@ class EditService:
                 if self._observer is not None and ticket.waited is not None:
                     self._observer.queue_waited(ticket.waited)
                 answer = await send_upstream(self._hub, plan, lambda: self._jobs.kept_inputs(recorded), paced=True)
-            sent = _sent(plan, await self._jobs.kept_inputs(recorded))
+            billed = answer.billed
+            # The pictures are paid for upstream: a database away for a while delays them, it does not lose them.
+            sent = _sent(plan, await outlast(lambda: self._jobs.kept_inputs(recorded), SETTLE_PATIENCE_SECONDS))
             pictures = [image.data for image in answer.images]
             held_back: ScreeningRefused | None = None
             if screening is not None and screening.rules.mode == "pictures":
-                # Each result before it is posted; one held back is not posted, so not charged.
+                # Each result before it is posted; one held back is not posted, so not charged (the budget
+                # still counts it: the Model Hub billed it).
                 pictures, held_back = await self._screen_results(screening, requester, recorded, plan.prompt, pictures)
                 if not pictures:
                     assert held_back is not None
@@ -345,6 +359,7 @@ class EditService:
             await deliver(delivery)
         except ModelHubError as exc:
             log.info("Edit for user %s failed upstream: %r", requester.user_id, exc)
+            billed = exc.billable_images
             if isinstance(exc, ModelHubContentPolicyError | ModelHubBadRequestError):
                 self._rejections.record(requester.guild_id, requester.user_id, choice.count)
             delivered = delivery.delivered if delivery else 0
@@ -354,7 +369,7 @@ class EditService:
             assert delivery is not None
             return EndedEdit(EditOutcome.DISCORD_ERROR, choice.count, delivery.delivered, exc, sent, job_id)
         finally:
-            await settle_surely(self._settle(reservation.id, job_id, delivery.delivered if delivery else 0))
+            await settle_surely(self._settle(reservation, job_id, delivery.delivered if delivery else 0, billed))
         if delivery.delivered == 0:
             nothing = Refusal(Text(words.DELIVERED_NOTHING))
             return EndedEdit(EditOutcome.DISCORD_ERROR, choice.count, 0, nothing, sent, job_id)
@@ -415,9 +430,13 @@ class EditService:
         await self._jobs.keep_inputs(job_id, copies)
         return plan, job_id
 
-    async def _settle(self, reservation_id: int, job_id: int | None, delivered: int) -> None:
-        """Charge what was delivered and return the rest; then close the job record, if there is one."""
-        await self._quota.settle(reservation_id, delivered)
+    async def _settle(self, reservation: Reservation, job_id: int | None, delivered: int, billed: int) -> None:
+        """Charge what was delivered and return the rest, count against the server budget what the Model Hub
+        may have billed beyond that; then close the job record, if there is one."""
+        await self._quota.settle(reservation.id, delivered)
+        if billed > delivered:
+            log.info("Counting %d image(s) the Model Hub may have billed against the server budget", billed - delivered)
+            await self._quota.charge_upstream(reservation.guild_id, billed - delivered, at=reservation.created_at)
         if job_id is not None:
             try:
                 await self._jobs.finish(job_id, delivered)

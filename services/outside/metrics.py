@@ -61,7 +61,7 @@ class Metrics:
     """The bot's metric families in their own registry, and the observer methods that feed them.
 
     Implements the edit use case's observer (`edit_finished`, `queue_waited`, `interaction_acknowledged`)
-    and the Model Hub client's (`upstream_answered`, `upstream_failed`).
+    and the Model Hub client's (`upstream_answered`, `upstream_failed`, `upstream_images`).
     """
 
     def __init__(self) -> None:
@@ -74,6 +74,16 @@ class Metrics:
             "retouch_upstream_request_duration_seconds",
             "Duration of each HTTP request to the Model Hub (every attempt)",
             buckets=_UPSTREAM_BUCKETS,
+            registry=self.registry,
+        )
+        self.upstream_images_requested = Counter(
+            "retouch_upstream_images_requested",
+            "Images asked of the Model Hub by every edit request sent, retries included (each may be billed)",
+            registry=self.registry,
+        )
+        self.upstream_images_returned = Counter(
+            "retouch_upstream_images_returned",
+            "Images the Model Hub's answers carried (compare with retouch_images_delivered)",
             registry=self.registry,
         )
         self.upstream_errors = Counter(
@@ -153,6 +163,10 @@ class Metrics:
 
     def upstream_failed(self, kind: str) -> None:
         self.upstream_errors.labels(kind).inc()
+
+    def upstream_images(self, requested: int, returned: int) -> None:
+        self.upstream_images_requested.inc(requested)
+        self.upstream_images_returned.inc(returned)
 
     # -------------------------------------------------------------- live state, read at scrape time
 

@@ -67,6 +67,7 @@ class Text:
 
 APOLOGY = _("Something went wrong inside Retouch; it has been logged. Nothing was charged.")
 NOTHING_CHARGED = _("Nothing was charged.")
+DATABASE_AWAY = _("Retouch cannot reach its database just now. Nothing was charged; try again in a minute.")
 
 # --- options of an edit (`/edit`, Reroll, Remix) ---------------------------------------------------
 PROMPT_LENGTH = _("`prompt` must be {min}–{max} characters; it has {length}.")
@@ -264,6 +265,11 @@ QUOTA_EXEMPTED = _("{target} is exempt from limits (the server budget still appl
 QUOTA_CLEARED = _("Removed the rule of {target}.")
 QUOTA_NO_RULE = _("{target} had no rule.")
 QUOTA_BUDGET_SET = _("Server budget set to {limit} images per {period}.")
+QUOTA_BUDGET_CLEARED = _("Removed the server budget: only members' own limits apply now.")
+QUOTA_NO_BUDGET_SET = _("This server had no budget.")
+QUOTA_BUDGET_INCOMPLETE = _(
+    "`{missing}` is missing: give both `limit` and `period` to set the server budget, or neither to remove it."
+)
 QUOTA_SHOW_MEMBER = _("{target}: {source}.\n{status}")
 QUOTA_OPERATOR_DEFAULT = _("Operator default: {rule}")
 QUOTA_RULE_LINE = _("{who}: {rule}")
@@ -329,7 +335,8 @@ OPTION_ROLE = _("The role")
 OPTION_MEMBER = _("The member")
 OPTION_EXEMPT_TARGET = _("The role or member to exempt from limits (the server budget still applies)")
 OPTION_CLEAR_TARGET = _("The role or member whose rule to remove")
-OPTION_BUDGET_LIMIT = _("Images per period for the whole server")
+OPTION_BUDGET_LIMIT = _("Images per period for the whole server (leave out with period to remove the budget)")
+OPTION_BUDGET_PERIOD = _("The rolling window (leave out with limit to remove the budget)")
 OPTION_SHOW_MEMBER = _("Whose quota to explain (default: the rules of the server)")
 OPTION_RESET_MEMBER = _("The member whose usage in the current window to forgive")
 OPTION_REPORT_DAYS = _("How many days back (default 7)")

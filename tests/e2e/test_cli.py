@@ -404,3 +404,30 @@ async def test_a_postgresql_starting_after_the_bot_is_waited_for(emulators, tmp_
         server.close()
     assert code == 0, logs[-3000:]
     assert f"Database: PostgreSQL at 127.0.0.1:{port}" in logs
+
+
+async def test_a_second_process_on_one_sqlite_file_is_refused_with_one_line(emulators, tmp_path):
+    # It would take the first one's live reservations for a crashed run's and return them at start-up.
+    discord, hub = emulators
+    env = environment(discord, hub, tmp_path)
+    first = await asyncio.wait_for(start_cli(env, tmp_path, "run"), 10)
+    try:
+        await until(lambda: discord.identify_count == 1 or first.returncode is not None, 60, "the first to log in")
+        assert first.returncode is None
+        code, _, err = await run_cli(env, tmp_path, "run")
+    finally:
+        first.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(first.communicate(), 30)
+    assert first.returncode == 0
+    assert code == 1 and "Traceback" not in err
+    assert logged(err.splitlines()[-1]) == (
+        "ERROR",
+        f"Start-up error: DATABASE_URL: another Retouch process is running on {tmp_path / 'retouch.db'};"
+        " a SQLite file serves one process (stop the other first; several processes, and rolling restarts,"
+        " need PostgreSQL)",
+    )
+    assert discord.identify_count == 1  # the second never reached Discord
+    # Once the first has stopped, the file is free again.
+    process = await asyncio.wait_for(start_cli(env, tmp_path, "run"), 10)
+    code, logs = await run_until(process, lambda: discord.identify_count == 2)
+    assert code == 0, logs[-3000:]
