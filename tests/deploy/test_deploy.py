@@ -179,7 +179,7 @@ async def test_the_image_healthcheck_follows_readyz(reason, exit_code):
 TOKENS = {"DISCORD_TOKEN": "x", "IONOS_API_TOKEN": "y"}
 # What the stack sets itself rather than from .env: its own database, and the endpoint inside the container
 # (the port published to the host and scraped by Prometheus).
-STACK_OWN = {"DATABASE_URL", "PGPASSWORD", "HTTP_HOST", "HTTP_PORT"}
+STACK_OWN = {"DATABASE_URL", "PGPASSWORD", "HTTP_HOST", "HTTP_PORT", "PAINTER_HOST", "PAINTER_PORT"}
 
 
 def interpolated(value: str) -> str | None:
