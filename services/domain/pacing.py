@@ -61,7 +61,8 @@ class BucketRule:
         factor = min(1.0, state.factor + elapsed / RECOVERY_SECONDS)
         # Tokens earned while the factor recovered: the average of the old and new rate is exact for a line.
         earned = elapsed * self.per_second * (state.factor + factor) / 2
-        return BucketState(min(float(self.burst), state.tokens + earned), now, factor)
+        # Never back in time (another process's clock may lag): what was earned up to the stamp stays earned once.
+        return BucketState(min(float(self.burst), state.tokens + earned), max(now, state.stamp), factor)
 
     def take(self, state: BucketState, images: int, now: float) -> tuple[BucketState, float]:
         """Spend `images` (going into debt if need be); returns the new state and the seconds to wait."""
@@ -151,8 +152,14 @@ class ImagePacer:
 
     async def reserve(self, images: int) -> float:
         """Spend `images` now; returns the seconds to wait before sending them (0 when the bucket had them)."""
-        now = self._clock()
-        wait = await self._store.update(lambda s: self.rule.take(self._fresh(s, now), images, now))
+
+        def take(state: BucketState | None) -> tuple[BucketState, float]:
+            # The time is read under the bucket's lock: a taker that waited for it must not refill from before
+            # the stamp another taker left, which would earn that stretch's tokens twice.
+            now = self._clock()
+            return self.rule.take(self._fresh(state, now), images, now)
+
+        wait = await self._store.update(take)
         return wait + WAKE_MARGIN_SECONDS if wait > 0 else 0.0
 
     async def acquire(self, images: int) -> float:

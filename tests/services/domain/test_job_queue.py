@@ -54,6 +54,33 @@ def test_bucket_spends_the_burst_then_waits_at_the_rate():
     assert state.tokens == 20  # never more than the burst
 
 
+def test_a_taker_whose_clock_lags_never_earns_a_stretch_twice():
+    """Two processes: the second takes with an earlier time than the stamp the first left (its clock lags, or it
+    read the time before waiting for the lock). The stretch up to that stamp is earned once, not twice."""
+    rule = BucketRule(images_per_minute=60, burst=20)  # one image a second
+    state, _ = rule.take(BucketState(0, 0), 1, 10)  # the first: at 10 s, 10 earned, 9 left
+    state, wait = rule.take(state, 9, 5)  # the lagging one, at "5 s"
+    assert (state.tokens, state.stamp, wait) == (0, 10, 0)
+    state, wait = rule.take(state, 2, 11)  # one second later: one image earned, one to wait for
+    assert wait == pytest.approx(1)
+
+
+async def test_the_pacer_reads_the_time_under_the_buckets_lock():
+    """A taker that waited for the lock while another spent: its time is the time it got the lock."""
+    clock = FakeClock()
+
+    class SlowLock(MemoryBucketStore):
+        async def update(self, change):
+            clock.now += 5  # waited for the lock this long
+            return await super().update(change)
+
+    rule = BucketRule(images_per_minute=60, burst=1)
+    store = SlowLock()
+    await store.update(lambda s: rule.take(BucketState(1, clock.now), 1, clock.now))  # the bucket spent at 1005
+    paced = ImagePacer(rule, store, clock=clock, sleep=clock.sleep)
+    assert await paced.reserve(1) == 0  # at 1010: 5 s earned 1 image (before: a wait from the stale 1005)
+
+
 def test_a_429_shrinks_the_rate_until_it_recovers():
     rule = BucketRule(images_per_minute=60, burst=20)
     state = rule.penalize(BucketState(20, 0), retry_after=5, now=0)
