@@ -52,15 +52,15 @@ _CONTENT_POLICY_WORDS = re.compile(
 
 
 class UpstreamObserver(Protocol):
-    """Told of every HTTP request to the Model Hub (its duration) and every failure (its `kind`)."""
+    """Told of every HTTP request to the Model Hub (its endpoint and duration) and every failure (its `kind`)."""
 
-    def upstream_answered(self, seconds: float) -> None: ...
+    def upstream_answered(self, endpoint: str, seconds: float) -> None: ...
 
     def upstream_failed(self, kind: str) -> None: ...
 
 
 class _NoObserver:
-    def upstream_answered(self, seconds: float) -> None:
+    def upstream_answered(self, endpoint: str, seconds: float) -> None:
         pass
 
     def upstream_failed(self, kind: str) -> None:
@@ -388,12 +388,12 @@ class ModelHubClient:
             try:
                 response = await self._send(method, url, headers, form, remaining, images)
             except TimeoutError as exc:
-                self._observer.upstream_answered(time.monotonic() - sent_at)
+                self._observer.upstream_answered(path, time.monotonic() - sent_at)
                 self._observer.upstream_failed(ModelHubTimeoutError.kind)
                 raise ModelHubTimeoutError(f"no answer within {deadline:.0f} s") from exc
             except ModelHubMalformedResponseError as malformed:
                 # Decoded as it arrives: an unreadable answer is known only once it has been read.
-                self._observer.upstream_answered(time.monotonic() - sent_at)
+                self._observer.upstream_answered(path, time.monotonic() - sent_at)
                 self._observer.upstream_failed(malformed.kind)
                 raise
             except aiohttp.ClientError as exc:
@@ -402,7 +402,7 @@ class ModelHubClient:
                 cause: BaseException | None = exc
                 retry_after = None
             else:
-                self._observer.upstream_answered(time.monotonic() - sent_at)
+                self._observer.upstream_answered(path, time.monotonic() - sent_at)
                 if response.status < 300:
                     log.debug("%s %s answered %d after %d attempt(s)", method, path, response.status, attempt)
                     return response, attempt

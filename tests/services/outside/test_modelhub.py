@@ -537,14 +537,14 @@ async def test_base_url_may_end_with_a_slash(session, hub):
 
 
 class _Seen:
-    """The client's observer, as the metrics see it: every answer timed, every failure by kind."""
+    """The client's observer, as the metrics see it: every answer timed by endpoint, every failure by kind."""
 
     def __init__(self) -> None:
-        self.answered = 0
+        self.answered: list[str] = []
         self.failed: list[str] = []
 
-    def upstream_answered(self, seconds: float) -> None:
-        self.answered += 1
+    def upstream_answered(self, endpoint: str, seconds: float) -> None:
+        self.answered.append(endpoint)
 
     def upstream_failed(self, kind: str) -> None:
         self.failed.append(kind)
@@ -566,4 +566,12 @@ async def test_the_observer_counts_every_answer_and_failure_kind_even_when_read_
     hub.inject(fault)
     with pytest.raises(ModelHubError):
         await client.edit(request_for(png_data_url(png_bytes(64, 64))))
-    assert (seen.answered, seen.failed) == (1, [kind])
+    assert (seen.answered, seen.failed) == (["/images/edits"], [kind])
+
+
+async def test_the_observer_tells_the_model_list_from_edits(session, hub):
+    seen = _Seen()
+    client = make_client(session, hub, observer=seen)
+    await client.list_models()
+    await client.edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert seen.answered == ["/models", "/images/edits"]
