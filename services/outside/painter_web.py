@@ -276,7 +276,7 @@ class _Painter:
             claim = await self._tokens.verify(token)
             defaults = await self._backend.defaults(claim)
         except TokenError as exc:
-            return self._error_page(request, _token_status(exc), str(exc))
+            return self._error_page(request, _token_status(exc), exc.text)
         except Refusal as exc:
             return self._error_page(request, 410, exc.text)
         except Exception:
@@ -300,7 +300,7 @@ class _Painter:
             data = await self._backend.fetch_picture(claim)
             info = await _inspected(data)
         except TokenError as exc:
-            return self._error_page(request, _token_status(exc), str(exc))
+            return self._error_page(request, _token_status(exc), exc.text)
         except Refusal as exc:
             return self._error_page(request, 410, exc.text)
         except Exception:
@@ -323,7 +323,7 @@ class _Painter:
         try:
             claim = await self._tokens.verify(request.match_info["token"])
         except TokenError as exc:
-            return self._json(request, _token_status(exc), exc.reason, str(exc))
+            return self._json(request, _token_status(exc), exc.reason, exc.text)
         try:
             mask, prompt_text, count_text = await _read_form(request)
             prompt, count = _checked_prompt(prompt_text), _checked_count(count_text)
@@ -339,7 +339,7 @@ class _Painter:
         try:
             await self._tokens.consume(claim)
         except TokenError as exc:
-            return self._json(request, _token_status(exc), exc.reason, str(exc))
+            return self._json(request, _token_status(exc), exc.reason, exc.text)
         try:
             answer = await self._backend.submit(claim, alpha_mask, prompt, count)
         except Exception:
