@@ -43,6 +43,7 @@ from services.outside.painter_tokens import (
     PainterTokens,
     TokenError,
 )
+from services.outside.painter_words import LANGUAGE_PARAMETER, error_words, link_query, page_locale, page_words
 from services.text.refusal import Refusal
 from services.text.words import APOLOGY, Text, _
 
@@ -128,9 +129,8 @@ def _static(name: str) -> bytes:
 
 
 def _locale(request: web.Request) -> str | None:
-    # The browser's first language: the closest thing to the member's Discord language the page has.
-    first = request.headers.get("Accept-Language", "").split(",", 1)[0].split(";", 1)[0].strip()
-    return first or None
+    # The member's Discord language, which the link carries; else the browser's first language.
+    return page_locale(request.query.get(LANGUAGE_PARAMETER), request.headers.get("Accept-Language", ""))
 
 
 def _words(message: Text | str, locale: str | None) -> str:
@@ -258,8 +258,11 @@ class _Painter:
         self._files = {name: _static(name) for name in _STATIC_TYPES}
 
     def _error_page(self, request: web.Request, status: int, message: Text | str) -> web.StreamResponse:
+        locale = _locale(request)
         body = self._error.substitute(
-            static=html.escape(f"{self._prefix}/static"), message=html.escape(_words(message, _locale(request)))
+            static=html.escape(f"{self._prefix}/static"),
+            message=html.escape(_words(message, locale)),
+            **error_words(locale),
         )
         return _secured(web.Response(status=status, text=body, content_type="text/html"))
 
@@ -282,14 +285,16 @@ class _Painter:
         except Exception:
             log.exception("The painter page failed")
             return self._error_page(request, 500, APOLOGY)
+        locale = _locale(request)
         body = self._page.substitute(
             static=html.escape(f"{self._prefix}/static"),
-            action=html.escape(f"{self._prefix}/{token}"),
+            action=html.escape(f"{self._prefix}/{token}{link_query(locale)}"),
             picture=html.escape(f"{self._prefix}/{token}/picture"),
             prompt=html.escape(defaults.prompt),
             count=str(max(limits.MIN_COUNT, min(defaults.count, defaults.max_count))),
             max_count=str(defaults.max_count),
             max_prompt=str(limits.MAX_PROMPT),
+            **page_words(locale),
         )
         return _secured(web.Response(text=body, content_type="text/html"))
 
@@ -351,9 +356,9 @@ class _Painter:
         return self._json(request, 200, answer.status, answer.message)
 
 
-def painter_link(public_url: str, token: str, *, prefix: str = PREFIX) -> str:
-    """The address of the painter page for `token` on the bot's public address (`PUBLIC_URL`)."""
-    return f"{public_url.rstrip('/')}{prefix}/{token}"
+def painter_link(public_url: str, token: str, *, prefix: str = PREFIX, locale: str | None = None) -> str:
+    """The address of the painter page for `token` on the bot's public address (`PUBLIC_URL`), in `locale`."""
+    return f"{public_url.rstrip('/')}{prefix}/{token}{link_query(locale)}"
 
 
 def add_painter_routes(
