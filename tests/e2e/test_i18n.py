@@ -31,7 +31,7 @@ async def test_the_command_picker_is_german_and_names_stay_as_they_are(stack):
     edit = stack.discord.commands["edit"]
     assert edit["name"] == "edit" and not edit.get("name_localizations")
     assert edit["description_localizations"] == {
-        "de": "Ein Bild mit einem KI-Modell bearbeiten: Beschreib die Änderung, optional mit einer Maske."
+        "de": "Bearbeite ein Bild mit einem KI-Modell: Beschreib die Änderung, optional mit einer Maske."
     }
     options = {option["name"]: option for option in edit["options"]}
     assert options["prompt"]["description"] == "What should change (up to 1000 characters)"
@@ -80,7 +80,7 @@ async def test_usage_and_a_quota_refusal_in_german(stack):
     lines = usage["data"]["content"].split("\n")
     assert lines[0] == "Du hast noch **0 von 1** Bild pro Tag übrig (1 verbraucht)."
     assert re.fullmatch(r"Das nächste wird <t:\d+:R> frei\.", lines[1])
-    assert lines[2] == "Andere dürfen deine Bilder remixen (`/remixing allow:False` zum Widersprechen)."
+    assert lines[2] == "Andere dürfen deine Bilder remixen (`/remixing allow:False` verbietet es)."
     report = await stack.discord.slash("quota", {"days": 3}, subcommand="report", user=stack.discord.moderator)
     said = await told(report, "Pro Tag")
     assert "**1 Bild** in den letzten 3 Tagen." in said

@@ -590,5 +590,5 @@ async def test_an_unreachable_hub_is_named_to_the_member_in_words_without_the_ex
         "The Model Hub cannot be reached right now; please try again later. Nothing was charged."
     )
     assert told.render("de") == (
-        "Der Model Hub ist gerade nicht erreichbar; versuch es bitte später noch einmal. Es wurde nichts berechnet."
+        "Der Model Hub ist gerade nicht erreichbar; versuch es bitte später noch einmal. Dir wurde nichts angerechnet."
     )

@@ -135,7 +135,7 @@ def test_languages_without_a_catalog_read_english(locale):
 
 def test_german_renders_nested_texts_in_german():
     text = Text(words.PICTURE_GONE, reason=Text(words.GONE_AT_DISCORD))
-    assert text.render("de") == "Das Bild ist weg: Discord hat es nicht mehr. Es wurde nichts berechnet."
+    assert text.render("de") == "Das Bild ist nicht mehr da: Discord hat es nicht mehr. Dir wurde nichts angerechnet."
     assert str(text) == "The picture is gone: Discord no longer has it. Nothing was charged."
 
 
@@ -505,3 +505,51 @@ def test_the_catalogs_plural_rule_picks_the_form(tmp_path, monkeypatch):
         i18n.available_languages.cache_clear()
         i18n._catalog.cache_clear()
     assert said == ["0 obrazów", "1 obraz", "2 obrazy", "5 obrazów", "22 obrazy", "25 obrazów"]
+
+
+# GLOSSARY.md's German rules that a machine can check: the terms it rules out, parenthetical plurals, the formal
+# address, and command descriptions in the imperative (never an infinitive, never a noun phrase).
+GERMAN_RULED_OUT = re.compile(
+    r"\bberechnet|\bKn[oö]pf|Voreinstellung|\w\((?:e|en|er|n|s)\)|/-\w|\b(?:Ihnen|Ihre[mnrs]?|Euch|Eure?)\b|\bDienst"
+)
+
+
+def german_forms(message) -> list[str]:
+    return [message.string] if isinstance(message.string, str) else list(message.string)
+
+
+def test_german_follows_the_glossary():
+    catalog = read_catalog("de")
+    assert (LOCALES / "GLOSSARY.md").is_file()
+    ruled_out = [
+        (message.id, form)
+        for message in catalog
+        if message.id
+        for form in german_forms(message)
+        if GERMAN_RULED_OUT.search(form)
+    ]
+    assert ruled_out == []
+    descriptions = [message for message in catalog if "command description" in message.auto_comments]
+    assert len(descriptions) >= 20
+    assert [message.string for message in descriptions if len(message.string) > 100] == []  # Discord's limit
+    first_words = {message.id: message.string.split()[0] for message in descriptions}
+    not_imperative = {
+        english: word
+        for english, word in first_words.items()
+        if word.endswith(("en", "ern", "eln")) or word in {"Der", "Die", "Das", "Ein", "Eine", "Einem", "Einer"}
+    }
+    assert not_imperative == {}
+
+
+def test_the_glossary_check_catches_what_it_rules_out():
+    for wrong in (
+        "Es wurde nichts berechnet.",
+        "{images} Bild(er)",
+        "{count} Nutzungseintrag/-einträge",
+        "ihr Löschen-Knopf",
+        "Voreinstellung des Servers",
+        "Bitte versuchen Sie es später; Ihre Bilder",
+        "der Dienst erzeugt",
+    ):
+        assert GERMAN_RULED_OUT.search(wrong), wrong
+    assert not GERMAN_RULED_OUT.search("Dir wurde nichts angerechnet. Sie braucht einen Bildanhang (PNG).")
