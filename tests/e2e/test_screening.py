@@ -233,7 +233,7 @@ async def test_german_words(stack):
     assert "Prüfung: Prompts; Richtlinie: keine echten Personen; wenn eine Prüfung scheitert: ablehnen" in shown
     record = await refused_edit(stack)
     said = "\n".join(record.texts())
-    assert f"Die Prüfung dieses Servers hat deine Bearbeitung abgelehnt: {REASON} Es wurde nichts berechnet." in said
+    assert f"Die Prüfung dieses Servers hat deine Bearbeitung abgelehnt: {REASON} Dir wurde nichts angerechnet." in said
     assert labels_of(record.original) == ["Einspruch"]
     assert "in German" in stack.hub.chat_requests[0].system  # the reason is asked for in the member's language
     audit = stack.discord.other_channel_id
