@@ -285,7 +285,7 @@ async def test_forgetting_again_within_the_hour_is_refused_and_deletes_nothing(s
     late = await stack.discord.click(second.original, button(second.original, "Forget me"))
     assert refused["content"] in await told(late, "Nothing was deleted.")
     _, shown = await privacy(stack, "show")
-    assert "- 1 edit(s) on record, 1 of them with the prompt you wrote" in shown["content"]
+    assert "- 1 edit on record, 1 of them with the prompt you wrote" in shown["content"]
 
 
 async def relation_files(stack: Stack) -> dict[str, int]:
