@@ -72,7 +72,7 @@ lint: $(VENV)/.dev
 # No source locations: they would change with every edit of words.py and make catalogs conflict in merges.
 LOCALES := services/text/locales
 translations: $(VENV)/.dev
-	$(VENV)/bin/pybabel --quiet extract -F babel.cfg -k _ --no-default-keywords --no-location --project=Retouch \
+	$(VENV)/bin/pybabel --quiet extract -F babel.cfg -k _ -k _n:1,2 --no-default-keywords --no-location --project=Retouch \
 		-o $(LOCALES)/retouch.pot services cogs
 	$(if $(LANGUAGE),test -f $(LOCALES)/$(LANGUAGE)/LC_MESSAGES/retouch.po || \
 		$(VENV)/bin/pybabel --quiet init -D retouch -i $(LOCALES)/retouch.pot -d $(LOCALES) -l $(LANGUAGE))

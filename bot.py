@@ -111,6 +111,22 @@ class RetouchTree(app_commands.CommandTree):
         await report_failure(interaction, error)
 
 
+def interaction_kind(interaction: discord.Interaction) -> str:
+    """The metrics' name for what the member did (`INTERACTION_KINDS`)."""
+    kind = interaction.type
+    if kind is discord.InteractionType.application_command:
+        chat_input = interaction.data is None or interaction.data.get("type", 1) == 1
+        return "command" if chat_input else "message_menu"
+    if kind is discord.InteractionType.autocomplete:
+        return "autocomplete"
+    if kind is discord.InteractionType.modal_submit:
+        return "modal"
+    if kind is discord.InteractionType.component:
+        button = interaction.data is not None and interaction.data.get("component_type") == 2
+        return "button" if button else "select"
+    return "unknown"
+
+
 class RetouchBot(commands.AutoShardedBot):
     """The bot, holding the services `main()` opened for it; runs the shards SHARD_COUNT/SHARD_IDS say."""
 
@@ -138,6 +154,7 @@ class RetouchBot(commands.AutoShardedBot):
             shard_count=config.shard_count,
             # None (all shards) is discord.py's own default, though its stubs say list[int]
             shard_ids=list(config.shard_ids) if config.shard_ids is not None else None,  # type: ignore[arg-type]
+            http_trace=metrics.discord_trace(),  # times every answer to an interaction
         )
         self.config = config
         self.session = session
@@ -280,6 +297,11 @@ class RetouchBot(commands.AutoShardedBot):
                 log.info("Shutting down: waiting for %d edit(s) in flight", self.queue.in_line)
             await self.queue.drain(SHUTDOWN_GRACE_SECONDS)
         await super().close()
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        # Dispatched as the interaction arrives; its answer is timed when Discord accepts it (discord_trace).
+        created = interaction.created_at.timestamp()
+        self.metrics.interaction_received(interaction.id, interaction_kind(interaction), created)
 
     async def on_ready(self) -> None:
         log.info("Logged in as %s (%s) in %d server(s)", self.user, self.user and self.user.id, len(self.guilds))

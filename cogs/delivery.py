@@ -149,8 +149,7 @@ class ResultPoster:
 
     def summary(self, delivered: int, seconds: float) -> Text:
         """What the member reads in the ephemeral response once the pictures are out."""
-        template = words.DONE_ONE if delivered == 1 else words.DONE_MANY
-        return words.joined([Text(template, count=delivered, seconds=round(seconds)), *self.notes], " ")
+        return words.joined([Text(words.DONE, count=delivered, seconds=round(seconds)), *self.notes], " ")
 
 
 def _files(batch: list[OutputFile]) -> list[discord.File]:
@@ -264,8 +263,7 @@ def _plan_delivery(files: list[OutputFile], size_limit: int, max_files: int) -> 
         scaled = Text("")
         if downscaled:
             scaled = Text(words.DOWNSCALED_ONE) if reencoded == 1 else Text(words.DOWNSCALED_SOME, count=downscaled)
-        template = words.REENCODED_ONE if reencoded == 1 else words.REENCODED_MANY
-        notes.append(Text(template, count=reencoded, limit=limit_text, downscaled=scaled))
+        notes.append(Text(words.REENCODED, count=reencoded, limit=limit_text, downscaled=scaled))
     if len(batches) > 1:
         if split_for_size and split_for_count:
             reason = Text(words.SPLIT_FOR_BOTH, files=max_files, limit=limit_text)

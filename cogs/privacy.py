@@ -21,7 +21,7 @@ from services.storage.privacy import (
 )
 from services.text import words
 from services.text.refusal import Refusal
-from services.text.words import Text
+from services.text.words import Plural, Text
 
 if TYPE_CHECKING:
     from bot import RetouchBot
@@ -36,7 +36,7 @@ RETENTION_INTERVAL_HOURS = 1
 SCRUB_CHECK_SECONDS = 60
 
 
-def _say(interaction: discord.Interaction, template: str, **values: Any) -> str:
+def _say(interaction: discord.Interaction, template: str | Plural, **values: Any) -> str:
     return render(interaction, Text(template, **values))
 
 
@@ -142,16 +142,16 @@ class PrivacyCog(RetouchCog):
             interaction,
             words.PRIVACY_SHOW,
             servers=record.servers,
-            edits=record.edits,
+            edits=Text(words.N_EDITS, count=record.edits),
             prompts=record.prompts,
-            uploads=record.uploads,
+            uploads=Text(words.N_REFERENCES, count=record.uploads),
             results=record.results,
-            images=record.images_in_window,
-            usage_rows=record.usage_rows,
+            images=Text(words.N_IMAGES, count=record.images_in_window),
+            usage_rows=Text(words.N_USAGE_RECORDS, count=record.usage_rows),
             consent=Text(consent),
-            retention_days=self.store.retention_days,
-            window_days=USAGE_WINDOW_SECONDS // 86_400,
-            forget_guild_days=self.store.forget_guild_after_days,
+            retention_days=Text(words.N_DAYS, count=self.store.retention_days),
+            window_days=Text(words.N_DAYS, count=USAGE_WINDOW_SECONDS // 86_400),
+            forget_guild_days=Text(words.N_DAYS, count=self.store.forget_guild_after_days),
         )
         await interaction.response.send_message(text, ephemeral=True)
 
@@ -166,9 +166,9 @@ class PrivacyCog(RetouchCog):
         text = _say(
             interaction,
             words.PRIVACY_FORGET_CONFIRM,
-            edits=record.edits,
-            pictures=record.uploads + record.results,
-            window_days=USAGE_WINDOW_SECONDS // 86_400,
+            edits=Text(words.N_EDITS, count=record.edits),
+            pictures=Text(words.N_PICTURE_REFERENCES, count=record.uploads + record.results),
+            window_days=Text(words.N_DAYS, count=USAGE_WINDOW_SECONDS // 86_400),
             interval=timedelta(seconds=FORGET_INTERVAL_SECONDS),
         )
         await interaction.response.send_message(text, view=ForgetConfirmation(self, interaction), ephemeral=True)

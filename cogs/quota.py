@@ -199,8 +199,8 @@ class QuotaCog(RetouchCog):
                     words.COOLING_DOWN_ENTRY,
                     member=f"<@{cooldown.user_id}>",
                     until=datetime.fromtimestamp(cooldown.until, UTC),
-                    edits=cooldown.edits,
-                    images=cooldown.images,
+                    edits=Text(words.N_EDITS, count=cooldown.edits),
+                    images=Text(words.N_PICTURES, count=cooldown.images),
                 )
                 for cooldown in self.bot.rejections.cooling_down(interaction.guild_id)
             ]
@@ -235,7 +235,7 @@ class QuotaCog(RetouchCog):
             )
         title = render(interaction, Text(words.REPORT_CHART_TITLE, days=days))
         chart = await render_usage_chart(report, labels, title)
-        lines = [Text(words.REPORT_TOTAL, total=report.total, days=days)]
+        lines = [Text(words.REPORT_TOTAL, images=Text(words.N_IMAGES, count=report.total), days=days)]
         lines += [
             Text(words.REPORT_RANK, rank=rank, user_id=user_id, images=images)
             for rank, (user_id, images) in enumerate(report.top_users, 1)

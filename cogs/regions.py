@@ -206,7 +206,7 @@ def painter_url(interaction: discord.Interaction, target: RegionTarget) -> str |
         attachment_id=target.ref.attachment_id,
         job_id=target.ref.id if target.ref.kind == "j" else None,
     )
-    return painter_link(public_url, tokens.issue(grant))
+    return painter_link(public_url, tokens.issue(grant), locale=interaction.locale.value)
 
 
 async def show_panel(interaction: discord.Interaction, target: RegionTarget, selection: Selection) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import TYPE_CHECKING, Protocol, TypeVar, cast
+from typing import Protocol, TypeVar
 
 import discord
 from discord.utils import MISSING
@@ -32,9 +32,6 @@ from services.imaging.limits import (
 from services.text import words
 from services.text.refusal import Refusal
 from services.text.words import Text
-
-if TYPE_CHECKING:
-    from bot import RetouchBot
 
 log = logging.getLogger(__name__)
 
@@ -339,13 +336,11 @@ class InteractionReply:
         return permissions.send_messages and permissions.attach_files
 
     async def acknowledge(self) -> None:
-        """Defer ephemerally, thinking, and count how long the member waited for it (Discord allows 3 s).
+        """Defer ephemerally, thinking (Discord allows 3 s; the metrics time every answer).
 
         Ephemeral: refusals and progress are the member's own business; the pictures go public.
         """
-        interaction = self.interaction
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        cast("RetouchBot", interaction.client).metrics.interaction_acknowledged(max(token_age(interaction), 0.0))
+        await self.interaction.response.defer(ephemeral=True, thinking=True)
 
     async def progress(self, text: Text) -> None:
         """Edit the deferred ephemeral response, while the token lives; stop for good at its first refusal."""

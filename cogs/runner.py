@@ -68,9 +68,7 @@ def progress_text(status: EditProgress) -> Text:
         # A float is shown with the locale's decimal separator; tenths only while they matter.
         wait = round(status.expected_wait, 1) if status.expected_wait < 10 else round(status.expected_wait)
         return Text(words.PROGRESS_IN_LINE, place=place, wait=wait, elapsed=elapsed)
-    if status.count == 1:
-        return Text(words.PROGRESS_EDITING_ONE, elapsed=elapsed)
-    return Text(words.PROGRESS_EDITING_MANY, count=status.count, elapsed=elapsed)
+    return Text(words.PROGRESS_EDITING, count=status.count, elapsed=elapsed)
 
 
 def _check_may_post(reply: Reply) -> None:

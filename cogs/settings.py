@@ -122,7 +122,7 @@ class SettingsCog(RetouchCog):
             await self._reply(interaction, Text(words.BLOCKLIST_LIST, phrases=phrases))
             return
         if not phrase or not phrase.strip():
-            raise Refusal(Text(words.BLOCKLIST_PHRASE_NEEDED, action=action), field="phrase")
+            raise Refusal(Text(words.BLOCKLIST_PHRASE_NEEDED[action]), field="phrase")
         if action == "add":
             changed = await self.bot.settings.add_blocked(guild_id, phrase)
             said = Text(words.BLOCKLIST_ADDED if changed else words.BLOCKLIST_ALREADY)

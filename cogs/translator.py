@@ -39,5 +39,6 @@ class RetouchTranslator(app_commands.Translator):
             return None
         text = string.extras.get("text")
         if isinstance(text, Text):
-            return text.render(locale.value) if i18n.translation(text.template, locale.value) else None
+            translated = isinstance(text.template, str) and i18n.translation(text.template, locale.value)
+            return text.render(locale.value) if translated else None
         return i18n.translation(string.message, locale.value)

@@ -75,11 +75,20 @@ def cooldown_refusal(error: CoolingDown) -> Text:
     """When a member cooling down after rejected edits may start the next one."""
     cooldown = error.cooldown
     until = datetime.fromtimestamp(cooldown.until, UTC)
-    return Text(words.COOLING_DOWN, edits=cooldown.edits, images=cooldown.images, until=until)
+    return Text(
+        words.COOLING_DOWN,
+        edits=Text(words.N_EDITS, count=cooldown.edits),
+        images=Text(words.N_PICTURES, count=cooldown.images),
+        until=until,
+    )
 
 
 def upstream_failure(error: ModelHubError) -> Text:
-    """Plain words for each kind of upstream failure; none of them carries a URL or a token."""
+    """Plain words for each kind of upstream failure, in the member's language.
+
+    The error's own text is English and may name an exception; it goes to the logs. Only the upstream's words about
+    a refused request are shown (quoted), and an HTTP status.
+    """
     charged = Text(words.NOTHING_CHARGED)
     if isinstance(error, ModelHubContentPolicyError):
         return Text(words.UPSTREAM_CONTENT_POLICY, charged=charged)
@@ -95,9 +104,11 @@ def upstream_failure(error: ModelHubError) -> Text:
         )
         return Text(words.UPSTREAM_RATE_LIMITED, wait=wait, charged=charged)
     if isinstance(error, ModelHubTimeoutError):
-        return Text(words.UPSTREAM_TIMEOUT, message=error.message, charged=charged)
+        return Text(words.UPSTREAM_TIMEOUT, charged=charged)
     if isinstance(error, ModelHubUnavailableError):
-        return Text(words.UPSTREAM_UNAVAILABLE, message=error.message, charged=charged)
+        if error.status is None:
+            return Text(words.UPSTREAM_UNREACHABLE, charged=charged)
+        return Text(words.UPSTREAM_UNAVAILABLE, status=error.status, charged=charged)
     if isinstance(error, ModelHubMalformedResponseError):
-        return Text(words.UPSTREAM_MALFORMED, message=error.message, charged=charged)
-    return Text(words.UPSTREAM_FAILED, message=error.message, charged=charged)
+        return Text(words.UPSTREAM_MALFORMED, charged=charged)
+    return Text(words.UPSTREAM_FAILED, charged=charged)

@@ -6,10 +6,26 @@ which would make unbounded series and leak who uses the bot.
 
 from __future__ import annotations
 
+import platform
+import re
+import time
+import tomllib
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from enum import Enum
+from importlib import metadata
+from pathlib import Path
+from types import SimpleNamespace
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+import aiohttp
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -31,6 +47,16 @@ OUTCOMES = (
 # `*_created` series double what is scraped and say nothing a process start time does not.
 disable_created_metrics()
 
+# What Discord's interaction names (`retouch_interaction_ack_seconds{kind}`): a slash command, a message menu
+# (Remix image, Edit region), a button, a select menu, a modal's submission, an autocomplete request.
+INTERACTION_KINDS = ("command", "message_menu", "button", "select", "modal", "autocomplete")
+UNKNOWN_KIND = "unknown"
+# The Model Hub endpoints the client calls (`retouch_upstream_request_duration_seconds{endpoint}`).
+UPSTREAM_ENDPOINTS = ("/models", "/images/edits", "/chat/completions")
+# Discord's route for answering an interaction; its id tells which one (the token is never read).
+_CALLBACK_PATH = re.compile(r"/interactions/(?P<id>[0-9]+)/[^/]+/callback$")
+# Interactions received and not answered yet; a bound, since one that is never answered would stay forever.
+_PENDING_LIMIT = 10_000
 UPSTREAM_ERROR_KINDS = ("rate_limited", "unavailable", "timeout", "bad_request", "content_policy", "auth", "malformed")
 # An edit takes seconds to minutes; an acknowledgement must come within Discord's 3 s.
 _UPSTREAM_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 180)
@@ -57,11 +83,31 @@ class _GatewayLatency(Collector):
         yield family
 
 
+def build_version() -> str:
+    """Retouch's version: the installed package's (the image), else pyproject.toml's (a checkout)."""
+    try:
+        return metadata.version("retouch")
+    except metadata.PackageNotFoundError:
+        pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+        try:
+            return str(tomllib.loads(pyproject.read_text("utf-8"))["project"]["version"])
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown"
+
+
+def _library_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 class Metrics:
     """The bot's metric families in their own registry, and the observer methods that feed them.
 
-    Implements the edit use case's observer (`edit_finished`, `queue_waited`, `interaction_acknowledged`)
-    and the Model Hub client's (`upstream_answered`, `upstream_failed`, `upstream_images`).
+    Implements the edit use case's observer (`edit_finished`, `queue_waited`) and the Model Hub client's
+    (`upstream_answered`, `upstream_failed`, `upstream_images`); `discord_trace()` watches the bot's answers to
+    interactions.
     """
 
     def __init__(self) -> None:
@@ -72,7 +118,8 @@ class Metrics:
         )
         self.upstream_duration = Histogram(
             "retouch_upstream_request_duration_seconds",
-            "Duration of each HTTP request to the Model Hub (every attempt)",
+            "Duration of each HTTP request to the Model Hub (every attempt), by endpoint",
+            ["endpoint"],
             buckets=_UPSTREAM_BUCKETS,
             registry=self.registry,
         )
@@ -98,7 +145,8 @@ class Metrics:
         )
         self.interaction_ack = Histogram(
             "retouch_interaction_ack_seconds",
-            "Time from an interaction's creation to its acknowledgement",
+            "Time from an interaction's creation to the bot's answer (reply, deferral, modal), by kind",
+            ["kind"],
             buckets=_ACK_BUCKETS,
             registry=self.registry,
         )
@@ -122,6 +170,15 @@ class Metrics:
         self.appeals = Counter(
             "retouch_appeals", "Appeals of screening refusals, by outcome", ["outcome"], registry=self.registry
         )
+        self.build_info = Gauge(
+            "retouch_build_info",
+            "Always 1; the labels say what runs",
+            ["version", "python", "discord_py"],
+            registry=self.registry,
+        )
+        self.build_info.labels(build_version(), platform.python_version(), _library_version("discord.py")).set(1)
+        # process_resident_memory_bytes, process_cpu_seconds_total, process_start_time_seconds, process_open_fds…
+        ProcessCollector(registry=self.registry)
         # Every label value exists from the start, so rate() and dashboards see zeros rather than gaps.
         for outcome in OUTCOMES:
             self.edits.labels(outcome)
@@ -132,6 +189,11 @@ class Metrics:
                 self.screenings.labels(stage, screening_outcome)
         for appeal in APPEAL_OUTCOMES:
             self.appeals.labels(appeal)
+        for endpoint in UPSTREAM_ENDPOINTS:
+            self.upstream_duration.labels(endpoint)
+        for kind in INTERACTION_KINDS:
+            self.interaction_ack.labels(kind)
+        self._pending: OrderedDict[int, tuple[str, float]] = OrderedDict()
         self._before_scrape: list[Callable[[], Awaitable[None]]] = []
 
     # -------------------------------------------------------------- the edit use case's observer
@@ -144,8 +206,41 @@ class Metrics:
     def queue_waited(self, seconds: float) -> None:
         self.queue_wait.observe(seconds)
 
-    def interaction_acknowledged(self, seconds: float) -> None:
-        self.interaction_ack.observe(seconds)
+    # -------------------------------------------------------------- interactions and their answers
+
+    def interaction_received(self, interaction_id: int, kind: str, created_at: float) -> None:
+        """An interaction arrived: `kind` (one of INTERACTION_KINDS), `created_at` Discord's time (epoch seconds)."""
+        self._pending[interaction_id] = (kind if kind in INTERACTION_KINDS else UNKNOWN_KIND, created_at)
+        while len(self._pending) > _PENDING_LIMIT:
+            self._pending.popitem(last=False)
+
+    def interaction_answered(self, interaction_id: int) -> None:
+        """Discord accepted the answer to an interaction: observe how long after its creation."""
+        pending = self._pending.pop(interaction_id, None)
+        if pending is not None:
+            kind, created_at = pending
+            self.interaction_ack.labels(kind).observe(max(time.time() - created_at, 0.0))
+
+    def discord_trace(self) -> aiohttp.TraceConfig:
+        """For the bot's HTTP session (discord.py's `http_trace`): every interaction answer Discord accepts.
+
+        Every answer (a reply, a deferral, a modal, an update of a message, autocomplete choices) is one POST
+        to the interaction's callback route, whichever cog or library layer sends it, so this one place sees
+        them all and no cog can forget to count.
+        """
+
+        async def on_request_end(
+            session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestEndParams
+        ) -> None:
+            if params.method != "POST" or params.response.status >= 300:
+                return
+            match = _CALLBACK_PATH.search(params.url.path)
+            if match is not None:
+                self.interaction_answered(int(match["id"]))
+
+        trace = aiohttp.TraceConfig()
+        trace.on_request_end.append(on_request_end)
+        return trace
 
     # -------------------------------------------------------------- screening and appeals
 
@@ -158,8 +253,8 @@ class Metrics:
 
     # -------------------------------------------------------------- the Model Hub client's observer
 
-    def upstream_answered(self, seconds: float) -> None:
-        self.upstream_duration.observe(seconds)
+    def upstream_answered(self, endpoint: str, seconds: float) -> None:
+        self.upstream_duration.labels(endpoint).observe(seconds)
 
     def upstream_failed(self, kind: str) -> None:
         self.upstream_errors.labels(kind).inc()

@@ -52,10 +52,10 @@ _CONTENT_POLICY_WORDS = re.compile(
 
 
 class UpstreamObserver(Protocol):
-    """Told of every HTTP request to the Model Hub (its duration), every failure (its `kind`), and the images
-    every edit request asked for and every answer carried."""
+    """Told of every HTTP request to the Model Hub (its endpoint and duration), every failure (its `kind`), and
+    the images every edit request asked for and every answer carried."""
 
-    def upstream_answered(self, seconds: float) -> None: ...
+    def upstream_answered(self, endpoint: str, seconds: float) -> None: ...
 
     def upstream_failed(self, kind: str) -> None: ...
 
@@ -63,7 +63,7 @@ class UpstreamObserver(Protocol):
 
 
 class _NoObserver:
-    def upstream_answered(self, seconds: float) -> None:
+    def upstream_answered(self, endpoint: str, seconds: float) -> None:
         pass
 
     def upstream_failed(self, kind: str) -> None:
@@ -410,13 +410,13 @@ class ModelHubClient:
             try:
                 response = await self._send(method, url, headers, form, remaining, images)
             except TimeoutError as exc:
-                self._observer.upstream_answered(time.monotonic() - sent_at)
+                self._observer.upstream_answered(path, time.monotonic() - sent_at)
                 self._observer.upstream_failed(ModelHubTimeoutError.kind)
                 sent(0)
                 raise billed(ModelHubTimeoutError(f"no answer within {deadline:.0f} s")) from exc
             except ModelHubMalformedResponseError as malformed:
                 # Decoded as it arrives: an unreadable answer is known only once it has been read.
-                self._observer.upstream_answered(time.monotonic() - sent_at)
+                self._observer.upstream_answered(path, time.monotonic() - sent_at)
                 self._observer.upstream_failed(malformed.kind)
                 sent(0)
                 billed(malformed)
@@ -431,7 +431,7 @@ class ModelHubClient:
                 cause: BaseException | None = exc
                 retry_after = None
             else:
-                self._observer.upstream_answered(time.monotonic() - sent_at)
+                self._observer.upstream_answered(path, time.monotonic() - sent_at)
                 sent(len(response.images or ()))
                 if response.status < 300:
                     log.debug("%s %s answered %d after %d attempt(s)", method, path, response.status, attempt)

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from services.outside.secret import Secret
 from services.storage.database import Database
+from services.text.words import Text, _
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +58,22 @@ _EXPIRY_DIGITS = 12
 _INSERT_IF_ABSENT = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
+# What the painter page says about a link it cannot use, in the member's language.
+NOT_A_PAINTER_LINK = _("This link is not a painter link.")
+LINK_USED = _("This link has already been used; open a new one from Discord.")
+LINK_EXPIRED = _("This link has expired; open a new one from Discord.")
+LINK_FORGED = _("This link is not valid: it was not made by this bot, or it was changed.")
+LINK_OTHER_VERSION = _("This link is from another version of the bot; open a new one from Discord.")
+
 
 class TokenError(Exception):
-    """A painter link that cannot be used; the subclass says why, `str()` is a plain sentence."""
+    """A painter link that cannot be used; the subclass says why, `text` in words for the member."""
 
     reason: str = "invalid"
+
+    def __init__(self, template: str) -> None:
+        super().__init__(template)
+        self.text = Text(template)
 
 
 class MalformedTokenError(TokenError):
@@ -126,13 +138,13 @@ def _b64url_encode(data: bytes) -> str:
 def _b64url_decode(text: str) -> bytes:
     """Strict base64url: the alphabet only, no padding, and canonical (one string per token)."""
     if not _TOKEN_RE.fullmatch(text):
-        raise MalformedTokenError("This link is not a painter link.")
+        raise MalformedTokenError(NOT_A_PAINTER_LINK)
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
-        raise MalformedTokenError("This link is not a painter link.") from None
+        raise MalformedTokenError(NOT_A_PAINTER_LINK) from None
     if _b64url_encode(raw) != text:
-        raise MalformedTokenError("This link is not a painter link.")
+        raise MalformedTokenError(NOT_A_PAINTER_LINK)
     return raw
 
 
@@ -195,13 +207,13 @@ class PainterTokens:
         """
         claim = self._decode(token)
         if await self._db.get_meta(USED_META_PREFIX + claim.token_id) is not None:
-            raise TokenUsedError("This link has already been used; open a new one from Discord.")
+            raise TokenUsedError(LINK_USED)
         return claim
 
     async def consume(self, claim: PainterClaim) -> None:
         """Use the token up; raises TokenUsedError when another request (or process) already has."""
         if self._clock() >= claim.expires_at:
-            raise ExpiredTokenError("This link has expired; open a new one from Discord.")
+            raise ExpiredTokenError(LINK_EXPIRED)
         purged_before = str(int(self._clock() - CLOCK_SKEW_SECONDS)).zfill(_EXPIRY_DIGITS)
         await self._db.execute(
             "DELETE FROM meta WHERE key LIKE ? AND value <= ?", USED_META_PREFIX + "%", purged_before
@@ -212,7 +224,7 @@ class PainterTokens:
             str(claim.expires_at).zfill(_EXPIRY_DIGITS),
         )
         if not inserted:
-            raise TokenUsedError("This link has already been used; open a new one from Discord.")
+            raise TokenUsedError(LINK_USED)
 
     async def release(self, claim: PainterClaim) -> None:
         """Give a consumed token back (its submission was refused before anything was spent)."""
@@ -224,17 +236,17 @@ class PainterTokens:
     def _decode(self, token: str) -> PainterClaim:
         raw = _b64url_decode(token)
         if len(raw) != TOKEN_BYTES:
-            raise MalformedTokenError("This link is not a painter link.")
+            raise MalformedTokenError(NOT_A_PAINTER_LINK)
         payload, tag = raw[: _HEADER.size], raw[_HEADER.size :]
         if not hmac.compare_digest(tag, self._tag(payload)):
-            raise BadSignatureError("This link is not valid: it was not made by this bot, or it was changed.")
+            raise BadSignatureError(LINK_FORGED)
         version, token_id, expires_at, member, guild, channel, message, attachment, job, digest = _HEADER.unpack(
             payload
         )
         if version != VERSION:
-            raise MalformedTokenError("This link is from another version of the bot; open a new one from Discord.")
+            raise MalformedTokenError(LINK_OTHER_VERSION)
         if self._clock() >= expires_at:
-            raise ExpiredTokenError("This link has expired; open a new one from Discord.")
+            raise ExpiredTokenError(LINK_EXPIRED)
         return PainterClaim(
             token_id=token_id.hex(),
             expires_at=expires_at,

@@ -49,6 +49,7 @@ from services.outside.painter_tokens import (
     PainterTokens,
     TokenError,
 )
+from services.outside.painter_words import LANGUAGE_PARAMETER, error_words, link_query, page_locale, page_words
 from services.text.refusal import Refusal
 from services.text.words import APOLOGY, Text, _
 
@@ -143,9 +144,8 @@ def _static(name: str) -> bytes:
 
 
 def _locale(request: web.Request) -> str | None:
-    # The browser's first language: the closest thing to the member's Discord language the page has.
-    first = request.headers.get("Accept-Language", "").split(",", 1)[0].split(";", 1)[0].strip()
-    return first or None
+    # The member's Discord language, which the link carries; else the browser's first language.
+    return page_locale(request.query.get(LANGUAGE_PARAMETER), request.headers.get("Accept-Language", ""))
 
 
 def _words(message: Text | str, locale: str | None) -> str:
@@ -318,8 +318,11 @@ class _Painter:
         self, request: web.Request, status: int, message: Text | str, *, static: str = "static"
     ) -> web.StreamResponse:
         # Links are relative (to the page's own address), so the painter works behind a proxy at any path.
+        locale = _locale(request)
         body = self._error.substitute(
-            static=html.escape(static), message=html.escape(_words(message, _locale(request)))
+            static=html.escape(static),
+            message=html.escape(_words(message, locale)),
+            **error_words(locale),
         )
         return _secured(web.Response(status=status, text=body, content_type="text/html"))
 
@@ -336,20 +339,22 @@ class _Painter:
             claim = await self._tokens.verify(token)
             defaults = await self._backend.defaults(claim)
         except TokenError as exc:
-            return self._error_page(request, _token_status(exc), str(exc))
+            return self._error_page(request, _token_status(exc), exc.text)
         except Refusal as exc:
             return self._error_page(request, 410, exc.text)
         except Exception:
             log.exception("The painter page failed")
             return self._error_page(request, 500, APOLOGY)
+        locale = _locale(request)
         body = self._page.substitute(
             static="static",
-            action=html.escape(token),
+            action=html.escape(f"{token}{link_query(locale)}"),
             picture=html.escape(f"{token}/picture"),
             prompt=html.escape(defaults.prompt),
             count=str(max(limits.MIN_COUNT, min(defaults.count, defaults.max_count))),
             max_count=str(defaults.max_count),
             max_prompt=str(limits.MAX_PROMPT),
+            **page_words(locale),
         )
         return _secured(web.Response(text=body, content_type="text/html"))
 
@@ -360,7 +365,7 @@ class _Painter:
             data = await self._backend.fetch_picture(claim)
             info = await _inspected(data)
         except TokenError as exc:
-            return self._error_page(request, _token_status(exc), str(exc), static="../static")
+            return self._error_page(request, _token_status(exc), exc.text, static="../static")
         except Refusal as exc:
             return self._error_page(request, 410, exc.text, static="../static")
         except Exception:
@@ -383,7 +388,7 @@ class _Painter:
         try:
             claim = await self._tokens.verify(request.match_info["token"])
         except TokenError as exc:
-            return self._json(request, _token_status(exc), exc.reason, str(exc))
+            return self._json(request, _token_status(exc), exc.reason, exc.text)
         with self._in_flight.admitted(claim) as admitted:
             if not admitted:
                 return self._json(request, 429, "busy", Text(SUBMISSION_BUSY))
@@ -405,7 +410,7 @@ class _Painter:
         try:
             await self._tokens.consume(claim)
         except TokenError as exc:
-            return self._json(request, _token_status(exc), exc.reason, str(exc))
+            return self._json(request, _token_status(exc), exc.reason, exc.text)
         try:
             answer = await self._backend.submit(claim, alpha_mask, prompt, count)
         except Exception:
@@ -417,9 +422,9 @@ class _Painter:
         return self._json(request, 200, answer.status, answer.message)
 
 
-def painter_link(public_url: str, token: str, *, prefix: str = PREFIX) -> str:
-    """The address of the painter page for `token` on the bot's public address (`PUBLIC_URL`)."""
-    return f"{public_url.rstrip('/')}{prefix}/{token}"
+def painter_link(public_url: str, token: str, *, prefix: str = PREFIX, locale: str | None = None) -> str:
+    """The address of the painter page for `token` on the bot's public address (`PUBLIC_URL`), in `locale`."""
+    return f"{public_url.rstrip('/')}{prefix}/{token}{link_query(locale)}"
 
 
 def public_path(public_url: str | None) -> str:

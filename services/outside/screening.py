@@ -22,6 +22,8 @@ from services.outside.secret import Secret
 
 log = logging.getLogger(__name__)
 
+CHAT_ENDPOINT = "/chat/completions"  # the metrics' endpoint label
+
 MAX_ANSWER_TOKENS = 200  # one JSON object with a one-sentence reason
 
 
@@ -40,7 +42,7 @@ class ScreeningClient:
         observer: UpstreamObserver | None = None,
     ) -> None:
         self._session = session
-        self._url = f"{base_url.rstrip('/')}/chat/completions"
+        self._url = f"{base_url.rstrip('/')}{CHAT_ENDPOINT}"
         self._token = token
         self.model = model
         self._timeout = timeout
@@ -76,7 +78,7 @@ class ScreeningClient:
             self._failed("unavailable", sent_at)
             raise ScreeningFailed("unavailable", f"could not reach the Model Hub ({type(exc).__name__})") from None
         if self._observer is not None:
-            self._observer.upstream_answered(time.monotonic() - sent_at)
+            self._observer.upstream_answered(CHAT_ENDPOINT, time.monotonic() - sent_at)
         if status >= 300:
             message, _, _ = parse_error_body(raw)
             kind = "rate_limited" if status == 429 else "unavailable" if status >= 500 else "bad_request"
@@ -94,7 +96,7 @@ class ScreeningClient:
 
     def _failed(self, kind: str, sent_at: float) -> None:
         if self._observer is not None:
-            self._observer.upstream_answered(time.monotonic() - sent_at)
+            self._observer.upstream_answered(CHAT_ENDPOINT, time.monotonic() - sent_at)
             self._observer.upstream_failed(kind)
 
 

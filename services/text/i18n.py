@@ -1,7 +1,9 @@
 """The reader's language: gettext catalogs read from the `.po` files at run time, and Babel's formats.
 
 English is the source language, so it has no catalog: a template without a translation is shown as
-written. Any Discord locale code (`de`, `en-US`, `pt-BR`, `zh-CN`, …) maps to the catalog of its exact
+written. A template with plural forms (gettext's `msgid_plural`) picks its form by the catalog's
+`Plural-Forms` rule, which Babel writes for each language from CLDR's plural rules; English's is `n != 1`.
+Any Discord locale code (`de`, `en-US`, `pt-BR`, `zh-CN`, …) maps to the catalog of its exact
 region (`pt_BR`) if there is one, else of its language (`pt`). The `.po` files are parsed on first use
 with Babel's `read_po`, so no compile step stands between a translator's edit and the bot.
 """
@@ -9,7 +11,9 @@ with Babel's `read_po`, so no compile step stands between a translator's edit an
 from __future__ import annotations
 
 import functools
+import gettext
 import logging
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from importlib import resources
 
@@ -47,20 +51,29 @@ def catalog_name(locale: str | None) -> str | None:
     return next((name for name in _candidates(locale) if name in available_languages()), None)
 
 
+class _Catalog:
+    """One language's translations: plain templates, plural templates with their forms, and its plural rule."""
+
+    def __init__(self, name: str) -> None:
+        with LOCALES.joinpath(name, "LC_MESSAGES", f"{DOMAIN}.po").open("rb") as po:
+            catalog = read_po(po, locale=name, domain=DOMAIN)
+        # Untranslated and fuzzy entries are left out, and so is a plural entry missing any of its forms.
+        translated = [message for message in catalog if message.id and not message.fuzzy]
+        self.messages: dict[str, str] = {
+            m.id: m.string for m in translated if isinstance(m.id, str) and isinstance(m.string, str) and m.string
+        }
+        self.plurals: dict[tuple[str, str], tuple[str, ...]] = {
+            (m.id[0], m.id[1]): tuple(m.string)
+            for m in translated
+            if isinstance(m.id, tuple | list) and isinstance(m.string, tuple | list) and all(m.string)
+        }
+        # The header's `plural=` expression, as gettext evaluates it (C syntax: `(n != 1)`, `(n==1 ? 0 : …)`).
+        self.form: Callable[[int], int] = gettext.c2py(catalog.plural_expr)
+
+
 @functools.cache
-def _messages(name: str) -> dict[str, str]:
-    """English template → translation, for one catalog; untranslated and fuzzy entries are left out."""
-    with LOCALES.joinpath(name, "LC_MESSAGES", f"{DOMAIN}.po").open("rb") as po:
-        catalog = read_po(po, locale=name, domain=DOMAIN)
-    return {
-        message.id: message.string
-        for message in catalog
-        if isinstance(message.id, str)
-        and message.id
-        and isinstance(message.string, str)
-        and message.string
-        and not message.fuzzy
-    }
+def _catalog(name: str) -> _Catalog:
+    return _Catalog(name)
 
 
 def translation(template: str, locale: str | None) -> str | None:
@@ -68,7 +81,18 @@ def translation(template: str, locale: str | None) -> str | None:
     name = catalog_name(locale)
     if name is None or not template:
         return None
-    return _messages(name).get(template)
+    return _catalog(name).messages.get(template)
+
+
+def plural_translation(singular: str, plural: str, n: int, locale: str | None) -> str:
+    """gettext's ngettext: the form of a plural template for the number `n`, in the language of `locale`."""
+    name = catalog_name(locale)
+    if name is not None:
+        catalog = _catalog(name)
+        forms = catalog.plurals.get((singular, plural))
+        if forms is not None:
+            return forms[min(catalog.form(n), len(forms) - 1)]
+    return singular if n == 1 else plural
 
 
 @functools.cache

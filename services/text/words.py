@@ -2,7 +2,9 @@
 
 A `Text` is a template from this module with its named values; it is rendered only when it is shown,
 in the reader's language (the member's `locale` for replies, the server's `guild_locale` for public
-messages). Templates are marked with `_` so that Babel can extract them into the gettext catalogs.
+messages). Templates are marked with `_` so that Babel can extract them into the gettext catalogs; a
+sentence whose words follow a number is marked with `_n` (singular, plural, and the placeholder holding the
+number), which becomes a `msgid_plural` entry with as many forms as the language has.
 Services raise errors carrying a `Text`; the Discord side renders it for the interaction.
 """
 
@@ -19,6 +21,24 @@ from services.text import i18n
 def _(template: str) -> str:
     """Marks a template for extraction; the lookup in the reader's language happens in `Text.render`."""
     return template
+
+
+@dataclass(frozen=True)
+class Plural:
+    """A template with plural forms; the value of the placeholder `number` (an int) picks the form."""
+
+    singular: str
+    plural: str
+    number: str = "count"
+
+
+def _n(singular: str, plural: str, number: str = "count") -> Plural:
+    """Marks a plural template for extraction (gettext's ngettext).
+
+    The plural form has every placeholder; the singular may leave out the number (`in the last day`), and so
+    may a translation's form that serves only the number one.
+    """
+    return Plural(singular, plural, number)
 
 
 def _formatted(value: Any, locale: str | None) -> Any:
@@ -46,16 +66,22 @@ class Text:
     anything `str.format` shows as it is: ints stay plain digits, since most are ids, sizes or HTTP statuses.
     """
 
-    template: str
+    template: str | Plural
     values: Mapping[str, Any] = field(default_factory=dict)
 
-    def __init__(self, template: str, /, **values: Any) -> None:
+    def __init__(self, template: str | Plural, /, **values: Any) -> None:
+        if isinstance(template, Plural) and not isinstance(values.get(template.number), int):
+            raise TypeError(f"{template.singular!r} needs the number {template.number!r} as an int")
         object.__setattr__(self, "template", template)
         object.__setattr__(self, "values", values)
 
     def render(self, locale: str | None = None) -> str:
         """The sentence for a reader of `locale` (a Discord locale code; None: English)."""
-        template = i18n.translation(self.template, locale) or self.template
+        if isinstance(self.template, Plural):
+            plural = self.template
+            template = i18n.plural_translation(plural.singular, plural.plural, self.values[plural.number], locale)
+        else:
+            template = i18n.translation(self.template, locale) or self.template
         return template.format(**{name: _formatted(value, locale) for name, value in self.values.items()})
 
     def __str__(self) -> str:
@@ -99,11 +125,13 @@ MASK_SIZE = _("`mask` must be the same size as `image` ({width}x{height}); it is
 MASK_EMPTY = _(
     "`mask` marks nothing to edit: paint the area to change white (or fully transparent) and the rest black."
 )
-REENCODED_ONE = _("1 picture was re-encoded as JPEG to fit Discord's {limit} upload limit{downscaled}.")
-REENCODED_MANY = _("{count} pictures were re-encoded as JPEG to fit Discord's {limit} upload limit{downscaled}.")
+REENCODED = _n(
+    "{count} picture was re-encoded as JPEG to fit Discord's {limit} upload limit{downscaled}.",
+    "{count} pictures were re-encoded as JPEG to fit Discord's {limit} upload limit{downscaled}.",
+)
 DOWNSCALED_ONE = _(" (and scaled down)")
 DOWNSCALED_SOME = _(" ({count} of them also scaled down)")
-SPLIT = _("Split across {count} messages to fit {reason}.")
+SPLIT = _n("Split across {count} message to fit {reason}.", "Split across {count} messages to fit {reason}.")
 SPLIT_FOR_BOTH = _("Discord's limits of {files} files and {limit} per message")
 SPLIT_FOR_SIZE = _("Discord's {limit} upload limit")
 SPLIT_FOR_COUNT = _("Discord's limit of {files} files per message")
@@ -111,40 +139,50 @@ SPLIT_FOR_COUNT = _("Discord's limit of {files} files per message")
 # --- the queue and the quota ---------------------------------------------------------------------
 QUEUE_BUSY = _("Retouch is busy: {reason}. Please try again in about {seconds} s; nothing was charged.")
 QUEUE_FULL = _("the queue is full")
-QUEUE_MEMBER_FULL = _("you already have {held} edits in line")
-QUEUE_GUILD_FULL = _("this server already has {held} edits in line")
+QUEUE_MEMBER_FULL = _n("you already have {held} edit in line", "you already have {held} edits in line", "held")
+QUEUE_GUILD_FULL = _n(
+    "this server already has {held} edit in line", "this server already has {held} edits in line", "held"
+)
 QUEUE_CLOSED = _("Retouch is restarting and takes no new edits right now; please try again in a minute. {charged}")
-QUOTA_MEMBER_REFUSED = _("You have {remaining} of {limit} images left this {period} and asked for {requested}.{when}")
-QUOTA_BUDGET_REFUSED = _(
+QUOTA_MEMBER_REFUSED = _n(
+    "You have {remaining} of {limit} image left this {period} and asked for {requested}.{when}",
+    "You have {remaining} of {limit} images left this {period} and asked for {requested}.{when}",
+    "limit",
+)
+QUOTA_BUDGET_REFUSED = _n(
+    "This server's image budget is used up: {remaining} of {limit} image left this {period},"
+    " and you asked for {requested}.{when}",
     "This server's image budget is used up: {remaining} of {limit} images left this {period},"
-    " and you asked for {requested}.{when}"
+    " and you asked for {requested}.{when}",
+    "limit",
 )
 NEXT_FREES_UP = _(" The next one frees up {when}.")
 PERIODS = {"hour": _("hour"), "day": _("day"), "week": _("week"), "month": _("month")}
 
 # --- the Model Hub -------------------------------------------------------------------------------
 UPSTREAM_CONTENT_POLICY = _("The Model Hub's content policy rejected this prompt or picture. {charged}")
-UPSTREAM_BAD_REQUEST = _("The Model Hub refused the request: {message} {charged}")
+# The Model Hub's own words (about the request) are quoted as they came; nothing else of an error's text, which is
+# English and for the logs, reaches a member.
+UPSTREAM_BAD_REQUEST = _("The Model Hub refused the request and said: “{message}” {charged}")
 UPSTREAM_AUTHENTICATION = _(
     "The Model Hub refused Retouch's API token; an operator needs to check IONOS_API_TOKEN. {charged}"
 )
 UPSTREAM_RATE_LIMITED = _("The Model Hub is rate limiting Retouch right now; please try again{wait}. {charged}")
 UPSTREAM_RETRY_IN = _(" in about {seconds} s")
 UPSTREAM_RETRY_SOON = _(" in a minute")
-UPSTREAM_TIMEOUT = _("The Model Hub timed out: {message}. {charged}")
-UPSTREAM_UNAVAILABLE = _("The Model Hub is unavailable right now ({message}); please try again later. {charged}")
-UPSTREAM_MALFORMED = _("The Model Hub sent back a response Retouch could not read ({message}). {charged}")
-UPSTREAM_FAILED = _("The Model Hub failed: {message}. {charged}")
+UPSTREAM_TIMEOUT = _("The Model Hub timed out: it did not answer in time. {charged}")
+UPSTREAM_UNAVAILABLE = _("The Model Hub is unavailable right now (HTTP {status}); please try again later. {charged}")
+UPSTREAM_UNREACHABLE = _("The Model Hub cannot be reached right now; please try again later. {charged}")
+UPSTREAM_MALFORMED = _("The Model Hub sent back an answer Retouch could not read; please try again. {charged}")
+UPSTREAM_FAILED = _("The Model Hub failed; please try again later. {charged}")
 
 # --- progress, results and delivery --------------------------------------------------------------
 PROGRESS_CHECKING = _("Checking your picture…")
 PROGRESS_IN_LINE = _("In line: {place} · about {wait} s to wait · {elapsed} s elapsed")
 PROGRESS_NEXT = _("next")
 PROGRESS_POSITION = _("position {position} of {waiting}")
-PROGRESS_EDITING_ONE = _("Editing 1 picture… {elapsed} s")
-PROGRESS_EDITING_MANY = _("Editing {count} pictures… {elapsed} s")
-DONE_ONE = _("Done: 1 picture posted below in {seconds} s.")
-DONE_MANY = _("Done: {count} pictures posted below in {seconds} s.")
+PROGRESS_EDITING = _n("Editing {count} picture… {elapsed} s", "Editing {count} pictures… {elapsed} s")
+DONE = _n("Done: {count} picture posted below in {seconds} s.", "Done: {count} pictures posted below in {seconds} s.")
 CAPTION = _("> {prompt}\nRequested by {mention} · `{model}` · {width}x{height}{part}{credit}")
 CAPTION_PART = _(" · part {number}/{total}")
 CREDIT_REMIX = _("Remix of {link} by <@{author_id}>")
@@ -245,7 +283,7 @@ MEMBER_MAY_NOT_POST = _(
 # --- moderators, quotas and settings -------------------------------------------------------------
 NOT_MODERATOR = _("`/{group}` is for moderators: it needs the Manage Server permission.")
 RULE_EXEMPT = _("no limit (exempt)")
-RULE_LIMIT = _("{limit} images per {period}")
+RULE_LIMIT = _n("{limit} image per {period}", "{limit} images per {period}", "limit")
 RULE_WITH_SOURCE = _("{rule}, from {reason}")
 SOURCE_MEMBER = _("a rule set on this member")
 SOURCE_ROLE = _("the role <@&{role_id}>, the most generous of the member's roles with a rule")
@@ -254,21 +292,43 @@ SOURCE_OPERATOR_DEFAULT = _("the operator's default (this server has set no rule
 SOURCE_PERSONAL = _("the operator's limit for personal use: no server's rules apply here")
 STATUS_UNLIMITED_YOU = _("No limit applies to you ({source}).")
 STATUS_UNLIMITED_THEM = _("No limit applies to them ({source}).")
-STATUS_LEFT_YOU = _("You have **{remaining} of {limit}** images left this {period} (used {used}).")
-STATUS_LEFT_THEM = _("They have **{remaining} of {limit}** images left this {period} (used {used}).")
+STATUS_LEFT_YOU = _n(
+    "You have **{remaining} of {limit}** image left this {period} (used {used}).",
+    "You have **{remaining} of {limit}** images left this {period} (used {used}).",
+    "limit",
+)
+STATUS_LEFT_THEM = _n(
+    "They have **{remaining} of {limit}** image left this {period} (used {used}).",
+    "They have **{remaining} of {limit}** images left this {period} (used {used}).",
+    "limit",
+)
 STATUS_NEXT_FREE = _("The next one frees up {when}.")
-STATUS_BUDGET = _("The server budget has {remaining} of {limit} images left this {period}.")
-STATUS_PERSONAL_BUDGET = _("All personal use together has {remaining} of {limit} images left this {period}.")
-QUOTA_DEFAULT_SET = _("Server default set to {limit} images per {period}.")
-QUOTA_TARGET_SET = _("{target} set to {limit} images per {period}.")
+STATUS_BUDGET = _n(
+    "The server budget has {remaining} of {limit} image left this {period}.",
+    "The server budget has {remaining} of {limit} images left this {period}.",
+    "limit",
+)
+STATUS_PERSONAL_BUDGET = _n(
+    "All personal use together has {remaining} of {limit} image left this {period}.",
+    "All personal use together has {remaining} of {limit} images left this {period}.",
+    "limit",
+)
+QUOTA_DEFAULT_SET = _n(
+    "Server default set to {limit} image per {period}.", "Server default set to {limit} images per {period}.", "limit"
+)
+QUOTA_TARGET_SET = _n(
+    "{target} set to {limit} image per {period}.", "{target} set to {limit} images per {period}.", "limit"
+)
 QUOTA_EXEMPTED = _("{target} is exempt from limits (the server budget still applies).")
 QUOTA_CLEARED = _("Removed the rule of {target}.")
 QUOTA_NO_RULE = _("{target} had no rule.")
-QUOTA_BUDGET_SET = _("Server budget set to {limit} images per {period}.")
 QUOTA_BUDGET_CLEARED = _("Removed the server budget: only members' own limits apply now.")
 QUOTA_NO_BUDGET_SET = _("This server had no budget.")
 QUOTA_BUDGET_INCOMPLETE = _(
     "`{missing}` is missing: give both `limit` and `period` to set the server budget, or neither to remove it."
+)
+QUOTA_BUDGET_SET = _n(
+    "Server budget set to {limit} image per {period}.", "Server budget set to {limit} images per {period}.", "limit"
 )
 QUOTA_SHOW_MEMBER = _("{target}: {source}.\n{status}")
 QUOTA_OPERATOR_DEFAULT = _("Operator default: {rule}")
@@ -276,11 +336,11 @@ QUOTA_RULE_LINE = _("{who}: {rule}")
 QUOTA_SERVER_DEFAULT = _("Server default")
 QUOTA_SERVER_BUDGET = _("Server budget: {rule}")
 QUOTA_NO_BUDGET = _("none")
-QUOTA_FORGIVEN = _("Forgave {count} images of {target}.")
-REPORT_TOTAL = _("**{total} images** in the last {days} days.")
+QUOTA_FORGIVEN = _n("Forgave {count} image of {target}.", "Forgave {count} images of {target}.")
+REPORT_TOTAL = _n("**{images}** in the last day.", "**{images}** in the last {days} days.", "days")
 REPORT_RANK = _("{rank}. <@{user_id}>: {images}")
 REPORT_PER_DAY = _("Per day: {days}")
-REPORT_CHART_TITLE = _("Images per day, last {days} days")
+REPORT_CHART_TITLE = _n("Images per day, last day", "Images per day, last {days} days", "days")
 REPORT_UNKNOWN_USER = _("user {user_id}")
 CONSENT_OPTED_OUT = _("Others may not remix your pictures (`/remixing allow:True` to change that).")
 CONSENT_ALLOWED = _("Others may remix your pictures (`/remixing allow:False` to opt out).")
@@ -299,11 +359,23 @@ SETTINGS_SAVED = _("Saved.\n{settings}")
 LONG_SIDE_RANGE = _("`long_side` must be a multiple of {multiple} between {min} and {max}; got {value}.")
 BLOCKLIST_LIST = _("Blocked: {phrases}")
 BLOCKLIST_EMPTY = _("nothing")
-BLOCKLIST_PHRASE_NEEDED = _("`phrase` is needed to {action} a blocklist entry.")
+BLOCKLIST_PHRASE_NEEDED = {
+    "add": _("`phrase` is needed to add a word or phrase to the blocklist."),
+    "remove": _("`phrase` is needed to remove a word or phrase from the blocklist."),
+}
 BLOCKLIST_ADDED = _("Added to the blocklist.")
 BLOCKLIST_ALREADY = _("That is already blocked.")
 BLOCKLIST_REMOVED = _("Removed from the blocklist.")
 BLOCKLIST_ABSENT = _("That was not blocked.")
+
+# Counted things, shown inside other sentences (`{edits}`, `{images}`) so that each number has its own form.
+N_EDITS = _n("{count} edit", "{count} edits")
+N_IMAGES = _n("{count} image", "{count} images")
+N_PICTURES = _n("{count} picture", "{count} pictures")
+N_REFERENCES = _n("{count} reference", "{count} references")
+N_PICTURE_REFERENCES = _n("{count} picture reference", "{count} picture references")
+N_USAGE_RECORDS = _n("{count} usage record", "{count} usage records")
+N_DAYS = _n("{count} day", "{count} days")
 
 
 def joined(texts: Sequence[Text], separator: str = "\n") -> Text:
@@ -376,9 +448,11 @@ SCREENING_REFUSED_PROMPT = _(
     "This server's screening refused your edit: {reason} {charged} If you think that is wrong, press **Appeal** "
     "to ask the moderators."
 )
-SCREENING_REFUSED_RESULTS = _(
-    "This server's screening held back {refused} of the {count} picture(s) made for you: {reason} They were not "
-    "posted and not charged. If you think that is wrong, press **Appeal** to ask the moderators."
+SCREENING_REFUSED_RESULTS = _n(
+    "This server's screening held back the picture made for you: {reason} It was not posted and not charged. If "
+    "you think that is wrong, press **Appeal** to ask the moderators.",
+    "This server's screening held back {refused} of the {count} pictures made for you: {reason} They were not "
+    "posted and not charged. If you think that is wrong, press **Appeal** to ask the moderators.",
 )
 SCREENING_UNCHECKED = _(
     "Your edit could not be screened just now, and this server refuses what it cannot check. {charged} Try again "
@@ -418,16 +492,16 @@ APPEAL_DENIED_MEMBER = _(
 
 PRIVACY_SHOW = _(
     "**What Retouch keeps about you**, across every server it shares with you ({servers} so far):\n"
-    "- {edits} edit(s) on record, {prompts} of them with the prompt you wrote\n"
-    "- {uploads} reference(s) to pictures you uploaded and {results} to results made for you: links to "
+    "- {edits} on record, {prompts} of them with the prompt you wrote\n"
+    "- {uploads} to pictures you uploaded and {results} to results made for you: links to "
     "the Discord attachments; of each picture (and mask) you edited, also a copy at most 2048 pixels on "
     "its long side, so that Reroll still works once Discord has deleted the upload\n"
-    "- {images} image(s) counting against your quota now ({usage_rows} usage record(s))\n"
+    "- {images} counting against your quota now ({usage_rows})\n"
     "- Others remixing your pictures: {consent}\n"
     "\n"
-    "**For how long**: prompts and picture references for {retention_days} days (the copies too), after "
-    "which only the edit's date, model and size remain; usage counts for {window_days} days; everything of a server "
-    "{forget_guild_days} days after Retouch leaves it.\n"
+    "**For how long**: prompts and picture references for {retention_days} (the copies too), after "
+    "which only the edit's date, model and size remain; usage counts for {window_days}; everything of a server "
+    "{forget_guild_days} after Retouch leaves it.\n"
     "\n"
     "**Sent to the IONOS AI Model Hub** (in Germany) for each edit: your prompt, the link to your picture "
     "(or its copy, for a Reroll or when the Model Hub cannot fetch the link), and the mask if you gave one. Not your "
@@ -446,8 +520,8 @@ PRIVACY_CONSENT_ALLOWED = _("allowed")
 PRIVACY_CONSENT_REFUSED = _("not allowed (you opted out)")
 PRIVACY_FORGET_CONFIRM = _(
     "This deletes, in every server: your prompts (also where others rerolled your edits) and the references to "
-    "your pictures and results ({edits} edit(s), {pictures} picture reference(s)). Your usage stays only as "
-    "counts until it leaves the quota window ({window_days} days at most), so that limits still hold. "
+    "your pictures and results ({edits}, {pictures}). Your usage stays only as "
+    "counts until it leaves the quota window ({window_days} at most), so that limits still hold. "
     "Your choice about others remixing your pictures (`/remixing`) stays too, so that an opt-out keeps "
     "protecting them. Results already posted stay on Discord (their Delete button removes them; use it first) "
     "but their buttons will stop working. Entries already posted in a server's audit-log channel (with your "
@@ -467,9 +541,12 @@ PRIVACY_BUSY = _("One of your edits is still running; wait until it has finished
 
 # ----------------------------------------------------------------- delivery hardening (issue 9)
 
-FAILED_AFTER_DELIVERY = _(
+FAILED_AFTER_DELIVERY = _n(
+    "{delivered} of {requested} picture was posted and only that was charged; then something went wrong"
+    " inside Retouch (it has been logged).",
     "{delivered} of {requested} pictures were posted and only those were charged; then something went wrong"
-    " inside Retouch (it has been logged)."
+    " inside Retouch (it has been logged).",
+    "requested",
 )
 DELIVERY_STOPPED_DELETED = _("The rest was not posted or charged: the result was deleted meanwhile.")
 LONG_TEXT_ATTACHED = _("(The whole list is in the attached `{filename}`.)")
@@ -491,10 +568,10 @@ PICTURE_TOO_LARGE_TO_DECODE = _(
 # shows the moment the cooldown ends (on Discord a relative timestamp)
 
 COOLING_DOWN = _(
-    "The Model Hub refused your last {edits} edits ({images} pictures), which still cost everyone's shared "
+    "The Model Hub refused your last {edits} ({images}), which still cost everyone's shared "
     "image rate; you can start the next edit {until}. Nothing was charged."
 )
-COOLING_DOWN_ENTRY = _("{member}: cooling down until {until} after {edits} refused edits ({images} pictures)")
+COOLING_DOWN_ENTRY = _("{member}: cooling down until {until}; refused: {edits} ({images})")
 
 # ----------------------------------------------------------------- editing a region (issue 11)
 

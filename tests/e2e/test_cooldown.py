@@ -33,7 +33,7 @@ async def test_repeated_rejections_cool_a_member_down_and_moderators_see_and_for
 
     shown = await moderator(stack, "show")
     member_id = stack.discord.member["id"]
-    assert f"<@{member_id}>: cooling down until <t:" in shown and "after 3 refused edits (3 pictures)" in shown
+    assert f"<@{member_id}>: cooling down until <t:" in shown and "; refused: 3 edits (3 pictures)" in shown
 
     await moderator(stack, "reset", {"member": stack.discord.member})
     record = await stack.discord.slash("edit", {"image": image, "prompt": "fine now", "size": "64x64"})

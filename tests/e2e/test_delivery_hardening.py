@@ -183,8 +183,8 @@ async def test_a_failure_after_the_pictures_were_posted_says_what_was_charged(st
             " BEGIN SELECT RAISE(ABORT, 'disk full'); END"
         )
     record = await stack.discord.slash("edit", {"image": photo(stack), "prompt": "fine", "size": "64x64"})
-    said = await told(record, "were posted")
-    assert "1 of 1 pictures were posted and only those were charged" in said
+    said = await told(record, "was posted")
+    assert "1 of 1 picture was posted and only that was charged" in said
     assert "Nothing was charged" not in said
     assert [m for m in record.followups if not m["flags"] & EPHEMERAL and m["files"]]
     assert await used(stack) == 1

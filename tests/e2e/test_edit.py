@@ -171,12 +171,12 @@ async def test_mask_size_is_checked_on_the_real_bytes_too(stack):
         (
             Fault(status=400, body={"error": {"message": "prompt: unsupported language", "param": "prompt"}}),
             1,
-            "The Model Hub refused the request: prompt: unsupported language",
+            "The Model Hub refused the request and said: “prompt: unsupported language”",
         ),
-        (Fault(malformed_json=True), 1, "could not read (the answer was not the JSON the API documents)"),
-        (Fault(invalid_base64=True), 1, "picture 1 was not valid base64"),
-        (Fault(fewer_images=1), 1, "asked for 2 pictures, got 1"),
-        (Fault(not_an_image=True), 1, "picture 1 was not an image"),
+        (Fault(malformed_json=True), 1, "an answer Retouch could not read; please try again."),
+        (Fault(invalid_base64=True), 1, "an answer Retouch could not read; please try again."),
+        (Fault(fewer_images=1), 1, "an answer Retouch could not read; please try again."),
+        (Fault(not_an_image=True), 1, "an answer Retouch could not read; please try again."),
         (Fault(delay=30), 1, "The Model Hub timed out"),
     ],
 )

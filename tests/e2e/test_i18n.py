@@ -31,7 +31,7 @@ async def test_the_command_picker_is_german_and_names_stay_as_they_are(stack):
     edit = stack.discord.commands["edit"]
     assert edit["name"] == "edit" and not edit.get("name_localizations")
     assert edit["description_localizations"] == {
-        "de": "Ein Bild mit einem KI-Modell bearbeiten: Beschreib die Änderung, optional mit einer Maske."
+        "de": "Bearbeite ein Bild mit einem KI-Modell: Beschreib die Änderung, optional mit einer Maske."
     }
     options = {option["name"]: option for option in edit["options"]}
     assert options["prompt"]["description"] == "What should change (up to 1000 characters)"
@@ -67,23 +67,23 @@ async def test_usage_and_a_quota_refusal_in_german(stack):
     moderator = await stack.discord.slash(
         "quota", {"limit": 1, "period": "day"}, subcommand="default", user=stack.discord.moderator
     )
-    assert await told(moderator, "gesetzt") == "Voreinstellung des Servers auf 1 Bilder pro Tag gesetzt."
+    assert await told(moderator, "gesetzt") == "Serverstandard auf 1 Bild pro Tag gesetzt."
     _, image = picture(stack, 64, 64)
     await told(await stack.discord.slash("edit", {"image": image, "prompt": "first"}), "Fertig")
     _, image = picture(stack, 64, 64)
     said = await told(await stack.discord.slash("edit", {"image": image, "prompt": "second"}), "übrig")
     assert re.search(
-        r"Du hast noch 0 von 1 Bildern pro Tag übrig und wolltest 1\. Das nächste wird <t:\d+:R> frei\.", said
+        r"Du hast noch 0 von 1 Bild pro Tag übrig und wolltest 1\. Das nächste wird <t:\d+:R> frei\.", said
     )
     usage = await (await stack.discord.slash("usage", {})).wait_response()
     assert usage["data"]["flags"] & EPHEMERAL
     lines = usage["data"]["content"].split("\n")
-    assert lines[0] == "Du hast noch **0 von 1** Bildern pro Tag übrig (1 verbraucht)."
+    assert lines[0] == "Du hast noch **0 von 1** Bild pro Tag übrig (1 verbraucht)."
     assert re.fullmatch(r"Das nächste wird <t:\d+:R> frei\.", lines[1])
-    assert lines[2] == "Andere dürfen deine Bilder remixen (`/remixing allow:False` zum Widersprechen)."
+    assert lines[2] == "Andere dürfen deine Bilder remixen (`/remixing allow:False` verbietet es)."
     report = await stack.discord.slash("quota", {"days": 3}, subcommand="report", user=stack.discord.moderator)
     said = await told(report, "Pro Tag")
-    assert "**1 Bilder** in den letzten 3 Tagen." in said
+    assert "**1 Bild** in den letzten 3 Tagen." in said
     assert re.search(r"^Pro Tag: \d+\. \w+\.?: [01], \d+\. \w+\.?: [01], \d+\. \w+\.?: 1$", said, re.MULTILINE), said
 
 

@@ -8,9 +8,11 @@ import enum
 import json
 import logging
 import math
+import platform
 from collections.abc import AsyncIterator
 
 import aiohttp
+import discord
 import discord.gateway
 import discord.http
 import pytest
@@ -23,11 +25,18 @@ from emulators.discord import DiscordEmulator, shard_of
 from emulators.modelhub import Fault, ModelHubEmulator
 from services.domain.editing import EditObserver
 from services.domain.pacing import open_pacer
-from services.outside.metrics import OUTCOMES, UPSTREAM_ERROR_KINDS, Metrics, pacer_images_available
+from services.outside.metrics import (
+    INTERACTION_KINDS,
+    OUTCOMES,
+    UPSTREAM_ERROR_KINDS,
+    Metrics,
+    build_version,
+    pacer_images_available,
+)
 from services.outside.web import WebServer, WebServerError
 from services.storage.database import open_database
 from tests.harness import make_config, running_bot
-from tests.helpers import Clock, until
+from tests.helpers import Clock, button, modal_of, panel_of, posted_edit, select_of, submit, told, until
 from tests.images import png_bytes
 from tests.ports import free_port
 from tests.stack import loopback_stack
@@ -43,6 +52,11 @@ FAMILIES = {
     "retouch_interaction_ack_seconds": "histogram",
     "retouch_pacer_images_available": "gauge",
     "retouch_gateway_latency_seconds": "gauge",
+    "retouch_build_info": "gauge",
+    "process_resident_memory_bytes": "gauge",
+    "process_cpu_seconds": "counter",
+    "process_start_time_seconds": "gauge",
+    "process_open_fds": "gauge",
 }
 
 
@@ -90,8 +104,9 @@ async def test_metrics_export_every_family_and_move_with_upstream_calls(tmp_path
 
         after = await scrape(port)
         duration = "retouch_upstream_request_duration_seconds"
-        # The model list (asked once, for the model check), the 503 and the retry that answered.
-        assert sample(after, duration, f"{duration}_count") == 3
+        # The model list (asked once, for the model check) apart from the edit's 503 and the retry that answered.
+        assert sample(after, duration, f"{duration}_count", endpoint="/models") == 1
+        assert sample(after, duration, f"{duration}_count", endpoint="/images/edits") == 2
         assert sample(after, "retouch_upstream_errors", "retouch_upstream_errors_total", kind="unavailable") == 1
         assert sample(after, "retouch_upstream_errors", "retouch_upstream_errors_total", kind="timeout") == 0
         assert sample(after, "retouch_pacer_images_available", "retouch_pacer_images_available") < 20
@@ -99,7 +114,9 @@ async def test_metrics_export_every_family_and_move_with_upstream_calls(tmp_path
         assert sample(after, "retouch_edits", "retouch_edits_total", outcome="delivered") == 1
         assert sample(after, "retouch_edits", "retouch_edits_total", outcome="upstream_error") == 0
         assert sample(after, "retouch_images_delivered", "retouch_images_delivered_total") == 1
-        assert sample(after, "retouch_interaction_ack_seconds", "retouch_interaction_ack_seconds_count") == 1
+        ack = "retouch_interaction_ack_seconds"
+        assert sample(after, ack, f"{ack}_count", kind="command") == 1
+        assert sample(after, ack, f"{ack}_count", kind="button") == 0
         assert sample(after, "retouch_queue_wait_seconds", "retouch_queue_wait_seconds_count") == 1
 
         refused = await stack.discord.slash("edit", {"image": image, "prompt": "x", "size": "abc"})
@@ -114,7 +131,40 @@ async def test_metrics_export_every_family_and_move_with_upstream_calls(tmp_path
             key for family in again.values() for _, sample_labels in family["samples"] for key, _ in sample_labels
         }
         # Never a server, channel or user id; `stage` is a screening check's (input or result).
-        assert labels <= {"outcome", "kind", "shard", "stage", "le"}
+        assert labels <= {"outcome", "kind", "endpoint", "shard", "stage", "le", "version", "python", "discord_py"}
+        [(key, one)] = again["retouch_build_info"]["samples"].items()
+        assert dict(key[1]) == {
+            "version": build_version(),
+            "python": platform.python_version(),
+            "discord_py": discord.__version__,
+        }
+        assert one == 1 and build_version() == "0.1.0"  # pyproject.toml's, in a checkout
+        assert sample(again, "process_open_fds", "process_open_fds") > 0
+
+
+async def test_every_kind_of_interaction_is_timed_when_answered(stack):
+    """A command, its model autocomplete, a button opening a modal, the modal, a message menu and a select."""
+
+    def acknowledged(kind: str) -> float:
+        return stack.bot.metrics.registry.get_sample_value("retouch_interaction_ack_seconds_count", {"kind": kind})
+
+    assert {kind: acknowledged(kind) for kind in INTERACTION_KINDS} == dict.fromkeys(INTERACTION_KINDS, 0)
+    _, result = await posted_edit(stack)
+    await (await stack.discord.autocomplete("edit", {"prompt": "x"}, "model")).wait_response()
+    modal = await modal_of(await stack.discord.click(result, button(result, "Remix")))
+    await told(await submit(stack, modal, {"Prompt": "make it red"}))
+    panel = await panel_of(await stack.discord.message_command("Edit region", result))
+    record = await stack.discord.click(panel, select_of(panel)["custom_id"], values=["left"])
+    await record.wait_for(lambda r: bool(r.original_edits))
+    await until(lambda: acknowledged("select") == 1, what="the select's answer to be timed")
+    assert {kind: acknowledged(kind) for kind in INTERACTION_KINDS} == dict.fromkeys(INTERACTION_KINDS, 1)
+    answered = stack.bot.metrics.registry.get_sample_value("retouch_interaction_ack_seconds_sum", {"kind": "modal"})
+    assert 0 < answered < 3
+    # Each was told apart: none fell through to a kind the metrics do not name.
+    assert (
+        stack.bot.metrics.registry.get_sample_value("retouch_interaction_ack_seconds_count", {"kind": "unknown"})
+        is None
+    )
 
 
 def test_gateway_latency_is_one_series_per_shard_with_a_heartbeat():
@@ -273,8 +323,6 @@ def test_the_edit_observer_counts_outcomes_images_and_waits():
     observer.edit_finished(Outcome.REFUSED_QUOTA, delivered=0)
     observer.edit_finished(Outcome.DELIVERED, delivered=2)
     observer.queue_waited(0.7)
-    observer.interaction_acknowledged(0.2)
-    observer.interaction_acknowledged(2.9)
     families = {
         (s.name, tuple(s.labels.items())): s.value
         for family in text_string_to_metric_families(generate_latest(metrics.registry).decode())
@@ -288,8 +336,6 @@ def test_the_edit_observer_counts_outcomes_images_and_waits():
     assert families[("retouch_queue_wait_seconds_count", ())] == 1
     assert families[("retouch_queue_wait_seconds_bucket", (("le", "1.0"),))] == 1
     assert families[("retouch_queue_wait_seconds_bucket", (("le", "0.5"),))] == 0
-    assert families[("retouch_interaction_ack_seconds_count", ())] == 2
-    assert families[("retouch_interaction_ack_seconds_bucket", (("le", "2.5"),))] == 1
 
 
 async def test_the_server_answers_health_readiness_and_metrics_until_it_is_closed():

@@ -158,8 +158,8 @@ async def test_a_result_at_the_maximum_size_cannot_grow_and_costs_nothing(stack)
     )
     response = await (await stack.discord.click(result, pan_button(result, "right"), locale="de")).wait_response()
     assert response["data"]["content"] == (
-        "Dieses Bild kann in diese Richtung nicht wachsen: Es hat schon 2048×1024 Pixel, und der Dienst erzeugt"
-        " höchstens 2048 Pixel pro Seite. Es wurde nichts berechnet."
+        "Dieses Bild kann in diese Richtung nicht wachsen: Es hat schon 2048×1024 Pixel, und der Model Hub"
+        " erzeugt höchstens 2048 Pixel pro Seite. Dir wurde nichts angerechnet."
     )
     # Its height can still grow.
     modal = await modal_of(await stack.discord.click(result, pan_button(result, "down")))

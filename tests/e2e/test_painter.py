@@ -102,8 +102,10 @@ async def test_paint_in_browser_posts_the_result_in_the_channel(browser, served)
     # Two interactions were acknowledged (the /edit and the Region click), each within Discord's 3 s; the
     # painter's submission came by a link and acknowledged nothing.
     registry = stack.bot.metrics.registry
-    assert registry.get_sample_value("retouch_interaction_ack_seconds_count") == 2
-    assert registry.get_sample_value("retouch_interaction_ack_seconds_sum") < 6
+    for kind in ("command", "button"):
+        assert registry.get_sample_value("retouch_interaction_ack_seconds_count", {"kind": kind}) == 1
+        assert registry.get_sample_value("retouch_interaction_ack_seconds_sum", {"kind": kind}) < 3
+    assert registry.get_sample_value("retouch_interaction_ack_seconds_count", {"kind": "modal"}) == 0
 
     # The same link again: used, nothing more charged or sent upstream.
     watched, response = await open_page(context, link)

@@ -74,16 +74,16 @@ async def test_show_lists_what_is_kept_with_its_real_counts(stack):
     _, shown = await privacy(stack, "show")
     content = shown["content"]
     assert "(1 so far)" in content
-    assert "- 1 edit(s) on record, 1 of them with the prompt you wrote" in content
-    assert "- 1 reference(s) to pictures you uploaded and 2 to results made for you" in content
-    assert "- 2 image(s) counting against your quota now (1 usage record(s))" in content
+    assert "- 1 edit on record, 1 of them with the prompt you wrote" in content
+    assert "- 1 reference to pictures you uploaded and 2 to results made for you" in content
+    assert "- 2 images counting against your quota now (1 usage record)" in content
     assert "- Others remixing your pictures: not allowed (you opted out)" in content
     assert "prompts and picture references for 30 days" in content
     assert "usage counts for 30 days; everything of a server 7 days after Retouch leaves it" in content
     assert "**Sent to the IONOS AI Model Hub** (in Germany)" in content
 
     _, other = await privacy(stack, "show", user=stack.discord.other_member)
-    assert "- 0 edit(s) on record" in other["content"] and "pictures: allowed" in other["content"]
+    assert "- 0 edits on record" in other["content"] and "pictures: allowed" in other["content"]
 
 
 async def test_forget_after_confirming_leaves_no_prompt_and_the_quota_still_holds(stack):
@@ -96,7 +96,7 @@ async def test_forget_after_confirming_leaves_no_prompt_and_the_quota_still_hold
     assert b"unique-e2e-prompt-5150" in await database_bytes(stack)  # so that the check below can fail
 
     asked, warning = await privacy(stack, "forget")
-    assert "(1 edit(s), 3 picture reference(s))" in warning["content"]
+    assert "(1 edit, 3 picture references)" in warning["content"]
     assert "so that limits still hold" in warning["content"]
     confirmation = asked.original
     clicked = await stack.discord.click(confirmation, button(confirmation, "Forget me"))
@@ -111,8 +111,8 @@ async def test_forget_after_confirming_leaves_no_prompt_and_the_quota_still_hold
 
     assert b"unique-e2e-prompt-5150" not in await database_bytes(stack)
     _, shown = await privacy(stack, "show")
-    assert "- 0 edit(s) on record, 0 of them with the prompt you wrote" in shown["content"]
-    assert "- 2 image(s) counting against your quota now" in shown["content"]
+    assert "- 0 edits on record, 0 of them with the prompt you wrote" in shown["content"]
+    assert "- 2 images counting against your quota now" in shown["content"]
 
     reroll = await stack.discord.click(result, button(result, "Reroll"))
     assert NO_LONGER_ON_RECORD in await told(reroll, NO_LONGER_ON_RECORD)
@@ -133,7 +133,7 @@ async def test_forget_is_refused_while_an_edit_runs_and_deletes_nothing(stack):
     await told(clicked, busy)
     await told(running, "Done")
     _, shown = await privacy(stack, "show")
-    assert "- 1 edit(s) on record, 1 of them with the prompt you wrote" in shown["content"]
+    assert "- 1 edit on record, 1 of them with the prompt you wrote" in shown["content"]
 
 
 async def test_cancel_deletes_nothing(stack):
@@ -143,7 +143,7 @@ async def test_cancel_deletes_nothing(stack):
     answer = await clicked.wait_response()
     assert answer["data"]["content"] == "Cancelled; nothing was deleted."
     _, shown = await privacy(stack, "show")
-    assert "- 1 edit(s) on record, 1 of them with the prompt you wrote" in shown["content"]
+    assert "- 1 edit on record, 1 of them with the prompt you wrote" in shown["content"]
 
 
 async def test_leaving_a_server_schedules_its_deletion_and_returning_cancels_it(stack):
@@ -285,7 +285,7 @@ async def test_forgetting_again_within_the_hour_is_refused_and_deletes_nothing(s
     late = await stack.discord.click(second.original, button(second.original, "Forget me"))
     assert refused["content"] in await told(late, "Nothing was deleted.")
     _, shown = await privacy(stack, "show")
-    assert "- 1 edit(s) on record, 1 of them with the prompt you wrote" in shown["content"]
+    assert "- 1 edit on record, 1 of them with the prompt you wrote" in shown["content"]
 
 
 async def relation_files(stack: Stack) -> dict[str, int]:

@@ -80,7 +80,7 @@ async def test_privacy_show_outside_the_bots_servers(global_stack: Stack, where:
     place, since = where(global_stack), len(global_stack.discord.calls)
     shown = await answered(await run(global_stack, place, "privacy", subcommand="show"))
     assert shown.startswith("**What Retouch keeps about you**, across every server it shares with you (0 so far):")
-    assert "- 0 edit(s) on record, 0 of them with the prompt you wrote" in shown
+    assert "- 0 edits on record, 0 of them with the prompt you wrote" in shown
     assert "- Others remixing your pictures: allowed" in shown
     no_channel_traffic(global_stack, since)
 
@@ -103,7 +103,7 @@ async def test_privacy_forget_with_its_confirmation_outside_the_bots_servers(
     await answered(await run(global_stack, place, "remixing", {"allow": False}))
     asked = await run(global_stack, place, "privacy", subcommand="forget")
     warning = await answered(asked)
-    assert "(0 edit(s), 0 picture reference(s))" in warning and "so that limits still hold" in warning
+    assert "(0 edits, 0 picture references)" in warning and "so that limits still hold" in warning
     assert asked.original is not None and asked.original["channel_id"] == str(place.channel_id)
     [forget] = [
         c["custom_id"] for row in asked.original["components"] for c in row["components"] if c["label"] == "Forget me"

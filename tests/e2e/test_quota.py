@@ -199,12 +199,12 @@ async def test_a_budget_is_removed_by_budget_with_neither_option(stack):
     _, said = await edit(stack)
     assert "Done: 1 picture" in said
     _, said = await edit(stack)
-    assert "This server's image budget is used up: 0 of 1 images left this day" in said
+    assert "This server's image budget is used up: 0 of 1 image left this day" in said
     said = await moderator(stack, "budget", {"limit": 3})
     assert (
         "`period` is missing: give both `limit` and `period` to set the server budget, or neither to remove it." in said
     )
-    assert "Server budget: 1 images per day" in await moderator(stack, "show")  # the incomplete command changed nothing
+    assert "Server budget: 1 image per day" in await moderator(stack, "show")  # the incomplete command changed nothing
     assert "Removed the server budget: only members' own limits apply now." in await moderator(stack, "budget")
     assert "Server budget: none" in await moderator(stack, "show")
     _, said = await edit(stack)

@@ -94,7 +94,7 @@ async def test_a_refused_result_is_not_posted_nor_charged(stack):
     _, image = picture(stack, 64, 64)
     record = await stack.discord.slash("edit", {"image": image, "prompt": "a beach", "size": "64x64"})
     said = await told(record, "held back")
-    assert "This server's screening held back 1 of the 1 picture(s) made for you: The picture shows nudity." in said
+    assert "This server's screening held back the picture made for you: The picture shows nudity." in said
     assert [m for m in record.followups if not m["flags"] & EPHEMERAL] == []  # nothing posted
     assert len(stack.hub.requests) == 1 and await used(stack) == 0  # made upstream, not charged
     assert stack.bot.metrics.screenings.labels("result", "refused")._value.get() == 1
@@ -233,7 +233,7 @@ async def test_german_words(stack):
     assert "Prüfung: Prompts; Richtlinie: keine echten Personen; wenn eine Prüfung scheitert: ablehnen" in shown
     record = await refused_edit(stack)
     said = "\n".join(record.texts())
-    assert f"Die Prüfung dieses Servers hat deine Bearbeitung abgelehnt: {REASON} Es wurde nichts berechnet." in said
+    assert f"Die Prüfung dieses Servers hat deine Bearbeitung abgelehnt: {REASON} Dir wurde nichts angerechnet." in said
     assert labels_of(record.original) == ["Einspruch"]
     assert "in German" in stack.hub.chat_requests[0].system  # the reason is asked for in the member's language
     audit = stack.discord.other_channel_id
@@ -275,7 +275,7 @@ async def test_of_two_results_the_refused_one_is_held_back_and_the_other_posted_
     _, image = picture(stack, 64, 64)
     record = await stack.discord.slash("edit", {"image": image, "prompt": "a knight", "size": "64x64", "count": 2})
     said = await told(record, "held back")
-    assert "held back 1 of the 2 picture(s) made for you: The picture is gory." in said
+    assert "held back 1 of the 2 pictures made for you: The picture is gory." in said
     public = [m for m in record.followups if not m["flags"] & EPHEMERAL]
     assert [len(m["files"]) for m in public] == [1] and labels_of(record.original) == ["Appeal"]
     assert await used(stack) == 1

@@ -19,6 +19,8 @@
   const clearButton = document.getElementById("clear");
   const submitButton = document.getElementById("submit");
   const toolButtons = Array.from(document.querySelectorAll("button[data-tool]"));
+  // The page's words in the member's language, from the server (no inline script under the CSP).
+  const said = document.body.dataset;
 
   const ops = [];
   let tool = "brush";
@@ -230,7 +232,7 @@
     event.preventDefault();
     if (!paint.width || finished) return;
     submitButton.disabled = true;
-    showStatus("sending", "Sending…");
+    showStatus("sending", said.sending);
     const data = new FormData();
     data.append("mask", await maskBlob(), "mask.png");
     data.append("prompt", form.elements.prompt.value);
@@ -240,7 +242,7 @@
       const response = await fetch(form.action, { method: "POST", body: data, cache: "no-store" });
       answer = await response.json();
     } catch {
-      showStatus("failed", "Retouch could not be reached; check the connection and press Edit again.");
+      showStatus("failed", said.unreachable);
       submitButton.disabled = false;
       return;
     }
@@ -254,7 +256,7 @@
   });
 
   picture.addEventListener("error", () => {
-    showStatus("unavailable", "The picture could not be loaded; the link may have expired.");
+    showStatus("unavailable", said.pictureFailed);
   });
   if (picture.complete && picture.naturalWidth) setUp();
   else picture.addEventListener("load", setUp);

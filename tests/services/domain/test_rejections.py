@@ -119,12 +119,11 @@ def test_the_words_for_a_cooldown_take_its_numbers(tracker: RejectionTracker) ->
     for images in (10, 10):
         cooldown = tracker.record(1, 10, images)
     assert cooldown is not None
-    told = words.Text(words.COOLING_DOWN, edits=cooldown.edits, images=cooldown.images, until="in 15 minutes")
+    edits, images = words.Text(words.N_EDITS, count=cooldown.edits), words.Text(words.N_PICTURES, count=cooldown.images)
+    told = words.Text(words.COOLING_DOWN, edits=edits, images=images, until="in 15 minutes")
     assert told.render() == (
         "The Model Hub refused your last 2 edits (20 pictures), which still cost everyone's shared image rate; "
         "you can start the next edit in 15 minutes. Nothing was charged."
     )
-    listed = words.Text(
-        words.COOLING_DOWN_ENTRY, member="@ann", until="12:15", edits=cooldown.edits, images=cooldown.images
-    )
-    assert listed.render() == "@ann: cooling down until 12:15 after 2 refused edits (20 pictures)"
+    listed = words.Text(words.COOLING_DOWN_ENTRY, member="@ann", until="12:15", edits=edits, images=images)
+    assert listed.render() == "@ann: cooling down until 12:15; refused: 2 edits (20 pictures)"

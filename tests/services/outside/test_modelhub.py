@@ -16,6 +16,7 @@ from PIL import Image
 
 import services.outside.modelhub
 from emulators.modelhub import EDIT_MODEL, Fault, ModelHubEmulator, expected_image
+from services.domain.edit_refusals import upstream_failure
 from services.domain.pacing import MIN_FACTOR, PENALTY_FACTOR, BucketRule, BucketState, ImagePacer, MemoryBucketStore
 from services.domain.upstream import (
     HubRequest,
@@ -39,6 +40,7 @@ from services.outside.modelhub import (
 )
 from services.outside.secret import Secret
 from tests.images import png_bytes, png_data_url
+from tests.ports import free_port
 
 
 @pytest.fixture
@@ -537,15 +539,15 @@ async def test_base_url_may_end_with_a_slash(session, hub):
 
 
 class _Seen:
-    """The client's observer, as the metrics see it: every answer timed, every failure by kind."""
+    """The client's observer, as the metrics see it: every answer timed by endpoint, every failure by kind."""
 
     def __init__(self) -> None:
-        self.answered = 0
+        self.answered: list[str] = []
         self.failed: list[str] = []
         self.images: list[tuple[int, int]] = []
 
-    def upstream_answered(self, seconds: float) -> None:
-        self.answered += 1
+    def upstream_answered(self, endpoint: str, seconds: float) -> None:
+        self.answered.append(endpoint)
 
     def upstream_failed(self, kind: str) -> None:
         self.failed.append(kind)
@@ -570,6 +572,29 @@ async def test_the_observer_counts_every_answer_and_failure_kind_even_when_read_
     hub.inject(fault)
     with pytest.raises(ModelHubError) as raised:
         await client.edit(request_for(png_data_url(png_bytes(64, 64))))
-    assert (seen.answered, seen.failed) == (1, [kind])
+    assert (seen.answered, seen.failed) == (["/images/edits"], [kind])
     # The request went out and its answer came (broken or cut): the picture may have been made and billed.
     assert seen.images == [(1, 0)] and raised.value.billable_images == 1
+
+
+async def test_the_observer_tells_the_model_list_from_edits(session, hub):
+    seen = _Seen()
+    client = make_client(session, hub, observer=seen)
+    await client.list_models()
+    await client.edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert seen.answered == ["/models", "/images/edits"]
+
+
+async def test_an_unreachable_hub_is_named_to_the_member_in_words_without_the_exceptions_name(session):
+    """Nothing listens on the port: the log keeps the exception's name, the member reads plain words."""
+    client = ModelHubClient(session, f"http://127.0.0.1:{free_port()}/v1", Secret("token"), max_attempts=1)
+    with pytest.raises(ModelHubUnavailableError) as raised:
+        await client.edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert raised.value.message == "could not reach the Model Hub (ClientConnectorError)"
+    told = upstream_failure(raised.value)
+    assert told.render("en-US") == (
+        "The Model Hub cannot be reached right now; please try again later. Nothing was charged."
+    )
+    assert told.render("de") == (
+        "Der Model Hub ist gerade nicht erreichbar; versuch es bitte später noch einmal. Dir wurde nichts angerechnet."
+    )

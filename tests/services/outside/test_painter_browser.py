@@ -19,7 +19,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from PIL import Image
 
-from services.outside.painter_web import CONTENT_SECURITY_POLICY, PainterDefaults, painter_link
+from services.outside.painter_web import CONTENT_SECURITY_POLICY, PainterAnswer, PainterDefaults, painter_link
+from services.outside.painter_words import page_words
+from services.text import words
+from services.text.words import Text
 from tests.browser import Watched, drag, open_page, screenshot_path, submit
 from tests.helpers import Clock
 from tests.painter_fakes import GRANT, FakeBackend, Painter, painter_server, picture_png
@@ -305,3 +308,53 @@ async def test_the_painter_works_behind_a_proxy_at_a_sub_path(tmp_path, browser,
             assert await submit(watched, "a door", 1) == "Queued: you are first in line."
             await context.close()
     assert [s.prompt for s in backend.submissions] == ["a door"]
+
+
+async def test_the_page_its_script_and_its_errors_speak_the_members_language(browser, painter, backend):
+    """The link carries the member's Discord language (here German, in an English browser): every word is German."""
+    backend.answer = PainterAnswer("queued", Text(words.PAINTER_QUEUED))
+    context = await browser.new_context(viewport={"width": 1000, "height": 800}, locale="en-US")
+    token = painter.tokens.issue(GRANT)
+    watched, response = await open_page(context, painter.url(token, "?lang=de"))
+    assert response.status == 200
+    page = watched.page
+    at = await ready(watched)
+    assert await page.locator("html").get_attribute("lang") == "de"
+    assert await page.title() == "Retouch · Zu ändernden Bereich ausmalen"
+    assert await page.locator("h1").inner_text() == "Mal den Bereich aus, der sich ändern soll"
+    toolbar = page.get_by_role("toolbar", name="Werkzeuge")
+    names = [await button.inner_text() for button in await toolbar.get_by_role("button").all()]
+    assert names == ["Pinsel", "Rechteck", "Lasso", "Radierer", "Umkehren", "Rückgängig", "Leeren"]
+    assert await page.get_by_label("Was in den ausgemalten Bereich kommt").input_value() == "a cat on the sofa"
+    assert await page.get_by_role("img", name="Das zu bearbeitende Bild").is_visible()
+    shown = await page.content()
+    english = {value for name, value in page_words("en-US").items() if name != "lang"} - {"Lasso"}
+    assert [word for word in english if word in shown] == []
+
+    await page.get_by_role("button", name="Rechteck").click()
+    await drag(page, [at(1, 1), at(320, 399)])
+    # The script's own message when the server cannot be reached (the browser drops the request).
+    await page.route("**/paint/*", lambda route: route.abort() if route.request.method == "POST" else route.continue_())
+    await page.get_by_role("button", name="Bearbeiten", exact=True).click()
+    await page.wait_for_selector("#status.failed")
+    assert await page.locator("#status").inner_text() == (
+        "Retouch ist nicht erreichbar; prüf die Verbindung und drück noch einmal auf „Bearbeiten“."
+    )
+    await page.unroute("**/paint/*")
+    await page.get_by_role("button", name="Bearbeiten", exact=True).click()
+    await page.wait_for_selector("body[data-answer]")
+    assert await page.locator("#status").inner_text() == (
+        "Deine Bearbeitung steht in der Warteschlange: Das Ergebnis wird im Kanal gepostet und du wirst erwähnt."
+    )
+    await page.screenshot(path=screenshot_path("painter-german.png"))
+    await assert_no_csp_violations(watched)
+
+    # The same link again: the error page, German too.
+    watched, response = await open_page(context, painter.url(token, "?lang=de"))
+    assert response.status == 410
+    assert await watched.page.locator("h1").inner_text() == "Dieser Link kann nicht genutzt werden"
+    assert await watched.page.locator("#error-message").inner_text() == (
+        "Dieser Link wurde schon benutzt; öffne in Discord einen neuen."
+    )
+    assert "Dir wurde nichts angerechnet." in await watched.page.inner_text("main")
+    await context.close()

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from services.outside.painter_web import CONTENT_SECURITY_POLICY, PainterAnswer, PainterDefaults, painter_link
+from services.outside.painter_words import page_locale
 from tests.helpers import Clock, until
 from tests.images import png_claiming
 from tests.painter_fakes import GRANT, FakeBackend, painter_server, picture_png
@@ -242,6 +243,31 @@ async def test_the_mask_follows_the_displayed_orientation(painter, http, backend
 
 def test_the_link_is_built_on_the_public_address():
     assert painter_link("https://retouch.example.org/", "abc") == "https://retouch.example.org/paint/abc"
+
+
+def test_the_link_carries_the_members_language_and_nothing_else():
+    assert painter_link("https://r.example", "abc", locale="de") == "https://r.example/paint/abc?lang=de"
+    assert painter_link("https://r.example", "abc", locale="pt-BR") == "https://r.example/paint/abc?lang=pt-BR"
+    assert painter_link("https://r.example", "abc", locale="de&x=<b>") == "https://r.example/paint/abc"
+
+
+@pytest.mark.parametrize(
+    ("asked", "browser", "served"),
+    [("de", "en-US,en;q=0.9", "de"), (None, "de-AT,de;q=0.9", "de-AT"), ("<script>", "fr", "fr"), (None, "", None)],
+)
+def test_the_page_speaks_the_links_language_else_the_browsers(asked, browser, served):
+    assert page_locale(asked, browser) == served
+
+
+async def test_the_answer_to_a_submission_is_in_the_links_language(painter, http):
+    token = painter.tokens.issue(GRANT)
+    async with http.post(painter.url(token, "?lang=de"), data=form(b"not a png")) as response:
+        assert response.status == 400
+        assert (await response.json())["message"] == (
+            "`mask` muss ein PNG in der Größe des Bildes sein (320x200); sie konnte nicht gelesen werden."
+        )
+    async with http.get(painter.url(token, "?lang=de")) as response:
+        assert 'action="' + token + '?lang=de"' in await response.text()
 
 
 def painted_levels(levels: dict[tuple[int, int, int, int], tuple[int, ...]]) -> bytes:
