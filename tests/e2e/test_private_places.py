@@ -13,7 +13,10 @@ from emulators.discord import InteractionContext, InteractionRecord
 from tests.protocol import EPHEMERAL
 from tests.stack import Stack
 
-FORGOTTEN = "Done: Retouch no longer keeps your prompts, picture references or preferences."
+FORGOTTEN = (
+    "Done: Retouch no longer keeps your prompts or picture references. Your remixing choice stays, and the "
+    "entries moderators' audit-log channels received stay with them."
+)
 STOPPED = "Other members can no longer remix or reroll your uploads and results; you still can."
 
 
@@ -114,7 +117,7 @@ async def test_privacy_forget_with_its_confirmation_outside_the_bots_servers(
     confirmation = global_stack.discord.messages[int(asked.original["id"])]
     assert confirmation["content"] == FORGOTTEN and confirmation["components"] == []
     assert confirmation["flags"] & EPHEMERAL
-    assert not await global_stack.bot.jobs.remix_opt_out(int(place.user["id"]))  # the preference is gone too
+    assert await global_stack.bot.jobs.remix_opt_out(int(place.user["id"]))  # the opt-out is consent: it stays
     no_channel_traffic(global_stack, since)
 
 
