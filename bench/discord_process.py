@@ -13,7 +13,9 @@ and then answers (see bench.control):
   arrived), `late` (the callback came after the 3 s window and was refused, as Discord does), and with
   "done": `done_s` (sent → last word; None when late), `texts`, `bytes` (the pictures uploaded);
 * `done {ids}` — waits for edits sent earlier with `wait` "ack", answers as above;
-* `forget` — drops every stored message, upload and call (the emulator never forgets otherwise).
+* `forget` — drops every stored message, upload and call (the emulator never forgets otherwise);
+* `guilds {count, channels, roles}` — `count` more servers with the bot in them, each with `channels` text
+  channels and `roles` roles besides @everyone and the bot's (a bot logging in later is sent them all).
 """
 
 from __future__ import annotations
@@ -135,6 +137,15 @@ class Runner:
 
         return list(await asyncio.gather(*(one(i) for i in ids)))
 
+    async def guilds(self, count: int, channels: int, roles: int) -> None:
+        discord = self.discord
+        for n in range(count):
+            guild = discord.add_guild(name=f"bench-{n}")
+            for c in range(channels):
+                discord.add_channel(f"channel-{c}", guild_id=guild.id)
+            for r in range(roles):
+                discord.add_role(f"role-{r}", 0, guild_id=guild.id)
+
     async def forget(self) -> None:
         discord = self.discord
         discord.calls.clear()
@@ -169,6 +180,7 @@ async def _serve() -> None:
                 "edits": runner.edits,
                 "done": runner.done,
                 "forget": runner.forget,
+                "guilds": runner.guilds,
             }
         )
 
