@@ -14,6 +14,8 @@ and then answers (see bench.control):
   "done": `done_s` (sent → last word; None when late), `texts`, `bytes` (the pictures uploaded);
 * `done {ids}` — waits for edits sent earlier with `wait` "ack", answers as above;
 * `forget` — drops every stored message, upload and call (the emulator never forgets otherwise);
+* `channels {count}` — `count` text channels of the server (made once, then the same), for floors that post
+  at once beyond one channel's 5 messages per 5 s;
 * `guilds {count, channels, roles}` — `count` more servers with the bot in them, each with `channels` text
   channels and `roles` roles besides @everyone and the bot's (a bot logging in later is sent them all).
 """
@@ -33,7 +35,7 @@ from emulators.discord import DiscordEmulator, InteractionRecord
 from emulators.discord.protocol import ApiRequest, Reply
 
 DONE_TIMEOUT = 300.0
-PROGRESS = ("Checking your picture", "In line:", "Editing ", "> ")  # "> ": the caption of a result
+PROGRESS = ("In line:", "Editing ", "> ")  # "> ": the caption of a result
 
 
 def discord_child() -> Child:
@@ -76,6 +78,7 @@ class Runner:
         self.discord = discord
         self.records: dict[int, InteractionRecord] = {}
         self._pngs: dict[int, bytes] = {}
+        self._channels: list[int] = []
 
     async def synced(self) -> None:
         async def until_synced() -> None:
@@ -137,6 +140,11 @@ class Runner:
 
         return list(await asyncio.gather(*(one(i) for i in ids)))
 
+    async def channels(self, count: int) -> list[int]:
+        while len(self._channels) < count:
+            self._channels.append(self.discord.add_channel(f"floor-{len(self._channels)}"))
+        return self._channels[:count]
+
     async def guilds(self, count: int, channels: int, roles: int) -> None:
         discord = self.discord
         for n in range(count):
@@ -181,6 +189,7 @@ async def _serve() -> None:
                 "done": runner.done,
                 "forget": runner.forget,
                 "guilds": runner.guilds,
+                "channels": runner.channels,
             }
         )
 

@@ -120,9 +120,9 @@ class Requester:
 
 @dataclass(frozen=True)
 class EditProgress:
-    """Where a running edit stands: checking the inputs, waiting in line (where, how long), or editing."""
+    """Where a running edit stands: waiting in line (where, how long), or editing."""
 
-    stage: Literal["checking", "waiting", "editing"]
+    stage: Literal["waiting", "editing"]
     count: int
     elapsed: float
     position: int = 0  # 0: past the line, waiting only for the upstream's image rate
@@ -279,8 +279,8 @@ class EditService:
         attempt: _Attempt,
     ) -> EndedEdit:
         started = time.monotonic()
-        if progress is not None:
-            await _quietly(progress(EditProgress("checking", choice.count, 0.0)))
+        # No word before the first tick: the deferral already shows the member that the bot is at work, and
+        # one more edit of it per job would be a REST call on the loop that every later acknowledgement waits for.
         # Quota before any download: a member who cannot be served costs no download and no decode.
         try:
             reservation = await self._quota.reserve(
