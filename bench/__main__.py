@@ -8,7 +8,8 @@ Discord refuses them: those edits never ran). `--quick` is a reduced run (under 
 figures come from a durable server (fsync on): `--postgres-url`, RETOUCH_BENCH_POSTGRES_URL, or one
 started with `.ci/postgres.sh start --fsync`.
 `--profile ack|lag|rss` runs that scenario once more with cProfile in the bot process and prints where
-the bot loop's time went (stderr).
+the bot loop's time went (stderr); `--profile queued` prints the source lines holding the most Python memory
+(tracemalloc) with the line full.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ async def run(sizes: Sizes, *, postgres_url: str | None = None, profile: str | N
                 return figures
 
             await _repeat(figures, bench, sizes.runs, once)
-            if profile is not None:
+            if profile in scenarios:
                 await bench.restart_bot()
                 await bench.warm_up()
                 await _profiled(bench, scenarios[profile])
@@ -152,6 +153,8 @@ async def run(sizes: Sizes, *, postgres_url: str | None = None, profile: str | N
                 }
 
             await _repeat(figures, bench, sizes.runs, queued)
+            if profile == "queued":
+                await load.queued_python_bytes_per_ticket(bench, sizes.queued, top=25)
         async with load.stack(folder, images_per_minute=600, burst=20, record_tickets=True, **PACED) as bench:
 
             async def paced() -> dict[str, float]:
@@ -237,7 +240,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a reduced run, under 90 s")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--postgres-url", default=None, help="an admin URL of a PostgreSQL with fsync on")
-    parser.add_argument("--profile", choices=("ack", "lag", "rss"), default=None)
+    parser.add_argument("--profile", choices=("ack", "lag", "rss", "queued"), default=None)
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     sizes = QUICK if arguments.quick else FULL

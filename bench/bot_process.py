@@ -6,14 +6,16 @@ and has its guild, then answers (see bench.control):
 
 * `stats` — `{"cpu_s"` (user + system time of the whole process, threads included), `"rss"`, `"hwm"`
   (peak RSS since the last `reset_peak`), `"in_line"`, `"guilds"` (servers cached)};
+* `recorded` — how many jobs have their inputs read, checked and kept (then they hold no picture);
 * `gc` — a full collection, then `stats`;
 * `reset_peak` — the kernel's peak-RSS mark back to the current RSS (`/proc/self/clear_refs`);
 * `lag_start` / `lag_stop` — how late a 5 ms timer on the bot's own loop fires (samples in ms);
 * `tickets` — `{user_id: seconds waited in line}` of every admitted job (recorded with `--record-tickets`);
 * `profile_start` / `profile_stop {top}` — cProfile of the loop's thread, answered as the `top`
   functions by cumulative and by own time;
-* `trace_start` / `trace_stop` — the bytes Python allocated since `trace_start` and still holds, exactly
-  (`tracemalloc`, after a full collection), whatever the allocator keeps or returns to the kernel.
+* `trace_start` / `trace_stop {top}` — `{"held"}`: the bytes Python allocated since `trace_start` and still
+  holds, exactly (`tracemalloc`, after a full collection), whatever the allocator keeps or returns to the
+  kernel; `"top"`: the `top` source lines holding the most of them.
 
 `--floor` runs the acknowledgement's floor instead of Retouch: a bare `discord.Client` logged into the same
 emulator that defers every interaction (ephemeral, thinking, as Retouch does) and does nothing else. It
@@ -184,6 +186,10 @@ async def _run(config_json: str, record_tickets: bool) -> None:
     async def stats() -> dict[str, Any]:
         return await _stats(bot.queue.in_line, len(bot.guilds))
 
+    async def recorded() -> int:
+        # A job's inputs are kept once they are read and checked: from then on it holds no picture.
+        return int(await bot.database.fetch_value("SELECT COUNT(DISTINCT job_id) FROM job_inputs"))
+
     async def collect() -> dict[str, Any]:
         gc.collect()
         return await stats()
@@ -210,16 +216,18 @@ async def _run(config_json: str, record_tickets: bool) -> None:
         gc.collect()
         tracemalloc.start()
 
-    async def trace_stop() -> int:
+    async def trace_stop(top: int = 0) -> dict[str, Any]:
         gc.collect()
         held, _ = tracemalloc.get_traced_memory()
+        lines = tracemalloc.take_snapshot().statistics("lineno")[:top] if top else []
         tracemalloc.stop()
-        return held
+        return {"held": held, "top": "\n".join(map(str, lines))}
 
     say({"pid": os.getpid()})
     await serve(
         {
             "stats": stats,
+            "recorded": recorded,
             "gc": collect,
             "reset_peak": reset_peak,
             "lag_start": lag_start,

@@ -13,6 +13,7 @@ and then answers (see bench.control):
   arrived), `late` (the callback came after the 3 s window and was refused, as Discord does), and with
   "done": `done_s` (sent → last word; None when late), `texts`, `bytes` (the pictures uploaded);
 * `done {ids}` — waits for edits sent earlier with `wait` "ack", answers as above;
+* `said {id, words}` — waits until an edit sent earlier has shown `words` to its member;
 * `forget` — drops every stored message, upload and call (the emulator never forgets otherwise);
 * `channels {count}` — `count` text channels of the server (made once, then the same), for floors that post
   at once beyond one channel's 5 messages per 5 s;
@@ -154,6 +155,9 @@ class Runner:
             for r in range(roles):
                 discord.add_role(f"role-{r}", 0, guild_id=guild.id)
 
+    async def said(self, id: int, words: str) -> None:
+        await self.records[id].wait_for(lambda r: any(words in t for t in r.texts() if t), timeout=DONE_TIMEOUT)
+
     async def forget(self) -> None:
         discord = self.discord
         discord.calls.clear()
@@ -187,6 +191,7 @@ async def _serve() -> None:
                 "members": runner.members,
                 "edits": runner.edits,
                 "done": runner.done,
+                "said": runner.said,
                 "forget": runner.forget,
                 "guilds": runner.guilds,
                 "channels": runner.channels,

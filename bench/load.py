@@ -14,6 +14,7 @@ import contextlib
 import json
 import re
 import statistics
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -67,6 +68,17 @@ class Stack:
     async def warm_up(self) -> None:
         """One small edit: connections, worker threads and modules, not the sizes under test."""
         await self.edits(await self.members(1), await self.discord.call("attach", side=64), 1, 64)
+        await self.discord.call("forget")
+
+    async def warm_up_line(self) -> None:
+        """Two small edits, the second shown its place in line: what a line costs once (the words' locale data)."""
+        await self.hub.call("hold")
+        try:
+            sent = await self.edits(await self.members(2), await self.discord.call("attach", side=64), 1, 64, "ack")
+            await self.discord.call("said", id=sent[1]["id"], words="In line:")
+        finally:
+            await self.hub.call("release")
+        await self.discord.call("done", ids=[r["id"] for r in sent])
         await self.discord.call("forget")
 
     async def restart_bot(self, *, floor: bool = False) -> None:
@@ -144,9 +156,12 @@ async def loop_lag_p99_ms(bench: Stack, edits: int, side: int = 2048) -> float:
     return percentile(samples, 0.99)
 
 
-async def _floor_once(session: aiohttp.ClientSession, bench: Stack, image: dict, side: int, count: int = 4) -> float:
+async def _floor_once(
+    session: aiohttp.ClientSession, bench: Stack, image: dict, side: int, count: int = 4, channel_id: int | None = None
+) -> float:
     """The same bytes moved with bare aiohttp + base64: fetch the input, call the hub, post the pictures."""
     discord, hub = bench.discord.hello, bench.hub.hello
+    channel_id = channel_id or discord["channel_id"]
     started = time.perf_counter()
     async with session.get(image["url"]) as response:
         await response.read()
@@ -170,7 +185,7 @@ async def _floor_once(session: aiohttp.ClientSession, bench: Stack, image: dict,
     for n, data in enumerate(pictures):
         upload.add_field(f"files[{n}]", data, filename=f"floor-{n}.png", content_type="image/png")
     async with session.post(
-        f"{discord['rest_base']}/channels/{discord['channel_id']}/messages",
+        f"{discord['rest_base']}/channels/{channel_id}/messages",
         data=upload,
         headers={"Authorization": f"Bot {discord['token']}"},
     ) as response:
@@ -199,6 +214,8 @@ async def throughput(bench: Stack, edits: int, side: int = 1024) -> tuple[float,
     at once by as many members, and the same bytes moved by as many bare aiohttp flows at once (`_floor_once`)."""
     image = await bench.discord.call("attach", side=side)
     users = await bench.members(edits)
+    # A channel per flow: the bot's uploads go to each interaction's own webhook, whose limit is its own.
+    channels = await bench.discord.call("channels", count=edits)
     async with aiohttp.ClientSession() as session:
         await bench.edits(users[:1], image, 1, side)  # warm-up at this size: the hub's cache, the connections
         await _floor_once(session, bench, image, side, count=1)
@@ -206,7 +223,7 @@ async def throughput(bench: Stack, edits: int, side: int = 1024) -> tuple[float,
         done = await bench.edits(users, image, 1, side)
         rate = len(done) / (time.perf_counter() - started)
         started = time.perf_counter()
-        await asyncio.gather(*(_floor_once(session, bench, image, side, count=1) for _ in range(edits)))
+        await asyncio.gather(*(_floor_once(session, bench, image, side, 1, channel) for channel in channels))
         floor = edits / (time.perf_counter() - started)
     await bench.discord.call("forget")
     return rate, floor
@@ -230,27 +247,36 @@ async def rss_growth_ratio(bench: Stack, edits: int, side: int = 1024) -> float:
     return (peak - baseline) / len(results) / statistics.mean(r["bytes"] for r in results)
 
 
-async def _queued(bench: Stack, tickets: int, side: int, *, traced: bool) -> float:
+async def _queued(bench: Stack, tickets: int, side: int, *, traced: bool, top: int = 0) -> float:
     """Memory per job in line with `tickets` in line (one upstream slot, held by the hub), in a fresh bot process
     warmed up on one small edit: resident memory (the kernel's), or with `traced` the bytes Python holds
-    (tracemalloc, started after the warm-up)."""
+    (tracemalloc, started after the warm-up; `top`: print the lines holding most of them, to stderr)."""
     image = await bench.discord.call("attach", side=side)
     users = await bench.members(tickets)
     # A new process each run: memory freed by an earlier run would be reused and hide the growth.
     await bench.restart_bot()
     await bench.warm_up()
+    await bench.warm_up_line()
     before = (await bench.bot.call("gc"))["rss"]
+    recorded = await bench.bot.call("recorded")
     if traced:
         await bench.bot.call("trace_start")
     await bench.hub.call("hold")
     try:
         sent = await bench.edits(users, image, 1, 256, wait="ack")
         admitted = sum(not r["late"] for r in sent)
-        while (await bench.bot.call("stats"))["in_line"] < admitted:
+        # Every job in line, its picture read, checked and its copy kept: what it holds now is what waiting costs.
+        while (await bench.bot.call("stats"))["in_line"] < admitted or (
+            await bench.bot.call("recorded")
+        ) - recorded < admitted:
             await asyncio.sleep(0.05)
-        # Every job has downloaded its picture and reached its place in line by now (a few ms each).
-        await asyncio.sleep(max(1.0, tickets * 0.02))
-        held = await bench.bot.call("trace_stop") if traced else (await bench.bot.call("gc"))["rss"] - before
+        if traced:
+            traced_memory = await bench.bot.call("trace_stop", top=top)
+            held = traced_memory["held"]
+            if top:
+                print(traced_memory["top"], file=sys.stderr)
+        else:
+            held = (await bench.bot.call("gc"))["rss"] - before
     finally:
         await bench.hub.call("release")
     await bench.discord.call("done", ids=[r["id"] for r in sent])
@@ -263,9 +289,9 @@ async def queued_bytes_per_ticket(bench: Stack, tickets: int, side: int = 1024) 
     return await _queued(bench, tickets, side, traced=False)
 
 
-async def queued_python_bytes_per_ticket(bench: Stack, tickets: int, side: int = 1024) -> float:
+async def queued_python_bytes_per_ticket(bench: Stack, tickets: int, side: int = 1024, top: int = 0) -> float:
     """Bytes Python holds per job in line (tracemalloc), whatever the allocator keeps; see `_queued`."""
-    return await _queued(bench, tickets, side, traced=True)
+    return await _queued(bench, tickets, side, traced=True, top=top)
 
 
 GUILD_CHANNELS, GUILD_ROLES = 10, 5  # a small community server's, as the bot caches it (no member intent)
