@@ -27,6 +27,7 @@ from services.text.words import Text
 
 DOWNLOAD_TIMEOUT = 60.0
 _MiB = 1024 * 1024
+_COPY_ON_LOOP_MAX = _MiB  # copied in well under a millisecond
 
 
 class PictureDownloader:
@@ -53,8 +54,9 @@ class PictureDownloader:
                 if response.status != 200:
                     raise Refusal(Text(words.DOWNLOAD_REFUSED, field=field, status=response.status), field=field)
                 body = await _body(response, limit)
-            # The one copy to `bytes` of a picture of megabytes, in a worker thread, not on the loop.
-            data = await asyncio.to_thread(bytes, body)
+            # The one copy to `bytes`: a large picture's in a worker thread, not on the loop; a small one's
+            # costs less than the trip to the thread.
+            data = await asyncio.to_thread(bytes, body) if len(body) > _COPY_ON_LOOP_MAX else bytes(body)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise Refusal(Text(words.DOWNLOAD_FAILED, field=field), field=field) from exc
         if len(data) > limit:
