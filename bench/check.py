@@ -1,7 +1,7 @@
 """`python -m bench.check [--figures FILE] [--baseline FILE] [--write]`: the bench's regression guard.
 
 Runs `python -m bench --quick` (or reads its `--json` output from FILE) and fails when a ratio figure (a key
-ending in `_ratio`: the bot over a floor measured in the same run, so comparable across machines and loads)
+with `_ratio`: the bot over a floor measured in the same run, so comparable across machines and loads)
 has a median more than TOLERANCE above the committed baseline's (bench/baseline.json). Every ratio here is
 better lower. Absolute figures are never compared: they are the machine's as much as the bot's.
 `--write` makes the run the new baseline instead (after a change that is meant to move a ratio).
@@ -22,8 +22,14 @@ BASELINE = Path(__file__).resolve().parent / "baseline.json"
 TOLERANCE = 0.20
 
 
+# Not a cost over a floor but an error, 0 in a quick run (no member waits long enough to be told a wait); its
+# goal (≤ 0.1) is the full run's to judge.
+UNGUARDED = {"pacing_wait_error_ratio"}
+
+
 def ratio_keys(figures: dict[str, Any]) -> list[str]:
-    return sorted(key for key, entry in figures.items() if key.endswith("_ratio") and entry is not None)
+    """The ratio figures (`…_ratio`, `…_ratio_sqlite`, …) measured in `figures`, but UNGUARDED."""
+    return sorted(k for k, v in figures.items() if "_ratio" in k and k not in UNGUARDED and v is not None)
 
 
 def regressions(baseline: dict[str, Any], figures: dict[str, Any], tolerance: float = TOLERANCE) -> list[str]:
