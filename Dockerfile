@@ -5,7 +5,7 @@ FROM python:3.11.14-slim-bookworm AS build
 WORKDIR /src
 COPY requirements.txt ./
 RUN pip wheel --no-cache-dir --require-hashes --no-deps --wheel-dir /wheels -r requirements.txt
-COPY pyproject.toml README.md bot.py ./
+COPY pyproject.toml README.md LICENSE bot.py ./
 COPY cogs ./cogs
 COPY services ./services
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
@@ -19,14 +19,16 @@ RUN pip install --no-cache-dir --no-index --no-deps /wheels/*.whl \
     && mkdir -p /app/data && chown retouch:retouch /app/data
 WORKDIR /app
 USER retouch
-# The SQLite store (DATABASE_URL=sqlite:///data/retouch.db) lives here; mount it to keep quota and settings.
-VOLUME ["/app/data"]
-EXPOSE 8080
+# Without DATABASE_URL the SQLite store is /app/data/retouch.db: mount a volume there (`-v retouch-data:/app/data`)
+# to keep quota and settings. No VOLUME line: the compose stack keeps its data in PostgreSQL, and a VOLUME would
+# give every container an anonymous volume nobody uses or removes.
+EXPOSE 8080 8081
 # SIGTERM starts the shutdown drain (bot.py's SHUTDOWN_GRACE_SECONDS); give it time with stop_grace_period.
 STOPSIGNAL SIGTERM
-# Ready: every shard connected and the database answering. No curl in a slim image: Python asks.
+# Ready: every shard connected, the database answering, the IONOS token accepted. No curl in a slim image:
+# Python asks. HTTP_PORT=0 turns the endpoint off: nothing to ask, which the check says (and passes).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('HTTP_PORT', '8080') + '/readyz', timeout=4)"]
+    CMD ["python", "-c", "import os, sys, urllib.request; port = os.environ.get('HTTP_PORT') or '8080'; port == '0' and sys.exit(print('HTTP_PORT=0: no /readyz to ask, so readiness is not checked; set HTTP_PORT to check it')); urllib.request.urlopen('http://127.0.0.1:' + port + '/readyz', timeout=4)"]
 # `docker compose run --rm bot check` checks the configuration; `sync` forces the global command sync.
 ENTRYPOINT ["python", "-m", "bot"]
 CMD ["run"]

@@ -3,6 +3,14 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
+# Python 3.11 or newer, checked before anything is installed. The venv carries a stamp naming the version
+# that made it: one made by another interpreter (an older Python's failed first try) is made afresh.
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import platform; print(platform.python_version())' 2>/dev/null)
+ifneq ($(shell $(PYTHON) -c 'import sys; print(sys.version_info >= (3, 11))' 2>/dev/null),True)
+$(error Python 3.11 or newer is needed; $(PYTHON) is $(if $(PYTHON_VERSION),Python $(PYTHON_VERSION),not found). Name another with PYTHON=python3.11 (or newer))
+endif
+MADE_BY := $(VENV)/.made-by-python-$(PYTHON_VERSION)
+
 .PHONY: run test bench bench-check sync check lint lock lock-check translations mutation mutation-smoke
 
 # Installs come from the lock files, exact versions checked against their hashes: requirements.txt holds
@@ -10,14 +18,16 @@ PY := $(VENV)/bin/python
 # both from pyproject.toml. The bot runs from this folder; the project itself is not installed.
 INSTALL := $(PY) -m pip install --quiet --require-hashes --no-deps
 
-$(PY):
+$(MADE_BY):
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
+	touch $@
 
-$(VENV)/.runtime: requirements.txt | $(PY)
+$(VENV)/.runtime: requirements.txt $(MADE_BY)
 	$(INSTALL) -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: requirements-dev.txt | $(PY)
+$(VENV)/.dev: requirements-dev.txt $(MADE_BY)
 	$(INSTALL) -r requirements-dev.txt
 	touch $@
 

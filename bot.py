@@ -10,12 +10,15 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from functools import partial
 from urllib.parse import urlsplit
 
 import aiohttp
+import asyncpg
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -30,10 +33,11 @@ from cogs.translator import RetouchTranslator
 from services.domain.edit_inputs import PictureDownloader
 from services.domain.editing import EditService
 from services.domain.job_queue import JobQueue
-from services.domain.pacing import ImagePacer, open_pacer
+from services.domain.pacing import REQUEST_BUCKET_NAME, ImagePacer, open_pacer
 from services.domain.region_pictures import RegionPictures
 from services.domain.rejections import RejectionTracker
 from services.domain.remixing import RemixRules
+from services.domain.screening import Screening
 from services.domain.upstream import ModelHubAuthenticationError, ModelHubError
 from services.outside.allocator import return_large_blocks
 from services.outside.config import Config, ConfigError, load_config
@@ -42,14 +46,17 @@ from services.outside.metrics import Metrics, pacer_images_available
 from services.outside.model_catalog import ModelCatalog
 from services.outside.modelhub import ModelHubClient
 from services.outside.painter_tokens import PainterTokens
-from services.outside.painter_web import add_painter_routes
-from services.outside.web import WebServer, WebServerError
+from services.outside.painter_web import add_painter_routes, public_path
+from services.outside.screening import ScreeningClient
+from services.outside.web import Listener, WebServer, WebServerError
 from services.storage.claims import ClaimStore
-from services.storage.database import Database, open_database
+from services.storage.database import Database, DatabaseInUse, open_database
 from services.storage.jobs import JobStore
 from services.storage.privacy import PrivacyStore
 from services.storage.quota import QuotaStore
+from services.storage.screening_cases import CaseStore
 from services.storage.settings import SettingsStore
+from services.storage.uploads import UploadStore
 
 log = logging.getLogger("retouch")
 
@@ -62,13 +69,20 @@ EXTENSIONS = (
     "cogs.regions",
     "cogs.outpaint",
     "cogs.jobs",
+    "cogs.appeals",
 )
 COMMAND_DIGEST_KEY = "global_command_digest"
+# The server DEV_GUILD_ID last synced commands to: its copies are cleared when the commands go global.
+DEV_GUILD_KEY = "dev_guild_synced"
 # On SIGTERM, edits in flight get this long to finish before they are cancelled and refunded
 # (docker stop waits 10 s by default before SIGKILL; `stop_grace_period` can raise both).
 SHUTDOWN_GRACE_SECONDS = 8.0
 # Until Discord first answers, how long to wait between tries (doubling); discord.py takes over after that.
 CONNECT_BACKOFF_SECONDS = (1.0, 60.0)
+# A PostgreSQL that refuses connections may be starting (a stack starting together): tries and the first wait
+# (doubling, at most ten times the first), about a minute in all before the bot gives up.
+DATABASE_TRIES = 10
+DATABASE_BACKOFF_SECONDS = 1.0
 # What the invite asks for: read and post in channels, with files and embeds (audit log), and read the
 # message history (Remix and Reroll fetch the source message). Delete removes the bot's own messages only.
 INVITE_SCOPES = ("bot", "applications.commands")
@@ -85,6 +99,10 @@ INVITE_PERMISSIONS = discord.Permissions(
     embed_links=True,
     read_message_history=True,
 )
+
+
+class StartupError(Exception):
+    """Something the bot needs could not be opened; the message names it and the variable behind it."""
 
 
 class RetouchTree(app_commands.CommandTree):
@@ -108,7 +126,10 @@ class RetouchBot(commands.AutoShardedBot):
         metrics: Metrics,
         force_sync: bool = False,
         painter_tokens: PainterTokens | None = None,
+        screener: ScreeningClient | None = None,
     ) -> None:
+        # A bot without voice needs neither PyNaCl nor davey: discord.py's start-up warnings about them are noise.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents.default(),  # no privileged intents: everything runs on interactions
@@ -140,6 +161,7 @@ class RetouchBot(commands.AutoShardedBot):
             database, retention_days=config.retention_days, forget_guild_after_days=config.forget_guild_after_days
         )
         self.rejections = RejectionTracker()
+        self.cases = CaseStore(database)
         downloader = PictureDownloader(session, config.max_input_bytes)
         self.downloader = downloader  # Show (`/jobs`) downloads a result again
         self.edits = EditService(
@@ -153,6 +175,8 @@ class RetouchBot(commands.AutoShardedBot):
             rejections=self.rejections,
             observer=metrics,
             progress_interval=config.progress_interval_seconds,
+            screening=Screening(screener, metrics) if screener is not None else None,
+            cases=self.cases,
         )
         # Shared by the extensions, the result buttons and the painter: built here, once, and never looked up
         # by name (an extension's module is loaded afresh, so nothing imports one).
@@ -164,7 +188,10 @@ class RetouchBot(commands.AutoShardedBot):
             refresh=partial(refreshed_url, self.http),
         )
         self.region_pictures = RegionPictures(
-            rules=self.remixing, downloader=downloader, look_up=partial(message_pictures, self)
+            rules=self.remixing,
+            downloader=downloader,
+            look_up=partial(message_pictures, self),
+            uploads=UploadStore(database),
         )
         self.runner = EditRunner(
             client=self,
@@ -176,13 +203,18 @@ class RetouchBot(commands.AutoShardedBot):
             default_model=config.default_model,
         )
         self.result_actions = ResultActions()  # the extensions register what each result button does
-        self.painter = BotPainter(self, self.runner, self.region_pictures, self.settings)
+        self.painter = BotPainter(
+            self, self.runner, self.region_pictures, self.settings, wait_seconds=config.painter_wait_seconds
+        )
         self._force_sync = force_sync
 
     async def setup_hook(self) -> None:
-        returned = await self.quota.release_orphaned()
-        if returned:
-            log.info("Returned %d reservation(s) left behind by an earlier process", returned)
+        # On PostgreSQL the periodic sweep (cogs/edit.py) returns them, once a process has been gone for its grace:
+        # one found without its lock at this very moment may only be reconnecting (the server just restarted).
+        if self.database.dialect == "sqlite":
+            returned = await self.quota.release_orphaned()
+            if returned:
+                log.info("Returned %d reservation(s) left behind by an earlier process", returned)
         # The buttons under results from any earlier run come back to this process.
         self.add_dynamic_items(ResultButton, PageButton, ShowButton)
         for extension in EXTENSIONS:
@@ -192,18 +224,23 @@ class RetouchBot(commands.AutoShardedBot):
 
     async def sync_commands(self, *, force: bool = False) -> None:
         """Sync to DEV_GUILD_ID when set; globally only when the command set changed or when forced."""
-        if self.config.dev_guild_id is not None:
-            guild = discord.Object(self.config.dev_guild_id)
+        dev_guild = self.config.dev_guild_id
+        await self._clear_stale_dev_guild(keep=dev_guild)
+        if dev_guild is not None:
+            if force or self._force_sync:
+                log.warning("DEV_GUILD_ID is set: the commands go to that server only; unset it to sync globally")
+            guild = discord.Object(dev_guild)
             self.tree.copy_global_to(guild=guild)
             try:
                 synced = await self.tree.sync(guild=guild)
             except discord.Forbidden as exc:
                 # 403 Missing Access: the bot is not in that server, or was invited without the scope.
                 raise ConfigError(
-                    f"DEV_GUILD_ID: Discord refused to sync the commands to server {self.config.dev_guild_id} "
+                    f"DEV_GUILD_ID: Discord refused to sync the commands to server {dev_guild} "
                     f"(HTTP {exc.status}: {exc.text}); invite the bot there with the applications.commands "
                     "scope (see `python bot.py check`), or unset DEV_GUILD_ID."
                 ) from None
+            await self.database.set_meta(DEV_GUILD_KEY, str(dev_guild))
             log.info("Synced %d commands to the development server", len(synced))
             return
         # What Discord is sent, translations included, so that a changed catalog is synced too.
@@ -221,6 +258,21 @@ class RetouchBot(commands.AutoShardedBot):
         await self.database.set_meta(COMMAND_DIGEST_KEY, digest)
         log.info("Synced %d commands globally", len(synced))
 
+    async def _clear_stale_dev_guild(self, *, keep: int | None) -> None:
+        """Remove the copies an earlier DEV_GUILD_ID left in its server, or every command would show twice there."""
+        stale = await self.database.get_meta(DEV_GUILD_KEY)
+        if not stale or int(stale) == keep:
+            return
+        guild = discord.Object(int(stale))
+        self.tree.clear_commands(guild=guild)
+        try:
+            await self.tree.sync(guild=guild)
+        except discord.HTTPException as exc:  # the bot left that server: nothing of it shows there any more
+            log.warning("Could not clear the commands of the former development server %s (HTTP %d)", stale, exc.status)
+        else:
+            log.info("Cleared the commands of the former development server %s", stale)
+        await self.database.set_meta(DEV_GUILD_KEY, "")
+
     async def close(self) -> None:
         """Stop taking edits, let those in flight finish (or cancel and refund them), then disconnect."""
         if not self.is_closed():
@@ -235,7 +287,7 @@ class RetouchBot(commands.AutoShardedBot):
 
 
 def readiness_checks(bot: RetouchBot, database: Database) -> dict[str, Callable[[], Awaitable[str | None]]]:
-    """What /readyz asks: every shard this process owns is connected, and the database answers."""
+    """What /readyz asks: every shard this process owns is connected, the database answers, the IONOS token works."""
 
     async def gateway() -> str | None:
         if not bot.is_ready():
@@ -248,7 +300,10 @@ def readiness_checks(bot: RetouchBot, database: Database) -> dict[str, Callable[
         await database.fetch_value("SELECT 1")
         return None
 
-    return {"gateway": gateway, "database": database_answers}
+    async def model_hub() -> str | None:
+        return "IONOS_API_TOKEN was refused by the Model Hub" if bot.models.token_refused else None
+
+    return {"gateway": gateway, "database": database_answers, "model_hub": model_hub}
 
 
 def watch(metrics: Metrics, bot: RetouchBot, queue: JobQueue, pacer: ImagePacer) -> None:
@@ -290,6 +345,55 @@ async def wait_for_discord(session: aiohttp.ClientSession, bot: RetouchBot) -> N
         delay = min(cap, delay * 2)
 
 
+def database_place(url: str) -> str:
+    """Where DATABASE_URL points, without its password: `PostgreSQL at host:port` or `the SQLite file path`."""
+    if url.startswith("sqlite:///"):
+        return f"the SQLite file {url.removeprefix('sqlite:///')}"
+    parts = urlsplit(url)
+    return f"PostgreSQL at {parts.hostname}:{parts.port or 5432}"
+
+
+def database_failure(exc: BaseException) -> str:
+    """A driver's failure in a few words (no traceback: it is the operator's set-up, not a bug)."""
+    if isinstance(exc, OSError) and exc.errno and exc.errno > 0:
+        return os.strerror(exc.errno).lower()
+    return str(exc) or type(exc).__name__
+
+
+@asynccontextmanager
+async def open_store(url: str) -> AsyncIterator[Database]:
+    """Open the database, waiting for a PostgreSQL that is still starting; a StartupError naming DATABASE_URL."""
+    delay = DATABASE_BACKOFF_SECONDS
+    for attempt in range(1, DATABASE_TRIES + 1):
+        try:
+            database = await open_database(url, sole=True)
+            log.info("Database: %s", database_place(url))
+            break
+        except DatabaseInUse as exc:
+            raise StartupError(str(exc)) from None
+        except (OSError, TimeoutError, asyncpg.CannotConnectNowError) as exc:
+            if url.startswith("sqlite:///") or attempt == DATABASE_TRIES:
+                raise StartupError(
+                    f"DATABASE_URL: cannot open {database_place(url)} ({database_failure(exc)})"
+                ) from None
+            log.warning(
+                "Cannot connect to %s (%s); retrying in %.0f s (try %d of %d)",
+                database_place(url),
+                database_failure(exc),
+                delay,
+                attempt,
+                DATABASE_TRIES,
+            )
+            await asyncio.sleep(delay)
+            delay = min(10 * DATABASE_BACKOFF_SECONDS, delay * 2)
+        except (sqlite3.Error, asyncpg.PostgresError) as exc:  # refused for good: password, database name, file
+            raise StartupError(f"DATABASE_URL: cannot open {database_place(url)} ({database_failure(exc)})") from None
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
 async def main(
     config: Config, *, force_sync: bool = False, on_started: Callable[[RetouchBot], None] | None = None
 ) -> None:
@@ -298,7 +402,7 @@ async def main(
     metrics = Metrics()
     async with (
         aiohttp.ClientSession() as session,
-        open_database(config.database_url) as database,
+        open_store(config.database_url) as database,
     ):
         pacer = open_pacer(database, config.upstream_images_per_minute, config.upstream_image_burst)
         hub = ModelHubClient(
@@ -311,6 +415,22 @@ async def main(
             observer=metrics,
         )
         queue = JobQueue(config.max_concurrent_edits, pacer, max_per_guild=config.max_queued_per_server)
+        # Screening checks spend the contract's request rate (a request is one "image" of that bucket), not its images.
+        requests = open_pacer(
+            database,
+            config.upstream_requests_per_second * 60,
+            config.upstream_request_burst,
+            name=REQUEST_BUCKET_NAME,
+        )
+        screener = ScreeningClient(
+            session,
+            config.model_hub_url,
+            config.ionos_api_token,
+            config.screening_model,
+            timeout=config.screening_timeout_seconds,
+            pacer=requests,
+            observer=metrics,
+        )
         painter_tokens = await PainterTokens.open(database, config.painter_secret)
         async with RetouchBot(
             config=config,
@@ -321,19 +441,26 @@ async def main(
             metrics=metrics,
             force_sync=force_sync,
             painter_tokens=painter_tokens,
+            screener=screener,
         ) as bot:
             watch(metrics, bot, queue, pacer)
+            checking = asyncio.create_task(bot.models.warm())
             web = WebServer(metrics, readiness_checks(bot, database))
-            add_painter_routes(web.app, painter_tokens, bot.painter)
-            if config.http_port:
-                await web.start(config.http_host, config.http_port)
+            painter = Listener("Browser painter (/paint)", "PAINTER_PORT")
+            add_painter_routes(painter.app, painter_tokens, bot.painter, mount=public_path(config.public_url))
             try:
+                if config.http_port:
+                    await web.start(config.http_host, config.http_port)
+                if config.public_url:
+                    await painter.start(config.painter_host or config.http_host, config.painter_port)
                 if on_started is not None:
                     on_started(bot)
                 await wait_for_discord(session, bot)
                 if not bot.is_closed():
                     await bot.start(config.discord_token.reveal())
             finally:
+                await painter.close()
+                checking.cancel()
                 await web.close()
     # Closed in reverse order of opening: the HTTP endpoint, the bot (gateway, pending work), the database,
     # the HTTP session.
@@ -390,6 +517,31 @@ async def check_discord(config: Config, session: aiohttp.ClientSession, report: 
     print(f"      invite: {invite}")
     # A user install ("integration_type=1") takes the commands scope only: Retouch then answers through interactions.
     print(f"      user install: {USER_INSTALL_URL.format(client_id=body['id'])}")
+    if config.dev_guild_id is not None:
+        await check_dev_guild(config.dev_guild_id, body["id"], session, headers, report)
+
+
+async def check_dev_guild(
+    guild_id: int, application_id: str, session: aiohttp.ClientSession, headers: dict[str, str], report: CheckReport
+) -> None:
+    """Whether `run` could sync the commands to DEV_GUILD_ID: reading them there needs what writing them needs."""
+    url = f"{discord.http.Route.BASE}/applications/{application_id}/guilds/{guild_id}/commands"
+    try:
+        async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=15)) as response:
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        report.fail("DEV_GUILD_ID", f"cannot reach {urlsplit(url).netloc} ({unreachable(exc)}); check the network")
+        return
+    if status == 200:
+        report.passed("DEV_GUILD_ID", f"the commands can be synced to server {guild_id}")
+    elif status in (403, 404):
+        report.fail(
+            "DEV_GUILD_ID",
+            f"Discord refused the commands of server {guild_id} (HTTP {status}): the bot is not in it or lacks the "
+            "applications.commands scope; invite it there with the URL above, or unset DEV_GUILD_ID",
+        )
+    else:
+        report.fail("DEV_GUILD_ID", f"GET the commands of server {guild_id} answered HTTP {status}; try again later")
 
 
 async def check_model_hub(config: Config, session: aiohttp.ClientSession, report: CheckReport) -> None:
@@ -431,6 +583,8 @@ def secret_values(config: Config) -> Iterator[str]:
         yield password
     if config.painter_secret is not None:
         yield config.painter_secret.reveal()
+    if config.database_password is not None:
+        yield config.database_password.reveal()
 
 
 def cli() -> int:
@@ -447,8 +601,9 @@ def cli() -> int:
     try:
         config = load_config()
     except ConfigError as exc:
-        message = f"Configuration error: {exc}"
-        print(f"FAIL  configuration: {exc}" if args.command == "check" else message, file=sys.stderr)
+        prefix = "FAIL  configuration: " if args.command == "check" else "Configuration error: "
+        for message in exc.messages:
+            print(prefix + message, file=sys.stderr)
         return 2
     if args.command == "check":
         # Libraries' INFO lines would interleave with the report: only their warnings show.
@@ -457,17 +612,21 @@ def cli() -> int:
     setup_logging(
         level=config.log_level, log_format=config.log_format, secrets=secret_values(config), levels=config.log_levels
     )
+    # From here on every failure is one log line, through the scrubbing formatter (text or JSON).
     try:
         asyncio.run(main(config, force_sync=args.sync or args.command == "sync", on_started=close_on_signals))
     except discord.LoginFailure:
-        print("Configuration error: DISCORD_TOKEN was refused by Discord; check the bot token.", file=sys.stderr)
+        log.error("Configuration error: DISCORD_TOKEN was refused by Discord; check the bot token.")
         return 2
     except ConfigError as exc:
-        print(f"Configuration error: {exc}", file=sys.stderr)
+        log.error("Configuration error: %s", exc)
         return 2
     except WebServerError as exc:
-        print(f"Configuration error: HTTP_PORT: {exc}; choose another port, or 0 for none.", file=sys.stderr)
+        log.error("Configuration error: %s", exc)
         return 2
+    except StartupError as exc:
+        log.error("Start-up error: %s", exc)
+        return 1
     return 0
 
 

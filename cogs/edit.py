@@ -27,7 +27,10 @@ log = logging.getLogger(__name__)
 
 STALE_SWEEP_MINUTES = 5
 # How soon the reservations of another process that died come back (PostgreSQL notices the death at once).
-ORPHAN_SWEEP_SECONDS = 10
+ORPHAN_SWEEP_SECONDS = 5
+# A process found without its liveness lock for this long is taken for dead (released on the third sweep that
+# finds it so): a live one whose connection dropped (a PostgreSQL restart) takes its lock back well within it.
+ORPHAN_GRACE_SECONDS = 9
 
 
 class EditCog(RetouchCog):
@@ -52,7 +55,7 @@ class EditCog(RetouchCog):
         # A process killed mid-edit (SIGKILL, out of memory, a lost node) cannot return what it reserved;
         # the others do, as soon as its liveness lock is gone, instead of members waiting for a restart.
         try:
-            await self.bot.quota.release_orphaned()
+            await self.bot.quota.release_orphaned(ORPHAN_GRACE_SECONDS)
         except Exception:
             log.exception("Returning a stopped process's reservations failed; the next sweep tries again")
 

@@ -1,8 +1,9 @@
 """How a member is told that something failed: one function for the tree, the cogs, modals and components.
 
 A `Refusal` (services/text/refusal.py) carries its words, whether raised as it is or wrapped by discord.py in a
-`CommandInvokeError`; anything else is logged in full and apologised for. Always ephemeral: a refusal is
-the member's own business.
+`CommandInvokeError`; a database that cannot be reached (restarting, failing over, the network down) is named
+as such; anything else is logged in full and apologised for. Always ephemeral: a refusal is the member's own
+business.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import discord
 from discord import app_commands
 
 from cogs.reply import send_ephemeral
+from services.storage.database import DatabaseUnavailable, unreachable
 from services.text import words
 from services.text.refusal import Refusal
 from services.text.words import Text
@@ -36,6 +38,11 @@ async def report_failure(interaction: discord.Interaction, error: BaseException)
         error = error.original
     if isinstance(error, Refusal):
         await send_ephemeral(interaction, render(interaction, error.text))
+        return
+    if isinstance(error, DatabaseUnavailable) or unreachable(error):
+        # Nothing was reserved or charged: every step that charges waits for the database instead.
+        log.warning("The database is unreachable; told the member to try again (%r)", error)
+        await send_ephemeral(interaction, render(interaction, Text(words.DATABASE_AWAY)))
         return
     if interaction.command is not None:
         log.error("Command %s failed unexpectedly", interaction.command.qualified_name, exc_info=error)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -12,7 +13,12 @@ from discord.ext import commands, tasks
 
 from cogs.base import RetouchCog, everywhere
 from cogs.failures import render, report_failure
-from services.storage.privacy import USAGE_WINDOW_SECONDS, MemberBusy
+from services.storage.privacy import (
+    FORGET_INTERVAL_SECONDS,
+    USAGE_WINDOW_SECONDS,
+    ForgetTooSoon,
+    MemberBusy,
+)
 from services.text import words
 from services.text.refusal import Refusal
 from services.text.words import Text
@@ -25,10 +31,17 @@ log = logging.getLogger(__name__)
 # A confirmation lives in this process only; a member who waits longer runs /privacy forget again.
 CONFIRM_TIMEOUT = 180
 RETENTION_INTERVAL_HOURS = 1
+# How often tables left marked for a scrub are looked at (one small query); each is still rewritten at most
+# once per SCRUB_INTERVAL_SECONDS, so what waits is scrubbed within a minute of that.
+SCRUB_CHECK_SECONDS = 60
 
 
 def _say(interaction: discord.Interaction, template: str, **values: Any) -> str:
     return render(interaction, Text(template, **values))
+
+
+def _too_soon(exc: ForgetTooSoon) -> Refusal:
+    return Refusal(Text(words.PRIVACY_TOO_SOON, last=exc.last, next=exc.next_allowed))
 
 
 class ForgetConfirmation(discord.ui.View):
@@ -51,13 +64,17 @@ class ForgetConfirmation(discord.ui.View):
 
     async def confirm(self, interaction: discord.Interaction) -> None:
         self.stop()
-        # Forgetting ends by rewriting tables (VACUUM FULL on PostgreSQL), which may outlast the 3 s
+        # Forgetting may end by rewriting tables (VACUUM FULL on PostgreSQL), which may outlast the 3 s
         # Discord gives an interaction to be answered.
         await interaction.response.defer()
         try:
             await self.cog.store.forget(interaction.user.id)
         except MemberBusy:
             raise Refusal(Text(words.PRIVACY_BUSY)) from None
+        except ForgetTooSoon as exc:
+            raise _too_soon(exc) from None
+        # What this process holds in memory for the region panel and the painter goes too.
+        self.cog.bot.region_pictures.forget(interaction.user.id)
         await interaction.edit_original_response(content=_say(interaction, words.PRIVACY_FORGOTTEN), view=None)
 
     async def cancel(self, interaction: discord.Interaction) -> None:
@@ -84,17 +101,32 @@ class PrivacyCog(RetouchCog):
 
     async def cog_load(self) -> None:
         self.retention.start()
+        self.scrubbing.start()
 
     async def cog_unload(self) -> None:
         self.retention.cancel()
+        self.scrubbing.cancel()
 
     @tasks.loop(hours=RETENTION_INTERVAL_HOURS)
     async def retention(self) -> None:
         # An exception would end the loop for good; a failed run is logged and the next hour tries again.
         try:
-            await self.store.purge(present_guilds=[guild.id for guild in self.bot.guilds])
+            await self.store.purge(present_guilds=[guild.id for guild in self.bot.guilds], serves=self._serves)
         except Exception:
             log.exception("The retention run failed")
+
+    def _serves(self, guild_id: int) -> bool:
+        """Whether this process runs the shard the server's events go to (discord.py's own rule)."""
+        shard_ids = self.bot.shard_ids
+        return shard_ids is None or (guild_id >> 22) % (self.bot.shard_count or 1) in shard_ids
+
+    @tasks.loop(seconds=SCRUB_CHECK_SECONDS)
+    async def scrubbing(self) -> None:
+        # What a forget or a purge deleted while its tables were scrubbed recently, or were in use, waits for this.
+        try:
+            await self.store.scrub_due()
+        except Exception:
+            log.exception("The scrub of deleted rows failed")
 
     @retention.before_loop
     async def _connected(self) -> None:
@@ -125,7 +157,11 @@ class PrivacyCog(RetouchCog):
 
     @privacy.command(name="forget")
     async def forget(self, interaction: discord.Interaction) -> None:
-        """Delete your prompts, picture references and preferences in every server (asks to confirm)."""
+        """Delete your prompts and picture references in every server (asks to confirm)."""
+        try:
+            await self.store.forget_allowed(interaction.user.id)
+        except ForgetTooSoon as exc:
+            raise _too_soon(exc) from None
         record = await self.store.record(interaction.user.id)
         text = _say(
             interaction,
@@ -133,6 +169,7 @@ class PrivacyCog(RetouchCog):
             edits=record.edits,
             pictures=record.uploads + record.results,
             window_days=USAGE_WINDOW_SECONDS // 86_400,
+            interval=timedelta(seconds=FORGET_INTERVAL_SECONDS),
         )
         await interaction.response.send_message(text, view=ForgetConfirmation(self, interaction), ephemeral=True)
 

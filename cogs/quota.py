@@ -19,6 +19,7 @@ from services.domain.edit_refusals import period_name
 from services.imaging.limits import MAX_MESSAGE_CONTENT
 from services.storage.quota import PERSONAL, Period, QuotaRule, QuotaStatus
 from services.text import words
+from services.text.refusal import Refusal
 from services.text.words import Text
 
 if TYPE_CHECKING:
@@ -148,12 +149,22 @@ class QuotaCog(RetouchCog):
         )
 
     @quota.command(name="budget")
-    @app_commands.describe(limit=words.OPTION_BUDGET_LIMIT, period=words.OPTION_QUOTA_PERIOD)
+    @app_commands.describe(limit=words.OPTION_BUDGET_LIMIT, period=words.OPTION_BUDGET_PERIOD)
     async def budget(
-        self, interaction: discord.Interaction, limit: app_commands.Range[int, 0, 1000000], period: PeriodName
+        self,
+        interaction: discord.Interaction,
+        limit: app_commands.Range[int, 0, 1000000] | None = None,
+        period: PeriodName | None = None,
     ) -> None:
-        """Cap the whole server's images per period."""
+        """Cap the whole server's images per period; with neither option, remove the cap."""
         assert interaction.guild_id is not None
+        if limit is None and period is None:
+            removed = await self.bot.quota.clear_budget(interaction.guild_id)
+            await self._confirm(interaction, Text(words.QUOTA_BUDGET_CLEARED if removed else words.QUOTA_NO_BUDGET_SET))
+            return
+        if limit is None or period is None:
+            missing = "limit" if limit is None else "period"
+            raise Refusal(Text(words.QUOTA_BUDGET_INCOMPLETE, missing=missing), field=missing)
         await self.bot.quota.set_budget(interaction.guild_id, limit, Period(period))
         await self._confirm(interaction, Text(words.QUOTA_BUDGET_SET, limit=limit, period=period_name(Period(period))))
 

@@ -186,14 +186,14 @@ async def panel_action(
 
 
 def painter_url(interaction: discord.Interaction, target: RegionTarget) -> str | None:
-    """A fresh link to the browser painter for this member and picture; None without PUBLIC_URL or HTTP server.
+    """A fresh link to the browser painter for this member and picture; None without PUBLIC_URL.
 
     None also where the painter's result could not go: it is posted in the channel, which the bot can do
     only in a server that installed it, and never for a private result.
     """
     bot = cast("RetouchBot", interaction.client)
     tokens, public_url = bot.painter_tokens, bot.config.public_url
-    if tokens is None or not public_url or not bot.config.http_port or interaction.channel_id is None:
+    if tokens is None or not public_url or interaction.channel_id is None:
         return None
     if server_of(interaction) is None or (target.parent is not None and target.parent.private):
         return None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 import discord
 from discord.utils import MISSING
@@ -30,6 +30,7 @@ from services.imaging.limits import (
     MAX_REQUEST_BYTES,
 )
 from services.text import words
+from services.text.refusal import Refusal
 from services.text.words import Text
 
 if TYPE_CHECKING:
@@ -88,8 +89,8 @@ class Reply(Protocol):
         """Post results publicly; None when the way to the member changed on the way (pack for the new limit)."""
         ...
 
-    async def tell(self, text: Text) -> None:
-        """Words for the member (a refusal, a stop): privately where that is possible."""
+    async def tell(self, text: Text, view: discord.ui.View | None = None) -> None:
+        """Words for the member (a refusal, a stop), with `view`'s buttons: privately where that is possible."""
         ...
 
     async def finish(self, text: Text) -> None:
@@ -139,8 +140,10 @@ async def send_ephemeral(
     content: str,
     *,
     allowed_mentions: discord.AllowedMentions = MISSING,
+    view: discord.ui.View | None = None,
 ) -> None:
-    """Reply (or fill in the ephemeral deferral, or follow up) with `content`, however long it is."""
+    """Reply (or fill in the ephemeral deferral, or follow up) with `content`, however long it is; `view`'s buttons
+    go under the first page."""
     pages = paginate(content)
     file: discord.File | None = None
     if len(pages) > MAX_PAGES:
@@ -154,16 +157,21 @@ async def send_ephemeral(
         return
     try:
         first, rest = pages[0], pages[1:]
+        buttons = view if view is not None else MISSING
         if not response.is_done():
-            await response.send_message(first, ephemeral=True, allowed_mentions=allowed_mentions, files=attached)
+            await response.send_message(
+                first, ephemeral=True, allowed_mentions=allowed_mentions, files=attached, view=buttons
+            )
         elif response.type is discord.InteractionResponseType.deferred_channel_message:
             # Every deferral that thinks is ephemeral here; a component's silent deferral is not, and
             # editing its original response would overwrite the message the button is on.
             await interaction.edit_original_response(
-                content=first, attachments=[file] if file else [], view=None, allowed_mentions=allowed_mentions
+                content=first, attachments=[file] if file else [], view=view, allowed_mentions=allowed_mentions
             )
         else:
-            await interaction.followup.send(first, ephemeral=True, allowed_mentions=allowed_mentions, files=attached)
+            await interaction.followup.send(
+                first, ephemeral=True, allowed_mentions=allowed_mentions, files=attached, view=buttons
+            )
         for page in rest:
             await interaction.followup.send(page, ephemeral=True, allowed_mentions=allowed_mentions)
     except discord.HTTPException as exc:
@@ -243,17 +251,52 @@ class ChannelReply:
             suppress_embeds=True,  # a link in the prompt must not unfurl under the bot's name
         )
 
-    async def tell(self, text: Text) -> None:
+    async def tell(self, text: Text, view: discord.ui.View | None = None) -> None:
         if self.channel is None:
             return
         content = f"{self.member.mention} {text.render(self.locale)}"
         try:
-            await self.channel.send(content, allowed_mentions=discord.AllowedMentions(users=[self.member]))
+            await self.channel.send(
+                content, allowed_mentions=discord.AllowedMentions(users=[self.member]), view=view or MISSING
+            )
         except discord.HTTPException as exc:
             log.warning("Could not tell user %s in channel %s (HTTP %s)", self.member.id, self.channel_id, exc.status)
 
     async def finish(self, text: Text) -> None:
         return None  # the results mention the member
+
+
+_Reply = TypeVar("_Reply", bound=ChannelReply)
+
+
+async def member_reply(
+    guild: discord.Guild,
+    channel: discord.abc.GuildChannel | discord.Thread,
+    member_id: int,
+    *,
+    me: discord.Member,
+    locale: str | None,
+    gone: Text,
+    kind: type[_Reply],
+) -> _Reply:
+    """A member of `guild` in `channel` as a `kind` of reply, with the permissions of both as they are now.
+
+    The member is fetched every time: without the members intent the cache never learns of a role taken away.
+    Raises a Refusal with `gone` when the member has left the server.
+    """
+    try:
+        member = await guild.fetch_member(member_id)
+    except discord.NotFound:
+        raise Refusal(gone) from None
+    return kind(
+        channel if isinstance(channel, discord.abc.Messageable) else None,
+        member,
+        guild,
+        channel_id=channel.id,
+        permissions=channel.permissions_for(me),
+        member_permissions=channel.permissions_for(member),
+        locale=locale,
+    )
 
 
 class InteractionReply:
@@ -353,8 +396,8 @@ class InteractionReply:
             self.forced_private = True
         return message
 
-    async def tell(self, text: Text) -> None:
-        await send_ephemeral(self.interaction, text.render(self.locale))
+    async def tell(self, text: Text, view: discord.ui.View | None = None) -> None:
+        await send_ephemeral(self.interaction, text.render(self.locale), view=view)
 
     async def finish(self, text: Text) -> None:
         if not self.by_channel:  # otherwise the token is dead, and the mention in the channel told them

@@ -1,7 +1,8 @@
 """The edit runner: the one flow of every edit, whoever asked and how (`/edit`, Reroll, Remix, a region, the painter).
 
 check (before anything is spent) → acknowledge → claim the click → inputs with URLs that work → the use case
-(services/domain/editing.py: queue, quota, Model Hub, delivery through `ResultPoster`) → the audit entry → the summary.
+(services/domain/editing.py: queue, quota, screening, Model Hub, delivery through `ResultPoster`) → the audit entry →
+the summary. A screening refusal is told here, with its Appeal button (cogs/appeal_buttons.py).
 It talks to the member only through a `Reply` (cogs/reply.py): their interaction, or a channel when there is
 none (the painter) or no longer one (a dead token). A refusal is raised as a `Refusal`, for whoever called
 to tell: the interaction's error handler (cogs/failures.py) or the painter's page.
@@ -22,13 +23,15 @@ from typing import TYPE_CHECKING, cast
 
 import discord
 
+from cogs.appeal_buttons import appeal_view
 from cogs.audit import post_audit
 from cogs.base import jump_url, pictures_of, role_ids_of
 from cogs.delivery import ResultPoster
 from cogs.reply import Reply
-from services.domain.editing import EditProgress, EditService, Requester
+from services.domain.editing import EditProgress, EditService, Requester, Screen
 from services.domain.region_pictures import PictureRef, RegionPictures, RegionTarget, result_target
 from services.domain.remixing import RemixRules, RemixTarget, remix_form, reroll_form
+from services.domain.screening import ScreeningRefused, rules_of
 from services.domain.validation import CheckedEdit, TypedEdit
 from services.imaging.outpaint import Growth, plan_canvas
 from services.imaging.pictures import Picture
@@ -136,6 +139,9 @@ class EditRunner:
         settings = await self._remix_settings(reply)
         _check_may_post(reply)
         await self._remixing.check_consent(reply.member.id, job.owners)
+        if not job.prompt:
+            # Its pictures are on record but its prompt is not: the member who wrote it had it forgotten.
+            raise Refusal(Text(words.REROLL_PROMPT_FORGOTTEN))
         choice = await self._edits.check(reroll_form(job, self._channel_id(reply)), settings)
         # Acknowledged first: of two processes sharing a shard only one can, so only one claims for this click.
         await reply.acknowledge()
@@ -229,7 +235,7 @@ class EditRunner:
             job = await self._remixing.result_job(message.id)
             target = result_target(job, {a.id for a in message.attachments})
         else:
-            target = self.regions.upload_target(pictures_of(message, message.author.id), message.author.id)
+            target = await self.regions.upload_target(pictures_of(message, message.author.id), message.author.id)
         await self._remixing.check_consent(reply.member.id, target.owners)
         return target
 
@@ -297,12 +303,34 @@ class EditRunner:
             origin = _remix_origin(reply.guild_id, target.picture, parent_id, credit)
             await self._run(reply, dataclasses.replace(choice, image=image), settings, origin)
 
+    # --- an appeal the moderators approved
+
+    async def approved(self, reply: Reply, job_id: int) -> None:
+        """The refused job's edit again, as the member (`reply`), charged to them, unscreened: moderators approved."""
+        job = await self._remixing.job(job_id)
+        assert reply.guild_id is not None
+        _check_may_post(reply)  # the member's own right to post pictures there, as it is now
+        settings = await self._settings.get(reply.guild_id)
+        choice = await self._edits.check(reroll_form(job, self._channel_id(reply)), settings)
+        image, mask = await self._remixing.reroll_inputs(job)
+        origin = Origin(inputs_of=job.id if job.kept else None)
+        await self._run(reply, dataclasses.replace(choice, image=image, mask=mask), settings, origin, screened=False)
+
     # --- the shared tail
 
     async def _run(
-        self, reply: Reply, choice: CheckedEdit, settings: GuildSettings, origin: Origin | None = None
+        self,
+        reply: Reply,
+        choice: CheckedEdit,
+        settings: GuildSettings,
+        origin: Origin | None = None,
+        *,
+        screened: bool = True,
     ) -> None:
-        """Run the checked edit for a member already acknowledged, and tell them how it went."""
+        """Run the checked edit for a member already acknowledged, and tell them how it went.
+
+        `screened`: under the server's screening rules (all but an approved appeal's edit).
+        """
         assert reply.channel_id is not None  # every entry point is in a channel
         if origin is not None and origin.parent_job_id is not None and not reply.private:
             parent = await self._jobs.get(origin.parent_job_id)
@@ -325,12 +353,15 @@ class EditRunner:
 
         try:
             async with timer:
-                ended = await self._edits.run(choice, requester, deliver=poster, origin=origin, progress=progress)
+                screen = Screen(rules_of(settings), reply.locale) if screened else None
+                ended = await self._edits.run(
+                    choice, requester, deliver=poster, origin=origin, progress=progress, screen=screen
+                )
+            # Pictures the screening let through, of a batch it held some of, are posted: the audit logs them too.
+            logged = ended.refusal is None or (isinstance(ended.refusal, ScreeningRefused) and ended.delivered > 0)
+            if logged and settings.audit_channel_id is not None and ended.sent is not None:
+                await post_audit(self._client, reply, settings.audit_channel_id, ended.sent, poster, ended.delivered)
             if ended.refusal is None:
-                if settings.audit_channel_id is not None and ended.sent is not None:
-                    await post_audit(
-                        self._client, reply, settings.audit_channel_id, ended.sent, poster, ended.delivered
-                    )
                 await reply.finish(poster.summary(ended.delivered, time.monotonic() - started))
         except asyncio.CancelledError:
             # Only a shutdown cancels a job; the use case has already returned the quota.
@@ -350,7 +381,10 @@ class EditRunner:
             log.error("An edit failed after %d of its pictures were posted", poster.delivered, exc_info=error)
             failed = Text(words.FAILED_AFTER_DELIVERY, delivered=poster.delivered, requested=poster.requested)
             raise Refusal(failed) from error
-        if ended.refusal is not None:
+        if isinstance(ended.refusal, ScreeningRefused):
+            # Told here rather than raised: the member's refusal carries its Appeal button.
+            await reply.tell(ended.refusal.text, view=appeal_view(ended.refusal.case_id, reply.locale))
+        elif ended.refusal is not None:
             raise ended.refusal
 
     async def _remix_settings(self, reply: Reply) -> GuildSettings:

@@ -12,6 +12,7 @@ from cogs.base import ModeratorGroup, RetouchCog
 from cogs.failures import render
 from cogs.reply import send_ephemeral
 from cogs.translator import described
+from services.domain.screening import MAX_POLICY_CHARS, PRESETS, ScreeningRules, rules_of
 from services.imaging.limits import MAX_COUNT, MAX_SIDE, MIN_COUNT, MIN_SIDE, SIDE_MULTIPLE
 from services.storage.settings import GuildSettings
 from services.text import words
@@ -41,7 +42,16 @@ def describe_settings(settings: GuildSettings) -> list[Text]:
             words.SETTINGS_PRIVATE,
             state=Text(words.SETTINGS_ALLOWED if settings.private_results else words.SETTINGS_OFF),
         ),
+        _describe_screening(rules_of(settings)),
     ]
+
+
+def _describe_screening(rules: ScreeningRules) -> Text:
+    """The mode, the policy (a preset's name, or the moderators' words), and what a failed check does."""
+    preset = words.SCREENING_PRESETS.get(rules.policy)
+    policy = Text(preset) if preset else Text(words.SCREENING_OWN_POLICY, words=rules.policy[:200])
+    failure = Text(words.SCREENING_FAIL_ALLOW if rules.opens_on_failure else words.SCREENING_FAIL_REFUSE)
+    return Text(words.SETTINGS_SCREENING, mode=Text(words.SCREENING_MODES[rules.mode]), policy=policy, failure=failure)
 
 
 class SettingsCog(RetouchCog):
@@ -138,6 +148,42 @@ class SettingsCog(RetouchCog):
     async def private(self, interaction: discord.Interaction, results: Literal["allowed", "off"]) -> None:
         """Allow members to ask for results only they see, or turn that off."""
         await self._update(interaction, private_results=results == "allowed")
+
+    @retouch.command(name="screening")
+    @app_commands.describe(
+        mode=words.OPTION_SCREENING_MODE,
+        policy=words.OPTION_SCREENING_POLICY,
+        on_failure=words.OPTION_SCREENING_ON_FAILURE,
+    )
+    async def screening(
+        self,
+        interaction: discord.Interaction,
+        mode: Literal["off", "prompts", "pictures"],
+        policy: app_commands.Range[str, 1, MAX_POLICY_CHARS] | None = None,
+        on_failure: Literal["refuse", "allow"] | None = None,
+    ) -> None:
+        """Screen prompts and pictures with a model against this server's policy before anything is spent."""
+        changes: dict[str, object] = {"screening_mode": mode}
+        if policy is not None:
+            words_given = " ".join(policy.split())
+            if not words_given:
+                raise Refusal(Text(words.SCREENING_POLICY_EMPTY, max=MAX_POLICY_CHARS), field="policy")
+            changes["screening_policy"] = words_given.lower() if words_given.lower() in PRESETS else words_given
+            # A new policy brings its own default for a failed check, unless one is given with it.
+            changes["screening_fail_open"] = None
+        if on_failure is not None:
+            changes["screening_fail_open"] = on_failure == "allow"
+        await self._update(interaction, **changes)
+
+    @screening.autocomplete("policy")
+    async def _policy_presets(self, interaction: discord.Interaction, typed: str) -> list[app_commands.Choice[str]]:
+        """The presets, in the moderator's language; anything else they type is their own policy."""
+        locale = interaction.locale.value
+        return [
+            app_commands.Choice(name=f"{key}: {Text(label).render(locale)}", value=key)
+            for key, label in words.SCREENING_PRESETS.items()
+            if typed.lower() in key or typed.lower() in Text(label).render(locale).lower()
+        ]
 
     async def _update(self, interaction: discord.Interaction, **changes: object) -> None:
         assert interaction.guild_id is not None

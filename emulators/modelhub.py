@@ -4,6 +4,9 @@ It serves, on ``127.0.0.1`` and a random port:
 
 * ``GET /v1/models``: the OpenAI model list (chat, embedding and image models mixed, no capability
   field);
+* ``POST /v1/chat/completions``: OpenAI's chat completions (text and ``image_url`` parts), validated against
+  OpenAI's own request schema (``openai/chat_completions.json``, vendored with its source), answering the
+  screening verdicts a test scripts (:meth:`ModelHubEmulator.verdict`) as the assistant's JSON content;
 * ``POST /v1/images/edits``: the documented ``multipart/form-data`` contract of
   ``seeds/ionos-image-edits.md``. The input (``url``) and the optional ``mask_image`` are really
   fetched over HTTP with aiohttp, or decoded from ``data:image/...;base64,`` URLs, and the answer
@@ -52,19 +55,29 @@ import random
 import re
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn
 
 import aiohttp
 import yarl
 from aiohttp import web
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
 from PIL import Image, UnidentifiedImageError
 
 EDIT_MODEL = "black-forest-labs/FLUX.2-klein-4B"
 """The documented image-editing model (edits are accepted with it by default)."""
 
+SCREENING_MODEL = "mistralai/Mistral-Small-24B-Instruct"
+"""The vision-capable chat model the Model Hub serves (text and image input on chat completions)."""
+
+CHAT_MODELS: tuple[str, ...] = ("meta-llama/Llama-3.3-70B-Instruct", SCREENING_MODEL)
+"""The listed models that answer chat completions (``chat_models`` replaces them)."""
+
 DEFAULT_MODELS: tuple[str, ...] = (
     "meta-llama/Llama-3.3-70B-Instruct",
+    SCREENING_MODEL,
     "BAAI/bge-m3",
     "black-forest-labs/FLUX.1-schnell",
     EDIT_MODEL,
@@ -98,6 +111,54 @@ _SIZE = re.compile(r"([0-9]+)x([0-9]+)")
 _FETCH_TIMEOUT = aiohttp.ClientTimeout(total=10)
 _TRICKLE_TICK = 0.05
 _CLIENT_MAX_SIZE = 256 * 1024 * 1024
+_CHAT_SCHEMA = Path(__file__).with_name("openai") / "chat_completions.json"
+ALLOWED_VERDICT: dict[str, Any] = {
+    "allowed": True,
+    "category": "none",
+    "reason": "Nothing in it goes against the policy.",
+}
+"""What the screening model answers when no verdict is scripted."""
+
+
+def _chat_validator() -> Draft202012Validator:
+    """OpenAI's CreateChatCompletionRequest, every $ref resolved inside the vendored document."""
+    document = json.loads(_CHAT_SCHEMA.read_text())
+    return Draft202012Validator({**document, "$ref": "#/components/schemas/CreateChatCompletionRequest"})
+
+
+@dataclass
+class ChatRequest:
+    """One ``POST /v1/chat/completions`` as received (rejected ones included)."""
+
+    authorization_ok: bool
+    body: Any = None
+    """The JSON body, or None when it was not JSON."""
+    status: int = 0
+    """The HTTP status the emulator answered (0 while it is being handled)."""
+
+    def _parts(self, role: str) -> list[dict[str, Any]]:
+        messages = self.body.get("messages") if isinstance(self.body, dict) else None
+        parts: list[dict[str, Any]] = []
+        for message in messages if isinstance(messages, list) else []:
+            if isinstance(message, dict) and message.get("role") == role:
+                content = message.get("content")
+                parts += [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
+        return parts
+
+    @property
+    def system(self) -> str:
+        """The system message's text (the screening instructions)."""
+        return "\n".join(part.get("text", "") for part in self._parts("system"))
+
+    @property
+    def text(self) -> str:
+        """The user message's text parts, joined."""
+        return "\n".join(part.get("text", "") for part in self._parts("user") if part.get("type") == "text")
+
+    @property
+    def image_urls(self) -> list[str]:
+        """The user message's ``image_url`` parts' URLs."""
+        return [part["image_url"]["url"] for part in self._parts("user") if part.get("type") == "image_url"]
 
 
 @dataclass
@@ -149,6 +210,8 @@ class Fault:
     """Return noise-filled PNGs of this (width, height) instead, which do not compress."""
     trickle_bytes_per_s: int | None = None
     """Stream the answer at about this many bytes per second."""
+    content: str | None = None
+    """Chat completions only: answer 200 with this as the assistant's content, verbatim (e.g. not JSON)."""
 
 
 def expected_image(source: bytes, mask: bytes | None, size: tuple[int, int], index: int) -> Image.Image:
@@ -256,7 +319,8 @@ class ModelHubEmulator:
     Over either → 429 with ``Retry-After``. An ``n`` above ``image_burst`` can never pass.
 
     ``models`` replaces the listed models; ``edit_models`` (default: :data:`EDIT_MODEL`) says which
-    of them can edit images.
+    of them can edit images, ``chat_models`` (default: :data:`CHAT_MODELS`) which answer chat completions.
+    A chat completion spends a request token, never an image token.
     """
 
     def __init__(
@@ -269,11 +333,17 @@ class ModelHubEmulator:
         request_burst: int = 10,
         models: list[str] | None = None,
         edit_models: list[str] | None = None,
+        chat_models: list[str] | None = None,
     ) -> None:
         self.token = token
         self.models: list[str] = list(DEFAULT_MODELS if models is None else models)
         self.edit_models: list[str] = [EDIT_MODEL] if edit_models is None else list(edit_models)
+        self.chat_models: list[str] = list(CHAT_MODELS if chat_models is None else chat_models)
         self.requests: list[EditRequest] = []
+        self.chat_requests: list[ChatRequest] = []
+        self._verdicts: list[dict[str, Any]] = []
+        self._chat_faults: list[Fault] = []
+        self._chat_validator = _chat_validator()
         self.model_list_calls = 0
         self.rate_limited_count = 0
         self.base_url = ""
@@ -293,6 +363,7 @@ class ModelHubEmulator:
         app = web.Application(client_max_size=_CLIENT_MAX_SIZE)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/images/edits", self._edits)
+        app.router.add_post("/v1/chat/completions", self._chat)
         self._session = aiohttp.ClientSession(timeout=_FETCH_TIMEOUT)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -324,6 +395,16 @@ class ModelHubEmulator:
     def inject(self, fault: Fault, times: int = 1) -> None:
         """Queue ``fault`` for the next ``times`` edit requests (queued faults are used in order)."""
         self._faults.extend([fault] * times)
+
+    def verdict(self, allowed: bool, category: str = "none", reason: str = "", times: int = 1) -> None:
+        """Queue the screening verdict of the next ``times`` chat completions (then :data:`ALLOWED_VERDICT` again)."""
+        self._verdicts.extend([{"allowed": allowed, "category": category, "reason": reason}] * times)
+
+    def inject_chat(self, fault: Fault, times: int = 1) -> None:
+        """Queue ``fault`` for the next ``times`` chat completions: ``status`` (with ``body``, ``headers``),
+        ``delay`` (a timeout for a client that waits less), ``malformed_json`` (a truncated body), ``content``
+        (the assistant's words verbatim)."""
+        self._chat_faults.extend([fault] * times)
 
     def fail_fetches(self, url_prefix: str) -> None:
         """Make fetching any ``url``/``mask_image`` starting with ``url_prefix`` fail (as HTTP 404)."""
@@ -364,6 +445,78 @@ class ModelHubEmulator:
         if fault is not None and fault.trickle_bytes_per_s:
             return await self._trickle(request, response, fault.trickle_bytes_per_s)
         return response
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        """``POST /v1/chat/completions``: record, apply the next chat fault, validate, answer the next verdict."""
+        record = ChatRequest(authorization_ok=self._authorized(request))
+        self.chat_requests.append(record)
+        try:
+            record.body = await request.json()
+        except ValueError:
+            record.body = None
+        fault = self._chat_faults.pop(0) if self._chat_faults else None
+        if fault is not None and fault.delay > 0:
+            await self._sleep(fault.delay)
+        try:
+            response = await self._chat_answer(record, fault)
+        except _Rejected as rejected:
+            response = rejected.response
+        if fault is not None and fault.headers:
+            response.headers.update(fault.headers)
+        record.status = response.status
+        return response
+
+    async def _chat_answer(self, record: ChatRequest, fault: Fault | None) -> web.Response:
+        if fault is not None and fault.status is not None:
+            return _fault_body_response(fault.status, fault.body)
+        if fault is not None and fault.malformed_json:
+            return web.Response(body=MALFORMED_JSON, content_type="application/json")
+        if not record.authorization_ok:
+            return web.json_response(UNAUTHORIZED_BODY, status=401)
+        if self._request_bucket is not None:
+            self._spend(self._request_bucket, 1, f"{self._request_bucket.rate:g} requests per second")
+        body = record.body
+        if not isinstance(body, dict):
+            _invalid("The request body must be a JSON object", None)
+        error = best_match(self._chat_validator.iter_errors(body))
+        if error is not None:
+            param = ".".join(str(step) for step in error.absolute_path) or None
+            _invalid(f"Invalid request: {param or 'body'}: {error.message[:300]}", param)
+        # OpenAI's own rule for JSON mode (its error says so): a prompt that never asks for JSON fails here.
+        json_mode = body.get("response_format") == {"type": "json_object"}
+        if json_mode and "json" not in json.dumps(body.get("messages")).lower():
+            _invalid(
+                "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
+                "messages",
+            )
+        model = body["model"]
+        if model not in self.models:
+            _reject(404, openai_error(f"The model '{model}' does not exist", "model", "model_not_found"))
+        if model not in self.chat_models:
+            _invalid(f"The model '{model}' does not support chat completions", "model")
+        for url in record.image_urls:
+            await self._check_chat_image(url)
+        if fault is not None and fault.content is not None:
+            content = fault.content
+        else:
+            content = json.dumps(self._verdicts.pop(0) if self._verdicts else ALLOWED_VERDICT)
+        return web.json_response(
+            {
+                "id": f"chatcmpl-{len(self.chat_requests)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                ],
+                "usage": {"prompt_tokens": 100, "completion_tokens": 30, "total_tokens": 130},
+            }
+        )
+
+    async def _check_chat_image(self, url: str) -> None:
+        """An image part must be an http(s) URL the emulator can fetch, or a data URL of a real image."""
+        _check_image_reference(url, "messages")
+        await self._load_image(url, "messages")
 
     async def _read_form(self, request: web.Request, record: EditRequest) -> str | None:
         """Fill ``record.fields``/``field_names`` from a multipart or urlencoded body.

@@ -22,3 +22,20 @@ async def global_stack(tmp_path):
     async with loopback_stack(tmp_path, dev_guild_id=None) as running:
         yield running
         assert_nothing_leaked(running)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """What tests measured (`record_property("figures", …)`), shown at the end of every run, passed or not: the
+    fault tests' figures reach CI's log without `-s`."""
+    lines = [
+        f"{report.nodeid}: {value}"
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        if report.when == "call"
+        for name, value in report.user_properties
+        if name == "figures"
+    ]
+    if lines:
+        terminalreporter.section("measured figures")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -41,12 +41,19 @@ async def fresh_postgres_database() -> AsyncIterator[str]:
     admin = await asyncpg.connect(admin_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
         parts = urlsplit(admin_url)
         yield urlunsplit(parts._replace(path=f"/{name}"))
     finally:
-        # FORCE ends connections a failed test may have left open.
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        # A connection of its own: the test may have restarted the server meanwhile.
+        admin = await asyncpg.connect(admin_url)
+        try:
+            # FORCE ends connections a failed test may have left open.
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -36,14 +36,22 @@ def make_config(discord: DiscordEmulator, hub: ModelHubEmulator, database_url: s
 
 
 @contextlib.asynccontextmanager
-async def running_bot(config: Config, discord: DiscordEmulator) -> AsyncIterator[bot_module.RetouchBot]:
-    """Run `bot.main()` (the product's own lifecycle) until the block ends."""
+async def running_bot(
+    config: Config, discord: DiscordEmulator, *, owns_guild: bool = True
+) -> AsyncIterator[bot_module.RetouchBot]:
+    """Run `bot.main()` (the product's own lifecycle) until the block ends.
+
+    `owns_guild` False: a process whose shards do not include the test guild's; it is waited for until ready.
+    """
     started: asyncio.Future[bot_module.RetouchBot] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(bot_module.main(config, on_started=started.set_result))
     try:
         bot = await asyncio.wait_for(asyncio.shield(started), 10)
         # This bot's own GUILD_CREATE, not an earlier process's: interactions need the live connection.
-        await until(lambda: bot.get_guild(discord.guild_id) is not None, 10, "the bot's own GUILD_CREATE")
+        if not owns_guild:
+            await until(bot.is_ready, 10, "the bot's shards")
+        else:
+            await until(lambda: bot.get_guild(discord.guild_id) is not None, 10, "the bot's own GUILD_CREATE")
         await until(lambda: "edit" in discord.commands, 10, "the command sync")
         yield bot
     finally:

@@ -24,7 +24,8 @@ import pytest
 from PIL import Image
 
 from services.imaging.pictures import Picture
-from services.storage.database import Database
+from services.outside.config import load_config
+from services.storage.database import Database, lock_key
 from services.storage.jobs import JobStore, NewJob
 from services.storage.privacy import PrivacyStore
 from tests.discord_payloads import TEST_USER_AGENT
@@ -36,6 +37,24 @@ if TYPE_CHECKING:  # tests.stack imports tests.harness, which waits with `until`
     from tests.stack import Stack
 
 DAY = 86_400
+
+
+def read_variables(env: dict[str, str]) -> set[str]:
+    """Every environment variable the configuration asks `env` for (services/outside/config.py's load_config)."""
+    asked: set[str] = set()
+
+    class Recording(dict[str, str]):
+        def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+            asked.add(key)
+            return super().get(key, default)
+
+        def __getitem__(self, key: str) -> str:
+            asked.add(key)
+            return super().__getitem__(key)
+
+    load_config(Recording(env))
+    return asked
+
 
 # ----------------------------------------------------------------------------- waiting on state
 
@@ -182,6 +201,12 @@ async def panel_of(record) -> dict:
     panel = record.original
     assert panel["flags"] & EPHEMERAL
     return panel
+
+
+def paint_link(panel: dict) -> str:
+    """The region panel's "Paint in browser" link."""
+    [url] = [c["url"] for c in walk(panel["components"]) if c.get("label") == "Paint in browser"]
+    return url
 
 
 async def redrawn(stack: Stack, panel: dict, record) -> dict:
@@ -352,3 +377,79 @@ async def file_bytes(db: Database) -> bytes:
         if os.environ.get("CI") == "true":
             raise
         pytest.skip(f"the test process cannot read {directory}; run it as the server's user or root")
+
+
+async def liveness_backends(db: Database, instance_id: str) -> list[int]:
+    """The PostgreSQL backends holding the liveness lock of the bot process (or store) that is `instance_id`."""
+    key = lock_key(f"instance:{instance_id}") & 0xFFFF_FFFF_FFFF_FFFF  # a bigint key is two 32-bit halves
+    rows = await db.fetch_all(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        " AND classid::bigint = ? AND objid::bigint = ?",
+        key >> 32,
+        key & 0xFFFF_FFFF,
+    )
+    return [row[0] for row in rows]
+
+
+class CuttableProxy:
+    """A loopback TCP proxy to `port` that a test can cut: every connection dropped, new ones closed at once.
+
+    Stands for the network between the bot and its database: `cut()` makes the database unreachable,
+    `restore()` reachable again. `refused` counts connections turned away while cut.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.target_port = port
+        self.port = 0
+        self.refused = 0
+        self._cut = False
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def __aenter__(self) -> CuttableProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        self._drop_all()
+        await self._server.wait_closed()
+
+    def cut(self) -> None:
+        self._cut = True
+        self._drop_all()
+
+    def restore(self) -> None:
+        self._cut = False
+
+    def _drop_all(self) -> None:
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._cut:
+            self.refused += 1
+            writer.transport.abort()
+            return
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, upstream_writer}
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            except (OSError, RuntimeError):
+                pass
+            finally:
+                sink.transport.abort()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        self._writers -= {writer, upstream_writer}

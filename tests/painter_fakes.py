@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -50,9 +51,14 @@ class FakeBackend:
     answer: PainterAnswer = field(default_factory=lambda: PainterAnswer("queued", "Queued: you are first in line."))
     fail: Exception | None = None
     gone: bool = False
+    hold: asyncio.Event | None = None  # when given, the picture is served once it is set (a slow download)
+    fetches: int = 0
     submissions: list[Submission] = field(default_factory=list)
 
     async def fetch_picture(self, claim: PainterClaim) -> bytes:
+        self.fetches += 1
+        if self.hold is not None:
+            await self.hold.wait()
         if self.gone:
             raise Refusal(Text("The message with this picture was deleted."))
         return self.picture
@@ -80,12 +86,14 @@ class Painter:
 
 
 @asynccontextmanager
-async def painter_server(tmp_path: Path, backend: FakeBackend, clock: Clock) -> AsyncIterator[Painter]:
+async def painter_server(
+    tmp_path: Path, backend: FakeBackend, clock: Clock, *, mount: str = ""
+) -> AsyncIterator[Painter]:
     """The painter's routes on an aiohttp server at 127.0.0.1, with links made by a SQLite-backed issuer."""
     async with open_database(f"sqlite:///{tmp_path / 'painter.db'}") as db:
         tokens = await PainterTokens.open(db, clock=clock)
         app = web.Application()
-        add_painter_routes(app, tokens, backend)
+        add_painter_routes(app, tokens, backend, mount=mount)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         try:

@@ -51,7 +51,8 @@ async def loopback_stack(tmp_path: Path, **overrides: Any) -> AsyncIterator[Stac
     root.setLevel(logging.DEBUG)
     try:
         async with DiscordEmulator() as discord, ModelHubEmulator() as hub:
-            config = make_config(discord, hub, f"sqlite:///{tmp_path / 'retouch.db'}", **overrides)
+            database_url = overrides.pop("database_url", f"sqlite:///{tmp_path / 'retouch.db'}")
+            config = make_config(discord, hub, database_url, **overrides)
             with discord.patch_discord():
                 async with running_bot(config, discord) as bot:
                     yield Stack(discord, hub, bot, config, logs)

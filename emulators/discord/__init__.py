@@ -12,7 +12,8 @@ body validated against ``openapi.json``, Discord's own document), ``emulator`` (
 What it models (each checked against discord.py 2.7's source and Discord's documentation):
 
 * Login (``/users/@me``, ``/oauth2/applications/@me``), ``GET /gateway`` (no token needed) and
-  ``GET /gateway/bot`` (token needed; ``shards``, ``session_start_limit``), guilds and members reads.
+  ``GET /gateway/bot`` (token needed; ``shards``, ``session_start_limit``), guilds and members reads,
+  ``POST /users/@me/channels`` (the bot's one DM channel with a user, opened on first use).
   A server the bot is not in: ``GET /guilds/{id}`` 404 10004 (discord-api-docs#5840), its members,
   guild commands and channels 403 50001 Missing Access; it is in no READY or GUILD_CREATE.
 * Gateway: HELLO, heartbeat ACKs, IDENTIFY (bad token → 4004; a privileged intent the application

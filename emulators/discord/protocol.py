@@ -185,6 +185,7 @@ class MessageType(IntEnum):
 class ChannelType(IntEnum):
     GUILD_TEXT = 0
     DM = 1
+    GUILD_VOICE = 2
     GROUP_DM = 3
 
 
@@ -242,6 +243,7 @@ class ErrorCode(IntEnum):
     EMPTY_MESSAGE = 50006
     MISSING_PERMISSIONS = 50013
     INVALID_WEBHOOK_TOKEN = 50027
+    INVALID_RECIPIENTS = 50033
     INVALID_FORM_BODY = 50035
     INVALID_JSON = 50109
 

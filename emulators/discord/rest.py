@@ -368,6 +368,24 @@ class Rest(Parts):
             raise ApiError(404, ErrorCode.UNKNOWN_USER, "Unknown User")
         return 200, user
 
+    @route("POST", "/users/@me/channels")
+    async def _create_dm(self, req: ApiRequest) -> Reply:
+        # "Create DM": the existing DM with the recipient, else a new one (docs: resources/user#create-dm).
+        body = req.body if isinstance(req.body, dict) else {}
+        recipient = self.users.get(snowflake_param(str(body.get("recipient_id", ""))))
+        if recipient is None:
+            raise ApiError(400, ErrorCode.INVALID_RECIPIENTS, "Invalid Recipient(s)")
+        found = next(
+            (
+                channel_id
+                for channel_id, channel in self.channels.items()
+                if self.is_bot_dm(channel) and channel["recipients"][0]["id"] == recipient["id"]
+            ),
+            None,
+        )
+        channel_id = found if found is not None else self.add_dm_channel(recipient)
+        return 200, self.channels[channel_id]
+
     @route("GET", "/oauth2/applications/@me")
     async def _get_application(self, req: ApiRequest) -> Reply:
         return 200, {

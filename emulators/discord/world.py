@@ -44,6 +44,8 @@ class Guild:
     preferred_locale: str = "en-US"
     # Per user: a fixed permissions value for interaction payloads (see add_member(permissions=)).
     permission_overrides: dict[int, int] = field(default_factory=dict)
+    # Per user in a voice channel: its voice state (sent in GUILD_CREATE; see join_voice).
+    voice_states: dict[int, dict] = field(default_factory=dict)
 
     @property
     def upload_limit(self) -> int:
@@ -162,22 +164,45 @@ class World(Parts):
 
     def add_channel(self, name: str, *, guild_id: int | None = None) -> int:
         """Adds a text channel to a guild (default: ``guild_id``) and returns its id."""
-        guild = self.guild(guild_id)
+        return self._add_guild_channel(self.guild(guild_id), name, ChannelType.GUILD_TEXT, {"topic": None})
+
+    def _add_guild_channel(self, guild: Guild, name: str, kind: ChannelType, extra: dict) -> int:
         channel_id = self._snowflake()
         guild.channel_ids.append(channel_id)
         self.channels[channel_id] = {
             "id": str(channel_id),
-            "type": ChannelType.GUILD_TEXT,
+            "type": kind,
             "guild_id": str(guild.id),
             "name": name,
             "position": len(guild.channel_ids) - 1,
             "permission_overwrites": [],
-            "topic": None,
             "nsfw": False,
             "parent_id": None,
             "last_message_id": None,
             "rate_limit_per_user": 0,
             "flags": 0,
+            **extra,
+        }
+        return channel_id
+
+    def join_voice(self, user: dict, *, guild_id: int | None = None) -> int:
+        """Puts ``user`` in a new voice channel of a guild (default: ``guild_id``); returns the channel's id.
+        Only the voice state of a login's GUILD_CREATE is modelled (no VOICE_STATE_UPDATE, no audio): what makes
+        discord.py cache the member without the members intent."""
+        guild = self.guild(guild_id)
+        voice = {"bitrate": 64000, "user_limit": 0, "rtc_region": None}
+        channel_id = self._add_guild_channel(guild, f"voice-{user['id']}", ChannelType.GUILD_VOICE, voice)
+        guild.voice_states[int(user["id"])] = {
+            "channel_id": str(channel_id),
+            "user_id": str(user["id"]),
+            "session_id": f"session-{user['id']}",
+            "deaf": False,
+            "mute": False,
+            "self_deaf": False,
+            "self_mute": False,
+            "self_video": False,
+            "suppress": False,
+            "request_to_speak_timestamp": None,
         }
         return channel_id
 
@@ -398,7 +423,7 @@ class World(Parts):
             "large": False,
             "unavailable": False,
             "joined_at": members[0]["joined_at"],
-            "voice_states": [],
+            "voice_states": list(guild.voice_states.values()),
             "presences": [],
             "stage_instances": [],
             "guild_scheduled_events": [],

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from services.domain.upstream import HubAnswer, HubRequest, ModelHubBadRequestError
+from services.domain.upstream import HubAnswer, HubRequest, ModelHubBadRequestError, ModelHubError
 from services.imaging.images import to_data_url
 from services.imaging.kept_inputs import KeptPicture
 from services.storage.jobs import InputRole
@@ -80,9 +80,16 @@ async def send_upstream(hub: Hub, plan: PlannedEdit, kept: KeptCopies, *, paced:
         if not _names_input_url(exc) or (plan.image_url is None and plan.mask_url is None):
             raise
         log.info("The Model Hub could not fetch an input by URL (%s); retrying with its bytes", exc)
+        spent = exc.billable_images
     fallback = dataclasses.replace(
         request,
         url=await data_url("source"),
         mask_image=await data_url("mask") if plan.has_mask else None,
     )
-    return await hub.edit(fallback)
+    # What the first call may have cost counts with the fallback's, whichever way it ends.
+    try:
+        answer = await hub.edit(fallback)
+    except ModelHubError as exc:
+        exc.billable_images += spent
+        raise
+    return dataclasses.replace(answer, billable_images=answer.billed + spent)

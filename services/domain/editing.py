@@ -1,4 +1,5 @@
-"""The edit use case: admit, reserve, read and keep the inputs, record, wait, call the Model Hub, deliver, settle.
+"""The edit use case: admit, reserve, read and keep the inputs, record, screen, wait, call the Model Hub, screen the
+results, deliver, settle.
 
 Nothing is downloaded before the member is known to be served (a place in line, quota reserved), and no
 picture bytes stay in memory while a job waits in line: the inputs are kept in the job's record (its
@@ -28,13 +29,16 @@ from services.domain.edit_refusals import cooldown_refusal, queue_closed, queue_
 from services.domain.edit_upstream import Hub, PlannedEdit, send_upstream
 from services.domain.job_queue import JobQueue, QueueClosed, QueueRefused, Ticket
 from services.domain.rejections import CoolingDown, RejectionTracker
+from services.domain.screening import Screening, ScreeningRefused, ScreeningRules, Stage, Verdict, refusal_text
 from services.domain.upstream import ModelHubBadRequestError, ModelHubContentPolicyError, ModelHubError
 from services.domain.validation import CheckedEdit, TypedEdit, validate
 from services.imaging.images import to_data_url
 from services.imaging.kept_inputs import KeptPicture
 from services.imaging.pictures import Picture
+from services.storage.database import outlast, unreachable
 from services.storage.jobs import InputRole, JobStore, NewJob, Origin
-from services.storage.quota import QuotaExceeded, QuotaStore
+from services.storage.quota import SETTLE_PATIENCE_SECONDS, QuotaExceeded, QuotaStore, Reservation
+from services.storage.screening_cases import CaseStore, NewCase
 from services.storage.settings import GuildSettings
 from services.text import words
 from services.text.refusal import Refusal
@@ -57,6 +61,7 @@ class EditOutcome(enum.Enum):
     REFUSED_INPUT = "refused_input"
     REFUSED_QUOTA = "refused_quota"
     REFUSED_QUEUE = "refused_queue"
+    REFUSED_SCREENING = "refused_screening"  # the server's screening refused the prompt, the input or every result
     UPSTREAM_ERROR = "upstream_error"
     DISCORD_ERROR = "discord_error"
     CANCELLED = "cancelled"
@@ -119,6 +124,14 @@ class Requester:
 
 
 @dataclass(frozen=True)
+class Screen:
+    """The server's screening rules for one edit, and the member's language for the reason."""
+
+    rules: ScreeningRules
+    locale: str | None = None
+
+
+@dataclass(frozen=True)
 class EditProgress:
     """Where a running edit stands: waiting in line (where, how long), or editing."""
 
@@ -146,11 +159,20 @@ class Delivery:
     async def posted(self, pictures: Sequence[Picture]) -> None:
         """One message went out with these pictures: they are charged, and recorded for its buttons."""
         self.delivered += len(pictures)
-        await self._jobs.add_results(self.job_id, pictures)
+        # Recorded even if the database is away for a while: without the record its buttons would not work. (Should
+        # a commit's answer be the thing lost, the retry records the message twice: a picture offered twice to Remix.)
+        await outlast(lambda: self._jobs.add_results(self.job_id, pictures), SETTLE_PATIENCE_SECONDS)
 
     async def withdrawn(self) -> bool:
         """Whether the job was deleted meanwhile (its Delete button): then nothing more is posted or charged."""
-        job = await self._jobs.get(self.job_id)
+        try:
+            job = await self._jobs.get(self.job_id)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            # The picture is out already and must be counted (and charged); a Delete cannot be checked just now.
+            log.warning("Could not check whether job %d was deleted (%r); delivering on", self.job_id, exc)
+            return False
         return job is not None and job.status == "deleted"
 
 
@@ -196,6 +218,8 @@ class EditService:
         rejections: RejectionTracker | None = None,
         observer: EditObserver | None = None,
         progress_interval: float = PROGRESS_INTERVAL,
+        screening: Screening | None = None,
+        cases: CaseStore | None = None,
     ) -> None:
         self._rejections = rejections or RejectionTracker()
         self._queue = queue
@@ -207,6 +231,8 @@ class EditService:
         self._max_input_bytes = max_input_bytes
         self._observer = observer
         self._progress_interval = progress_interval
+        self._screening = screening
+        self._cases = cases
 
     async def check(self, form: TypedEdit, settings: GuildSettings) -> CheckedEdit:
         """The one check of every entry point, before anything is spent; its refusal counts as `refused_input`."""
@@ -229,8 +255,9 @@ class EditService:
         deliver: Deliver,
         origin: Origin | None = None,
         progress: ShowProgress | None = None,
+        screen: Screen | None = None,
     ) -> EndedEdit:
-        """One edit, start to end; the ending says how it went.
+        """One edit, start to end; the ending says how it went. `screen`: the server's screening, when it is on.
 
         Cancellation propagates after settling (the observer counts it as `cancelled`); so does any
         unexpected error, which the observer does not count: the caller logs it and apologises.
@@ -252,7 +279,9 @@ class EditService:
         attempt = _Attempt()
         try:
             return self._ended(
-                await self._run_admitted(choice, requester, origin or Origin(), ticket, deliver, progress, attempt)
+                await self._run_admitted(
+                    choice, requester, origin or Origin(), ticket, deliver, progress, attempt, screen
+                )
             )
         except asyncio.CancelledError:
             self._ended(EndedEdit(EditOutcome.CANCELLED, choice.count, attempt.delivered))
@@ -277,8 +306,10 @@ class EditService:
         deliver: Deliver,
         progress: ShowProgress | None,
         attempt: _Attempt,
+        screen: Screen | None = None,
     ) -> EndedEdit:
         started = time.monotonic()
+        screening = screen if screen is not None and screen.rules.on and self._screening is not None else None
         # No word before the first tick: the deferral already shows the member that the bot is at work, and
         # one more edit of it per job would be a REST call on the loop that every later acknowledgement waits for.
         # Quota before any download: a member who cannot be served costs no download and no decode.
@@ -293,21 +324,42 @@ class EditService:
         job_id: int | None = None
         delivery: Delivery | None = None
         sent: SentEdit | None = None
+        billed = 0  # images the Model Hub may have billed for this edit, retries included
         try:
             try:
                 plan, recorded = await self._record(choice, requester, origin)
             except Refusal as refused:
                 return EndedEdit(EditOutcome.REFUSED_INPUT, choice.count, refusal=refused)
             job_id = recorded
+            if screening is not None:
+                # Before the line and the image call: a refused prompt or input costs no image and no wait.
+                source = (await self._jobs.kept_inputs(recorded))["source"].data
+                verdict = await self._screen_input(screening, plan.prompt, source)
+                if not verdict.allowed:
+                    text = refusal_text(verdict)
+                    screened_out = await self._refused(requester, recorded, "input", verdict, screening, text)
+                    return EndedEdit(EditOutcome.REFUSED_SCREENING, choice.count, refusal=screened_out, job_id=job_id)
             async with self._showing(progress, ticket, choice.count, started), self._queue.running(ticket):
                 if self._observer is not None and ticket.waited is not None:
                     self._observer.queue_waited(ticket.waited)
                 answer = await send_upstream(self._hub, plan, lambda: self._jobs.kept_inputs(recorded), paced=True)
-            sent = _sent(plan, await self._jobs.kept_inputs(recorded))
-            delivery = attempt.delivery = Delivery(job_id, sent, [image.data for image in answer.images], self._jobs)
+            billed = answer.billed
+            # The pictures are paid for upstream: a database away for a while delays them, it does not lose them.
+            sent = _sent(plan, await outlast(lambda: self._jobs.kept_inputs(recorded), SETTLE_PATIENCE_SECONDS))
+            pictures = [image.data for image in answer.images]
+            held_back: ScreeningRefused | None = None
+            if screening is not None and screening.rules.mode == "pictures":
+                # Each result before it is posted; one held back is not posted, so not charged (the budget
+                # still counts it: the Model Hub billed it).
+                pictures, held_back = await self._screen_results(screening, requester, recorded, plan.prompt, pictures)
+                if not pictures:
+                    assert held_back is not None
+                    return EndedEdit(EditOutcome.REFUSED_SCREENING, choice.count, 0, held_back, sent, job_id)
+            delivery = attempt.delivery = Delivery(job_id, sent, pictures, self._jobs)
             await deliver(delivery)
         except ModelHubError as exc:
             log.info("Edit for user %s failed upstream: %r", requester.user_id, exc)
+            billed = exc.billable_images
             if isinstance(exc, ModelHubContentPolicyError | ModelHubBadRequestError):
                 self._rejections.record(requester.guild_id, requester.user_id, choice.count)
             delivered = delivery.delivered if delivery else 0
@@ -317,12 +369,52 @@ class EditService:
             assert delivery is not None
             return EndedEdit(EditOutcome.DISCORD_ERROR, choice.count, delivery.delivered, exc, sent, job_id)
         finally:
-            await settle_surely(self._settle(reservation.id, job_id, delivery.delivered if delivery else 0))
+            await settle_surely(self._settle(reservation, job_id, delivery.delivered if delivery else 0, billed))
         if delivery.delivered == 0:
             nothing = Refusal(Text(words.DELIVERED_NOTHING))
             return EndedEdit(EditOutcome.DISCORD_ERROR, choice.count, 0, nothing, sent, job_id)
         outcome = EditOutcome.DELIVERED if delivery.delivered >= choice.count else EditOutcome.PARTIAL
-        return EndedEdit(outcome, choice.count, delivery.delivered, None, sent, job_id)
+        return EndedEdit(outcome, choice.count, delivery.delivered, held_back, sent, job_id)
+
+    async def _screen_input(self, screen: Screen, prompt: str, source: bytes) -> Verdict:
+        assert self._screening is not None
+        return await self._screening.check_input(screen.rules, prompt, source, screen.locale)
+
+    async def _screen_results(
+        self, screen: Screen, requester: Requester, job_id: int, prompt: str, pictures: list[bytes]
+    ) -> tuple[list[bytes], ScreeningRefused | None]:
+        """The results the rules let through, and the refusal (with its case) for those held back, if any."""
+        assert self._screening is not None
+        screening = self._screening
+        verdicts = await asyncio.gather(
+            *(screening.check_result(screen.rules, prompt, picture, screen.locale) for picture in pictures)
+        )
+        allowed = [picture for picture, verdict in zip(pictures, verdicts, strict=True) if verdict.allowed]
+        refused = [verdict for verdict in verdicts if not verdict.allowed]
+        if not refused:
+            return allowed, None
+        text = refusal_text(refused[0], refused=len(refused), count=len(pictures))
+        return allowed, await self._refused(requester, job_id, "result", refused[0], screen, text)
+
+    async def _refused(
+        self, requester: Requester, job_id: int, stage: Stage, verdict: Verdict, screen: Screen, text: Text
+    ) -> ScreeningRefused:
+        """Open the case the member may appeal, and say why."""
+        assert self._cases is not None
+        case_id = await self._cases.open(
+            NewCase(
+                requester.guild_id,
+                requester.channel_id,
+                requester.user_id,
+                job_id,
+                stage,
+                verdict.category if not verdict.unchecked else "unchecked",
+                verdict.reason,
+                screen.locale,
+            )
+        )
+        log.info("Screening refused job %d at the %s stage (case %d)", job_id, stage, case_id)
+        return ScreeningRefused(text, case_id)
 
     async def _record(self, choice: CheckedEdit, requester: Requester, origin: Origin) -> tuple[PlannedEdit, int]:
         """Read and inspect the inputs, record the job and keep their copies; the bytes end here.
@@ -338,9 +430,13 @@ class EditService:
         await self._jobs.keep_inputs(job_id, copies)
         return plan, job_id
 
-    async def _settle(self, reservation_id: int, job_id: int | None, delivered: int) -> None:
-        """Charge what was delivered and return the rest; then close the job record, if there is one."""
-        await self._quota.settle(reservation_id, delivered)
+    async def _settle(self, reservation: Reservation, job_id: int | None, delivered: int, billed: int) -> None:
+        """Charge what was delivered and return the rest, count against the server budget what the Model Hub
+        may have billed beyond that; then close the job record, if there is one."""
+        await self._quota.settle(reservation.id, delivered)
+        if billed > delivered:
+            log.info("Counting %d image(s) the Model Hub may have billed against the server budget", billed - delivered)
+            await self._quota.charge_upstream(reservation.guild_id, billed - delivered, at=reservation.created_at)
         if job_id is not None:
             try:
                 await self._jobs.finish(job_id, delivered)

@@ -27,6 +27,11 @@ PENALTY_FACTOR = 0.5
 MIN_FACTOR = 0.25
 RECOVERY_SECONDS = 120.0
 BUCKET_NAME = "modelhub-images"
+REQUEST_BUCKET_NAME = "modelhub-requests"
+# A Retry-After longer than this is taken as this: one huge (or hostile) value would otherwise stall every
+# process sharing the bucket for as long as it says. The 429s that follow, if the upstream meant it, slow
+# the pacer down further (each one halves the rate, down to MIN_FACTOR).
+MAX_RETRY_AFTER_SECONDS = 60.0
 # asyncio may wake a sleeper a clock tick early, and the upstream's bucket must have refilled when the
 # request lands: a paced call sleeps this much longer than the arithmetic says.
 WAKE_MARGIN_SECONDS = 0.05
@@ -166,13 +171,28 @@ class ImagePacer:
     async def rate_limited(self, retry_after: float | None) -> None:
         """Feedback from a 429 that arrived despite pacing."""
         now = self._clock()
+        if retry_after is not None and retry_after > MAX_RETRY_AFTER_SECONDS:
+            log.warning(
+                "The Model Hub asked Retouch to wait %.0f s (Retry-After); waiting %.0f s at most",
+                retry_after,
+                MAX_RETRY_AFTER_SECONDS,
+            )
+            retry_after = MAX_RETRY_AFTER_SECONDS
         log.warning("The Model Hub rate limited Retouch despite pacing; slowing down (Retry-After %s)", retry_after)
         await self._store.update(lambda s: (self.rule.penalize(self._fresh(s, now), retry_after, now), 0.0))
 
 
 def open_pacer(
-    db: Database, images_per_minute: float, burst: int, *, clock: Callable[[], float] = time.time
+    db: Database,
+    images_per_minute: float,
+    burst: int,
+    *,
+    clock: Callable[[], float] = time.time,
+    name: str = BUCKET_NAME,
 ) -> ImagePacer:
-    """Shared through the database on PostgreSQL (many processes), in memory on SQLite (one process)."""
-    store: BucketStore = DatabaseBucketStore(db) if db.dialect == "postgresql" else MemoryBucketStore()
+    """Shared through the database on PostgreSQL (many processes), in memory on SQLite (one process).
+
+    `name`: the bucket's; another contract limit (the request rate, counted as one "image" per request) has its own.
+    """
+    store: BucketStore = DatabaseBucketStore(db, name) if db.dialect == "postgresql" else MemoryBucketStore()
     return ImagePacer(BucketRule(images_per_minute, burst), store, clock=clock)

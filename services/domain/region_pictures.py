@@ -1,10 +1,11 @@
 """Which picture a region panel or a painter link works on, its bytes, and the mask made for it.
 
 A panel's components and a painter link name their picture by a `PictureRef`: a result's (`j`, its job
-id), which is on record with its job, or a member's upload (`m`, its message id), which this process
-remembers (a bot without the MESSAGE_CONTENT intent cannot read it again) and otherwise looks up in its
-message (`look_up`, supplied by the Discord side; it works for an application that has the intent). The
-pictures last drawn are kept in memory, since a panel's clicks come in bursts.
+id), which is on record with its job, or a member's upload (`m`, its message id), which is remembered in the
+database for every process (services/storage/uploads.py: a bot without the MESSAGE_CONTENT intent cannot read
+it again) and otherwise looked up in its message (`look_up`, supplied by the Discord side; it works for an
+application that has the intent). The pictures last drawn are kept in this process's memory, since a panel's
+clicks come in bursts; any process downloads them again.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ from services.imaging.regions import (
     render_region_preview,
 )
 from services.storage.jobs import Job
+from services.storage.uploads import UploadStore
 from services.text import words
 from services.text.refusal import Refusal
 from services.text.words import Text
 
-# Members' uploads whose panels this process can serve, and the pictures last drawn.
-REMEMBERED_UPLOADS = 1000
+# The pictures last drawn, kept in memory.
 CACHED_PICTURES = 8
 MASK_FILENAME = "region-mask.png"
 
@@ -76,26 +77,29 @@ def result_target(job: Job, attachment_ids: Iterable[int], *, strict: bool = Fal
 class RegionPictures:
     """The pictures region edits work on: found by reference, downloaded once, and the masks made for them."""
 
-    def __init__(self, *, rules: RemixRules, downloader: PictureDownloader, look_up: LookUp) -> None:
+    def __init__(
+        self, *, rules: RemixRules, downloader: PictureDownloader, look_up: LookUp, uploads: UploadStore
+    ) -> None:
         self._rules = rules
         self._downloader = downloader
         self._look_up = look_up
-        self._uploads: OrderedDict[tuple[int, int], Picture] = OrderedDict()
-        self._pictures: OrderedDict[str, bytes] = OrderedDict()
+        self._uploads = uploads
+        # A picture's bytes with whose they are (the owners of its target), so that forgetting finds them.
+        self._pictures: OrderedDict[str, tuple[frozenset[int], bytes]] = OrderedDict()
 
-    def upload_target(self, uploads: Sequence[Picture], author_id: int) -> RegionTarget:
+    async def upload_target(self, uploads: Sequence[Picture], author_id: int) -> RegionTarget:
         """The first of a member's uploads in a message (remembered for its panel's later clicks)."""
         picture = next((p for p in uploads if p.message_id is not None and p.attachment_id is not None), None)
         if picture is None or picture.message_id is None or picture.attachment_id is None:
             raise Refusal(Text(words.REGION_NO_PICTURE))
-        self._remember(picture)
+        await self._uploads.remember(picture)
         return RegionTarget(PictureRef("m", picture.message_id, picture.attachment_id), picture, frozenset({author_id}))
 
     async def target_of(self, ref: PictureRef, channel_id: int | None) -> RegionTarget:
         """The picture a panel or a painter link refers to, or a refusal when it is gone or unknown."""
         if ref.kind == "j":
             return result_target(await self._rules.job(ref.id), {ref.attachment_id}, strict=True)
-        picture = self._uploads.get((ref.id, ref.attachment_id))
+        picture = await self._uploads.find(ref.id, ref.attachment_id)
         if picture is None and channel_id is not None:
             picture = await self._looked_up(channel_id, ref)
         if picture is None:
@@ -105,15 +109,20 @@ class RegionPictures:
     async def picture_bytes(self, target: RegionTarget) -> bytes:
         """The picture's bytes, behind a URL that works now; a refusal naming `image` when they cannot be had."""
         key = str(target.ref)
-        data = self._pictures.get(key)
-        if data is None:
+        cached = self._pictures.get(key)
+        if cached is None:
             image = await self._rules.fresh("image", target.picture)
-            data = await self._downloader.download("image", image)
-            self._pictures[key] = data
+            cached = target.owners, await self._downloader.download("image", image)
+            self._pictures[key] = cached
             while len(self._pictures) > CACHED_PICTURES:
                 self._pictures.popitem(last=False)
         self._pictures.move_to_end(key)
-        return data
+        return cached[1]
+
+    def forget(self, user_id: int) -> None:
+        """Drop the pictures drawn that are the member's from this process's memory (uploads are in the database)."""
+        for ref in [ref for ref, (owners, _) in self._pictures.items() if user_id in owners]:
+            del self._pictures[ref]
 
     async def preview(self, target: RegionTarget, selection: Selection) -> bytes:
         """The panel's picture: the chosen area tinted, the grid labelled."""
@@ -136,18 +145,10 @@ class RegionPictures:
             url, MASK_FILENAME, "image/png", len(url), width, height, channel_id=image.channel_id, author_id=user_id
         )
 
-    def _remember(self, picture: Picture) -> None:
-        assert picture.message_id is not None and picture.attachment_id is not None
-        key = (picture.message_id, picture.attachment_id)
-        self._uploads[key] = picture
-        self._uploads.move_to_end(key)
-        while len(self._uploads) > REMEMBERED_UPLOADS:
-            self._uploads.popitem(last=False)
-
     async def _looked_up(self, channel_id: int, ref: PictureRef) -> Picture | None:
         """The upload in its message, for a panel from before a restart (readable with MESSAGE_CONTENT only)."""
         for picture in await self._look_up(channel_id, ref.id):
             if picture.attachment_id == ref.attachment_id:
-                self._remember(picture)
+                await self._uploads.remember(picture)
                 return picture
         return None

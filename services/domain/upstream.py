@@ -19,6 +19,8 @@ class ModelHubError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+        # Images the call's attempts may have cost upstream before it failed (see HubAnswer.billable_images).
+        self.billable_images = 0
 
 
 class ModelHubBadRequestError(ModelHubError):
@@ -116,7 +118,18 @@ class HubImage:
 
 @dataclass(frozen=True)
 class HubAnswer:
-    """The Model Hub's pictures for one edit, and how many requests it took to get them."""
+    """The Model Hub's pictures for one edit, and how many requests it took to get them.
+
+    `billable_images`: what every attempt may have cost upstream, this answer's pictures included: an attempt
+    that reached the Model Hub and was not refused outright (a 4xx: nothing was made) may have been billed,
+    such as one that timed out or answered 5xx before the retry that answered. 0: only `images` (no retry).
+    """
 
     images: list[HubImage]
     attempts: int
+    billable_images: int = 0
+
+    @property
+    def billed(self) -> int:
+        """The images this answer may have cost upstream: at least its own pictures."""
+        return max(self.billable_images, len(self.images))

@@ -14,7 +14,9 @@ import io
 import logging
 import math
 import re
+import struct
 import weakref
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -216,12 +218,13 @@ def _displayed(image: Image.Image) -> Image.Image:
     return ImageOps.exif_transpose(image)
 
 
-def open_displayed(data: bytes, field: str = "image") -> Image.Image:
+def open_displayed(data: bytes, field: str = "image", *, draft_side: int | None = None) -> Image.Image:
     """`data` decoded once as a still picture and turned as displayed; Refusal like `inspect_image`.
 
+    `draft_side`: a JPEG may come decoded smaller, down to this side (see `_open_still`).
     Blocking: for Pillow work that runs in a thread (see `decoding`).
     """
-    stored, _ = _open_still(data, field)
+    stored, _ = _open_still(data, field, draft_side=draft_side)
     with stored:
         image = _displayed(stored)
         image.load()
@@ -366,12 +369,20 @@ def _own_alpha(mask: Image.Image) -> Image.Image | None:
     return None
 
 
+def eight_bit(image: Image.Image) -> Image.Image:
+    """A 16-bit or float grey picture as 8-bit grey by value (scaled down, not clipped); any other as it is.
+
+    Pillow's own `convert` clips such a picture to 0-255, which turns a 16-bit photo almost entirely white.
+    """
+    white = _WIDE_MODE_WHITE.get(image.mode)
+    if white is None:
+        return image
+    return image.point(lambda value: value * (255 / white) + 0.5).convert("L")  # + 0.5: rounded
+
+
 def _luminance(mask: Image.Image) -> Image.Image:
     """Grey levels 0-255 by value: 16-bit and float pictures are scaled down, not clipped."""
-    white = _WIDE_MODE_WHITE.get(mask.mode)
-    if white is None:
-        return mask.convert("L")  # colours and palettes by luma; an alpha channel is dropped
-    return mask.point(lambda value: value * (255 / white) + 0.5).convert("L")  # + 0.5: rounded
+    return eight_bit(mask).convert("L")  # colours and palettes by luma; an alpha channel is dropped
 
 
 def _read_mask(mask: Image.Image, *, turned: bool = False, preview_side: int | None = None) -> PreparedMask:
@@ -416,6 +427,40 @@ async def prepare_mask(data: bytes, image: ImageInfo, *, preview_side: int | Non
     size than `image`, or marks nothing to edit. `preview_side`: also make a PNG preview (as displayed).
     """
     return await decoding(_prepare_mask, data, image, preview_side)
+
+
+# Rows of a scaled mask made at a time: a band of an 8000-wide mask is 2 MB of RGBA.
+_MASK_BAND_ROWS = 64
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def scaled_mask_png(alpha: Image.Image, width: int, height: int) -> bytes:
+    """An RGBA PNG of `width`×`height`, black, with `alpha` (mode "L") scaled up to it (nearest pixel) as alpha.
+
+    Written band by band, so a mask for a 40-megapixel picture costs a few megabytes rather than the
+    160 MB of its RGBA pixels. Blocking: run it in a thread.
+    """
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8 bits a sample, RGBA, no interlace
+    compressor = zlib.compressobj(1)
+    chunks: list[bytes] = []
+    row_bytes = width * 4
+    scale = alpha.height / height
+    for top in range(0, height, _MASK_BAND_ROWS):
+        rows = min(_MASK_BAND_ROWS, height - top)
+        box = (0.0, top * scale, float(alpha.width), (top + rows) * scale)
+        band = Image.new("RGBA", (width, rows))
+        band.putalpha(alpha.resize((width, rows), Image.Resampling.NEAREST, box=box))
+        raw = band.tobytes()
+        # Each PNG row starts with its filter type: 0, none.
+        chunks.append(
+            compressor.compress(b"".join(b"\0" + raw[i : i + row_bytes] for i in range(0, len(raw), row_bytes)))
+        )
+    chunks.append(compressor.flush())
+    signature = b"\x89PNG\r\n\x1a\n"
+    return signature + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", b"".join(chunks)) + _png_chunk(b"IEND", b"")
 
 
 # --- encoding ---------------------------------------------------------------------------------
@@ -467,9 +512,29 @@ async def make_thumbnail(data: bytes, max_side: int = 256) -> bytes:
 
 def flatten(image: Image.Image) -> Image.Image:
     """RGB for JPEG; transparent areas become white rather than whatever colour hid under them."""
+    image = eight_bit(image)
     if not image.has_transparency_data:
         return image.convert("RGB")
     rgba = image.convert("RGBA")
     flat = Image.new("RGB", rgba.size, (255, 255, 255))
     flat.paste(rgba, mask=rgba.getchannel("A"))
     return flat
+
+
+SCREENING_SIDE = 512  # what a vision model needs to judge a picture; far fewer bytes and tokens than the original
+
+
+def _screening_data_url(data: bytes, max_side: int) -> str:
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft("RGB", (max_side, max_side))
+        image.load()
+        preview = flatten(_rgb_if_cmyk(_displayed(image)))
+    preview.thumbnail((max_side, max_side))
+    buffer = io.BytesIO()
+    preview.save(buffer, format="JPEG", quality=85)
+    return _data_url(buffer.getvalue(), "image/jpeg")
+
+
+async def screening_data_url(data: bytes, max_side: int = SCREENING_SIDE) -> str:
+    """`data` as displayed, at most `max_side` on a side, as a JPEG data URL: what the screening model is shown."""
+    return await decoding(_screening_data_url, data, max_side)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from services.imaging.images import ImageInfo
+from services.imaging.images import ImageInfo, eight_bit
 from services.imaging.limits import MAX_SIDE
 
 KEEP_MAX_BYTES = 4 * 1024 * 1024  # a kept copy larger than this is re-encoded as a high-quality WebP
@@ -56,7 +56,8 @@ def _keep(data: bytes, info: ImageInfo, size: tuple[int, int], *, mask: bool) ->
     # A picture stored turned arrives here already upright (`EditService._upright`): `info` is what it shows.
     with Image.open(io.BytesIO(data)) as opened:
         opened.seek(0)
-        image = opened.convert("RGBA" if mask or opened.has_transparency_data else "RGB")
+        # A 16-bit grey picture by value: converted straight to RGB it would be clipped, nearly all white.
+        image = eight_bit(opened).convert("RGBA" if mask or opened.has_transparency_data else "RGB")
     if image.size != size:
         # A mask keeps its hard edges: only fully transparent pixels mark the edit area upstream.
         image = image.resize(size, Image.Resampling.NEAREST if mask else Image.Resampling.LANCZOS)

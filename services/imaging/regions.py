@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from services.imaging import limits
-from services.imaging.images import flatten, to_data_url
+from services.imaging.images import decoding, flatten, open_displayed, scaled_mask_png, to_data_url
 from services.text import words
 from services.text.refusal import Refusal
 from services.text.words import Text, _
@@ -201,11 +201,8 @@ def _make_region_mask(width: int, height: int, selection: Selection) -> bytes:
     alpha = _area_alpha(width, height, selection)
     if alpha.getextrema()[0] != 0:
         raise EmptyRegionError(f"the selection covers no pixel of a {width}x{height} picture")
-    mask = Image.new("RGBA", (width, height), (0, 0, 0, 255))
-    mask.putalpha(alpha)
-    buffer = io.BytesIO()
-    mask.save(buffer, format="PNG")
-    return buffer.getvalue()
+    # Written band by band: a 40 MP photo's RGBA mask would take 160 MB at once.
+    return scaled_mask_png(alpha, width, height)
 
 
 async def make_region_mask(width: int, height: int, areas: Iterable[str], inverted: bool = False) -> bytes:
@@ -216,7 +213,7 @@ async def make_region_mask(width: int, height: int, areas: Iterable[str], invert
     covers no pixel (an empty selection, or an area thinner than a pixel on a tiny picture).
     """
     selection = Selection.of(areas, inverted=inverted)
-    return await asyncio.to_thread(_make_region_mask, width, height, selection)
+    return await decoding(_make_region_mask, width, height, selection)
 
 
 async def make_region_mask_data_url(width: int, height: int, areas: Iterable[str], inverted: bool = False) -> str:
@@ -224,29 +221,7 @@ async def make_region_mask_data_url(width: int, height: int, areas: Iterable[str
     return await to_data_url(await make_region_mask(width, height, areas, inverted), "image/png")
 
 
-_TOO_MANY_PIXELS = Text(
-    words.TOO_MANY_PIXELS,
-    field="image",
-    limit=Text(words.PIXEL_LIMIT, megapixels=limits.MAX_INPUT_PIXELS // 1_000_000),
-)
 _UNREADABLE = Text(words.STILL_PICTURE, field="image", reason=Text(words.STILL_UNREADABLE))
-
-
-def _open_displayed(data: bytes) -> Image.Image:
-    """The picture as Discord shows it (EXIF orientation applied); Refusal when it is not one."""
-    try:
-        with Image.open(io.BytesIO(data), formats=limits.INPUT_FORMATS) as probe:
-            if probe.width * probe.height > limits.MAX_INPUT_PIXELS:
-                raise Refusal(_TOO_MANY_PIXELS, field="image")
-            probe.draft("RGB", (PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE))
-            probe.load()
-            return ImageOps.exif_transpose(probe)
-    except Refusal:
-        raise
-    # Pillow raises many types on damaged bytes (OSError, SyntaxError, struct.error, …); all mean the same.
-    except Exception as exc:
-        log.debug("unreadable picture for a region preview: %s", type(exc).__name__)
-        raise Refusal(_UNREADABLE, field="image") from None
 
 
 def _displayed_size(data: bytes) -> tuple[int, int]:
@@ -302,7 +277,8 @@ def _draw_grid(image: Image.Image) -> None:
 
 
 def _render_region_preview(data: bytes, selection: Selection) -> bytes:
-    with _open_displayed(data) as picture:
+    # /edit's limits: 40 MP at most, a JPEG decoded at the preview's size, anything else at most 16 MP.
+    with open_displayed(data, draft_side=PREVIEW_MAX_SIDE) as picture:
         scale = _preview_scale(picture.width, picture.height)
         size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
         base = flatten(picture).resize(size, Image.Resampling.LANCZOS)
@@ -322,4 +298,4 @@ async def render_region_preview(picture: bytes, areas: Iterable[str], inverted: 
     selection is drawn untinted (check `Selection.is_empty` to refuse Continue).
     """
     selection = Selection.of(areas, inverted=inverted)
-    return await asyncio.to_thread(_render_region_preview, picture, selection)
+    return await decoding(_render_region_preview, picture, selection)

@@ -14,6 +14,8 @@ MASK = "********"
 # Libraries that log request payloads (interaction tokens, prompts, signed URLs) at DEBUG: WARNING unless
 # the operator names them in LOG_LEVEL.
 QUIET_LOGGERS = ("discord.http", "discord.gateway", "discord.webhook", "aiosqlite", "asyncpg")
+# Secrets at least this long are masked wherever they appear, shorter ones where they stand alone.
+_ANYWHERE_LENGTH = 4
 TEXT_FORMAT = "[%(asctime)s] [%(levelname)-8s] %(name)s: %(message)s"
 
 # Secrets with a recognisable shape, whoever's they are; each keeps its prefix so the line stays readable.
@@ -35,11 +37,20 @@ class Scrubber:
 
     def __init__(self, secrets: Iterable[str]) -> None:
         # Longest first, so a secret containing another is masked whole.
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        values = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._secrets = [s for s in values if len(s) >= _ANYWHERE_LENGTH]
+        # A very short secret (a three-letter password) is masked where it stands alone: masking every
+        # occurrence inside other words would make the log unreadable without hiding it any better.
+        short = [s for s in values if len(s) < _ANYWHERE_LENGTH]
+        self._short = (
+            re.compile("|".join(rf"(?<![A-Za-z0-9]){re.escape(s)}(?![A-Za-z0-9])" for s in short)) if short else None
+        )
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, MASK)
+        if self._short is not None:
+            text = self._short.sub(MASK, text)
         for pattern in _PATTERNS:
             text = pattern.sub(lambda match: match["keep"] + MASK, text)
         return text

@@ -14,6 +14,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from services.domain.pacing import ImagePacer
+from services.domain.screening import OUTCOMES as SCREENING_OUTCOMES
+from services.domain.screening import STAGES as SCREENING_STAGES
 
 OUTCOMES = (
     "delivered",
@@ -21,6 +23,7 @@ OUTCOMES = (
     "refused_input",
     "refused_quota",
     "refused_queue",
+    "refused_screening",
     "upstream_error",
     "discord_error",
     "cancelled",
@@ -33,6 +36,9 @@ UPSTREAM_ERROR_KINDS = ("rate_limited", "unavailable", "timeout", "bad_request",
 _UPSTREAM_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 180)
 _WAIT_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 _ACK_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 3)
+# A screening check is one chat completion with a small picture: a second or two, its timeout 20 s.
+_SCREENING_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30)
+APPEAL_OUTCOMES = ("appealed", "approved", "denied", "no_audit_channel")
 
 
 class _GatewayLatency(Collector):
@@ -55,7 +61,7 @@ class Metrics:
     """The bot's metric families in their own registry, and the observer methods that feed them.
 
     Implements the edit use case's observer (`edit_finished`, `queue_waited`, `interaction_acknowledged`)
-    and the Model Hub client's (`upstream_answered`, `upstream_failed`).
+    and the Model Hub client's (`upstream_answered`, `upstream_failed`, `upstream_images`).
     """
 
     def __init__(self) -> None:
@@ -68,6 +74,16 @@ class Metrics:
             "retouch_upstream_request_duration_seconds",
             "Duration of each HTTP request to the Model Hub (every attempt)",
             buckets=_UPSTREAM_BUCKETS,
+            registry=self.registry,
+        )
+        self.upstream_images_requested = Counter(
+            "retouch_upstream_images_requested",
+            "Images asked of the Model Hub by every edit request sent, retries included (each may be billed)",
+            registry=self.registry,
+        )
+        self.upstream_images_returned = Counter(
+            "retouch_upstream_images_returned",
+            "Images the Model Hub's answers carried (compare with retouch_images_delivered)",
             registry=self.registry,
         )
         self.upstream_errors = Counter(
@@ -91,11 +107,31 @@ class Metrics:
             "Images the shared pacer could send now (negative: debt being waited out)",
             registry=self.registry,
         )
+        self.screenings = Counter(
+            "retouch_screenings",
+            "Screening checks, by stage (input: the prompt and picture; result) and outcome",
+            ["stage", "outcome"],
+            registry=self.registry,
+        )
+        self.screening_duration = Histogram(
+            "retouch_screening_duration_seconds",
+            "Duration of each screening check, its pacing wait included",
+            buckets=_SCREENING_BUCKETS,
+            registry=self.registry,
+        )
+        self.appeals = Counter(
+            "retouch_appeals", "Appeals of screening refusals, by outcome", ["outcome"], registry=self.registry
+        )
         # Every label value exists from the start, so rate() and dashboards see zeros rather than gaps.
         for outcome in OUTCOMES:
             self.edits.labels(outcome)
         for kind in UPSTREAM_ERROR_KINDS:
             self.upstream_errors.labels(kind)
+        for stage in SCREENING_STAGES:
+            for screening_outcome in SCREENING_OUTCOMES:
+                self.screenings.labels(stage, screening_outcome)
+        for appeal in APPEAL_OUTCOMES:
+            self.appeals.labels(appeal)
         self._before_scrape: list[Callable[[], Awaitable[None]]] = []
 
     # -------------------------------------------------------------- the edit use case's observer
@@ -111,6 +147,15 @@ class Metrics:
     def interaction_acknowledged(self, seconds: float) -> None:
         self.interaction_ack.observe(seconds)
 
+    # -------------------------------------------------------------- screening and appeals
+
+    def screened(self, stage: str, outcome: str, seconds: float) -> None:
+        self.screenings.labels(stage, outcome).inc()
+        self.screening_duration.observe(seconds)
+
+    def appeal(self, outcome: str) -> None:
+        self.appeals.labels(outcome).inc()
+
     # -------------------------------------------------------------- the Model Hub client's observer
 
     def upstream_answered(self, seconds: float) -> None:
@@ -118,6 +163,10 @@ class Metrics:
 
     def upstream_failed(self, kind: str) -> None:
         self.upstream_errors.labels(kind).inc()
+
+    def upstream_images(self, requested: int, returned: int) -> None:
+        self.upstream_images_requested.inc(requested)
+        self.upstream_images_returned.inc(returned)
 
     # -------------------------------------------------------------- live state, read at scrape time
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 
-from services.domain.upstream import ModelHubError
+from services.domain.upstream import ModelHubAuthenticationError, ModelHubError
 from services.outside.modelhub import ModelHubClient
 
 log = logging.getLogger(__name__)
@@ -26,18 +26,28 @@ class ModelCatalog:
         self._cached: tuple[str, ...] | None = None
         self._fetched_at = 0.0
         self._refresh: asyncio.Task[tuple[str, ...]] | None = None
+        # The last list was refused for the token: /readyz says so (a new token needs a restart anyway).
+        self.token_refused = False
+
+    async def warm(self) -> None:
+        """Ask for the list now (at start-up), so that a refused IONOS_API_TOKEN shows before a member finds it."""
+        await self._refreshing()
 
     async def available(self) -> tuple[str, ...]:
         """The configured editing models the hub lists, in configuration order (cached for `ttl`)."""
         if self._cached is not None and time.monotonic() - self._fetched_at < self._ttl:
             return self._cached
-        if self._refresh is None or self._refresh.done():
-            self._refresh = asyncio.create_task(self._fetch())
         try:
-            return await asyncio.wait_for(asyncio.shield(self._refresh), self._max_wait)
+            return await asyncio.wait_for(self._refreshing(), self._max_wait)
         except TimeoutError:
             log.warning("The Model Hub's model list is slow; offering the configured models meanwhile")
             return self._fallback()
+
+    def _refreshing(self) -> asyncio.Future[tuple[str, ...]]:
+        """The fetch under way, or a new one: callers share it, and one giving up does not cancel it."""
+        if self._refresh is None or self._refresh.done():
+            self._refresh = asyncio.create_task(self._fetch())
+        return asyncio.shield(self._refresh)
 
     def _fallback(self) -> tuple[str, ...]:
         return self._cached if self._cached is not None else self._edit_models
@@ -45,10 +55,15 @@ class ModelCatalog:
     async def _fetch(self) -> tuple[str, ...]:
         try:
             listed = set(await self._hub.list_models())
+        except ModelHubAuthenticationError:
+            self.token_refused = True
+            log.error("IONOS_API_TOKEN was refused by the Model Hub: every edit will fail until it is replaced")
+            return self._fallback()
         except ModelHubError as exc:
             # An outage of the model list should not block edits with the configured models.
             log.warning("Could not list the Model Hub's models: %s", exc)
             return self._fallback()
+        self.token_refused = False
         self._cached = tuple(model for model in self._edit_models if model in listed)
         self._fetched_at = time.monotonic()
         return self._cached

@@ -52,11 +52,14 @@ _CONTENT_POLICY_WORDS = re.compile(
 
 
 class UpstreamObserver(Protocol):
-    """Told of every HTTP request to the Model Hub (its duration) and every failure (its `kind`)."""
+    """Told of every HTTP request to the Model Hub (its duration), every failure (its `kind`), and the images
+    every edit request asked for and every answer carried."""
 
     def upstream_answered(self, seconds: float) -> None: ...
 
     def upstream_failed(self, kind: str) -> None: ...
+
+    def upstream_images(self, requested: int, returned: int) -> None: ...
 
 
 class _NoObserver:
@@ -64,6 +67,9 @@ class _NoObserver:
         pass
 
     def upstream_failed(self, kind: str) -> None:
+        pass
+
+    def upstream_images(self, requested: int, returned: int) -> None:
         pass
 
 
@@ -330,7 +336,7 @@ class ModelHubClient:
 
     async def list_models(self) -> list[str]:
         """Every model id the hub lists (chat, embedding and image models alike)."""
-        response, _ = await self._request("GET", "/models", deadline=min(self._deadline, 30.0))
+        response, _, _ = await self._request("GET", "/models", deadline=min(self._deadline, 30.0))
         try:
             return [str(item["id"]) for item in json.loads(response.body)["data"]]
         except (ValueError, KeyError, TypeError) as exc:
@@ -342,7 +348,7 @@ class ModelHubClient:
 
         `paced`: the caller already waited for the image rate for the first attempt (the job queue does).
         """
-        response, attempts = await self._request(
+        response, attempts, billable = await self._request(
             "POST",
             "/images/edits",
             form=request.form_fields(),
@@ -351,7 +357,7 @@ class ModelHubClient:
             first_paced=paced,
         )
         assert response.images is not None
-        return HubAnswer(response.images, attempts)
+        return HubAnswer(response.images, attempts, billable)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -367,12 +373,26 @@ class ModelHubClient:
         deadline: float,
         images: int = 0,
         first_paced: bool = False,
-    ) -> tuple[_Response, int]:
-        """One logical call: attempts with backoff until success, a final error or the deadline."""
+    ) -> tuple[_Response, int, int]:
+        """One logical call: attempts with backoff until success, a final error or the deadline.
+
+        Returns the answer, the attempts made and the images they may have cost upstream; a final error
+        carries that count in `billable_images`.
+        """
         url = f"{self._base_url}{path}"
         headers = {"Authorization": f"Bearer {self._token.reveal()}", "Accept": "application/json"}
         give_up_at = time.monotonic() + deadline
         attempt = 0
+        billable = 0
+
+        def billed(error: ModelHubError) -> ModelHubError:
+            error.billable_images = billable
+            return error
+
+        def sent(returned: int) -> None:
+            if images:
+                self._observer.upstream_images(images, returned)
+
         while True:
             attempt += 1
             if images and self._pacer is not None and not (attempt == 1 and first_paced):
@@ -383,29 +403,41 @@ class ModelHubClient:
                     give_up_at += waited
             remaining = give_up_at - time.monotonic()
             if remaining <= 0:
-                raise ModelHubTimeoutError(f"no answer within {deadline:.0f} s")
+                raise billed(ModelHubTimeoutError(f"no answer within {deadline:.0f} s"))
             sent_at = time.monotonic()
+            # Counted as sent: what an attempt asked for may be billed unless the answer says nothing was made.
+            billable += images
             try:
                 response = await self._send(method, url, headers, form, remaining, images)
             except TimeoutError as exc:
                 self._observer.upstream_answered(time.monotonic() - sent_at)
                 self._observer.upstream_failed(ModelHubTimeoutError.kind)
-                raise ModelHubTimeoutError(f"no answer within {deadline:.0f} s") from exc
+                sent(0)
+                raise billed(ModelHubTimeoutError(f"no answer within {deadline:.0f} s")) from exc
             except ModelHubMalformedResponseError as malformed:
                 # Decoded as it arrives: an unreadable answer is known only once it has been read.
                 self._observer.upstream_answered(time.monotonic() - sent_at)
                 self._observer.upstream_failed(malformed.kind)
+                sent(0)
+                billed(malformed)
                 raise
             except aiohttp.ClientError as exc:
                 error: ModelHubError = ModelHubUnavailableError(f"could not reach the Model Hub ({type(exc).__name__})")
                 self._observer.upstream_failed(error.kind)
+                if isinstance(exc, aiohttp.ClientConnectorError):
+                    billable -= images  # never connected: nothing was sent
+                else:
+                    sent(0)
                 cause: BaseException | None = exc
                 retry_after = None
             else:
                 self._observer.upstream_answered(time.monotonic() - sent_at)
+                sent(len(response.images or ()))
                 if response.status < 300:
                     log.debug("%s %s answered %d after %d attempt(s)", method, path, response.status, attempt)
-                    return response, attempt
+                    return response, attempt, billable
+                if response.status < 500:
+                    billable -= images  # refused (bad request, content policy, rate limit): nothing was made
                 error = error_for(response)
                 self._observer.upstream_failed(error.kind)
                 cause = None
@@ -413,11 +445,11 @@ class ModelHubClient:
                 if isinstance(error, ModelHubRateLimitError) and self._pacer is not None:
                     await self._pacer.rate_limited(retry_after)
                 if response.status not in RETRYABLE_STATUSES:
-                    raise error
+                    raise billed(error)
             log.warning("%s %s failed (attempt %d/%d): %s", method, path, attempt, self._max_attempts, error)
             delay = self._backoff(attempt, retry_after)
             if attempt >= self._max_attempts or time.monotonic() + delay >= give_up_at:
-                raise error from cause
+                raise billed(error) from cause
             await self._sleep(delay)
 
     async def _send(

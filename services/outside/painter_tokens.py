@@ -13,7 +13,9 @@ one deployment accepts the others' links, and links survive a restart.
 
 Single use: `consume` records the token id in the meta table (`painter-used:<id>`, value its expiry)
 with an insert that does nothing when the row exists, so of two processes racing for one token exactly
-one wins. Records are purged once the token has expired, since an expired token is refused anyway.
+one wins. Records are purged once the token has expired, since an expired token is refused anyway; but only
+CLOCK_SKEW_SECONDS after that, so that a process whose clock is ahead never purges the record of a link that
+another process, whose clock is behind by up to that much, still accepts.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ from services.storage.database import Database
 log = logging.getLogger(__name__)
 
 TOKEN_SECONDS = 15 * 60
+# The largest difference between two processes' clocks that a used link's record outlives (NTP keeps real
+# ones within a second; a container whose clock is off by more is refused nothing, but may accept a used link).
+CLOCK_SKEW_SECONDS = 10 * 60
 VERSION = 1
 SECRET_META_KEY = "painter_token_secret"
 USED_META_PREFIX = "painter-used:"
@@ -197,8 +202,10 @@ class PainterTokens:
         """Use the token up; raises TokenUsedError when another request (or process) already has."""
         if self._clock() >= claim.expires_at:
             raise ExpiredTokenError("This link has expired; open a new one from Discord.")
-        now = str(int(self._clock())).zfill(_EXPIRY_DIGITS)
-        await self._db.execute("DELETE FROM meta WHERE key LIKE ? AND value <= ?", USED_META_PREFIX + "%", now)
+        purged_before = str(int(self._clock() - CLOCK_SKEW_SECONDS)).zfill(_EXPIRY_DIGITS)
+        await self._db.execute(
+            "DELETE FROM meta WHERE key LIKE ? AND value <= ?", USED_META_PREFIX + "%", purged_before
+        )
         inserted = await self._db.execute(
             _INSERT_IF_ABSENT,
             USED_META_PREFIX + claim.token_id,

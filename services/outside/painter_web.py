@@ -14,27 +14,33 @@ into what the upstream expects, an RGBA PNG transparent (alpha 0) where to chang
 before `backend.submit` sees it.
 
 A link that is forged, malformed, expired or used gets a plain error page (403 or 410) and costs nothing; bad
-form input gets 400 naming the field and leaves the link usable. The link is used up when the submission is
+form input gets 400 naming the field and leaves the link usable. Memory is bounded before anything is read: a
+link has at most one submission in flight and a member two (more get 429 before their body is read), a mask
+is refused from its header when it is larger than the page ever sends, and it is decoded under /edit's
+decoding slots (services.imaging.images.decoding) at the size it was painted. The link is used up when the submission is
 handed to `backend.submit`, and given back when `submit` refuses it, so a member can fix what was wrong.
 """
 
 from __future__ import annotations
 
-import asyncio
 import html
 import io
 import json
 import logging
 import string
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from typing import Literal, Protocol
+from urllib.parse import urlsplit
 
 from aiohttp import BodyPartReader, web
-from PIL import Image
+from PIL import Image, ImageChops
 
 from services.imaging import limits
-from services.imaging.images import ImageInfo, content_type_for, inspect_image
+from services.imaging.images import ImageInfo, content_type_for, decoding, inspect_image, scaled_mask_png
 from services.imaging.regions import displayed_size
 from services.outside.painter_tokens import (
     BadSignatureError,
@@ -62,6 +68,13 @@ _SECURITY_HEADERS = {
 }
 _STATIC_TYPES = {"painter.js": "text/javascript", "painter.css": "text/css"}
 MAX_MASK_BYTES = 16 * 1024 * 1024
+# The largest mask the page sends (painter.js MAX_SIDE and MAX_AREA: the upstream's largest side, since a finer
+# mask adds nothing); a larger one is refused from its header. Its RGBA decode is at most 16 MB.
+MAX_MASK_SIDE = limits.MAX_SIDE
+MAX_MASK_PIXELS = limits.MAX_SIDE * limits.MAX_SIDE
+# Submissions in flight at once in this process, per link and per member; more are refused before being read.
+SUBMISSIONS_PER_LINK = 1
+SUBMISSIONS_PER_MEMBER = 2
 _MAX_FIELD_BYTES = 16 * 1024  # prompt and count; a prompt is at most 1000 characters (4 bytes each in UTF-8)
 
 NOTHING_PAINTED = _("Paint the area to change first: the mask marks nothing.")
@@ -71,6 +84,8 @@ COUNT_INVALID = _("`count` must be a whole number from {low} to {high}.")
 MASK_INVALID = _("`mask` must be a PNG of the picture's size ({width}x{height}); {reason}")
 MASK_UNREADABLE = _("it could not be read.")
 MASK_WRONG_SIZE = _("it is {width}x{height}.")
+MASK_TOO_LARGE = _("it is {width}x{height}, more than the page sends ({megapixels} megapixels at most).")
+SUBMISSION_BUSY = _("Your last picture is still being sent; wait for its answer before sending another.")
 FORM_INVALID = _("The form was incomplete; reload the page and try again.")
 LINK_UNAVAILABLE = _("This picture can no longer be edited from this link.")
 
@@ -158,33 +173,75 @@ def _same_shape(painted: tuple[int, int], picture: tuple[int, int]) -> bool:
     return abs(mask_width * height - mask_height * width) <= max(width, height)
 
 
+def _painted_grey(painted: Image.Image) -> Image.Image:
+    """The painted picture's luminance over black (transparent canvas pixels are black: "keep")."""
+    if painted.mode not in ("RGBA", "LA", "RGB", "L"):
+        painted = painted.convert("RGBA")
+    grey = painted.convert("L")
+    if "A" not in painted.getbands():
+        return grey
+    # Over black: luminance × alpha / 255, one byte a pixel where compositing RGBA would take four.
+    return ImageChops.multiply(grey, painted.getchannel("A"))
+
+
 def _alpha_mask(data: bytes, width: int, height: int) -> bytes:
-    """The painted PNG (white = change) as the upstream's mask (alpha 0 = change); _FormError when unusable."""
+    """The painted PNG (white = change) as the upstream's mask (alpha 0 = change); _FormError when unusable.
+
+    The size is checked from the header, before any pixel is decoded; the mask is made at the painted size
+    and written at the picture's (scaled band by band: never the whole RGBA picture in memory).
+    """
     try:
         with Image.open(io.BytesIO(data), formats=("PNG",)) as painted:
-            if not _same_shape(painted.size, (width, height)):
-                reason = Text(MASK_WRONG_SIZE, width=painted.width, height=painted.height)
+            mask_width, mask_height = painted.size
+            # The page rounds each side to a pixel after scaling to the area: up to a row and a column more.
+            area_limit = MAX_MASK_PIXELS + mask_width + mask_height
+            if max(mask_width, mask_height) > MAX_MASK_SIDE or mask_width * mask_height > area_limit:
+                megapixels = MAX_MASK_PIXELS // 1_000_000
+                reason = Text(MASK_TOO_LARGE, width=mask_width, height=mask_height, megapixels=megapixels)
                 raise _FormError("mask", Text(MASK_INVALID, width=width, height=height, reason=reason))
-            # Transparent (unpainted) canvas pixels are black: the same as "keep".
-            flat = Image.new("RGBA", painted.size, (0, 0, 0, 255))
-            flat.alpha_composite(painted.convert("RGBA"))
-            grey = flat.convert("L")
-            if grey.size != (width, height):
-                grey = grey.resize((width, height), Image.Resampling.BILINEAR)
-            alpha = grey.point(lambda value: 0 if value >= 128 else 255)
+            if not _same_shape(painted.size, (width, height)):
+                reason = Text(MASK_WRONG_SIZE, width=mask_width, height=mask_height)
+                raise _FormError("mask", Text(MASK_INVALID, width=width, height=height, reason=reason))
+            painted.load()
+            grey = _painted_grey(painted)
     except _FormError:
         raise
     except Exception as exc:
         log.debug("unreadable painted mask: %s", type(exc).__name__)
         reason = Text(MASK_UNREADABLE)
         raise _FormError("mask", Text(MASK_INVALID, width=width, height=height, reason=reason)) from None
+    # Luminance >= 128 is "change": alpha 0.
+    alpha = grey.point(lambda value: 0 if value >= 128 else 255)
+    del grey
     if alpha.getextrema()[0] != 0:
         raise _FormError("mask", Text(NOTHING_PAINTED))
-    mask = Image.new("RGBA", alpha.size, (0, 0, 0, 255))
-    mask.putalpha(alpha)
-    buffer = io.BytesIO()
-    mask.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return scaled_mask_png(alpha, width, height)
+
+
+class _InFlight:
+    """Submissions being handled in this process, by link and by member: the bound on what one may cost."""
+
+    def __init__(self) -> None:
+        self._links: Counter[str] = Counter()
+        self._members: Counter[int] = Counter()
+
+    @contextmanager
+    def admitted(self, claim: PainterClaim) -> Iterator[bool]:
+        """True (and counted until the block ends) when the link and the member have room; else False."""
+        link, member = claim.token_id, claim.member_id
+        if self._links[link] >= SUBMISSIONS_PER_LINK or self._members[member] >= SUBMISSIONS_PER_MEMBER:
+            yield False
+            return
+        self._links[link] += 1
+        self._members[member] += 1
+        try:
+            yield True
+        finally:
+            self._links[link] -= 1
+            self._members[member] -= 1
+            # Counters keep zero entries: drop them, or every link ever used would stay.
+            self._links -= Counter()
+            self._members -= Counter()
 
 
 async def _read_form(request: web.Request) -> tuple[bytes, str, str]:
@@ -249,17 +306,20 @@ def _checked_count(text: str) -> int:
 
 
 class _Painter:
-    def __init__(self, tokens: PainterTokens, backend: PainterBackend, prefix: str) -> None:
+    def __init__(self, tokens: PainterTokens, backend: PainterBackend) -> None:
         self._tokens = tokens
         self._backend = backend
-        self._prefix = prefix
         self._page = _template("painter.html")
         self._error = _template("error.html")
         self._files = {name: _static(name) for name in _STATIC_TYPES}
+        self._in_flight = _InFlight()
 
-    def _error_page(self, request: web.Request, status: int, message: Text | str) -> web.StreamResponse:
+    def _error_page(
+        self, request: web.Request, status: int, message: Text | str, *, static: str = "static"
+    ) -> web.StreamResponse:
+        # Links are relative (to the page's own address), so the painter works behind a proxy at any path.
         body = self._error.substitute(
-            static=html.escape(f"{self._prefix}/static"), message=html.escape(_words(message, _locale(request)))
+            static=html.escape(static), message=html.escape(_words(message, _locale(request)))
         )
         return _secured(web.Response(status=status, text=body, content_type="text/html"))
 
@@ -283,9 +343,9 @@ class _Painter:
             log.exception("The painter page failed")
             return self._error_page(request, 500, APOLOGY)
         body = self._page.substitute(
-            static=html.escape(f"{self._prefix}/static"),
-            action=html.escape(f"{self._prefix}/{token}"),
-            picture=html.escape(f"{self._prefix}/{token}/picture"),
+            static="static",
+            action=html.escape(token),
+            picture=html.escape(f"{token}/picture"),
             prompt=html.escape(defaults.prompt),
             count=str(max(limits.MIN_COUNT, min(defaults.count, defaults.max_count))),
             max_count=str(defaults.max_count),
@@ -300,12 +360,12 @@ class _Painter:
             data = await self._backend.fetch_picture(claim)
             info = await _inspected(data)
         except TokenError as exc:
-            return self._error_page(request, _token_status(exc), str(exc))
+            return self._error_page(request, _token_status(exc), str(exc), static="../static")
         except Refusal as exc:
-            return self._error_page(request, 410, exc.text)
+            return self._error_page(request, 410, exc.text, static="../static")
         except Exception:
             log.exception("The painter's picture could not be served")
-            return self._error_page(request, 500, APOLOGY)
+            return self._error_page(request, 500, APOLOGY, static="../static")
         response = web.Response(body=data, content_type=content_type_for(info.format))
         # Private: the picture is the member's; the link dies in 15 minutes anyway.
         return _secured(response, cache="private, max-age=900")
@@ -324,11 +384,17 @@ class _Painter:
             claim = await self._tokens.verify(request.match_info["token"])
         except TokenError as exc:
             return self._json(request, _token_status(exc), exc.reason, str(exc))
+        with self._in_flight.admitted(claim) as admitted:
+            if not admitted:
+                return self._json(request, 429, "busy", Text(SUBMISSION_BUSY))
+            return await self._admitted(request, claim)
+
+    async def _admitted(self, request: web.Request, claim: PainterClaim) -> web.StreamResponse:
         try:
             mask, prompt_text, count_text = await _read_form(request)
             prompt, count = _checked_prompt(prompt_text), _checked_count(count_text)
             width, height = await _mask_size(await self._backend.fetch_picture(claim))
-            alpha_mask = await asyncio.to_thread(_alpha_mask, mask, width, height)
+            alpha_mask = await decoding(_alpha_mask, mask, width, height)
         except _FormError as exc:
             return self._json(request, 400, "invalid", exc.message, field=exc.field)
         except Refusal as exc:
@@ -356,13 +422,22 @@ def painter_link(public_url: str, token: str, *, prefix: str = PREFIX) -> str:
     return f"{public_url.rstrip('/')}{prefix}/{token}"
 
 
+def public_path(public_url: str | None) -> str:
+    """The path prefix of `PUBLIC_URL` ("/retouch" for https://example.org/retouch), "" when it has none."""
+    return urlsplit(public_url).path.rstrip("/") if public_url else ""
+
+
 def add_painter_routes(
-    app: web.Application, tokens: PainterTokens, backend: PainterBackend, *, prefix: str = PREFIX
+    app: web.Application, tokens: PainterTokens, backend: PainterBackend, *, mount: str = "", prefix: str = PREFIX
 ) -> None:
-    """Add the painter's routes under `prefix` to `app` (before it starts)."""
-    painter = _Painter(tokens, backend, prefix)
-    # Static first: "static" is never a token (too short), but the router matches in order anyway.
-    app.router.add_get(f"{prefix}/static/{{name}}", painter.static)
-    app.router.add_get(f"{prefix}/{{token}}", painter.page)
-    app.router.add_get(f"{prefix}/{{token}}/picture", painter.picture)
-    app.router.add_post(f"{prefix}/{{token}}", painter.submit)
+    """Add the painter's routes under `prefix` to `app` (before it starts), and under `mount` + `prefix` too.
+
+    `mount`: PUBLIC_URL's path, for a proxy that forwards it as it is; one that strips it reaches `prefix`.
+    """
+    painter = _Painter(tokens, backend)
+    for base in dict.fromkeys([prefix, f"{mount}{prefix}" if mount else prefix]):
+        # Static first: "static" is never a token (too short), but the router matches in order anyway.
+        app.router.add_get(f"{base}/static/{{name}}", painter.static)
+        app.router.add_get(f"{base}/{{token}}", painter.page)
+        app.router.add_get(f"{base}/{{token}}/picture", painter.picture)
+        app.router.add_post(f"{base}/{{token}}", painter.submit)

@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
+import fcntl
 import functools
 import hashlib
 import logging
+import os
 import re
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import aiosqlite
 import asyncpg
@@ -36,11 +39,77 @@ from services.storage.migrations import MIGRATIONS, Dialect, Migration
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 # SQLite waits this long for another process's write lock before failing with "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# How long a bot run waits for another process to let go of its SQLite file before refusing to start.
+SQLITE_SOLE_WAIT_SECONDS = 10.0
 POSTGRES_POOL_SIZE = 10
 # Serialises schema migrations between processes that start at the same time on one PostgreSQL server.
 _MIGRATION_LOCK_NAME = "retouch:schema-migrations"
+# How long a scrub waits for a table's exclusive lock. A lock request waiting in line holds up every
+# request behind it (each edit's reads and writes), so the scrub gives up quickly and is tried again later.
+SCRUB_LOCK_TIMEOUT_MS = 200
+
+
+class ScrubBusy(Exception):
+    """The scrub could not have the table (or SQLite's write-ahead log) to itself just now; nothing was lost."""
+
+
+# How often the liveness connection is asked whether it still holds its lock (a closed connection is noticed
+# at once; a silent network drop only by a question that gets no answer in time).
+LIVENESS_CHECK_SECONDS = 2.0
+LIVENESS_CHECK_TIMEOUT = 3.0
+# Between attempts to connect again and take the lock back after the liveness connection dropped.
+LIVENESS_RETRY_SECONDS = 0.5
+# A reservation waits this long for a dropped liveness lock to be taken again before refusing to reserve.
+LIVENESS_WAIT_SECONDS = 5.0
+# Between attempts of an operation that must not be lost (settling what was delivered) while the database is away.
+UNREACHABLE_RETRY_SECONDS = 1.0
+# What the driver raises when the server is away, restarting or dropped the connection, as opposed to a
+# statement it refused: these are worth trying again once the database is back.
+_UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, unreachable (ConnectionError is one)
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # "terminating connection due to administrator command"
+    asyncpg.InterfaceError,  # "connection is closed"
+)
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether `error` says the database is away (try again once it is back), not that a statement was refused."""
+    return isinstance(error, _UNREACHABLE)
+
+
+async def outlast(operation: Callable[[], Awaitable[T]], patience: float) -> T:
+    """Run `operation`, again and again while the database is unreachable, for up to `patience` seconds.
+
+    For what must not be lost when the database restarts or the network drops (charging delivered images,
+    recording posted results); `operation` must be idempotent, since an attempt may have committed before
+    its answer was lost.
+    """
+    deadline = time.monotonic() + patience
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await operation()
+        except _UNREACHABLE as exc:
+            if time.monotonic() >= deadline:
+                raise
+            if attempt == 1:
+                log.warning("The database is unreachable (%r); trying again for up to %.0f s", exc, patience)
+            await asyncio.sleep(UNREACHABLE_RETRY_SECONDS)
+
+
+class DatabaseInUse(Exception):
+    """Another process already serves from this SQLite file (the message says so in one line)."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be used safely right now (this process cannot prove it is alive); try again soon."""
 
 
 class Row(Protocol):
@@ -117,6 +186,9 @@ class Database(Executor, abc.ABC):
     """A connection (SQLite) or connection pool (PostgreSQL) with the schema migrated."""
 
     dialect: ClassVar[Dialect]
+    # Whether `scrub` rewrites whole tables (PostgreSQL's VACUUM FULL, which locks out reads while it runs), so
+    # that it must be rationed; SQLite's checkpoint of the write-ahead log costs little and runs every time.
+    scrub_rewrites: ClassVar[bool]
 
     def __init__(self, migrations: Sequence[Migration]) -> None:
         self._migrations = tuple(migrations)
@@ -130,6 +202,13 @@ class Database(Executor, abc.ABC):
     @abc.abstractmethod
     async def instance_alive(self, instance_id: str) -> bool:
         """Whether the process that opened the database as `instance_id` is still running."""
+
+    async def wait_alive(self) -> None:
+        """Return once this process can prove it is alive, or raise DatabaseUnavailable.
+
+        Whatever it writes with its `instance_id` (a reservation) may be taken for a dead process's
+        leftovers while it cannot; SQLite has nobody else to tell, so it always can.
+        """
 
     @abc.abstractmethod
     async def close(self) -> None:
@@ -163,6 +242,7 @@ class Database(Executor, abc.ABC):
 
         Call it after deleting or overwriting what a member asked to have forgotten: both engines keep
         old row versions on disk (SQLite in its write-ahead log, PostgreSQL as dead tuples) until told.
+        Raises ScrubBusy, having waited at most a moment, when another connection is in the way.
         """
 
 
@@ -205,15 +285,20 @@ class SqliteDatabase(_SqliteExecutor, Database):
     """
 
     dialect: ClassVar[Dialect] = "sqlite"
+    scrub_rewrites: ClassVar[bool] = False
 
-    def __init__(self, path: Path, *, migrations: Sequence[Migration] = MIGRATIONS) -> None:
+    def __init__(self, path: Path, *, migrations: Sequence[Migration] = MIGRATIONS, sole: bool = False) -> None:
         Database.__init__(self, migrations)
         self.path = path
         self._lock = asyncio.Lock()
         self._connection: aiosqlite.Connection  # set by _connect
+        self._sole = sole
+        self._held: int | None = None  # the file descriptor whose lock says "this process serves from the file"
 
     async def _connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._sole:
+            await self._hold_file()
         # isolation_level=None: the sqlite3 module must not open transactions behind our back.
         self._connection = await aiosqlite.connect(self.path, isolation_level=None)
         self._connection.row_factory = sqlite3.Row
@@ -281,15 +366,42 @@ class SqliteDatabase(_SqliteExecutor, Database):
         # the write-ahead log until a checkpoint copies the new pages back and TRUNCATE empties it.
         result = await self.fetch_one("PRAGMA wal_checkpoint(TRUNCATE)")
         if result is None or result[0]:
-            log.warning("Could not empty the write-ahead log of %s: a reader is holding it", self.path)
+            raise ScrubBusy(f"a reader is holding the write-ahead log of {self.path}")
 
     async def instance_alive(self, instance_id: str) -> bool:
         # A SQLite file belongs to one bot process (use PostgreSQL to share state between processes),
         # so any instance other than this one is a previous run of it.
         return instance_id == self.instance_id
 
+    async def _hold_file(self) -> None:
+        """Take the file for this process, or refuse: a second process would return the first one's live
+        reservations at start-up (`instance_alive` takes every other instance for a previous run).
+
+        A process that is still closing (a restart in one go) is given SQLITE_SOLE_WAIT_SECONDS to let go.
+        """
+        # flock is the operating system's, apart from SQLite's own locks (fcntl ranges), and ends with the process.
+        held = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + SQLITE_SOLE_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+                    continue
+            os.close(held)
+            raise DatabaseInUse(
+                f"DATABASE_URL: another Retouch process is running on {self.path}; a SQLite file serves one process"
+                " (stop the other first; several processes, and rolling restarts, need PostgreSQL)"
+            ) from None
+        self._held = held
+
     async def close(self) -> None:
         await self._connection.close()
+        if self._held is not None:
+            os.close(self._held)
+            self._held = None
 
 
 # ----------------------------------------------------------------------------------------- PostgreSQL
@@ -340,9 +452,15 @@ class PostgresDatabase(_PostgresExecutor, Database):
     The held connection keeps a session advisory lock named after `instance_id` for as long as the
     process runs. When the process dies, PostgreSQL drops the connection and with it the lock, so
     `instance_alive` can ask "can I take that lock?" instead of trusting heartbeats or clocks.
+
+    The connection can also drop while the process lives (a PostgreSQL restart or failover, an idle
+    timeout, `pg_terminate_backend`): a watcher notices, connects again and takes the lock back, and
+    reservations wait meanwhile (`wait_alive`). Other processes give a lock a few seconds to come back
+    before they return its reservations (`QuotaStore.release_orphaned`).
     """
 
     dialect: ClassVar[Dialect] = "postgresql"
+    scrub_rewrites: ClassVar[bool] = True
 
     def __init__(
         self, url: str, *, pool_size: int = POSTGRES_POOL_SIZE, migrations: Sequence[Migration] = MIGRATIONS
@@ -352,16 +470,75 @@ class PostgresDatabase(_PostgresExecutor, Database):
         self._pool_size = pool_size
         self._pool: asyncpg.Pool  # set by _connect
         self._liveness: asyncpg.Connection  # set by _connect
+        self._alive = asyncio.Event()
+        self._dropped = asyncio.Event()
+        self._watcher: asyncio.Task[None] | None = None
+
+    @property
+    def liveness_name(self) -> str:
+        """The liveness connection's application_name, so an operator can tell it in pg_stat_activity."""
+        return f"retouch-liveness-{self.instance_id}"
+
+    async def _hold_liveness(self) -> asyncpg.Connection:
+        """A new connection holding this process's lock."""
+        connection = await asyncpg.connect(
+            self._url, timeout=LIVENESS_CHECK_TIMEOUT, server_settings={"application_name": self.liveness_name}
+        )
+        try:
+            # Bounded: after a silent network drop the server may still hold the lock for the old session
+            # until it notices; the watcher then tries again.
+            await connection.execute(
+                "SELECT pg_advisory_lock($1)", lock_key(f"instance:{self.instance_id}"), timeout=LIVENESS_CHECK_TIMEOUT
+            )
+        except BaseException:
+            connection.terminate()
+            raise
+        connection.add_termination_listener(lambda _: self._dropped.set())
+        self._alive.set()
+        return connection
 
     async def _connect(self) -> None:
-        self._liveness = await asyncpg.connect(self._url)
+        self._liveness = await self._hold_liveness()
         try:
-            await self._liveness.execute("SELECT pg_advisory_lock($1)", lock_key(f"instance:{self.instance_id}"))
             await self._migrate()
             self._pool = await asyncpg.create_pool(self._url, min_size=1, max_size=self._pool_size)
         except BaseException:
             await self._liveness.close()
             raise
+        self._watcher = asyncio.create_task(self._watch_liveness(), name="retouch-liveness")
+
+    async def _watch_liveness(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._dropped.wait(), LIVENESS_CHECK_SECONDS)
+            # Cleared before checking: a closed connection's listener may fire late, and the check tells anyway.
+            self._dropped.clear()
+            try:
+                # An answer proves the session, and with it the lock, is still there.
+                await self._liveness.fetchval("SELECT 1", timeout=LIVENESS_CHECK_TIMEOUT)
+                continue
+            except Exception as exc:  # whatever the reason, this connection no longer proves anything
+                lost, reason = time.monotonic(), exc
+            self._alive.clear()
+            self._liveness.terminate()
+            log.warning(
+                "Lost the connection that proves this process alive (%r); taking its lock again, reservations wait",
+                reason,
+            )
+            while True:
+                try:
+                    self._liveness = await self._hold_liveness()
+                    break
+                except Exception as exc:  # refused, restarting, too many connections: all pass with time
+                    log.debug("Could not take the liveness lock again yet: %r", exc)
+                    await asyncio.sleep(LIVENESS_RETRY_SECONDS)
+            log.warning("Took this process's liveness lock again after %.1f s", time.monotonic() - lost)
+
+    async def wait_alive(self) -> None:
+        try:
+            await asyncio.wait_for(self._alive.wait(), LIVENESS_WAIT_SECONDS)
+        except TimeoutError:
+            raise DatabaseUnavailable("this process could not take its liveness lock again in time") from None
 
     async def _migrate(self) -> None:
         connection = self._liveness
@@ -398,16 +575,33 @@ class PostgresDatabase(_PostgresExecutor, Database):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        async with self._pool.acquire() as connection, connection.transaction():
-            yield _PostgresTransaction(connection)
+        async with self._pool.acquire() as connection:
+            try:
+                async with connection.transaction():
+                    yield _PostgresTransaction(connection)
+            except asyncpg.InternalClientError as exc:
+                # asyncpg's words when the server closed the connection while a transaction was ending
+                # ("cannot switch to state …; another operation is in progress"): the database went away.
+                if connection.is_closed():
+                    raise asyncpg.ConnectionDoesNotExistError(
+                        f"the connection closed in a transaction ({exc})"
+                    ) from exc
+                raise
 
     async def scrub(self, *tables: str) -> None:
         # A DELETE or UPDATE leaves the old tuple in the table's file until vacuumed, and a plain VACUUM
         # only marks its space free; VACUUM FULL writes the live rows to a new file and drops the old one.
-        # It locks each table while it runs, which is why callers scrub only after a forget or a purge.
+        # It locks each table while it runs (reads too), which is why callers scrub only what a forget or a
+        # purge changed, and seldom; it never waits in line for the lock, where it would hold up everyone after.
         async with self._pool.acquire() as connection:
-            for table in tables:
-                await connection.execute(f"VACUUM FULL {table}")
+            await connection.execute(f"SET lock_timeout = {SCRUB_LOCK_TIMEOUT_MS}")
+            try:
+                for table in tables:
+                    await connection.execute(f"VACUUM FULL {table}")
+            except asyncpg.LockNotAvailableError as exc:
+                raise ScrubBusy(f"{table} is in use") from exc
+            finally:
+                await connection.execute("RESET lock_timeout")
 
     async def instance_alive(self, instance_id: str) -> bool:
         if instance_id == self.instance_id:
@@ -420,6 +614,10 @@ class PostgresDatabase(_PostgresExecutor, Database):
         return not taken
 
     async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         await self._pool.close()
         await self._liveness.close()
 
@@ -427,10 +625,10 @@ class PostgresDatabase(_PostgresExecutor, Database):
 # -------------------------------------------------------------------------------------------- opening
 
 
-def _database_for(url: str, migrations: Sequence[Migration]) -> Database:
+def _database_for(url: str, migrations: Sequence[Migration], sole: bool) -> Database:
     if url.startswith("sqlite:///"):
         # sqlite:///data/retouch.db is relative to the working directory; sqlite:////abs/path.db is absolute.
-        return SqliteDatabase(Path(url.removeprefix("sqlite:///")), migrations=migrations)
+        return SqliteDatabase(Path(url.removeprefix("sqlite:///")), migrations=migrations, sole=sole)
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresDatabase(url, migrations=migrations)
     raise ValueError("database URL must be sqlite:///path/to/file.db or postgresql://user:password@host/db")
@@ -439,8 +637,8 @@ def _database_for(url: str, migrations: Sequence[Migration]) -> Database:
 class _OpenDatabase:
     """What `open_database` returns: await it for a `Database`, or use it with `async with`."""
 
-    def __init__(self, url: str, migrations: Sequence[Migration]) -> None:
-        self._database = _database_for(url, migrations)
+    def __init__(self, url: str, migrations: Sequence[Migration], sole: bool) -> None:
+        self._database = _database_for(url, migrations, sole)
 
     async def _open(self) -> Database:
         await self._database._connect()
@@ -459,11 +657,13 @@ class _OpenDatabase:
         await self._database.close()
 
 
-def open_database(url: str, *, migrations: Sequence[Migration] = MIGRATIONS) -> _OpenDatabase:
+def open_database(url: str, *, migrations: Sequence[Migration] = MIGRATIONS, sole: bool = False) -> _OpenDatabase:
     """Open (creating and migrating as needed) the database at `url`.
 
     `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, `postgresql://…` or `postgres://…`.
     Use as `async with open_database(url) as db:` or `db = await open_database(url)`. `migrations` is
     the schema to bring it to: every step, except in tests that build a database as an older release did.
+    `sole`: the bot's own run, which a SQLite file allows one of at a time (DatabaseInUse otherwise); PostgreSQL
+    serves any number.
     """
-    return _OpenDatabase(url, migrations)
+    return _OpenDatabase(url, migrations, sole)

@@ -51,6 +51,7 @@ _JOB_COLUMNS = (
     "output_format",
     "parent_job_id",
     "status",
+    "prompt_author_id",
 )
 
 
@@ -102,6 +103,7 @@ class Job:
     results: tuple[Picture, ...]
     kept: frozenset[InputRole] = frozenset()  # the inputs of which a copy is kept (job_inputs)
     private: bool = False
+    prompt_author_id: int | None = None  # whose words the prompt is, when not the requester's (a Reroll)
 
     @property
     def result_message_ids(self) -> tuple[int, ...]:
@@ -130,6 +132,17 @@ class JobEntry:
     delivered: int
 
 
+async def _prompt_author(tx: Executor, job: NewJob) -> int | None:
+    """Whose words the new job's prompt is when they are not the requester's: the parent's prompt author."""
+    if job.parent_job_id is None:
+        return None
+    parent = await tx.fetch_one("SELECT user_id, prompt_author_id, prompt FROM jobs WHERE id = ?", job.parent_job_id)
+    if parent is None or parent["prompt"] != job.prompt:
+        return None
+    author = parent["user_id"] if parent["prompt_author_id"] is None else parent["prompt_author_id"]
+    return None if author == job.user_id else int(author)
+
+
 def _picture(row: Row) -> Picture:
     return Picture(
         url=row["url"],
@@ -152,13 +165,20 @@ class JobStore:
         self._db = db
 
     async def create(self, job: NewJob) -> int:
-        """Record a job that is starting; returns its id (the state behind its result's buttons)."""
+        """Record a job that is starting; returns its id (the state behind its result's buttons).
+
+        A job whose prompt is its parent's very prompt (a Reroll; a Remix, region or painter edit that kept
+        the prompt its form was prefilled with) records whose words they are, so that forgetting that
+        member blanks them here too.
+        """
         async with self._db.transaction() as tx:
+            prompt_author = await _prompt_author(tx, job)
             job_id = int(
                 await tx.fetch_value(
                     "INSERT INTO jobs (guild_id, channel_id, user_id, created_at, prompt, model, size, count,"
                     " output_format, source_url, source_message_id, source_attachment_id, mask_url, parent_job_id,"
-                    " status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running') RETURNING id",
+                    " prompt_author_id, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')"
+                    " RETURNING id",
                     job.guild_id,
                     job.channel_id,
                     job.user_id,
@@ -173,6 +193,7 @@ class JobStore:
                     job.source.attachment_id,
                     job.mask.url if job.mask else None,
                     job.parent_job_id,
+                    prompt_author,
                 )
             )
             if job.private:
@@ -285,6 +306,7 @@ class JobStore:
             results=tuple(by_role["result"]),
             kept=frozenset(row["role"] for row in kept),
             private=bool(row["private"]),
+            prompt_author_id=row["prompt_author_id"],
         )
 
     async def recent(self, user_id: int, *, guild_id: int | None = None, limit: int, offset: int = 0) -> list[JobEntry]:

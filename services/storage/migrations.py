@@ -248,4 +248,85 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE guild_settings ADD COLUMN private_results BOOLEAN",
         ),
     ),
+    Migration(
+        8,
+        "screening: a server's rules, and the cases members may appeal",
+        (
+            # NULL keeps GuildSettings' default: screening off, the `all-ages` preset, on failure as the policy says.
+            "ALTER TABLE guild_settings ADD COLUMN screening_mode TEXT",
+            "ALTER TABLE guild_settings ADD COLUMN screening_policy TEXT",
+            "ALTER TABLE guild_settings ADD COLUMN screening_fail_open BOOLEAN",
+            # One row per screening refusal (services/storage/screening_cases.py); the prompt and the input stay in
+            # the job's record. status: refused → appealed → approved or denied. Deleted by /privacy forget, the
+            # retention period and a server's departure (services/storage/privacy.py).
+            """CREATE TABLE screening_cases (
+            id {id_column},
+            guild_id BIGINT NOT NULL,
+            channel_id BIGINT NOT NULL,
+            user_id BIGINT NOT NULL,
+            job_id BIGINT NOT NULL,
+            stage TEXT NOT NULL,
+            category TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            locale TEXT,
+            status TEXT NOT NULL,
+            decided_by BIGINT,
+            created_at DOUBLE PRECISION NOT NULL
+        )""",
+            "CREATE INDEX screening_cases_user ON screening_cases (user_id)",
+        ),
+    ),
+    Migration(
+        9,
+        "privacy: whose words a prompt is, when a member last forgot, tables awaiting a scrub",
+        (
+            # A Reroll copies the prompt of the job it rerolls: these are then another member's words, and
+            # forgetting that member blanks them here too (services/storage/privacy.py). NULL: the requester's.
+            "ALTER TABLE jobs ADD COLUMN prompt_author_id BIGINT",
+            "CREATE INDEX jobs_prompt_author ON jobs (prompt_author_id)",
+            # Rerolls recorded before this step: a child with its parent's very prompt is taken for one, and
+            # the words are those of the first job of such a chain (a Reroll of a Reroll is still theirs).
+            """WITH RECURSIVE chain (id, author) AS (
+                SELECT c.id, p.user_id FROM jobs c JOIN jobs p ON p.id = c.parent_job_id
+                WHERE c.prompt <> '' AND c.prompt = p.prompt AND NOT EXISTS
+                (SELECT 1 FROM jobs g WHERE g.id = p.parent_job_id AND g.prompt = p.prompt)
+                UNION ALL
+                SELECT c.id, chain.author FROM chain JOIN jobs c ON c.parent_job_id = chain.id
+                JOIN jobs p ON p.id = c.parent_job_id WHERE c.prompt = p.prompt
+            )
+            UPDATE jobs SET prompt_author_id = (SELECT author FROM chain WHERE chain.id = jobs.id)
+            WHERE id IN (SELECT id FROM chain)""",
+            # When the member last ran /privacy forget: forgetting is rate-limited per member, and the row
+            # (the id, the remix opt-out and this time) outlives the forget for exactly that.
+            "ALTER TABLE member_preferences ADD COLUMN forgot_at DOUBLE PRECISION",
+            # Tables whose deleted rows are still to be made unrecoverable from the files (a VACUUM FULL on
+            # PostgreSQL), done by the next scrub rather than by every forget.
+            """CREATE TABLE scrub_pending (
+            table_name TEXT PRIMARY KEY,
+            since DOUBLE PRECISION NOT NULL
+        )""",
+        ),
+    ),
+    Migration(
+        10,
+        "members' uploads region panels and painter links refer to",
+        (
+            # services/storage/uploads.py: what any process needs to serve a panel or painter link on a member's
+            # upload (a bot without MESSAGE_CONTENT cannot read it again). Kept a day; forgotten with the member.
+            """CREATE TABLE region_uploads (
+            message_id BIGINT NOT NULL,
+            attachment_id BIGINT NOT NULL,
+            channel_id BIGINT NOT NULL,
+            author_id BIGINT NOT NULL,
+            url TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            content_type TEXT,
+            size BIGINT NOT NULL,
+            width INTEGER,
+            height INTEGER,
+            created_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (message_id, attachment_id)
+        )""",
+        ),
+    ),
 )

@@ -16,7 +16,9 @@ Crash recovery: each reservation records the `instance_id` of the process that m
 `Database.instance_alive`). `release_orphaned()`, run at start-up and every few seconds on PostgreSQL,
 returns the pending reservations of processes that are no longer running, so processes sharing
 PostgreSQL never release each other's live reservations. `release_stale()` is the backstop for
-anything a live process leaked.
+anything a live process leaked. What a sweep returns is marked 'swept', not 'released': a process
+that only looked dead (its liveness connection dropped for longer than the grace) still charges what it
+delivered when it settles.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from services.storage.database import Database, Executor, Row
+from services.storage.database import Database, Executor, Row, outlast
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,9 @@ PERSONAL = 0
 # longest wait in a full line (100 edits of 10 images at 10 images a minute: 100 minutes) and the longest
 # upstream call with its retries fit well inside it.
 DEFAULT_STALE_AFTER_SECONDS = 3 * 3_600.0
+# How long settling (or returning) a reservation keeps trying while the database is unreachable: a
+# restart or failover takes seconds, and images already delivered must be charged once it is back.
+SETTLE_PATIENCE_SECONDS = 300.0
 
 
 class Period(enum.Enum):
@@ -279,6 +284,8 @@ class QuotaStore:
         self.default_rule = default_rule
         self.personal_rule = personal_rule or default_rule
         self.personal_budget = personal_budget
+        # Other processes found dead by `release_orphaned`, and since when (Unix seconds).
+        self._dead_since: dict[str, float] = {}
 
     # ------------------------------------------------------------------------------------- rules
 
@@ -456,6 +463,8 @@ class QuotaStore:
         """
         if count < 1:
             raise ValueError("a reservation is for 1 or more images")
+        # A reservation made while this process cannot prove it is alive could be returned under it.
+        await self._db.wait_alive()
         at = _timestamp(now)
         async with self._db.transaction() as tx:
             rule, source, budget = await self._applicable_rules(tx, guild_id, user_id, role_ids)
@@ -492,49 +501,98 @@ class QuotaStore:
                 raise QuotaExceeded(replace(status, blocked_by=status.blocking_limit(count)), count)
         return Reservation(id=reservation_id, guild_id=guild_id, user_id=user_id, count=count, created_at=_datetime(at))
 
-    async def settle(self, reservation_id: int, delivered: int) -> bool:
+    async def settle(self, reservation_id: int, delivered: int, *, patience: float = SETTLE_PATIENCE_SECONDS) -> bool:
         """Keep `delivered` images (counted at the reservation's time) and return the rest.
 
-        Idempotent: only a pending reservation changes; returns whether this call settled it.
+        A reservation a sweep returned meanwhile ('swept') is charged too: the images were delivered.
+        Idempotent: only a pending or swept reservation changes; returns whether this call settled it.
+        Keeps trying for `patience` seconds while the database is unreachable.
         """
         if delivered < 0:
             raise ValueError("delivered must be 0 or more images")
-        changed = await self._db.execute(
-            "UPDATE quota_usage SET images = CASE WHEN reserved < ? THEN reserved ELSE ? END,"
-            " status = 'settled', settled_at = ? WHERE id = ? AND status = 'pending'",
-            delivered,
-            delivered,
-            _timestamp(None),
-            reservation_id,
-        )
+
+        async def settle_once() -> int:
+            return await self._db.execute(
+                "UPDATE quota_usage SET images = CASE WHEN reserved < ? THEN reserved ELSE ? END,"
+                " status = 'settled', settled_at = ? WHERE id = ? AND status IN ('pending', 'swept')",
+                delivered,
+                delivered,
+                _timestamp(None),
+                reservation_id,
+            )
+
+        changed = await outlast(settle_once, patience)
         return changed > 0
 
-    async def release(self, reservation_id: int) -> bool:
+    async def release(self, reservation_id: int, *, patience: float = SETTLE_PATIENCE_SECONDS) -> bool:
         """Return every image of a pending reservation. Idempotent; returns whether this call released it."""
-        changed = await self._db.execute(
-            "UPDATE quota_usage SET images = 0, status = 'released', settled_at = ?"
-            " WHERE id = ? AND status = 'pending'",
-            _timestamp(None),
-            reservation_id,
-        )
-        return changed > 0
 
-    async def release_orphaned(self) -> int:
-        """Release pending reservations of processes that are no longer running. Call at start-up and periodically."""
+        async def release_once() -> int:
+            return await self._db.execute(
+                "UPDATE quota_usage SET images = 0, status = 'released', settled_at = ?"
+                " WHERE id = ? AND status = 'pending'",
+                _timestamp(None),
+                reservation_id,
+            )
+
+        return await outlast(release_once, patience) > 0
+
+    async def charge_upstream(
+        self, guild_id: int, images: int, *, at: datetime | None = None, patience: float = SETTLE_PATIENCE_SECONDS
+    ) -> None:
+        """Count against the server budget `images` the Model Hub may have billed that no member was charged for.
+
+        Retried attempts, a timeout after the request went out, pictures Discord then refused: the budget is
+        the operator's money, so it counts them (at `at`, the edit's reservation time); no member's limit and
+        no usage report does (user 0, status 'upstream'). Kept through a database outage like `settle`; should
+        an insert's answer be what was lost, the retry counts those images twice, against the budget only.
+        """
+        if images < 1:
+            return
+        stamp = _timestamp(at)
+
+        async def insert() -> int:
+            return await self._db.execute(
+                "INSERT INTO quota_usage (guild_id, user_id, created_at, created_day, reserved, images, status,"
+                " instance_id, settled_at) VALUES (?, 0, ?, ?, ?, ?, 'upstream', ?, ?)",
+                guild_id,
+                stamp,
+                int(stamp // _SECONDS_PER_DAY),
+                images,
+                images,
+                self._db.instance_id,
+                _timestamp(None),
+            )
+
+        await outlast(insert, patience)
+
+    async def release_orphaned(self, grace_seconds: float = 0.0, *, now: datetime | None = None) -> int:
+        """Return pending reservations of processes that are no longer running. Call at start-up and periodically.
+
+        A process counts as stopped once it has been found so for `grace_seconds` (found by an earlier
+        call): a live process whose liveness connection dropped takes its lock back within seconds.
+        """
+        at = _timestamp(now)
         instances = await self._db.fetch_all(
             "SELECT DISTINCT instance_id FROM quota_usage WHERE status = 'pending' AND instance_id <> ?",
             self._db.instance_id,
         )
+        dead_since: dict[str, float] = {}
         released = 0
         for (instance_id,) in instances:
             if await self._db.instance_alive(instance_id):
                 continue
+            dead_since[instance_id] = self._dead_since.get(instance_id, at)
+            if at - dead_since[instance_id] < grace_seconds:
+                continue
             released += await self._db.execute(
-                "UPDATE quota_usage SET images = 0, status = 'released', settled_at = ?"
+                "UPDATE quota_usage SET images = 0, status = 'swept', settled_at = ?"
                 " WHERE status = 'pending' AND instance_id = ?",
-                _timestamp(None),
+                at,
                 instance_id,
             )
+        # Forget whoever came back (or has nothing pending any more), so a later death waits the grace again.
+        self._dead_since = dead_since
         if released:
             log.warning("Released %d reservation(s) left pending by stopped processes", released)
         return released
@@ -551,7 +609,7 @@ class QuotaStore:
         `release_orphaned` at start-up cannot see. Returns how many were released.
         """
         released = await self._db.execute(
-            "UPDATE quota_usage SET images = 0, status = 'released', settled_at = ?"
+            "UPDATE quota_usage SET images = 0, status = 'swept', settled_at = ?"
             " WHERE status = 'pending' AND created_at < ?",
             _timestamp(None),
             _timestamp(now) - older_than_seconds,

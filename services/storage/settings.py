@@ -21,8 +21,18 @@ AUTO_LONG_SIDE_RANGE = range(MIN_SIDE, MAX_SIDE + 1)
 # Settings changed by another process sharing the database show up within this many seconds;
 # changes made through this process's store show up at once.
 DEFAULT_CACHE_TTL_SECONDS = 10.0
-_SCALAR_FIELDS = ("max_count", "auto_long_side", "audit_channel_id", "remixing_enabled", "private_results")
-_BOOLEAN_FIELDS = ("remixing_enabled", "private_results")
+_SCALAR_FIELDS = (
+    "max_count",
+    "auto_long_side",
+    "audit_channel_id",
+    "remixing_enabled",
+    "screening_mode",
+    "screening_policy",
+    "screening_fail_open",
+    "private_results",
+)
+SCREENING_MODES = ("off", "prompts", "pictures")
+_BOOLEAN_FIELDS = ("remixing_enabled", "private_results", "screening_fail_open")
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,11 @@ class GuildSettings:
     audit_channel_id: int | None = None
     remixing_enabled: bool = True
     private_results: bool = True  # members may ask for results only they see (`/edit … private:True`)
+    # Screening (services/domain/screening.py): the mode, the policy (a preset's name or the moderators' words),
+    # and what a failed check does (None: as the policy's preset says).
+    screening_mode: str = "off"
+    screening_policy: str = "all-ages"
+    screening_fail_open: bool | None = None
 
     def channel_allowed(self, channel_id: int) -> bool:
         return not self.allowed_channel_ids or channel_id in self.allowed_channel_ids
@@ -98,6 +113,8 @@ def _validate(changes: dict[str, Any]) -> None:
         raise ValueError(
             f"auto_long_side must be between {AUTO_LONG_SIDE_RANGE.start} and {AUTO_LONG_SIDE_RANGE.stop - 1} pixels"
         )
+    if "screening_mode" in changes and changes["screening_mode"] not in SCREENING_MODES:
+        raise ValueError(f"screening_mode must be one of {', '.join(SCREENING_MODES)}")
 
 
 class SettingsStore:
@@ -140,7 +157,8 @@ class SettingsStore:
         )
 
     async def update(self, guild_id: int, **changes: Any) -> GuildSettings:
-        """Change scalar settings (max_count, auto_long_side, audit_channel_id, remixing_enabled, private_results)."""
+        """Change scalar settings (max_count, auto_long_side, audit_channel_id, remixing_enabled, private_results,
+        screening_*)."""
         _validate(changes)
         # Only the named columns are written, so concurrent updates of different settings both stick.
         await self._db.upsert("guild_settings", {"guild_id": guild_id}, {**changes, "updated_at": time.time()})

@@ -67,6 +67,7 @@ class Text:
 
 APOLOGY = _("Something went wrong inside Retouch; it has been logged. Nothing was charged.")
 NOTHING_CHARGED = _("Nothing was charged.")
+DATABASE_AWAY = _("Retouch cannot reach its database just now. Nothing was charged; try again in a minute.")
 
 # --- options of an edit (`/edit`, Reroll, Remix) ---------------------------------------------------
 PROMPT_LENGTH = _("`prompt` must be {min}–{max} characters; it has {length}.")
@@ -216,6 +217,10 @@ NO_RESULTS_ON_RECORD = _("This result has no pictures on record to remix.")
 DELETE_NOT_YOURS = _("Only <@{user_id}>, who asked for this result, or a moderator can delete it.")
 DELETED = _("Deleted.")
 JOB_GONE = _("This result is no longer on record, so its buttons cannot do anything.")
+REROLL_PROMPT_FORGOTTEN = _(
+    "The prompt of this result was deleted at the request of the member who wrote it, so it cannot be rerolled. "
+    "Use Remix to give it a prompt of your own."
+)
 REMIX_SERVERS_ONLY = _("Remixing works in servers only.")
 REMIX_OFF = _("Remixing is turned off on this server.")
 OPTED_OUT = _(
@@ -259,6 +264,11 @@ QUOTA_EXEMPTED = _("{target} is exempt from limits (the server budget still appl
 QUOTA_CLEARED = _("Removed the rule of {target}.")
 QUOTA_NO_RULE = _("{target} had no rule.")
 QUOTA_BUDGET_SET = _("Server budget set to {limit} images per {period}.")
+QUOTA_BUDGET_CLEARED = _("Removed the server budget: only members' own limits apply now.")
+QUOTA_NO_BUDGET_SET = _("This server had no budget.")
+QUOTA_BUDGET_INCOMPLETE = _(
+    "`{missing}` is missing: give both `limit` and `period` to set the server budget, or neither to remove it."
+)
 QUOTA_SHOW_MEMBER = _("{target}: {source}.\n{status}")
 QUOTA_OPERATOR_DEFAULT = _("Operator default: {rule}")
 QUOTA_RULE_LINE = _("{who}: {rule}")
@@ -324,7 +334,8 @@ OPTION_ROLE = _("The role")
 OPTION_MEMBER = _("The member")
 OPTION_EXEMPT_TARGET = _("The role or member to exempt from limits (the server budget still applies)")
 OPTION_CLEAR_TARGET = _("The role or member whose rule to remove")
-OPTION_BUDGET_LIMIT = _("Images per period for the whole server")
+OPTION_BUDGET_LIMIT = _("Images per period for the whole server (leave out with period to remove the budget)")
+OPTION_BUDGET_PERIOD = _("The rolling window (leave out with limit to remove the budget)")
 OPTION_SHOW_MEMBER = _("Whose quota to explain (default: the rules of the server)")
 OPTION_RESET_MEMBER = _("The member whose usage in the current window to forgive")
 OPTION_REPORT_DAYS = _("How many days back (default 7)")
@@ -338,6 +349,69 @@ BLOCKLIST_ACTIONS = (_("add"), _("remove"), _("list"))
 OPTION_BLOCKLIST_PHRASE = _("A word or phrase (whole words, any case)")
 OPTION_AUDIT_CHANNEL = _("Where to log every edit (leave empty to turn the audit log off)")
 OPTION_REMIXING_ENABLED = _("Whether members may remix and reroll pictures here")
+OPTION_SCREENING_MODE = _("What to screen: off, prompts, or prompts and pictures (the input and each result)")
+OPTION_SCREENING_POLICY = _("A preset (all-ages, no-nudity, no-real-people, anything) or your own words")
+OPTION_SCREENING_ON_FAILURE = _("When a check cannot be made: refuse the edit or allow it (default: as the policy)")
+SETTINGS_SCREENING = _("Screening: {mode}; policy: {policy}; when a check fails: {failure}")
+SCREENING_MODES = {
+    "off": _("off"),
+    "prompts": _("prompts"),
+    "pictures": _("prompts and pictures"),
+}
+SCREENING_PRESETS = {
+    "all-ages": _("all ages"),
+    "no-nudity": _("no nudity"),
+    "no-real-people": _("no real people"),
+    "anything": _("anything the Model Hub allows"),
+}
+SCREENING_OWN_POLICY = _("your own words: “{words}”")
+SCREENING_FAIL_REFUSE = _("refuse")
+SCREENING_FAIL_ALLOW = _("allow")
+SCREENING_POLICY_EMPTY = _("The policy needs some words: a preset's name or your own (up to {max} characters).")
+
+# ----------------------------------------------------------------------------- screening and appeals
+
+SCREENING_REFUSED_PROMPT = _(
+    "This server's screening refused your edit: {reason} {charged} If you think that is wrong, press **Appeal** "
+    "to ask the moderators."
+)
+SCREENING_REFUSED_RESULTS = _(
+    "This server's screening held back {refused} of the {count} picture(s) made for you: {reason} They were not "
+    "posted and not charged. If you think that is wrong, press **Appeal** to ask the moderators."
+)
+SCREENING_UNCHECKED = _(
+    "Your edit could not be screened just now, and this server refuses what it cannot check. {charged} Try again "
+    "in a moment, or press **Appeal** to ask the moderators."
+)
+BUTTON_APPEAL = _("Appeal")
+BUTTON_APPROVE = _("Approve")
+BUTTON_DENY = _("Deny")
+APPEALS_UNAVAILABLE = _("Appeals are not available right now; please try again in a minute.")
+APPEAL_GONE = _("This case is no longer on record (it was forgotten or has expired).")
+APPEAL_NOT_YOURS = _("Only the member whose edit was refused can appeal it.")
+APPEAL_ALREADY = _("You have already appealed this refusal; the moderators will decide.")
+APPEAL_NO_AUDIT_CHANNEL = _(
+    "This server has no audit-log channel, where moderators see appeals, so this one cannot reach them. Ask a "
+    "moderator directly, or ask them to set one with `/retouch audit-log`."
+)
+APPEAL_NOT_DELIVERED = _("Your appeal could not be posted for the moderators; please try again later.")
+APPEAL_SENT = _("Your appeal is with the moderators. If they approve it, your edit runs and is posted here.")
+APPEAL_POST = _(
+    "**Appeal** from {mention} in <#{channel_id}>: screening refused {stage}.\n"
+    "Category: {category}. Reason given: {reason}"
+)
+APPEAL_STAGE_INPUT = _("the prompt and its picture")
+APPEAL_STAGE_RESULT = _("the results")
+APPEAL_NO_REASON = _("none (the check itself failed)")
+APPEAL_MODERATORS_ONLY = _("Only moderators (Manage Server) can decide appeals.")
+APPEAL_DECIDED = _("This appeal has already been decided.")
+APPEAL_APPROVED_BY = _("Approved by {mention}.")
+APPEAL_DENIED_BY = _("Denied by {mention}.")
+APPEAL_APPROVED = _("Approved: the edit runs for {mention} in <#{channel_id}>, charged to them.")
+APPEAL_DENIED = _("Denied; {mention} has been told.")
+APPEAL_DENIED_MEMBER = _(
+    "The moderators looked at your appeal in <#{channel_id}> and kept the screening's refusal. Nothing was charged."
+)
 
 # ----------------------------------------------------------------------------- privacy (/privacy)
 
@@ -358,20 +432,34 @@ PRIVACY_SHOW = _(
     "(or its copy, for a Reroll or when the Model Hub cannot fetch the link), and the mask if you gave one. Not your "
     "name or id.\n"
     "\n"
-    "`/privacy forget` deletes your prompts, picture references (with the copies) and preferences."
+    "**Sent to the screening model** (on the same Model Hub), only where a server turned screening on: the "
+    "server's policy, your prompt and your language, and, if it screens pictures, a copy of your picture and of "
+    "each result at most 512 pixels on its long side. Not your name or id. A refusal you appeal is kept, with "
+    "its reason, for the moderators to decide.\n"
+    "\n"
+    "`/privacy forget` deletes your prompts (also in others' Rerolls of your edits), picture references (with the "
+    "copies) and appeals. Your remixing choice stays, and so do the entries the moderators' audit-log channel "
+    "received."
 )
 PRIVACY_CONSENT_ALLOWED = _("allowed")
 PRIVACY_CONSENT_REFUSED = _("not allowed (you opted out)")
 PRIVACY_FORGET_CONFIRM = _(
-    "This deletes, in every server: your prompts and the references to your pictures and results "
-    "({edits} edit(s), {pictures} picture reference(s)), and your remix preference. Your usage stays only as "
+    "This deletes, in every server: your prompts (also where others rerolled your edits) and the references to "
+    "your pictures and results ({edits} edit(s), {pictures} picture reference(s)). Your usage stays only as "
     "counts until it leaves the quota window ({window_days} days at most), so that limits still hold. "
-    "Results already posted stay on Discord (their Delete button removes them; use it first) but their "
-    "buttons will stop working. This cannot be undone."
+    "Your choice about others remixing your pictures (`/remixing`) stays too, so that an opt-out keeps "
+    "protecting them. Results already posted stay on Discord (their Delete button removes them; use it first) "
+    "but their buttons will stop working. Entries already posted in a server's audit-log channel (with your "
+    "prompt and small previews) are its moderators' log and stay: ask them if you want those removed. "
+    "This cannot be undone, and you can ask again only after {interval}."
 )
 PRIVACY_FORGET_BUTTON = _("Forget me")
 PRIVACY_CANCEL_BUTTON = _("Cancel")
-PRIVACY_FORGOTTEN = _("Done: Retouch no longer keeps your prompts, picture references or preferences.")
+PRIVACY_FORGOTTEN = _(
+    "Done: Retouch no longer keeps your prompts or picture references. Your remixing choice stays, and the "
+    "entries moderators' audit-log channels received stay with them."
+)
+PRIVACY_TOO_SOON = _("You asked Retouch to forget you {last}; you can ask again {next}. Nothing was deleted.")
 PRIVACY_CANCELLED = _("Cancelled; nothing was deleted.")
 PRIVACY_EXPIRED = _("This confirmation has expired; nothing was deleted. Run `/privacy forget` again.")
 PRIVACY_BUSY = _("One of your edits is still running; wait until it has finished, then ask again. Nothing was deleted.")
@@ -433,6 +521,7 @@ REGION_UNKNOWN = _(
 PAINTER_POSTED = _("Done: the result is posted in the channel.")
 PAINTER_QUEUED = _("Your edit is in line: the result will be posted in the channel, mentioning you.")
 PAINTER_NOT_MEMBER = _("You are no longer a member of that server, so this link cannot edit there.")
+PAINTER_TOLD = _("About your edit from the browser painter in <#{channel}>: {reason}")
 
 # ----------------------------------------------------------------- Zoom out and Pan (issue 21)
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import platform
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -20,8 +23,10 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 import bot as bot_module
+from services.outside.config import load_config
 from services.outside.metrics import Metrics
 from services.outside.web import WebServer
+from tests.helpers import read_variables
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,12 +44,11 @@ def seconds(duration: str) -> float:
 def test_compose_runs_the_bot_on_a_healthy_postgres_15_with_a_named_volume():
     services = COMPOSE["services"]
     bot, postgres = services["bot"], services["postgres"]
-    assert postgres["image"].startswith("postgres:15")
+    assert postgres["image"].startswith("postgres:15.")
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
     assert bot["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     volume = postgres["volumes"][0].split(":")[0]
     assert volume in COMPOSE["volumes"]  # named, so `docker compose down` keeps the data
-    assert bot["environment"]["DATABASE_URL"].startswith("postgresql://retouch:${POSTGRES_PASSWORD")
     assert bot["environment"]["HTTP_HOST"] == "0.0.0.0"
     for name in ("bot", "postgres"):
         assert services[name]["restart"] == "unless-stopped"
@@ -168,3 +172,168 @@ async def test_the_image_healthcheck_follows_readyz(reason, exit_code):
         assert await asyncio.wait_for(process.wait(), 30) == exit_code, shlex.join(command)
     finally:
         await server.close()
+
+
+# ----------------------------------------------------------------------------- the stack as a newcomer runs it
+
+TOKENS = {"DISCORD_TOKEN": "x", "IONOS_API_TOKEN": "y"}
+# What the stack sets itself rather than from .env: its own database, and the endpoint inside the container
+# (the port published to the host and scraped by Prometheus).
+STACK_OWN = {"DATABASE_URL", "PGPASSWORD", "HTTP_HOST", "HTTP_PORT"}
+
+
+def interpolated(value: str) -> str | None:
+    """The .env variable `${NAME…}` takes its value from, if the whole value is one such reference."""
+    match = re.fullmatch(r"\$\{([A-Z_]+)(?::?[-?][^}]*)?\}", value)
+    return match[1] if match else None
+
+
+def test_compose_passes_every_variable_the_configuration_reads_from_env():
+    environment = COMPOSE["services"]["bot"]["environment"]
+    assert set(environment) == read_variables(dict(TOKENS))
+    for name, value in environment.items():
+        if name in STACK_OWN:
+            continue
+        assert interpolated(value) == name, (name, value)  # from .env, under its own name
+        # Unset is empty, and empty means the bot's default (tokens excepted: required).
+        if name not in TOKENS:
+            assert value in (f"${{{name}:-}}", "${LOG_FORMAT:-json}"), (name, value)
+
+
+def test_compose_needs_only_the_three_documented_secrets():
+    """Compose interpolates every service, profiles or not: only what the README asks for may be required."""
+    required = set(re.findall(r"\$\{([A-Z_]+):\?", (ROOT / "docker-compose.yml").read_text()))
+    assert required == {"DISCORD_TOKEN", "IONOS_API_TOKEN", "POSTGRES_PASSWORD"}
+    readme = (ROOT / "README.md").read_text()
+    stack = readme.split("### The stack in one command", 1)[1].split("\n### ", 1)[0]
+    assert "Put `DISCORD_TOKEN`, `IONOS_API_TOKEN` and `POSTGRES_PASSWORD` in `.env`" in stack
+    # Grafana still refuses to start on its default password: its entrypoint checks before Grafana runs.
+    grafana = COMPOSE["services"]["grafana"]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "${GRAFANA_ADMIN_PASSWORD:-}"
+    guard = grafana["entrypoint"][-1]
+    assert guard.startswith('[ -n "$$GF_SECURITY_ADMIN_PASSWORD" ] || {') and guard.endswith("exec /run.sh")
+
+
+@pytest.mark.parametrize("password", ["plain", "p@ss/w:rd?#%"])
+def test_the_postgres_password_reaches_the_bot_apart_from_the_url(password):
+    bot = COMPOSE["services"]["bot"]["environment"]
+    postgres = COMPOSE["services"]["postgres"]["environment"]
+    assert bot["PGPASSWORD"] == postgres["POSTGRES_PASSWORD"] == "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}"
+    assert bot["DATABASE_URL"] == f"postgresql://{postgres['POSTGRES_USER']}@postgres:5432/{postgres['POSTGRES_DB']}"
+    # What the bot reads from it, whatever the password holds: the stack's host, the password as a secret.
+    config = load_config({**TOKENS, "DATABASE_URL": bot["DATABASE_URL"], "PGPASSWORD": password})
+    assert config.database_url == bot["DATABASE_URL"] and config.database_password is not None
+    assert config.database_password.reveal() == password
+    assert password in set(bot_module.secret_values(config))  # scrubbed from every log line
+
+
+def docker_compose() -> list[str] | None:
+    """`docker compose` (or docker-compose) when installed here, else None."""
+    for command in (["docker", "compose"], ["docker-compose"]):
+        if shutil.which(command[0]) and subprocess.run([*command, "version"], capture_output=True).returncode == 0:
+            return command
+    return None
+
+
+@pytest.mark.skipif(docker_compose() is None, reason="docker compose is not installed here")
+def test_docker_compose_config_accepts_the_three_secrets_and_passes_every_variable(tmp_path):
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    env.update(DISCORD_TOKEN="d", IONOS_API_TOKEN="i", POSTGRES_PASSWORD="p@ss/w:rd", PUBLIC_URL="https://r.example")
+    command = docker_compose()
+    assert command is not None
+    result = subprocess.run(
+        [*command, "-f", str(ROOT / "docker-compose.yml"), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    environment = json.loads(result.stdout)["services"]["bot"]["environment"]
+    assert set(environment) == read_variables(dict(TOKENS))
+    assert (environment["PUBLIC_URL"], environment["PGPASSWORD"]) == ("https://r.example", "p@ss/w:rd")
+
+
+def test_every_image_is_pinned_to_an_exact_version():
+    for name, service in COMPOSE["services"].items():
+        if "build" in service:
+            continue  # built here from the Dockerfile, whose bases are pinned (below)
+        image = service["image"]
+        tag = image.partition(":")[2]
+        # A full version (15.10, v2.53.0, 11.1.0), never a moving one such as 15-alpine or latest.
+        assert re.fullmatch(r"v?\d+\.\d+(\.\d+)?(-[a-z]+\d+(\.\d+)*)?", tag), (name, image)
+
+
+def test_no_anonymous_volume_and_the_readme_says_when_passwords_take_effect():
+    assert not re.search(r"^VOLUME", DOCKERFILE, re.MULTILINE)  # every container of the stack would get one
+    for service in COMPOSE["services"].values():
+        for volume in service.get("volumes", []):
+            assert ":" in volume, volume  # named or bound, never anonymous
+    readme = (ROOT / "README.md").read_text()
+    assert "only when its volume is first created" in readme
+
+
+async def test_the_image_healthcheck_says_why_it_cannot_ask_with_http_port_0():
+    command = healthcheck_command()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, *command[1:], env={"HTTP_PORT": "0"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert (process.returncode, stderr) == (0, b"")
+    assert stdout.decode().strip() == (
+        "HTTP_PORT=0: no /readyz to ask, so readiness is not checked; set HTTP_PORT to check it"
+    )
+
+
+# ----------------------------------------------------------------------------- make, on a newcomer's machine
+
+
+def make(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`make -n` (nothing is run) in a copy of the Makefile, so a test never touches the project's venv."""
+    for name in ("Makefile", "requirements.txt", "requirements-dev.txt"):
+        if not (tmp_path / name).exists():  # copied once: a fresh copy would be newer than the venv's stamps
+            shutil.copy(ROOT / name, tmp_path / name)
+    return subprocess.run(["make", "-n", *args], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+
+
+def test_make_refuses_a_python_older_than_3_11_before_installing_anything(tmp_path):
+    old = tmp_path / "python3.9"
+    old.write_text('#!/bin/sh\ncase "$2" in *platform*) echo 3.9.18 ;; *) echo False ;; esac\n')
+    old.chmod(0o755)
+    result = make(tmp_path, "run", f"PYTHON={old}")
+    assert result.returncode != 0 and result.stdout == ""
+    assert (
+        f"Python 3.11 or newer is needed; {old} is Python 3.9.18. Name another with PYTHON=python3.11 (or newer)"
+        in result.stderr
+    )
+
+
+def test_make_rebuilds_a_venv_another_interpreter_made(tmp_path):
+    version = platform.python_version()
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv/.made-by-python-3.9.18").touch()  # an older Python's failed first try
+    (tmp_path / ".venv/.runtime").touch()
+    commands = make(tmp_path, "run", f"PYTHON={sys.executable}").stdout.splitlines()
+    assert commands[:3] == ["rm -rf .venv", f"{sys.executable} -m venv .venv", f"touch .venv/.made-by-python-{version}"]
+    assert ".venv/bin/python -m pip install --quiet --require-hashes --no-deps -r requirements.txt" in commands
+    # Made by this interpreter and installed: nothing to do but run.
+    (tmp_path / f".venv/.made-by-python-{version}").touch()
+    os.utime(tmp_path / ".venv/.runtime")
+    assert make(tmp_path, "run", f"PYTHON={sys.executable}").stdout.splitlines() == [".venv/bin/python bot.py"]
+
+
+def test_make_run_installs_the_runtime_lock_only():
+    """requirements.txt holds what the bot imports, and what those need: no test or development tool."""
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^run: \$\(VENV\)/\.runtime$", makefile, re.MULTILINE)
+    assert re.search(r"^check: \$\(VENV\)/\.runtime$", makefile, re.MULTILINE)
+    assert re.search(r"^sync: \$\(VENV\)/\.runtime$", makefile, re.MULTILINE)
+    runtime = set(re.findall(r"^([\w.-]+)==", (ROOT / "requirements.txt").read_text(), re.MULTILINE))
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    tools = {
+        canonicalize_name(Requirement(r).name)
+        for extra in ("test", "dev")
+        for r in project["optional-dependencies"][extra]
+    }
+    assert not tools & {canonicalize_name(name) for name in runtime}
+    assert len(runtime) <= 25, sorted(runtime)

@@ -113,7 +113,8 @@ async def test_metrics_export_every_family_and_move_with_upstream_calls(tmp_path
         labels = {
             key for family in again.values() for _, sample_labels in family["samples"] for key, _ in sample_labels
         }
-        assert labels <= {"outcome", "kind", "shard", "le"}  # never a server, channel or user id
+        # Never a server, channel or user id; `stage` is a screening check's (input or result).
+        assert labels <= {"outcome", "kind", "shard", "stage", "le"}
 
 
 def test_gateway_latency_is_one_series_per_shard_with_a_heartbeat():
@@ -318,7 +319,10 @@ async def test_the_server_answers_health_readiness_and_metrics_until_it_is_close
         assert "retouch_queue_waiting 3.0" in text.splitlines()  # refreshed for the scrape
         with pytest.raises(WebServerError) as caught:
             await WebServer(Metrics(), {}).start("127.0.0.1", port)
-        assert str(caught.value) == f"cannot listen on 127.0.0.1:{port} (address already in use)"
+        assert str(caught.value) == (
+            f"HTTP_PORT: cannot listen on 127.0.0.1:{port} (address already in use); "
+            "choose another port, or 0 for none."
+        )
     finally:
         await server.close()
     await server.close()  # a second close does nothing

@@ -16,7 +16,7 @@ from PIL import Image
 
 from services.outside.painter_tokens import PainterGrant, PainterTokens
 from tests.browser import drag, open_page, screenshot_path, submit
-from tests.helpers import button, labels_of, panel_of, posted_edit, told, used, walk
+from tests.helpers import button, labels_of, paint_link, panel_of, posted_edit, told, used
 from tests.images import png_bytes
 from tests.ports import free_port
 from tests.protocol import EPHEMERAL
@@ -31,13 +31,8 @@ pytestmark = pytest.mark.browser
 async def served(tmp_path):
     """The stack with the bot's HTTP server on a free port, and PUBLIC_URL naming it."""
     port = free_port()
-    async with loopback_stack(tmp_path, http_port=port, public_url=f"http://127.0.0.1:{port}") as stack:
+    async with loopback_stack(tmp_path, painter_port=port, public_url=f"http://127.0.0.1:{port}") as stack:
         yield stack
-
-
-def paint_link(panel: dict) -> str:
-    [url] = [c["url"] for c in walk(panel["components"]) if c.get("label") == "Paint in browser"]
-    return url
 
 
 async def mapped(page: Any, width: int, height: int):

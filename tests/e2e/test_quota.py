@@ -192,3 +192,61 @@ async def test_usage_shows_the_remix_consent_setting(stack):
     record = await stack.discord.slash("remixing", {"allow": False})
     await record.wait_response()
     assert "Others may not remix your pictures (`/remixing allow:True` to change that)." in await usage(stack)
+
+
+async def test_a_budget_is_removed_by_budget_with_neither_option(stack):
+    await moderator(stack, "budget", {"limit": 1, "period": "day"})
+    _, said = await edit(stack)
+    assert "Done: 1 picture" in said
+    _, said = await edit(stack)
+    assert "This server's image budget is used up: 0 of 1 images left this day" in said
+    said = await moderator(stack, "budget", {"limit": 3})
+    assert (
+        "`period` is missing: give both `limit` and `period` to set the server budget, or neither to remove it." in said
+    )
+    assert "Server budget: 1 images per day" in await moderator(stack, "show")  # the incomplete command changed nothing
+    assert "Removed the server budget: only members' own limits apply now." in await moderator(stack, "budget")
+    assert "Server budget: none" in await moderator(stack, "show")
+    _, said = await edit(stack)
+    assert "Done: 1 picture" in said
+    assert "This server had no budget." in await moderator(stack, "budget")
+
+
+def sample(stack: Stack, name: str) -> float | None:
+    return stack.bot.metrics.registry.get_sample_value(name)
+
+
+async def test_the_budget_counts_what_a_retried_call_may_have_cost_upstream(stack):
+    # A 500 may come after the Model Hub made (and billed) the pictures; the retry is billed again.
+    await moderator(stack, "budget", {"limit": 5, "period": "day"})
+    stack.hub.inject(Fault(status=500))
+    _, said = await edit(stack, count=2)
+    assert "Done: 2 pictures" in said and len(stack.hub.requests) == 2
+    shown = await usage(stack)
+    assert "(used 2)" in shown  # the member pays for what was posted
+    assert "The server budget has 1 of 5 images left this day." in shown  # the server's budget for what was billed
+    # Asked of the Model Hub, carried back, posted: 4, 2, 2.
+    assert sample(stack, "retouch_upstream_images_requested_total") == 4
+    assert sample(stack, "retouch_upstream_images_returned_total") == 2
+    assert sample(stack, "retouch_images_delivered_total") == 2
+
+
+async def test_a_refused_request_costs_the_budget_nothing(stack):
+    await moderator(stack, "budget", {"limit": 5, "period": "day"})
+    stack.hub.inject(Fault(status=400, body={"error": {"message": "prompt is not allowed", "param": "prompt"}}))
+    _, said = await edit(stack)
+    assert "Nothing was charged" in said
+    assert "The server budget has 5 of 5 images left this day." in await usage(stack)
+    assert sample(stack, "retouch_upstream_images_requested_total") == 1
+    assert sample(stack, "retouch_upstream_images_returned_total") == 0
+
+
+async def test_a_timed_out_call_counts_against_the_budget_but_not_the_member(tmp_path):
+    async with loopback_stack(tmp_path, upstream_deadline_seconds=2) as stack:
+        await moderator(stack, "budget", {"limit": 5, "period": "day"})
+        stack.hub.inject(Fault(delay=30))
+        _, said = await edit(stack)
+        assert "The Model Hub timed out" in said and "Nothing was charged" in said
+        shown = await usage(stack)
+        assert "(used 0)" in shown
+        assert "The server budget has 4 of 5 images left this day." in shown

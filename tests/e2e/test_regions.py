@@ -193,3 +193,19 @@ async def test_the_panel_speaks_the_members_language(stack):
     )
     assert "Zu ändernder Bereich: Linke Hälfte." in text_of(panel)
     assert labels_of(panel) == ["Umkehren", "Weiter", "Herauszoomen", None, None, None, None]
+
+
+async def test_the_panel_refuses_a_picture_edit_would_refuse_to_decode(stack):
+    # A 20-megapixel PNG: under the 40 MP every picture may have, over the 16 MP /edit decodes at full size.
+    owner = stack.discord.other_member
+    big = io.BytesIO()
+    Image.new("L", (5000, 4000)).save(big, format="PNG")
+    attachment = stack.discord.add_attachment(big.getvalue(), "huge.png", "image/png", width=5000, height=4000)
+    message = stack.discord.add_message("a big one", user=owner, attachments=[attachment])
+    record = await stack.discord.message_command("Edit region", message)
+    words = await told(record, "`image` is 5000x4000")
+    assert words == (
+        "`image` is 5000x4000 (20 megapixels); a picture Retouch reads at full size (a mask, a PNG, WebP or GIF, "
+        "or a photo stored turned) may have at most 17 megapixels; send a smaller picture."
+    )
+    assert not stack.hub.requests and await used(stack) == 0

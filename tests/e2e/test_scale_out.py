@@ -16,14 +16,16 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+import pytest
 
 from emulators.discord import DiscordEmulator, Guild, shard_of
 from emulators.modelhub import EDIT_MODEL, Fault, ModelHubEmulator
 from services.storage.database import Database, open_database
 from services.storage.quota import Period, QuotaStore, parse_quota
-from tests.helpers import told, until
+from tests.helpers import CuttableProxy, liveness_backends, told, until
 from tests.images import png_bytes
 from tests.ports import free_port
 
@@ -127,7 +129,10 @@ class Fleet:
 
 
 @contextlib.asynccontextmanager
-async def fleet(postgres_url: str, tmp_path: Path) -> AsyncIterator[tuple[Fleet, Database]]:
+async def fleet(
+    postgres_url: str, tmp_path: Path, *, bots_url: str | None = None
+) -> AsyncIterator[tuple[Fleet, Database]]:
+    """The emulators, the test's own connection to `postgres_url`, and bots reaching it at `bots_url` (a proxy)."""
     # A generous acknowledgement window: three processes share two loaded CPUs; speed is not what is tested.
     async with (
         DiscordEmulator(response_deadline=15) as discord,
@@ -136,7 +141,7 @@ async def fleet(postgres_url: str, tmp_path: Path) -> AsyncIterator[tuple[Fleet,
         ) as hub,
         open_database(postgres_url) as db,
     ):
-        bots = Fleet(discord, hub, postgres_url, tmp_path)
+        bots = Fleet(discord, hub, bots_url or postgres_url, tmp_path)
         try:
             yield bots, db
         finally:
@@ -225,7 +230,7 @@ async def test_two_processes_one_shard_each_share_quotas_budget_and_pacer_and_re
         released = "Released 1 reservation(s) left pending by stopped processes"
         await until(lambda: released in second.log(), 10, "the away process to say it returned the reservation")
         status = await db.fetch_value("SELECT status FROM quota_usage WHERE user_id = ?", int(member["id"]))
-        assert status == "released"
+        assert status == "swept"
         print(f"a SIGKILLed process's reservation returned by the other after {returned:.1f} s")
 
 
@@ -279,3 +284,159 @@ async def test_a_double_click_while_old_and_new_process_share_a_shard_is_charged
         assert await images_used(db, discord.guild_id, user_id) == 2  # the edit and one Reroll
         # Released as the Reroll ends, just after the member is told it is done.
         await until(lambda: no_claims(db), EDIT_TIMEOUT, "the Reroll's claim to be released")
+
+
+# --- faults an operator meets: the database restarted, a liveness session killed, the database away for 30 s
+
+SERVER_USER = os.environ.get("RETOUCH_CI_USER", "retouchci")  # as .ci/postgres.sh: the server never runs as root
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+IN_FLIGHT_DELAY = 15  # upstream across the fault, past the 9 s another process gives a lost liveness lock
+OUTAGE_SECONDS = 30
+FAULT_TIMEOUT = 120  # an edit caught by the outage settles once the database is back
+HOME_LIMIT, AWAY_BUDGET = 2, 5
+DATABASE_AWAY = "Retouch cannot reach its database just now. Nothing was charged; try again in a minute."
+ENDINGS = (DONE, *REFUSED, DATABASE_AWAY, "Something went wrong inside Retouch", "then something went wrong")
+
+
+async def ending(record) -> str:
+    """ "done", "refused", "database away" or "failed" (an apology), once the member has been told any of them."""
+    await record.wait_for(lambda r: any(e in t for t in r.texts() for e in ENDINGS), FAULT_TIMEOUT)
+    texts = record.texts()
+    if any(DONE in t for t in texts):
+        return "done"
+    if any(DATABASE_AWAY in t for t in texts):
+        return "database away"
+    return "refused" if any(w in t for t in texts for w in REFUSED) else "failed"
+
+
+def pictures_posted(record) -> int:
+    return sum(len(message.get("attachments") or []) for message in record.followups)
+
+
+async def restart_postgres() -> None:
+    """`pg_ctl restart` on the test server (.ci/postgres.sh's), as the server's user when run as root."""
+    directory = os.environ.get("RETOUCH_TEST_POSTGRES_DIR")
+    if not directory:
+        assert os.environ.get("CI") != "true", "RETOUCH_TEST_POSTGRES_DIR is not set on CI"
+        pytest.skip('RETOUCH_TEST_POSTGRES_DIR is not set; start the server with: eval "$(bash .ci/postgres.sh)"')
+    command = [str(PG_BIN / "pg_ctl"), "-D", f"{directory}/data", "-l", f"{directory}/server.log", "-m", "fast"]
+    command += ["-w", "-t", "60", "restart"]
+    if os.getuid() == 0:
+        command = ["runuser", "-u", SERVER_USER, "--", *command]
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await process.communicate()
+    assert process.returncode == 0, f"pg_ctl restart failed: {output.decode(errors='replace')}"
+
+
+async def pending_instances(db: Database) -> list[str]:
+    rows = await db.fetch_all("SELECT DISTINCT instance_id FROM quota_usage WHERE status = 'pending'")
+    return [row[0] for row in rows]
+
+
+async def terminate_liveness(db: Database) -> None:
+    """pg_terminate_backend on the liveness session (the one holding its instance lock) of a process with an edit
+    in flight."""
+    [instance, *_] = await pending_instances(db)
+    [pid] = await liveness_backends(db, instance)
+    terminated = await db.fetch_all("SELECT pg_terminate_backend(?)", pid)
+    assert [row[0] for row in terminated] == [True]
+
+
+@pytest.mark.parametrize("fault", ["postgres restart", "liveness terminated", "database away 30 s"])
+async def test_two_processes_keep_quotas_exact_through_a_database_fault_and_serve_again(
+    postgres_url, tmp_path, fault, record_property
+):
+    """Figures in the run's summary: edits served during the fault, reservations lost, over-grants, time to recover."""
+    parts = urlsplit(postgres_url)
+    async with CuttableProxy(parts.port or 5432) as proxy:
+        bots_url = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
+        async with fleet(postgres_url, tmp_path, bots_url=bots_url) as (bots, db):
+            record_property("figures", await _serve_through(bots, db, proxy, fault))
+
+
+async def _serve_through(bots: Fleet, db: Database, proxy: CuttableProxy, fault: str) -> str:
+    discord, hub = bots.discord, bots.hub
+    home, away = discord.guild(), guild_on_other_shard(discord)
+    away_channel = discord.add_channel("general", guild_id=away.id)
+    channels = {home.id: discord.channel_id, away.id: away_channel}
+    quota = QuotaStore(db, parse_quota("1000/day"))
+    await quota.set_default(home.id, HOME_LIMIT, Period.DAY)
+    await quota.set_budget(away.id, AWAY_BUDGET, Period.DAY)
+    shard_home = shard_of(home.id, SHARDS)
+    first = await bots.start("home", str(shard_home))
+    second = await bots.start("away", str(1 - shard_home))
+    await bots.wait_ready(first, second)
+
+    def member(name: str, guild: Guild) -> dict:
+        return discord.add_member(name=name, guild_id=guild.id)
+
+    asked: list[tuple[Guild, dict, object]] = []
+
+    async def ask(guild: Guild, who: dict) -> object:
+        record = await edit(discord, who, channels[guild.id])
+        asked.append((guild, who, record))
+        return record
+
+    # One edit per process upstream when the fault strikes, each holding a pending reservation.
+    limited = member("limited", home)
+    hub.inject(Fault(delay=IN_FLIGHT_DELAY), times=2)
+    in_flight = [await ask(home, limited), await ask(away, member("away-0", away))]
+    await until(lambda: len(hub.requests) == 2, EDIT_TIMEOUT, "both edits to reach the Model Hub")
+    assert len(await pending_instances(db)) == 2
+
+    # The fault, with members asking meanwhile: the limited member twice more (one fits), others once each.
+    struck = time.monotonic()
+    during = [(home, limited), (home, limited), (home, member("home-1", home))]
+    during += [(away, member(f"away-{n}", away)) for n in (1, 2, 3)]
+    if fault == "postgres restart":
+        restarting = asyncio.create_task(restart_postgres())
+        during_records = [await ask(guild, who) for guild, who in during]
+        await restarting
+    elif fault == "liveness terminated":
+        await terminate_liveness(db)
+        during_records = [await ask(guild, who) for guild, who in during]
+    else:
+        proxy.cut()
+        during_records = [await ask(guild, who) for guild, who in during]
+        # The outage itself lasts this long (a fixed span is what is being tested, not a wait for state).
+        await asyncio.sleep(OUTAGE_SECONDS - (time.monotonic() - struck))
+        proxy.restore()
+    over = time.monotonic()
+    fault_seconds = over - struck
+
+    # Both processes serve again without a restart: a new member of each server gets a picture.
+    recovering = [await ask(home, member("home-after", home)), await ask(away, member("away-after", away))]
+    assert [await ending(r) for r in recovering] == ["done", "done"], "\n".join(first.log()[-3000:].splitlines())
+    recovered = time.monotonic() - over
+    endings = [await ending(record) for _, _, record in asked]  # every member told
+    served_during = [await ending(r) for r in during_records].count("done")
+    in_flight_done = [await ending(r) for r in in_flight].count("done")
+
+    # Money: each member charged exactly what was posted to them, nothing pending, no limit exceeded.
+    await until(lambda: pending_instances_none(db), 30, "every reservation to be settled or returned")
+    posted: dict[tuple[int, int], int] = {}
+    for guild, who, record in asked:
+        key = (guild.id, int(who["id"]))
+        posted[key] = posted.get(key, 0) + pictures_posted(record)
+    lost = over_charged = 0
+    for (guild_id, user_id), pictures in posted.items():
+        charged = await images_used(db, guild_id, user_id)
+        lost += max(0, pictures - charged)
+        over_charged += max(0, charged - pictures)
+    over_grants = sum(max(0, n - HOME_LIMIT) for (g, _), n in posted.items() if g == home.id)
+    over_grants += max(0, sum(n for (g, _), n in posted.items() if g == away.id) - AWAY_BUDGET)
+    figures = (
+        f"{fault}: fault {fault_seconds:.1f} s; edits served during the fault {served_during} of {len(during)},"
+        f" in flight across it {in_flight_done} of {len(in_flight)}; endings {sorted(endings)};"
+        f" reservations lost {lost}; charged twice or unposted {over_charged}; over-grants {over_grants};"
+        f" time to recover {recovered:.1f} s"
+    )
+    print(f"\n{figures}")
+    assert (lost, over_charged, over_grants) == (0, 0, 0), figures
+    return figures
+
+
+async def pending_instances_none(db: Database) -> bool:
+    return not await pending_instances(db)

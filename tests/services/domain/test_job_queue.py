@@ -8,6 +8,7 @@ import pytest
 
 from services.domain.job_queue import GuildLineFull, JobQueue, MemberLineFull, QueueClosed, QueueFull, Ticket
 from services.domain.pacing import (
+    MAX_RETRY_AFTER_SECONDS,
     WAKE_MARGIN_SECONDS,
     BucketRule,
     BucketState,
@@ -78,6 +79,16 @@ async def test_pacer_feedback_from_a_429_delays_the_next_call():
     paced = pacer(60, 20, clock)
     await paced.rate_limited(retry_after=10)
     assert await paced.acquire(1) >= 10
+
+
+async def test_a_huge_retry_after_is_capped_and_the_log_says_so(caplog):
+    # One 429 saying "a day" would otherwise stall every process sharing the bucket for a day.
+    clock = FakeClock()
+    paced = pacer(60, 20, clock)
+    await paced.rate_limited(retry_after=86_400)
+    # The cap's 60 s at half of one image a second is 30 images of debt; one more image waits 62 s.
+    assert await paced.acquire(1) == pytest.approx((MAX_RETRY_AFTER_SECONDS + 2) + WAKE_MARGIN_SECONDS)
+    assert "The Model Hub asked Retouch to wait 86400 s (Retry-After); waiting 60 s at most" in caplog.text
 
 
 async def test_processes_on_one_database_share_the_bucket(database):

@@ -144,3 +144,13 @@ def test_a_scaled_canvas_scales_the_picture_into_its_box():
 def test_an_unreadable_picture_is_refused():
     with pytest.raises(Refusal):
         outpaint(b"not a picture", Growth.zoom(2.0))
+
+
+def test_a_sixteen_bit_picture_keeps_its_greys_on_the_grown_canvas():
+    """Issue 17 item 21: a 16-bit grey picture is converted by value, not clipped to white."""
+    image = Image.new("I;16", (128, 128), 16384)  # a quarter of white
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    result = outpaint(buffer.getvalue(), Growth.zoom(2.0), 1024)
+    grown = _open(result.picture).convert("L")
+    assert abs(grown.getpixel((grown.width // 2, grown.height // 2)) - 64) <= 1  # clipped, it would be 255

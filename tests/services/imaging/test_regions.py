@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import gc
 import io
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageFont
@@ -272,3 +275,24 @@ async def test_an_unreadable_picture_is_named():
     with pytest.raises(Refusal, match="could not be read") as caught:
         await render_region_preview(b"not a picture", ["left"])
     assert caught.value.field == "image"
+
+
+def _status_bytes(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+async def test_a_mask_for_a_40_megapixel_photo_is_made_without_its_rgba_in_memory():
+    gc.collect()
+    before = _status_bytes("VmRSS")
+    await asyncio.to_thread(Path("/proc/self/clear_refs").write_text, "5")  # the peak mark back to the RSS
+    data = await make_region_mask(8000, 5000, ["left"])
+    peak = _status_bytes("VmHWM") - before
+    # Its alpha (40 MB) and a band at a time; the whole RGBA mask would be 160 MB more.
+    assert peak < 100 * 1024 * 1024, f"{peak / 2**20:.0f} MB"
+    mask = Image.open(io.BytesIO(data))
+    assert (mask.size, mask.mode) == ((8000, 5000), "RGBA")
+    alpha = mask.getchannel("A")
+    assert (alpha.getpixel((0, 0)), alpha.getpixel((3999, 4999)), alpha.getpixel((4000, 0))) == (0, 0, 255)

@@ -43,3 +43,15 @@ async def test_a_hanging_model_list_falls_back_to_the_configured_models_quickly(
             catalog._refresh.cancel()
     finally:
         await runner.cleanup()
+
+
+async def test_warm_lists_at_once_and_flags_a_refused_token():
+    async with ModelHubEmulator() as hub, aiohttp.ClientSession() as session:
+        refused = ModelCatalog(ModelHubClient(session, hub.base_url, Secret("wrong-token")), (EDIT_MODEL,))
+        await refused.warm()
+        assert refused.token_refused and hub.model_list_calls == 1
+        accepted = ModelCatalog(ModelHubClient(session, hub.base_url, Secret(hub.token)), (EDIT_MODEL,))
+        await accepted.warm()
+        assert not accepted.token_refused and hub.model_list_calls == 2
+        assert await accepted.available() == (EDIT_MODEL,)  # warmed: no second request
+        assert hub.model_list_calls == 2

@@ -542,12 +542,16 @@ class _Seen:
     def __init__(self) -> None:
         self.answered = 0
         self.failed: list[str] = []
+        self.images: list[tuple[int, int]] = []
 
     def upstream_answered(self, seconds: float) -> None:
         self.answered += 1
 
     def upstream_failed(self, kind: str) -> None:
         self.failed.append(kind)
+
+    def upstream_images(self, requested: int, returned: int) -> None:
+        self.images.append((requested, returned))
 
 
 @pytest.mark.parametrize(
@@ -564,6 +568,8 @@ async def test_the_observer_counts_every_answer_and_failure_kind_even_when_read_
     seen = _Seen()
     client = make_client(session, hub, observer=seen, max_attempts=1)
     hub.inject(fault)
-    with pytest.raises(ModelHubError):
+    with pytest.raises(ModelHubError) as raised:
         await client.edit(request_for(png_data_url(png_bytes(64, 64))))
     assert (seen.answered, seen.failed) == (1, [kind])
+    # The request went out and its answer came (broken or cut): the picture may have been made and billed.
+    assert seen.images == [(1, 0)] and raised.value.billable_images == 1

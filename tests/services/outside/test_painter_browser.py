@@ -10,12 +10,16 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from PIL import Image
 
-from services.outside.painter_web import CONTENT_SECURITY_POLICY, PainterDefaults
+from services.outside.painter_web import CONTENT_SECURITY_POLICY, PainterDefaults, painter_link
 from tests.browser import Watched, drag, open_page, screenshot_path, submit
 from tests.helpers import Clock
 from tests.painter_fakes import GRANT, FakeBackend, Painter, painter_server, picture_png
@@ -260,3 +264,44 @@ async def test_used_expired_and_forged_links_are_refused(browser, painter, backe
     assert response.status == 403
     assert "not made by this bot" in await watched.page.locator("#error-message").inner_text()
     await context.close()
+
+
+@asynccontextmanager
+async def proxy(target: str, path: str) -> AsyncIterator[str]:
+    """A reverse proxy at 127.0.0.1 publishing `target` (a base URL) at `path`; yields its public base URL."""
+    hop_by_hop = {"content-length", "transfer-encoding", "content-encoding", "connection", "date", "server"}
+
+    async def forward(request: web.Request) -> web.Response:
+        headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type", "accept-language")}
+        async with session.request(
+            request.method, target + request.match_info["tail"], headers=headers, data=await request.read()
+        ) as answer:
+            kept = {k: v for k, v in answer.headers.items() if k.lower() not in hop_by_hop}
+            return web.Response(status=answer.status, body=await answer.read(), headers=kept)
+
+    app = web.Application()
+    app.router.add_route("*", f"{path}/{{tail:.*}}", forward)
+    server = TestServer(app, host="127.0.0.1")
+    async with aiohttp.ClientSession() as session:
+        await server.start_server()
+        try:
+            yield str(server.make_url(path))
+        finally:
+            await server.close()
+
+
+@pytest.mark.parametrize("strips", [True, False], ids=["proxy-strips-the-path", "proxy-keeps-the-path"])
+async def test_the_painter_works_behind_a_proxy_at_a_sub_path(tmp_path, browser, backend, clock, strips):
+    async with painter_server(tmp_path, backend, clock, mount="/tools/retouch") as painter:
+        origin = str(painter.server.make_url("/" if strips else "/tools/retouch/"))
+        async with proxy(origin, "/tools/retouch") as public:
+            link = painter_link(public, painter.tokens.issue(GRANT))
+            assert link.startswith(public + "/paint/")
+            context = await browser.new_context(viewport={"width": 1000, "height": 800})
+            watched, response = await open_page(context, link)
+            assert response.status == 200
+            at = await ready(watched)  # the script and the picture came through the proxy
+            await drag(watched.page, [at(100, 100), at(300, 100)])
+            assert await submit(watched, "a door", 1) == "Queued: you are first in line."
+            await context.close()
+    assert [s.prompt for s in backend.submissions] == ["a door"]

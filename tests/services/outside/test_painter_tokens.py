@@ -9,6 +9,7 @@ import re
 import pytest
 
 from services.outside.painter_tokens import (
+    CLOCK_SKEW_SECONDS,
     SECRET_META_KEY,
     TOKEN_BYTES,
     USED_META_PREFIX,
@@ -159,12 +160,29 @@ async def test_two_processes_racing_for_one_token_let_one_through(database_url, 
         assert all(isinstance(outcome, TokenUsedError) for outcome in outcomes if outcome is not None)
 
 
-async def test_used_records_are_purged_once_expired(tokens, database, clock):
+async def test_used_records_are_purged_once_expired_and_past_the_tolerated_skew(tokens, database, clock):
     old = await tokens.verify(tokens.issue(GRANT))
     await tokens.consume(old)
-    clock.now += 15 * 60
+    clock.now += 15 * 60 + CLOCK_SKEW_SECONDS - 1
+    await tokens.consume(await tokens.verify(tokens.issue(GRANT)))
+    assert await database.get_meta(USED_META_PREFIX + old.token_id) is not None
+    clock.now += 1
     await tokens.consume(await tokens.verify(tokens.issue(GRANT)))
     assert await database.get_meta(USED_META_PREFIX + old.token_id) is None
+
+
+async def test_a_process_whose_clock_is_ahead_never_frees_a_link_another_still_accepts(database_url, clock):
+    ahead = Clock(clock.now + CLOCK_SKEW_SECONDS)  # another process's clock, as far ahead as is tolerated
+    async with open_database(database_url) as first, open_database(database_url) as second:
+        behind = await PainterTokens.open(first, clock=clock)
+        other = await PainterTokens.open(second, clock=ahead)
+        token = behind.issue(GRANT)
+        await behind.consume(await behind.verify(token))
+        clock.now += 15 * 60 - 1
+        ahead.now += 15 * 60 - 1  # the link has long expired for `other`, not yet for `behind`
+        await other.consume(await other.verify(other.issue(GRANT)))  # its purge runs
+        with pytest.raises(TokenUsedError):
+            await behind.verify(token)
 
 
 async def test_the_generated_secret_is_stored_once_and_shared(database_url, clock):

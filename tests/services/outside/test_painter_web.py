@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import io
+import struct
 
 import aiohttp
 import pytest
 from PIL import Image
 
 from services.outside.painter_web import CONTENT_SECURITY_POLICY, PainterAnswer, PainterDefaults, painter_link
-from tests.helpers import Clock
+from tests.helpers import Clock, until
+from tests.images import png_claiming
 from tests.painter_fakes import GRANT, FakeBackend, painter_server, picture_png
 
 WIDTH, HEIGHT = 320, 200
@@ -81,7 +85,9 @@ async def test_the_page_prefills_the_prompt_under_a_strict_policy(painter, http,
         page = await response.text()
     assert "a cat &lt;/textarea&gt;&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</textarea>" in page
     assert 'max="4" value="3"' in page
-    assert f'src="/paint/{token}/picture"' in page and '<script src="/paint/static/painter.js" defer>' in page
+    # Relative links: the page works wherever a proxy puts it.
+    assert f'src="{token}/picture"' in page and '<script src="static/painter.js" defer>' in page
+    assert f'action="{token}"' in page
     assert "<style" not in page and " style=" not in page and "<script>" not in page.replace("&lt;script&gt;", "")
     assert ">Edit</button>" in page and 'name="prompt"' in page
 
@@ -279,3 +285,57 @@ async def test_each_field_is_read_within_its_own_limit(painter, http, backend, f
         body = await response.json()
     if status == 400:
         assert (body["field"], body["message"]) == (field, "The form was incomplete; reload the page and try again.")
+
+
+async def test_a_mask_larger_than_the_page_sends_is_refused_from_its_header(tmp_path, http, clock):
+    # The picture is 8000x5000 (only its header is read); the page sends its mask at 2048x1280 at most.
+    photo = io.BytesIO()
+    Image.new("L", (800, 500)).save(photo, format="JPEG")
+    backend = FakeBackend(
+        picture=photo.getvalue().replace(struct.pack(">HH", 500, 800), struct.pack(">HH", 5000, 8000), 1)
+    )
+    async with painter_server(tmp_path, backend, clock) as painter:
+        token = painter.tokens.issue(GRANT)
+        for mask in (png_claiming(8000, 5000), png_claiming(4096, 2560), png_claiming(2049, 1281)):
+            async with http.post(painter.url(token), data=form(mask)) as response:
+                assert response.status == 400
+                body = await response.json()
+            assert body["field"] == "mask"
+            assert body["message"].startswith("`mask` must be a PNG of the picture's size (8000x5000); it is ")
+            assert body["message"].endswith(", more than the page sends (4 megapixels at most).")
+        painted_mask = painted(2048, 1280, (0, 0, 1024, 1280))
+        async with http.post(painter.url(token), data=form(painted_mask)) as response:
+            assert response.status == 200
+    mask = Image.open(io.BytesIO(backend.submissions[0].mask_png))
+    assert mask.size == (8000, 5000) and mask.mode == "RGBA"
+    alpha = mask.getchannel("A")
+    assert (alpha.getpixel((0, 0)), alpha.getpixel((3999, 4999)), alpha.getpixel((4000, 0))) == (0, 0, 255)
+
+
+async def test_a_link_has_one_submission_in_flight_and_a_member_two(painter, http, backend):
+    backend.hold = asyncio.Event()
+    other = dataclasses.replace(GRANT, member_id=GRANT.member_id + 1)
+    first, second, third, elsewhere = (painter.tokens.issue(grant) for grant in (GRANT, GRANT, GRANT, other))
+    mask = painted(WIDTH, HEIGHT, (0, 0, 9, 9))
+    held = asyncio.ensure_future(http.post(painter.url(first), data=form(mask)))
+    await until(lambda: backend.fetches == 1)  # its picture is being fetched, the link not yet used
+    # Bounded: without the limit this one would wait behind the first.
+    async with await asyncio.wait_for(http.post(painter.url(first), data=form(mask)), 10) as response:
+        assert response.status == 429
+        assert await response.json() == {
+            "status": "busy",
+            "message": "Your last picture is still being sent; wait for its answer before sending another.",
+        }
+    also = asyncio.ensure_future(http.post(painter.url(second), data=form(mask)))  # the member's second: admitted
+    await until(lambda: backend.fetches == 2)
+    async with await asyncio.wait_for(http.post(painter.url(third), data=form(mask)), 10) as response:  # a third: not
+        assert response.status == 429
+    theirs = asyncio.ensure_future(http.post(painter.url(elsewhere), data=form(mask)))  # another member: admitted
+    await until(lambda: backend.fetches == 3)
+    backend.hold.set()
+    for done in (held, also, theirs):
+        async with await done as response:
+            assert response.status == 200
+    async with http.post(painter.url(third), data=form(mask)) as response:  # room again
+        assert response.status == 200
+    assert len(backend.submissions) == 4

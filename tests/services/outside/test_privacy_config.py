@@ -24,7 +24,11 @@ def test_retention_settings_are_read() -> None:
     [
         ("RETENTION_DAYS", "0", "RETENTION_DAYS must be a whole number of days of at least 1; got '0'."),
         ("RETENTION_DAYS", "a month", "RETENTION_DAYS must be a whole number of days of at least 1; got 'a month'."),
-        ("FORGET_GUILD_AFTER_DAYS", "-1", "FORGET_GUILD_AFTER_DAYS must be a whole number of days; got '-1'."),
+        (
+            "FORGET_GUILD_AFTER_DAYS",
+            "-1",
+            "FORGET_GUILD_AFTER_DAYS must be a whole number of days of at least 0; got '-1'.",
+        ),
     ],
 )
 def test_a_bad_value_is_refused_by_name(name: str, value: str, message: str) -> None:

@@ -7,7 +7,6 @@ from services.storage.database import open_database
 from services.storage.jobs import JobStore
 from services.storage.migrations import MIGRATIONS
 from services.storage.quota import QuotaRule, QuotaStore, parse_quota
-from tests.helpers import new_job
 
 # The last schema version released before the privacy step (4) was added.
 BEFORE_PRIVACY = 3
@@ -26,7 +25,19 @@ async def test_a_database_of_the_previous_release_upgrades_and_keeps_its_rows(da
     old_release = [m for m in MIGRATIONS if m.version <= BEFORE_PRIVACY]
     async with open_database(database_url, migrations=old_release) as db:
         assert await db.schema_version() == BEFORE_PRIVACY
-        job_id = await JobStore(db).create(new_job(channel_id=2, prompt="kept across the upgrade", source=picture()))
+        # As that release wrote a job (the store of today writes columns later steps added).
+        job_id = await db.fetch_value(
+            "INSERT INTO jobs (guild_id, channel_id, user_id, created_at, prompt, model, size, count, output_format,"
+            " source_url, status) VALUES (1, 2, 7, 0, 'kept across the upgrade', 'm', '64x64', 1, 'png', ?, 'done')"
+            " RETURNING id",
+            picture().url,
+        )
+        await db.execute(
+            "INSERT INTO job_pictures (job_id, role, position, author_id, url, filename, size)"
+            " VALUES (?, 'source', 0, 7, ?, '1.png', 10)",
+            job_id,
+            picture().url,
+        )
         await QuotaStore(db, parse_quota("5/day")).reserve(1, 7, [], 2)
         assert await db.fetch_value("SELECT COUNT(*) FROM schema_version") == BEFORE_PRIVACY
 
@@ -60,3 +71,21 @@ async def test_a_new_database_has_every_table_and_index_of_the_latest_schema(dat
                 )
             }
         assert {"guild_departures", "jobs_member", "jobs_created", "job_pictures_author", "quota_usage_user"} <= names
+
+
+async def test_rerolls_recorded_before_step_8_name_the_member_whose_words_they_copied(database_url: str) -> None:
+    before = [m for m in MIGRATIONS if m.version < 8]
+    insert = (
+        "INSERT INTO jobs (id, guild_id, channel_id, user_id, created_at, prompt, model, size, count, output_format,"
+        " parent_job_id, status) VALUES (?, 1, 5, ?, 0, ?, 'm', '64x64', 1, 'png', ?, 'done')"
+    )
+    async with open_database(database_url, migrations=before) as db:
+        await db.execute(insert, 1, 10, "the first member's words", None)
+        await db.execute(insert, 2, 20, "the first member's words", 1)  # a Reroll of it
+        await db.execute(insert, 3, 30, "the first member's words", 2)  # a Reroll of the Reroll
+        await db.execute(insert, 4, 40, "a remix's own words", 1)
+        await db.execute(insert, 5, 50, "", None)  # expired
+        await db.execute(insert, 6, 60, "", 5)
+    async with open_database(database_url) as db:
+        rows = await db.fetch_all("SELECT id, prompt_author_id FROM jobs ORDER BY id")
+        assert [tuple(row) for row in rows] == [(1, None), (2, 10), (3, 10), (4, None), (5, None), (6, None)]

@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -24,6 +25,7 @@ from services.storage.quota import (
     parse_quota,
 )
 from services.storage.settings import GuildSettings, SettingsStore, find_blocked
+from tests.helpers import CuttableProxy, liveness_backends, until
 
 GUILD, USER, OTHER_USER = 1001, 2001, 2002
 ROLE_A, ROLE_B = 3001, 3002
@@ -364,7 +366,9 @@ async def test_release_stale_on_a_timer_returns_the_images_and_spares_the_rest(q
     assert await quota.release_stale(600, now=T0 + timedelta(minutes=20)) == 0  # each is released once
     assert (await quota.explain(GUILD, USER, [], now=T0 + timedelta(minutes=20))).used == 0
     assert (await quota.explain(GUILD, OTHER_USER, [], now=T0 + timedelta(minutes=20))).used == 3
-    assert not await quota.settle(leaked.id, 3)  # a late settle cannot charge what was returned
+    # A late settle still charges what was delivered: the pictures are out, whoever returned the reservation.
+    assert await quota.settle(leaked.id, 3)
+    assert (await quota.explain(GUILD, USER, [], now=T0 + timedelta(minutes=20))).used == 3
     assert await quota.release_stale(600, now=T0 + timedelta(minutes=20, seconds=1)) == 1
     assert not await quota.release(edge.id)
 
@@ -396,6 +400,70 @@ async def test_release_orphaned_spares_running_processes(postgres_url: str) -> N
         quota = QuotaStore(starting, QuotaRule(5, Period.DAY))
         assert await quota.release_orphaned() == 0
         assert (await quota.explain(GUILD, USER, [])).used == 4
+
+
+async def test_a_terminated_liveness_session_takes_its_lock_again_and_keeps_its_reservations(postgres_url: str) -> None:
+    # An idle timeout, a failover or an operator's pg_terminate_backend drops the connection that proves the
+    # process alive; the process lives on and must not lose its reservations to another's sweep.
+    async with open_database(postgres_url) as live, open_database(postgres_url) as other:
+        mine = QuotaStore(live, QuotaRule(2, Period.DAY))
+        reservation = await mine.reserve(GUILD, USER, [], 2)
+        [pid] = await liveness_backends(other, live.instance_id)
+        assert await other.fetch_value("SELECT pg_terminate_backend(?)", pid)
+
+        async def taken_again() -> bool:
+            backends = await liveness_backends(other, live.instance_id)
+            return bool(backends) and pid not in backends and await other.instance_alive(live.instance_id)
+
+        await until(taken_again, 10, "the process to take its liveness lock again")
+        sweeper = QuotaStore(other, QuotaRule(2, Period.DAY))
+        assert await sweeper.release_orphaned() == 0
+        assert await mine.settle(reservation.id, 2)
+        assert (await mine.explain(GUILD, USER, [])).used == 2
+        await mine.reserve(GUILD, OTHER_USER, [], 1)  # and it reserves again
+
+
+async def test_delivered_images_are_charged_even_when_a_sweep_returned_their_reservation(quota: QuotaStore) -> None:
+    reservation = await quota.reserve(GUILD, USER, [], 3, now=T0)
+    later = T0 + timedelta(hours=1)
+    assert await quota.release_stale(60, now=later) == 1
+    assert (await quota.explain(GUILD, USER, [], now=later)).used == 0
+    assert await quota.settle(reservation.id, 2)
+    assert (await quota.explain(GUILD, USER, [], now=later)).used == 2
+    assert not await quota.settle(reservation.id, 2)  # charged once
+    assert not await quota.release(reservation.id)
+    assert (await quota.explain(GUILD, USER, [], now=later)).used == 2
+
+
+async def test_a_stopped_process_is_swept_only_once_found_stopped_for_the_grace(database_url: str) -> None:
+    async with open_database(database_url) as crashed:
+        await QuotaStore(crashed, QuotaRule(5, Period.DAY)).reserve(GUILD, USER, [], 4)
+    async with open_database(database_url) as db:
+        quota = QuotaStore(db, QuotaRule(5, Period.DAY))
+        assert await quota.release_orphaned(10, now=T0) == 0  # first found stopped: it may be reconnecting
+        assert await quota.release_orphaned(10, now=T0 + timedelta(seconds=9)) == 0
+        assert (await quota.explain(GUILD, USER, [])).used == 4
+        assert await quota.release_orphaned(10, now=T0 + timedelta(seconds=10)) == 1
+        assert (await quota.explain(GUILD, USER, [])).used == 0
+
+
+async def test_settling_outlasts_a_database_that_is_unreachable_for_a_while(postgres_url: str) -> None:
+    # Pictures already delivered while the database is away are charged once it is back, not lost.
+    parts = urlsplit(postgres_url)
+    async with CuttableProxy(parts.port or 5432) as proxy:
+        proxied = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
+        async with open_database(proxied) as db, open_database(postgres_url) as direct:
+            quota = QuotaStore(db, QuotaRule(5, Period.DAY))
+            reservation = await quota.reserve(GUILD, USER, [], 3)
+            proxy.cut()
+            settling = asyncio.create_task(quota.settle(reservation.id, 2))
+            await until(lambda: proxy.refused >= 2, 20, "the settle to be refused while the database is away")
+            assert not settling.done()
+            proxy.restore()
+            assert await asyncio.wait_for(settling, 30)
+            assert (await QuotaStore(direct, QuotaRule(5, Period.DAY)).explain(GUILD, USER, [])).used == 2
+            await until(lambda: db.instance_alive(db.instance_id), 10, "the liveness lock to be held again")
+            await until(lambda: direct.instance_alive(db.instance_id), 10, "the liveness lock to be held again")
 
 
 # --------------------------------------------------------------------------------- concurrency
@@ -668,8 +736,9 @@ async def test_a_released_reservation_is_not_reported_as_kept(quota: QuotaStore)
     assert (await quota.usage_report(GUILD, 1, now=T0)).total == 0
     stale = await quota.reserve(GUILD, USER, [], 2, now=T0)
     await quota.release_stale(60, now=T0 + timedelta(minutes=5))
-    assert not await quota.settle(stale.id, 2)
     assert (await quota.usage_report(GUILD, 1, now=T0)).total == 0
+    assert await quota.settle(stale.id, 1)  # swept, then delivered after all: kept and reported
+    assert (await quota.usage_report(GUILD, 1, now=T0)).total == 1
 
 
 async def test_usage_report_defaults_to_a_week_and_the_top_ten(quota: QuotaStore) -> None:

@@ -1,0 +1,79 @@
+"""The screening client (services/outside/screening.py) against the Model Hub emulator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from emulators.modelhub import Fault, ModelHubEmulator
+from services.domain.pacing import BucketRule, ImagePacer, MemoryBucketStore
+from services.domain.screening import ScreeningFailed, ScreeningRequest
+from services.outside.screening import ScreeningClient
+from services.outside.secret import Secret
+from tests.helpers import Clock
+
+REQUEST = ScreeningRequest("Judge the prompt against: no hats. Answer in JSON.", "a hat", None)
+
+
+@pytest.fixture
+async def hub() -> AsyncIterator[ModelHubEmulator]:
+    async with ModelHubEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as opened:
+        yield opened
+
+
+def client(hub: ModelHubEmulator, session: aiohttp.ClientSession, **kwargs) -> ScreeningClient:
+    return ScreeningClient(
+        session, hub.base_url, Secret(hub.token), "mistralai/Mistral-Small-24B-Instruct", timeout=1, **kwargs
+    )
+
+
+async def test_one_chat_completion_per_check_in_openais_shape(hub, session) -> None:
+    hub.verdict(False, "hats", "Hats are not allowed here.")
+    verdict = await client(hub, session).judge(REQUEST)
+    assert (verdict.allowed, verdict.category, verdict.reason) == (False, "hats", "Hats are not allowed here.")
+    [sent] = hub.chat_requests
+    assert sent.status == 200 and sent.body["response_format"] == {"type": "json_object"}
+    assert (
+        sent.system == "Judge the prompt against: no hats. Answer in JSON."
+        and sent.text == "The member's prompt:\na hat"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        (Fault(delay=3), "timeout"),
+        (Fault(content="Looks fine to me!"), "malformed"),
+        (Fault(malformed_json=True), "malformed"),
+        (Fault(status=500), "unavailable"),
+        (Fault(status=429, headers={"Retry-After": "1"}), "rate_limited"),
+    ],
+)
+async def test_every_failure_is_a_failed_check(hub, session, fault, kind) -> None:
+    hub.inject_chat(fault)
+    with pytest.raises(ScreeningFailed) as failed:
+        await client(hub, session).judge(REQUEST)
+    assert failed.value.kind == kind
+    assert hub.token not in str(failed.value)
+
+
+async def test_checks_are_paced_to_the_request_rate(hub, session) -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    pacer = ImagePacer(BucketRule(5 * 60, 10), MemoryBucketStore(), clock=Clock(), sleep=sleep)
+    screener = client(hub, session, pacer=pacer)
+    for _ in range(12):
+        await screener.judge(REQUEST)
+    # The burst of 10 goes at once; then one request per 0.2 s (the clock stands still, so the debt grows).
+    assert len(waits) == 2 and waits[0] == pytest.approx(0.25) and waits[1] == pytest.approx(0.45)
