@@ -15,8 +15,6 @@ and then answers (see bench.control):
 * `done {ids}` — waits for edits sent earlier with `wait` "ack", answers as above;
 * `said {id, words}` — waits until an edit sent earlier has shown `words` to its member;
 * `forget` — drops every stored message, upload and call (the emulator never forgets otherwise);
-* `channels {count}` — `count` text channels of the server (made once, then the same), for floors that post
-  at once beyond one channel's 5 messages per 5 s;
 * `guilds {count, channels, roles}` — `count` more servers with the bot in them, each with `channels` text
   channels and `roles` roles besides @everyone and the bot's (a bot logging in later is sent them all).
 """
@@ -36,7 +34,7 @@ from emulators.discord import DiscordEmulator, InteractionRecord
 from emulators.discord.protocol import ApiRequest, Reply
 
 DONE_TIMEOUT = 300.0
-PROGRESS = ("In line:", "Editing ", "> ")  # "> ": the caption of a result
+PROGRESS = ("Checking your picture", "In line:", "Editing ", "> ")  # "> ": the caption of a result
 
 
 def discord_child() -> Child:
@@ -79,7 +77,6 @@ class Runner:
         self.discord = discord
         self.records: dict[int, InteractionRecord] = {}
         self._pngs: dict[int, bytes] = {}
-        self._channels: list[int] = []
 
     async def synced(self) -> None:
         async def until_synced() -> None:
@@ -141,11 +138,6 @@ class Runner:
 
         return list(await asyncio.gather(*(one(i) for i in ids)))
 
-    async def channels(self, count: int) -> list[int]:
-        while len(self._channels) < count:
-            self._channels.append(self.discord.add_channel(f"floor-{len(self._channels)}"))
-        return self._channels[:count]
-
     async def guilds(self, count: int, channels: int, roles: int) -> None:
         discord = self.discord
         for n in range(count):
@@ -194,7 +186,6 @@ async def _serve() -> None:
                 "said": runner.said,
                 "forget": runner.forget,
                 "guilds": runner.guilds,
-                "channels": runner.channels,
             }
         )
 

@@ -55,8 +55,10 @@ def runner_of(interaction: discord.Interaction) -> EditRunner:
 
 
 def progress_text(status: EditProgress) -> Text:
-    """Waiting in line (place and expected wait), or editing, with the time so far."""
+    """Checking, waiting in line (place and expected wait), or editing, with the time so far."""
     elapsed = round(status.elapsed)
+    if status.stage == "checking":
+        return Text(words.PROGRESS_CHECKING)
     if status.stage == "waiting":
         place = (
             Text(words.PROGRESS_NEXT)

@@ -133,9 +133,9 @@ class Screen:
 
 @dataclass(frozen=True)
 class EditProgress:
-    """Where a running edit stands: waiting in line (where, how long), or editing."""
+    """Where a running edit stands: checking the inputs, waiting in line (where, how long), or editing."""
 
-    stage: Literal["waiting", "editing"]
+    stage: Literal["checking", "waiting", "editing"]
     count: int
     elapsed: float
     position: int = 0  # 0: past the line, waiting only for the upstream's image rate
@@ -310,8 +310,8 @@ class EditService:
     ) -> EndedEdit:
         started = time.monotonic()
         screening = screen if screen is not None and screen.rules.on and self._screening is not None else None
-        # No word before the first tick: the deferral already shows the member that the bot is at work, and
-        # one more edit of it per job would be a REST call on the loop that every later acknowledgement waits for.
+        if progress is not None:
+            await _quietly(progress(EditProgress("checking", choice.count, 0.0)))
         # Quota before any download: a member who cannot be served costs no download and no decode.
         try:
             reservation = await self._quota.reserve(

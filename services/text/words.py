@@ -137,6 +137,7 @@ UPSTREAM_MALFORMED = _("The Model Hub sent back a response Retouch could not rea
 UPSTREAM_FAILED = _("The Model Hub failed: {message}. {charged}")
 
 # --- progress, results and delivery --------------------------------------------------------------
+PROGRESS_CHECKING = _("Checking your picture…")
 PROGRESS_IN_LINE = _("In line: {place} · about {wait} s to wait · {elapsed} s elapsed")
 PROGRESS_NEXT = _("next")
 PROGRESS_POSITION = _("position {position} of {waiting}")

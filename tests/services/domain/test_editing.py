@@ -496,8 +496,7 @@ async def test_cancelled_twice_while_settling_still_settles(edits: Edits) -> Non
     assert await edits.status() == "done"
 
 
-async def test_progress_tells_only_where_the_edit_stands(edits: Edits) -> None:
-    """No "checking" word first: the deferral shows the bot at work, and each edit of it is a REST call."""
+async def test_progress_tells_checking_then_where_the_edit_stands(edits: Edits) -> None:
     service = edits.service(progress_interval=0.01)
     edits.hub.gate = asyncio.Event()
     seen: list[EditProgress] = []
@@ -512,7 +511,8 @@ async def test_progress_tells_only_where_the_edit_stands(edits: Edits) -> None:
     await editing.wait()
     edits.hub.gate.set()
     assert (await task).outcome is EditOutcome.DELIVERED
-    assert seen and {s.stage for s in seen} <= {"waiting", "editing"} and {s.count for s in seen} == {2}
+    assert seen[0].stage == "checking" and seen[0].count == 2
+    assert {s.stage for s in seen[1:]} <= {"waiting", "editing"}
 
 
 async def test_a_failing_progress_display_does_not_stop_the_edit(edits: Edits) -> None:
