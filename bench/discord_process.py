@@ -15,6 +15,8 @@ and then answers (see bench.control):
 * `done {ids}` — waits for edits sent earlier with `wait` "ack", answers as above;
 * `said {id, words}` — waits until an edit sent earlier has shown `words` to its member;
 * `forget` — drops every stored message, upload and call (the emulator never forgets otherwise);
+* `channels {count}` — `count` text channels of the server (made once, then the same), for floors that post
+  at once beyond one channel's 5 messages per 5 s;
 * `guilds {count, channels, roles}` — `count` more servers with the bot in them, each with `channels` text
   channels and `roles` roles besides @everyone and the bot's (a bot logging in later is sent them all).
 """
@@ -77,6 +79,7 @@ class Runner:
         self.discord = discord
         self.records: dict[int, InteractionRecord] = {}
         self._pngs: dict[int, bytes] = {}
+        self._channels: list[int] = []
 
     async def synced(self) -> None:
         async def until_synced() -> None:
@@ -138,6 +141,11 @@ class Runner:
 
         return list(await asyncio.gather(*(one(i) for i in ids)))
 
+    async def channels(self, count: int) -> list[int]:
+        while len(self._channels) < count:
+            self._channels.append(self.discord.add_channel(f"floor-{len(self._channels)}"))
+        return self._channels[:count]
+
     async def guilds(self, count: int, channels: int, roles: int) -> None:
         discord = self.discord
         for n in range(count):
@@ -186,6 +194,7 @@ async def _serve() -> None:
                 "said": runner.said,
                 "forget": runner.forget,
                 "guilds": runner.guilds,
+                "channels": runner.channels,
             }
         )
 
