@@ -11,7 +11,7 @@ $(error Python 3.11 or newer is needed; $(PYTHON) is $(if $(PYTHON_VERSION),Pyth
 endif
 MADE_BY := $(VENV)/.made-by-python-$(PYTHON_VERSION)
 
-.PHONY: run test bench sync check lint lock lock-check translations mutation mutation-smoke
+.PHONY: run test bench bench-check sync check lint lock lock-check translations mutation mutation-smoke
 
 # Installs come from the lock files, exact versions checked against their hashes: requirements.txt holds
 # what the bot runs on, requirements-dev.txt that and the test and development tools. `make lock` writes
@@ -60,6 +60,11 @@ test: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(PY) -m bench $(BENCH_ARGS)
+
+# The regression guard: a quick run whose ratios (each over a floor measured in the same run) may not be more
+# than 20 % above bench/baseline.json's. After a change meant to move one: `make bench-check CHECK_ARGS=--write`.
+bench-check: $(VENV)/.dev
+	$(PY) -m bench.check $(CHECK_ARGS)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

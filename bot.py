@@ -39,6 +39,7 @@ from services.domain.rejections import RejectionTracker
 from services.domain.remixing import RemixRules
 from services.domain.screening import Screening
 from services.domain.upstream import ModelHubAuthenticationError, ModelHubError
+from services.outside.allocator import return_large_blocks
 from services.outside.config import Config, ConfigError, load_config
 from services.outside.logs import Scrubber, setup_logging, url_password
 from services.outside.metrics import Metrics, pacer_images_available
@@ -419,6 +420,7 @@ async def main(
     config: Config, *, force_sync: bool = False, on_started: Callable[[RetouchBot], None] | None = None
 ) -> None:
     """Open the services, run the bot until it is closed or signalled, then close in a fixed order."""
+    return_large_blocks()  # before any picture is allocated: freed pictures must not stay resident
     metrics = Metrics()
     async with (
         aiohttp.ClientSession() as session,

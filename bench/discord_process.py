@@ -13,7 +13,12 @@ and then answers (see bench.control):
   arrived), `late` (the callback came after the 3 s window and was refused, as Discord does), and with
   "done": `done_s` (sent → last word; None when late), `texts`, `bytes` (the pictures uploaded);
 * `done {ids}` — waits for edits sent earlier with `wait` "ack", answers as above;
-* `forget` — drops every stored message, upload and call (the emulator never forgets otherwise).
+* `said {id, words}` — waits until an edit sent earlier has shown `words` to its member;
+* `forget` — drops every stored message, upload and call (the emulator never forgets otherwise);
+* `channels {count}` — `count` text channels of the server (made once, then the same), for floors that post
+  at once beyond one channel's 5 messages per 5 s;
+* `guilds {count, channels, roles}` — `count` more servers with the bot in them, each with `channels` text
+  channels and `roles` roles besides @everyone and the bot's (a bot logging in later is sent them all).
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ class Runner:
         self.discord = discord
         self.records: dict[int, InteractionRecord] = {}
         self._pngs: dict[int, bytes] = {}
+        self._channels: list[int] = []
 
     async def synced(self) -> None:
         async def until_synced() -> None:
@@ -135,6 +141,23 @@ class Runner:
 
         return list(await asyncio.gather(*(one(i) for i in ids)))
 
+    async def channels(self, count: int) -> list[int]:
+        while len(self._channels) < count:
+            self._channels.append(self.discord.add_channel(f"floor-{len(self._channels)}"))
+        return self._channels[:count]
+
+    async def guilds(self, count: int, channels: int, roles: int) -> None:
+        discord = self.discord
+        for n in range(count):
+            guild = discord.add_guild(name=f"bench-{n}")
+            for c in range(channels):
+                discord.add_channel(f"channel-{c}", guild_id=guild.id)
+            for r in range(roles):
+                discord.add_role(f"role-{r}", 0, guild_id=guild.id)
+
+    async def said(self, id: int, words: str) -> None:
+        await self.records[id].wait_for(lambda r: any(words in t for t in r.texts() if t), timeout=DONE_TIMEOUT)
+
     async def forget(self) -> None:
         discord = self.discord
         discord.calls.clear()
@@ -168,7 +191,10 @@ async def _serve() -> None:
                 "members": runner.members,
                 "edits": runner.edits,
                 "done": runner.done,
+                "said": runner.said,
                 "forget": runner.forget,
+                "guilds": runner.guilds,
+                "channels": runner.channels,
             }
         )
 

@@ -14,6 +14,7 @@ import contextlib
 import json
 import re
 import statistics
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -69,16 +70,29 @@ class Stack:
         await self.edits(await self.members(1), await self.discord.call("attach", side=64), 1, 64)
         await self.discord.call("forget")
 
-    async def restart_bot(self) -> None:
-        """A new bot process in place of the running one (on a new database)."""
+    async def warm_up_line(self) -> None:
+        """Two small edits, the second shown its place in line: what a line costs once (the words' locale data)."""
+        await self.hub.call("hold")
+        try:
+            sent = await self.edits(await self.members(2), await self.discord.call("attach", side=64), 1, 64, "ack")
+            await self.discord.call("said", id=sent[1]["id"], words="In line:")
+        finally:
+            await self.hub.call("release")
+        await self.discord.call("done", ids=[r["id"] for r in sent])
+        await self.discord.call("forget")
+
+    async def restart_bot(self, *, floor: bool = False) -> None:
+        """A new bot process in place of the running one (on a new database); `floor`: the bare deferring bot."""
         await self.bot.__aexit__(None, None, None)
-        self.bot = _bot(self.folder, self.discord, self.hub, self.overrides, self.record_tickets)
+        self.bot = _bot(self.folder, self.discord, self.hub, self.overrides, self.record_tickets, floor=floor)
         await self.bot.__aenter__()
 
 
-def _bot(folder: Path, discord: Child, hub: Child, overrides: dict[str, Any], record_tickets: bool) -> Child:
+def _bot(
+    folder: Path, discord: Child, hub: Child, overrides: dict[str, Any], record_tickets: bool, *, floor: bool = False
+) -> Child:
     database = f"sqlite:///{folder / f'bench-{time.monotonic_ns()}.db'}"
-    return bot_child(discord.hello, hub.hello, database, record_tickets=record_tickets, **overrides)
+    return bot_child(discord.hello, hub.hello, database, record_tickets=record_tickets, floor=floor, **overrides)
 
 
 @contextlib.asynccontextmanager
@@ -108,13 +122,27 @@ async def stack(
 # ---------------------------------------------------------------------------------------- scenarios
 
 
-async def ack_p99_ms(bench: Stack, edits: int) -> float:
-    """Acknowledgement latency as Discord sees it (sent → callback received), `edits` sent at once."""
+async def ack_p99_ms(bench: Stack, edits: int, *, finish: bool = True) -> float:
+    """Acknowledgement latency as Discord sees it (sent → callback received), `edits` sent at once.
+
+    `finish`: wait for the edits to end too (the floor's bot never ends them: it only defers).
+    """
     image = await bench.discord.call("attach", side=64)
     results = await bench.edits(await bench.members(edits), image, 1, 64, wait="ack")
-    await bench.discord.call("done", ids=[r["id"] for r in results])
+    if finish:
+        await bench.discord.call("done", ids=[r["id"] for r in results])
     await bench.discord.call("forget")
     return percentile([r["ack_ms"] for r in results], 0.99)
+
+
+async def ack_floor_p99_ms(bench: Stack, edits: int) -> float:
+    """The same acknowledgements answered by a bare discord.py bot that only defers (bench.bot_process --floor).
+
+    It takes the bot's place in the same stack; the next `restart_bot()` brings Retouch back.
+    """
+    await bench.restart_bot(floor=True)
+    await ack_p99_ms(bench, 1, finish=False)  # warm-up, as Retouch's: the connections, the first parse
+    return await ack_p99_ms(bench, edits, finish=False)
 
 
 async def loop_lag_p99_ms(bench: Stack, edits: int, side: int = 2048) -> float:
@@ -128,9 +156,12 @@ async def loop_lag_p99_ms(bench: Stack, edits: int, side: int = 2048) -> float:
     return percentile(samples, 0.99)
 
 
-async def _floor_once(session: aiohttp.ClientSession, bench: Stack, image: dict, side: int) -> float:
+async def _floor_once(
+    session: aiohttp.ClientSession, bench: Stack, image: dict, side: int, count: int = 4, channel_id: int | None = None
+) -> float:
     """The same bytes moved with bare aiohttp + base64: fetch the input, call the hub, post the pictures."""
     discord, hub = bench.discord.hello, bench.hub.hello
+    channel_id = channel_id or discord["channel_id"]
     started = time.perf_counter()
     async with session.get(image["url"]) as response:
         await response.read()
@@ -140,7 +171,7 @@ async def _floor_once(session: aiohttp.ClientSession, bench: Stack, image: dict,
         ("prompt", "floor"),
         ("url", image["url"]),
         ("size", f"{side}x{side}"),
-        ("n", "4"),
+        ("n", str(count)),
         ("output_format", "png"),
     ):
         form.add_field(name, value)
@@ -154,7 +185,7 @@ async def _floor_once(session: aiohttp.ClientSession, bench: Stack, image: dict,
     for n, data in enumerate(pictures):
         upload.add_field(f"files[{n}]", data, filename=f"floor-{n}.png", content_type="image/png")
     async with session.post(
-        f"{discord['rest_base']}/channels/{discord['channel_id']}/messages",
+        f"{discord['rest_base']}/channels/{channel_id}/messages",
         data=upload,
         headers={"Authorization": f"Bot {discord['token']}"},
     ) as response:
@@ -178,6 +209,26 @@ async def added_time_ratio(bench: Stack, pairs: int, side: int = 1024) -> float:
     return statistics.median(bot_times) / statistics.median(floor_times)
 
 
+async def throughput(bench: Stack, edits: int, side: int = 1024) -> tuple[float, float]:
+    """(edits per second the bot sustains, the floor's): `edits` edits of side×side (n=1, instant upstream) sent
+    at once by as many members, and the same bytes moved by as many bare aiohttp flows at once (`_floor_once`)."""
+    image = await bench.discord.call("attach", side=side)
+    users = await bench.members(edits)
+    # A channel per flow: the bot's uploads go to each interaction's own webhook, whose limit is its own.
+    channels = await bench.discord.call("channels", count=edits)
+    async with aiohttp.ClientSession() as session:
+        await bench.edits(users[:1], image, 1, side)  # warm-up at this size: the hub's cache, the connections
+        await _floor_once(session, bench, image, side, count=1)
+        started = time.perf_counter()
+        done = await bench.edits(users, image, 1, side)
+        rate = len(done) / (time.perf_counter() - started)
+        started = time.perf_counter()
+        await asyncio.gather(*(_floor_once(session, bench, image, side, 1, channel) for channel in channels))
+        floor = edits / (time.perf_counter() - started)
+    await bench.discord.call("forget")
+    return rate, floor
+
+
 async def rss_growth_ratio(bench: Stack, edits: int, side: int = 1024) -> float:
     """Peak RSS growth of a fresh bot process per in-flight edit (n=4), over the size of its pictures.
 
@@ -196,29 +247,71 @@ async def rss_growth_ratio(bench: Stack, edits: int, side: int = 1024) -> float:
     return (peak - baseline) / len(results) / statistics.mean(r["bytes"] for r in results)
 
 
-async def queued_bytes_per_ticket(bench: Stack, tickets: int, side: int = 1024) -> float:
-    """Resident memory per job in line with `tickets` in line (one upstream slot, held by the hub), in a
-    fresh bot process warmed up on one small edit."""
+async def _queued(bench: Stack, tickets: int, side: int, *, traced: bool, top: int = 0) -> float:
+    """Memory per job in line with `tickets` in line (one upstream slot, held by the hub), in a fresh bot process
+    warmed up on one small edit: resident memory (the kernel's), or with `traced` the bytes Python holds
+    (tracemalloc, started after the warm-up; `top`: print the lines holding most of them, to stderr)."""
     image = await bench.discord.call("attach", side=side)
     users = await bench.members(tickets)
     # A new process each run: memory freed by an earlier run would be reused and hide the growth.
     await bench.restart_bot()
     await bench.warm_up()
+    await bench.warm_up_line()
     before = (await bench.bot.call("gc"))["rss"]
+    recorded = await bench.bot.call("recorded")
+    if traced:
+        await bench.bot.call("trace_start")
     await bench.hub.call("hold")
     try:
         sent = await bench.edits(users, image, 1, 256, wait="ack")
         admitted = sum(not r["late"] for r in sent)
-        while (await bench.bot.call("stats"))["in_line"] < admitted:
+        # Every job in line, its picture read, checked and its copy kept: what it holds now is what waiting costs.
+        while (await bench.bot.call("stats"))["in_line"] < admitted or (
+            await bench.bot.call("recorded")
+        ) - recorded < admitted:
             await asyncio.sleep(0.05)
-        # Every job has downloaded its picture and reached its place in line by now (a few ms each).
-        await asyncio.sleep(max(1.0, tickets * 0.02))
-        held = (await bench.bot.call("gc"))["rss"]
+        if traced:
+            traced_memory = await bench.bot.call("trace_stop", top=top)
+            held = traced_memory["held"]
+            if top:
+                print(traced_memory["top"], file=sys.stderr)
+        else:
+            held = (await bench.bot.call("gc"))["rss"] - before
     finally:
         await bench.hub.call("release")
     await bench.discord.call("done", ids=[r["id"] for r in sent])
     await bench.discord.call("forget")
-    return (held - before) / admitted
+    return held / admitted
+
+
+async def queued_bytes_per_ticket(bench: Stack, tickets: int, side: int = 1024) -> float:
+    """Resident memory (RSS) per job in line; see `_queued`."""
+    return await _queued(bench, tickets, side, traced=False)
+
+
+async def queued_python_bytes_per_ticket(bench: Stack, tickets: int, side: int = 1024, top: int = 0) -> float:
+    """Bytes Python holds per job in line (tracemalloc), whatever the allocator keeps; see `_queued`."""
+    return await _queued(bench, tickets, side, traced=True, top=top)
+
+
+GUILD_CHANNELS, GUILD_ROLES = 10, 5  # a small community server's, as the bot caches it (no member intent)
+
+
+async def memory_per_1000_guilds(bench: Stack, guilds: int) -> float:
+    """Resident memory of a fresh, warmed-up bot process per 1,000 servers it is in, over one in a single server.
+
+    Adds `guilds` servers to the stack's emulator for good: the stack is this scenario's alone.
+    """
+    await bench.restart_bot()
+    await bench.warm_up()
+    alone = (await bench.bot.call("gc"))["rss"]
+    await bench.discord.call("guilds", count=guilds, channels=GUILD_CHANNELS, roles=GUILD_ROLES)
+    await bench.restart_bot()
+    while (await bench.bot.call("stats"))["guilds"] <= guilds:  # every server's GUILD_CREATE has arrived
+        await asyncio.sleep(0.05)
+    await bench.warm_up()
+    many = (await bench.bot.call("gc"))["rss"]
+    return (many - alone) / guilds * 1000
 
 
 async def client_cpu_ratio(hub: Child, runs: int, side: int = 512) -> float:

@@ -13,6 +13,11 @@ full reserve→settle cycle without every task waiting on one member's lock. Wit
 PostgreSQL, both start together and the figure is their combined cycles over the time both took.
 Contention: 200 one-image reservations at once against one member whose limit is 10 (split over the
 processes when there are two); any grant beyond 10 is an over-grant, which must be 0.
+
+The floor: the same database, opened the same way (the same connection settings, pool and durability),
+doing the least a durable reserve→settle cycle can cost: one single-row insert and one single-row update,
+each its own committed transaction, from the same number of tasks (`floor {cycles, concurrency, offset}`).
+Retouch's figure over it is what the quota's own statements cost (`quota_floor_ratio_*`).
 """
 
 from __future__ import annotations
@@ -31,13 +36,14 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from bench.control import Child, say, serve
-from services.storage.database import open_database
+from services.storage.database import Database, open_database
 from services.storage.quota import Period, QuotaExceeded, QuotaRule, QuotaStore
 
 MEMBERS = 1_000
@@ -82,6 +88,25 @@ async def _throughput(
     }
 
 
+FLOOR_TABLE = "bench_floor"
+
+
+async def _floor(db: Database, cycles: int, concurrency: int, offset: int = 0) -> dict[str, float]:
+    """Bare durable transaction pairs (insert one row, update it), `concurrency` at once; cycles/s and the span."""
+    await db.execute(f"CREATE TABLE IF NOT EXISTS {FLOOR_TABLE} (id BIGINT PRIMARY KEY, n INTEGER NOT NULL)")
+    remaining = iter(range(offset, offset + cycles))
+
+    async def worker() -> None:
+        for n in remaining:
+            await db.execute(f"INSERT INTO {FLOOR_TABLE} (id, n) VALUES (?, 0)", n)
+            await db.execute(f"UPDATE {FLOOR_TABLE} SET n = 1 WHERE id = ?", n)
+
+    began, started = time.time(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return {"reserve_per_s": cycles / elapsed, "began": began, "ended": began + elapsed}
+
+
 async def _worker(url: str) -> None:
     async with open_database(url) as db:
         store = QuotaStore(db, QuotaRule(10**9, Period.DAY))
@@ -103,8 +128,11 @@ async def _worker(url: str) -> None:
 
             return sum(await asyncio.gather(*(attempt() for _ in range(attempts))))
 
+        async def floor(cycles: int, concurrency: int, offset: int = 0) -> dict:
+            return await _floor(db, cycles, concurrency, offset)
+
         say({"pid": os.getpid()})
-        await serve({"throughput": throughput, "set_limit": set_limit, "contend": contend})
+        await serve({"throughput": throughput, "floor": floor, "set_limit": set_limit, "contend": contend})
 
 
 def _worker_child(url: str) -> Child:
@@ -114,34 +142,61 @@ def _worker_child(url: str) -> Child:
 # ------------------------------------------------------------------------------------------ the runs
 
 
-async def one_process(url: str, cycles: int) -> tuple[float, int]:
-    """(reservations per second, over-grants) of one store process."""
+@dataclass(frozen=True)
+class StoreFigures:
+    """Cycles per second of the real QuotaStore and of the floor on the same database, and over-grants."""
+
+    rate: float
+    floor: float
+    overgrants: int
+
+    @property
+    def floor_ratio(self) -> float:
+        return self.floor / self.rate
+
+
+async def _floor_of(worker: Child, cycles: int, offset: int) -> dict:
+    await worker.call("floor", cycles=WARM_UP_CYCLES, concurrency=CONCURRENCY, offset=offset)
+    return await worker.call("floor", cycles=cycles, concurrency=CONCURRENCY, offset=offset + WARM_UP_CYCLES)
+
+
+async def one_process(url: str, cycles: int) -> StoreFigures:
+    """Reservations per second of one store process, its floor's, and over-grants."""
     guild_id = random.randrange(10**15, 10**16)  # fresh ids: earlier runs' rows change nothing
     async with _worker_child(url) as worker:
         result = await worker.call("throughput", guild_id=guild_id, cycles=cycles, concurrency=CONCURRENCY)
+        floor = await _floor_of(worker, cycles, guild_id)
         await worker.call("set_limit", guild_id=guild_id + 3)
         granted = await worker.call("contend", guild_id=guild_id + 3, attempts=CONTENTION_ATTEMPTS)
-    return result["reserve_per_s"], max(granted - CONTENTION_LIMIT, 0)
+    return StoreFigures(result["reserve_per_s"], floor["reserve_per_s"], max(granted - CONTENTION_LIMIT, 0))
 
 
-async def two_processes(url: str, cycles: int) -> tuple[float, int]:
-    """(combined reservations per second, over-grants) of two store processes on one database."""
+def _combined(results: list[dict], cycles: int) -> float:
+    """Both processes' cycles over the time both took."""
+    return 2 * cycles / (max(r["ended"] for r in results) - min(r["began"] for r in results))
+
+
+async def two_processes(url: str, cycles: int) -> StoreFigures:
+    """Combined reservations per second of two store processes on one database, their floor's, over-grants."""
     guild_id = random.randrange(10**15, 10**16)
     async with _worker_child(url) as first, _worker_child(url) as second:
+        workers = (first, second)
         results = await asyncio.gather(
             *(
                 worker.call(
                     "throughput", guild_id=guild_id, cycles=cycles, concurrency=CONCURRENCY, member_offset=n * MEMBERS
                 )
-                for n, worker in enumerate((first, second))
+                for n, worker in enumerate(workers)
             )
+        )
+        floors = await asyncio.gather(
+            *(_floor_of(worker, cycles, guild_id + n * (cycles + WARM_UP_CYCLES)) for n, worker in enumerate(workers))
         )
         await first.call("set_limit", guild_id=guild_id + 3)
         granted = await asyncio.gather(
-            *(w.call("contend", guild_id=guild_id + 3, attempts=CONTENTION_ATTEMPTS // 2) for w in (first, second))
+            *(w.call("contend", guild_id=guild_id + 3, attempts=CONTENTION_ATTEMPTS // 2) for w in workers)
         )
-    span = max(r["ended"] for r in results) - min(r["began"] for r in results)
-    return 2 * cycles / span, max(sum(granted) - CONTENTION_LIMIT, 0)
+    return StoreFigures(_combined(results, cycles), _combined(floors, cycles), max(sum(granted) - CONTENTION_LIMIT, 0))
 
 
 async def _fsync(url: str) -> str:
@@ -208,15 +263,21 @@ async def databases(postgres_url: str | None = None) -> AsyncIterator[tuple[str,
 
 async def _main(postgres_url: str | None, cycles: int) -> dict[str, float | int | None]:
     async with databases(postgres_url) as (sqlite_url, pg_url):
-        sqlite_rate, sqlite_over = await one_process(sqlite_url, cycles)
-        results: dict[str, float | int | None] = {"quota_reserve_per_s_sqlite": sqlite_rate}
-        results["quota_reserve_per_s_postgres"] = results["processes2_reserve_per_s_postgres"] = None
-        overgrants = sqlite_over
+        sqlite = await one_process(sqlite_url, cycles)
+        results: dict[str, float | int | None] = {
+            "quota_reserve_per_s_sqlite": sqlite.rate,
+            "quota_floor_ratio_sqlite": sqlite.floor_ratio,
+        }
+        overgrants = sqlite.overgrants
         if pg_url is not None:
-            pg_rate, pg_over = await one_process(pg_url, cycles)
-            pair_rate, pair_over = await two_processes(pg_url, cycles)
-            results |= {"quota_reserve_per_s_postgres": pg_rate, "processes2_reserve_per_s_postgres": pair_rate}
-            overgrants += pg_over + pair_over
+            single, pair = await one_process(pg_url, cycles), await two_processes(pg_url, cycles)
+            results |= {
+                "quota_reserve_per_s_postgres": single.rate,
+                "quota_floor_ratio_postgres": single.floor_ratio,
+                "processes2_reserve_per_s_postgres": pair.rate,
+                "processes2_floor_ratio_postgres": pair.floor_ratio,
+            }
+            overgrants += single.overgrants + pair.overgrants
         results["quota_overgrants"] = overgrants
     return results
 

@@ -152,8 +152,24 @@ class ResultPoster:
         return words.joined([Text(words.DONE, count=delivered, seconds=round(seconds)), *self.notes], " ")
 
 
+class SharedBytesIO(io.BytesIO):
+    """A picture's bytes as the file discord.py uploads, never copied.
+
+    aiohttp's `BytesIOPayload` calls `getbuffer()` for the size; a plain `BytesIO` first copies the bytes it
+    shares on that call: a whole picture on the event loop, held twice while it uploads. Here the buffer is
+    the bytes themselves, read-only; the upload then reads them 64 KiB at a time.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self._data = data
+
+    def getbuffer(self) -> memoryview:
+        return memoryview(self._data)
+
+
 def _files(batch: list[OutputFile]) -> list[discord.File]:
-    return [discord.File(io.BytesIO(f.data), filename=f.filename) for f in batch]
+    return [discord.File(SharedBytesIO(f.data), filename=f.filename) for f in batch]
 
 
 # --- packing: Discord's per-message limits ------------------------------------------------------

@@ -484,7 +484,7 @@ class QuotaStore:
                 conditions.append(f"(SELECT COALESCE(SUM(images), 0) FROM quota_usage WHERE {_GUILD_WINDOW}) <= ?")
                 bounds += [guild_id, at - budget.period.seconds, budget.limit - count]
             where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-            reservation_id = await tx.fetch_value(
+            granted = await tx.commit_with(
                 f"{_INSERT_RESERVATION_SQL}{where} RETURNING id",
                 guild_id,
                 user_id,
@@ -495,11 +495,11 @@ class QuotaStore:
                 self._db.instance_id,
                 *bounds,
             )
-            if reservation_id is None:
+            if not granted:
                 # Refused: only now is it worth measuring, to tell the member what is left and when.
                 status = await self._measure(tx, guild_id, user_id, rule, source, budget, at)
                 raise QuotaExceeded(replace(status, blocked_by=status.blocking_limit(count)), count)
-        return Reservation(id=reservation_id, guild_id=guild_id, user_id=user_id, count=count, created_at=_datetime(at))
+        return Reservation(id=granted[0][0], guild_id=guild_id, user_id=user_id, count=count, created_at=_datetime(at))
 
     async def settle(self, reservation_id: int, delivered: int, *, patience: float = SETTLE_PATIENCE_SECONDS) -> bool:
         """Keep `delivered` images (counted at the reservation's time) and return the rest.

@@ -15,7 +15,11 @@ from bench.__main__ import GOALS, SMOKE, run, summary
 
 POSTGRES_KEYS = {
     "quota_reserve_per_s_postgres",
+    "quota_floor_per_s_postgres",
+    "quota_floor_ratio_postgres",
     "processes2_reserve_per_s_postgres",
+    "processes2_floor_per_s_postgres",
+    "processes2_floor_ratio_postgres",
     "processes2_overgrants",
 }
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))

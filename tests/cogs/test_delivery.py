@@ -7,11 +7,15 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import tracemalloc
 
+import aiohttp
+import discord
 import pytest
+from aiohttp import web
 from PIL import Image
 
-from cogs.delivery import OutputFile, plan_delivery
+from cogs.delivery import OutputFile, SharedBytesIO, plan_delivery
 from tests.helpers import until
 from tests.images import noise_png as noisy
 
@@ -165,3 +169,35 @@ async def test_pillow_work_runs_off_the_event_loop(noise_png: bytes) -> None:
     await beating
     assert plan.reencoded_count == 3
     assert during >= 10, f"heartbeat ticked only {during} times during the Pillow work"
+
+
+async def test_an_upload_of_a_picture_never_copies_it_whole_and_sends_it_intact() -> None:
+    """aiohttp asks a BytesIO for getbuffer(), which copies the bytes a plain BytesIO shares: on the loop."""
+    picture = os.urandom(8 * MiB)
+    received: list[bytes] = []
+
+    async def upload(request: web.Request) -> web.Response:
+        async for part in await request.multipart():
+            received.append(await part.read())  # type: ignore[union-attr]
+        return web.Response()
+
+    app = web.Application(client_max_size=16 * MiB)
+    app.router.add_post("/upload", upload)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        file = discord.File(SharedBytesIO(picture), filename="retouch-1-1.png")
+        tracemalloc.start()
+        form = aiohttp.FormData()
+        form.add_field("files[0]", file.fp, filename=file.filename, content_type="image/png")
+        body = form()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak < MiB and body.size is not None and body.size > len(picture)
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"http://127.0.0.1:{runner.addresses[0][1]}/upload", data=body) as answer:
+                assert answer.status == 200
+    finally:
+        await runner.cleanup()
+    assert received == [picture]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import sys
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 
 from services.storage.database import MIGRATIONS, Database, open_database
@@ -113,6 +115,34 @@ async def test_transaction_rolls_back_on_error(database: Database) -> None:
             await tx.execute("INSERT INTO meta (key, value) VALUES (?, ?)", "k", "v")
             raise RuntimeError("boom")
     assert await database.get_meta("k") is None
+
+
+async def test_a_failing_statement_rolls_back_the_statements_before_it(database: Database) -> None:
+    with pytest.raises((sqlite3.IntegrityError, asyncpg.UniqueViolationError)):
+        async with database.transaction() as tx:
+            await tx.execute("INSERT INTO meta (key, value) VALUES (?, ?)", "k", "v")
+            await tx.execute("INSERT INTO meta (key, value) VALUES (?, ?)", "k", "again")
+    assert await database.get_meta("k") is None
+    await database.set_meta("k", "w")  # no transaction was left open
+    assert await database.get_meta("k") == "w"
+
+
+async def test_a_transaction_whose_first_statement_fails_leaves_none_open(database: Database) -> None:
+    with pytest.raises((sqlite3.OperationalError, asyncpg.UndefinedTableError)):
+        async with database.transaction() as tx:
+            await tx.execute("INSERT INTO no_such_table (key) VALUES (?)", "k")
+    async with database.transaction() as tx:
+        await tx.execute("INSERT INTO meta (key, value) VALUES (?, ?)", "k", "v")
+    assert await database.get_meta("k") == "v"
+
+
+async def test_commit_with_keeps_the_transaction_and_answers_its_rows(database: Database) -> None:
+    async with database.transaction() as tx:
+        await tx.execute("INSERT INTO meta (key, value) VALUES (?, ?)", "a", "1")
+        rows = await tx.commit_with("INSERT INTO meta (key, value) VALUES (?, ?) RETURNING key", "b", "2")
+        assert [row[0] for row in rows] == ["b"]
+        assert await tx.fetch_value("SELECT value FROM meta WHERE key = ?", "a") == "1"  # a read may follow
+    assert (await database.get_meta("a"), await database.get_meta("b")) == ("1", "2")
 
 
 async def test_sqlite_relative_path_creates_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
