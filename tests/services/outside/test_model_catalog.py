@@ -43,3 +43,19 @@ async def test_a_hanging_model_list_falls_back_to_the_configured_models_quickly(
             catalog._refresh.cancel()
     finally:
         await runner.cleanup()
+
+
+async def test_an_outage_of_the_model_list_offers_the_last_list_or_else_the_configured_models():
+    configured = ("not/listed", EDIT_MODEL)
+    async with aiohttp.ClientSession() as session:
+        async with ModelHubEmulator() as hub:
+            client = ModelHubClient(session, hub.base_url, Secret(hub.token), max_attempts=1, backoff_base=0.01)
+            catalog = ModelCatalog(client, configured, ttl=0)  # every call asks the hub again
+            assert await catalog.available() == (EDIT_MODEL,)
+            assert await catalog.available() == (EDIT_MODEL,)
+            assert hub.model_list_calls == 2
+            refused = ModelCatalog(ModelHubClient(session, hub.base_url, Secret("wrong-token")), configured)
+            # Never listed (the hub refuses the token): every configured model, in configuration order.
+            assert await refused.available() == configured
+        # The hub is gone: the last list it gave still applies.
+        assert await catalog.available() == (EDIT_MODEL,)
