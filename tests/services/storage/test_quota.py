@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import sys
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -396,6 +397,36 @@ async def test_release_orphaned_spares_running_processes(postgres_url: str) -> N
         quota = QuotaStore(starting, QuotaRule(5, Period.DAY))
         assert await quota.release_orphaned() == 0
         assert (await quota.explain(GUILD, USER, [])).used == 4
+
+
+async def test_a_process_is_alive_to_itself_and_a_closed_one_is_not(postgres_url: str) -> None:
+    async with open_database(postgres_url) as running:
+        assert await running.instance_alive(running.instance_id)
+        async with open_database(postgres_url) as other:
+            assert await running.instance_alive(other.instance_id)
+        assert not await running.instance_alive(other.instance_id)
+        assert not await running.instance_alive(other.instance_id)  # asking took nothing for good
+
+
+async def test_scrubbing_warns_only_when_a_reader_holds_the_write_ahead_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "retouch.db"
+    async with open_database(f"sqlite:///{path}") as db:
+        await db.set_meta("note", "first")
+        await db.scrub("meta")
+        assert not [r for r in caplog.records if r.levelname == "WARNING"]
+        reader = sqlite3.connect(path)
+        try:
+            reader.execute("BEGIN")
+            reader.execute("SELECT * FROM meta").fetchall()  # an open read keeps the log's pages
+            await db.set_meta("note", "second")
+            await db.scrub("meta")
+        finally:
+            reader.close()
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"Could not empty the write-ahead log of {path}: a reader is holding it"
+    ]
 
 
 # --------------------------------------------------------------------------------- concurrency
