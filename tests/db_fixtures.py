@@ -20,6 +20,8 @@ import pytest
 from services.storage.database import Database, open_database
 
 POSTGRES_URL_VARIABLE = "RETOUCH_TEST_POSTGRES_URL"
+LOCK_TIMEOUT = "15s"
+STATEMENT_TIMEOUT = "60s"
 
 
 def postgres_admin_url() -> str:
@@ -41,6 +43,10 @@ async def fresh_postgres_database() -> AsyncIterator[str]:
     admin = await asyncpg.connect(admin_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
+        # A test that waits on a lock or a statement this long is broken (or is a mutant under `make
+        # mutation`): it fails with PostgreSQL's error instead of hanging until the run's own timeout.
+        await admin.execute(f"ALTER DATABASE \"{name}\" SET lock_timeout = '{LOCK_TIMEOUT}'")
+        await admin.execute(f"ALTER DATABASE \"{name}\" SET statement_timeout = '{STATEMENT_TIMEOUT}'")
     finally:
         await admin.close()
     try:

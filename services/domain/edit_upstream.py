@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 class Hub(Protocol):
     """The one Model Hub call an edit makes (`ModelHubClient` implements it)."""
 
-    async def edit(self, request: HubRequest, *, paced: bool = False) -> HubAnswer: ...
+    # A protocol's default is the implementation's (`ModelHubClient.edit`): no code here to mutate.
+    async def edit(self, request: HubRequest, *, paced: bool = False) -> HubAnswer: ...  # pragma: no mutate
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def _names_input_url(error: ModelHubBadRequestError) -> bool:
     return error.names_field("url") or error.names_field("mask_image")
 
 
-async def send_upstream(hub: Hub, plan: PlannedEdit, kept: KeptCopies, *, paced: bool = False) -> HubAnswer:
+async def send_upstream(hub: Hub, plan: PlannedEdit, kept: KeptCopies, *, paced: bool) -> HubAnswer:
     """Send the pictures by URL where the plan has one; when the hub cannot fetch them, retry once with the copies.
 
     `kept` reads the job's kept copies, only when a data URL is needed. `paced`: the first call already

@@ -283,6 +283,7 @@ def _images_per_minute(env: Mapping[str, str]) -> tuple[float, int]:
 # PAINTER_SECRET signs links an attacker can read; a weak one is recovered offline from a single link.
 PAINTER_SECRET_BITS = 256
 _HEX = frozenset(string.hexdigits)
+_BASE64 = frozenset(string.ascii_letters + string.digits + "-_+/=")
 _ZLIB_FRAME_BYTES = 6  # zlib's header and checksum around the compressed data
 _CHARACTER_CLASSES = (string.ascii_lowercase, string.ascii_uppercase, string.digits)
 
@@ -290,18 +291,21 @@ _CHARACTER_CLASSES = (string.ascii_lowercase, string.ascii_uppercase, string.dig
 def secret_bits(value: str) -> int:
     """A generous estimate of the randomness in `value`, in bits, never more than it compresses to.
 
-    Each character counts for its alphabet (hex; else the classes it uses: lower case, upper case, digits,
-    other), but for no more than twice the distinct characters it holds; and a repetition ("abab…") counts
-    for what zlib leaves of it.
+    Each character counts for its alphabet (hex; base64; else the classes it uses: lower case, upper case,
+    digits, other), but for no more than four times the distinct characters it holds (a random 43-character
+    `secrets.token_urlsafe(32)` holds about 30 of 64); and a repetition ("abab…") counts for what zlib leaves
+    of it.
     """
     if not value:
         return 0
     if set(value) <= _HEX:
         alphabet = 16
+    elif set(value) <= _BASE64:  # what `secrets.token_urlsafe` or `openssl rand -base64` print
+        alphabet = 64
     else:
         alphabet = sum(len(chars) for chars in _CHARACTER_CLASSES if any(c in chars for c in value))
         alphabet += 33 if any(not c.isalnum() or not c.isascii() for c in value) else 0
-    by_characters = len(value) * math.log2(max(2, min(alphabet, 2 * len(set(value)))))
+    by_characters = len(value) * math.log2(max(2, min(alphabet, 4 * len(set(value)))))
     compressed = 8 * (len(zlib.compress(value.encode(), 9)) - _ZLIB_FRAME_BYTES)
     return int(min(by_characters, compressed))
 

@@ -6,6 +6,7 @@ which would make unbounded series and leak who uses the bot.
 
 from __future__ import annotations
 
+import math
 import platform
 import re
 import time
@@ -78,7 +79,7 @@ class _GatewayLatency(Collector):
             "retouch_gateway_latency_seconds", "Heartbeat round trip of each gateway shard", labels=["shard"]
         )
         for shard, latency in self._latencies():
-            if latency == latency and latency != float("inf"):  # nan/inf: the shard has no heartbeat yet
+            if math.isfinite(latency):  # nan/inf: the shard has no heartbeat yet
                 family.add_metric([str(shard)], latency)
         yield family
 

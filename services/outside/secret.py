@@ -23,4 +23,5 @@ class Secret:
         return isinstance(other, Secret) and other._value == self._value
 
     def __hash__(self) -> int:
-        return hash(self._value)
+        # Any constant would hash correctly too (equality decides), only slower: not a mutant worth a test.
+        return hash(self._value)  # pragma: no mutate

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from datetime import date, timedelta
 
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from services.domain.charts import OTHERS_COLOUR, PALETTE, render_usage_chart
 from services.storage.quota import UsageReport
@@ -103,3 +103,24 @@ async def test_long_ranges_label_every_few_days_and_an_empty_report_draws_no_bar
     # 30 days: slots of 20.7 px, a date every third day (days 0, 3, 6, …), so day 2's place stays empty.
     assert inked(image, (63, 374, 93, 390)) and inked(image, (125, 374, 150, 390))
     assert not inked(image, (104, 374, 124, 390))
+
+
+def shows(image: Image.Image, xy: tuple[int, int], text: str) -> None:
+    """`text` is written at `xy` in the chart's font, pixel for pixel."""
+    expected = Image.new("RGB", image.size, "white")
+    draw = ImageDraw.Draw(expected)
+    font = ImageFont.load_default()
+    draw.text(xy, text, fill="black", font=font)
+    box = draw.textbbox(xy, text, font=font)
+    assert image.crop(box).tobytes() == expected.crop(box).tobytes(), text
+
+
+async def test_the_words_are_the_title_the_scale_the_dates_and_each_member_with_their_images():
+    image = await chart(report(4, {0: {1: 4}, 2: {2: 8}}, TOP[:2]), {1: "Ann"}, title="Images per day")
+    shows(image, (60, 12), "Images per day")
+    shows(image, (8, 40), "8")  # the peak
+    shows(image, (8, 360), "0")
+    for day, left in enumerate((83, 238, 393, 548)):
+        shows(image, (left, 376), f"03-0{day + 1}")
+    shows(image, (718, 40), "Ann (19)")
+    shows(image, (718, 60), "2 (18)")  # no name known: the id

@@ -6,9 +6,11 @@ Every test asserts the money (images left in the member's quota) and the job rec
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import aiohttp
 import pytest
@@ -16,6 +18,14 @@ from aiohttp import web
 from PIL import Image
 
 from services.domain.edit_inputs import PictureDownloader
+from services.domain.edit_refusals import (
+    cooldown_refusal,
+    period_name,
+    queue_closed,
+    queue_refusal,
+    quota_refusal,
+    upstream_failure,
+)
 from services.domain.editing import (
     Delivery,
     DeliveryFailed,
@@ -24,9 +34,12 @@ from services.domain.editing import (
     EditService,
     EndedEdit,
     Requester,
+    SentEdit,
+    SentPicture,
 )
-from services.domain.job_queue import JobQueue
+from services.domain.job_queue import GuildLineFull, JobQueue, MemberLineFull, QueueFull, QueueRefused
 from services.domain.pacing import BucketRule, ImagePacer, MemoryBucketStore
+from services.domain.rejections import Cooldown, CoolingDown
 from services.domain.upstream import (
     HubAnswer,
     HubImage,
@@ -40,22 +53,46 @@ from services.domain.upstream import (
     ModelHubTimeoutError,
     ModelHubUnavailableError,
 )
-from services.domain.validation import CheckedEdit
+from services.domain.validation import CheckedEdit, TypedEdit
 from services.imaging.images import to_data_url
 from services.imaging.kept_inputs import KeptPicture
+from services.imaging.outpaint import Growth
 from services.imaging.pictures import Picture
 from services.storage.database import Database, open_database
 from services.storage.jobs import JobStore, NewJob, Origin
-from services.storage.quota import Period, QuotaRule, QuotaStore
+from services.storage.quota import (
+    BudgetStatus,
+    Period,
+    QuotaExceeded,
+    QuotaRule,
+    QuotaStatus,
+    QuotaStore,
+    RuleSource,
+)
+from services.storage.settings import GuildSettings
+from services.text.refusal import Refusal
 from services.text.words import Text
 from tests.helpers import until
-from tests.images import png_bytes
+from tests.images import alpha_mask, png_bytes
 
 GUILD, CHANNEL, MEMBER, OTHER = 1, 2, 3, 4
 QUOTA = 5
 SOURCE = png_bytes(64, 48)
 RESULT = png_bytes(64, 48, fmt="PNG")
 LARGE = png_bytes(2560, 1280)  # larger than the upstream takes: kept (and sent) scaled down to 2048x1024
+MASK = alpha_mask(64, 48, (0, 0, 32, 24))
+
+
+def turned_jpeg() -> bytes:
+    """A 64x48 JPEG stored with EXIF orientation 6: Discord (and a member) see it 48x64, turned upright."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(SOURCE)).save(buffer, format="JPEG", exif=exif)
+    return buffer.getvalue()
+
+
+TURNED = turned_jpeg()
 
 
 class FakeHub:
@@ -66,9 +103,11 @@ class FakeHub:
         self.gate: asyncio.Event | None = None
         self.calling = asyncio.Event()
         self.requests: list[HubRequest] = []
+        self.paced: list[bool] = []  # per request: whether the caller already waited for the image rate
 
     async def edit(self, request: HubRequest, *, paced: bool = False) -> HubAnswer:
         self.requests.append(request)
+        self.paced.append(paced)
         self.calling.set()
         if self.gate is not None:
             await self.gate.wait()
@@ -183,6 +222,8 @@ async def edits(tmp_path) -> AsyncIterator[Edits]:
     app.router.add_get("/source.png", serving(SOURCE))
     app.router.add_get("/large.png", serving(LARGE))
     app.router.add_get("/words.png", serving(b"not a picture at all"))
+    app.router.add_get("/mask.png", serving(MASK))
+    app.router.add_get("/turned.jpg", serving(TURNED))
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -273,7 +314,7 @@ async def test_every_upstream_failure_returns_the_whole_reservation(edits: Edits
         assert error.message not in report.refusal.text.render() and error.message not in report.refusal.text.render(
             "de"
         )
-    assert delivered == []
+    assert delivered == [] and len(edits.hub.requests) == 1  # only a URL it could not fetch is sent again
     assert await edits.left() == QUOTA
     assert await edits.status() == "failed"
     assert edits.observer.finished == [(EditOutcome.UPSTREAM_ERROR, 0)]
@@ -555,3 +596,235 @@ async def test_the_end_of_an_edit_lets_a_progress_update_in_flight_finish(edits:
     may_finish.set()
     assert (await task).outcome is EditOutcome.DELIVERED
     assert finished == started == ["editing"]
+
+
+# ------------------------------------------------------------------ the words of a refused edit
+
+NEXT_FREE = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # shown as Discord's <t:…:R>, localised by Discord
+
+
+def exceeded(*, blocked_by: str, next_free: datetime | None, budget_free: datetime | None = None) -> QuotaExceeded:
+    budget = BudgetStatus(QuotaRule(100, Period.WEEK), used=99, remaining=1, next_free_at=budget_free)
+    status = QuotaStatus(
+        QuotaRule(10, Period.DAY),
+        RuleSource("server default"),
+        used=8,
+        limit=10,
+        remaining=2,
+        next_free_at=next_free,
+        budget=budget,
+        blocked_by=blocked_by,  # type: ignore[arg-type]
+    )
+    return QuotaExceeded(status, requested=3)
+
+
+def test_a_member_over_their_quota_reads_what_is_left_and_when_the_next_frees_up():
+    stamp = f"<t:{int(NEXT_FREE.timestamp())}:R>"
+    assert quota_refusal(exceeded(blocked_by="member", next_free=NEXT_FREE)).render() == (
+        f"You have 2 of 10 images left this day and asked for 3. The next one frees up {stamp}."
+    )
+    # Nothing used in the window yet (a limit of 0, say): no time to wait for.
+    assert quota_refusal(exceeded(blocked_by="member", next_free=None)).render() == (
+        "You have 2 of 10 images left this day and asked for 3."
+    )
+
+
+def test_a_member_refused_by_the_servers_budget_reads_the_budgets_figures():
+    stamp = f"<t:{int(NEXT_FREE.timestamp())}:R>"
+    refused = exceeded(blocked_by="budget", next_free=None, budget_free=NEXT_FREE)
+    assert quota_refusal(refused).render() == (
+        "This server's image budget is used up: 1 of 100 images left this week, and you asked for 3."
+        f" The next one frees up {stamp}."
+    )
+    assert quota_refusal(exceeded(blocked_by="budget", next_free=NEXT_FREE)).render() == (
+        "This server's image budget is used up: 1 of 100 images left this week, and you asked for 3."
+    )
+
+
+def test_an_exempt_rule_has_no_period_name():
+    assert period_name(None).render() == ""
+    assert period_name(Period.HOUR).render() == "hour"
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (
+            MemberLineFull("member", 0.2, limit=2, held=2),
+            "you already have 2 edits in line. Please try again in about 1 s",
+        ),
+        (
+            GuildLineFull("guild", 7.6, limit=5, held=5),
+            "this server already has 5 edits in line. Please try again in about 8 s",
+        ),
+        (QueueFull("full", 30.0, limit=9, held=9), "the queue is full. Please try again in about 30 s"),
+    ],
+)
+def test_a_full_line_says_which_limit_refused_and_when_to_try_again(error: QueueRefused, words: str):
+    assert queue_refusal(error).render() == f"Retouch is busy: {words}; nothing was charged."
+
+
+def test_a_restarting_bot_says_so_and_that_nothing_was_charged():
+    assert queue_closed().render() == (
+        "Retouch is restarting and takes no new edits right now; please try again in a minute. Nothing was charged."
+    )
+
+
+def test_a_member_cooling_down_reads_their_refused_edits_and_when_to_start_again():
+    cooldown = Cooldown(GUILD, MEMBER, until=NEXT_FREE.timestamp(), edits=3, images=6)
+    assert cooldown_refusal(CoolingDown(cooldown)).render() == (
+        "The Model Hub refused your last 3 edits (6 pictures), which still cost everyone's shared image rate;"
+        f" you can start the next edit <t:{int(NEXT_FREE.timestamp())}:R>. Nothing was charged."
+    )
+
+
+def test_a_rate_limit_without_a_retry_time_says_to_try_again_in_a_minute():
+    assert upstream_failure(ModelHubRateLimitError("slow down", retry_after=None)).render() == (
+        "The Model Hub is rate limiting Retouch right now; please try again in a minute. Nothing was charged."
+    )
+    assert upstream_failure(ModelHubRateLimitError("slow down", retry_after=12.4)).render() == (
+        "The Model Hub is rate limiting Retouch right now; please try again in about 12 s. Nothing was charged."
+    )
+
+
+# ------------------------------------------------------------------ inputs as they go upstream
+
+
+class FetchFails(FakeHub):
+    """A hub that cannot fetch `field`'s URL: it answers 400 naming the field, as the IONOS hub does."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__()
+        self.field = field
+
+    async def edit(self, request: HubRequest, *, paced: bool = False) -> HubAnswer:
+        if str(getattr(request, self.field)).startswith("http"):
+            self.requests.append(request)
+            self.paced.append(paced)
+            raise ModelHubBadRequestError(f"could not fetch {self.field}", status=400, param=self.field)
+        return await super().edit(request, paced=paced)
+
+
+def masked(edits: Edits, count: int = 1) -> CheckedEdit:
+    mask = Picture(f"{edits.base_url}/mask.png", "mask.png", "image/png", len(MASK), 64, 48, 12, CHANNEL)
+    return dataclasses.replace(edits.choice(count), mask=mask)
+
+
+async def test_a_masked_edit_sends_picture_and_mask_by_url_and_reports_both_copies(edits: Edits) -> None:
+    service = edits.service()
+    report = await service.run(masked(edits), requester(), deliver=posting(1))
+    assert report.outcome is EditOutcome.DELIVERED
+    source_url, mask_url = f"{edits.base_url}/source.png", f"{edits.base_url}/mask.png"
+    [request] = edits.hub.requests
+    assert (request.url, request.mask_image, edits.hub.paced) == (source_url, mask_url, [True])
+    assert (request.model, request.prompt, request.size, request.n, request.output_format) == (
+        "flux",
+        "make it blue",
+        (64, 64),
+        1,
+        "png",
+    )
+    assert report.sent == SentEdit(
+        "flux",
+        "make it blue",
+        (64, 64),
+        1,
+        "png",
+        SentPicture(source_url, SOURCE, "image/png"),
+        SentPicture(mask_url, MASK, "image/png"),
+    )
+    job = await edits.jobs.get(1)
+    assert job is not None and job.mask is not None and job.mask.url == mask_url
+
+
+async def test_a_mask_the_hub_cannot_fetch_sends_picture_and_mask_again_as_bytes_paced_by_the_client(
+    edits: Edits,
+) -> None:
+    edits.hub = FetchFails("mask_image")
+    service = edits.service()
+    report = await service.run(masked(edits), requester(), deliver=posting(10))
+    assert report.outcome is EditOutcome.DELIVERED
+    first, again = edits.hub.requests
+    assert first.mask_image == f"{edits.base_url}/mask.png"
+    assert again.url == await to_data_url(SOURCE, "image/png")
+    assert again.mask_image == await to_data_url(MASK, "image/png")
+    # The job queue paced the first request; the second spends the images again, so the client paces it.
+    assert edits.hub.paced == [True, False]
+    assert await edits.left() == QUOTA - 1
+
+
+async def test_a_picture_sent_as_its_copy_is_not_sent_again_when_the_hub_refuses_it(edits: Edits) -> None:
+    class RefusesTheCopy(FakeHub):
+        async def edit(self, request: HubRequest, *, paced: bool = False) -> HubAnswer:
+            self.requests.append(request)
+            raise ModelHubBadRequestError("could not read url", status=400, param="url")
+
+    edits.hub = RefusesTheCopy()
+    service = edits.service(max_input_bytes=32 << 20)
+    report = await service.run(edits.choice(1, path="/large.png", size=None), requester(), deliver=posting(10))
+    assert report.outcome is EditOutcome.UPSTREAM_ERROR
+    [request] = edits.hub.requests
+    assert request.url.startswith("data:image/")
+    assert await edits.left() == QUOTA
+
+
+async def test_a_picture_stored_turned_goes_upstream_upright_as_its_copy(edits: Edits) -> None:
+    service = edits.service()
+    turned = Picture(f"{edits.base_url}/turned.jpg", "turned.jpg", "image/jpeg", len(TURNED), 64, 48, 11, CHANNEL)
+    choice = dataclasses.replace(edits.choice(1, size=None), image=turned)
+    report = await service.run(choice, requester(), deliver=posting(10))
+    assert report.outcome is EditOutcome.DELIVERED
+    [request] = edits.hub.requests
+    assert request.url.startswith("data:image/") and request.size == (768, 1024)  # upright: taller than wide
+    kept = (await edits.jobs.kept_inputs(1))["source"]
+    assert Image.open(io.BytesIO(kept.data)).size == (48, 64)
+    assert report.sent is not None and report.sent.image.url is None
+
+
+async def test_each_message_posted_is_charged(edits: Edits) -> None:
+    service = edits.service()
+    report = await service.run(edits.choice(3), requester(), deliver=posting(1))
+    assert report.outcome is EditOutcome.DELIVERED and report.delivered == 3
+    assert await edits.left() == QUOTA - 3
+    job = await edits.jobs.get(1)
+    assert job is not None and len(job.results) == 3
+
+
+async def test_a_grown_canvas_records_the_mask_retouch_made(edits: Edits) -> None:
+    service = edits.service()
+    choice = dataclasses.replace(edits.choice(1, size=None), growth=Growth.zoom(2.0))
+    report = await service.run(choice, requester(), deliver=posting(10))
+    assert report.outcome is EditOutcome.DELIVERED
+    mask = (await edits.jobs.kept_inputs(1))["mask"]
+    job = await edits.jobs.get(1)
+    assert job is not None and job.mask == Picture(
+        await to_data_url(mask.data, "image/png"), "outpaint-mask.png", "image/png", len(mask.data), channel_id=CHANNEL
+    )
+
+
+async def test_a_deleted_job_is_withdrawn_from_its_delivery(edits: Edits) -> None:
+    service = edits.service()
+    withdrawn: list[bool] = []
+
+    async def deliver(delivery: Delivery) -> None:
+        withdrawn.append(await delivery.withdrawn())
+        await edits.jobs.mark_deleted(delivery.job_id)  # the Delete button, pressed meanwhile
+        withdrawn.append(await delivery.withdrawn())
+        await posting(10)(delivery)
+
+    await service.run(edits.choice(1), requester(), deliver=deliver)
+    assert withdrawn == [False, True]
+    gone = Delivery(99, SentEdit("flux", "p", (1, 1), 1, "png", SentPicture(None, b"", "image/png")), [], edits.jobs)
+    assert await gone.withdrawn() is False  # no such job: nothing withdrew it
+
+
+async def test_the_check_refuses_a_model_not_offered_and_counts_it_as_refused_input(edits: Edits) -> None:
+    service = edits.service()
+    picture = edits.choice().image
+    checked = await service.check(TypedEdit(CHANNEL, "make it blue", picture, model="flux"), GuildSettings())
+    assert (checked.model, checked.prompt, checked.count, checked.image) == ("flux", "make it blue", 1, picture)
+    assert edits.observer.finished == []
+    with pytest.raises(Refusal) as refused:
+        await service.check(TypedEdit(CHANNEL, "make it blue", picture, model="other"), GuildSettings())
+    assert refused.value.field == "model" and "`flux`" in str(refused.value.text)
+    assert edits.observer.finished == [(EditOutcome.REFUSED_INPUT, 0)]

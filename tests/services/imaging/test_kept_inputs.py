@@ -8,7 +8,7 @@ import io
 from PIL import Image
 
 from services.imaging.images import ImageInfo
-from services.imaging.kept_inputs import KeptPicture, keep_mask, keep_picture, kept_size
+from services.imaging.kept_inputs import KEEP_MAX_BYTES, KeptPicture, keep_mask, keep_picture, kept_size
 from services.storage.database import Database
 from services.storage.jobs import JobStore
 from services.storage.privacy import PrivacyStore
@@ -22,7 +22,7 @@ from tests.helpers import (
     privacy_store,
     stored_picture,
 )
-from tests.images import alpha_mask, png_bytes
+from tests.images import alpha_mask, noise_png, png_bytes
 
 # A marker that survives PNG storage as it is (stored bytes, no compression of the marker itself).
 MARKER = b"kept-copy-marker-7f3a"
@@ -57,6 +57,51 @@ async def test_a_mask_is_scaled_with_its_picture_and_keeps_hard_edges() -> None:
     with Image.open(io.BytesIO(kept.data)) as image:
         assert image.size == (2048, 683)
         assert set(image.getchannel("A").getdata()) <= {0, 255}
+
+
+def test_the_kept_size_keeps_the_aspect_and_at_least_a_pixel_on_each_side() -> None:
+    assert kept_size(2048, 10) == (2048, 10)  # at the upstream's limit: as it is
+    assert kept_size(2049, 2049) == (2048, 2048)
+    assert kept_size(1000, 4096) == (500, 2048)
+    assert kept_size(6000, 1) == (2048, 1)  # a hair-thin strip keeps one row
+
+
+async def test_a_copy_too_large_as_png_is_kept_as_a_webp() -> None:
+    data = noise_png(1360)  # incompressible: over KEEP_MAX_BYTES as a PNG
+    assert len(data) > KEEP_MAX_BYTES
+    kept = await keep_picture(data, ImageInfo(1360, 1360, "PNG"))
+    assert kept.content_type == "image/webp" and len(kept.data) <= KEEP_MAX_BYTES
+    with Image.open(io.BytesIO(kept.data)) as image:
+        assert (image.format, image.size, image.mode) == ("WEBP", (1360, 1360), "RGB")
+
+
+async def test_a_transparent_picture_keeps_its_transparency_when_re_encoded() -> None:
+    data = alpha_mask(3000, 1000, (0, 0, 1500, 1000))
+    kept = await keep_picture(data, ImageInfo(3000, 1000, "PNG"))
+    with Image.open(io.BytesIO(kept.data)) as image:
+        assert (image.format, image.size, image.mode) == ("PNG", (2048, 683), "RGBA")
+        assert image.getpixel((10, 10))[3] == 0 and image.getpixel((2000, 600))[3] == 255
+
+
+async def test_an_opaque_picture_in_another_format_is_kept_as_an_rgb_png() -> None:
+    data = png_bytes(40, 30, fmt="BMP")
+    kept = await keep_picture(data, ImageInfo(40, 30, "BMP"))
+    with Image.open(io.BytesIO(kept.data)) as image:
+        assert (kept.content_type, image.format, image.size, image.mode) == ("image/png", "PNG", (40, 30), "RGB")
+        assert image.tobytes() == Image.open(io.BytesIO(data)).convert("RGB").tobytes()  # lossless
+
+
+async def test_a_jpeg_and_a_webp_the_upstream_takes_are_kept_byte_for_byte() -> None:
+    for fmt, content_type in (("JPEG", "image/jpeg"), ("WEBP", "image/webp")):
+        data = png_bytes(64, 48, fmt=fmt)
+        assert await keep_picture(data, ImageInfo(64, 48, fmt)) == KeptPicture(data, content_type)
+
+
+async def test_a_mask_in_another_format_is_kept_as_an_rgba_png_at_its_size() -> None:
+    mask = png_bytes(64, 48, fmt="BMP")
+    kept = await keep_mask(mask, ImageInfo(64, 48, "BMP"), ImageInfo(64, 48, "PNG"))
+    with Image.open(io.BytesIO(kept.data)) as image:
+        assert (kept.content_type, image.size, image.mode) == ("image/png", (64, 48), "RGBA")
 
 
 async def test_kept_copies_are_read_back_by_role(database: Database) -> None:

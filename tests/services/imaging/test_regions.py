@@ -6,6 +6,8 @@ import asyncio
 import base64
 import gc
 import io
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -296,3 +298,60 @@ async def test_a_mask_for_a_40_megapixel_photo_is_made_without_its_rgba_in_memor
     assert (mask.size, mask.mode) == ((8000, 5000), "RGBA")
     alpha = mask.getchannel("A")
     assert (alpha.getpixel((0, 0)), alpha.getpixel((3999, 4999)), alpha.getpixel((4000, 0))) == (0, 0, 255)
+
+
+async def test_the_mask_is_black_and_opaque_outside_the_area():
+    image = Image.open(io.BytesIO(await make_region_mask(12, 6, ["left"])))
+    assert {image.getpixel((x, y)) for x in range(6, 12) for y in range(6)} == {(0, 0, 0, 255)}
+    assert {image.getpixel((x, y)) for x in range(6) for y in range(6)} == {(0, 0, 0, 0)}
+
+
+async def test_the_data_url_of_an_inverted_selection_carries_everything_else():
+    url = await make_region_mask_data_url(40, 20, ["right"], inverted=True)
+    assert url.startswith("data:image/png;base64,")
+    assert _changed(_alpha(base64.b64decode(url.split(",", 1)[1]))) == _box(0, 0, 20, 20)
+
+
+async def test_a_mask_needs_a_picture_of_at_least_one_pixel_each_way():
+    for width, height in ((0, 5), (5, 0)):
+        with pytest.raises(ValueError) as refused:
+            await make_region_mask(width, height, ["left"])
+        assert str(refused.value) == f"a mask needs a positive size; got {width}x{height}"
+    with pytest.raises(EmptyRegionError) as empty:
+        await make_region_mask(1, 1, ["cell-0-0"])  # a twelfth of a pixel: nothing to edit
+    assert str(empty.value) == "the selection covers no pixel of a 1x1 picture"
+
+
+def test_a_bad_code_is_quoted_only_in_part():
+    with pytest.raises(UnknownAreaError) as refused:
+        Selection.from_code("not-a-code-at-all")
+    assert str(refused.value) == "not a selection code: 'not-a-co'"
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that claims `width`×`height` (the pixels are never there: too many to decode)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+async def test_a_picture_over_the_pixel_limit_is_refused_before_decoding():
+    with pytest.raises(Refusal) as refused:
+        await render_region_preview(_png_header(8001, 5000), ["left"])
+    assert refused.value.field == "image"
+    assert str(refused.value.text) == (
+        "`image` is 8001x5000 (40 megapixels); the limit is 40 megapixels; send a smaller picture."
+    )
+
+
+async def test_a_picture_in_a_format_the_upstream_does_not_take_is_unreadable_for_the_preview():
+    with pytest.raises(Refusal) as refused:
+        await render_region_preview(png_bytes(40, 30, fmt="BMP"), ["left"])
+    assert refused.value.field == "image"
+    assert str(refused.value.text) == (
+        "`image` must be a still picture (PNG, JPEG, WebP or GIF without animation); this file could not be read"
+        " as one."
+    )

@@ -55,3 +55,19 @@ async def test_warm_lists_at_once_and_flags_a_refused_token():
         assert not accepted.token_refused and hub.model_list_calls == 2
         assert await accepted.available() == (EDIT_MODEL,)  # warmed: no second request
         assert hub.model_list_calls == 2
+
+
+async def test_an_outage_of_the_model_list_offers_the_last_list_or_else_the_configured_models():
+    configured = ("not/listed", EDIT_MODEL)
+    async with aiohttp.ClientSession() as session:
+        async with ModelHubEmulator() as hub:
+            client = ModelHubClient(session, hub.base_url, Secret(hub.token), max_attempts=1, backoff_base=0.01)
+            catalog = ModelCatalog(client, configured, ttl=0)  # every call asks the hub again
+            assert await catalog.available() == (EDIT_MODEL,)
+            assert await catalog.available() == (EDIT_MODEL,)
+            assert hub.model_list_calls == 2
+            refused = ModelCatalog(ModelHubClient(session, hub.base_url, Secret("wrong-token")), configured)
+            # Never listed (the hub refuses the token): every configured model, in configuration order.
+            assert await refused.available() == configured
+        # The hub is gone: the last list it gave still applies.
+        assert await catalog.available() == (EDIT_MODEL,)

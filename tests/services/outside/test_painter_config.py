@@ -34,7 +34,16 @@ def test_a_painter_secret_with_less_than_32_bytes_of_randomness_is_refused_witho
     assert weak not in str(refused.value)
 
 
-@pytest.mark.parametrize("strong", [secrets.token_hex(32), secrets.token_urlsafe(32), secrets.token_urlsafe(48)])
+@pytest.mark.parametrize(
+    "strong",
+    [
+        secrets.token_hex(32),
+        secrets.token_urlsafe(32),
+        secrets.token_urlsafe(48),
+        # A token_urlsafe(32) that happens to hold no digit, `-` or `_`: still 32 random bytes.
+        "QwErTyUiOpAsDfGhJkLzXcVbNmqWeRtYuIoPaSdFgHj",
+    ],
+)
 def test_what_the_readme_suggests_is_strong_enough(strong):
     config = load_config({**TOKENS, "PAINTER_SECRET": strong})
     assert config.painter_secret is not None and config.painter_secret.reveal() == strong

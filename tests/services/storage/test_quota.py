@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from services.storage.database import MIGRATIONS, Database, open_database
+from services.storage.database import MIGRATIONS, Database, ScrubBusy, open_database
 from services.storage.quota import (
     DEFAULT_STALE_AFTER_SECONDS,
     BudgetStatus,
@@ -494,6 +494,32 @@ async def test_settling_outlasts_a_database_that_is_unreachable_for_a_while(post
             assert (await QuotaStore(direct, QuotaRule(5, Period.DAY)).explain(GUILD, USER, [])).used == 2
             await until(lambda: db.instance_alive(db.instance_id), 10, "the liveness lock to be held again")
             await until(lambda: direct.instance_alive(db.instance_id), 10, "the liveness lock to be held again")
+
+
+async def test_a_process_is_alive_to_itself_and_a_closed_one_is_not(postgres_url: str) -> None:
+    async with open_database(postgres_url) as running:
+        assert await running.instance_alive(running.instance_id)
+        async with open_database(postgres_url) as other:
+            assert await running.instance_alive(other.instance_id)
+        assert not await running.instance_alive(other.instance_id)
+        assert not await running.instance_alive(other.instance_id)  # asking took nothing for good
+
+
+async def test_scrubbing_gives_way_only_when_a_reader_holds_the_write_ahead_log(tmp_path: Path) -> None:
+    path = tmp_path / "retouch.db"
+    async with open_database(f"sqlite:///{path}") as db:
+        await db.set_meta("note", "first")
+        await db.scrub("meta")  # nobody reads: the log is emptied
+        reader = sqlite3.connect(path)
+        try:
+            reader.execute("BEGIN")
+            reader.execute("SELECT * FROM meta").fetchall()  # an open read keeps the log's pages
+            await db.set_meta("note", "second")
+            with pytest.raises(ScrubBusy) as busy:
+                await db.scrub("meta")
+        finally:
+            reader.close()
+    assert str(busy.value) == f"a reader is holding the write-ahead log of {path}"
 
 
 # --------------------------------------------------------------------------------- concurrency
