@@ -8,6 +8,8 @@ mentioning the member: for the painter's submissions (a link, no interaction) an
 A token's life is kept in `interaction.extras`, shared by everything holding the interaction: it is usable
 until Discord refuses it (401/404) or its 15 minutes near their end. Discord bans an IP that collects
 10,000 401/403/429 answers in 10 minutes, so a token Discord refused once is never used again.
+The followups sent are counted there too: an interaction only a user install authorised (a DM, a server
+without the bot) takes 5, so results are packed into what is left (`followups_left`).
 
 Ephemeral words of any length go through `send_ephemeral`: one message when they fit, several pages, or a
 text file when long, so that no reply that grows with a server's data passes Discord's 2,000 characters.
@@ -28,6 +30,7 @@ from services.imaging.limits import (
     INTERACTION_TOKEN_SECONDS,
     MAX_MESSAGE_CONTENT,
     MAX_REQUEST_BYTES,
+    USER_INSTALL_FOLLOWUPS,
 )
 from services.text import words
 from services.text.refusal import Refusal
@@ -41,6 +44,7 @@ TOKEN_SAFE_SECONDS = INTERACTION_TOKEN_SECONDS - 60
 # the member is told why (and what was charged) while the token still works.
 STOP_SECONDS = TOKEN_SAFE_SECONDS - 30
 _DEAD = "retouch.token_dead"
+_FOLLOWUPS = "retouch.followups"  # followups sent with the interaction's token
 MAX_PAGES = 4  # more pages than this and the whole text goes in an attached file instead
 TEXT_FILENAME = "retouch.txt"
 _BREAKS = ("\n", ", ", " ")  # where a page may end, best first
@@ -80,6 +84,10 @@ class Reply(Protocol):
 
     def upload_limit(self) -> int:
         """The bytes the next `post` may carry."""
+        ...
+
+    def posts_left(self) -> int | None:
+        """How many more messages `post` may send; None: as many as needed."""
         ...
 
     async def post(self, content: str, files: list[discord.File], view: discord.ui.View) -> discord.Message | None:
@@ -122,6 +130,24 @@ def token_refused(interaction: discord.Interaction, error: BaseException) -> boo
     return False
 
 
+def followups_left(interaction: discord.Interaction) -> int | None:
+    """How many more followups Discord takes for this interaction; None: no limit.
+
+    "Apps are limited to 5 followup messages per interaction if it was initiated from a user-installed app and
+    isn't installed in the server" (Receiving and Responding, Create Followup Message). discord.py tells only
+    whether the server's install authorised it, so the bot's own DM reached through both installs counts as
+    limited too: packing into fewer messages there costs nothing.
+    """
+    if interaction.is_guild_integration() or not interaction.is_user_integration():
+        return None
+    return max(USER_INSTALL_FOLLOWUPS - interaction.extras.get(_FOLLOWUPS, 0), 0)
+
+
+def followed_up(interaction: discord.Interaction) -> None:
+    """Count a followup Discord took (see `followups_left`)."""
+    interaction.extras[_FOLLOWUPS] = interaction.extras.get(_FOLLOWUPS, 0) + 1
+
+
 def paginate(content: str, limit: int = MAX_MESSAGE_CONTENT) -> list[str]:
     """`content` in pages of at most `limit` characters, broken at a line, a list separator or a space."""
     pages: list[str] = []
@@ -141,16 +167,24 @@ async def send_ephemeral(
 ) -> None:
     """Reply (or fill in the ephemeral deferral, or follow up) with `content`, however long it is; `view`'s buttons
     go under the first page."""
+    response = interaction.response
     pages = paginate(content)
+    # The first page answers or fills in the deferral, but is a followup too once the response is out; the rest are
+    # followups, which the interaction may have few of left.
+    deferred = response.type is discord.InteractionResponseType.deferred_channel_message
+    followups = len(pages) - (not response.is_done() or deferred)
+    left = followups_left(interaction)
     file: discord.File | None = None
-    if len(pages) > MAX_PAGES:
+    if len(pages) > MAX_PAGES or (left is not None and followups > left):
         note = Text(words.LONG_TEXT_ATTACHED, filename=TEXT_FILENAME).render(interaction.locale.value)
         pages = [paginate(content, MAX_MESSAGE_CONTENT - len(note) - 2)[0] + "\n\n" + note]
         file = discord.File(io.BytesIO(content.encode()), filename=TEXT_FILENAME)
     attached: list[discord.File] = [file] if file is not None else MISSING
-    response = interaction.response
     if response.is_done() and not token_usable(interaction):
         log.warning("Could not tell interaction %s anything more: its token is dead", interaction.id)
+        return
+    if left == 0 and response.is_done() and not deferred:
+        log.warning("Could not tell interaction %s anything more: Discord takes no more followups", interaction.id)
         return
     try:
         first, rest = pages[0], pages[1:]
@@ -159,7 +193,7 @@ async def send_ephemeral(
             await response.send_message(
                 first, ephemeral=True, allowed_mentions=allowed_mentions, files=attached, view=buttons
             )
-        elif response.type is discord.InteractionResponseType.deferred_channel_message:
+        elif deferred:
             # Every deferral that thinks is ephemeral here; a component's silent deferral is not, and
             # editing its original response would overwrite the message the button is on.
             await interaction.edit_original_response(
@@ -169,8 +203,10 @@ async def send_ephemeral(
             await interaction.followup.send(
                 first, ephemeral=True, allowed_mentions=allowed_mentions, files=attached, view=buttons
             )
+            followed_up(interaction)
         for page in rest:
             await interaction.followup.send(page, ephemeral=True, allowed_mentions=allowed_mentions)
+            followed_up(interaction)
     except discord.HTTPException as exc:
         token_refused(interaction, exc)
         log.warning("Could not send an ephemeral reply (HTTP %s): %s", exc.status, content[:200])
@@ -229,6 +265,9 @@ class ChannelReply:
 
     def upload_limit(self) -> int:
         return bots_own_limit(self.guild)
+
+    def posts_left(self) -> int | None:
+        return None  # a channel takes message after message
 
     async def post(self, content: str, files: list[discord.File], view: discord.ui.View) -> discord.Message:
         channel = self.channel
@@ -365,6 +404,9 @@ class InteractionReply:
             return bots_own_limit(self.interaction.guild)
         return min(self.interaction.filesize_limit, MAX_REQUEST_BYTES)
 
+    def posts_left(self) -> int | None:
+        return None if self.by_channel else followups_left(self.interaction)
+
     async def post(self, content: str, files: list[discord.File], view: discord.ui.View) -> discord.Message | None:
         interaction = self.interaction
         if self.by_channel:
@@ -387,6 +429,7 @@ class InteractionReply:
                 raise
             log.info("Discord refused the token of interaction %s; posting to the channel", interaction.id)
             return None
+        followed_up(interaction)
         if message.flags.ephemeral and not self.private:
             self.forced_private = True
         return message

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from emulators.discord import EVERYONE_PERMISSIONS, InteractionRecord, Permission
+from emulators.discord import EVERYONE_PERMISSIONS, MIB, InteractionRecord, Permission
 from emulators.modelhub import Fault
 from services.storage.quota import PERSONAL, parse_quota
 from tests.helpers import button, labels_of, modal_of, moderator, picture, submit, told, until, used
@@ -96,6 +96,27 @@ async def test_a_server_without_the_bot_gets_everything_through_the_interaction(
     assert len(files_of(await delivered(reroll))) == 2
     assert channel_requests(global_stack, since) == []
     assert await personal_used(global_stack, user) == 4
+
+
+@pytest.mark.parametrize("count", [4, 10])
+async def test_a_user_install_alone_gets_every_picture_within_its_5_followups(tmp_path: Path, count: int) -> None:
+    # Noise pictures of about 0.75 MiB each, under a 1 MiB limit: each alone needs a message of its own.
+    async with loopback_stack(tmp_path, dev_guild_id=None, personal_quota=parse_quota("50/day")) as stack:
+        user, channel = await in_a_server_without_the_bot(stack)
+        stack.hub.inject(Fault(huge=(512, 512)))
+        _, image = picture(stack, 64, 64)
+        record = await stack.discord.slash(
+            "edit", {"image": image, "prompt": "noise", "count": count},
+            user=user, channel_id=channel, user_install=True, attachment_size_limit=MIB,
+        )  # fmt: skip
+        said = await told(record, "Done", timeout=60)
+        results = [m for m in record.followups if m["files"]]
+        assert len(files_of(results)) == count  # every picture, each message within the limit
+        assert all(sum(len(f.data) for f in m["files"]) <= MIB for m in results)
+        assert len(record.followups) <= 5 and len(results) > 1
+        assert not [c for c in stack.discord.calls if c.refusal]
+        assert await personal_used(stack, user) == count
+        assert f"Split across {len(results)} messages" in said
 
 
 async def test_a_forced_ephemeral_answer_is_told_once(global_stack: Stack) -> None:
