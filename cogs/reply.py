@@ -40,9 +40,6 @@ log = logging.getLogger(__name__)
 
 # Past this age the token is not used any more: the margin covers an upload in flight and clock skew.
 TOKEN_SAFE_SECONDS = INTERACTION_TOKEN_SECONDS - 60
-# Where no channel can take the results, an edit still running at this age is stopped: early enough that
-# the member is told why (and what was charged) while the token still works.
-STOP_SECONDS = TOKEN_SAFE_SECONDS - 30
 _DEAD = "retouch.token_dead"
 _FOLLOWUPS = "retouch.followups"  # followups sent with the interaction's token
 MAX_PAGES = 4  # more pages than this and the whole text goes in an attached file instead
@@ -66,8 +63,9 @@ class Reply(Protocol):
         """The server whose rules apply: where the member asked, if Retouch (its bot) is in it; else personal use."""
         ...
 
-    def time_left(self) -> float | None:
-        """Seconds left to tell the member anything when there is no channel to fall back to; None: no end."""
+    def time_left(self, deadline: float) -> float | None:
+        """Seconds until the member's request is `deadline` seconds old, when there is no channel to fall back to
+        once the interaction token dies; None: no end."""
         ...
 
     def may_post(self) -> bool:
@@ -251,7 +249,7 @@ class ChannelReply:
     def server_id(self) -> int | None:
         return self.guild_id
 
-    def time_left(self) -> float | None:
+    def time_left(self, deadline: float) -> float | None:
         return None  # the channel stays
 
     def may_post(self) -> bool:
@@ -358,10 +356,10 @@ class InteractionReply:
         """Whether public results may go to the channel once the token is dead: only where the bot is a member."""
         return self.server_id is not None and not self.private
 
-    def time_left(self) -> float | None:
+    def time_left(self, deadline: float) -> float | None:
         if self.has_channel:
             return None
-        return max(STOP_SECONDS - token_age(self.interaction), 0.0)
+        return max(deadline - token_age(self.interaction), 0.0)
 
     @property
     def by_channel(self) -> bool:
