@@ -165,24 +165,16 @@ async def send_ephemeral(
 ) -> None:
     """Reply (or fill in the ephemeral deferral, or follow up) with `content`, however long it is; `view`'s buttons
     go under the first page."""
-    response = interaction.response
     pages = paginate(content)
-    # The first page answers or fills in the deferral, but is a followup too once the response is out; the rest are
-    # followups, which the interaction may have few of left.
-    deferred = response.type is discord.InteractionResponseType.deferred_channel_message
-    followups = len(pages) - (not response.is_done() or deferred)
-    left = followups_left(interaction)
     file: discord.File | None = None
-    if len(pages) > MAX_PAGES or (left is not None and followups > left):
+    if len(pages) > MAX_PAGES:
         note = Text(words.LONG_TEXT_ATTACHED, filename=TEXT_FILENAME).render(interaction.locale.value)
         pages = [paginate(content, MAX_MESSAGE_CONTENT - len(note) - 2)[0] + "\n\n" + note]
         file = discord.File(io.BytesIO(content.encode()), filename=TEXT_FILENAME)
     attached: list[discord.File] = [file] if file is not None else MISSING
+    response = interaction.response
     if response.is_done() and not token_usable(interaction):
         log.warning("Could not tell interaction %s anything more: its token is dead", interaction.id)
-        return
-    if left == 0 and response.is_done() and not deferred:
-        log.warning("Could not tell interaction %s anything more: Discord takes no more followups", interaction.id)
         return
     try:
         first, rest = pages[0], pages[1:]
@@ -191,7 +183,7 @@ async def send_ephemeral(
             await response.send_message(
                 first, ephemeral=True, allowed_mentions=allowed_mentions, files=attached, view=buttons
             )
-        elif deferred:
+        elif response.type is discord.InteractionResponseType.deferred_channel_message:
             # Every deferral that thinks is ephemeral here; a component's silent deferral is not, and
             # editing its original response would overwrite the message the button is on.
             await interaction.edit_original_response(
@@ -201,10 +193,8 @@ async def send_ephemeral(
             await interaction.followup.send(
                 first, ephemeral=True, allowed_mentions=allowed_mentions, files=attached, view=buttons
             )
-            followed_up(interaction)
         for page in rest:
             await interaction.followup.send(page, ephemeral=True, allowed_mentions=allowed_mentions)
-            followed_up(interaction)
     except discord.HTTPException as exc:
         token_refused(interaction, exc)
         log.warning("Could not send an ephemeral reply (HTTP %s): %s", exc.status, content[:200])

@@ -113,10 +113,22 @@ async def test_a_user_install_alone_gets_every_picture_within_its_5_followups(tm
         results = [m for m in record.followups if m["files"]]
         assert len(files_of(results)) == count  # every picture, each message within the limit
         assert all(sum(len(f.data) for f in m["files"]) <= MIB for m in results)
-        assert len(record.followups) <= 5 and len(results) > 1
+        assert len(results) == min(count, 5) and len(record.followups) <= 5  # the summary edits the original
         assert not [c for c in stack.discord.calls if c.refusal]
         assert await personal_used(stack, user) == count
         assert f"Split across {len(results)} messages" in said
+        # Show (`/jobs`) sends them again through its own 5 followups, under a limit that takes one picture a message
+        # (the ten above are about 230 kB each, the four about 770 kB).
+        show_limit = 400 * 1024
+        stack.discord.attachment_size_limit = show_limit
+        listed = await stack.discord.slash("jobs", user=user, channel_id=channel, user_install=True)
+        await listed.wait_response()
+        assert listed.original is not None
+        shown = await stack.discord.click(listed.original, button(listed.original, "Show 1"), user=user)
+        await shown.wait_for(lambda r: len(files_of(r.followups)) == count, timeout=60)
+        assert len(shown.followups) <= 5
+        assert all(sum(len(f.data) for f in m["files"]) <= show_limit for m in shown.followups)
+        assert not [c for c in stack.discord.calls if c.refusal]
 
 
 async def test_a_forced_ephemeral_answer_is_told_once(global_stack: Stack) -> None:
