@@ -218,6 +218,7 @@ class RetouchBot(commands.AutoShardedBot):
             remixing=self.remixing,
             regions=self.region_pictures,
             default_model=config.default_model,
+            no_channel_deadline=config.no_channel_deadline_seconds,
         )
         self.result_actions = ResultActions()  # the extensions register what each result button does
         self.painter = BotPainter(

@@ -3,7 +3,9 @@
 `ResultPoster` is the `deliver` callback the edit use case calls; it reports every message's pictures
 back (`Delivery.posted`), which is what the member is charged for. The pictures are packed for the limit
 of the way they go: a followup's (the interaction's) while the token lives, the bot's own in a channel;
-a picture too large for any message is re-encoded, and the member is told what was changed.
+a picture too large for any message is re-encoded, and the member is told what was changed. Where Discord
+takes only a few followups (a user install alone: 5), the pictures share those messages, re-encoded smaller
+as needed to fit together.
 """
 
 from __future__ import annotations
@@ -88,13 +90,13 @@ class ResultPoster:
         self.first_picture = delivery.pictures[0] if delivery.pictures else None
         self.requested = delivery.sent.count
         limit = reply.upload_limit()
-        batches = await self._pack(files, limit)
+        batches = await self._pack(files, limit, reply.posts_left())
         done = 0
         while batches:
             if reply.upload_limit() != limit:
                 # The token died between messages: the rest is packed again for the bot's own limit.
                 limit = reply.upload_limit()
-                batches = await self._pack([f for batch in batches for f in batch], limit)
+                batches = await self._pack([f for batch in batches for f in batch], limit, reply.posts_left())
             total = done + len(batches)
             part = Text(words.CAPTION_PART, number=done + 1, total=total) if total > 1 else ""
             content = caption(reply, delivery.sent, part, self.credit)
@@ -130,8 +132,8 @@ class ResultPoster:
             finally:
                 self.delivered = delivery.delivered
 
-    async def _pack(self, files: list[OutputFile], limit: int) -> list[list[OutputFile]]:
-        plan = await plan_delivery(files, size_limit=limit)
+    async def _pack(self, files: list[OutputFile], limit: int, messages: int | None) -> list[list[OutputFile]]:
+        plan = await plan_delivery(files, size_limit=limit, max_messages=messages)
         self.notes = plan.notes
         return plan.batches
 
@@ -239,13 +241,8 @@ def _shrink_to_fit(file: OutputFile, budget: int) -> tuple[OutputFile, bool]:
     raise ValueError(f"{file.filename} cannot be made to fit in {budget} bytes")
 
 
-def _plan_delivery(files: list[OutputFile], size_limit: int, max_files: int) -> DeliveryPlan:
-    # The limit applies to the whole multipart request; keep room for part headers and the
-    # message's JSON payload so that an exactly-full batch is not refused with a 413.
-    budget = size_limit - (size_limit // 100 + 4096)
-    if budget <= 0 or max_files < 1:
-        raise ValueError(f"cannot deliver with size_limit={size_limit}, max_files={max_files}")
-
+def _fitted(files: list[OutputFile], budget: int) -> tuple[list[OutputFile], int]:
+    """`files`, each re-encoded that is larger than `budget`; and how many of them were downscaled."""
     fitted: list[OutputFile] = []
     downscaled = 0
     for file in files:
@@ -253,6 +250,46 @@ def _plan_delivery(files: list[OutputFile], size_limit: int, max_files: int) -> 
             file, was_downscaled = _shrink_to_fit(file, budget)
             downscaled += was_downscaled
         fitted.append(file)
+    return fitted, downscaled
+
+
+def _shares(sizes: list[int], budget: int) -> int:
+    """The most bytes any one of pictures of `sizes` may keep for all to fit in `budget` together: the smaller ones
+    keep their size, the larger ones share what is left equally."""
+    left = budget
+    for index, size in enumerate(sorted(sizes)):
+        share = left // (len(sizes) - index)
+        if size > share:
+            return share
+        left -= size
+    return budget
+
+
+def _squeezed(files: list[OutputFile], budget: int, messages: int) -> tuple[list[list[OutputFile]], int]:
+    """`files` in `messages` messages, in order and as evenly as their number allows, each message's pictures
+    re-encoded to fit `budget` together; and how many were downscaled."""
+    count = min(messages, len(files))
+    batches: list[list[OutputFile]] = []
+    downscaled = 0
+    start = 0
+    for number in range(count):
+        end = start + len(files) // count + (number < len(files) % count)
+        group = files[start:end]
+        batch, scaled = _fitted(group, _shares([len(f.data) for f in group], budget))
+        batches.append(batch)
+        downscaled += scaled
+        start = end
+    return batches, downscaled
+
+
+def _plan_delivery(files: list[OutputFile], size_limit: int, max_files: int, max_messages: int | None) -> DeliveryPlan:
+    # The limit applies to the whole multipart request; keep room for part headers and the
+    # message's JSON payload so that an exactly-full batch is not refused with a 413.
+    budget = size_limit - (size_limit // 100 + 4096)
+    if budget <= 0 or max_files < 1 or (max_messages is not None and max_messages * max_files < len(files)):
+        raise ValueError(f"cannot deliver with size_limit={size_limit}, max_files={max_files}, {max_messages=}")
+
+    fitted, downscaled = _fitted(files, budget)
 
     # Next-fit in order: pictures keep their order across messages, which members rely on
     # ("the third one") and which Reroll/Remix buttons refer to.
@@ -271,6 +308,12 @@ def _plan_delivery(files: list[OutputFile], size_limit: int, max_files: int) -> 
                 split_for_size = True
         batches.append([file])
         batch_bytes = len(file.data)
+
+    if max_messages is not None and len(batches) > max_messages:
+        # Fewer messages than the pictures need alone: they share them, from the originals (never re-encoded twice).
+        batches, downscaled = _squeezed(files, budget, max_messages)
+        fitted = [file for batch in batches for file in batch]
+        split_for_size, split_for_count = True, False
 
     reencoded = sum(file.reencoded for file in fitted)
     limit_text = _human_size(size_limit)
@@ -292,7 +335,11 @@ def _plan_delivery(files: list[OutputFile], size_limit: int, max_files: int) -> 
 
 
 async def plan_delivery(
-    files: list[OutputFile], *, size_limit: int, max_files: int = MAX_FILES_PER_MESSAGE
+    files: list[OutputFile],
+    *,
+    size_limit: int,
+    max_files: int = MAX_FILES_PER_MESSAGE,
+    max_messages: int | None = None,
 ) -> DeliveryPlan:
     """Pack `files` into messages Discord accepts, in their original order.
 
@@ -300,6 +347,8 @@ async def plan_delivery(
     minus headroom (1% + 4 KiB) for the multipart overhead. A file too large for a message on
     its own is re-encoded as JPEG (quality first, then resolution) and renamed to `.jpg`; the
     input list and its OutputFile objects are not modified. No batch is empty (no files, no
-    batches). Raises ValueError if the limits leave no room at all.
+    batches). At most `max_messages` batches (None: as many as needed): pictures that need more share
+    them evenly, the larger ones of a message re-encoded to fit it together. Raises ValueError if the
+    limits leave no room at all.
     """
-    return await decoding(_plan_delivery, list(files), size_limit, max_files)
+    return await decoding(_plan_delivery, list(files), size_limit, max_files, max_messages)

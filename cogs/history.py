@@ -16,7 +16,7 @@ import discord
 from cogs.base import jump_url
 from cogs.delivery import OutputFile, plan_delivery, quoted_prompt
 from cogs.failures import render, report_failure
-from cogs.reply import NO_PINGS, server_of
+from cogs.reply import NO_PINGS, followed_up, followups_left, server_of
 from services.imaging.limits import MAX_REQUEST_BYTES
 from services.storage.jobs import JobEntry
 from services.text import words
@@ -154,7 +154,8 @@ async def show_results(interaction: discord.Interaction, job_id: int) -> None:
             files.append(OutputFile(picture.filename, await bot.downloader.download("image", fresh)))
     except Refusal:
         raise Refusal(Text(words.SHOW_GONE)) from None
-    plan = await plan_delivery(files, size_limit=min(interaction.filesize_limit, MAX_REQUEST_BYTES))
+    limit = min(interaction.filesize_limit, MAX_REQUEST_BYTES)
+    plan = await plan_delivery(files, size_limit=limit, max_messages=followups_left(interaction))
     heading = Text(words.SHOWN_AGAIN, when=job.created_at, prompt=quoted_prompt(job.prompt or "", PROMPT_ROOM))
     for number, batch in enumerate(plan.batches):
         content = render(interaction, words.joined([heading, *plan.notes], " ")) if number == 0 else ""
@@ -165,3 +166,4 @@ async def show_results(interaction: discord.Interaction, job_id: int) -> None:
             allowed_mentions=NO_PINGS,
             suppress_embeds=True,
         )
+        followed_up(interaction)

@@ -8,6 +8,8 @@ mentioning the member: for the painter's submissions (a link, no interaction) an
 A token's life is kept in `interaction.extras`, shared by everything holding the interaction: it is usable
 until Discord refuses it (401/404) or its 15 minutes near their end. Discord bans an IP that collects
 10,000 401/403/429 answers in 10 minutes, so a token Discord refused once is never used again.
+The followups sent are counted there too: an interaction only a user install authorised (a DM, a server
+without the bot) takes 5, so results are packed into what is left (`followups_left`).
 
 Ephemeral words of any length go through `send_ephemeral`: one message when they fit, several pages, or a
 text file when long, so that no reply that grows with a server's data passes Discord's 2,000 characters.
@@ -28,6 +30,7 @@ from services.imaging.limits import (
     INTERACTION_TOKEN_SECONDS,
     MAX_MESSAGE_CONTENT,
     MAX_REQUEST_BYTES,
+    USER_INSTALL_FOLLOWUPS,
 )
 from services.text import words
 from services.text.refusal import Refusal
@@ -37,10 +40,8 @@ log = logging.getLogger(__name__)
 
 # Past this age the token is not used any more: the margin covers an upload in flight and clock skew.
 TOKEN_SAFE_SECONDS = INTERACTION_TOKEN_SECONDS - 60
-# Where no channel can take the results, an edit still running at this age is stopped: early enough that
-# the member is told why (and what was charged) while the token still works.
-STOP_SECONDS = TOKEN_SAFE_SECONDS - 30
 _DEAD = "retouch.token_dead"
+_FOLLOWUPS = "retouch.followups"  # followups sent with the interaction's token
 MAX_PAGES = 4  # more pages than this and the whole text goes in an attached file instead
 TEXT_FILENAME = "retouch.txt"
 _BREAKS = ("\n", ", ", " ")  # where a page may end, best first
@@ -62,8 +63,9 @@ class Reply(Protocol):
         """The server whose rules apply: where the member asked, if Retouch (its bot) is in it; else personal use."""
         ...
 
-    def time_left(self) -> float | None:
-        """Seconds left to tell the member anything when there is no channel to fall back to; None: no end."""
+    def time_left(self, deadline: float) -> float | None:
+        """Seconds until the member's request is `deadline` seconds old, when there is no channel to fall back to
+        once the interaction token dies; None: no end."""
         ...
 
     def may_post(self) -> bool:
@@ -80,6 +82,10 @@ class Reply(Protocol):
 
     def upload_limit(self) -> int:
         """The bytes the next `post` may carry."""
+        ...
+
+    def posts_left(self) -> int | None:
+        """How many more messages `post` may send; None: as many as needed."""
         ...
 
     async def post(self, content: str, files: list[discord.File], view: discord.ui.View) -> discord.Message | None:
@@ -120,6 +126,24 @@ def token_refused(interaction: discord.Interaction, error: BaseException) -> boo
         interaction.extras[_DEAD] = True
         return True
     return False
+
+
+def followups_left(interaction: discord.Interaction) -> int | None:
+    """How many more followups Discord takes for this interaction; None: no limit.
+
+    "Apps are limited to 5 followup messages per interaction if it was initiated from a user-installed app and
+    isn't installed in the server" (Receiving and Responding, Create Followup Message). discord.py tells only
+    whether the server's install authorised it, so the bot's own DM reached through both installs counts as
+    limited too: packing into fewer messages there costs nothing.
+    """
+    if interaction.is_guild_integration() or not interaction.is_user_integration():
+        return None
+    return max(USER_INSTALL_FOLLOWUPS - interaction.extras.get(_FOLLOWUPS, 0), 0)
+
+
+def followed_up(interaction: discord.Interaction) -> None:
+    """Count a followup Discord took (see `followups_left`)."""
+    interaction.extras[_FOLLOWUPS] = interaction.extras.get(_FOLLOWUPS, 0) + 1
 
 
 def paginate(content: str, limit: int = MAX_MESSAGE_CONTENT) -> list[str]:
@@ -215,7 +239,7 @@ class ChannelReply:
     def server_id(self) -> int | None:
         return self.guild_id
 
-    def time_left(self) -> float | None:
+    def time_left(self, deadline: float) -> float | None:
         return None  # the channel stays
 
     def may_post(self) -> bool:
@@ -229,6 +253,9 @@ class ChannelReply:
 
     def upload_limit(self) -> int:
         return bots_own_limit(self.guild)
+
+    def posts_left(self) -> int | None:
+        return None  # a channel takes message after message
 
     async def post(self, content: str, files: list[discord.File], view: discord.ui.View) -> discord.Message:
         channel = self.channel
@@ -319,10 +346,10 @@ class InteractionReply:
         """Whether public results may go to the channel once the token is dead: only where the bot is a member."""
         return self.server_id is not None and not self.private
 
-    def time_left(self) -> float | None:
+    def time_left(self, deadline: float) -> float | None:
         if self.has_channel:
             return None
-        return max(STOP_SECONDS - token_age(self.interaction), 0.0)
+        return max(deadline - token_age(self.interaction), 0.0)
 
     @property
     def by_channel(self) -> bool:
@@ -365,6 +392,9 @@ class InteractionReply:
             return bots_own_limit(self.interaction.guild)
         return min(self.interaction.filesize_limit, MAX_REQUEST_BYTES)
 
+    def posts_left(self) -> int | None:
+        return None if self.by_channel else followups_left(self.interaction)
+
     async def post(self, content: str, files: list[discord.File], view: discord.ui.View) -> discord.Message | None:
         interaction = self.interaction
         if self.by_channel:
@@ -387,6 +417,7 @@ class InteractionReply:
                 raise
             log.info("Discord refused the token of interaction %s; posting to the channel", interaction.id)
             return None
+        followed_up(interaction)
         if message.flags.ephemeral and not self.private:
             self.forced_private = True
         return message

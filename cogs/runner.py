@@ -108,7 +108,10 @@ class EditRunner:
         remixing: RemixRules,
         regions: RegionPictures,
         default_model: str,
+        no_channel_deadline: float,
     ) -> None:
+        """`no_channel_deadline`: the age (s) of an interaction at which its edit is stopped where there is no
+        channel to post in once the token dies (Config.no_channel_deadline_seconds)."""
         self._client = client
         self._edits = edits
         self._jobs = jobs
@@ -116,6 +119,7 @@ class EditRunner:
         self._remixing = remixing
         self.regions = regions
         self._default_model = default_model
+        self._no_channel_deadline = no_channel_deadline
 
     # --- /edit
 
@@ -346,7 +350,7 @@ class EditRunner:
         poster = ResultPoster(reply, credit=origin.credit if origin else None)
         started = time.monotonic()
         # Without a channel to fall back to, the member must hear how it went while the token still lives.
-        timer = asyncio.timeout(reply.time_left())
+        timer = asyncio.timeout(reply.time_left(self._no_channel_deadline))
 
         async def progress(status: EditProgress) -> None:
             await reply.progress(progress_text(status))

@@ -41,7 +41,8 @@ What it models (each checked against discord.py 2.7's source and Discord's docum
   only where Discord would offer it (guild commands in their server only; a global command's
   ``contexts``, ``dm_permission`` and ``integration_types``); the injecting helper refuses the rest.
   In a server without the bot, a member without Use External Apps gets every response ephemeral
-  (``InteractionRecord.forced_ephemeral``), as Discord forces it.
+  (``InteractionRecord.forced_ephemeral``), as Discord forces it.  An interaction authorised by a user
+  install alone takes 5 followups; the 6th is refused (400 40094).
   The 3-second acknowledgement window, one acknowledgement, allowed callback types per interaction
   type, deferred "thinking" messages whose first followup fills them in (only its SUPPRESS_EMBEDS
   and IS_COMPONENTS_V2 flags kept; ephemerality is the defer's), 15-minute tokens (401 50027).
@@ -73,14 +74,14 @@ What it models (each checked against discord.py 2.7's source and Discord's docum
   for a bot where the document is kinder (message ``content`` 2000, not 4000; a string choice's
   ``value`` 100, not 6000).  Unknown paths, methods, query parameters
   and body keys, which Discord ignores, are recorded, not refused.  Every call records what was
-  refused (``RestCall.refusal``: form errors, empty messages, too large; not injected faults,
-  permissions or tokens) and ignored (``RestCall.violations``); ``CALL_OBSERVERS`` see every call.
+  refused (``RestCall.refusal``: form errors, empty messages, too large, a followup past a user
+  install's 5; not injected faults, permissions or tokens) and ignored (``RestCall.violations``);
+  ``CALL_OBSERVERS`` see every call.
 
 What it does NOT model: voice, stage, threads and forum channels, reactions, pins, polls (beyond
 hiding them), stickers and emojis, presences, guild member/role/channel events after login (changes
-made by tests after IDENTIFY are enforced but not announced), user-installed apps' own limits (5
-followups per interaction, responses made ephemeral where Use External Apps is denied), an app
-installed to a server without its bot, PING interactions and HTTP interactions endpoints,
+made by tests after IDENTIFY are enforced but not announced), an app installed to a server without its
+bot, PING interactions and HTTP interactions endpoints,
 entitlements and monetization, embeds' field-level validation beyond lengths, the slower buckets
 for deleting older messages, per-guild webhook limits, the gateway's own rate limits and
 ``session_start_limit`` accounting, zlib transport compression, the

@@ -238,6 +238,7 @@ class ErrorCode(IntEnum):
     MAX_APPLICATION_COMMANDS = 30032
     REQUEST_ENTITY_TOO_LARGE = 40005
     ALREADY_ACKNOWLEDGED = 40060
+    MAX_FOLLOWUP_MESSAGES = 40094
     MISSING_ACCESS = 50001
     CANNOT_EDIT_OTHERS_MESSAGE = 50005
     EMPTY_MESSAGE = 50006
@@ -249,6 +250,10 @@ class ErrorCode(IntEnum):
 
 
 TOKEN_LIFETIME = 15 * 60
+# "Apps are limited to 5 followup messages per interaction if it was initiated from a user-installed app and
+# isn't installed in the server (meaning the authorizing integration owners object only contains
+# USER_INSTALL)" (Receiving and Responding, Create Followup Message).
+USER_INSTALL_FOLLOWUP_LIMIT = 5
 HEARTBEAT_INTERVAL_MS = 41250
 
 
@@ -266,8 +271,9 @@ class RestCall:
     """One REST request the bot made, as received (``path`` is relative to ``/api/v10``).
 
     ``refusal`` is the rule the emulator's own validation refused the request with (a form error, an
-    empty message, too large; not injected faults, permission or token answers); ``violations`` what
-    Discord would ignore rather than refuse (an unknown path, query parameter or body key)."""
+    empty message, too large, a followup past a user install's 5; not injected faults, permission or
+    token answers); ``violations`` what Discord would ignore rather than refuse (an unknown path, query
+    parameter or body key)."""
 
     method: str
     path: str
@@ -285,12 +291,14 @@ class RestCall:
         return [*([self.refusal] if self.refusal else []), *self.violations]
 
 
-# Discord's answers that refuse what a request sent (its body, its size) rather than what it asked for.
+# Discord's answers that refuse what a request sent (its body, its size, one followup too many) rather than
+# what it asked for: a correct client never gets them.
 REFUSAL_CODES = {
     ErrorCode.INVALID_FORM_BODY,
     ErrorCode.EMPTY_MESSAGE,
     ErrorCode.REQUEST_ENTITY_TOO_LARGE,
     ErrorCode.INVALID_JSON,
+    ErrorCode.MAX_FOLLOWUP_MESSAGES,
 }
 
 

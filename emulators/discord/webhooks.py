@@ -11,11 +11,13 @@ from .interactions import InteractionRecord
 from .parts import Parts
 from .protocol import (
     TOKEN_LIFETIME,
+    USER_INSTALL_FOLLOWUP_LIMIT,
     ApiError,
     ApiRequest,
     CallbackType,
     CommandType,
     ErrorCode,
+    IntegrationType,
     InteractionType,
     MessageFlag,
     MessageType,
@@ -186,6 +188,15 @@ class Webhooks(Parts):
     @route("POST", "/webhooks/{webhook_id}/{webhook_token}")
     async def _followup(self, req: ApiRequest) -> Reply:
         record = self._interaction_for_webhook(req)
+        if _user_install_only(record) and len(record.followups) >= USER_INSTALL_FOLLOWUP_LIMIT:
+            # Create Followup Message: "Apps are limited to 5 followup messages per interaction if it was
+            # initiated from a user-installed app and isn't installed in the server"; the answer is code 40094
+            # "This interaction has hit the maximum number of follow up messages" (Opcodes and Status Codes,
+            # JSON Error Codes; the 400 is ours, as for Discord's other 40xxx refusals). Every followup
+            # created counts, the one that filled a deferral too: the limit "only affects the Create Followup
+            # Message endpoint" (changelog 2024-06-27, discord-api-docs#6958), which that one went through.
+            hit = "This interaction has hit the maximum number of follow up messages"
+            raise ApiError(400, ErrorCode.MAX_FOLLOWUP_MESSAGES, hit)
         original = record.original
         if original is not None and original["flags"] & MessageFlag.LOADING and int(original["id"]) in self.messages:
             # The followup then "will function as Edit Original Interaction Response ... The ephemeral flag
@@ -244,6 +255,11 @@ class Webhooks(Parts):
             record.original = None
         await record._notify()
         return 204, None
+
+
+def _user_install_only(record: InteractionRecord) -> bool:
+    """Whether only a user install authorised the interaction (the app is not installed where it happened)."""
+    return set(record.payload["authorizing_integration_owners"]) == {str(IntegrationType.USER_INSTALL)}
 
 
 def _metadata(record: InteractionRecord) -> dict[str, Any]:

@@ -25,3 +25,5 @@ MAX_FILES_PER_MESSAGE = 10
 MAX_REQUEST_BYTES = 25 * 1024 * 1024  # one request's uploads, whatever the boost tier
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # an unboosted server's per-message limit, for the bot as for members
 INTERACTION_TOKEN_SECONDS = 15 * 60  # an interaction token dies this long after the interaction
+# Followups an interaction takes when only a user install authorised it (the app is not in that server).
+USER_INSTALL_FOLLOWUPS = 5

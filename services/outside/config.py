@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from services.imaging.limits import MAX_INPUT_BYTES
+from services.imaging.limits import INTERACTION_TOKEN_SECONDS, MAX_INPUT_BYTES
 from services.outside.secret import Secret
 from services.storage.quota import QuotaRule, parse_quota
 
@@ -67,6 +67,10 @@ class Config:
     progress_interval_seconds: float = 3.0
     # How long the painter's page waits for the edit before it says "in line"; not an operator setting either.
     painter_wait_seconds: float = 20.0
+    # How old an interaction may grow while its edit runs where there is no channel to post in instead (a DM or a
+    # server without the bot, private results): then the edit is stopped, 90 s before the token's 15 minutes end,
+    # so that the member hears why while the token still works. Not an operator setting (tests stop at once).
+    no_channel_deadline_seconds: float = INTERACTION_TOKEN_SECONDS - 90
     max_input_bytes: int = MAX_INPUT_BYTES
     max_concurrent_edits: int = 4
     # Places one server may hold in the line of 100; a bot serving one server sets 100.

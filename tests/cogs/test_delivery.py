@@ -128,6 +128,22 @@ async def test_reencoding_downscales_when_quality_is_not_enough(noise_png: bytes
     ]
 
 
+async def test_pictures_share_fewer_messages_than_they_need_alone(noise_png: bytes) -> None:
+    # Where Discord takes only a few followups (a user install alone: 5), the pictures share them, in order.
+    small = OutputFile("small.png", b"s" * 100 * KiB)
+    files = [small, *(OutputFile(f"{name}.png", noise_png) for name in "abc")]
+    assert len((await plan_delivery(files, size_limit=1 * MiB)).batches) == 3
+    plan = await plan_delivery(files, size_limit=1 * MiB, max_messages=2)
+    budget = 1 * MiB - (1 * MiB // 100 + 4 * KiB)
+    assert [[f.filename for f in batch] for batch in plan.batches] == [["small.png", "a.jpg"], ["b.jpg", "c.jpg"]]
+    assert all(sum(len(f.data) for f in batch) <= budget for batch in plan.batches)
+    # The small picture keeps its bytes; the large one beside it takes the rest of the message, not half of it.
+    assert plan.batches[0][0] is small
+    assert len(plan.batches[0][1].data) > budget // 2
+    assert plan.reencoded_count == 3 and not any(f.reencoded for f in files)
+    assert str(plan.notes[-1]) == "Split across 2 messages to fit Discord's 1 MiB upload limit."
+
+
 async def test_transparent_result_is_flattened_on_white() -> None:
     image = Image.frombytes("RGB", (512, 512), os.urandom(512 * 512 * 3)).convert("RGBA")
     image.paste((0, 0, 0, 0), (0, 0, 16, 16))

@@ -1038,3 +1038,46 @@ async def test_a_member_picks_only_what_the_select_offers(emu: DiscordEmulator) 
             await emu.click(message, "pick", values=["z"])
         record = await emu.click(message, "pick", values=["b"])
         assert record.payload["data"]["values"] == ["b"]
+
+
+@pytest.mark.parametrize(
+    ("user_install_only", "sixth"),
+    [(True, (400, 40094)), (False, (200, None))],
+    ids=["a user install alone: 5", "the server's install too: no limit"],
+)
+async def test_a_user_install_alone_takes_5_followups(
+    emu: DiscordEmulator, user_install_only: bool, sixth: tuple[int, int | None]
+) -> None:
+    """responding, "Create Followup Message": "Apps are limited to 5 followup messages per interaction if it was
+    initiated from a user-installed app and isn't installed in the server (meaning the authorizing integration
+    owners object only contains USER_INSTALL)"; the code is 40094 (topics/opcodes-and-status-codes). The twin:
+    the same user install in the bot's own server, where the server's install authorises it too."""
+    probe = command(integration_types=[0, 1], contexts=[0, 1, 2])
+    status, _ = await request(emu, "PUT", f"/applications/{emu.application_id}/commands", [probe])
+    assert status == 200
+    user, channel_id = emu.member, emu.channel_id
+    if user_install_only:
+        elsewhere = emu.add_guild(name="elsewhere", with_bot=False)
+        user = emu.add_member(name="visitor", guild_id=elsewhere.id)
+        channel_id = emu.add_channel("chat", guild_id=elsewhere.id)
+    # Six followups at once: this test is about their number, not the 5-per-2-s bucket.
+    emu.set_rate_limit("POST", "/webhooks/{webhook_id}/{webhook_token}", 10, 2.0)
+    async with connected(emu):
+        record = await emu.slash("probe", user=user, channel_id=channel_id, user_install=True)
+        owners = record.payload["authorizing_integration_owners"]
+        assert set(owners) == ({"1"} if user_install_only else {"0", "1"})
+        status, _ = await request(emu, "POST", f"/interactions/{record.id}/{record.token}/callback", {"type": 5})
+        assert status == 204
+        webhook = f"/webhooks/{emu.application_id}/{record.token}?wait=true"
+        for number in range(1, 6):
+            status, _ = await request(emu, "POST", webhook, {"content": f"followup {number}"})
+            assert status == 200
+        status, answer = await request(emu, "POST", webhook, {"content": "followup 6"})
+        assert (status, answer.get("code")) == sixth, answer
+        if status == 400:
+            assert answer["message"] == "This interaction has hit the maximum number of follow up messages"
+            # Editing the original response is no followup: it stays open.
+            status, _ = await request(
+                emu, "PATCH", f"/webhooks/{emu.application_id}/{record.token}/messages/@original", {"content": "ok"}
+            )
+            assert status == 200
