@@ -293,7 +293,9 @@ def make(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     for name in ("Makefile", "requirements.txt", "requirements-dev.txt"):
         if not (tmp_path / name).exists():  # copied once: a fresh copy would be newer than the venv's stamps
             shutil.copy(ROOT / name, tmp_path / name)
-    return subprocess.run(["make", "-n", *args], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    # Not as a sub-make of `make test` (CI): its MAKEFLAGS would have this make print "Entering directory".
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
+    return subprocess.run(["make", "-n", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_make_refuses_a_python_older_than_3_11_before_installing_anything(tmp_path):
