@@ -30,6 +30,7 @@ from cogs.history import PageButton, ShowButton
 from cogs.painter import BotPainter
 from cogs.runner import EditRunner
 from cogs.translator import RetouchTranslator
+from services.domain.acknowledgements import AcknowledgementsFirst
 from services.domain.edit_inputs import PictureDownloader
 from services.domain.editing import EditService
 from services.domain.job_queue import JobQueue
@@ -210,6 +211,7 @@ class RetouchBot(commands.AutoShardedBot):
             look_up=partial(message_pictures, self),
             uploads=UploadStore(database),
         )
+        self.acknowledgements = AcknowledgementsFirst()
         self.runner = EditRunner(
             client=self,
             edits=self.edits,
@@ -219,6 +221,7 @@ class RetouchBot(commands.AutoShardedBot):
             regions=self.region_pictures,
             default_model=config.default_model,
             no_channel_deadline=config.no_channel_deadline_seconds,
+            acknowledgements=self.acknowledgements,
         )
         self.result_actions = ResultActions()  # the extensions register what each result button does
         self.painter = BotPainter(
@@ -302,6 +305,7 @@ class RetouchBot(commands.AutoShardedBot):
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         # Dispatched as the interaction arrives; its answer is timed when Discord accepts it (discord_trace).
+        self.acknowledgements.arrived()
         created = interaction.created_at.timestamp()
         self.metrics.interaction_received(interaction.id, interaction_kind(interaction), created)
 

@@ -28,7 +28,8 @@ from cogs.audit import post_audit
 from cogs.base import jump_url, pictures_of, role_ids_of
 from cogs.delivery import ResultPoster
 from cogs.reply import Reply
-from services.domain.editing import EditProgress, EditService, Requester, Screen
+from services.domain.acknowledgements import AcknowledgementsFirst
+from services.domain.editing import EditProgress, EditService, EndedEdit, Requester, Screen
 from services.domain.region_pictures import PictureRef, RegionPictures, RegionTarget, result_target
 from services.domain.remixing import RemixRules, RemixTarget, remix_form, reroll_form
 from services.domain.screening import ScreeningRefused, rules_of
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
     from bot import RetouchBot
 
 log = logging.getLogger(__name__)
+
+STOP_NOTICE_SECONDS = 5.0  # how long a shutdown waits to tell a member their edit was stopped
 
 
 def runner_of(interaction: discord.Interaction) -> EditRunner:
@@ -109,6 +112,7 @@ class EditRunner:
         regions: RegionPictures,
         default_model: str,
         no_channel_deadline: float,
+        acknowledgements: AcknowledgementsFirst,
     ) -> None:
         """`no_channel_deadline`: the age (s) of an interaction at which its edit is stopped where there is no
         channel to post in once the token dies (Config.no_channel_deadline_seconds)."""
@@ -120,6 +124,7 @@ class EditRunner:
         self.regions = regions
         self._default_model = default_model
         self._no_channel_deadline = no_channel_deadline
+        self._acknowledgements = acknowledgements
 
     # --- /edit
 
@@ -336,6 +341,8 @@ class EditRunner:
         `screened`: under the server's screening rules (all but an approved appeal's edit).
         """
         assert reply.channel_id is not None  # every entry point is in a channel
+        # Interactions still arriving are acknowledged before this edit's work takes the loop from them.
+        await self._acknowledgements.wait()
         if origin is not None and origin.parent_job_id is not None and not reply.private:
             parent = await self._jobs.get(origin.parent_job_id)
             reply.private = parent is not None and parent.private  # what builds on a private result stays private
@@ -355,6 +362,7 @@ class EditRunner:
         async def progress(status: EditProgress) -> None:
             await reply.progress(progress_text(status))
 
+        ended: EndedEdit | None = None
         try:
             async with timer:
                 screen = Screen(rules_of(settings), reply.locale) if screened else None
@@ -368,8 +376,14 @@ class EditRunner:
             if ended.refusal is None:
                 await reply.finish(poster.summary(ended.delivered, time.monotonic() - started))
         except asyncio.CancelledError:
-            # Only a shutdown cancels a job; the use case has already returned the quota.
-            await asyncio.shield(reply.tell(Text(words.STOPPED_BY_RESTART)))
+            # Only a shutdown cancels a job; the use case has already returned the quota. Once it ended there is
+            # nothing to tell. The notice is bounded and not shielded: a shutdown must end, whatever Discord does.
+            if ended is None:
+                try:
+                    async with asyncio.timeout(STOP_NOTICE_SECONDS):
+                        await reply.tell(Text(words.STOPPED_BY_RESTART))
+                except Exception as exc:
+                    log.info("Could not tell user %s that a shutdown stopped their edit: %r", reply.member.id, exc)
             raise
         except TimeoutError:
             if not timer.expired():

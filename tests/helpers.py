@@ -305,9 +305,15 @@ class Clock:
 
     def __init__(self, now: float | None = None) -> None:
         self.now = time.time() if now is None else now
+        self.slept: list[float] = []
 
     def __call__(self) -> float:
         return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        """A sleep that returns at once, having moved the time on by `seconds`."""
+        self.slept.append(seconds)
+        self.now += seconds
 
     def at(self) -> datetime:
         return datetime.fromtimestamp(self.now, UTC)

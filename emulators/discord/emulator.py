@@ -100,6 +100,7 @@ class DiscordEmulator(World, Cdn, Rest, Commands, Messages, Webhooks, Injection,
 
     async def close(self) -> None:
         """Closes every gateway connection and stops the server."""
+        self._closing.set()
         for socket in list(self._sockets):
             await socket.close(code=1001)
         if self._runner is not None:

@@ -4,6 +4,7 @@ invalid-request ban, and the login, gateway and guild routes."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import re
@@ -129,6 +130,8 @@ class Rest(Parts):
     def _init_rest(self, *, invalid_request_limit: int, rate_limit: tuple[int, float], recommended_shards: int) -> None:
         self.calls: list[RestCall] = []
         self._faults: list[dict] = []
+        self._closing = asyncio.Event()  # set as the emulator closes: stalled requests end then
+        self.stalled: list[RestCall] = []  # requests held by `stall_next`
         self.invalid_request_limit = invalid_request_limit
         self._invalid_at: deque[float] = deque()
         self.banned_until: float | None = None
@@ -178,6 +181,13 @@ class Rest(Parts):
                 "headers": headers,
                 "times": times,
             }
+        )
+
+    def stall_next(self, method: str, path_pattern: str, *, times: int = 1) -> None:
+        """The next ``times`` matching requests (as ``fail_next`` matches them) are never answered: the
+        connection stays open until the emulator closes, as when Discord has an outage mid-request."""
+        self._faults.append(
+            {"method": method.upper(), "pattern": re.compile(path_pattern), "stall": True, "times": times}
         )
 
     def set_rate_limit(self, method: str, template: str, limit: int, per: float, *, scope: str = "user") -> None:
@@ -265,6 +275,10 @@ class Rest(Parts):
             check = check_request(request.method, path, call.query, call.json)
             call.violations = check.violations
             fault = self._take_fault(request.method, path)
+            if fault is not None and fault.get("stall"):
+                self.stalled.append(call)
+                await self._closing.wait()
+                raise ApiError(503, 0, "the emulator closed")
             if fault is not None:
                 status, body, headers = fault["status"], fault["body"], fault["headers"]
             else:

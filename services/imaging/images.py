@@ -31,6 +31,7 @@ from services.imaging.limits import (
     MIN_SIDE,
     SIDE_MULTIPLE,
 )
+from services.imaging.workers import PICTURE_THREADS, in_picture_thread
 from services.text import words
 from services.text.refusal import Refusal
 from services.text.words import Text
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 # pixel: a 151 KB PNG of 40 MP costs 150 MB and 0.7 s. Those are refused from the header above this.
 MAX_FULL_DECODE_PIXELS = 4096 * 4096
 # Decodes at a time: with the limit above, at most ~128 MB of pixels however many edits arrive at once.
-MAX_CONCURRENT_DECODES = 2
+MAX_CONCURRENT_DECODES = PICTURE_THREADS
 
 # EXIF orientations 2-8 store the picture turned or mirrored; viewers (Discord too) show it upright.
 _ORIENTATION_TAG = ExifTags.Base.Orientation
@@ -236,13 +237,13 @@ _decode_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Sema
 
 
 async def decoding(work: Callable[..., _Result], *args: object) -> _Result:
-    """Run Pillow work in a thread, at most MAX_CONCURRENT_DECODES at a time (per event loop)."""
+    """Run Pillow work in a picture thread, at most MAX_CONCURRENT_DECODES at a time (per event loop)."""
     loop = asyncio.get_running_loop()
     slots = _decode_slots.get(loop)
     if slots is None:
         slots = _decode_slots[loop] = asyncio.Semaphore(MAX_CONCURRENT_DECODES)
     async with slots:
-        return await asyncio.to_thread(work, *args)
+        return await in_picture_thread(work, *args)
 
 
 def _inspect_image(data: bytes, field: str, preview_side: int | None) -> ImageInfo:

@@ -8,13 +8,12 @@ PNG, JPEG or WebP. A picture that is already that is kept byte for byte; any oth
 
 from __future__ import annotations
 
-import asyncio
 import io
 from dataclasses import dataclass
 
 from PIL import Image
 
-from services.imaging.images import ImageInfo, eight_bit
+from services.imaging.images import ImageInfo, decoding, eight_bit
 from services.imaging.limits import MAX_SIDE
 
 KEEP_MAX_BYTES = 4 * 1024 * 1024  # a kept copy larger than this is re-encoded as a high-quality WebP
@@ -49,7 +48,7 @@ def _encode(image: Image.Image) -> KeptPicture:
     return KeptPicture(buffer.getvalue(), "image/webp")
 
 
-def _keep(data: bytes, info: ImageInfo, size: tuple[int, int], *, mask: bool) -> KeptPicture:
+def _keep(data: bytes, info: ImageInfo, size: tuple[int, int], mask: bool) -> KeptPicture:
     content_type = _KEPT_FORMATS.get(info.format)
     if content_type is not None and (info.width, info.height) == size and len(data) <= KEEP_MAX_BYTES:
         return KeptPicture(data, content_type)
@@ -66,9 +65,9 @@ def _keep(data: bytes, info: ImageInfo, size: tuple[int, int], *, mask: bool) ->
 
 async def keep_picture(data: bytes, info: ImageInfo) -> KeptPicture:
     """The copy of a source picture (already inspected as `info`) to keep for its job."""
-    return await asyncio.to_thread(_keep, data, info, kept_size(info.width, info.height), mask=False)
+    return await decoding(_keep, data, info, kept_size(info.width, info.height), False)
 
 
 async def keep_mask(data: bytes, info: ImageInfo, picture: ImageInfo) -> KeptPicture:
     """The copy of a mask (as sent upstream, `info` its inspection) at the kept size of its `picture`."""
-    return await asyncio.to_thread(_keep, data, info, kept_size(picture.width, picture.height), mask=True)
+    return await decoding(_keep, data, info, kept_size(picture.width, picture.height), True)

@@ -10,6 +10,7 @@ import signal
 import pytest
 
 import bot as bot_module
+from cogs.runner import STOP_NOTICE_SECONDS
 from emulators.modelhub import Fault, _TokenBucket
 from services.storage.database import open_database
 from services.storage.quota import QuotaStore, parse_quota
@@ -181,6 +182,8 @@ async def test_sigterm_lets_short_jobs_finish_cancels_long_ones_refunds_and_stop
             stack.hub.inject(Fault(delay=0.5))
             stack.hub.inject(Fault(delay=30))
             short = await stack.discord.slash("edit", {"image": photo(stack), "prompt": "short", "size": "64x64"})
+            # At the upstream first, so that it meets the first fault (the hub's faults go in order of arrival).
+            await until(lambda: len(stack.hub.requests) == 1, 10, "the short edit to reach the Model Hub")
             long = await stack.discord.slash(
                 "edit",
                 {"image": photo(stack), "prompt": "long", "count": 3, "size": "64x64"},
@@ -205,6 +208,21 @@ async def test_sigterm_lets_short_jobs_finish_cancels_long_ones_refunds_and_stop
         guild = stack.discord.guild_id
         assert (await quota.explain(guild, int(stack.discord.member["id"]), [])).used == 1
         assert (await quota.explain(guild, int(stack.discord.other_member["id"]), [])).used == 0
+
+
+async def test_a_stopped_edit_ends_even_when_discord_never_answers_its_stop_notice(stack):
+    """When main() returns, asyncio.run cancels every task left once and waits for them: an edit told to stop
+    tells the member so, but a Discord that holds that request must not hold the process for ever."""
+    stack.hub.inject(Fault(delay=30))
+    await stack.discord.slash("edit", {"image": photo(stack), "prompt": "long", "size": "64x64"})
+    await until(lambda: stack.hub.requests, 10, "the edit to reach the Model Hub")
+    stack.discord.stall_next("*", r"^/webhooks/")
+    [edit] = [task for task in asyncio.all_tasks() if task.get_name() == "CommandTree-invoker"]
+    edit.cancel()
+    await until(lambda: stack.discord.stalled, 10, "the stop notice to reach Discord")
+    _, left = await asyncio.wait([edit], timeout=STOP_NOTICE_SECONDS + 5)
+    assert not left, "a cancelled edit still waits for Discord"
+    assert await used(stack) == 0
 
 
 def test_an_answer_with_json_escapes_in_its_base64_still_decodes():

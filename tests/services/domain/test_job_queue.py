@@ -17,20 +17,12 @@ from services.domain.pacing import (
     MemoryBucketStore,
     open_pacer,
 )
-from tests.helpers import until
+from tests.helpers import Clock, until
 
 
-class FakeClock:
+class FakeClock(Clock):
     def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
+        super().__init__(1000.0)
 
 
 def pacer(rate: float = 60, burst: int = 20, clock: FakeClock | None = None) -> ImagePacer:
