@@ -1,7 +1,7 @@
 """The Model Hub emulator in a process of its own, so its CPU and memory never count as the bot's.
 
 `python -m bench.hub_process [--images-per-minute N --burst B]` prints `{"base_url", "token"}`, then
-answers (see bench.control) `stats` → `{"rate_limited", "requests"}`, `hold` (edit requests wait from
+answers (see bench.control) `stats` → `{"rate_limited", "requests", "held"}`, `hold` (edit requests wait from
 now on) and `release` (they all go on).
 
 The emulator's pictures are remembered per (source, size, index): the bench measures the bot, and an
@@ -37,9 +37,14 @@ class HoldingHub(ModelHubEmulator):
         super().__init__(**arguments)
         self.going = asyncio.Event()
         self.going.set()
+        self.held = 0  # edit requests waiting for `release`
 
     async def _edits(self, request: web.Request) -> web.StreamResponse:
-        await self.going.wait()
+        self.held += 1
+        try:
+            await self.going.wait()
+        finally:
+            self.held -= 1
         return await super()._edits(request)
 
 
@@ -49,7 +54,7 @@ async def _serve(images_per_minute: float | None, burst: int) -> None:
     async with hub:
 
         async def stats() -> dict[str, Any]:
-            return {"rate_limited": hub.rate_limited_count, "requests": len(hub.requests)}
+            return {"rate_limited": hub.rate_limited_count, "requests": len(hub.requests), "held": hub.held}
 
         async def hold() -> None:
             hub.going.clear()

@@ -74,7 +74,12 @@ class Stack:
         """Two small edits, the second shown its place in line: what a line costs once (the words' locale data)."""
         await self.hub.call("hold")
         try:
-            sent = await self.edits(await self.members(2), await self.discord.call("attach", side=64), 1, 64, "ack")
+            image, (first, second) = await self.discord.call("attach", side=64), await self.members(2)
+            sent = await self.edits([first], image, 1, 64, "ack")
+            # The first holds the one upstream slot before the second arrives: edits start in no set order.
+            while not (await self.hub.call("stats"))["held"]:
+                await asyncio.sleep(0.01)
+            sent += await self.edits([second], image, 1, 64, "ack")
             await self.discord.call("said", id=sent[1]["id"], words="In line:")
         finally:
             await self.hub.call("release")

@@ -21,7 +21,7 @@ class AcknowledgementsFirst:
     def __init__(
         self,
         *,
-        quiet: float = 0.01,
+        quiet: float = 0.005,
         longest: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
