@@ -305,7 +305,7 @@ class RetouchBot(commands.AutoShardedBot):
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         # Dispatched as the interaction arrives; its answer is timed when Discord accepts it (discord_trace).
-        self.acknowledgements.arrived()
+        self.acknowledgements.arrived(interaction.response.is_done)
         created = interaction.created_at.timestamp()
         self.metrics.interaction_received(interaction.id, interaction_kind(interaction), created)
 

@@ -1,22 +1,25 @@
-"""Acknowledgements first: an edit's work waits while interactions are still arriving.
+"""Acknowledgements first: an edit's work waits while interactions are still arriving or being answered.
 
 Discord gives an interaction 3 s for its acknowledgement; the edit that follows takes seconds anyway. In a
 burst (a hundred members at once, or a shard resuming with its interactions queued) the work of the edits
 acknowledged first (database trips, downloads, progress messages) would otherwise run between the later
-interactions and delay their acknowledgements, one event loop serving both. So the work after an
-acknowledgement starts once no interaction has arrived for `quiet` seconds, and never more than `longest`
-seconds later, so that steady traffic cannot hold it back for long.
+interactions and their acknowledgements, one event loop (and one connection pool) serving both. So the work
+after an acknowledgement starts once no interaction has arrived for `quiet` seconds and every interaction
+that arrived has had its answer, and never more than `longest` seconds later, so that steady traffic, or an
+interaction no one answers, cannot hold it back for long.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 
 class AcknowledgementsFirst:
-    """Counts arrivals; `wait()` returns after a quiet moment (or at the latest `longest` seconds on)."""
+    """Counts arrivals; `wait()` returns after a quiet, answered moment (or at the latest `longest` seconds on)."""
 
     def __init__(
         self,
@@ -31,17 +34,46 @@ class AcknowledgementsFirst:
         self._clock = clock
         self._sleep = sleep
         self._last_arrival = float("-inf")
+        # (arrival, answered?) of the interactions not yet known to be answered, oldest first
+        self._unanswered: deque[tuple[float, Callable[[], bool]]] = deque()
+        self._deadlines: list[float] = []  # of the edits waiting (a heap)
+        self._watcher: asyncio.Future[None] | None = None
 
-    def arrived(self) -> None:
-        """An interaction arrived: work already acknowledged waits a little longer."""
-        self._last_arrival = self._clock()
+    def arrived(self, answered: Callable[[], bool]) -> None:
+        """An interaction arrived; `answered()` tells once Discord has its acknowledgement (or other answer)."""
+        self._last_arrival = now = self._clock()
+        self._unanswered.append((now, answered))
+
+    def _answering(self, now: float) -> bool:
+        """Whether an interaction younger than `longest` still waits for its answer (forgetting the others)."""
+        pending = self._unanswered
+        while pending and (pending[0][1]() or now - pending[0][0] >= self._longest):
+            pending.popleft()
+        # What is left starts with one still waiting; answered ones behind it go when they reach the front.
+        return bool(pending)
 
     async def wait(self) -> None:
-        """Return once no interaction arrived for `quiet` seconds, or `longest` seconds from now."""
-        latest = self._clock() + self._longest
+        """Return once no interaction arrived for `quiet` seconds and all are answered, or `longest` seconds on."""
+        deadline = self._clock() + self._longest
+        while not self._clear(self._clock()):
+            if self._clock() >= deadline:
+                return
+            # One watcher polls for every waiting edit: a burst's hundred edits must not each poll the loop.
+            heapq.heappush(self._deadlines, deadline)
+            if self._watcher is None or self._watcher.done():
+                self._watcher = asyncio.ensure_future(self._watch())
+            await asyncio.shield(self._watcher)
+
+    def _clear(self, now: float) -> bool:
+        return now >= self._last_arrival + self._quiet and not self._answering(now)
+
+    async def _watch(self) -> None:
+        """Sleep until the way is clear or the earliest waiting edit's deadline, whichever comes first."""
         while True:
             now = self._clock()
-            quiet_from = self._last_arrival + self._quiet
-            if now >= quiet_from or now >= latest:
+            if self._clear(now) or now >= self._deadlines[0]:
+                self._deadlines.clear()  # every waiter looks again, and comes back with its own deadline
                 return
-            await self._sleep(min(quiet_from, latest) - now)
+            quiet_from = self._last_arrival + self._quiet
+            wake = quiet_from if now < quiet_from else now + self._quiet
+            await self._sleep(min(wake, self._deadlines[0]) - now)

@@ -1,6 +1,8 @@
-"""Acknowledgements first: an edit's work waits for a quiet moment in the arrivals (an injected clock)."""
+"""Acknowledgements first: an edit's work waits for a quiet, answered moment (an injected clock)."""
 
 from __future__ import annotations
+
+import asyncio
 
 from services.domain.acknowledgements import AcknowledgementsFirst
 from tests.helpers import Clock
@@ -8,6 +10,10 @@ from tests.helpers import Clock
 
 def gate(clock: Clock, **bounds: float) -> AcknowledgementsFirst:
     return AcknowledgementsFirst(clock=clock, sleep=clock.sleep, **bounds)
+
+
+def answered() -> bool:
+    return True
 
 
 async def test_without_arrivals_the_work_starts_at_once():
@@ -19,7 +25,7 @@ async def test_without_arrivals_the_work_starts_at_once():
 async def test_the_work_waits_until_no_interaction_arrived_for_the_quiet_time():
     clock = Clock(100.0)
     acknowledgements = gate(clock, quiet=0.01)
-    acknowledgements.arrived()
+    acknowledgements.arrived(answered)
     clock.now += 0.004
     await acknowledgements.wait()
     assert clock.now == 100.01
@@ -33,14 +39,46 @@ async def test_a_later_arrival_holds_the_work_back_again():
     async def sleep_while_one_more_arrives(seconds: float) -> None:
         await Clock.sleep(clock, seconds)
         if more.pop() if more else False:
-            acknowledgements.arrived()
+            acknowledgements.arrived(answered)
 
     acknowledgements = AcknowledgementsFirst(quiet=0.01, clock=clock, sleep=sleep_while_one_more_arrives)
-    acknowledgements.arrived()
+    acknowledgements.arrived(answered)
     await acknowledgements.wait()
     # arrivals at 0 and at 0.01 (at the end of the first sleep): quiet from 0.02 on
     assert round(clock.now - 100.0, 6) == 0.02
     assert len(clock.slept) == 2
+
+
+async def test_the_work_waits_until_every_interaction_that_arrived_is_answered():
+    clock = Clock(100.0)
+    answers = {"first": False, "second": False}
+
+    async def sleep_while_the_answers_come(seconds: float) -> None:
+        await Clock.sleep(clock, seconds)
+        if round(clock.now - 100.0, 6) >= 0.03:
+            answers["first"] = True
+        if round(clock.now - 100.0, 6) >= 0.05:
+            answers["second"] = True
+
+    acknowledgements = AcknowledgementsFirst(quiet=0.01, clock=clock, sleep=sleep_while_the_answers_come)
+    acknowledgements.arrived(lambda: answers["first"])
+    acknowledgements.arrived(lambda: answers["second"])
+    await acknowledgements.wait()
+    # quiet from 0.01; the first answered at 0.03, the second at 0.05: the work starts then, not before
+    assert round(clock.now - 100.0, 6) == 0.05
+    assert answers == {"first": True, "second": True}
+
+
+async def test_an_interaction_never_answered_holds_the_work_back_no_longer_than_the_longest_wait():
+    clock = Clock(100.0)
+    acknowledgements = gate(clock, quiet=0.01, longest=0.25)
+    acknowledgements.arrived(lambda: False)
+    await acknowledgements.wait()
+    assert round(clock.now - 100.0, 6) == 0.25
+    # Forgotten from then on: the next edit starts at once.
+    clock.slept.clear()
+    await acknowledgements.wait()
+    assert clock.slept == []
 
 
 async def test_steady_arrivals_hold_the_work_back_no_longer_than_the_longest_wait():
@@ -48,11 +86,32 @@ async def test_steady_arrivals_hold_the_work_back_no_longer_than_the_longest_wai
 
     async def sleep_while_interactions_keep_arriving(seconds: float) -> None:
         await Clock.sleep(clock, min(seconds, 0.001))
-        acknowledgements.arrived()
+        acknowledgements.arrived(answered)
 
     acknowledgements = AcknowledgementsFirst(
         quiet=0.01, longest=0.25, clock=clock, sleep=sleep_while_interactions_keep_arriving
     )
-    acknowledgements.arrived()
+    acknowledgements.arrived(answered)
     await acknowledgements.wait()
     assert round(clock.now - 100.0, 6) == 0.25
+
+
+async def test_many_waiting_edits_share_one_sleeper():
+    """A burst's hundred edits must not each wake the loop every few milliseconds."""
+    clock = Clock(100.0)
+    sleeps: list[float] = []
+    released = asyncio.Event()
+
+    async def sleep_until_released(seconds: float) -> None:
+        sleeps.append(seconds)
+        await released.wait()
+        clock.now += seconds
+
+    acknowledgements = AcknowledgementsFirst(quiet=0.01, clock=clock, sleep=sleep_until_released)
+    acknowledgements.arrived(answered)
+    waiting = [asyncio.create_task(acknowledgements.wait()) for _ in range(100)]
+    while not sleeps:
+        await asyncio.sleep(0)
+    released.set()
+    await asyncio.gather(*waiting)
+    assert [round(s, 6) for s in sleeps] == [0.01]
