@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
+from emulators.modelhub import SCREENING_MODEL, ModelHubEmulator
 from services.domain.edit_inputs import PictureDownloader
 from services.domain.edit_refusals import (
     cooldown_refusal,
@@ -34,12 +35,23 @@ from services.domain.editing import (
     EditService,
     EndedEdit,
     Requester,
+    Screen,
     SentEdit,
     SentPicture,
 )
 from services.domain.job_queue import GuildLineFull, JobQueue, MemberLineFull, QueueFull, QueueRefused
 from services.domain.pacing import BucketRule, ImagePacer, MemoryBucketStore
 from services.domain.rejections import Cooldown, CoolingDown
+from services.domain.screening import (
+    Mode,
+    Screening,
+    ScreeningFailed,
+    ScreeningRefused,
+    ScreeningRequest,
+    ScreeningRules,
+    Verdict,
+    refusal_text,
+)
 from services.domain.upstream import (
     HubAnswer,
     HubImage,
@@ -54,10 +66,12 @@ from services.domain.upstream import (
     ModelHubUnavailableError,
 )
 from services.domain.validation import CheckedEdit, TypedEdit
-from services.imaging.images import to_data_url
+from services.imaging.images import screening_data_url, to_data_url
 from services.imaging.kept_inputs import KeptPicture
 from services.imaging.outpaint import Growth
 from services.imaging.pictures import Picture
+from services.outside.screening import ScreeningClient
+from services.outside.secret import Secret
 from services.storage.database import Database, open_database
 from services.storage.jobs import JobStore, NewJob, Origin
 from services.storage.quota import (
@@ -69,6 +83,7 @@ from services.storage.quota import (
     QuotaStore,
     RuleSource,
 )
+from services.storage.screening_cases import Case, CaseStore
 from services.storage.settings import GuildSettings
 from services.text.refusal import Refusal
 from services.text.words import Text
@@ -173,6 +188,7 @@ class Edits:
         queue: JobQueue | None = None,
         progress_interval: float = 3.0,
         max_input_bytes: int = 1 << 20,
+        screening: Screening | None = None,
     ) -> EditService:
         self.quota = quota or QuotaStore(self.db, QuotaRule(QUOTA, Period.DAY))
         self.jobs = jobs or JobStore(self.db)
@@ -187,6 +203,8 @@ class Edits:
             max_input_bytes=max_input_bytes,
             observer=self.observer,
             progress_interval=progress_interval,
+            screening=screening,
+            cases=self.cases,
         )
 
     def choice(
@@ -194,6 +212,10 @@ class Edits:
     ) -> CheckedEdit:
         picture = Picture(f"{self.base_url}{path}", "source.png", "image/png", len(SOURCE), 64, 48, 11, CHANNEL)
         return CheckedEdit("make it blue", "flux", size, count, "png", picture, None, 1024)
+
+    @property
+    def cases(self) -> CaseStore:
+        return CaseStore(self.db)
 
     async def left(self, user_id: int = MEMBER) -> int | None:
         return (await self.quota.explain(GUILD, user_id, [])).remaining
@@ -828,3 +850,241 @@ async def test_the_check_refuses_a_model_not_offered_and_counts_it_as_refused_in
         await service.check(TypedEdit(CHANNEL, "make it blue", picture, model="other"), GuildSettings())
     assert refused.value.field == "model" and "`flux`" in str(refused.value.text)
     assert edits.observer.finished == [(EditOutcome.REFUSED_INPUT, 0)]
+
+
+# ------------------------------------------------------------------ screening
+
+
+def solid(colour: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+MADE = [solid((200, 0, 0)), solid((0, 200, 0)), solid((0, 0, 200))]  # the results, one colour each
+
+
+class Painter(FakeHub):
+    """Answers `edit` with the first `n` of MADE, in order."""
+
+    async def edit(self, request: HubRequest, *, paced: bool = False) -> HubAnswer:
+        self.requests.append(request)
+        return HubAnswer([HubImage(data, "PNG", 64, 48) for data in MADE[: request.n]], attempts=1)
+
+
+class Judge:
+    """The screening model, scripted by the picture it is shown (its screening URL; None: the prompt alone):
+    a verdict in `verdicts`, a failed check for one in `failing`, else allowed."""
+
+    def __init__(self) -> None:
+        self.verdicts: dict[str | None, Verdict] = {}
+        self.failing: set[str | None] = set()
+        self.requests: list[ScreeningRequest] = []
+
+    async def judge(self, request: ScreeningRequest) -> Verdict:
+        self.requests.append(request)
+        if request.picture_url in self.failing:
+            raise ScreeningFailed("timeout", "no screening answer within 20 s")
+        return self.verdicts.get(request.picture_url, Verdict(True, "none", "Fine."))
+
+
+def screened(mode: Mode, policy: str, locale: str | None = "fr") -> Screen:
+    """A server's screening rules, for a member reading French unless told."""
+    return Screen(ScreeningRules(mode, policy), locale)
+
+
+def collecting(posted: list[bytes]) -> Callable[[Delivery], Awaitable[None]]:
+    """Posts every picture in one message, keeping what was posted."""
+
+    async def deliver(delivery: Delivery) -> None:
+        posted.extend(delivery.pictures)
+        await posting(10)(delivery)
+
+    return deliver
+
+
+def refused_case(job_id: int, stage: str, category: str, reason: str, locale: str | None, case_id: int = 1) -> Case:
+    return Case(GUILD, CHANNEL, MEMBER, job_id, stage, category, reason, locale, case_id, "refused")
+
+
+async def test_a_prompt_the_screening_refuses_costs_no_image_and_opens_a_case(edits: Edits) -> None:
+    """The real screening client against the Model Hub emulator: the prompt alone, in the member's language."""
+    async with ModelHubEmulator() as chat:
+        client = ScreeningClient(edits.session, chat.base_url, Secret(chat.token), SCREENING_MODEL, timeout=5)
+        service = edits.service(screening=Screening(client))
+        chat.verdict(False, "hats", "Keine Hüte.")
+        report = await service.run(
+            edits.choice(2),
+            requester(),
+            deliver=posting(10),
+            screen=screened("prompts", "No hats.", "de"),
+        )
+    [sent] = chat.chat_requests
+    assert sent.text == "The member's prompt:\nmake it blue" and "in German" in sent.system and sent.image_urls == []
+    verdict = Verdict(False, "hats", "Keine Hüte.")
+    assert (report.outcome, report.requested, report.delivered, report.sent, report.job_id) == (
+        EditOutcome.REFUSED_SCREENING,
+        2,
+        0,
+        None,
+        1,
+    )
+    assert isinstance(report.refusal, ScreeningRefused)
+    assert (report.refusal.text, report.refusal.field, report.refusal.case_id) == (
+        refusal_text(verdict),
+        "screening",
+        1,
+    )
+    assert await edits.cases.get(1) == refused_case(1, "input", "hats", "Keine Hüte.", "de")
+    assert edits.hub.requests == []  # refused before the image call: no image spent, no wait in line
+    assert await edits.left() == QUOTA and await edits.status() == "failed"
+    assert edits.observer.finished == [(EditOutcome.REFUSED_SCREENING, 0)]
+
+
+async def test_pictures_screening_shows_the_input_then_each_result_in_the_members_language(edits: Edits) -> None:
+    edits.hub = Painter()
+    judge = Judge()
+    service = edits.service(screening=Screening(judge))
+    posted: list[bytes] = []
+    report = await service.run(
+        edits.choice(2),
+        requester(),
+        deliver=collecting(posted),
+        screen=screened("pictures", "all-ages"),
+    )
+    assert report.outcome is EditOutcome.DELIVERED and report.delivered == 2 and report.refusal is None
+    assert posted == MADE[:2]
+    first, *results = judge.requests
+    assert (first.prompt, first.picture_url) == ("make it blue", await screening_data_url(SOURCE))
+    assert "picture it asks to edit" in first.instructions and "in French" in first.instructions
+    assert sorted(str(r.picture_url) for r in results) == sorted([await screening_data_url(m) for m in MADE[:2]])
+    assert all(r.prompt == "make it blue" and "in French" in r.instructions for r in results)
+    assert all(r.instructions.startswith("You screen pictures an image-editing bot is about to post") for r in results)
+    assert await edits.cases.get(1) is None
+    assert await edits.left() == QUOTA - 2
+
+
+async def test_prompts_screening_checks_the_prompt_alone_and_never_the_results(edits: Edits) -> None:
+    judge = Judge()
+    service = edits.service(screening=Screening(judge))
+    report = await service.run(
+        edits.choice(2), requester(), deliver=posting(10), screen=screened("prompts", "all-ages")
+    )
+    assert report.outcome is EditOutcome.DELIVERED and report.delivered == 2
+    [request] = judge.requests
+    assert (request.prompt, request.picture_url) == ("make it blue", None)
+    assert await edits.left() == QUOTA - 2
+
+
+async def test_a_refused_input_picture_opens_a_case_with_the_models_category_and_reason(edits: Edits) -> None:
+    judge = Judge()
+    judge.verdicts[await screening_data_url(SOURCE)] = Verdict(False, "real person", "C'est une vraie personne.")
+    service = edits.service(screening=Screening(judge))
+    report = await service.run(
+        edits.choice(1), requester(), deliver=posting(10), screen=screened("pictures", "no-real-people")
+    )
+    assert report.outcome is EditOutcome.REFUSED_SCREENING and isinstance(report.refusal, ScreeningRefused)
+    assert report.refusal.text.render() == (
+        "This server's screening refused your edit: C'est une vraie personne. Nothing was charged. If you think that"
+        " is wrong, press **Appeal** to ask the moderators."
+    )
+    assert await edits.cases.get(report.refusal.case_id) == refused_case(
+        1, "input", "real person", "C'est une vraie personne.", "fr"
+    )
+    assert len(judge.requests) == 1 and edits.hub.requests == []
+
+
+async def test_an_input_that_could_not_be_checked_is_refused_as_unchecked_when_the_rules_fail_closed(
+    edits: Edits,
+) -> None:
+    judge = Judge()
+    judge.failing.add(None)
+    service = edits.service(screening=Screening(judge))
+    report = await service.run(
+        edits.choice(1), requester(), deliver=posting(10), screen=screened("prompts", "all-ages", None)
+    )
+    assert report.outcome is EditOutcome.REFUSED_SCREENING and isinstance(report.refusal, ScreeningRefused)
+    assert report.refusal.text.render().startswith("Your edit could not be screened just now")
+    assert await edits.cases.get(1) == refused_case(1, "input", "unchecked", "", None)
+    assert edits.hub.requests == [] and await edits.left() == QUOTA
+    # The same failure under rules that fail open lets the edit through.
+    report = await service.run(
+        edits.choice(1), requester(), deliver=posting(10), screen=screened("prompts", "anything")
+    )
+    assert report.outcome is EditOutcome.DELIVERED and await edits.cases.get(2) is None
+
+
+async def test_held_back_results_are_not_posted_or_charged_and_the_first_refusal_is_the_case(edits: Edits) -> None:
+    edits.hub = Painter()
+    judge = Judge()
+    judge.verdicts[await screening_data_url(MADE[1])] = Verdict(False, "gore", "Trop sanglant.")
+    judge.verdicts[await screening_data_url(MADE[2])] = Verdict(False, "hats", "Pas de chapeaux.")
+    service = edits.service(screening=Screening(judge))
+    posted: list[bytes] = []
+    report = await service.run(
+        edits.choice(3),
+        requester(),
+        deliver=collecting(posted),
+        screen=screened("pictures", "all-ages"),
+    )
+    assert posted == MADE[:1]
+    assert (report.outcome, report.requested, report.delivered, report.job_id) == (EditOutcome.PARTIAL, 3, 1, 1)
+    assert report.sent is not None and report.sent.count == 3
+    assert isinstance(report.refusal, ScreeningRefused) and report.refusal.field == "screening"
+    assert report.refusal.text == refusal_text(Verdict(False, "gore", "Trop sanglant."), refused=2, count=3)
+    assert report.refusal.text.render() == (
+        "This server's screening held back 2 of the 3 pictures made for you: Trop sanglant. They were not posted"
+        " and not charged. If you think that is wrong, press **Appeal** to ask the moderators."
+    )
+    assert report.refusal.case_id == 1
+    assert await edits.cases.get(1) == refused_case(1, "result", "gore", "Trop sanglant.", "fr")
+    assert await edits.cases.get(2) is None  # one case for the edit, however many were held back
+    assert await edits.left() == QUOTA - 1 and await edits.status() == "done"
+    assert edits.observer.finished == [(EditOutcome.PARTIAL, 1)]
+
+
+async def test_every_result_held_back_refuses_the_edit_and_charges_nothing(edits: Edits) -> None:
+    edits.hub = Painter()
+    judge = Judge()
+    judge.verdicts[await screening_data_url(MADE[0])] = Verdict(False, "gore", "Trop sanglant.")
+    service = edits.service(screening=Screening(judge))
+    posted: list[bytes] = []
+    report = await service.run(
+        edits.choice(1),
+        requester(),
+        deliver=collecting(posted),
+        screen=screened("pictures", "all-ages"),
+    )
+    assert posted == []
+    assert (report.outcome, report.requested, report.delivered, report.job_id) == (
+        EditOutcome.REFUSED_SCREENING,
+        1,
+        0,
+        1,
+    )
+    assert report.sent is not None and isinstance(report.refusal, ScreeningRefused)
+    assert report.refusal.text.render() == (
+        "This server's screening held back the picture made for you: Trop sanglant. It was not posted and not"
+        " charged. If you think that is wrong, press **Appeal** to ask the moderators."
+    )
+    assert await edits.cases.get(report.refusal.case_id) == refused_case(1, "result", "gore", "Trop sanglant.", "fr")
+    assert await edits.left() == QUOTA and await edits.status() == "failed"
+    assert edits.observer.finished == [(EditOutcome.REFUSED_SCREENING, 0)]
+
+
+async def test_results_that_could_not_be_checked_are_held_back_as_unchecked(edits: Edits) -> None:
+    edits.hub = Painter()
+    judge = Judge()
+    judge.failing.add(await screening_data_url(MADE[1]))
+    service = edits.service(screening=Screening(judge))
+    posted: list[bytes] = []
+    report = await service.run(
+        edits.choice(2),
+        requester(),
+        deliver=collecting(posted),
+        screen=screened("pictures", "all-ages"),
+    )
+    assert posted == MADE[:1] and report.outcome is EditOutcome.PARTIAL
+    assert isinstance(report.refusal, ScreeningRefused)
+    assert report.refusal.text.render().startswith("Your edit could not be screened just now")
+    assert await edits.cases.get(1) == refused_case(1, "result", "unchecked", "", "fr")

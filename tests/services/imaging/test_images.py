@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from PIL.JpegImagePlugin import JpegImageFile
 
 from services.imaging import images
 from services.imaging.images import (
@@ -27,6 +28,7 @@ from services.imaging.images import (
     make_thumbnail,
     parse_size,
     prepare_mask,
+    screening_data_url,
     to_data_url,
     upright_picture,
 )
@@ -672,3 +674,81 @@ async def test_upright_picture_names_the_field_when_unreadable() -> None:
 async def test_thumbnail_of_a_cmyk_photo_is_an_rgb_png() -> None:
     with Image.open(io.BytesIO(await make_thumbnail(cmyk_jpeg(1), max_side=32))) as thumb:
         assert (thumb.format, thumb.mode, thumb.size) == ("PNG", "RGB", (32, 24))
+
+
+# --- the picture shown to the screening model -------------------------------------------------
+
+
+def jpeg(data: bytes) -> JpegImageFile:
+    image = Image.open(io.BytesIO(data))
+    assert isinstance(image, JpegImageFile) and image.format == "JPEG"
+    image.load()
+    return image
+
+
+def screening_jpeg(url: str) -> JpegImageFile:
+    """The picture in a screening data URL, which must be a JPEG's."""
+    header, payload = url.split(",", 1)
+    assert header == "data:image/jpeg;base64"
+    return jpeg(base64.b64decode(payload))
+
+
+def tables(picture: JpegImageFile) -> dict[int, list[int]]:
+    return {index: list(table) for index, table in picture.quantization.items()}
+
+
+def quantization_at(quality: int) -> dict[int, list[int]]:
+    """The quantization tables Pillow writes into an RGB JPEG saved at `quality`."""
+    with jpeg(encode(Image.new("RGB", (8, 8)), "JPEG", quality=quality)) as reference:
+        return tables(reference)
+
+
+async def test_the_screening_picture_is_an_rgb_jpeg_at_most_512_on_a_side() -> None:
+    large = await screening_data_url(encode(Image.new("RGB", (1024, 768), (230, 20, 20))))
+    with screening_jpeg(large) as picture:
+        assert (picture.mode, picture.size) == ("RGB", (512, 384))
+        assert is_red(picture.getpixel((256, 192)))
+    tall = await screening_data_url(encode(Image.new("L", (300, 900), 90)))
+    assert screening_jpeg(tall).size == (171, 512)
+    # Smaller than that: never enlarged.
+    assert screening_jpeg(await screening_data_url(encode(Image.new("RGB", (64, 48))))).size == (64, 48)
+    assert screening_jpeg(await screening_data_url(encode(Image.new("RGB", (1024, 768))), 100)).size == (100, 75)
+
+
+async def test_the_screening_picture_is_encoded_at_quality_85() -> None:
+    assert quantization_at(85) != quantization_at(86) and quantization_at(85) != quantization_at(75)
+    url = await screening_data_url(encode(Image.new("RGB", (640, 480), (10, 120, 200))))
+    with screening_jpeg(url) as picture:
+        assert tables(picture) == quantization_at(85)
+
+
+async def test_the_screening_picture_is_shown_as_displayed() -> None:
+    stored = Image.new("RGB", (1024, 768), (0, 0, 255))
+    stored.paste((255, 0, 0), (0, 0, 512, 768))  # red on the left as stored: on top once turned upright
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    with screening_jpeg(await screening_data_url(encode(stored, "JPEG", exif=exif.tobytes()))) as picture:
+        assert picture.size == (384, 512)
+        assert is_red(picture.getpixel((192, 100))) and is_blue(picture.getpixel((192, 412)))
+    with screening_jpeg(await screening_data_url(cmyk_jpeg(1))) as picture:
+        assert (picture.mode, picture.size) == ("RGB", (64, 48)) and is_red(picture.getpixel((32, 24)))
+    clear = Image.new("RGBA", (64, 48), (0, 0, 0, 0))  # transparent black reads as white, not black
+    with screening_jpeg(await screening_data_url(encode(clear))) as picture:
+        assert min(picture.convert("L").tobytes()) > 245
+
+
+async def test_a_big_screening_jpeg_is_decoded_at_an_eighth_while_reading() -> None:
+    """8x8 blocks of black and white, aligned with the JPEG's: its eighth-size decode is each block's own
+    colour, one pixel a block, where a full decode scaled down afterwards blurs them towards grey."""
+    tile = Image.new("L", (16, 16), 0)
+    tile.paste(255, (8, 0, 16, 8))
+    tile.paste(255, (0, 8, 8, 16))
+    board = Image.new("L", (4096, 4096))
+    for top in range(0, 4096, 16):
+        for left in range(0, 4096, 16):
+            board.paste(tile, (left, top))
+    with screening_jpeg(await screening_data_url(encode(board, "JPEG", quality=95))) as picture:
+        assert picture.size == (512, 512)
+        row = picture.convert("L").tobytes()[100 * 512 + 100 : 100 * 512 + 106]
+        assert [value < 40 for value in row] == [True, False] * 3
+        assert [value > 215 for value in row] == [False, True] * 3

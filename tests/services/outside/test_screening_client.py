@@ -77,3 +77,28 @@ async def test_checks_are_paced_to_the_request_rate(hub, session) -> None:
         await screener.judge(REQUEST)
     # The burst of 10 goes at once; then one request per 0.2 s (the clock stands still, so the debt grows).
     assert len(waits) == 2 and waits[0] == pytest.approx(0.25) and waits[1] == pytest.approx(0.45)
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "seconds"),
+    [("3", 3.0), ("0.5", 0.5), ("-5", 0.0), ("soon", None), ("", None), (None, None)],
+)
+async def test_a_429_holds_the_request_rate_for_its_retry_after(hub, session, retry_after, seconds) -> None:
+    """A 429's Retry-After in seconds is what the request rate waits out: never less than none, and nothing
+    when the header is absent or not a number."""
+    clock = Clock(1000.0)
+
+    def pacer() -> ImagePacer:
+        return ImagePacer(BucketRule(5 * 60, 10), MemoryBucketStore(), clock=clock)
+
+    told = pacer()
+    hub.inject_chat(Fault(status=429, headers={} if retry_after is None else {"Retry-After": retry_after}))
+    with pytest.raises(ScreeningFailed) as failed:
+        await client(hub, session, pacer=told).judge(REQUEST)
+    assert failed.value.kind == "rate_limited"
+    # The same as a pacer told the seconds themselves after one request.
+    expected = pacer()
+    await expected.acquire(1)
+    await expected.rate_limited(seconds)
+    assert await told.expected_wait(1) == await expected.expected_wait(1)
+    assert await told.expected_wait(1) == pytest.approx(0.4 + (seconds or 0.0))  # halved: 2.5/s
