@@ -6,7 +6,15 @@ import asyncio
 
 import pytest
 
-from services.domain.job_queue import GuildLineFull, JobQueue, MemberLineFull, QueueClosed, QueueFull, Ticket
+from services.domain.job_queue import (
+    GuildLineFull,
+    JobQueue,
+    MemberLineFull,
+    QueueClosed,
+    QueueFull,
+    QueueView,
+    Ticket,
+)
 from services.domain.pacing import (
     MAX_RETRY_AFTER_SECONDS,
     WAKE_MARGIN_SECONDS,
@@ -294,6 +302,18 @@ async def test_a_ticket_with_a_slot_sees_only_its_wait_for_the_image_rate():
     for holder in holders:
         holder.cancel()
     await asyncio.gather(*holders, return_exceptions=True)
+
+
+async def test_an_empty_line_has_no_order_and_an_ended_ticket_expects_no_wait() -> None:
+    clock = Clock(0.25)  # a monotonic clock read shortly after boot: below one second
+    paced = ImagePacer(BucketRule(60, 20), MemoryBucketStore(), clock=clock, sleep=clock.sleep)
+    q = JobQueue(2, paced, clock=clock)
+    assert q.order() == []
+    ticket = q.admit(1, 10, 1)
+    assert q.order() == [ticket]
+    q.finish(ticket)  # ended before it ever had a slot: no call was due
+    assert q.order() == []
+    assert await q.view(ticket) == QueueView(position=0, waiting=0, expected_wait=0.0)
 
 
 async def test_a_closed_queue_takes_nothing_new_and_drain_cancels_the_stragglers():

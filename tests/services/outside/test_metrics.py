@@ -5,8 +5,12 @@ from __future__ import annotations
 import enum
 import platform
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import aiohttp
 import discord
+from aiohttp import web
 from prometheus_client import generate_latest
 
 from services.outside.metrics import Metrics, build_version
@@ -263,3 +267,75 @@ retouch_appeals_total{outcome="no_audit_channel"} 0.0
 # TYPE retouch_gateway_latency_seconds gauge
 retouch_gateway_latency_seconds{shard="0"} 0.125
 """  # noqa: E501 (the scrape's own HELP lines)
+
+
+@asynccontextmanager
+async def discord_stand_in() -> AsyncIterator[str]:
+    """A server on 127.0.0.1 that answers every request with the status its `status` query asks (204 by default);
+    yields its base URL."""
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(status=int(request.query.get("status", "204")))
+
+    app = web.Application()
+    app.router.add_route("*", "/{path:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        yield f"http://127.0.0.1:{port}/api/v10"
+    finally:
+        await runner.cleanup()
+
+
+def button_acks(metrics: Metrics) -> list[str]:
+    """The scrape's lines of the acknowledgement histogram for buttons."""
+    return [
+        line
+        for line in generate_latest(metrics.registry).decode().splitlines()
+        if line.startswith("retouch_interaction_ack_seconds") and 'kind="button"' in line
+    ]
+
+
+def acks_observed(count: int) -> list[str]:
+    """Those lines once `count` button interactions were answered, each observed at 0 s (created "later")."""
+    buckets = ("0.05", "0.1", "0.25", "0.5", "1.0", "1.5", "2.0", "2.5", "3.0", "+Inf")
+    return [
+        *(f'retouch_interaction_ack_seconds_bucket{{kind="button",le="{le}"}} {count}.0' for le in buckets),
+        f'retouch_interaction_ack_seconds_count{{kind="button"}} {count}.0',
+        'retouch_interaction_ack_seconds_sum{kind="button"} 0.0',
+    ]
+
+
+async def test_the_discord_trace_counts_an_answer_when_its_callback_post_is_accepted() -> None:
+    metrics = Metrics()
+    for interaction_id in range(101, 110):
+        # Created an hour "after" now (a clock ahead): each answer is observed as 0 s, so the scrape is exact.
+        metrics.interaction_received(interaction_id, "button", time.time() + 3600)
+    async with discord_stand_in() as api, aiohttp.ClientSession(trace_configs=[metrics.discord_trace()]) as session:
+
+        async def request(method: str, path: str, status: int = 204) -> None:
+            async with session.request(method, f"{api}{path}", params={"status": str(status)}) as response:
+                assert response.status == status
+
+        await request("POST", "/interactions/101/token/callback")
+        assert button_acks(metrics) == acks_observed(1)
+        await request("POST", "/interactions/102/token/callback", 299)  # the last status that is a success
+        assert button_acks(metrics) == acks_observed(2)
+        # Refused or not a success: the interaction is still waiting for its answer.
+        await request("POST", "/interactions/103/token/callback", 300)
+        await request("POST", "/interactions/104/token/callback", 400)
+        # Not an answer: a read of the route, a longer route, another route, another interaction's callback.
+        await request("GET", "/interactions/105/token/callback", 200)
+        await request("POST", "/interactions/106/token/callback/more")
+        await request("POST", "/channels/107/messages", 200)
+        await request("POST", "/interactions/999/token/callback")
+        assert button_acks(metrics) == acks_observed(2)
+        # Each of them is answered once its own callback is accepted.
+        for interaction_id in range(103, 108):
+            await request("POST", f"/interactions/{interaction_id}/token/callback")
+        assert button_acks(metrics) == acks_observed(7)
+        await request("POST", "/interactions/101/token/callback")  # answered already: not observed twice
+        assert button_acks(metrics) == acks_observed(7)

@@ -11,7 +11,13 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from services.outside.painter_web import CONTENT_SECURITY_POLICY, PainterAnswer, PainterDefaults, painter_link
+from services.outside.painter_web import (
+    CONTENT_SECURITY_POLICY,
+    PainterAnswer,
+    PainterDefaults,
+    painter_link,
+    public_path,
+)
 from services.outside.painter_words import page_locale
 from tests.helpers import Clock, until
 from tests.images import png_claiming
@@ -249,6 +255,23 @@ def test_the_link_carries_the_members_language_and_nothing_else():
     assert painter_link("https://r.example", "abc", locale="de") == "https://r.example/paint/abc?lang=de"
     assert painter_link("https://r.example", "abc", locale="pt-BR") == "https://r.example/paint/abc?lang=pt-BR"
     assert painter_link("https://r.example", "abc", locale="de&x=<b>") == "https://r.example/paint/abc"
+
+
+@pytest.mark.parametrize(
+    ("public_url", "mount"),
+    [
+        ("https://example.org/retouch", "/retouch"),
+        ("https://example.org/retouch/", "/retouch"),  # a trailing slash is not part of the prefix
+        ("https://example.org/tools/retouch//?x=1#top", "/tools/retouch"),  # neither are the query and fragment
+        ("https://example.org/BOX/", "/BOX"),  # only slashes are trimmed, whatever the path ends with
+        ("https://example.org/", ""),
+        ("https://example.org", ""),
+        ("", ""),
+        (None, ""),  # no PUBLIC_URL
+    ],
+)
+def test_the_painter_is_mounted_under_the_path_of_the_public_address(public_url: str | None, mount: str) -> None:
+    assert public_path(public_url) == mount
 
 
 @pytest.mark.parametrize(
