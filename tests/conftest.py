@@ -1,5 +1,9 @@
+from collections.abc import AsyncIterator
+
+import aiohttp
 import pytest
 
+from emulators.modelhub import ModelHubEmulator
 from tests.browser import browser  # noqa: F401 (the painter tests' Chromium)
 from tests.db_fixtures import *  # noqa: F403
 from tests.stack import assert_nothing_leaked, loopback_stack
@@ -22,6 +26,20 @@ async def global_stack(tmp_path):
     async with loopback_stack(tmp_path, dev_guild_id=None) as running:
         yield running
         assert_nothing_leaked(running)
+
+
+@pytest.fixture
+async def hub() -> AsyncIterator[ModelHubEmulator]:
+    """A Model Hub emulator of the test's own."""
+    async with ModelHubEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP client session, closed afterwards."""
+    async with aiohttp.ClientSession() as opened:
+        yield opened
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -335,6 +335,13 @@ def stored_picture(n: int, author_id: int = MEMBER, *, message_id: int | None = 
     )
 
 
+def cat_upload(url: str) -> Picture:
+    """Member 42's cat.png (attachment 77 of message 66 in channel 5, 64x48, 1234 bytes), behind `url`."""
+    return Picture(
+        url, "cat.png", "image/png", 1234, 64, 48, attachment_id=77, channel_id=5, message_id=66, author_id=42
+    )
+
+
 def new_job(**changes: Any) -> NewJob:
     """One 64x64 PNG edit by MEMBER of picture 1 in channel 5 of GUILD, with `changes`."""
     fields: dict[str, Any] = dict(

@@ -99,23 +99,11 @@ class Reply:
 
 
 @pytest.fixture
-async def hub() -> AsyncIterator[ModelHubEmulator]:
-    async with ModelHubEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
 async def host() -> AsyncIterator[ImageHost]:
     image_host = ImageHost()
     await image_host.start()
     yield image_host
     await image_host.close()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 async def post_edit(

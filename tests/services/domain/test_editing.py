@@ -907,6 +907,15 @@ def refused_case(job_id: int, stage: str, category: str, reason: str, locale: st
     return Case(GUILD, CHANNEL, MEMBER, job_id, stage, category, reason, locale, case_id, "refused")
 
 
+async def screened_edit(edits: Edits, judge: Judge, count: int, screen: Screen) -> tuple[EndedEdit, list[bytes]]:
+    """An edit of `count` pictures under `screen`, `judge` answering for the screening model: how it ended, and
+    the pictures posted (all in one message)."""
+    posted: list[bytes] = []
+    service = edits.service(screening=Screening(judge))
+    report = await service.run(edits.choice(count), requester(), deliver=collecting(posted), screen=screen)
+    return report, posted
+
+
 async def test_a_prompt_the_screening_refuses_costs_no_image_and_opens_a_case(edits: Edits) -> None:
     """The real screening client against the Model Hub emulator: the prompt alone, in the member's language."""
     async with ModelHubEmulator() as chat:
@@ -944,14 +953,7 @@ async def test_a_prompt_the_screening_refuses_costs_no_image_and_opens_a_case(ed
 async def test_pictures_screening_shows_the_input_then_each_result_in_the_members_language(edits: Edits) -> None:
     edits.hub = Painter()
     judge = Judge()
-    service = edits.service(screening=Screening(judge))
-    posted: list[bytes] = []
-    report = await service.run(
-        edits.choice(2),
-        requester(),
-        deliver=collecting(posted),
-        screen=screened("pictures", "all-ages"),
-    )
+    report, posted = await screened_edit(edits, judge, 2, screened("pictures", "all-ages"))
     assert report.outcome is EditOutcome.DELIVERED and report.delivered == 2 and report.refusal is None
     assert posted == MADE[:2]
     first, *results = judge.requests
@@ -966,10 +968,7 @@ async def test_pictures_screening_shows_the_input_then_each_result_in_the_member
 
 async def test_prompts_screening_checks_the_prompt_alone_and_never_the_results(edits: Edits) -> None:
     judge = Judge()
-    service = edits.service(screening=Screening(judge))
-    report = await service.run(
-        edits.choice(2), requester(), deliver=posting(10), screen=screened("prompts", "all-ages")
-    )
+    report, _ = await screened_edit(edits, judge, 2, screened("prompts", "all-ages"))
     assert report.outcome is EditOutcome.DELIVERED and report.delivered == 2
     [request] = judge.requests
     assert (request.prompt, request.picture_url) == ("make it blue", None)
@@ -979,10 +978,7 @@ async def test_prompts_screening_checks_the_prompt_alone_and_never_the_results(e
 async def test_a_refused_input_picture_opens_a_case_with_the_models_category_and_reason(edits: Edits) -> None:
     judge = Judge()
     judge.verdicts[await screening_data_url(SOURCE)] = Verdict(False, "real person", "C'est une vraie personne.")
-    service = edits.service(screening=Screening(judge))
-    report = await service.run(
-        edits.choice(1), requester(), deliver=posting(10), screen=screened("pictures", "no-real-people")
-    )
+    report, _ = await screened_edit(edits, judge, 1, screened("pictures", "no-real-people"))
     assert report.outcome is EditOutcome.REFUSED_SCREENING and isinstance(report.refusal, ScreeningRefused)
     assert report.refusal.text.render() == (
         "This server's screening refused your edit: C'est une vraie personne. Nothing was charged. If you think that"
@@ -999,18 +995,13 @@ async def test_an_input_that_could_not_be_checked_is_refused_as_unchecked_when_t
 ) -> None:
     judge = Judge()
     judge.failing.add(None)
-    service = edits.service(screening=Screening(judge))
-    report = await service.run(
-        edits.choice(1), requester(), deliver=posting(10), screen=screened("prompts", "all-ages", None)
-    )
+    report, _ = await screened_edit(edits, judge, 1, screened("prompts", "all-ages", None))
     assert report.outcome is EditOutcome.REFUSED_SCREENING and isinstance(report.refusal, ScreeningRefused)
     assert report.refusal.text.render().startswith("Your edit could not be screened just now")
     assert await edits.cases.get(1) == refused_case(1, "input", "unchecked", "", None)
     assert edits.hub.requests == [] and await edits.left() == QUOTA
     # The same failure under rules that fail open lets the edit through.
-    report = await service.run(
-        edits.choice(1), requester(), deliver=posting(10), screen=screened("prompts", "anything")
-    )
+    report, _ = await screened_edit(edits, judge, 1, screened("prompts", "anything"))
     assert report.outcome is EditOutcome.DELIVERED and await edits.cases.get(2) is None
 
 
@@ -1019,14 +1010,7 @@ async def test_held_back_results_are_not_posted_or_charged_and_the_first_refusal
     judge = Judge()
     judge.verdicts[await screening_data_url(MADE[1])] = Verdict(False, "gore", "Trop sanglant.")
     judge.verdicts[await screening_data_url(MADE[2])] = Verdict(False, "hats", "Pas de chapeaux.")
-    service = edits.service(screening=Screening(judge))
-    posted: list[bytes] = []
-    report = await service.run(
-        edits.choice(3),
-        requester(),
-        deliver=collecting(posted),
-        screen=screened("pictures", "all-ages"),
-    )
+    report, posted = await screened_edit(edits, judge, 3, screened("pictures", "all-ages"))
     assert posted == MADE[:1]
     assert (report.outcome, report.requested, report.delivered, report.job_id) == (EditOutcome.PARTIAL, 3, 1, 1)
     assert report.sent is not None and report.sent.count == 3
@@ -1047,14 +1031,7 @@ async def test_every_result_held_back_refuses_the_edit_and_charges_nothing(edits
     edits.hub = Painter()
     judge = Judge()
     judge.verdicts[await screening_data_url(MADE[0])] = Verdict(False, "gore", "Trop sanglant.")
-    service = edits.service(screening=Screening(judge))
-    posted: list[bytes] = []
-    report = await service.run(
-        edits.choice(1),
-        requester(),
-        deliver=collecting(posted),
-        screen=screened("pictures", "all-ages"),
-    )
+    report, posted = await screened_edit(edits, judge, 1, screened("pictures", "all-ages"))
     assert posted == []
     assert (report.outcome, report.requested, report.delivered, report.job_id) == (
         EditOutcome.REFUSED_SCREENING,
@@ -1076,14 +1053,7 @@ async def test_results_that_could_not_be_checked_are_held_back_as_unchecked(edit
     edits.hub = Painter()
     judge = Judge()
     judge.failing.add(await screening_data_url(MADE[1]))
-    service = edits.service(screening=Screening(judge))
-    posted: list[bytes] = []
-    report = await service.run(
-        edits.choice(2),
-        requester(),
-        deliver=collecting(posted),
-        screen=screened("pictures", "all-ages"),
-    )
+    report, posted = await screened_edit(edits, judge, 2, screened("pictures", "all-ages"))
     assert posted == MADE[:1] and report.outcome is EditOutcome.PARTIAL
     assert isinstance(report.refusal, ScreeningRefused)
     assert report.refusal.text.render().startswith("Your edit could not be screened just now")

@@ -416,6 +416,11 @@ async def test_a_reroll_names_the_input_discord_would_not_refresh(database: Data
 # ----------------------------------------------------------------------------- the forms
 
 
+def a_dog_in_channel_9(picture: Picture, mask: Picture | None, **options: str) -> TypedEdit:
+    """The form a remix into "a dog" in channel 9 fills in (its size, count, format and model: `options`)."""
+    return TypedEdit(channel_id=9, prompt="a dog", image=picture, mask=mask, growth=None, **options)
+
+
 def test_a_remix_target_without_a_parent_is_a_members_upload() -> None:
     pictures = (stored_picture(2, OTHER, message_id=66),)
     target = RemixTarget(pictures, frozenset({OTHER}))
@@ -424,16 +429,8 @@ def test_a_remix_target_without_a_parent_is_a_members_upload() -> None:
 
 def test_a_remix_of_an_upload_takes_the_defaults() -> None:
     picture = stored_picture(2, OTHER, message_id=66)
-    assert remix_form(9, "a dog", picture, None, "3", "model-x") == TypedEdit(
-        channel_id=9,
-        prompt="a dog",
-        image=picture,
-        mask=None,
-        size="auto",
-        count="3",
-        output_format="png",
-        model="model-x",
-        growth=None,
+    assert remix_form(9, "a dog", picture, None, "3", "model-x") == a_dog_in_channel_9(
+        picture, None, size="auto", count="3", output_format="png", model="model-x"
     )
 
 
@@ -441,16 +438,8 @@ async def test_a_remix_of_a_result_keeps_its_parents_size_model_and_format(datab
     jobs = JobStore(database)
     parent = await stored_job(jobs, size="48x32", output_format="webp", model="m2")
     picture, mask = stored_picture(2, OTHER), stored_picture(3)
-    assert remix_form(9, "a dog", picture, parent, "2", "model-x", mask) == TypedEdit(
-        channel_id=9,
-        prompt="a dog",
-        image=picture,
-        mask=mask,
-        size="48x32",
-        count="2",
-        output_format="webp",
-        model="m2",
-        growth=None,
+    assert remix_form(9, "a dog", picture, parent, "2", "model-x", mask) == a_dog_in_channel_9(
+        picture, mask, size="48x32", count="2", output_format="webp", model="m2"
     )
 
 

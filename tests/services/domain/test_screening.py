@@ -4,18 +4,18 @@ against the Model Hub emulator."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import aiohttp
 import pytest
 
-from emulators.modelhub import SCREENING_MODEL, Fault, ModelHubEmulator
+from emulators.modelhub import SCREENING_MODEL, ChatRequest, Fault, ModelHubEmulator
 from services.domain.screening import (
     Screening,
     ScreeningFailed,
     ScreeningRefused,
     ScreeningRules,
+    Stage,
     Verdict,
     language_of,
     parse_verdict,
@@ -111,41 +111,46 @@ class Checks:
         return [(stage, outcome) for stage, outcome, _ in self.told]
 
 
-@pytest.fixture
-async def hub() -> AsyncIterator[ModelHubEmulator]:
-    async with ModelHubEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as opened:
-        yield opened
-
-
 def screening(hub: ModelHubEmulator, session: aiohttp.ClientSession, checks: Checks | None = None) -> Screening:
     return Screening(ScreeningClient(session, hub.base_url, Secret(hub.token), SCREENING_MODEL, timeout=5), checks)
 
 
-async def test_an_input_check_shows_the_prompt_and_the_picture_when_pictures_are_screened(hub, session) -> None:
+async def refused_with_picture(
+    hub: ModelHubEmulator,
+    session: aiohttp.ClientSession,
+    stage: Stage,
+    rules: ScreeningRules,
+    prompt: str,
+    locale: str,
+    verdict: Verdict,
+) -> tuple[ChatRequest, Checks]:
+    """One check at `stage` of `prompt` and PICTURE, which the model refuses with `verdict`: the request the model
+    was sent (the picture with it), and what the observer was told (a refusal, timed around the check)."""
     checks = Checks()
-    hub.verdict(False, "nudity", "Nacktheit ist hier nicht erlaubt.")
+    hub.verdict(verdict.allowed, verdict.category, verdict.reason)
+    screen = screening(hub, session, checks)
+    check = screen.check_input if stage == "input" else screen.check_result
     before = time.monotonic()
-    verdict = await screening(hub, session, checks).check_input(
-        ScreeningRules("pictures", "no-nudity"), "take her dress off", PICTURE, "de"
-    )
+    answer = await check(rules, prompt, PICTURE, locale)
     took = time.monotonic() - before
-    assert verdict == Verdict(False, "nudity", "Nacktheit ist hier nicht erlaubt.")
+    assert answer == verdict
     [sent] = hub.chat_requests
+    assert sent.image_urls == [await screening_data_url(PICTURE)]
+    assert checks.outcomes() == [(stage, "refused")]
+    assert 0 <= checks.told[0][2] <= took  # measured around the check, not before or after it
+    return sent, checks
+
+
+async def test_an_input_check_shows_the_prompt_and_the_picture_when_pictures_are_screened(hub, session) -> None:
+    rules = ScreeningRules("pictures", "no-nudity")
+    verdict = Verdict(False, "nudity", "Nacktheit ist hier nicht erlaubt.")
+    sent, _ = await refused_with_picture(hub, session, "input", rules, "take her dress off", "de", verdict)
     assert sent.system == input_instructions(
         "Refuse nudity and sexual content of any kind. Everything else is allowed.",
         "the member's prompt and the picture it asks to edit",
         "German",
     )
     assert sent.text == "The member's prompt:\ntake her dress off"
-    assert sent.image_urls == [await screening_data_url(PICTURE)]
-    assert checks.outcomes() == [("input", "refused")]
-    assert 0 <= checks.told[0][2] <= took  # measured around the check, not before or after it
 
 
 @pytest.mark.parametrize(
@@ -166,20 +171,11 @@ async def test_an_input_check_asks_about_the_prompt_alone_without_a_picture_to_s
 
 
 async def test_a_result_check_shows_the_picture_made_for_the_prompt(hub, session) -> None:
-    checks = Checks()
-    hub.verdict(False, "violence", "Trop violent.")
-    before = time.monotonic()
-    verdict = await screening(hub, session, checks).check_result(
-        ScreeningRules("pictures", "all-ages"), "a dragon", PICTURE, "fr"
-    )
-    took = time.monotonic() - before
-    assert verdict == Verdict(False, "violence", "Trop violent.")
-    [sent] = hub.chat_requests
-    assert sent.system == result_instructions(ScreeningRules("pictures", "all-ages").policy_words, "French")
+    rules = ScreeningRules("pictures", "all-ages")
+    verdict = Verdict(False, "violence", "Trop violent.")
+    sent, checks = await refused_with_picture(hub, session, "result", rules, "a dragon", "fr", verdict)
+    assert sent.system == result_instructions(rules.policy_words, "French")
     assert sent.text == "The member's prompt:\na dragon"
-    assert sent.image_urls == [await screening_data_url(PICTURE)]
-    assert checks.outcomes() == [("result", "refused")]
-    assert 0 <= checks.told[0][2] <= took
     await screening(hub, session, checks).check_result(ScreeningRules("prompts", "all-ages"), "a cat", PICTURE, None)
     assert checks.outcomes()[1] == ("result", "allowed")
     assert hub.chat_requests[1].system == result_instructions(

@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-from services.imaging.pictures import Picture
+from tests.helpers import cat_upload
 
-SIGNED = Picture(
-    url="https://cdn.discordapp.com/attachments/5/77/cat.png?ex=1&is=0&hm=2",
-    filename="cat.png",
-    content_type="image/png",
-    size=1234,
-    width=64,
-    height=48,
-    attachment_id=77,
-    channel_id=5,
-    message_id=66,
-    author_id=42,
-)
+SIGNED = cat_upload("https://cdn.discordapp.com/attachments/5/77/cat.png?ex=1&is=0&hm=2")
 FRESH_URL = "https://cdn.discordapp.com/attachments/5/77/cat.png?ex=6a000000&is=1&hm=3"
 
 
 def test_a_picture_behind_a_fresh_url_keeps_everything_else() -> None:
-    assert SIGNED.with_url(FRESH_URL) == Picture(
-        url=FRESH_URL,
-        filename="cat.png",
-        content_type="image/png",
-        size=1234,
-        width=64,
-        height=48,
-        attachment_id=77,
-        channel_id=5,
-        message_id=66,
-        author_id=42,
-    )
+    assert SIGNED.with_url(FRESH_URL) == cat_upload(FRESH_URL)
 
 
 def test_a_fresh_url_leaves_the_old_picture_as_it_was() -> None:

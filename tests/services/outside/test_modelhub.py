@@ -43,18 +43,6 @@ from tests.images import png_bytes, png_data_url
 from tests.ports import free_port
 
 
-@pytest.fixture
-async def hub():
-    async with ModelHubEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def session():
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
 def make_client(session: aiohttp.ClientSession, hub: ModelHubEmulator, **options) -> ModelHubClient:
     options.setdefault("backoff_base", 0.01)
     options.setdefault("deadline", 10)

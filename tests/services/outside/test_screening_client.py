@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
 
@@ -15,18 +13,6 @@ from services.outside.secret import Secret
 from tests.helpers import Clock
 
 REQUEST = ScreeningRequest("Judge the prompt against: no hats. Answer in JSON.", "a hat", None)
-
-
-@pytest.fixture
-async def hub() -> AsyncIterator[ModelHubEmulator]:
-    async with ModelHubEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as opened:
-        yield opened
 
 
 def client(hub: ModelHubEmulator, session: aiohttp.ClientSession, **kwargs) -> ScreeningClient:

@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from services.imaging.pictures import Picture
 from services.storage.database import Database, open_database
 from services.storage.uploads import KEEP_SECONDS, UploadStore
-from tests.helpers import Clock, privacy_store
+from tests.helpers import Clock, cat_upload, privacy_store
 
-UPLOAD = Picture(
-    url="http://127.0.0.1/cdn/attachments/5/77/cat.png?ex=1&hm=2",
-    filename="cat.png",
-    content_type="image/png",
-    size=1234,
-    width=64,
-    height=48,
-    attachment_id=77,
-    channel_id=5,
-    message_id=66,
-    author_id=42,
-)
+UPLOAD = cat_upload("http://127.0.0.1/cdn/attachments/5/77/cat.png?ex=1&hm=2")
 
 
 async def test_an_upload_remembered_by_one_process_is_found_by_another(database_url: str) -> None:
