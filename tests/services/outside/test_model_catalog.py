@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
 
 import aiohttp
-import pytest
 from aiohttp import web
 
 from emulators.modelhub import EDIT_MODEL, ModelHubEmulator
-from services.outside import model_catalog
 from services.outside.model_catalog import ModelCatalog
 from services.outside.modelhub import ModelHubClient
 from services.outside.secret import Secret
@@ -88,17 +85,10 @@ async def test_the_refused_flag_is_false_until_the_hub_refuses_and_false_again_o
         assert catalog.token_refused is False
 
 
-@pytest.fixture
-def clock(monkeypatch) -> Clock:
-    """The catalog's clock (time.monotonic), moved only by the test."""
-    moved = Clock(1000.0)
-    monkeypatch.setattr(model_catalog, "time", SimpleNamespace(monotonic=moved))
-    return moved
-
-
-async def test_the_list_is_kept_for_five_minutes_and_asked_again_once_they_are_up(clock):
+async def test_the_list_is_kept_for_five_minutes_and_asked_again_once_they_are_up():
+    clock = Clock(1000.0)
     async with ModelHubEmulator() as hub, aiohttp.ClientSession() as session:
-        catalog = ModelCatalog(ModelHubClient(session, hub.base_url, Secret(hub.token)), (EDIT_MODEL,))
+        catalog = ModelCatalog(ModelHubClient(session, hub.base_url, Secret(hub.token)), (EDIT_MODEL,), clock=clock)
         assert await catalog.available() == (EDIT_MODEL,)
         await clock.sleep(299.5)
         assert await catalog.available() == (EDIT_MODEL,)
