@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from services.storage.quota import UsageReport
 
@@ -26,8 +26,7 @@ def _render(report: UsageReport, labels: dict[int, str], title: str) -> bytes:
     colours = {user_id: PALETTE[i] for i, user_id in enumerate(top_ids)}
     image = Image.new("RGB", (WIDTH, HEIGHT), "white")
     draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default()
-    draw.text((MARGIN_LEFT, 12), title, fill="black", font=font)
+    draw.text((MARGIN_LEFT, 12), title, fill="black")
 
     totals = [total for _, total in report.daily_totals]
     peak = max(totals, default=0) or 1
@@ -36,8 +35,8 @@ def _render(report: UsageReport, labels: dict[int, str], title: str) -> bytes:
     baseline = HEIGHT - MARGIN_BOTTOM
     draw.line((MARGIN_LEFT, baseline, MARGIN_LEFT + plot_width, baseline), fill="black")
     draw.line((MARGIN_LEFT, MARGIN_TOP, MARGIN_LEFT, baseline), fill="black")
-    draw.text((8, MARGIN_TOP), str(peak), fill="black", font=font)
-    draw.text((8, baseline - 10), "0", fill="black", font=font)
+    draw.text((8, MARGIN_TOP), str(peak), fill="black")
+    draw.text((8, baseline - 10), "0", fill="black")
 
     slot = plot_width / max(1, len(report.days))
     bar_width = max(2, int(slot * 0.7))
@@ -61,14 +60,12 @@ def _render(report: UsageReport, labels: dict[int, str], title: str) -> bytes:
             )
             top -= height
         if index % label_every == 0:
-            draw.text((left, baseline + 6), day.strftime("%m-%d"), fill="black", font=font)
+            draw.text((left, baseline + 6), day.strftime("%m-%d"), fill="black")
 
     legend_x, legend_y = WIDTH - MARGIN_RIGHT + 20, MARGIN_TOP
     for user_id, images in report.top_users[: len(PALETTE)]:
         draw.rectangle((legend_x, legend_y, legend_x + 12, legend_y + 12), fill=colours[user_id])
-        draw.text(
-            (legend_x + 18, legend_y), f"{labels.get(user_id, str(user_id))[:24]} ({images})", fill="black", font=font
-        )
+        draw.text((legend_x + 18, legend_y), f"{labels.get(user_id, str(user_id))[:24]} ({images})", fill="black")
         legend_y += 20
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from services.domain.upstream import ModelHubAuthenticationError, ModelHubError
 from services.outside.modelhub import ModelHubClient
@@ -16,9 +17,16 @@ class ModelCatalog:
     """`GET /models` carries no capability field, so the editing models come from configuration."""
 
     def __init__(
-        self, hub: ModelHubClient, edit_models: tuple[str, ...], *, ttl: float = 300.0, max_wait: float = 1.0
+        self,
+        hub: ModelHubClient,
+        edit_models: tuple[str, ...],
+        *,
+        ttl: float = 300.0,
+        max_wait: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._hub = hub
+        self._clock = clock
         self._edit_models = edit_models
         self._ttl = ttl
         # Callers answer Discord within 3 s: a slow model list must not hold them up for long.
@@ -35,7 +43,7 @@ class ModelCatalog:
 
     async def available(self) -> tuple[str, ...]:
         """The configured editing models the hub lists, in configuration order (cached for `ttl`)."""
-        if self._cached is not None and time.monotonic() - self._fetched_at < self._ttl:
+        if self._cached is not None and self._clock() - self._fetched_at < self._ttl:
             return self._cached
         try:
             return await asyncio.wait_for(self._refreshing(), self._max_wait)
@@ -65,5 +73,5 @@ class ModelCatalog:
             return self._fallback()
         self.token_refused = False
         self._cached = tuple(model for model in self._edit_models if model in listed)
-        self._fetched_at = time.monotonic()
+        self._fetched_at = self._clock()
         return self._cached

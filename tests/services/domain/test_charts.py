@@ -124,3 +124,38 @@ async def test_the_words_are_the_title_the_scale_the_dates_and_each_member_with_
         shows(image, (left, 376), f"03-0{day + 1}")
     shows(image, (718, 40), "Ann (19)")
     shows(image, (718, 60), "2 (18)")  # no name known: the id
+
+
+async def test_a_report_of_no_days_draws_the_axes_on_a_scale_of_one():
+    image = await chart(report(0, {}, []))
+    shows(image, (8, 40), "1")
+    shows(image, (8, 360), "0")
+    assert image.getpixel((250, 370)) == image.getpixel((60, 200)) == BLACK
+
+
+async def test_a_single_day_bar_is_centred_across_the_whole_plot():
+    image = await chart(report(1, {0: {1: 5}}, [(1, 5)]))
+    # One slot of 620 px: a bar 434 px wide, 93 px in, from x = 153 to 587.
+    assert image.getpixel((153, 300)) == image.getpixel((587, 300)) == rgb(PALETTE[0])
+    assert image.getpixel((152, 300)) == image.getpixel((588, 300)) == WHITE
+
+
+async def test_bars_on_a_range_too_long_for_their_share_keep_the_minimum_width():
+    image = await chart(report(200, {100: {1: 5}}, [(1, 5)]))
+    # Slots of 3.1 px: day 100's bar is the narrowest, 2 px past x = 370 (its edges included).
+    assert image.getpixel((370, 300)) == image.getpixel((372, 300)) == rgb(PALETTE[0])
+    assert image.getpixel((369, 300)) == image.getpixel((373, 300)) == WHITE
+
+
+async def test_twenty_five_days_label_every_second_day():
+    image = await chart(report(25, {}, []))
+    # Slots of 24.8 px; day n's label starts at the bar's left edge, 60 + int(24.8 n + 3.9).
+    for day in range(0, 25, 2):
+        shows(image, (60 + int(24.8 * day + 3.9), 376), (START + timedelta(days=day)).strftime("%m-%d"))
+
+
+async def test_each_legend_key_is_a_square_of_thirteen_pixels():
+    image = await chart(report(1, {0: {1: 1}}, [(1, 1)]))
+    assert colours(image, (700, 40, 713, 53)) == {rgb(PALETTE[0])}
+    assert image.getpixel((699, 46)) == image.getpixel((713, 46)) == WHITE
+    assert image.getpixel((706, 39)) == image.getpixel((706, 53)) == WHITE

@@ -11,6 +11,7 @@ from emulators.modelhub import EDIT_MODEL, ModelHubEmulator
 from services.outside.model_catalog import ModelCatalog
 from services.outside.modelhub import ModelHubClient
 from services.outside.secret import Secret
+from tests.helpers import Clock
 
 
 async def test_offers_configured_models_the_hub_lists_and_caches_them():
@@ -71,3 +72,27 @@ async def test_an_outage_of_the_model_list_offers_the_last_list_or_else_the_conf
             assert await refused.available() == configured
         # The hub is gone: the last list it gave still applies.
         assert await catalog.available() == (EDIT_MODEL,)
+
+
+async def test_the_refused_flag_is_false_until_the_hub_refuses_and_false_again_once_it_accepts():
+    async with ModelHubEmulator() as hub, aiohttp.ClientSession() as session:
+        catalog = ModelCatalog(ModelHubClient(session, hub.base_url, Secret("new-token")), (EDIT_MODEL,))
+        assert catalog.token_refused is False  # nothing asked yet: nothing refused
+        await catalog.warm()
+        assert catalog.token_refused is True
+        hub.token = "new-token"  # the hub now accepts it
+        await catalog.warm()
+        assert catalog.token_refused is False
+
+
+async def test_the_list_is_kept_for_five_minutes_and_asked_again_once_they_are_up():
+    clock = Clock(1000.0)
+    async with ModelHubEmulator() as hub, aiohttp.ClientSession() as session:
+        catalog = ModelCatalog(ModelHubClient(session, hub.base_url, Secret(hub.token)), (EDIT_MODEL,), clock=clock)
+        assert await catalog.available() == (EDIT_MODEL,)
+        await clock.sleep(299.5)
+        assert await catalog.available() == (EDIT_MODEL,)
+        assert hub.model_list_calls == 1
+        await clock.sleep(0.5)  # 300 s since the list came
+        assert await catalog.available() == (EDIT_MODEL,)
+        assert hub.model_list_calls == 2
