@@ -38,6 +38,16 @@ def _picture_pool() -> ThreadPoolExecutor:
     return _pool
 
 
+def _forget_pool() -> None:
+    # A forked child has none of its parent's threads, yet the pool it inherits counts them as idle and would
+    # queue work for them for ever: the child starts a pool of its own at its first picture.
+    global _pool
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
 async def in_picture_thread(work: Callable[..., _Result], *args: object) -> _Result:
     """`work(*args)` in a picture thread (below the loop's priority, on Linux)."""
     return await asyncio.get_running_loop().run_in_executor(_picture_pool(), functools.partial(work, *args))
