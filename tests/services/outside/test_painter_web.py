@@ -6,11 +6,13 @@ import asyncio
 import dataclasses
 import io
 import struct
+from dataclasses import dataclass, field
 
 import aiohttp
 import pytest
 from PIL import Image
 
+from services.outside.painter_tokens import PainterClaim
 from services.outside.painter_web import (
     CONTENT_SECURITY_POLICY,
     PainterAnswer,
@@ -89,7 +91,9 @@ async def test_the_page_prefills_the_prompt_under_a_strict_policy(painter, http,
         assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
         assert response.headers["Referrer-Policy"] == "no-referrer"
         assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["Content-Type"] == "text/html; charset=utf-8"
         page = await response.text()
+    assert 'maxlength="1000" required>' in page
     assert "a cat &lt;/textarea&gt;&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</textarea>" in page
     assert 'max="4" value="3"' in page
     # Relative links: the page works wherever a proxy puts it.
@@ -109,7 +113,10 @@ async def test_the_picture_comes_through_the_bot(painter, http, backend):
 async def test_static_files_are_served_and_nothing_else(painter, http):
     for name, content_type in (("painter.js", "text/javascript"), ("painter.css", "text/css")):
         async with http.get(str(painter.server.make_url(f"/paint/static/{name}"))) as response:
-            assert response.status == 200 and response.content_type == content_type
+            assert response.status == 200
+            assert response.headers["Content-Type"] == f"{content_type}; charset=utf-8"
+            assert response.headers["Cache-Control"] == "public, max-age=3600"
+            assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
             assert len(await response.read()) > 1000
     for name in ("painter.html", "..%2Fpainter_web.py", "nothing.js"):
         async with http.get(str(painter.server.make_url(f"/paint/static/{name}"))) as response:
@@ -249,6 +256,8 @@ async def test_the_mask_follows_the_displayed_orientation(painter, http, backend
 
 def test_the_link_is_built_on_the_public_address():
     assert painter_link("https://retouch.example.org/", "abc") == "https://retouch.example.org/paint/abc"
+    # Only slashes are trimmed, whatever the address ends with.
+    assert painter_link("https://example.org/BOX/", "abc") == "https://example.org/BOX/paint/abc"
 
 
 def test_the_link_carries_the_members_language_and_nothing_else():
@@ -290,7 +299,9 @@ async def test_the_answer_to_a_submission_is_in_the_links_language(painter, http
             "`mask` muss ein PNG in der Größe des Bildes sein (320x200); sie konnte nicht gelesen werden."
         )
     async with http.get(painter.url(token, "?lang=de")) as response:
-        assert 'action="' + token + '?lang=de"' in await response.text()
+        page = await response.text()
+    assert 'action="' + token + '?lang=de"' in page
+    assert '<html lang="de">' in page and "<h1>Mal den Bereich aus, der sich ändern soll</h1>" in page
 
 
 def painted_levels(levels: dict[tuple[int, int, int, int], tuple[int, ...]]) -> bytes:
@@ -388,3 +399,87 @@ async def test_a_link_has_one_submission_in_flight_and_a_member_two(painter, htt
     async with http.post(painter.url(third), data=form(mask)) as response:  # room again
         assert response.status == 200
     assert len(backend.submissions) == 4
+
+
+@dataclass
+class RecordingBackend(FakeBackend):
+    """A FakeBackend that records the claims it is asked about, and raises `broken` when given."""
+
+    broken: Exception | None = None
+    claims: list[PainterClaim] = field(default_factory=list)
+
+    async def fetch_picture(self, claim: PainterClaim) -> bytes:
+        self.claims.append(claim)
+        if self.broken is not None:
+            raise self.broken
+        return await super().fetch_picture(claim)
+
+    async def defaults(self, claim: PainterClaim) -> PainterDefaults:
+        self.claims.append(claim)
+        if self.broken is not None:
+            raise self.broken
+        return await super().defaults(claim)
+
+
+@pytest.fixture
+async def recorded(tmp_path, clock):
+    async with painter_server(tmp_path, RecordingBackend(picture=picture_png(WIDTH, HEIGHT)), clock) as running:
+        yield running
+
+
+# The error page's stylesheet, relative to the address that failed: the page's, or its picture's one level down.
+PLACES = [("", "static"), ("/picture", "../static")]
+
+
+async def error_page(http: aiohttp.ClientSession, url: str, status: int, static: str) -> str:
+    """The error page at `url`, checked to be a plain HTML page with `status` under the page's policy."""
+    async with http.get(url) as response:
+        assert response.status == status
+        assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        assert response.headers["Cache-Control"] == "no-store"
+        page = await response.text()
+    assert f'<link rel="stylesheet" href="{static}/painter.css">' in page
+    return page
+
+
+@pytest.mark.parametrize(("suffix", "static"), PLACES)
+async def test_an_error_page_speaks_the_links_language(painter, http, suffix, static):
+    token = painter.tokens.issue(GRANT)
+    await painter.tokens.consume(await painter.tokens.verify(token))
+    page = await error_page(http, painter.url(token, suffix + "?lang=de"), 410, static)
+    assert '<html lang="de">' in page
+    assert "<h1>Dieser Link kann nicht genutzt werden</h1>" in page
+    assert '<p id="error-message">Dieser Link wurde schon benutzt; öffne in Discord einen neuen.</p>' in page
+
+
+async def test_a_deleted_picture_gets_the_error_page_beside_the_picture(painter, http, backend):
+    backend.gone = True
+    page = await error_page(http, painter.url(painter.tokens.issue(GRANT), "/picture"), 410, "../static")
+    assert '<p id="error-message">The message with this picture was deleted.</p>' in page
+
+
+async def test_a_picture_that_is_not_a_still_picture_makes_the_link_unusable(painter, http, backend):
+    backend.picture = b"GIF89a, and then nothing a picture is made of"
+    page = await error_page(http, painter.url(painter.tokens.issue(GRANT), "/picture"), 410, "../static")
+    assert '<p id="error-message">This picture can no longer be edited from this link.</p>' in page
+
+
+@pytest.mark.parametrize(("suffix", "static"), PLACES)
+async def test_a_failure_behind_the_page_or_the_picture_apologises(recorded, http, suffix, static):
+    recorded.backend.broken = RuntimeError("the bot fell over")
+    page = await error_page(http, recorded.url(recorded.tokens.issue(GRANT), suffix), 500, static)
+    assert (
+        '<p id="error-message">Something went wrong inside Retouch; it has been logged. Nothing was charged.</p>'
+        in page
+    )
+    assert "fell over" not in page
+
+
+async def test_the_page_and_the_picture_ask_the_bot_about_the_links_own_claim(recorded, http):
+    for suffix in ("", "/picture"):
+        async with http.get(recorded.url(recorded.tokens.issue(GRANT), suffix)) as response:
+            assert response.status == 200
+    assert [(claim.member_id, claim.channel_id, claim.job_id) for claim in recorded.backend.claims] == [
+        (777, 222, 9)
+    ] * 2
