@@ -88,3 +88,61 @@ async def test_a_429_holds_the_request_rate_for_its_retry_after(hub, session, re
     await expected.rate_limited(seconds)
     assert await told.expected_wait(1) == await expected.expected_wait(1)
     assert await told.expected_wait(1) == pytest.approx(0.4 + (seconds or 0.0))  # halved: 2.5/s
+
+
+class Observed:
+    """The client's observer: what was timed and what failed, in order."""
+
+    def __init__(self) -> None:
+        self.answered: list[str] = []
+        self.failed: list[str] = []
+
+    def upstream_answered(self, endpoint: str, seconds: float) -> None:
+        assert seconds >= 0
+        self.answered.append(endpoint)
+
+    def upstream_failed(self, kind: str) -> None:
+        self.failed.append(kind)
+
+    def upstream_images(self, requested: int, returned: int) -> None:
+        raise AssertionError("a screening check asks for no image")
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind", "words"),
+    [
+        (Fault(delay=3), "timeout", "no screening answer within 1 s"),
+        (Fault(status=500, body={"error": {"message": "model crashed"}}), "unavailable", "HTTP 500: model crashed"),
+        (Fault(status=429, body={"error": {"message": "slow down"}}), "rate_limited", "HTTP 429: slow down"),
+        (Fault(status=400, body={"error": {"message": "bad prompt"}}), "bad_request", "HTTP 400: bad prompt"),
+        (Fault(status=300, body={"error": {"message": "moved"}}), "bad_request", "HTTP 300: moved"),
+        (Fault(malformed_json=True), "malformed", "the chat completion was not the JSON the API documents"),
+    ],
+)
+async def test_a_failed_check_says_why_and_is_timed_and_counted_once(hub, session, fault, kind, words) -> None:
+    hub.inject_chat(fault)
+    observed = Observed()
+    with pytest.raises(ScreeningFailed) as failed:
+        await client(hub, session, observer=observed).judge(REQUEST)
+    assert (failed.value.kind, str(failed.value)) == (kind, words)
+    assert observed.answered == ["/chat/completions"] and observed.failed == [kind]
+
+
+async def test_a_model_hub_out_of_reach_is_unavailable_and_counted(session) -> None:
+    observed = Observed()
+    async with ModelHubEmulator() as hub:
+        closed = client(hub, session, observer=observed)
+    with pytest.raises(ScreeningFailed) as failed:
+        await closed.judge(REQUEST)
+    assert (failed.value.kind, str(failed.value)) == (
+        "unavailable",
+        "could not reach the Model Hub (ClientConnectorError)",
+    )
+    assert observed.answered == ["/chat/completions"] and observed.failed == ["unavailable"]
+
+
+async def test_an_answered_check_is_timed_once_and_counts_no_failure(hub, session) -> None:
+    hub.verdict(True, "none", "Fine.")
+    observed = Observed()
+    assert (await client(hub, session, observer=observed).judge(REQUEST)).allowed is True
+    assert observed.answered == ["/chat/completions"] and observed.failed == []
