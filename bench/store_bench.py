@@ -35,15 +35,16 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import aiosqlite
 import asyncpg
 
 from bench.control import Child, say, serve
-from services.storage.database import Database, open_database
+from services.storage.database import POSTGRES_POOL_SIZE, SQLITE_BUSY_TIMEOUT_MS, open_database
 from services.storage.quota import Period, QuotaExceeded, QuotaRule, QuotaStore
 
 MEMBERS = 1_000
@@ -91,19 +92,52 @@ async def _throughput(
 FLOOR_TABLE = "bench_floor"
 
 
-async def _floor(db: Database, cycles: int, concurrency: int, offset: int = 0) -> dict[str, float]:
+@contextlib.asynccontextmanager
+async def _bare_statements(url: str) -> AsyncIterator[Callable[..., Awaitable[object]]]:
+    """The bare driver on the same database, opened as the bot opens it, running one statement at a time each in
+    its own committed transaction: SQLite's one connection in WAL mode with the same durability, or a pool of
+    PostgreSQL connections of the bot's size. Retouch's Database shares trips and commits between callers on
+    SQLite, so the floor must not go through it."""
+    if url.startswith("sqlite:///"):
+        connection = await aiosqlite.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        try:
+            for pragma in (f"busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}", "journal_mode = WAL", "synchronous = NORMAL"):
+                await connection.execute_fetchall(f"PRAGMA {pragma}")
+            lock = asyncio.Lock()  # one statement at a time on the one connection, as the bot's own lock keeps them
+
+            async def sqlite_statement(sql: str, *args: int) -> object:
+                async with lock:
+                    return await connection.execute_fetchall(sql, args)
+
+            yield sqlite_statement
+        finally:
+            await connection.close()
+        return
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=POSTGRES_POOL_SIZE)
+    try:
+
+        async def postgres_statement(sql: str, *args: int) -> object:
+            return await pool.execute(sql.replace("?", "$1"), *args)
+
+        yield postgres_statement
+    finally:
+        await pool.close()
+
+
+async def _floor(url: str, cycles: int, concurrency: int, offset: int = 0) -> dict[str, float]:
     """Bare durable transaction pairs (insert one row, update it), `concurrency` at once; cycles/s and the span."""
-    await db.execute(f"CREATE TABLE IF NOT EXISTS {FLOOR_TABLE} (id BIGINT PRIMARY KEY, n INTEGER NOT NULL)")
-    remaining = iter(range(offset, offset + cycles))
+    async with _bare_statements(url) as statement:
+        await statement(f"CREATE TABLE IF NOT EXISTS {FLOOR_TABLE} (id BIGINT PRIMARY KEY, n INTEGER NOT NULL)")
+        remaining = iter(range(offset, offset + cycles))
 
-    async def worker() -> None:
-        for n in remaining:
-            await db.execute(f"INSERT INTO {FLOOR_TABLE} (id, n) VALUES (?, 0)", n)
-            await db.execute(f"UPDATE {FLOOR_TABLE} SET n = 1 WHERE id = ?", n)
+        async def worker() -> None:
+            for n in remaining:
+                await statement(f"INSERT INTO {FLOOR_TABLE} (id, n) VALUES (?, 0)", n)
+                await statement(f"UPDATE {FLOOR_TABLE} SET n = 1 WHERE id = ?", n)
 
-    began, started = time.time(), time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
+        began, started = time.time(), time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
     return {"reserve_per_s": cycles / elapsed, "began": began, "ended": began + elapsed}
 
 
@@ -129,7 +163,7 @@ async def _worker(url: str) -> None:
             return sum(await asyncio.gather(*(attempt() for _ in range(attempts))))
 
         async def floor(cycles: int, concurrency: int, offset: int = 0) -> dict:
-            return await _floor(db, cycles, concurrency, offset)
+            return await _floor(url, cycles, concurrency, offset)
 
         say({"pid": os.getpid()})
         await serve({"throughput": throughput, "floor": floor, "set_limit": set_limit, "contend": contend})

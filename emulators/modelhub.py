@@ -131,6 +131,8 @@ class ChatRequest:
     """One ``POST /v1/chat/completions`` as received (rejected ones included)."""
 
     authorization_ok: bool
+    accept: str = ""
+    """The request's ``Accept`` header (aiohttp sends ``*/*`` unless told otherwise)."""
     body: Any = None
     """The JSON body, or None when it was not JSON."""
     status: int = 0
@@ -448,7 +450,7 @@ class ModelHubEmulator:
 
     async def _chat(self, request: web.Request) -> web.Response:
         """``POST /v1/chat/completions``: record, apply the next chat fault, validate, answer the next verdict."""
-        record = ChatRequest(authorization_ok=self._authorized(request))
+        record = ChatRequest(authorization_ok=self._authorized(request), accept=request.headers.get("Accept", ""))
         self.chat_requests.append(record)
         try:
             record.body = await request.json()

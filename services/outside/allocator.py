@@ -12,7 +12,6 @@ is nothing to do.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 
 log = logging.getLogger(__name__)
@@ -21,10 +20,12 @@ _M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 LARGE_BLOCK = 128 * 1024  # glibc's own starting threshold
 
 
-def return_large_blocks() -> bool:
-    """Fix glibc's mmap threshold at LARGE_BLOCK; whether the C library took it (False: not glibc)."""
+def return_large_blocks(library: str | None = None) -> bool:
+    """Fix glibc's mmap threshold at LARGE_BLOCK; whether the C library took it (False: not glibc).
+
+    `library` None is the process's own symbols, which hold the malloc every allocation goes through."""
     try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+        mallopt = ctypes.CDLL(library).mallopt
     except (OSError, AttributeError):
         return False
     taken = bool(mallopt(_M_MMAP_THRESHOLD, LARGE_BLOCK))

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 import aiohttp
+from aiohttp import hdrs
 
 from services.domain.pacing import ImagePacer
 from services.domain.screening import ScreeningFailed, ScreeningRequest, Verdict, parse_verdict
@@ -37,7 +38,7 @@ class ScreeningClient:
         token: Secret,
         model: str,
         *,
-        timeout: float = 20.0,
+        timeout: float,
         pacer: ImagePacer | None = None,
         observer: UpstreamObserver | None = None,
     ) -> None:
@@ -64,13 +65,17 @@ class ScreeningClient:
         if self._pacer is not None:
             # Waiting for the request rate is queueing, not the model being slow: it does not eat the timeout.
             await self._pacer.acquire(1)
-        headers = {"Authorization": f"Bearer {self._token.reveal()}", "Accept": "application/json"}
+        headers = {hdrs.AUTHORIZATION: f"Bearer {self._token.reveal()}", hdrs.ACCEPT: "application/json"}
         sent_at = time.monotonic()
         try:
             async with self._session.post(
                 self._url, json=self.body(request), headers=headers, timeout=aiohttp.ClientTimeout(total=self._timeout)
             ) as response:
-                status, raw, retry_after = response.status, await response.read(), response.headers.get("Retry-After")
+                status, raw, retry_after = (
+                    response.status,
+                    await response.read(),
+                    response.headers.get(hdrs.RETRY_AFTER),
+                )
         except TimeoutError:
             self._failed("timeout", sent_at)
             raise ScreeningFailed("timeout", f"no screening answer within {self._timeout:.0f} s") from None

@@ -329,4 +329,38 @@ MIGRATIONS: tuple[Migration, ...] = (
         )""",
         ),
     ),
+    Migration(
+        11,
+        "a quota reservation in one round trip on PostgreSQL",
+        (),
+        postgresql_only=(
+            # services/storage/quota.py: the advisory locks (sorted by the caller), then the check and the insert.
+            # Each statement of a volatile function sees what was committed before it began, so the sums see every
+            # reservation granted under the locks; one statement alone would judge by a snapshot taken before them.
+            # A bound is NULL where there is no limit to check.
+            """CREATE FUNCTION quota_reserve(
+            lock_keys BIGINT[], p_guild_id BIGINT, p_user_id BIGINT, p_created_at DOUBLE PRECISION,
+            p_created_day INTEGER, p_images INTEGER, p_instance_id TEXT,
+            member_since DOUBLE PRECISION, member_bound INTEGER, budget_since DOUBLE PRECISION, budget_bound INTEGER
+        ) RETURNS BIGINT LANGUAGE plpgsql VOLATILE AS $$
+        DECLARE
+            key BIGINT;
+            granted BIGINT;
+        BEGIN
+            FOREACH key IN ARRAY lock_keys LOOP
+                PERFORM pg_advisory_xact_lock(key);
+            END LOOP;
+            INSERT INTO quota_usage (guild_id, user_id, created_at, created_day, reserved, images, status, instance_id)
+            SELECT p_guild_id, p_user_id, p_created_at, p_created_day, p_images, p_images, 'pending', p_instance_id
+             WHERE (member_bound IS NULL OR (SELECT COALESCE(SUM(images), 0) FROM quota_usage
+                     WHERE guild_id = p_guild_id AND user_id = p_user_id AND created_at > member_since
+                       AND images > 0 AND NOT forgiven) <= member_bound)
+               AND (budget_bound IS NULL OR (SELECT COALESCE(SUM(images), 0) FROM quota_usage
+                     WHERE guild_id = p_guild_id AND created_at > budget_since AND images > 0) <= budget_bound)
+            RETURNING id INTO granted;
+            RETURN granted;
+        END
+        $$""",
+        ),
+    ),
 )

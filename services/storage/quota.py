@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from services.storage.database import Database, Executor, Row, outlast
+from services.storage.database import Database, Executor, Row, lock_key, outlast
 
 log = logging.getLogger(__name__)
 
@@ -457,7 +457,7 @@ class QuotaStore:
     ) -> Reservation:
         """Hold `count` images for this member, or raise QuotaExceeded without holding any.
 
-        The check and the insert run in one transaction that holds the member's lock (and the
+        The check and the insert are one statement, run while the member's lock is held (and the
         server's, when it has a budget), so concurrent reservations from any number of processes
         can never grant more than the limit.
         """
@@ -466,40 +466,73 @@ class QuotaStore:
         # A reservation made while this process cannot prove it is alive could be returned under it.
         await self._db.wait_alive()
         at = _timestamp(now)
-        async with self._db.transaction() as tx:
-            rule, source, budget = await self._applicable_rules(tx, guild_id, user_id, role_ids)
-            # Only what is checked needs a lock: an exempt member without a budget checks nothing.
-            # (A budget created while this runs may miss this one reservation; it is as if it came first.)
-            lock_names = [] if rule.is_exempt else [f"quota:{guild_id}:{user_id}"]
-            if budget is not None:
-                lock_names.append(f"quota-budget:{guild_id}")
-            await tx.lock(*lock_names)
-            # Check and insert in one statement: the insert happens only if every limit still fits.
-            conditions: list[str] = []
-            bounds: list[object] = []
-            if rule.limit is not None and rule.period is not None:
-                conditions.append(f"(SELECT COALESCE(SUM(images), 0) FROM quota_usage WHERE {_MEMBER_WINDOW}) <= ?")
-                bounds += [guild_id, user_id, at - rule.period.seconds, rule.limit - count]
-            if budget is not None and budget.limit is not None and budget.period is not None:
-                conditions.append(f"(SELECT COALESCE(SUM(images), 0) FROM quota_usage WHERE {_GUILD_WINDOW}) <= ?")
-                bounds += [guild_id, at - budget.period.seconds, budget.limit - count]
-            where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-            granted = await tx.commit_with(
-                f"{_INSERT_RESERVATION_SQL}{where} RETURNING id",
+        # The rules are read before the locks are taken (a rule changed meanwhile applies from the next one).
+        rule, source, budget = await self._applicable_rules(self._db, guild_id, user_id, role_ids)
+        member = budget_window = None
+        if rule.limit is not None and rule.period is not None:
+            member = (at - rule.period.seconds, rule.limit - count)
+        if budget is not None and budget.limit is not None and budget.period is not None:
+            budget_window = (at - budget.period.seconds, budget.limit - count)
+        granted = await self._grant(guild_id, user_id, at, count, member, budget_window)
+        if granted is None:
+            # Refused: only now is it worth measuring, to tell the member what is left and when.
+            status = await self._measure(self._db, guild_id, user_id, rule, source, budget, at)
+            raise QuotaExceeded(replace(status, blocked_by=status.blocking_limit(count)), count)
+        return Reservation(id=granted, guild_id=guild_id, user_id=user_id, count=count, created_at=_datetime(at))
+
+    async def _grant(
+        self,
+        guild_id: int,
+        user_id: int,
+        at: float,
+        count: int,
+        member: tuple[float, int] | None,
+        budget: tuple[float, int] | None,
+    ) -> int | None:
+        """Insert the reservation if the member's window since `member[0]` holds at most `member[1]` images and the
+        server's since `budget[0]` at most `budget[1]` (None: nothing to check), in one statement; its id, or None.
+        """
+        day = int(at // _SECONDS_PER_DAY)
+        if self._db.dialect == "postgresql":
+            # Processes share the server: the member's lock (and the server's, with a budget) before the check, in
+            # one round trip (migration 11). Only what is checked needs a lock.
+            names = ([] if member is None else [f"quota:{guild_id}:{user_id}"]) + (
+                [] if budget is None else [f"quota-budget:{guild_id}"]
+            )
+            # Sorted, so two reservations locking overlapping names can never wait on each other in a cycle.
+            keys = sorted({lock_key(name) for name in names})
+            member_since, member_bound = member or (None, None)
+            budget_since, budget_bound = budget or (None, None)
+            return await self._db.fetch_value(
+                "SELECT quota_reserve(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                keys,
                 guild_id,
                 user_id,
                 at,
-                int(at // _SECONDS_PER_DAY),
-                count,
+                day,
                 count,
                 self._db.instance_id,
-                *bounds,
+                member_since,
+                member_bound,
+                budget_since,
+                budget_bound,
             )
-            if not granted:
-                # Refused: only now is it worth measuring, to tell the member what is left and when.
-                status = await self._measure(tx, guild_id, user_id, rule, source, budget, at)
-                raise QuotaExceeded(replace(status, blocked_by=status.blocking_limit(count)), count)
-        return Reservation(id=granted[0][0], guild_id=guild_id, user_id=user_id, count=count, created_at=_datetime(at))
+        # SQLite's one writer runs each statement alone, and BEGIN IMMEDIATE keeps other processes out: the check
+        # and the insert in one statement need no lock.
+        conditions: list[str] = []
+        bounds: list[object] = []
+        if member is not None:
+            conditions.append(f"(SELECT COALESCE(SUM(images), 0) FROM quota_usage WHERE {_MEMBER_WINDOW}) <= ?")
+            bounds += [guild_id, user_id, *member]
+        if budget is not None:
+            conditions.append(f"(SELECT COALESCE(SUM(images), 0) FROM quota_usage WHERE {_GUILD_WINDOW}) <= ?")
+            bounds += [guild_id, *budget]
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        return await self._db.fetch_value(
+            f"{_INSERT_RESERVATION_SQL}{where} RETURNING id",
+            *(guild_id, user_id, at, day, count, count, self._db.instance_id),
+            *bounds,
+        )
 
     async def settle(self, reservation_id: int, delivered: int, *, patience: float = SETTLE_PATIENCE_SECONDS) -> bool:
         """Keep `delivered` images (counted at the reservation's time) and return the rest.

@@ -17,7 +17,9 @@ M_MMAP_THRESHOLD = -3  # malloc.h
 KIB = 1024
 
 # In a fresh interpreter: one large block freed (which raises glibc's threshold unless it is fixed), then 40
-# buffers of 1 MiB, a small object after them, and the 40 freed: the resident growth that stays, in MiB.
+# buffers of 1 MiB, each followed by a small block that stays, and the 40 freed: the resident growth that
+# stays, in MiB. The small blocks are 1 KiB, above Python's own small-object allocator (512 bytes), so they
+# come from malloc's heap and keep the freed buffers below them from being trimmed, whatever the heap held.
 PATTERN = """
 import sys
 from services.outside.allocator import return_large_blocks
@@ -29,8 +31,10 @@ def rss():
 large = bytearray(8 * 1024 * 1024)
 del large
 before = rss()
-buffers = [bytearray(1024 * 1024) for _ in range(40)]
-pinned = [bytearray(64) for _ in range(1000)]
+buffers, pinned = [], []
+for _ in range(40):
+    buffers.append(bytearray(1024 * 1024))
+    pinned.append(bytearray(1024))
 del buffers
 print(rss() - before)
 """
@@ -93,3 +97,7 @@ def test_once_fixed_the_threshold_maps_blocks_from_128_kib_on_their_own_and_smal
     assert mapped_while_held(c, 256 * KIB)[-1]
     assert mapped_while_held(c, 128 * KIB)[-1]
     assert not any(mapped_while_held(c, 124 * KIB))
+
+
+def test_a_c_library_that_cannot_be_loaded_takes_nothing() -> None:
+    assert return_large_blocks("/nonexistent/libc.so.6") is False

@@ -26,11 +26,21 @@ async def test_one_chat_completion_per_check_in_openais_shape(hub, session) -> N
     verdict = await client(hub, session).judge(REQUEST)
     assert (verdict.allowed, verdict.category, verdict.reason) == (False, "hats", "Hats are not allowed here.")
     [sent] = hub.chat_requests
-    assert sent.status == 200 and sent.body["response_format"] == {"type": "json_object"}
+    assert sent.status == 200 and sent.authorization_ok and sent.accept == "application/json"
+    assert sent.body["response_format"] == {"type": "json_object"}
+    assert (sent.body["temperature"], sent.body["max_tokens"]) == (0, 200)  # deterministic, one short object
     assert (
         sent.system == "Judge the prompt against: no hats. Answer in JSON."
         and sent.text == "The member's prompt:\na hat"
     )
+
+
+async def test_a_model_hub_address_with_a_trailing_slash_reaches_the_same_endpoint(hub, session) -> None:
+    screener = ScreeningClient(
+        session, hub.base_url + "/", Secret(hub.token), "mistralai/Mistral-Small-24B-Instruct", timeout=1
+    )
+    assert (await screener.judge(REQUEST)).allowed is True
+    assert [sent.status for sent in hub.chat_requests] == [200]
 
 
 @pytest.mark.parametrize(
@@ -98,7 +108,7 @@ class Observed:
         self.failed: list[str] = []
 
     def upstream_answered(self, endpoint: str, seconds: float) -> None:
-        assert seconds >= 0
+        assert 0 <= seconds < 60  # the time the check took, not a clock reading
         self.answered.append(endpoint)
 
     def upstream_failed(self, kind: str) -> None:
@@ -117,6 +127,11 @@ class Observed:
         (Fault(status=400, body={"error": {"message": "bad prompt"}}), "bad_request", "HTTP 400: bad prompt"),
         (Fault(status=300, body={"error": {"message": "moved"}}), "bad_request", "HTTP 300: moved"),
         (Fault(malformed_json=True), "malformed", "the chat completion was not the JSON the API documents"),
+        (
+            Fault(status=200, body={"choices": [{"message": {"role": "assistant", "content": None}}]}),
+            "malformed",
+            "the chat completion carried no text",
+        ),
     ],
 )
 async def test_a_failed_check_says_why_and_is_timed_and_counted_once(hub, session, fault, kind, words) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from services.imaging.pictures import Picture
 from services.storage.database import open_database
 from services.storage.jobs import JobStore
@@ -38,7 +40,14 @@ async def test_a_database_of_the_previous_release_upgrades_and_keeps_its_rows(da
             job_id,
             picture().url,
         )
-        await QuotaStore(db, parse_quota("5/day")).reserve(1, 7, [], 2)
+        now = time.time()
+        await db.execute(
+            "INSERT INTO quota_usage (guild_id, user_id, created_at, created_day, reserved, images, status,"
+            " instance_id) VALUES (1, 7, ?, ?, 2, 2, 'pending', ?)",
+            now,
+            int(now // 86_400),
+            db.instance_id,
+        )
         assert await db.fetch_value("SELECT COUNT(*) FROM schema_version") == BEFORE_PRIVACY
 
     async with open_database(database_url) as db:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from services.storage.database import MIGRATIONS, Database, ScrubBusy, open_database
+from services.storage.database import MIGRATIONS, Database, ScrubBusy, lock_key, open_database
 from services.storage.quota import (
     DEFAULT_STALE_AFTER_SECONDS,
     BudgetStatus,
@@ -136,13 +136,49 @@ async def test_a_transaction_whose_first_statement_fails_leaves_none_open(databa
     assert await database.get_meta("k") == "v"
 
 
-async def test_commit_with_keeps_the_transaction_and_answers_its_rows(database: Database) -> None:
-    async with database.transaction() as tx:
-        await tx.execute("INSERT INTO meta (key, value) VALUES (?, ?)", "a", "1")
-        rows = await tx.commit_with("INSERT INTO meta (key, value) VALUES (?, ?) RETURNING key", "b", "2")
-        assert [row[0] for row in rows] == ["b"]
-        assert await tx.fetch_value("SELECT value FROM meta WHERE key = ?", "a") == "1"  # a read may follow
-    assert (await database.get_meta("a"), await database.get_meta("b")) == ("1", "2")
+async def test_statements_of_concurrent_callers_each_stand_alone(database: Database) -> None:
+    """Fifty inserts at once (on SQLite they share trips and commits), one of them a duplicate key: that one
+    fails with the database's own error, and every other lands."""
+    await database.execute("INSERT INTO meta (key, value) VALUES (?, ?)", "k7", "first")
+    results = await asyncio.gather(
+        *(database.execute("INSERT INTO meta (key, value) VALUES (?, ?)", f"k{n}", str(n)) for n in range(50)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[7], sqlite3.IntegrityError | asyncpg.UniqueViolationError)
+    assert results[:7] + results[8:] == [1] * 49
+    rows = await database.fetch_all("SELECT key, value FROM meta WHERE key LIKE 'k%'")
+    assert {key: value for key, value in rows} == {f"k{n}": "first" if n == 7 else str(n) for n in range(50)}
+
+
+async def test_statements_waiting_together_run_in_the_order_they_were_sent(tmp_path: Path) -> None:
+    async with open_database(f"sqlite:///{tmp_path / 'order.db'}") as db:
+        async with db.transaction() as tx:  # holds the connection: what follows waits in one line
+            await tx.execute("INSERT INTO meta (key, value) VALUES ('a', '1')")
+            line = [
+                asyncio.ensure_future(db.execute("UPDATE meta SET value = '2' WHERE key = 'a'")),
+                asyncio.ensure_future(db.fetch_value("PRAGMA journal_mode")),  # may share no transaction
+                asyncio.ensure_future(db.fetch_value("SELECT value FROM meta WHERE key = 'a'")),
+                asyncio.ensure_future(db.execute("DELETE FROM meta WHERE key = 'a'")),
+                asyncio.ensure_future(db.fetch_value("SELECT COUNT(*) FROM meta WHERE key = 'a'")),
+            ]
+            await asyncio.sleep(0)  # one turn of the loop: every statement is in the line
+        assert await asyncio.gather(*line) == [1, "wal", "2", 1, 0]
+
+
+async def test_a_caller_cancelled_while_its_statement_waits_leaves_the_others_their_answers(tmp_path: Path) -> None:
+    async with open_database(f"sqlite:///{tmp_path / 'cancel.db'}") as db:
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO meta (key, value) VALUES ('held', '1')")
+            line = [
+                asyncio.ensure_future(db.execute("INSERT INTO meta (key, value) VALUES (?, '1')", key))
+                for key in ("a", "b", "c")
+            ]
+            await asyncio.sleep(0)
+            line[1].cancel()
+        assert (await line[0], await line[2]) == (1, 1)
+        assert line[1].cancelled()
+        # A statement already in the line is sent all the same, as one already sent would be.
+        assert await db.fetch_value("SELECT COUNT(*) FROM meta WHERE key IN ('a', 'b', 'c')") == 3
 
 
 async def test_sqlite_relative_path_creates_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -536,6 +572,41 @@ async def test_concurrent_reservations_never_exceed_the_budget(quota: QuotaStore
     await quota.set_budget(GUILD, 10, Period.DAY)
     results = await asyncio.gather(*(reserve_or_none(quota, user=USER + n % 20) for n in range(200)))
     assert sum(r is not None for r in results) == 10
+
+
+async def test_a_reservation_waits_for_the_members_lock_then_counts_what_its_holder_committed(
+    postgres_url: str,
+) -> None:
+    """Another process holds the member's lock and commits the last images of the limit while a reservation waits:
+    the reservation must judge by what was committed once it has the lock, not by what it saw when it asked."""
+    at = T0.timestamp()
+    async with open_database(postgres_url) as db:
+        quota = QuotaStore(db, QuotaRule(0, Period.DAY))
+        await quota.set_member_rule(GUILD, USER, 3, Period.DAY)
+        holder = await asyncpg.connect(postgres_url)
+        try:
+            transaction = holder.transaction()
+            await transaction.start()
+            await holder.execute("SELECT pg_advisory_xact_lock($1)", lock_key(f"quota:{GUILD}:{USER}"))
+            await holder.execute(
+                "INSERT INTO quota_usage (guild_id, user_id, created_at, created_day, reserved, images, status,"
+                " instance_id) VALUES ($1, $2, $3, $4, 3, 3, 'pending', $5)",
+                GUILD,
+                USER,
+                at,
+                int(at // 86_400),
+                db.instance_id,
+            )
+            reserving = asyncio.ensure_future(reserve_or_none(quota))
+            await until(
+                lambda: holder.fetchval("SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"),
+                what="the reservation waiting for the member's lock",
+            )
+            await transaction.commit()
+            assert await reserving is None
+            assert (await quota.explain(GUILD, USER, [], now=T0)).used == 3
+        finally:
+            await holder.close()
 
 
 async def test_two_processes_share_one_limit(postgres_url: str) -> None:
