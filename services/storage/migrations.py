@@ -334,29 +334,69 @@ MIGRATIONS: tuple[Migration, ...] = (
         "a quota reservation in one round trip on PostgreSQL",
         (),
         postgresql_only=(
-            # services/storage/quota.py: the advisory locks (sorted by the caller), then the check and the insert.
-            # Each statement of a volatile function sees what was committed before it began, so the sums see every
+            # services/storage/quota.py: the member's rule chosen as `QuotaStore._applicable_rules` chooses it
+            # (their own; else their most generous role's: no limit first, then images per second, then the larger
+            # limit; else the server's default; else the operator's, given), the server's budget (else the one
+            # given), the locks of what is checked in the order of their keys, then the check and the insert. Each
+            # statement of a volatile function sees what was committed before it began, so the sums see every
             # reservation granted under the locks; one statement alone would judge by a snapshot taken before them.
-            # A bound is NULL where there is no limit to check.
+            """CREATE FUNCTION quota_period_seconds(period TEXT) RETURNS INTEGER LANGUAGE sql IMMUTABLE AS $$
+            SELECT CASE period WHEN 'hour' THEN 3600 WHEN 'day' THEN 86400 WHEN 'week' THEN 604800
+                               WHEN 'month' THEN 2592000 END
+        $$""",
             """CREATE FUNCTION quota_reserve(
-            lock_keys BIGINT[], p_guild_id BIGINT, p_user_id BIGINT, p_created_at DOUBLE PRECISION,
-            p_created_day INTEGER, p_images INTEGER, p_instance_id TEXT,
-            member_since DOUBLE PRECISION, member_bound INTEGER, budget_since DOUBLE PRECISION, budget_bound INTEGER
+            p_guild_id BIGINT, p_user_id BIGINT, p_role_ids BIGINT[], p_created_at DOUBLE PRECISION,
+            p_created_day INTEGER, p_images INTEGER, p_instance_id TEXT, default_limit INTEGER, default_period TEXT,
+            default_budget_limit INTEGER, default_budget_period TEXT, member_lock BIGINT, budget_lock BIGINT
         ) RETURNS BIGINT LANGUAGE plpgsql VOLATILE AS $$
         DECLARE
+            rule_limit INTEGER;
+            rule_period TEXT;
+            budget_limit INTEGER;
+            budget_period TEXT;
             key BIGINT;
             granted BIGINT;
         BEGIN
-            FOREACH key IN ARRAY lock_keys LOOP
+            SELECT limit_images, period INTO rule_limit, rule_period FROM quota_rules
+             WHERE guild_id = p_guild_id AND target_kind = 'member' AND target_id = p_user_id;
+            IF NOT FOUND THEN
+                SELECT limit_images, period INTO rule_limit, rule_period FROM quota_rules
+                 WHERE guild_id = p_guild_id AND target_kind = 'role' AND target_id = ANY(p_role_ids)
+                 ORDER BY limit_images IS NULL DESC,
+                          limit_images::DOUBLE PRECISION / quota_period_seconds(period) DESC, limit_images DESC
+                 LIMIT 1;
+            END IF;
+            IF NOT FOUND THEN
+                SELECT limit_images, period INTO rule_limit, rule_period FROM quota_rules
+                 WHERE guild_id = p_guild_id AND target_kind = 'default';
+            END IF;
+            IF NOT FOUND THEN
+                rule_limit := default_limit;
+                rule_period := default_period;
+            END IF;
+            SELECT limit_images, period INTO budget_limit, budget_period FROM quota_budgets WHERE guild_id = p_guild_id;
+            IF NOT FOUND THEN
+                budget_limit := default_budget_limit;
+                budget_period := default_budget_period;
+            END IF;
+            -- Only what is checked needs a lock; in the order of the keys, so that two reservations locking
+            -- overlapping names never wait on each other in a cycle.
+            FOREACH key IN ARRAY ARRAY(
+                SELECT k FROM unnest(ARRAY[CASE WHEN rule_limit IS NOT NULL THEN member_lock END,
+                                           CASE WHEN budget_limit IS NOT NULL THEN budget_lock END]) AS k
+                 WHERE k IS NOT NULL ORDER BY k
+            ) LOOP
                 PERFORM pg_advisory_xact_lock(key);
             END LOOP;
             INSERT INTO quota_usage (guild_id, user_id, created_at, created_day, reserved, images, status, instance_id)
             SELECT p_guild_id, p_user_id, p_created_at, p_created_day, p_images, p_images, 'pending', p_instance_id
-             WHERE (member_bound IS NULL OR (SELECT COALESCE(SUM(images), 0) FROM quota_usage
-                     WHERE guild_id = p_guild_id AND user_id = p_user_id AND created_at > member_since
-                       AND images > 0 AND NOT forgiven) <= member_bound)
-               AND (budget_bound IS NULL OR (SELECT COALESCE(SUM(images), 0) FROM quota_usage
-                     WHERE guild_id = p_guild_id AND created_at > budget_since AND images > 0) <= budget_bound)
+             WHERE (rule_limit IS NULL OR (SELECT COALESCE(SUM(images), 0) FROM quota_usage
+                     WHERE guild_id = p_guild_id AND user_id = p_user_id
+                       AND created_at > p_created_at - quota_period_seconds(rule_period)
+                       AND images > 0 AND NOT forgiven) <= rule_limit - p_images)
+               AND (budget_limit IS NULL OR (SELECT COALESCE(SUM(images), 0) FROM quota_usage
+                     WHERE guild_id = p_guild_id AND created_at > p_created_at - quota_period_seconds(budget_period)
+                       AND images > 0) <= budget_limit - p_images)
             RETURNING id INTO granted;
             RETURN granted;
         END

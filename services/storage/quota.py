@@ -466,71 +466,63 @@ class QuotaStore:
         # A reservation made while this process cannot prove it is alive could be returned under it.
         await self._db.wait_alive()
         at = _timestamp(now)
-        # The rules are read before the locks are taken (a rule changed meanwhile applies from the next one).
-        rule, source, budget = await self._applicable_rules(self._db, guild_id, user_id, role_ids)
-        member = budget_window = None
-        if rule.limit is not None and rule.period is not None:
-            member = (at - rule.period.seconds, rule.limit - count)
-        if budget is not None and budget.limit is not None and budget.period is not None:
-            budget_window = (at - budget.period.seconds, budget.limit - count)
-        granted = await self._grant(guild_id, user_id, at, count, member, budget_window)
+        if self._db.dialect == "postgresql":
+            granted = await self._grant_on_postgresql(guild_id, user_id, role_ids, count, at)
+        else:
+            granted = await self._grant_on_sqlite(guild_id, user_id, role_ids, count, at)
         if granted is None:
             # Refused: only now is it worth measuring, to tell the member what is left and when.
+            rule, source, budget = await self._applicable_rules(self._db, guild_id, user_id, role_ids)
             status = await self._measure(self._db, guild_id, user_id, rule, source, budget, at)
             raise QuotaExceeded(replace(status, blocked_by=status.blocking_limit(count)), count)
         return Reservation(id=granted, guild_id=guild_id, user_id=user_id, count=count, created_at=_datetime(at))
 
-    async def _grant(
-        self,
-        guild_id: int,
-        user_id: int,
-        at: float,
-        count: int,
-        member: tuple[float, int] | None,
-        budget: tuple[float, int] | None,
+    async def _grant_on_postgresql(
+        self, guild_id: int, user_id: int, role_ids: Iterable[int], count: int, at: float
     ) -> int | None:
-        """Insert the reservation if the member's window since `member[0]` holds at most `member[1]` images and the
-        server's since `budget[0]` at most `budget[1]` (None: nothing to check), in one statement; its id, or None.
+        """The reservation's id, or None: one round trip (migration 11's function). It chooses the member's rule as
+        `_applicable_rules` does, takes the member's lock (and the server's, with a budget), then checks and inserts.
         """
-        day = int(at // _SECONDS_PER_DAY)
-        if self._db.dialect == "postgresql":
-            # Processes share the server: the member's lock (and the server's, with a budget) before the check, in
-            # one round trip (migration 11). Only what is checked needs a lock.
-            names = ([] if member is None else [f"quota:{guild_id}:{user_id}"]) + (
-                [] if budget is None else [f"quota-budget:{guild_id}"]
-            )
-            # Sorted, so two reservations locking overlapping names can never wait on each other in a cycle.
-            keys = sorted({lock_key(name) for name in names})
-            member_since, member_bound = member or (None, None)
-            budget_since, budget_bound = budget or (None, None)
-            return await self._db.fetch_value(
-                "SELECT quota_reserve(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                keys,
-                guild_id,
-                user_id,
-                at,
-                day,
-                count,
-                self._db.instance_id,
-                member_since,
-                member_bound,
-                budget_since,
-                budget_bound,
-            )
-        # SQLite's one writer runs each statement alone, and BEGIN IMMEDIATE keeps other processes out: the check
-        # and the insert in one statement need no lock.
+        # Where no server's rules apply, the operator's personal rule and budget stand in for the server's defaults.
+        default, budget = (
+            (self.personal_rule, self.personal_budget) if guild_id == PERSONAL else (self.default_rule, None)
+        )
+        return await self._db.fetch_value(
+            "SELECT quota_reserve(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            guild_id,
+            user_id,
+            list(role_ids),
+            at,
+            int(at // _SECONDS_PER_DAY),
+            count,
+            self._db.instance_id,
+            default.limit,
+            _period_value(default),
+            None if budget is None else budget.limit,
+            None if budget is None else _period_value(budget),
+            lock_key(f"quota:{guild_id}:{user_id}"),
+            lock_key(f"quota-budget:{guild_id}"),
+        )
+
+    async def _grant_on_sqlite(
+        self, guild_id: int, user_id: int, role_ids: Iterable[int], count: int, at: float
+    ) -> int | None:
+        """The reservation's id, or None. SQLite's one writer runs each statement alone, and BEGIN IMMEDIATE keeps
+        other processes out, so the check and the insert in one statement need no lock."""
+        # The rules are read first (a rule changed meanwhile applies from the next reservation).
+        rule, _, budget = await self._applicable_rules(self._db, guild_id, user_id, role_ids)
         conditions: list[str] = []
         bounds: list[object] = []
-        if member is not None:
+        if rule.limit is not None and rule.period is not None:
             conditions.append(f"(SELECT COALESCE(SUM(images), 0) FROM quota_usage WHERE {_MEMBER_WINDOW}) <= ?")
-            bounds += [guild_id, user_id, *member]
-        if budget is not None:
+            bounds += [guild_id, user_id, at - rule.period.seconds, rule.limit - count]
+        if budget is not None and budget.limit is not None and budget.period is not None:
             conditions.append(f"(SELECT COALESCE(SUM(images), 0) FROM quota_usage WHERE {_GUILD_WINDOW}) <= ?")
-            bounds += [guild_id, *budget]
+            bounds += [guild_id, at - budget.period.seconds, budget.limit - count]
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         return await self._db.fetch_value(
             f"{_INSERT_RESERVATION_SQL}{where} RETURNING id",
-            *(guild_id, user_id, at, day, count, count, self._db.instance_id),
+            *(guild_id, user_id, at, int(at // _SECONDS_PER_DAY), count, count, self._db.instance_id),
             *bounds,
         )
 

@@ -17,6 +17,7 @@ import pytest
 from services.storage.database import MIGRATIONS, Database, ScrubBusy, lock_key, open_database
 from services.storage.quota import (
     DEFAULT_STALE_AFTER_SECONDS,
+    PERSONAL,
     BudgetStatus,
     Period,
     QuotaExceeded,
@@ -556,6 +557,94 @@ async def test_scrubbing_gives_way_only_when_a_reader_holds_the_write_ahead_log(
         finally:
             reader.close()
     assert str(busy.value) == f"a reader is holding the write-ahead log of {path}"
+
+
+# What a reservation enforces is what /quota explains: on PostgreSQL the choice of rule is made again in SQL
+# (migration 11), so every way of choosing is tried on both databases. Each case: the store's setup, the
+# member's roles, and how many one-image reservations succeed (None: more than any limit set here).
+ENFORCED_CASES = {
+    "the operator's default": ([], [], 5),
+    "the server's default": ([("default", 3, Period.DAY)], [], 3),
+    "a role's rule, lower than the default": (
+        [("default", 9, Period.DAY), ("role", ROLE_A, 2, Period.DAY)],
+        [ROLE_A],
+        2,
+    ),
+    "a role the member lacks": ([("role", ROLE_A, 2, Period.DAY)], [ROLE_B], 5),
+    "the most images per second": (
+        [("role", ROLE_A, 10, Period.DAY), ("role", ROLE_B, 2, Period.HOUR)],
+        [ROLE_A, ROLE_B],
+        2,
+    ),
+    "on a tie, the larger limit": (
+        [("role", ROLE_A, 1, Period.HOUR), ("role", ROLE_B, 24, Period.DAY)],
+        [ROLE_B, ROLE_A],
+        24,
+    ),
+    "an exempt role over any limit": (
+        [("role", ROLE_A, 2, Period.HOUR), ("role exempt", ROLE_B)],
+        [ROLE_A, ROLE_B],
+        None,
+    ),
+    "the member's own rule over an exempt role": (
+        [("member", 4, Period.DAY), ("role exempt", ROLE_A)],
+        [ROLE_A],
+        4,
+    ),
+    "a limit of nothing": ([("member", 0, Period.DAY)], [], 0),
+    "an exempt member under the server's budget": ([("member exempt",), ("budget", 3, Period.DAY)], [], 3),
+    "the budget below the member's rule": ([("default", 6, Period.WEEK), ("budget", 2, Period.MONTH)], [], 2),
+}
+
+
+async def _apply(quota: QuotaStore, step: tuple) -> None:
+    match step:
+        case ("default", limit, period):
+            await quota.set_default(GUILD, limit, period)
+        case ("role", role, limit, period):
+            await quota.set_role_rule(GUILD, role, limit, period)
+        case ("role exempt", role):
+            await quota.exempt(GUILD, "role", role)
+        case ("member", limit, period):
+            await quota.set_member_rule(GUILD, USER, limit, period)
+        case ("member exempt",):
+            await quota.exempt(GUILD, "member", USER)
+        case ("budget", limit, period):
+            await quota.set_budget(GUILD, limit, period)
+
+
+async def granted_in_a_row(quota: QuotaStore, guild: int, roles: list[int], most: int = 30) -> int:
+    for granted in range(most):
+        try:
+            await quota.reserve(guild, USER, roles, 1, now=T0)
+        except QuotaExceeded:
+            return granted
+    return most
+
+
+@pytest.mark.parametrize("case", list(ENFORCED_CASES))
+async def test_a_reservation_enforces_the_rule_quota_explains(quota: QuotaStore, case: str) -> None:
+    steps, roles, expected = ENFORCED_CASES[case]
+    for step in steps:
+        await _apply(quota, step)
+    available = (await quota.explain(GUILD, USER, roles, now=T0)).available
+    assert available == expected
+    assert await granted_in_a_row(quota, GUILD, roles) == (30 if expected is None else expected)
+
+
+async def test_personal_use_enforces_the_operators_personal_rule_and_budget(database: Database) -> None:
+    quota = QuotaStore(
+        database,
+        QuotaRule(5, Period.DAY),
+        personal_rule=QuotaRule(3, Period.DAY),
+        personal_budget=QuotaRule(4, Period.DAY),
+    )
+    assert await granted_in_a_row(quota, PERSONAL, []) == 3
+    other = await quota.reserve(PERSONAL, OTHER_USER, [], 1, now=T0)  # the fourth of the personal budget
+    assert other.count == 1
+    with pytest.raises(QuotaExceeded) as refused:
+        await quota.reserve(PERSONAL, OTHER_USER, [], 1, now=T0)
+    assert refused.value.status.blocked_by == "budget"
 
 
 # --------------------------------------------------------------------------------- concurrency
