@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from services.imaging.outpaint import SEAM, Canvas, Growth, outpaint, plan_canvas
+from services.imaging.outpaint import SEAM, Canvas, Growth, _stretched_edges, outpaint, plan_canvas
 from services.text.refusal import Refusal
 from tests.images import png_bytes
 
@@ -69,10 +69,32 @@ def test_a_picture_at_the_maximum_cannot_grow_that_way(size, growth):
 
 
 def test_unknown_factor_or_direction_is_a_programming_error():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^zoom factor must be one of \(1\.5, 2\.0\); got 3\.0$"):
         Growth.zoom(3.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^pan direction must be one of \(.*\); got 'sideways'$"):
         Growth.pan("sideways")  # type: ignore[arg-type]
+
+
+def test_pan_grows_by_half_a_side_towards_its_direction():
+    assert Growth.pan("left") == Growth(factor=1.5, direction="left")
+    assert Growth.zoom() == Growth(factor=2.0, direction=None)
+
+
+def test_the_fill_repeats_the_outermost_columns_sideways_then_the_outermost_rows_up_and_down():
+    """Every pixel of the fill, before the blur: a 6×4 picture whose every pixel differs, on a 14×10 canvas."""
+    placed = Image.new("RGB", (6, 4))
+    placed.putdata([(x * 40, y * 60, 100) for y in range(4) for x in range(6)])
+    canvas = Canvas(14, 10, 4, 3, 6, 4)
+    full = _stretched_edges(placed, canvas)
+
+    def expected(x: int, y: int) -> tuple[int, int, int]:
+        row = min(max(y - 3, 0), 3)  # rows above and below repeat the picture's first and last
+        column = min(max(x - 4, 0), 5)  # columns left and right repeat its first and last
+        return placed.getpixel((column, row))
+
+    assert [full.getpixel((x, y)) for y in range(10) for x in range(14)] == [
+        expected(x, y) for y in range(10) for x in range(14)
+    ]
 
 
 @pytest.mark.parametrize(
