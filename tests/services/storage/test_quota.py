@@ -152,18 +152,27 @@ async def test_statements_of_concurrent_callers_each_stand_alone(database: Datab
 
 
 async def test_statements_waiting_together_run_in_the_order_they_were_sent(tmp_path: Path) -> None:
+    """What may not run inside a transaction (VACUUM) goes alone, wherever it stands in the line; the rest share."""
     async with open_database(f"sqlite:///{tmp_path / 'order.db'}") as db:
         async with db.transaction() as tx:  # holds the connection: what follows waits in one line
             await tx.execute("INSERT INTO meta (key, value) VALUES ('a', '1')")
             line = [
+                asyncio.ensure_future(db.execute("VACUUM")),
                 asyncio.ensure_future(db.execute("UPDATE meta SET value = '2' WHERE key = 'a'")),
-                asyncio.ensure_future(db.fetch_value("PRAGMA journal_mode")),  # may share no transaction
+                asyncio.ensure_future(db.execute("VACUUM")),
                 asyncio.ensure_future(db.fetch_value("SELECT value FROM meta WHERE key = 'a'")),
                 asyncio.ensure_future(db.execute("DELETE FROM meta WHERE key = 'a'")),
                 asyncio.ensure_future(db.fetch_value("SELECT COUNT(*) FROM meta WHERE key = 'a'")),
             ]
             await asyncio.sleep(0)  # one turn of the loop: every statement is in the line
-        assert await asyncio.gather(*line) == [1, "wal", "2", 1, 0]
+        assert await asyncio.gather(*line) == [0, 1, 0, "2", 1, 0]
+
+
+async def test_a_statement_after_the_database_closed_fails_instead_of_waiting(tmp_path: Path) -> None:
+    db = await open_database(f"sqlite:///{tmp_path / 'closed.db'}")
+    await db.close()
+    with pytest.raises(ValueError, match="no active connection"):  # aiosqlite's words
+        await asyncio.wait_for(db.execute("INSERT INTO meta (key, value) VALUES ('a', '1')"), 10)
 
 
 async def test_a_caller_cancelled_while_its_statement_waits_leaves_the_others_their_answers(tmp_path: Path) -> None:
