@@ -14,9 +14,10 @@ PostgreSQL, both start together and the figure is their combined cycles over the
 Contention: 200 one-image reservations at once against one member whose limit is 10 (split over the
 processes when there are two); any grant beyond 10 is an over-grant, which must be 0.
 
-The floor: the same database, opened the same way (the same connection settings, pool and durability),
-doing the least a durable reserve→settle cycle can cost: one single-row insert and one single-row update,
-each its own committed transaction, from the same number of tasks (`floor {cycles, concurrency, offset}`).
+The floor: the same database through the bare driver (aiosqlite or asyncpg), opened the same way (the same
+connection settings, pool and durability), doing the least a durable reserve→settle cycle can cost: one
+single-row insert and one single-row update, each its own committed transaction, from the same number of tasks
+(`floor {cycles, concurrency, offset}`).
 Retouch's figure over it is what the quota's own statements cost (`quota_floor_ratio_*`).
 """
 
