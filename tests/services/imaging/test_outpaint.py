@@ -36,6 +36,10 @@ def _open(png: bytes) -> Image.Image:
         ((1024, 1024), Growth.pan("left"), 1024, Canvas(1024, 688, 341, 2, 683, 683)),
         # Only the growing side is held to the maximum.
         ((2048, 1024), Growth.pan("up"), 1024, Canvas(1024, 768, 0, 256, 1024, 512)),
+        # A one-pixel side is a picture; scaled down, it stays one pixel rather than vanishing.
+        ((1, 1), Growth.zoom(2.0), 1024, Canvas(64, 64, 31, 31, 1, 1)),
+        ((1, 2047), Growth.zoom(2.0), 1024, Canvas(64, 1024, 31, 256, 1, 512)),
+        ((2047, 1), Growth.zoom(2.0), 1024, Canvas(1024, 64, 256, 31, 512, 1)),
     ],
 )
 def test_canvas_size_and_offset(size, growth, long_side, canvas):
@@ -66,6 +70,13 @@ def test_a_picture_at_the_maximum_cannot_grow_that_way(size, growth):
         " pictures of at most 2048 pixels a side. Nothing was charged."
     )
     assert refused.value.text.render("de") != refused.value.text.render()
+
+
+@pytest.mark.parametrize("size", [(0, 5), (5, 0), (0, 0), (-1, 5)])
+def test_a_picture_without_a_positive_size_is_a_programming_error(size):
+    width, height = size
+    with pytest.raises(ValueError, match=rf"^a picture needs a positive size; got {width}x{height}$"):
+        plan_canvas(width, height, Growth.zoom(2.0), 1024)
 
 
 def test_unknown_factor_or_direction_is_a_programming_error():
@@ -176,3 +187,22 @@ def test_a_sixteen_bit_picture_keeps_its_greys_on_the_grown_canvas():
     result = outpaint(buffer.getvalue(), Growth.zoom(2.0), 1024)
     grown = _open(result.picture).convert("L")
     assert abs(grown.getpixel((grown.width // 2, grown.height // 2)) - 64) <= 1  # clipped, it would be 255
+
+
+def test_a_tiny_picture_keeps_a_quarter_of_each_side_and_the_mask_is_opaque_black():
+    """A 14×18 picture: its seam is a quarter of each side, rounded down (3 across, 4 down), not SEAM."""
+    result = outpaint(png_bytes(14, 18), Growth.zoom(2.0), 1024)
+    assert result.canvas == Canvas(64, 64, 25, 23, 14, 18)
+    mask = _open(result.mask)
+    assert mask.mode == "RGBA"
+    assert mask.size == (64, 64)
+    # Black everywhere: only the alpha says where to paint.
+    for channel in "RGB":
+        assert mask.getchannel(channel).getextrema() == (0, 0)
+    alpha = mask.getchannel("A")
+    # The picture spans x 25–38 and y 23–40; opaque only over x 28–35 and y 27–36.
+    expected = Image.new("L", (64, 64), 0)
+    expected.paste(255, (28, 27, 36, 37))
+    assert alpha.tobytes() == expected.tobytes()
+    assert [alpha.getpixel((x, 30)) for x in (24, 25, 27, 28, 35, 36, 38, 39)] == [0, 0, 0, 255, 255, 0, 0, 0]
+    assert [alpha.getpixel((30, y)) for y in (22, 23, 26, 27, 36, 37, 40, 41)] == [0, 0, 0, 255, 255, 0, 0, 0]

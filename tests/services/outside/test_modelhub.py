@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
+import datetime
 import email.utils
 import io
+import logging
+import random
 import sys
 import threading
 import time
-from types import FrameType
+from collections.abc import AsyncIterator, Awaitable, Callable
+from types import FrameType, SimpleNamespace
 
 import aiohttp
 import pytest
+from aiohttp import web
 from PIL import Image
 
 import services.outside.modelhub
@@ -531,11 +538,13 @@ class _Seen:
 
     def __init__(self) -> None:
         self.answered: list[str] = []
+        self.seconds: list[float] = []
         self.failed: list[str] = []
         self.images: list[tuple[int, int]] = []
 
     def upstream_answered(self, endpoint: str, seconds: float) -> None:
         self.answered.append(endpoint)
+        self.seconds.append(seconds)
 
     def upstream_failed(self, kind: str) -> None:
         self.failed.append(kind)
@@ -586,3 +595,257 @@ async def test_an_unreachable_hub_is_named_to_the_member_in_words_without_the_ex
     assert told.render("de") == (
         "Der Model Hub ist gerade nicht erreichbar; versuch es bitte später noch einmal. Dir wurde nichts angerechnet."
     )
+
+
+# --- pins: defaults, deadlines, billing, timings, what goes on the wire ----------------------
+
+
+class _Clock:
+    """The client's monotonic clock, scripted: each reading in turn, then the last one for ever."""
+
+    def __init__(self, *readings: float) -> None:
+        self._readings = list(readings)
+
+    def monotonic(self) -> float:
+        return self._readings.pop(0) if len(self._readings) > 1 else self._readings[0]
+
+    @staticmethod
+    def time() -> float:
+        return time.time()
+
+
+class _Waits(list):
+    """A sleep that only notes how long it was asked to wait."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def jitter(monkeypatch: pytest.MonkeyPatch, pick: Callable[[float, float], float]) -> None:
+    monkeypatch.setattr(services.outside.modelhub, "random", SimpleNamespace(uniform=pick))
+
+
+async def test_by_default_five_attempts_back_off_by_doubling_from_a_second(session, hub, monkeypatch):
+    jitter(monkeypatch, lambda low, high: high)
+    waits = _Waits()
+    hub.inject(Fault(status=503, body="maintenance"), times=10)
+    client = ModelHubClient(session, hub.base_url, Secret(hub.token), sleep=waits)
+    with pytest.raises(ModelHubUnavailableError):
+        await client.edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert len(hub.requests) == 5 and waits == [1.0, 2.0, 4.0, 8.0]
+
+
+async def test_by_default_the_backoff_is_capped_at_20_seconds(session, hub, monkeypatch):
+    jitter(monkeypatch, lambda low, high: high)
+    waits = _Waits()
+    hub.inject(Fault(status=503, body="maintenance"), times=10)
+    client = ModelHubClient(session, hub.base_url, Secret(hub.token), sleep=waits, max_attempts=7)
+    with pytest.raises(ModelHubUnavailableError):
+        await client.edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert waits == [1.0, 2.0, 4.0, 8.0, 16.0, 20.0]
+
+
+async def test_by_default_an_edit_has_180_seconds_and_none_left_sends_nothing(session, hub, monkeypatch):
+    monkeypatch.setattr(services.outside.modelhub, "time", _Clock(0.0, 180.0))
+    client = ModelHubClient(session, hub.base_url, Secret(hub.token))
+    with pytest.raises(ModelHubTimeoutError) as caught:
+        await client.edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert str(caught.value) == "no answer within 180 s" and caught.value.billable_images == 0
+    assert hub.requests == []
+
+
+async def test_the_model_list_gets_30_seconds_at_most(session, hub, monkeypatch):
+    monkeypatch.setattr(services.outside.modelhub, "time", _Clock(0.0, 30.0))
+    seen = _Seen()
+    client = ModelHubClient(session, hub.base_url, Secret(hub.token), observer=seen)
+    with pytest.raises(ModelHubTimeoutError, match=r"^no answer within 30 s$"):
+        await client.list_models()
+    assert hub.model_list_calls == 0 and seen.answered == []
+
+
+async def test_a_retry_that_would_start_right_at_the_deadline_is_not_made(session, hub, monkeypatch):
+    monkeypatch.setattr(services.outside.modelhub, "time", _Clock(0.0))
+    jitter(monkeypatch, lambda low, high: low)
+    waits = _Waits()
+    hub.inject(Fault(status=429, body="slow down", headers={"Retry-After": "10"}))
+    with pytest.raises(ModelHubRateLimitError):
+        await make_client(session, hub, deadline=10, sleep=waits).edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert len(hub.requests) == 1 and waits == []
+
+
+@pytest.mark.parametrize(
+    ("fault", "failed", "returned"),
+    [(None, [], 1), (Fault(malformed_json=True), ["malformed"], 0), (Fault(delay=5), ["timeout"], 0)],
+)
+async def test_the_observer_times_each_answer_from_sending_to_answer(
+    session, hub, monkeypatch, fault, failed, returned
+):
+    # Sent at 100 s, answered (or given up on) at 102.5 s; the deadline's own arithmetic starts at 0.
+    monkeypatch.setattr(services.outside.modelhub, "time", _Clock(0.0, 0.0, 100.0, 102.5))
+    if fault is not None:
+        hub.inject(fault)
+    seen = _Seen()
+    client = make_client(session, hub, observer=seen, deadline=0.3, max_attempts=1)
+    with pytest.raises(ModelHubError) if fault is not None else contextlib.nullcontext():
+        await client.edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert (seen.answered, seen.seconds, seen.failed) == (["/images/edits"], [2.5], failed)
+    assert seen.images == [(1, returned)]
+
+
+async def test_every_attempt_that_was_not_refused_is_billable(session, hub):
+    hub.inject(Fault(status=500, body="boom"))
+    result = await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64)), n=2))
+    assert (result.attempts, result.billable_images, len(result.images)) == (2, 4, 2)
+
+
+async def test_a_refused_attempt_is_not_billable(session, hub):
+    seen = _Seen()
+    hub.inject(Fault(status=400, body={"error": {"message": "prompt is too long", "param": "prompt"}}))
+    with pytest.raises(ModelHubBadRequestError) as caught:
+        await make_client(session, hub, observer=seen).edit(request_for(png_data_url(png_bytes(64, 64)), n=2))
+    assert caught.value.billable_images == 0 and seen.images == [(2, 0)]
+
+
+async def test_a_300_is_an_error_not_an_answer_with_pictures(session, hub):
+    hub.inject(Fault(status=300, body="pick one"))
+    with pytest.raises(ModelHubBadRequestError) as caught:
+        await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64))))
+    assert (caught.value.status, caught.value.message) == (300, "pick one") and len(hub.requests) == 1
+
+
+async def test_an_edit_not_paced_by_the_queue_is_paced_by_the_client(session, hub):
+    store = MemoryBucketStore()
+    pacer = ImagePacer(BucketRule(600, 20), store)
+    result = await make_client(session, hub, pacer=pacer).edit(request_for(png_data_url(png_bytes(64, 64)), n=3))
+    state = await store.read()
+    assert result.attempts == 1 and state is not None and 16.9 < state.tokens <= 17.1
+
+
+async def test_a_first_attempt_paced_by_the_queue_leaves_the_pacer_alone(session, hub):
+    store = MemoryBucketStore()
+    pacer = ImagePacer(BucketRule(600, 20), store)
+    await make_client(session, hub, pacer=pacer).edit(request_for(png_data_url(png_bytes(64, 64)), n=3), paced=True)
+    assert await store.read() is None
+
+
+@contextlib.asynccontextmanager
+async def serving(path: str, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> AsyncIterator[str]:
+    """A one-route HTTP server on loopback, for answers the emulator does not give; yields its origin."""
+    app = web.Application()
+    app.router.add_route("*", path, handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_the_model_list_is_asked_for_as_json_with_the_token_and_no_body(session):
+    received: list[tuple[str, str, object, bytes]] = []
+
+    async def models(request: web.Request) -> web.Response:
+        received.append((request.method, request.path, request.headers.copy(), await request.read()))
+        return web.json_response({"data": [{"id": "one"}, {"id": 2}]})
+
+    # Only slashes are trimmed from the base URL: its path keeps every other character.
+    async with serving("/hubX/models", models) as origin:
+        assert await ModelHubClient(session, origin + "/hubX/", Secret("tok")).list_models() == ["one", "2"]
+    [(method, path, headers, body)] = received
+    assert (method, path, body) == ("GET", "/hubX/models", b"")
+    assert headers["Authorization"] == "Bearer tok" and headers["Accept"] == "application/json"
+    assert "Content-Type" not in headers
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[]", b'{"data": [{"name": "one"}]}', b'{"models": []}'])
+async def test_an_unreadable_model_list_is_named_and_counted_as_malformed(session, body):
+    async def models(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    seen = _Seen()
+    async with serving("/v1/models", models) as origin:
+        client = ModelHubClient(session, origin + "/v1", Secret("tok"), observer=seen)
+        with pytest.raises(ModelHubMalformedResponseError) as caught:
+            await client.list_models()
+    assert str(caught.value) == "the model list was not the JSON the API documents"
+    assert seen.failed == ["malformed"]
+
+
+async def test_a_connection_dropped_after_the_request_went_out_is_retried_and_may_be_billed(session):
+    connections = 0
+
+    async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(drop, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    seen, waits = _Seen(), _Waits()
+    client = ModelHubClient(
+        session, f"http://127.0.0.1:{port}/v1", Secret("t"), observer=seen, sleep=waits, max_attempts=2
+    )
+    try:
+        with pytest.raises(ModelHubUnavailableError) as caught:
+            await client.edit(request_for(png_data_url(png_bytes(64, 64))))
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert caught.value.message.startswith("could not reach the Model Hub (") and isinstance(
+        caught.value.__cause__, aiohttp.ClientError
+    )
+    assert connections == 2 and len(waits) == 1
+    assert seen.failed == ["unavailable", "unavailable"] and seen.images == [(1, 0), (1, 0)]
+    assert caught.value.billable_images == 2
+
+
+async def test_a_hub_never_reached_bills_nothing_and_counts_no_pictures(session):
+    seen = _Seen()
+    client = ModelHubClient(
+        session, f"http://127.0.0.1:{free_port()}/v1", Secret("t"), observer=seen, max_attempts=2, sleep=_Waits()
+    )
+    with pytest.raises(ModelHubUnavailableError) as caught:
+        await client.edit(request_for(png_data_url(png_bytes(64, 64)), n=2))
+    assert caught.value.billable_images == 0
+    assert (seen.answered, seen.failed, seen.images) == ([], ["unavailable", "unavailable"], [])
+
+
+async def test_failed_attempts_are_logged_with_their_method_path_and_count(session, hub, caplog):
+    caplog.set_level(logging.WARNING, logger="services.outside.modelhub")
+    hub.inject(Fault(status=500, body="boom"))
+    await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64))))
+    client = ModelHubClient(session, f"http://127.0.0.1:{free_port()}/v1", Secret("t"), max_attempts=2, sleep=_Waits())
+    with pytest.raises(ModelHubUnavailableError):
+        await client.list_models()
+    assert [record.getMessage() for record in caplog.records] == [
+        "POST /images/edits failed (attempt 1/5): HTTP 500: boom",
+        "GET /models failed (attempt 1/2): could not reach the Model Hub (ClientConnectorError)",
+        "GET /models failed (attempt 2/2): could not reach the Model Hub (ClientConnectorError)",
+    ]
+
+
+def test_an_http_date_in_any_zone_is_read_in_its_own_zone(monkeypatch):
+    in_two_hours_east = datetime.timezone(datetime.timedelta(hours=2))
+    zoned = email.utils.format_datetime(datetime.datetime.now(in_two_hours_east) + datetime.timedelta(seconds=30))
+    assert zoned.endswith("+0200")
+    monkeypatch.setenv("TZ", "EST+05")  # the local zone must not matter to a "-0000" date either
+    time.tzset()
+    try:
+        zoned_seconds = _retry_after({"Retry-After": zoned})
+        unzoned_seconds = _retry_after({"Retry-After": email.utils.formatdate(time.time() + 30)})
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    for seconds in (zoned_seconds, unzoned_seconds):
+        assert seconds is not None and 28.5 < seconds <= 30.0
+
+
+async def test_an_answer_of_megabytes_is_decoded_byte_for_byte(session, hub):
+    hub.inject(Fault(huge=(700, 700)))
+    result = await make_client(session, hub).edit(request_for(png_data_url(png_bytes(64, 64)), n=2))
+    assert len(result.images) == 2 and sum(len(image.data) for image in result.images) > 2 << 20
+    for index, picture in enumerate(result.images):
+        with Image.open(io.BytesIO(picture.data)) as image:
+            assert image.tobytes() == random.Random(index).randbytes(700 * 700 * 3)
