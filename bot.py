@@ -23,6 +23,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.appeal_buttons import AppealDesk
 from cogs.base import message_pictures, refreshed_url
 from cogs.buttons import ResultActions, ResultButton
 from cogs.failures import report_failure
@@ -224,6 +225,7 @@ class RetouchBot(commands.AutoShardedBot):
             acknowledgements=self.acknowledgements,
         )
         self.result_actions = ResultActions()  # the extensions register what each result button does
+        self.appeal_desk: AppealDesk | None = None  # the appeals extension, while it is loaded
         self.painter = BotPainter(
             self, self.runner, self.region_pictures, self.settings, wait_seconds=config.painter_wait_seconds
         )

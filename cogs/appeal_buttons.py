@@ -2,12 +2,13 @@
 audit channel).
 
 They carry the case id in the custom_id, so they work on messages from any earlier run: the appeals extension
-(cogs/appeals.py) registers them when it loads and answers their clicks; nothing here imports it.
+(cogs/appeals.py) registers them when it loads and answers their clicks as the bot's `appeal_desk`; nothing here
+imports it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import discord
 
@@ -16,11 +17,12 @@ from services.text import words
 from services.text.refusal import Refusal
 from services.text.words import Text
 
-APPEALS_COG = "Appeals"
+if TYPE_CHECKING:
+    from bot import RetouchBot
 
 
 class AppealDesk(Protocol):
-    """What answers the clicks: the appeals extension's cog."""
+    """What answers the clicks: the appeals extension's cog, while it is loaded."""
 
     async def appeal(self, interaction: discord.Interaction, case_id: int) -> None: ...
 
@@ -29,7 +31,7 @@ class AppealDesk(Protocol):
 
 async def _answer(interaction: discord.Interaction, case_id: int, decision: str | None) -> None:
     try:
-        desk = cast("AppealDesk | None", interaction.client.get_cog(APPEALS_COG))  # type: ignore[attr-defined]
+        desk = cast("RetouchBot", interaction.client).appeal_desk
         if desk is None:
             raise Refusal(Text(words.APPEALS_UNAVAILABLE))
         if decision is None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from cogs.appeal_buttons import APPEALS_COG, AppealButton, DecisionButton, decision_view
+from cogs.appeal_buttons import AppealButton, DecisionButton, decision_view
 from cogs.delivery import quoted_prompt
 from cogs.reply import NO_PINGS, ChannelReply, member_reply, send_ephemeral
 from services.imaging.images import make_thumbnail
@@ -33,17 +33,19 @@ log = logging.getLogger(__name__)
 THUMBNAIL_FILENAME = "input.png"
 
 
-class Appeals(commands.Cog, name=APPEALS_COG):
+class Appeals(commands.Cog):
     """Answers the Appeal, Approve and Deny buttons."""
 
     def __init__(self, bot: RetouchBot) -> None:
         self.bot = bot
 
     async def cog_load(self) -> None:
+        self.bot.appeal_desk = self
         self.bot.add_dynamic_items(AppealButton, DecisionButton)
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(AppealButton, DecisionButton)
+        self.bot.appeal_desk = None
 
     async def _case(self, case_id: int) -> Case:
         case = await self.bot.cases.get(case_id)

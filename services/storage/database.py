@@ -292,59 +292,12 @@ class _SqliteTransaction(_SqliteExecutor, Transaction):
         return None
 
 
-# What may share a transaction with other callers' statements: not PRAGMAs, VACUUM or transaction control.
-_SHAREABLE = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|WITH|REPLACE)\b", re.IGNORECASE)
-
-Outcome = tuple[list[Row], int] | sqlite3.Error
-"""A statement's rows and the number of rows it changed, or its error."""
-
-
-def _statements_in_one_trip(
-    connection: sqlite3.Connection, statements: Sequence[tuple[str, Sequence[Any]]]
-) -> list[Outcome]:
-    """In aiosqlite's thread: statements of different callers, each as if run alone, committed together.
-
-    A statement that fails is undone by SQLite itself and the others stand; an error that ends the whole
-    transaction (a full disk, an I/O error) is raised for all of them, none of which was kept.
-    """
-    if len(statements) == 1:
-        [(sql, args)] = statements
-        return [_outcome(connection, sql, args)]
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        outcomes = []
-        for sql, args in statements:
-            outcome = _outcome(connection, sql, args)
-            if isinstance(outcome, sqlite3.Error) and not connection.in_transaction:
-                raise outcome
-            outcomes.append(outcome)
-        connection.execute("COMMIT")
-    except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
-    return outcomes
-
-
-def _outcome(connection: sqlite3.Connection, sql: str, args: Sequence[Any]) -> Outcome:
-    before = connection.total_changes
-    try:
-        rows = connection.execute(sql, args).fetchall()
-    except sqlite3.Error as error:
-        return error
-    return rows, connection.total_changes - before
-
-
 class SqliteDatabase(_SqliteExecutor, Database):
     """One aiosqlite connection in WAL mode.
 
     SQLite allows one writer at a time, so one connection is all a process needs. Statements from
     concurrent coroutines share that connection, so an asyncio lock keeps a transaction's statements
     from interleaving with anyone else's; `BEGIN IMMEDIATE` keeps other processes out.
-
-    Statements outside a transaction wait in one line and go to aiosqlite's thread together, committed
-    in one transaction when there are several: each trip is a hand-off the loop waits for and each commit
-    a write to the log, and concurrent callers (32 reservations at once in `python -m bench`) share both.
     """
 
     dialect: ClassVar[Dialect] = "sqlite"
@@ -354,8 +307,6 @@ class SqliteDatabase(_SqliteExecutor, Database):
         Database.__init__(self, migrations)
         self.path = path
         self._lock = asyncio.Lock()
-        self._waiting: list[tuple[str, tuple[Any, ...], asyncio.Future[tuple[list[Row], int]]]] = []
-        self._sender: asyncio.Task[None] | None = None
         self._connection: aiosqlite.Connection  # set by _connect
         self._sole = sole
         self._held: int | None = None  # the file descriptor whose lock says "this process serves from the file"
@@ -408,54 +359,12 @@ class SqliteDatabase(_SqliteExecutor, Database):
                 log.info("Applied schema migration %d (%s) to %s", migration.version, migration.description, self.path)
 
     async def execute(self, sql: str, *args: Any) -> int:
-        _, changed = await self._statement(sql, args)
-        return changed
+        async with self._lock:
+            return await self._run(sql, args)
 
     async def fetch_all(self, sql: str, *args: Any) -> list[Row]:
-        rows, _ = await self._statement(sql, args)
-        return rows
-
-    async def _statement(self, sql: str, args: tuple[Any, ...]) -> tuple[list[Row], int]:
-        outcome: asyncio.Future[tuple[list[Row], int]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((sql, args, outcome))
-        if self._sender is None:
-            # A task of its own, not the first caller's: a caller cancelled while it waits must not strand the rest.
-            self._sender = asyncio.create_task(self._send_waiting(), name="retouch-sqlite-statements")
-        return await outcome
-
-    async def _send_waiting(self) -> None:
-        try:
-            while self._waiting:
-                async with self._lock:
-                    batch = self._next_batch()
-                    try:
-                        outcomes = await self._connection._execute(
-                            _statements_in_one_trip, self._connection._conn, [(sql, args) for sql, args, _ in batch]
-                        )
-                    except Exception as error:
-                        outcomes = [error] * len(batch)
-                    except BaseException:  # this task cancelled (the loop shutting down): nobody is left waiting
-                        for _, _, waiter in batch + self._waiting:
-                            waiter.cancel()
-                        self._waiting = []
-                        raise
-                for (_, _, waiter), result in zip(batch, outcomes, strict=True):
-                    if waiter.done():  # its caller was cancelled; the statement ran all the same
-                        continue
-                    if isinstance(result, BaseException):
-                        waiter.set_exception(result)
-                    else:
-                        waiter.set_result(result)
-        finally:
-            self._sender = None
-
-    def _next_batch(self) -> list[tuple[str, tuple[Any, ...], asyncio.Future[tuple[list[Row], int]]]]:
-        """Every waiting statement that may share a transaction, up to the first that may not (which goes alone)."""
-        shareable = 0
-        while shareable < len(self._waiting) and _SHAREABLE.match(self._waiting[shareable][0]):
-            shareable += 1
-        batch, self._waiting = self._waiting[: shareable or 1], self._waiting[shareable or 1 :]
-        return batch
+        async with self._lock:
+            return await self._rows(sql, args)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
@@ -506,8 +415,6 @@ class SqliteDatabase(_SqliteExecutor, Database):
         self._held = held
 
     async def close(self) -> None:
-        if self._sender is not None:
-            await self._sender
         await self._connection.close()
         if self._held is not None:
             os.close(self._held)

@@ -31,3 +31,15 @@ def test_the_entry_point_imports_no_extension():
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     assert "cogs.runner" in imported  # the walk sees bot.py's own imports
     assert not imported & set(bot.EXTENSIONS)
+
+
+def test_no_code_finds_a_cog_by_name():
+    """A cog is reached through what its extension put on the bot while loaded, never `get_cog("Name")`."""
+    sources = [ROOT / "bot.py", *(ROOT / "cogs").glob("*.py"), *(ROOT / "services").rglob("*.py")]
+    calls = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in sources
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr == "get_cog"
+    ]
+    assert calls == []

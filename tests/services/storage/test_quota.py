@@ -138,8 +138,8 @@ async def test_a_transaction_whose_first_statement_fails_leaves_none_open(databa
 
 
 async def test_statements_of_concurrent_callers_each_stand_alone(database: Database) -> None:
-    """Fifty inserts at once (on SQLite they share trips and commits), one of them a duplicate key: that one
-    fails with the database's own error, and every other lands."""
+    """Fifty inserts at once, one of them a duplicate key: that one fails with the database's own error, and every
+    other lands."""
     await database.execute("INSERT INTO meta (key, value) VALUES (?, ?)", "k7", "first")
     results = await asyncio.gather(
         *(database.execute("INSERT INTO meta (key, value) VALUES (?, ?)", f"k{n}", str(n)) for n in range(50)),
@@ -152,7 +152,7 @@ async def test_statements_of_concurrent_callers_each_stand_alone(database: Datab
 
 
 async def test_statements_waiting_together_run_in_the_order_they_were_sent(tmp_path: Path) -> None:
-    """What may not run inside a transaction (VACUUM) goes alone, wherever it stands in the line; the rest share."""
+    """Statements waiting for the connection run in turn, each alone: VACUUM, which no transaction may hold, too."""
     async with open_database(f"sqlite:///{tmp_path / 'order.db'}") as db:
         async with db.transaction() as tx:  # holds the connection: what follows waits in one line
             await tx.execute("INSERT INTO meta (key, value) VALUES ('a', '1')")
@@ -173,22 +173,6 @@ async def test_a_statement_after_the_database_closed_fails_instead_of_waiting(tm
     await db.close()
     with pytest.raises(ValueError, match="no active connection"):  # aiosqlite's words
         await asyncio.wait_for(db.execute("INSERT INTO meta (key, value) VALUES ('a', '1')"), 10)
-
-
-async def test_a_caller_cancelled_while_its_statement_waits_leaves_the_others_their_answers(tmp_path: Path) -> None:
-    async with open_database(f"sqlite:///{tmp_path / 'cancel.db'}") as db:
-        async with db.transaction() as tx:
-            await tx.execute("INSERT INTO meta (key, value) VALUES ('held', '1')")
-            line = [
-                asyncio.ensure_future(db.execute("INSERT INTO meta (key, value) VALUES (?, '1')", key))
-                for key in ("a", "b", "c")
-            ]
-            await asyncio.sleep(0)
-            line[1].cancel()
-        assert (await line[0], await line[2]) == (1, 1)
-        assert line[1].cancelled()
-        # A statement already in the line is sent all the same, as one already sent would be.
-        assert await db.fetch_value("SELECT COUNT(*) FROM meta WHERE key IN ('a', 'b', 'c')") == 3
 
 
 async def test_sqlite_relative_path_creates_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
