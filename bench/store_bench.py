@@ -97,8 +97,8 @@ FLOOR_TABLE = "bench_floor"
 async def _bare_statements(url: str) -> AsyncIterator[Callable[..., Awaitable[object]]]:
     """The bare driver on the same database, opened as the bot opens it, running one statement at a time each in
     its own committed transaction: SQLite's one connection in WAL mode with the same durability, or a pool of
-    PostgreSQL connections of the bot's size. Retouch's Database shares trips and commits between callers on
-    SQLite, so the floor must not go through it."""
+    PostgreSQL connections of the bot's size. The floor is the drivers' own cost, so it does not go through
+    Retouch's Database."""
     if url.startswith("sqlite:///"):
         connection = await aiosqlite.connect(url.removeprefix("sqlite:///"), isolation_level=None)
         try:
