@@ -139,7 +139,8 @@ async def _collected() -> dict[str, Any]:
 async def _floor(emulator: dict) -> None:
     """The acknowledgement's floor: parse the interaction (discord.py) and defer it, nothing else."""
     _point_at(emulator)
-    client = discord.Client(intents=discord.Intents.default())  # as the bot's
+    # The bot's intents and its pool of connections to Discord: the floor is discord.py's own work, not a pool's.
+    client = discord.Client(intents=discord.Intents.default(), connector=bot_module.discord_connector())
 
     @client.event
     async def on_interaction(interaction: discord.Interaction) -> None:

@@ -45,7 +45,7 @@ import aiosqlite
 import asyncpg
 
 from bench.control import Child, say, serve
-from services.storage.database import POSTGRES_POOL_SIZE, SQLITE_BUSY_TIMEOUT_MS, open_database
+from services.storage.database import POSTGRES_POOL_SIZE, SQLITE_BUSY_TIMEOUT_MS, SQLITE_CACHE_KIB, open_database
 from services.storage.quota import Period, QuotaExceeded, QuotaRule, QuotaStore
 
 MEMBERS = 1_000
@@ -102,7 +102,12 @@ async def _bare_statements(url: str) -> AsyncIterator[Callable[..., Awaitable[ob
     if url.startswith("sqlite:///"):
         connection = await aiosqlite.connect(url.removeprefix("sqlite:///"), isolation_level=None)
         try:
-            for pragma in (f"busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}", "journal_mode = WAL", "synchronous = NORMAL"):
+            for pragma in (
+                f"busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}",
+                "journal_mode = WAL",
+                "synchronous = NORMAL",
+                f"cache_size = -{SQLITE_CACHE_KIB}",
+            ):
                 await connection.execute_fetchall(f"PRAGMA {pragma}")
             lock = asyncio.Lock()  # one statement at a time on the one connection, as the bot's own lock keeps them
 

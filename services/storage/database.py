@@ -36,6 +36,7 @@ import aiosqlite
 import asyncpg
 
 from services.storage.migrations import MIGRATIONS, Dialect, Migration
+from services.storage.trips import SharedTrips
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ T = TypeVar("T")
 
 # SQLite waits this long for another process's write lock before failing with "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_CACHE_KIB = 512  # the page cache of each connection (see SqliteDatabase._connect)
 # How long a bot run waits for another process to let go of its SQLite file before refusing to start.
 SQLITE_SOLE_WAIT_SECONDS = 10.0
 POSTGRES_POOL_SIZE = 10
@@ -292,12 +294,41 @@ class _SqliteTransaction(_SqliteExecutor, Transaction):
         return None
 
 
+Outcome = tuple[list[Row], int] | sqlite3.Error
+"""A statement's rows and the number of rows it changed, or its error."""
+
+
+def _statements_in_one_trip(
+    connection: sqlite3.Connection, statements: Sequence[tuple[str, Sequence[Any]]]
+) -> list[Outcome]:
+    """In aiosqlite's thread: statements of different callers, one after another, each its own transaction.
+
+    Each commits (or fails) alone, as if sent alone: only the hand-off to this thread is shared.
+    """
+    return [_outcome(connection, sql, args) for sql, args in statements]
+
+
+def _outcome(connection: sqlite3.Connection, sql: str, args: Sequence[Any]) -> Outcome:
+    before = connection.total_changes
+    try:
+        rows = connection.execute(sql, args).fetchall()
+    except sqlite3.Error as error:
+        # Without its traceback: that would hold this trip's frames, and with them every other caller's arguments.
+        return error.with_traceback(None)
+    return rows, connection.total_changes - before
+
+
 class SqliteDatabase(_SqliteExecutor, Database):
     """One aiosqlite connection in WAL mode.
 
     SQLite allows one writer at a time, so one connection is all a process needs. Statements from
     concurrent coroutines share that connection, so an asyncio lock keeps a transaction's statements
     from interleaving with anyone else's; `BEGIN IMMEDIATE` keeps other processes out.
+
+    Statements outside a transaction wait in one line and go to aiosqlite's thread together, each still
+    committed on its own: a trip to that thread costs more than most statements (the loop and the thread
+    hand the GIL back and forth), and concurrent callers (32 reservations at once in `python -m bench`)
+    share it.
     """
 
     dialect: ClassVar[Dialect] = "sqlite"
@@ -307,6 +338,9 @@ class SqliteDatabase(_SqliteExecutor, Database):
         Database.__init__(self, migrations)
         self.path = path
         self._lock = asyncio.Lock()
+        self._trips: SharedTrips[tuple[str, tuple[Any, ...]], tuple[list[Row], int]] = SharedTrips(
+            self._trip, name="retouch-sqlite-statements"
+        )
         self._connection: aiosqlite.Connection  # set by _connect
         self._sole = sole
         self._held: int | None = None  # the file descriptor whose lock says "this process serves from the file"
@@ -323,6 +357,10 @@ class SqliteDatabase(_SqliteExecutor, Database):
         # In WAL mode NORMAL loses no committed data on an application crash, only on power loss.
         await self.execute("PRAGMA synchronous = NORMAL")
         await self.execute("PRAGMA foreign_keys = ON")
+        # SQLite keeps up to 2 MiB of pages per connection by default, and the kept copies of pictures (written once,
+        # read by a rare Reroll) fill any cache: 100 edits waiting in line held 30 KB each in it. The pages read
+        # often (quota windows, settings, job records) fit in far less, and the kernel's cache holds the file.
+        await self.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         # Deleted rows are overwritten with zeros instead of lingering in free pages, so what a member
         # had forgotten cannot be read back out of the file. Per connection, so set on every one.
         await self.execute("PRAGMA secure_delete = ON")
@@ -359,12 +397,19 @@ class SqliteDatabase(_SqliteExecutor, Database):
                 log.info("Applied schema migration %d (%s) to %s", migration.version, migration.description, self.path)
 
     async def execute(self, sql: str, *args: Any) -> int:
-        async with self._lock:
-            return await self._run(sql, args)
+        _, changed = await self._statement(sql, args)
+        return changed
 
     async def fetch_all(self, sql: str, *args: Any) -> list[Row]:
+        rows, _ = await self._statement(sql, args)
+        return rows
+
+    async def _statement(self, sql: str, args: tuple[Any, ...]) -> tuple[list[Row], int]:
+        return await self._trips((sql, args))
+
+    async def _trip(self, statements: list[tuple[str, tuple[Any, ...]]]) -> list[Outcome]:
         async with self._lock:
-            return await self._rows(sql, args)
+            return await self._connection._execute(_statements_in_one_trip, self._connection._conn, statements)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
@@ -415,6 +460,7 @@ class SqliteDatabase(_SqliteExecutor, Database):
         self._held = held
 
     async def close(self) -> None:
+        await self._trips.drained()
         await self._connection.close()
         if self._held is not None:
             os.close(self._held)

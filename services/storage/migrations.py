@@ -403,4 +403,105 @@ MIGRATIONS: tuple[Migration, ...] = (
         $$""",
         ),
     ),
+    Migration(
+        12,
+        "quota reservations of concurrent callers in one round trip on PostgreSQL",
+        (),
+        postgresql_only=(
+            # services/storage/quota.py: reservations in the order given, each judged as migration 11's function
+            # judged one. First each member's rule, chosen as `QuotaStore._applicable_rules` chooses it (their own;
+            # else their most generous role's: no limit first, then images per second, then the larger limit; else
+            # the server's default; else the operator's, given), and the server's budget (else the one given), for
+            # all of them in one query; then the locks of everything any of them checks, in the order of the keys
+            # (so that two calls locking overlapping names never wait on each other in a cycle); then each check
+            # and insert. One transaction, and each statement of a volatile function sees what was committed
+            # before it began: a sum sees every reservation granted under the locks, the earlier ones of the same
+            # call too. `p_role_ids` holds every reservation's roles one after another, `p_role_counts` how many
+            # each has. The answer: each reservation's id, NULL where it did not fit.
+            """CREATE FUNCTION quota_reserve_many(
+            p_guild_ids BIGINT[], p_user_ids BIGINT[], p_role_ids BIGINT[], p_role_counts INTEGER[],
+            p_created_ats DOUBLE PRECISION[], p_images INTEGER[], p_instance_id TEXT, default_limits INTEGER[],
+            default_periods TEXT[], default_budget_limits INTEGER[], default_budget_periods TEXT[],
+            member_locks BIGINT[], budget_locks BIGINT[]
+        ) RETURNS BIGINT[] LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan AS $$
+        DECLARE
+            rule_limits INTEGER[];
+            rule_periods TEXT[];
+            budget_limits INTEGER[];
+            budget_periods TEXT[];
+            key BIGINT;
+            granted BIGINT;
+            ids BIGINT[] := '{}';
+        BEGIN
+            WITH asked AS (
+                SELECT asked.*, SUM(role_count) OVER (ORDER BY n) - role_count AS roles_before
+                  FROM unnest(p_guild_ids, p_user_ids, p_role_counts, default_limits, default_periods,
+                              default_budget_limits, default_budget_periods)
+                       WITH ORDINALITY AS asked(guild_id, user_id, role_count, given_limit, given_period,
+                                                given_budget_limit, given_budget_period, n)
+            )
+            SELECT array_agg(rule.limit_images ORDER BY asked.n), array_agg(rule.period ORDER BY asked.n),
+                   array_agg(budget.limit_images ORDER BY asked.n), array_agg(budget.period ORDER BY asked.n)
+              INTO rule_limits, rule_periods, budget_limits, budget_periods
+              FROM asked
+              CROSS JOIN LATERAL (
+                  SELECT choice.limit_images, choice.period FROM (
+                      SELECT 0 AS rank, limit_images, period FROM quota_rules
+                       WHERE guild_id = asked.guild_id AND target_kind = 'member' AND target_id = asked.user_id
+                      UNION ALL
+                      SELECT 1, limit_images, period FROM quota_rules
+                       WHERE guild_id = asked.guild_id AND target_kind = 'role'
+                         AND target_id = ANY(p_role_ids[asked.roles_before + 1 : asked.roles_before + asked.role_count])
+                      UNION ALL
+                      SELECT 2, limit_images, period FROM quota_rules
+                       WHERE guild_id = asked.guild_id AND target_kind = 'default'
+                      UNION ALL
+                      SELECT 3, asked.given_limit, asked.given_period
+                  ) AS choice
+                  ORDER BY choice.rank, choice.limit_images IS NULL DESC,
+                           choice.limit_images::DOUBLE PRECISION / quota_period_seconds(choice.period) DESC,
+                           choice.limit_images DESC
+                  LIMIT 1
+              ) AS rule
+              CROSS JOIN LATERAL (
+                  SELECT choice.limit_images, choice.period FROM (
+                      SELECT 0 AS rank, limit_images, period FROM quota_budgets WHERE guild_id = asked.guild_id
+                      UNION ALL
+                      SELECT 1, asked.given_budget_limit, asked.given_budget_period
+                  ) AS choice
+                  ORDER BY choice.rank
+                  LIMIT 1
+              ) AS budget;
+            FOREACH key IN ARRAY ARRAY(
+                SELECT DISTINCT lock.key FROM unnest(rule_limits, budget_limits, member_locks, budget_locks)
+                                         AS checked(rule_limit, budget_limit, member_key, budget_key)
+                CROSS JOIN LATERAL (VALUES (CASE WHEN rule_limit IS NOT NULL THEN member_key END),
+                                           (CASE WHEN budget_limit IS NOT NULL THEN budget_key END)) AS lock(key)
+                 WHERE lock.key IS NOT NULL ORDER BY lock.key
+            ) LOOP
+                PERFORM pg_advisory_xact_lock(key);
+            END LOOP;
+            FOR i IN 1 .. cardinality(p_guild_ids) LOOP
+                INSERT INTO quota_usage (guild_id, user_id, created_at, created_day, reserved, images, status,
+                                         instance_id)
+                SELECT p_guild_ids[i], p_user_ids[i], p_created_ats[i], floor(p_created_ats[i] / 86400)::INTEGER,
+                       p_images[i], p_images[i], 'pending', p_instance_id
+                 WHERE (rule_limits[i] IS NULL OR (SELECT COALESCE(SUM(images), 0) FROM quota_usage
+                         WHERE guild_id = p_guild_ids[i] AND user_id = p_user_ids[i]
+                           AND created_at > p_created_ats[i] - quota_period_seconds(rule_periods[i])
+                           AND images > 0 AND NOT forgiven) <= rule_limits[i] - p_images[i])
+                   AND (budget_limits[i] IS NULL OR (SELECT COALESCE(SUM(images), 0) FROM quota_usage
+                         WHERE guild_id = p_guild_ids[i]
+                           AND created_at > p_created_ats[i] - quota_period_seconds(budget_periods[i])
+                           AND images > 0) <= budget_limits[i] - p_images[i])
+                RETURNING id INTO granted;
+                ids := ids || granted;
+            END LOOP;
+            RETURN ids;
+        END
+        $$""",
+            """DROP FUNCTION quota_reserve(BIGINT, BIGINT, BIGINT[], DOUBLE PRECISION, INTEGER, INTEGER, TEXT, INTEGER,
+            TEXT, INTEGER, TEXT, BIGINT, BIGINT)""",
+        ),
+    ),
 )

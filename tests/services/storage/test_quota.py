@@ -175,6 +175,45 @@ async def test_a_statement_after_the_database_closed_fails_instead_of_waiting(tm
         await asyncio.wait_for(db.execute("INSERT INTO meta (key, value) VALUES ('a', '1')"), 10)
 
 
+async def test_a_statement_whose_caller_was_cancelled_before_its_trip_is_never_run(tmp_path: Path) -> None:
+    """The others in the line get their answers; the cancelled one's insert never happens."""
+    async with open_database(f"sqlite:///{tmp_path / 'cancel.db'}") as db:
+        async with db.transaction() as tx:  # holds the connection: what follows waits in one line
+            await tx.execute("INSERT INTO meta (key, value) VALUES ('held', '1')")
+            line = [
+                asyncio.ensure_future(db.execute("INSERT INTO meta (key, value) VALUES (?, '1')", key))
+                for key in ("a", "b", "c")
+            ]
+            await asyncio.sleep(0)
+            line[1].cancel()
+        assert (await line[0], await line[2]) == (1, 1)
+        assert line[1].cancelled()
+        assert [row[0] for row in await db.fetch_all("SELECT key FROM meta WHERE key IN ('a', 'b', 'c')")] == [
+            "a",
+            "c",
+        ]
+
+
+async def test_a_failed_statement_does_not_keep_the_arguments_of_the_others_in_its_trip(tmp_path: Path) -> None:
+    """Its error carries no traceback from the trip: that would hold every other caller's arguments (pictures)."""
+    async with open_database(f"sqlite:///{tmp_path / 'held.db'}") as db:
+        await db.execute("INSERT INTO meta (key, value) VALUES ('taken', '1')")
+        async with db.transaction() as tx:
+            await tx.execute("SELECT 1")
+            failing = asyncio.ensure_future(db.execute("INSERT INTO meta (key, value) VALUES ('taken', '2')"))
+            other = asyncio.ensure_future(db.execute("INSERT INTO meta (key, value) VALUES ('big', ?)", "x" * 100))
+            await asyncio.sleep(0)
+        assert await other == 1
+        with pytest.raises(sqlite3.IntegrityError) as raised:
+            await failing
+        frames = []
+        traceback = raised.value.__traceback__
+        while traceback is not None:
+            frames.append(traceback.tb_frame)
+            traceback = traceback.tb_next
+        assert not any("x" * 100 in repr(frame.f_locals) for frame in frames)
+
+
 async def test_sqlite_relative_path_creates_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     async with open_database("sqlite:///data/retouch.db") as db:
@@ -590,20 +629,20 @@ ENFORCED_CASES = {
 }
 
 
-async def _apply(quota: QuotaStore, step: tuple) -> None:
+async def _apply(quota: QuotaStore, step: tuple, guild: int = GUILD) -> None:
     match step:
         case ("default", limit, period):
-            await quota.set_default(GUILD, limit, period)
+            await quota.set_default(guild, limit, period)
         case ("role", role, limit, period):
-            await quota.set_role_rule(GUILD, role, limit, period)
+            await quota.set_role_rule(guild, role, limit, period)
         case ("role exempt", role):
-            await quota.exempt(GUILD, "role", role)
+            await quota.exempt(guild, "role", role)
         case ("member", limit, period):
-            await quota.set_member_rule(GUILD, USER, limit, period)
+            await quota.set_member_rule(guild, USER, limit, period)
         case ("member exempt",):
-            await quota.exempt(GUILD, "member", USER)
+            await quota.exempt(guild, "member", USER)
         case ("budget", limit, period):
-            await quota.set_budget(GUILD, limit, period)
+            await quota.set_budget(guild, limit, period)
 
 
 async def granted_in_a_row(quota: QuotaStore, guild: int, roles: list[int], most: int = 30) -> int:
@@ -623,6 +662,31 @@ async def test_a_reservation_enforces_the_rule_quota_explains(quota: QuotaStore,
     available = (await quota.explain(GUILD, USER, roles, now=T0)).available
     assert available == expected
     assert await granted_in_a_row(quota, GUILD, roles) == (30 if expected is None else expected)
+
+
+async def test_reservations_sharing_trips_each_get_their_own_members_rule(quota: QuotaStore) -> None:
+    """Every way of choosing at once, one server each, 12 reservations of each sent together: they share trips
+    (on PostgreSQL, calls of one function), and each server grants what its own rule allows."""
+    guilds = {case: GUILD + n for n, case in enumerate(ENFORCED_CASES)}
+    for case, guild in guilds.items():
+        for step in ENFORCED_CASES[case][0]:
+            await _apply(quota, step, guild)
+
+    async def granted(guild: int, roles: list[int]) -> bool:
+        try:
+            await quota.reserve(guild, USER, roles, 1, now=T0)
+        except QuotaExceeded:
+            return False
+        return True
+
+    asked = [(case, guild) for case, guild in guilds.items() for _ in range(12)]
+    answers = await asyncio.gather(*(granted(guild, ENFORCED_CASES[case][1]) for case, guild in asked))
+    counts = {case: 0 for case in guilds}
+    for (case, _), answer in zip(asked, answers, strict=True):
+        counts[case] += answer
+    assert counts == {
+        case: 12 if expected is None else min(expected, 12) for case, (_, _, expected) in ENFORCED_CASES.items()
+    }
 
 
 async def test_personal_use_enforces_the_operators_personal_rule_and_budget(database: Database) -> None:
@@ -689,6 +753,52 @@ async def test_a_reservation_waits_for_the_members_lock_then_counts_what_its_hol
             assert (await quota.explain(GUILD, USER, [], now=T0)).used == 3
         finally:
             await holder.close()
+
+
+async def test_two_processes_locking_the_same_members_in_opposite_orders_never_deadlock(postgres_url: str) -> None:
+    """Each process's trip locks many members and the server's budget; the other's trips lock the same names, asked
+    in the opposite order. Every reservation is answered (PostgreSQL would break a cycle by failing one), and the
+    budget holds across both."""
+    async with open_database(postgres_url) as first_db, open_database(postgres_url) as second_db:
+        first, second = (
+            QuotaStore(first_db, QuotaRule(100, Period.DAY)),
+            QuotaStore(second_db, QuotaRule(100, Period.DAY)),
+        )
+        await first.set_budget(GUILD, 150, Period.DAY)
+        members = [USER + n for n in range(20)]
+
+        async def reserve(store: QuotaStore, user: int) -> bool:
+            try:
+                await store.reserve(GUILD, user, [], 1, now=T0)
+            except QuotaExceeded:
+                return False
+            return True
+
+        rounds = [
+            asyncio.gather(
+                *(reserve(first, user) for user in members), *(reserve(second, user) for user in members[::-1])
+            )
+            for _ in range(5)
+        ]
+        answers = await asyncio.wait_for(asyncio.gather(*rounds), 60)
+        assert sum(sum(round_answers) for round_answers in answers) == 150
+        assert (await first.explain(GUILD, USER, [], now=T0)).budget == BudgetStatus(
+            QuotaRule(150, Period.DAY), 150, 0, T0 + timedelta(days=1)
+        )
+
+
+async def test_settlements_sharing_a_trip_each_keep_their_own_delivered(quota: QuotaStore) -> None:
+    """Settled at once, each keeps what it delivered (never more than it reserved); a reservation settled twice in
+    the same trip is settled by the first call only."""
+    reservations = [await quota.reserve(GUILD, USER + n, [], 3, now=T0) for n in range(6)]
+    delivered = [0, 1, 2, 3, 5, 2]
+    answers = await asyncio.gather(
+        *(quota.settle(r.id, d) for r, d in zip(reservations, delivered, strict=True)),
+        quota.settle(reservations[0].id, 3),
+    )
+    assert answers == [True] * 6 + [False]
+    used = [(await quota.explain(GUILD, USER + n, [], now=T0)).used for n in range(6)]
+    assert used == [0, 1, 2, 3, 3, 2]
 
 
 async def test_two_processes_share_one_limit(postgres_url: str) -> None:
