@@ -130,6 +130,9 @@ class EditRunner:
 
     async def edit(self, reply: Reply, form: TypedEdit, *, private: bool = False) -> None:
         """`/edit`: the member's own picture; `private`: the results shown to the member alone."""
+        # Acknowledged before anything else: in a burst every moment before it is a later member's wait, and the
+        # deferral is ephemeral, so a refusal below fills it in as privately as a reply would.
+        await reply.acknowledge()
         settings = GuildSettings() if reply.server_id is None else await self._settings.get(reply.server_id)
         if private and not settings.private_results:
             raise Refusal(Text(words.PRIVATE_RESULTS_OFF))
@@ -137,7 +140,6 @@ class EditRunner:
             _check_may_post(reply)
         reply.private = private
         choice = await self._edits.check(form, settings)
-        await reply.acknowledge()
         await self._run(reply, choice, settings)
 
     # --- the buttons under a result, and the "Remix image" menu

@@ -186,10 +186,10 @@ async def test_a_server_can_turn_private_results_off(stack: Stack) -> None:
     assert "Private results (`/edit … private:True`): off" in said
     _, image = picture(stack, 64, 64)
     record = await stack.discord.slash("edit", {"image": image, "prompt": "x", "size": "64x64", "private": True})
-    response = await record.wait_response()
-    assert response["data"]["content"] == (
+    assert await told(record, "private") == (
         "This server does not allow private results: run `/edit` without `private`. Nothing was charged."
     )
+    assert record.ephemeral
     assert await used(stack) == 0
 
 

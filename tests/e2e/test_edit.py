@@ -12,7 +12,7 @@ from PIL import Image
 from emulators.modelhub import EDIT_MODEL, Fault, expected_image
 from tests.helpers import picture, pixels, told, uploaded
 from tests.images import alpha_mask, black_and_white_mask
-from tests.protocol import AUTOCOMPLETE_RESULT, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, EPHEMERAL
+from tests.protocol import AUTOCOMPLETE_RESULT, DEFERRED_CHANNEL_MESSAGE, EPHEMERAL
 from tests.stack import assert_nothing_leaked, loopback_stack
 
 
@@ -99,8 +99,9 @@ async def test_bad_options_are_refused_ephemerally_before_any_upstream_call(stac
     _, image = picture(stack, 64, 64)
     record = await stack.discord.slash("edit", {"image": image, "prompt": "fine", **options})
     response = await record.wait_response()
-    assert response["type"] == CHANNEL_MESSAGE and response["data"]["flags"] & EPHEMERAL
-    assert words in response["data"]["content"]
+    # Acknowledged first (ephemerally, thinking); the refusal fills the deferral in.
+    assert response["type"] == DEFERRED_CHANNEL_MESSAGE and response["data"]["flags"] & EPHEMERAL
+    assert words in await told(record, words)
     assert stack.hub.requests == []
     assert record.followups == []
 
@@ -108,9 +109,8 @@ async def test_bad_options_are_refused_ephemerally_before_any_upstream_call(stac
 async def test_a_text_file_as_image_is_refused_without_download(stack):
     text = stack.discord.add_attachment(b"hello, not a picture", "notes.txt", "text/plain")
     record = await stack.discord.slash("edit", {"image": text, "prompt": "fine"})
-    response = await record.wait_response()
-    assert response["data"]["flags"] & EPHEMERAL and "`image` must be a picture" in response["data"]["content"]
-    assert stack.discord.cdn_hits == [] and stack.hub.requests == []
+    await told(record, "`image` must be a picture")
+    assert record.ephemeral and stack.discord.cdn_hits == [] and stack.hub.requests == []
 
 
 async def test_a_file_that_claims_to_be_an_image_but_is_not_is_refused(stack):
@@ -126,18 +126,16 @@ async def test_an_attachment_over_the_size_limit_is_refused(stack):
         b"\0" * (stack.config.max_input_bytes + 1), "huge.png", "image/png", width=64, height=64
     )
     record = await stack.discord.slash("edit", {"image": big, "prompt": "fine"})
-    response = await record.wait_response()
-    assert "`image` must be at most 20 MiB" in response["data"]["content"]
-    assert stack.discord.cdn_hits == [] and stack.hub.requests == []
+    await told(record, "`image` must be at most 20 MiB")
+    assert record.ephemeral and stack.discord.cdn_hits == [] and stack.hub.requests == []
 
 
 async def test_mask_of_another_size_is_refused(stack):
     _, image = picture(stack, 64, 64)
     mask = stack.discord.add_attachment(alpha_mask(32, 32, (0, 0, 8, 8)), "mask.png", "image/png", width=32, height=32)
     record = await stack.discord.slash("edit", {"image": image, "mask": mask, "prompt": "fine"})
-    response = await record.wait_response()
-    assert "`mask` must be the same size as `image` (64x64); it is 32x32." in response["data"]["content"]
-    assert stack.hub.requests == []
+    await told(record, "`mask` must be the same size as `image` (64x64); it is 32x32.")
+    assert record.ephemeral and stack.hub.requests == []
 
 
 async def test_mask_size_is_checked_on_the_real_bytes_too(stack):

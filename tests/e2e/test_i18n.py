@@ -53,12 +53,11 @@ async def test_a_refusal_is_in_the_members_language(stack):
     speak(stack, member="de", server="en-US")
     _, image = picture(stack, 64, 64)
     record = await stack.discord.slash("edit", {"image": image, "prompt": "fine", "size": "abc"})
-    response = await record.wait_response()
-    assert response["data"]["flags"] & EPHEMERAL
-    assert response["data"]["content"] == (
+    assert await told(record, "`size`") == (
         "`size` muss `auto` oder BREITExHÖHE sein, beide Seiten Vielfache von 16 zwischen 64 und 2048"
         " (z. B. 1024x1024); angegeben war `abc`."
     )
+    assert record.ephemeral
     assert stack.hub.requests == []
 
 

@@ -139,9 +139,8 @@ async def test_blocklisted_word_is_refused_without_repeating_it(stack):
     await moderator(stack, "blocklist", {"action": "add", "phrase": "Forbidden Fruit"}, group="retouch")
     _, image = picture(stack, 64, 64)
     record = await stack.discord.slash("edit", {"image": image, "prompt": "paint a FORBIDDEN   fruit tree"})
-    response = await record.wait_response()
-    assert response["data"]["content"] == "`prompt` contains a word or phrase this server does not allow."
-    assert "forbidden" not in response["data"]["content"].lower()
+    said = await told(record, "`prompt`")
+    assert said == "`prompt` contains a word or phrase this server does not allow." and record.ephemeral
     _, said = await edit(stack, prompt="forbiddenfruit is one word, allowed")
     assert "Done" in said
 
