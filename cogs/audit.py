@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 
 import discord
 
@@ -17,7 +18,9 @@ from cogs.delivery import ResultPoster, quoted_prompt
 from cogs.reply import NO_PINGS, Reply
 from services.domain.editing import SentEdit
 from services.imaging.images import make_thumbnail
+from services.imaging.kept_inputs import KeptPicture
 from services.imaging.limits import MAX_MESSAGE_CONTENT
+from services.storage.jobs import InputRole
 from services.text import words
 from services.text.words import Text
 
@@ -26,19 +29,35 @@ log = logging.getLogger(__name__)
 PROMPT_FILENAME = "prompt.txt"
 
 
+KeptInputs = Callable[[], Awaitable[Mapping[InputRole, KeptPicture]]]
+"""Reads the edit's kept copies of its inputs (`JobStore.kept_inputs` of its job), for the previews."""
+
+
 async def post_audit(
-    client: discord.Client, reply: Reply, channel_id: int, sent: SentEdit, poster: ResultPoster, delivered: int
+    client: discord.Client,
+    reply: Reply,
+    channel_id: int,
+    sent: SentEdit,
+    inputs: KeptInputs,
+    poster: ResultPoster,
+    delivered: int,
 ) -> None:
     """Tell the audit-log channel about one delivered edit."""
     try:
-        await _post_audit(client, reply, channel_id, sent, poster, delivered)
+        await _post_audit(client, reply, channel_id, sent, inputs, poster, delivered)
     except Exception:
         # The pictures are out and charged; the member's edit must not end in an apology for this.
         log.exception("Could not write the audit entry of an edit in guild %s", reply.guild_id)
 
 
 async def _post_audit(
-    client: discord.Client, reply: Reply, channel_id: int, sent: SentEdit, poster: ResultPoster, delivered: int
+    client: discord.Client,
+    reply: Reply,
+    channel_id: int,
+    sent: SentEdit,
+    inputs: KeptInputs,
+    poster: ResultPoster,
+    delivered: int,
 ) -> None:
     channel = client.get_channel(channel_id)
     if not isinstance(channel, discord.abc.Messageable):
@@ -67,7 +86,7 @@ async def _post_audit(
         note = Text(words.AUDIT_PROMPT_ATTACHED, filename=PROMPT_FILENAME).render(locale)
         room = MAX_MESSAGE_CONTENT - len(header) - len(note) - 4
         whole = f"{header}\n> {quoted_prompt(sent.prompt, room)}\n{note}"
-    previews = await _previews(sent, poster)
+    previews = await _previews(inputs, poster)
     attempts = [(whole, previews), (whole, []), (header, [])]  # each simpler than the one before
     for number, (content, thumbnails) in enumerate(attempts, start=1):
         files = [discord.File(io.BytesIO(data), filename=f"{name}.png") for name, data in thumbnails]
@@ -83,11 +102,17 @@ async def _post_audit(
             log.info("The audit channel %s refused an entry (HTTP %s); retrying it simpler", channel_id, exc.status)
 
 
-async def _previews(sent: SentEdit, poster: ResultPoster) -> list[tuple[str, bytes]]:
+async def _previews(inputs: KeptInputs, poster: ResultPoster) -> list[tuple[str, bytes]]:
     """Small previews of the input, the mask and the first result; one that cannot be made is left out."""
-    sources = [("input", sent.image.data)]
-    if sent.mask is not None:
-        sources.append(("mask", sent.mask.data))
+    sources: list[tuple[str, bytes]] = []
+    try:
+        kept = await inputs()
+    except Exception:
+        # The entry goes out all the same, with the result's preview: the database may be away for a moment.
+        log.warning("Could not read the kept inputs for the audit log's previews", exc_info=True)
+    else:
+        roles: tuple[tuple[str, InputRole], ...] = (("input", "source"), ("mask", "mask"))
+        sources += [(name, kept[role].data) for name, role in roles if role in kept]
     if poster.first_picture is not None:
         sources.append(("result", poster.first_picture))
     previews = []

@@ -373,8 +373,17 @@ class EditRunner:
                 )
             # Pictures the screening let through, of a batch it held some of, are posted: the audit logs them too.
             logged = ended.refusal is None or (isinstance(ended.refusal, ScreeningRefused) and ended.delivered > 0)
-            if logged and settings.audit_channel_id is not None and ended.sent is not None:
-                await post_audit(self._client, reply, settings.audit_channel_id, ended.sent, poster, ended.delivered)
+            if logged and settings.audit_channel_id is not None and ended.sent is not None and ended.job_id is not None:
+                job_id = ended.job_id
+                await post_audit(
+                    self._client,
+                    reply,
+                    settings.audit_channel_id,
+                    ended.sent,
+                    lambda: self._jobs.kept_inputs(job_id),
+                    poster,
+                    ended.delivered,
+                )
             if ended.refusal is None:
                 await reply.finish(poster.summary(ended.delivered, time.monotonic() - started))
         except asyncio.CancelledError:

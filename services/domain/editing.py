@@ -20,7 +20,7 @@ import dataclasses
 import enum
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -36,7 +36,7 @@ from services.imaging.images import to_data_url
 from services.imaging.kept_inputs import KeptPicture
 from services.imaging.pictures import Picture
 from services.storage.database import outlast, unreachable
-from services.storage.jobs import InputRole, JobStore, NewJob, Origin
+from services.storage.jobs import JobStore, NewJob, Origin
 from services.storage.quota import SETTLE_PATIENCE_SECONDS, QuotaExceeded, QuotaStore, Reservation
 from services.storage.screening_cases import CaseStore, NewCase
 from services.storage.settings import GuildSettings
@@ -87,11 +87,10 @@ class DeliveryFailed(Refusal):
 
 @dataclass(frozen=True)
 class SentPicture:
-    """An input as it went upstream: its (signed, expiring) URL, None when it went as the kept copy; that copy."""
+    """An input as it went upstream: its (signed, expiring) URL, None when it went as the kept copy (the job's
+    record holds that copy: `JobStore.kept_inputs`)."""
 
     url: str | None
-    data: bytes
-    content_type: str
 
 
 @dataclass(frozen=True)
@@ -308,10 +307,37 @@ class EditService:
         attempt: _Attempt,
         screen: Screen | None = None,
     ) -> EndedEdit:
+        if progress is None:
+            return await self._run_checked(choice, requester, origin, ticket, deliver, None, attempt, screen)
+        # The "checking" line goes out while the edit goes on. Whatever is said next waits for it: the first
+        # followup after a deferral *is* the deferred response, and a later edit must not be overtaken by it.
+        # Shielded: a request cancelled while it waits for its rate limit keeps discord.py's lock of that route.
+        checking = asyncio.ensure_future(_quietly(progress(EditProgress("checking", choice.count, 0.0))))
+
+        async def deliver_once_checked(delivery: Delivery) -> None:
+            await asyncio.shield(checking)
+            await deliver(delivery)
+
+        try:
+            return await self._run_checked(
+                choice, requester, origin, ticket, deliver_once_checked, progress, attempt, screen
+            )
+        finally:
+            await asyncio.shield(checking)
+
+    async def _run_checked(
+        self,
+        choice: CheckedEdit,
+        requester: Requester,
+        origin: Origin,
+        ticket: Ticket,
+        deliver: Deliver,
+        progress: ShowProgress | None,
+        attempt: _Attempt,
+        screen: Screen | None = None,
+    ) -> EndedEdit:
         started = time.monotonic()
         screening = screen if screen is not None and screen.rules.on and self._screening is not None else None
-        if progress is not None:
-            await _quietly(progress(EditProgress("checking", choice.count, 0.0)))
         # Quota before any download: a member who cannot be served costs no download and no decode.
         try:
             reservation = await self._quota.reserve(
@@ -344,8 +370,7 @@ class EditService:
                     self._observer.queue_waited(ticket.waited)
                 answer = await send_upstream(self._hub, plan, lambda: self._jobs.kept_inputs(recorded), paced=True)
             billed = answer.billed
-            # The pictures are paid for upstream: a database away for a while delays them, it does not lose them.
-            sent = _sent(plan, await outlast(lambda: self._jobs.kept_inputs(recorded), SETTLE_PATIENCE_SECONDS))
+            sent = _sent(plan)
             pictures = [image.data for image in answer.images]
             held_back: ScreeningRefused | None = None
             if screening is not None and screening.rules.mode == "pictures":
@@ -483,17 +508,16 @@ class EditService:
                 await asyncio.wait_for(asyncio.shield(task), PROGRESS_SETTLE_SECONDS)
 
 
-def _sent(plan: PlannedEdit, copies: Mapping[InputRole, KeptPicture]) -> SentEdit:
-    """What went upstream, with the kept copies (the audit shows them)."""
-    source, mask = copies["source"], copies.get("mask")
+def _sent(plan: PlannedEdit) -> SentEdit:
+    """What went upstream. Not the inputs' bytes: only an audit entry shows them, and it reads the kept copies."""
     return SentEdit(
         plan.model,
         plan.prompt,
         plan.size,
         plan.count,
         plan.output_format,
-        SentPicture(plan.image_url, source.data, source.content_type),
-        SentPicture(plan.mask_url, mask.data, mask.content_type) if mask is not None else None,
+        SentPicture(plan.image_url),
+        SentPicture(plan.mask_url) if plan.has_mask else None,
     )
 
 

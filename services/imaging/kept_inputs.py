@@ -48,10 +48,15 @@ def _encode(image: Image.Image) -> KeptPicture:
     return KeptPicture(buffer.getvalue(), "image/webp")
 
 
-def _keep(data: bytes, info: ImageInfo, size: tuple[int, int], mask: bool) -> KeptPicture:
+def _as_it_is(data: bytes, info: ImageInfo, size: tuple[int, int]) -> KeptPicture | None:
+    """The picture itself as its copy, where it is in a kept format, at the kept size and small enough."""
     content_type = _KEPT_FORMATS.get(info.format)
     if content_type is not None and (info.width, info.height) == size and len(data) <= KEEP_MAX_BYTES:
         return KeptPicture(data, content_type)
+    return None
+
+
+def _keep(data: bytes, info: ImageInfo, size: tuple[int, int], mask: bool) -> KeptPicture:
     # A picture stored turned arrives here already upright (`EditService._upright`): `info` is what it shows.
     with Image.open(io.BytesIO(data)) as opened:
         opened.seek(0)
@@ -65,9 +70,15 @@ def _keep(data: bytes, info: ImageInfo, size: tuple[int, int], mask: bool) -> Ke
 
 async def keep_picture(data: bytes, info: ImageInfo) -> KeptPicture:
     """The copy of a source picture (already inspected as `info`) to keep for its job."""
-    return await decoding(_keep, data, info, kept_size(info.width, info.height), False)
+    size = kept_size(info.width, info.height)
+    # Only a re-encoding goes to the picture threads: they run below every other process's priority, and a
+    # picture kept as it is needs no wait for them.
+    kept = _as_it_is(data, info, size)
+    return kept if kept is not None else await decoding(_keep, data, info, size, False)
 
 
 async def keep_mask(data: bytes, info: ImageInfo, picture: ImageInfo) -> KeptPicture:
     """The copy of a mask (as sent upstream, `info` its inspection) at the kept size of its `picture`."""
-    return await decoding(_keep, data, info, kept_size(picture.width, picture.height), True)
+    size = kept_size(picture.width, picture.height)
+    kept = _as_it_is(data, info, size)
+    return kept if kept is not None else await decoding(_keep, data, info, size, True)

@@ -471,7 +471,8 @@ async def test_the_inputs_are_kept_and_a_reroll_reads_them_without_downloading(e
     assert report.outcome is EditOutcome.DELIVERED and edits.downloads == ["/source.png"]
     assert edits.hub.requests[-1].url == await to_data_url(SOURCE, "image/png")
     assert await edits.jobs.kept_inputs(2) == {"source": KeptPicture(SOURCE, "image/png")}
-    assert report.sent is not None and report.sent.image.data == SOURCE  # for the audit's thumbnail
+    # No copy of the input travels with the result: the audit's previews read the job's kept copies.
+    assert report.sent is not None and report.sent.image == SentPicture(None)
 
 
 async def test_a_picture_larger_than_the_upstream_takes_goes_as_its_scaled_copy(edits: Edits) -> None:
@@ -752,8 +753,8 @@ async def test_a_masked_edit_sends_picture_and_mask_by_url_and_reports_both_copi
         (64, 64),
         1,
         "png",
-        SentPicture(source_url, SOURCE, "image/png"),
-        SentPicture(mask_url, MASK, "image/png"),
+        SentPicture(source_url),
+        SentPicture(mask_url),
     )
     job = await edits.jobs.get(1)
     assert job is not None and job.mask is not None and job.mask.url == mask_url
@@ -836,7 +837,7 @@ async def test_a_deleted_job_is_withdrawn_from_its_delivery(edits: Edits) -> Non
 
     await service.run(edits.choice(1), requester(), deliver=deliver)
     assert withdrawn == [False, True]
-    gone = Delivery(99, SentEdit("flux", "p", (1, 1), 1, "png", SentPicture(None, b"", "image/png")), [], edits.jobs)
+    gone = Delivery(99, SentEdit("flux", "p", (1, 1), 1, "png", SentPicture(None)), [], edits.jobs)
     assert await gone.withdrawn() is False  # no such job: nothing withdrew it
 
 
