@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 
 import discord
 
@@ -44,21 +45,24 @@ async def post_audit(
 ) -> None:
     """Tell the audit-log channel about one delivered edit."""
     try:
-        await _post_audit(client, reply, channel_id, sent, inputs, poster, delivered)
+        await _post_audit(client, reply, channel_id, _Entry(sent, inputs, poster, delivered))
     except Exception:
         # The pictures are out and charged; the member's edit must not end in an apology for this.
         log.exception("Could not write the audit entry of an edit in guild %s", reply.guild_id)
 
 
-async def _post_audit(
-    client: discord.Client,
-    reply: Reply,
-    channel_id: int,
-    sent: SentEdit,
-    inputs: KeptInputs,
-    poster: ResultPoster,
-    delivered: int,
-) -> None:
+@dataclass(frozen=True)
+class _Entry:
+    """What one entry tells: the edit as sent, its kept inputs, what was posted, and how many pictures."""
+
+    sent: SentEdit
+    inputs: KeptInputs
+    poster: ResultPoster
+    delivered: int
+
+
+async def _post_audit(client: discord.Client, reply: Reply, channel_id: int, entry: _Entry) -> None:
+    sent, inputs, poster, delivered = entry.sent, entry.inputs, entry.poster, entry.delivered
     channel = client.get_channel(channel_id)
     if not isinstance(channel, discord.abc.Messageable):
         log.warning("Audit channel %s of guild %s is not a text channel I can see", channel_id, reply.guild_id)

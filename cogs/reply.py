@@ -17,6 +17,7 @@ text file when long, so that no reply that grows with a server's data passes Dis
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from typing import Protocol, TypeVar
@@ -336,6 +337,7 @@ class InteractionReply:
         self.private = False
         self.forced_private = False  # Discord showed the results to the member alone, though they were public
         self._channel: ChannelReply | None = None  # once the results went to the channel
+        self._showing: asyncio.Future[None] | None = None  # the progress line on its way
 
     @property
     def server_id(self) -> int | None:
@@ -370,7 +372,19 @@ class InteractionReply:
         await self.interaction.response.defer(ephemeral=True, thinking=True)
 
     async def progress(self, text: Text) -> None:
-        """Edit the deferred ephemeral response, while the token lives; stop for good at its first refusal."""
+        """Edit the deferred ephemeral response in the background, while the token lives (the edit goes on
+        meanwhile); stop for good at its first refusal. Whatever is said next waits for it (`_shown`)."""
+        await self._shown()
+        self._showing = asyncio.ensure_future(self._show(text))
+
+    async def _shown(self) -> None:
+        """Wait for the progress line on its way: the first followup after a deferral *is* the deferred response,
+        and a later word must not be overtaken by it. Shielded: a request cancelled while it waits for its rate
+        limit keeps discord.py's lock of that route for good."""
+        if self._showing is not None:
+            await asyncio.shield(self._showing)
+
+    async def _show(self, text: Text) -> None:
         interaction = self.interaction
         if not token_usable(interaction):
             return
@@ -386,6 +400,9 @@ class InteractionReply:
                 )
             else:
                 log.debug("Could not show progress: %s", exc)
+        except Exception:
+            # No one awaits this line but the next word, which must not fail for it.
+            log.warning("Could not show an edit's progress", exc_info=True)
 
     def upload_limit(self) -> int:
         if self.by_channel:
@@ -396,6 +413,7 @@ class InteractionReply:
         return None if self.by_channel else followups_left(self.interaction)
 
     async def post(self, content: str, files: list[discord.File], view: discord.ui.View) -> discord.Message | None:
+        await self._shown()
         interaction = self.interaction
         if self.by_channel:
             return await self._in_channel().post(content, files, view)
@@ -423,9 +441,11 @@ class InteractionReply:
         return message
 
     async def tell(self, text: Text, view: discord.ui.View | None = None) -> None:
+        await self._shown()
         await send_ephemeral(self.interaction, text.render(self.locale), view=view)
 
     async def finish(self, text: Text) -> None:
+        await self._shown()
         if not self.by_channel:  # otherwise the token is dead, and the mention in the channel told them
             if self.forced_private:  # told once, with the summary
                 text = words.joined([text, Text(words.FORCED_PRIVATE)], " ")

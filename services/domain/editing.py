@@ -307,37 +307,10 @@ class EditService:
         attempt: _Attempt,
         screen: Screen | None = None,
     ) -> EndedEdit:
-        if progress is None:
-            return await self._run_checked(choice, requester, origin, ticket, deliver, None, attempt, screen)
-        # The "checking" line goes out while the edit goes on. Whatever is said next waits for it: the first
-        # followup after a deferral *is* the deferred response, and a later edit must not be overtaken by it.
-        # Shielded: a request cancelled while it waits for its rate limit keeps discord.py's lock of that route.
-        checking = asyncio.ensure_future(_quietly(progress(EditProgress("checking", choice.count, 0.0))))
-
-        async def deliver_once_checked(delivery: Delivery) -> None:
-            await asyncio.shield(checking)
-            await deliver(delivery)
-
-        try:
-            return await self._run_checked(
-                choice, requester, origin, ticket, deliver_once_checked, progress, attempt, screen
-            )
-        finally:
-            await asyncio.shield(checking)
-
-    async def _run_checked(
-        self,
-        choice: CheckedEdit,
-        requester: Requester,
-        origin: Origin,
-        ticket: Ticket,
-        deliver: Deliver,
-        progress: ShowProgress | None,
-        attempt: _Attempt,
-        screen: Screen | None = None,
-    ) -> EndedEdit:
         started = time.monotonic()
         screening = screen if screen is not None and screen.rules.on and self._screening is not None else None
+        if progress is not None:
+            await _quietly(progress(EditProgress("checking", choice.count, 0.0)))
         # Quota before any download: a member who cannot be served costs no download and no decode.
         try:
             reservation = await self._quota.reserve(
