@@ -53,10 +53,11 @@ class PictureDownloader:
                     raise Refusal(Text(words.PICTURE_GONE, reason=Text(words.GONE_AT_DISCORD)), field=field)
                 if response.status != 200:
                     raise Refusal(Text(words.DOWNLOAD_REFUSED, field=field, status=response.status), field=field)
-                body = await _body(response, limit)
-            # The one copy to `bytes`: a large picture's in a worker thread, not on the loop; a small one's
-            # costs less than the trip to the thread.
-            data = await asyncio.to_thread(bytes, body) if len(body) > _COPY_ON_LOOP_MAX else bytes(body)
+                blocks = await _body(response, limit)
+            # The one copy, joining the blocks: a large picture's in a worker thread, not on the loop; a small
+            # one's costs less than the trip to the thread.
+            size = sum(map(len, blocks))
+            data = await asyncio.to_thread(b"".join, blocks) if size > _COPY_ON_LOOP_MAX else b"".join(blocks)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise Refusal(Text(words.DOWNLOAD_FAILED, field=field), field=field) from exc
         if len(data) > limit:
@@ -64,31 +65,15 @@ class PictureDownloader:
         return data
 
 
-async def _body(response: aiohttp.ClientResponse, limit: int) -> bytearray:
-    """The body, up to just past `limit`: into one buffer of the announced size when there is one, else gathered.
-
-    A buffer grown chunk by chunk is copied each time it outgrows its room (on the loop) and leaves the
-    smaller ones behind in the heap; the announced size allocates once.
-    """
-    # A compressed body's announced size is the compressed one; aiohttp hands on what it decompressed.
-    compressed = response.headers.get("Content-Encoding", "identity") != "identity"
-    expected = None if compressed else response.content_length
-    chunks = response.content.iter_chunked(1 << 16)
-    if expected is None or expected > limit:
-        # read(n) returns what has arrived so far, not n bytes: gather chunks up to just past the limit.
-        gathered = bytearray()
-        async for chunk in chunks:
-            gathered += chunk
-            if len(gathered) > limit:
-                break
-        return gathered
-    # HTTP's framing holds the body to the announced size: aiohttp reads no more, and raises on less.
-    buffer = bytearray(expected)
-    view, filled = memoryview(buffer), 0
-    async for chunk in chunks:
-        view[filled : filled + len(chunk)] = chunk
-        filled += len(chunk)
-    return buffer
+async def _body(response: aiohttp.ClientResponse, limit: int) -> list[bytes]:
+    """The body as aiohttp received it, block by block (none copied), up to just past `limit`."""
+    blocks, received = [], 0
+    while block := await response.content.readany():
+        blocks.append(block)
+        received += len(block)
+        if received > limit:
+            break
+    return blocks
 
 
 async def prepare_inputs(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import logging
 import math
@@ -17,7 +18,7 @@ import re
 import struct
 import weakref
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -31,6 +32,7 @@ from services.imaging.limits import (
     MIN_SIDE,
     SIDE_MULTIPLE,
 )
+from services.imaging.png_reading import PNG_SIGNATURE, read_png_through
 from services.imaging.workers import PICTURE_THREADS, in_picture_thread
 from services.text import words
 from services.text.refusal import Refusal
@@ -159,35 +161,27 @@ def _orientation(image: Image.Image) -> int:
     return orientation if orientation in _ORIENTATIONS else 1  # 0, 9 or junk: nothing to turn
 
 
-def _open_still(data: bytes, field: str, *, draft_side: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
-    """Open, verify and decode `data` once as a still picture, or raise Refusal for `field`.
+def _check_header(probe: Image.Image, field: str, draft_side: int | None) -> bool:
+    """Refuse, from its header, a picture too large or animated; whether it may be decoded scaled down."""
+    width, height = probe.size
+    if width * height > MAX_INPUT_PIXELS:
+        raise Refusal(_too_large_message(field, width, height), field=field)
+    # MPO "frames" are a stereo pair or a preview, not an animation: use the first.
+    if probe.format != "MPO" and getattr(probe, "is_animated", False):
+        raise Refusal(_still_picture_message(field, words.STILL_ANIMATED), field=field)
+    # A JPEG's EXIF is read with its header; other formats may keep it after the pixels.
+    draftable = probe.format in _DRAFTABLE and draft_side is not None
+    full_later = not draftable or _orientation(probe) != 1
+    if full_later and width * height > MAX_FULL_DECODE_PIXELS:
+        raise _full_decode_too_large(field, width, height)
+    return draftable
 
-    Returns the decoded picture and its size as stored. `draft_side`: a JPEG may be decoded scaled
-    down (by up to 8), as long as both sides stay at least this; anything else is decoded at full size,
-    and refused from its header when that would cost more than MAX_FULL_DECODE_PIXELS, as is a JPEG
-    that is stored turned (making it upright takes a full decode).
-    Two opens because `verify()` checks structure (chunk CRCs, without inflating) but leaves the image
-    unusable, while only `load()` notices pixel data that stops early (a truncated upload).
-    """
+
+@contextlib.contextmanager
+def _read_as_still(field: str) -> Iterator[None]:
+    """Whatever Pillow raises on `field`'s bytes, as the member's Refusal."""
     try:
-        with Image.open(io.BytesIO(data), formats=INPUT_FORMATS) as probe:
-            width, height = probe.size
-            if width * height > MAX_INPUT_PIXELS:
-                raise Refusal(_too_large_message(field, width, height), field=field)
-            # MPO "frames" are a stereo pair or a preview, not an animation: use the first.
-            if probe.format != "MPO" and getattr(probe, "is_animated", False):
-                raise Refusal(_still_picture_message(field, words.STILL_ANIMATED), field=field)
-            # A JPEG's EXIF is read with its header; other formats may keep it after the pixels.
-            draftable = probe.format in _DRAFTABLE and draft_side is not None
-            full_later = not draftable or _orientation(probe) != 1
-            if full_later and width * height > MAX_FULL_DECODE_PIXELS:
-                raise _full_decode_too_large(field, width, height)
-            probe.verify()
-        image = Image.open(io.BytesIO(data))  # the probe has checked the format
-        if draftable and draft_side is not None:
-            image.draft(None, (draft_side, draft_side))
-        image.load()
-        return image, (width, height)
+        yield
     except Refusal:
         raise
     # Pillow only warns (not raises) between ~89 and ~179 MP, and our own check above refuses
@@ -200,6 +194,43 @@ def _open_still(data: bytes, field: str, *, draft_side: int | None = None) -> tu
     except Exception as exc:
         log.debug("unreadable %s attachment: %s", field, type(exc).__name__)
         raise Refusal(_still_picture_message(field, words.STILL_UNREADABLE), field=field) from None
+
+
+def _open_still(data: bytes, field: str, *, draft_side: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
+    """Open, verify and decode `data` once as a still picture, or raise Refusal for `field`.
+
+    Returns the decoded picture and its size as stored. `draft_side`: a JPEG may be decoded scaled
+    down (by up to 8), as long as both sides stay at least this; anything else is decoded at full size,
+    and refused from its header when that would cost more than MAX_FULL_DECODE_PIXELS, as is a JPEG
+    that is stored turned (making it upright takes a full decode).
+    Two opens because `verify()` checks structure (chunk CRCs, without inflating) but leaves the image
+    unusable, while only `load()` notices pixel data that stops early (a truncated upload).
+    """
+    with _read_as_still(field):
+        with Image.open(io.BytesIO(data), formats=INPUT_FORMATS) as probe:
+            size = probe.size
+            draftable = _check_header(probe, field, draft_side)
+            probe.verify()
+        image = Image.open(io.BytesIO(data))  # the probe has checked the format
+        if draftable and draft_side is not None:
+            image.draft(None, (draft_side, draft_side))
+        image.load()
+        return image, size
+
+
+def _inspect_png(data: bytes, field: str) -> ImageInfo:
+    """A PNG's size and orientation, read through to its end (services/imaging/png_reading.py) but not decoded:
+    the pixels are not needed, and a full decode refuses nothing more."""
+    with _read_as_still(field), Image.open(io.BytesIO(data), formats=("PNG",)) as probe:
+        _check_header(probe, field, None)
+        exif = read_png_through(data)
+        # Pillow reads an eXIf chunk that follows the pixels only while decoding them; the reading found it.
+        probe.info["exif"] = b"Exif\x00\x00" + exif if exif is not None else b""
+        width, height = probe.size
+        orientation = _orientation(probe)
+    if orientation in _SIDEWAYS:
+        width, height = height, width
+    return ImageInfo(width, height, "PNG", reoriented=orientation != 1)
 
 
 def _format_of(image: Image.Image) -> str:
@@ -247,6 +278,8 @@ async def decoding(work: Callable[..., _Result], *args: object) -> _Result:
 
 
 def _inspect_image(data: bytes, field: str, preview_side: int | None) -> ImageInfo:
+    if preview_side is None and data.startswith(PNG_SIGNATURE):
+        return _inspect_png(data, field)
     # Without a preview to make, the smallest draft (1/8) still reads every byte of a JPEG.
     image, (width, height) = _open_still(data, field, draft_side=preview_side or 1)
     with image:

@@ -545,7 +545,7 @@ async def test_at_most_two_decodes_run_at_once(noise_png: bytes) -> None:
 
     def decoding_now() -> int:
         frames = sys._current_frames().values()
-        return sum(1 for frame in frames if any_frame_named(frame, "_open_still"))
+        return sum(1 for frame in frames if any_frame_named(frame, "_inspect_image"))
 
     tasks = [asyncio.create_task(inspect_image(noise_png)) for _ in range(6)]
     while not all(task.done() for task in tasks):
