@@ -14,7 +14,7 @@ from discord import app_commands
 from discord.ext import tasks
 
 from cogs.base import RetouchCog, everywhere, picture_of
-from cogs.reply import InteractionReply
+from cogs.reply import ACKNOWLEDGED_FIRST, InteractionReply
 from cogs.translator import described
 from services.domain.validation import TypedEdit
 from services.imaging.limits import MAX_COUNT, MAX_PROMPT, MAX_SIDE, MIN_COUNT, MIN_SIDE, OUTPUT_FORMATS, SIDE_MULTIPLE
@@ -73,7 +73,7 @@ class EditCog(RetouchCog):
             log.warning("Returned %d stale reservation(s)", released)
 
     @everywhere
-    @app_commands.command(name="edit")
+    @app_commands.command(name="edit", extras={ACKNOWLEDGED_FIRST: True})
     @app_commands.describe(
         image=words.OPTION_IMAGE,
         prompt=described(words.OPTION_PROMPT, max=MAX_PROMPT),

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 TOKEN_SAFE_SECONDS = INTERACTION_TOKEN_SECONDS - 60
 _DEAD = "retouch.token_dead"
 _FOLLOWUPS = "retouch.followups"  # followups sent with the interaction's token
+# In a command's `extras`: the tree defers it before discord.py parses its options (bot.RetouchTree).
+ACKNOWLEDGED_FIRST = "retouch.acknowledged_first"
 MAX_PAGES = 4  # more pages than this and the whole text goes in an attached file instead
 TEXT_FILENAME = "retouch.txt"
 _BREAKS = ("\n", ", ", " ")  # where a page may end, best first
@@ -100,6 +102,14 @@ class Reply(Protocol):
     async def finish(self, text: Text) -> None:
         """The edit's last words, where the member still waits for them; the results' mention tells a channel."""
         ...
+
+
+async def defer_thinking(interaction: discord.Interaction) -> None:
+    """Defer ephemerally, thinking, unless the tree did already (ACKNOWLEDGED_FIRST); Discord allows 3 s, and
+    the metrics time every answer. Ephemeral: refusals and progress are the member's own business; the pictures
+    go public."""
+    if not interaction.response.is_done():
+        await interaction.response.defer(ephemeral=True, thinking=True)
 
 
 def server_of(interaction: discord.Interaction) -> int | None:
@@ -365,11 +375,7 @@ class InteractionReply:
         return permissions.send_messages and permissions.attach_files
 
     async def acknowledge(self) -> None:
-        """Defer ephemerally, thinking (Discord allows 3 s; the metrics time every answer).
-
-        Ephemeral: refusals and progress are the member's own business; the pictures go public.
-        """
-        await self.interaction.response.defer(ephemeral=True, thinking=True)
+        await defer_thinking(self.interaction)
 
     async def progress(self, text: Text) -> None:
         """Edit the deferred ephemeral response in the background, while the token lives (the edit goes on

@@ -20,7 +20,7 @@ import dataclasses
 import enum
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -36,7 +36,7 @@ from services.imaging.images import to_data_url
 from services.imaging.kept_inputs import KeptPicture
 from services.imaging.pictures import Picture
 from services.storage.database import outlast, unreachable
-from services.storage.jobs import JobStore, NewJob, Origin
+from services.storage.jobs import InputRole, JobStore, NewJob, Origin
 from services.storage.quota import SETTLE_PATIENCE_SECONDS, QuotaExceeded, QuotaStore, Reservation
 from services.storage.screening_cases import CaseStore, NewCase
 from services.storage.settings import GuildSettings
@@ -321,18 +321,19 @@ class EditService:
             return EndedEdit(EditOutcome.REFUSED_QUOTA, choice.count, refusal=refusal)
         # From here every way out goes through the finally: the reservation is settled whatever happens.
         job_id: int | None = None
+        keeping: asyncio.Task[None] | None = None
         delivery: Delivery | None = None
         sent: SentEdit | None = None
         billed = 0  # images the Model Hub may have billed for this edit, retries included
         try:
             try:
-                plan, recorded = await self._record(choice, requester, origin)
+                plan, recorded, keeping = await self._record(choice, requester, origin)
             except Refusal as refused:
                 return EndedEdit(EditOutcome.REFUSED_INPUT, choice.count, refusal=refused)
             job_id = recorded
             if screening is not None:
                 # Before the line and the image call: a refused prompt or input costs no image and no wait.
-                source = (await self._jobs.kept_inputs(recorded))["source"].data
+                source = (await self._kept_copies(keeping, recorded))["source"].data
                 verdict = await self._screen_input(screening, plan.prompt, source)
                 if not verdict.allowed:
                     text = refusal_text(verdict)
@@ -341,7 +342,7 @@ class EditService:
             async with self._showing(progress, ticket, choice.count, started), self._queue.running(ticket):
                 if self._observer is not None and ticket.waited is not None:
                     self._observer.queue_waited(ticket.waited)
-                answer = await send_upstream(self._hub, plan, lambda: self._jobs.kept_inputs(recorded), paced=True)
+                answer = await send_upstream(self._hub, plan, lambda: self._kept_copies(keeping, recorded), paced=True)
             billed = answer.billed
             sent = _sent(plan)
             pictures = [image.data for image in answer.images]
@@ -367,7 +368,8 @@ class EditService:
             assert delivery is not None
             return EndedEdit(EditOutcome.DISCORD_ERROR, choice.count, delivery.delivered, exc, sent, job_id)
         finally:
-            await settle_surely(self._settle(reservation, job_id, delivery.delivered if delivery else 0, billed))
+            delivered = delivery.delivered if delivery else 0
+            await settle_surely(self._settle(reservation, job_id, keeping, delivered, billed))
         if delivery.delivered == 0:
             nothing = Refusal(Text(words.DELIVERED_NOTHING))
             return EndedEdit(EditOutcome.DISCORD_ERROR, choice.count, 0, nothing, sent, job_id)
@@ -414,9 +416,13 @@ class EditService:
         log.info("Screening refused job %d at the %s stage (case %d)", job_id, stage, case_id)
         return ScreeningRefused(text, case_id)
 
-    async def _record(self, choice: CheckedEdit, requester: Requester, origin: Origin) -> tuple[PlannedEdit, int]:
-        """Read and inspect the inputs, record the job and keep their copies; the bytes end here.
+    async def _record(
+        self, choice: CheckedEdit, requester: Requester, origin: Origin
+    ) -> tuple[PlannedEdit, int, asyncio.Task[None]]:
+        """Read and inspect the inputs and record the job; the task keeping their copies (the bytes end there).
 
+        The copies are written while the edit goes on (a picture's megabyte is the slowest write of an edit), and
+        read only by a fallback to data URLs, a screening, an audit entry or a later Reroll, which wait for it.
         A Reroll (`origin.inputs_of`) reads the earlier job's kept copies instead of downloading.
         """
         earlier = await self._jobs.kept_inputs(origin.inputs_of) if origin.inputs_of is not None else {}
@@ -425,16 +431,36 @@ class EditService:
             # The mask of a grown canvas was made here: on record, so that a Reroll sends the kept copies again.
             choice = dataclasses.replace(choice, mask=await _made_mask(copies["mask"], choice.image))
         job_id = await self._jobs.create(_new_job(choice, plan, requester, origin))
-        await self._jobs.keep_inputs(job_id, copies)
-        return plan, job_id
+        return plan, job_id, asyncio.ensure_future(self._keep(job_id, copies))
 
-    async def _settle(self, reservation: Reservation, job_id: int | None, delivered: int, billed: int) -> None:
+    async def _keep(self, job_id: int, copies: Mapping[InputRole, KeptPicture]) -> None:
+        """Keep the inputs' copies. Without them only a later Reroll is the poorer: it downloads the pictures
+        again, while Discord still has them."""
+        try:
+            await self._jobs.keep_inputs(job_id, copies)
+        except Exception:
+            log.warning("Could not keep the inputs of job %d; a Reroll downloads them again", job_id, exc_info=True)
+
+    async def _kept_copies(self, keeping: asyncio.Task[None], job_id: int) -> dict[InputRole, KeptPicture]:
+        await asyncio.shield(keeping)  # shielded: an edit cancelled meanwhile leaves the copies to be written
+        return await self._jobs.kept_inputs(job_id)
+
+    async def _settle(
+        self,
+        reservation: Reservation,
+        job_id: int | None,
+        keeping: asyncio.Task[None] | None,
+        delivered: int,
+        billed: int,
+    ) -> None:
         """Charge what was delivered and return the rest, count against the server budget what the Model Hub
-        may have billed beyond that; then close the job record, if there is one."""
+        may have billed beyond that; then close the job record, if there is one, once its copies are kept."""
         await self._quota.settle(reservation.id, delivered)
         if billed > delivered:
             log.info("Counting %d image(s) the Model Hub may have billed against the server budget", billed - delivered)
             await self._quota.charge_upstream(reservation.guild_id, billed - delivered, at=reservation.created_at)
+        if keeping is not None:
+            await keeping  # what reads the job next (its audit entry, a Reroll) finds its copies
         if job_id is not None:
             try:
                 await self._jobs.finish(job_id, delivered)

@@ -22,13 +22,25 @@ async def test_without_arrivals_the_work_starts_at_once():
     assert clock.slept == []
 
 
-async def test_the_work_waits_until_no_interaction_arrived_for_the_quiet_time():
+async def test_a_lone_interaction_once_answered_holds_nothing_back():
     clock = Clock(100.0)
     acknowledgements = gate(clock, quiet=0.01)
     acknowledgements.arrived(answered)
-    clock.now += 0.004
+    clock.now += 0.011  # the next one comes after the quiet time: alone too
+    acknowledgements.arrived(answered)
     await acknowledgements.wait()
-    assert clock.now == 100.01
+    assert clock.slept == []
+
+
+async def test_after_a_burst_the_work_waits_until_no_interaction_arrived_for_the_quiet_time():
+    clock = Clock(100.0)
+    acknowledgements = gate(clock, quiet=0.01)
+    acknowledgements.arrived(answered)
+    clock.now += 0.002  # within the quiet time of the first: a burst
+    acknowledgements.arrived(answered)
+    clock.now += 0.002
+    await acknowledgements.wait()
+    assert round(clock.now - 100.0, 6) == 0.012
     assert len(clock.slept) == 1
 
 
@@ -37,16 +49,20 @@ async def test_a_later_arrival_holds_the_work_back_again():
     more = [True]  # one more interaction arrives during the first sleep
 
     async def sleep_while_one_more_arrives(seconds: float) -> None:
-        await Clock.sleep(clock, seconds)
-        if more.pop() if more else False:
+        if more.pop() if more else False:  # halfway through the first sleep
+            await Clock.sleep(clock, seconds / 2)
             acknowledgements.arrived(answered)
+            seconds /= 2
+        await Clock.sleep(clock, seconds)
 
     acknowledgements = AcknowledgementsFirst(quiet=0.01, clock=clock, sleep=sleep_while_one_more_arrives)
     acknowledgements.arrived(answered)
+    clock.now += 0.001
+    acknowledgements.arrived(answered)
     await acknowledgements.wait()
-    # arrivals at 0 and at 0.01 (at the end of the first sleep): quiet from 0.02 on
-    assert round(clock.now - 100.0, 6) == 0.02
-    assert len(clock.slept) == 2
+    # arrivals at 0, 0.001 and at 0.006 (halfway through the first sleep): quiet from 0.016 on
+    assert round(clock.now - 100.0, 6) == 0.016
+    assert len(clock.slept) == 3
 
 
 async def test_the_work_waits_until_every_interaction_that_arrived_is_answered():
@@ -64,7 +80,8 @@ async def test_the_work_waits_until_every_interaction_that_arrived_is_answered()
     acknowledgements.arrived(lambda: answers["first"])
     acknowledgements.arrived(lambda: answers["second"])
     await acknowledgements.wait()
-    # quiet from 0.01; the first answered at 0.03, the second at 0.05: the work starts then, not before
+    # quiet from 0.01; the first answered at 0.03, the second at 0.05: the work starts then, not before (the
+    # answers are looked at every ANSWER_POLL_SECONDS)
     assert round(clock.now - 100.0, 6) == 0.05
     assert answers == {"first": True, "second": True}
 
@@ -92,6 +109,7 @@ async def test_steady_arrivals_hold_the_work_back_no_longer_than_the_longest_wai
         quiet=0.01, longest=0.25, clock=clock, sleep=sleep_while_interactions_keep_arriving
     )
     acknowledgements.arrived(answered)
+    acknowledgements.arrived(answered)
     await acknowledgements.wait()
     assert round(clock.now - 100.0, 6) == 0.25
 
@@ -109,6 +127,7 @@ async def test_many_waiting_edits_share_one_sleeper():
 
     acknowledgements = AcknowledgementsFirst(quiet=0.01, clock=clock, sleep=sleep_until_released)
     acknowledgements.arrived(answered)
+    acknowledgements.arrived(answered)  # at the same moment: a burst
     waiting = [asyncio.create_task(acknowledgements.wait()) for _ in range(100)]
     while not sleeps:
         await asyncio.sleep(0)

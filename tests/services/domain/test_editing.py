@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -73,7 +73,7 @@ from services.imaging.pictures import Picture
 from services.outside.screening import ScreeningClient
 from services.outside.secret import Secret
 from services.storage.database import Database, open_database
-from services.storage.jobs import JobStore, NewJob, Origin
+from services.storage.jobs import InputRole, JobStore, NewJob, Origin
 from services.storage.quota import (
     BudgetStatus,
     Period,
@@ -169,6 +169,13 @@ class BrokenJobs(JobStore):
 
     async def create(self, job: NewJob) -> int:
         raise RuntimeError("the jobs table is locked")
+
+
+class UnkeepingJobs(JobStore):
+    """The real job store with a database that refuses the inputs' copies (a full disk, say)."""
+
+    async def keep_inputs(self, job_id: int, inputs: Mapping[InputRole, KeptPicture]) -> None:
+        raise RuntimeError("database or disk is full")
 
 
 @dataclass
@@ -415,6 +422,17 @@ async def test_a_failing_job_record_returns_the_reservation(edits: Edits) -> Non
     assert await edits.left() == QUOTA
     assert edits.hub.requests == []
     assert edits.queue.in_line == 0
+
+
+async def test_inputs_that_cannot_be_kept_cost_only_a_later_reroll_its_copies(
+    edits: Edits, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = edits.service(jobs=UnkeepingJobs(edits.db))
+    report = await service.run(edits.choice(2), requester(), deliver=posting(10))
+    assert report.outcome is EditOutcome.DELIVERED and report.delivered == 2
+    assert await edits.left() == QUOTA - 2 and await edits.status() == "done"
+    assert await JobStore(edits.db).kept_inputs(1) == {}
+    assert "Could not keep the inputs of job 1; a Reroll downloads them again" in caplog.text
 
 
 async def test_a_full_queue_refuses_before_anything_is_spent(edits: Edits) -> None:
