@@ -45,13 +45,7 @@ import aiosqlite
 import asyncpg
 
 from bench.control import Child, say, serve
-from services.storage.database import (
-    POSTGRES_POOL_SIZE,
-    SQLITE_BUSY_TIMEOUT_MS,
-    SQLITE_CACHE_KIB,
-    SQLITE_PAGE_SIZE,
-    open_database,
-)
+from services.storage.database import POSTGRES_POOL_SIZE, SQLITE_BUSY_TIMEOUT_MS, SQLITE_CACHE_KIB, open_database
 from services.storage.quota import Period, QuotaExceeded, QuotaRule, QuotaStore
 
 MEMBERS = 1_000
@@ -110,7 +104,6 @@ async def _bare_statements(url: str) -> AsyncIterator[Callable[..., Awaitable[ob
         try:
             for pragma in (
                 f"busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}",
-                f"page_size = {SQLITE_PAGE_SIZE}",
                 "journal_mode = WAL",
                 "synchronous = NORMAL",
                 f"cache_size = -{SQLITE_CACHE_KIB}",

@@ -45,7 +45,6 @@ T = TypeVar("T")
 # SQLite waits this long for another process's write lock before failing with "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_CACHE_KIB = 512  # the page cache of each connection (see SqliteDatabase._connect)
-SQLITE_PAGE_SIZE = 16384  # of a new database file (see SqliteDatabase._connect)
 # How long a bot run waits for another process to let go of its SQLite file before refusing to start.
 SQLITE_SOLE_WAIT_SECONDS = 10.0
 POSTGRES_POOL_SIZE = 10
@@ -354,11 +353,6 @@ class SqliteDatabase(_SqliteExecutor, Database):
         self._connection = await aiosqlite.connect(self.path, isolation_level=None)
         self._connection.row_factory = sqlite3.Row
         await self.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        # A kept picture (a megabyte or more, once per edit) is written a page at a time, twice (the log, then the
-        # file): at 16 KiB a page instead of SQLite's 4 it costs a third of the processor time, a small row about
-        # 10 µs more. Only a new, empty file takes it; an existing one keeps its own (`VACUUM` after
-        # `PRAGMA journal_mode = DELETE` and this would change it).
-        await self.execute(f"PRAGMA page_size = {SQLITE_PAGE_SIZE}")
         await self._enable_wal()
         # In WAL mode NORMAL loses no committed data on an application crash, only on power loss.
         await self.execute("PRAGMA synchronous = NORMAL")

@@ -221,17 +221,6 @@ async def test_sqlite_relative_path_creates_folder(tmp_path: Path, monkeypatch: 
     assert (tmp_path / "data" / "retouch.db").is_file()
 
 
-async def test_a_new_sqlite_file_takes_16_kib_pages_an_existing_one_keeps_its_own(tmp_path: Path) -> None:
-    async with open_database(f"sqlite:///{tmp_path / 'new.db'}") as db:
-        assert await db.fetch_value("PRAGMA page_size") == 16384
-    old = sqlite3.connect(tmp_path / "old.db")
-    old.execute("CREATE TABLE made_before (id INTEGER)")  # SQLite's default page, 4 KiB
-    old.close()
-    async with open_database(f"sqlite:///{tmp_path / 'old.db'}") as db:
-        assert await db.fetch_value("PRAGMA page_size") == 4096
-        assert await db.fetch_value("SELECT COUNT(*) FROM schema_version") > 0  # migrated all the same
-
-
 def test_unknown_database_url_is_refused() -> None:
     with pytest.raises(ValueError, match="sqlite:///"):
         open_database("mysql://localhost/retouch")
