@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from emulators.modelhub import EDIT_MODEL, Fault, expected_image
-from tests.helpers import picture, pixels, told, uploaded
+from tests.helpers import picture, pixels, told, until, uploaded
 from tests.images import alpha_mask, black_and_white_mask
 from tests.protocol import AUTOCOMPLETE_RESULT, DEFERRED_CHANNEL_MESSAGE, EPHEMERAL
 from tests.stack import assert_nothing_leaked, loopback_stack
@@ -39,6 +39,19 @@ async def test_single_edit_with_auto_size_posts_the_transformed_picture(stack):
     assert "paint it like Monet" in post["content"] and f"<@{stack.discord.member['id']}>" in post["content"]
     assert EDIT_MODEL in post["content"]
     assert "Done: 1 picture posted below" in said
+
+
+async def test_an_edit_whose_acknowledgement_discord_refuses_goes_no_further(stack):
+    # In a rolling restart both processes get every interaction of a shard; the other one answered first.
+    refused = {"code": 40060, "message": "Interaction has already been acknowledged."}
+    stack.discord.fail_next("POST", r"^/interactions/\d+/[^/]+/callback$", 400, refused)
+    _, image = picture(stack, 64, 64)
+    record = await stack.discord.slash("edit", {"image": image, "prompt": "answered elsewhere"})
+    words = "Discord refused to acknowledge /edit (HTTP 400, code 40060)"
+    await until(lambda: any(words in line for line in stack.logs.lines), what="the refusal to be logged")
+    await stack.bot.acknowledgements.wait()  # past the moment its work would have started
+    assert not record.acknowledged and record.followups == [] and record.original is None
+    assert stack.hub.requests == [] and stack.discord.cdn_hits == []
 
 
 async def test_ten_pictures_with_explicit_size_all_arrive_with_their_pixels(stack):
