@@ -129,3 +129,75 @@ def test_every_kind_of_png_pillow_writes_is_read_through(mode: str, interlace: i
     assert not decodes(damaged)
     with pytest.raises(ValueError, match="stops before the last row"):
         read_png_through(damaged)
+
+
+# --- each fault named: the reason reaches the log (`_read_as_still`), and pins the reading down --------------------
+
+
+def header(width: int = 20, height: int = 10, depth: int = 8, colour: int = 2, interlace: int = 0) -> bytes:
+    return chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, interlace))
+
+
+SIGNATURE, END = b"\x89PNG\r\n\x1a\n", chunk(b"IEND", b"")
+
+
+def adam7_rows(width: int, height: int, bytes_per_pixel: int) -> bytes:
+    """The pixel data of an interlaced PNG, built by hand (Pillow reads these, but does not write them)."""
+    passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+    rows = b""
+    for first_column, first_row, column_step, row_step in passes:
+        columns = len(range(first_column, width, column_step))
+        for y in range(first_row, height, row_step):
+            if columns:
+                rows += b"\x00" + bytes((y * 31 + x) % 251 for x in range(columns * bytes_per_pixel))
+    return rows
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 9), (5, 1), (9, 9), (17, 11)])
+def test_an_interlaced_png_is_read_through_and_one_byte_short_is_refused(size: tuple[int, int]) -> None:
+    width, height = size
+    rows = adam7_rows(width, height, 3)
+    whole = SIGNATURE + header(width, height, interlace=1) + chunk(b"IDAT", zlib.compress(rows)) + END
+    assert decodes(whole) and read_png_through(whole) is None
+    short = SIGNATURE + header(width, height, interlace=1) + chunk(b"IDAT", zlib.compress(rows[:-1])) + END
+    assert not decodes(short)
+    with pytest.raises(ValueError, match=r"^the pixel data stops before the last row$"):
+        read_png_through(short)
+
+
+def test_rows_that_end_where_an_inflated_piece_ends_are_read_through() -> None:
+    # 1365 RGB pixels: a row and its filter byte are 4,096 bytes, so pieces of 256 KiB end exactly between rows.
+    rows = rows_of(1365, 70)
+    assert read_png_through(rgb_png(1365, 70, rows)) is None
+
+
+def test_a_bad_filter_past_the_first_inflated_piece_is_named_with_its_row() -> None:
+    rows = bytearray(rows_of(1000, 100))
+    rows[95 * 3001] = 7  # row 95 starts beyond the first 256 KiB inflated
+    with pytest.raises(ValueError, match=r"^row 95 has filter 7$"):
+        read_png_through(rgb_png(1000, 100, bytes(rows)))
+
+
+def test_bytes_past_the_last_row_are_not_read_as_rows() -> None:
+    trailing = b"\xff" * (1 + 3 * 20)  # would be a row with filter 255, were it one
+    assert read_png_through(rgb_png(20, 10, rows_of(20, 10) + trailing)) is None
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"GIF89a" + bytes(20), "^not a PNG$"),
+        (SIGNATURE + header(), "^the file ends before IEND$"),
+        (SIGNATURE + header()[:-3], "^the file ends inside a b'IHDR' chunk$"),
+        (SIGNATURE + struct.pack(">I4s", 0xFFFFFFF0, b"tEXt") + bytes(8), "^the file ends inside a b'tEXt' chunk$"),
+        (SIGNATURE + header()[:-1] + b"\x00" + END, "^a b'IHDR' chunk's checksum is wrong$"),
+        (SIGNATURE + header(depth=4) + END, "^no PNG has colour type 2 at depth 4, interlace 0$"),
+        (SIGNATURE + header(interlace=2) + END, "^no PNG has colour type 2 at depth 8, interlace 2$"),
+        (SIGNATURE + header(colour=5) + END, "^no PNG has colour type 5 at depth 8, interlace 0$"),
+        (SIGNATURE + chunk(b"IDAT", zlib.compress(rows_of(20, 10))) + header() + END, "^pixel data before the header$"),
+        (SIGNATURE + END, "^no header$"),
+    ],
+)
+def test_each_fault_is_named(data: bytes, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        read_png_through(data)
