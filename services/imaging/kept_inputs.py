@@ -68,17 +68,18 @@ def _keep(data: bytes, info: ImageInfo, size: tuple[int, int], mask: bool) -> Ke
     return _encode(image)
 
 
-async def keep_picture(data: bytes, info: ImageInfo) -> KeptPicture:
-    """The copy of a source picture (already inspected as `info`) to keep for its job."""
-    size = kept_size(info.width, info.height)
+async def _kept_copy(data: bytes, info: ImageInfo, size: tuple[int, int], mask: bool) -> KeptPicture:
     # Only a re-encoding goes to the picture threads: they run below every other process's priority, and a
     # picture kept as it is needs no wait for them.
     kept = _as_it_is(data, info, size)
-    return kept if kept is not None else await decoding(_keep, data, info, size, False)
+    return kept if kept is not None else await decoding(_keep, data, info, size, mask)
+
+
+async def keep_picture(data: bytes, info: ImageInfo) -> KeptPicture:
+    """The copy of a source picture (already inspected as `info`) to keep for its job."""
+    return await _kept_copy(data, info, kept_size(info.width, info.height), False)
 
 
 async def keep_mask(data: bytes, info: ImageInfo, picture: ImageInfo) -> KeptPicture:
     """The copy of a mask (as sent upstream, `info` its inspection) at the kept size of its `picture`."""
-    size = kept_size(picture.width, picture.height)
-    kept = _as_it_is(data, info, size)
-    return kept if kept is not None else await decoding(_keep, data, info, size, True)
+    return await _kept_copy(data, info, kept_size(picture.width, picture.height), True)

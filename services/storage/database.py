@@ -397,15 +397,12 @@ class SqliteDatabase(_SqliteExecutor, Database):
                 log.info("Applied schema migration %d (%s) to %s", migration.version, migration.description, self.path)
 
     async def execute(self, sql: str, *args: Any) -> int:
-        _, changed = await self._statement(sql, args)
+        _, changed = await self._trips((sql, args))
         return changed
 
     async def fetch_all(self, sql: str, *args: Any) -> list[Row]:
-        rows, _ = await self._statement(sql, args)
+        rows, _ = await self._trips((sql, args))
         return rows
-
-    async def _statement(self, sql: str, args: tuple[Any, ...]) -> tuple[list[Row], int]:
-        return await self._trips((sql, args))
 
     async def _trip(self, statements: list[tuple[str, tuple[Any, ...]]]) -> list[Outcome]:
         async with self._lock:

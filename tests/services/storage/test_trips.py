@@ -24,12 +24,18 @@ class Road:
         return [ValueError(f"no {ask}") if ask < 0 else ask * 10 for ask in asks]
 
 
-async def test_the_first_ask_leaves_at_once_and_those_arriving_meanwhile_share_the_next_trip() -> None:
+async def first_trip_held(ask: int) -> tuple[Road, SharedTrips[int, int], asyncio.Future[int]]:
+    """A road held closed, and `ask` on the first trip, on its way."""
     road = Road()
     road.open.clear()
-    trips = SharedTrips(road.send, name="test")
-    first = asyncio.ensure_future(trips(1))
-    await until(lambda: road.trips == [[1]], what="the first trip on its way")
+    trips: SharedTrips[int, int] = SharedTrips(road.send, name="test")
+    first = asyncio.ensure_future(trips(ask))
+    await until(lambda: road.trips == [[ask]], what="the first trip on its way")
+    return road, trips, first
+
+
+async def test_the_first_ask_leaves_at_once_and_those_arriving_meanwhile_share_the_next_trip() -> None:
+    road, trips, first = await first_trip_held(1)
     later = [asyncio.ensure_future(trips(n)) for n in (2, 3, 4)]
     await asyncio.sleep(0)  # the three asks are in line
     road.open.set()
@@ -61,11 +67,7 @@ async def test_a_trip_that_fails_fails_every_caller_on_it_and_the_next_trip_stil
 
 
 async def test_an_ask_cancelled_before_its_trip_is_not_sent_and_one_cancelled_on_the_way_leaves_the_others() -> None:
-    road = Road()
-    road.open.clear()
-    trips = SharedTrips(road.send, name="test")
-    on_the_way = asyncio.ensure_future(trips(1))
-    await until(lambda: road.trips == [[1]], what="the first trip on its way")
+    road, trips, on_the_way = await first_trip_held(1)
     waiting = [asyncio.ensure_future(trips(n)) for n in (2, 3)]
     await asyncio.sleep(0)
     waiting[0].cancel()
@@ -79,11 +81,7 @@ async def test_an_ask_cancelled_before_its_trip_is_not_sent_and_one_cancelled_on
 
 
 async def test_drained_returns_once_every_ask_has_its_answer() -> None:
-    road = Road()
-    road.open.clear()
-    trips = SharedTrips(road.send, name="test")
-    ask = asyncio.ensure_future(trips(5))
-    await until(lambda: road.trips == [[5]], what="the trip on its way")
+    road, trips, ask = await first_trip_held(5)
     drained = asyncio.ensure_future(trips.drained())
     await asyncio.sleep(0)
     assert not drained.done()
