@@ -58,13 +58,34 @@ def noise_png(side: int = 1024) -> bytes:
     return buffer.getvalue()
 
 
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    """One PNG chunk, its checksum right."""
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def filtered_rows(width: int, height: int, filter_byte: int = 0) -> bytes:
+    """The pixel data of an 8-bit RGB PNG before compression: each row its filter byte and 3×width bytes."""
+    return b"".join(bytes([filter_byte]) + bytes((x * 7 + y) % 256 for x in range(3 * width)) for y in range(height))
+
+
+def rgb_png(width: int, height: int, rows: bytes, *, after_pixels: bytes = b"") -> bytes:
+    """An 8-bit RGB PNG of these filtered rows (see `filtered_rows`), whatever they hold, checksums all right."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(rows))
+        + after_pixels
+        + png_chunk(b"IEND", b"")
+    )
+
+
 def png_claiming(width: int, height: int) -> bytes:
     """A PNG of a few dozen bytes whose header claims `width`×`height` RGBA (decoding it would take 4 bytes a pixel)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
     header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
     return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + png_chunk(b"IEND", b"")
     )

@@ -32,7 +32,7 @@ from services.imaging.limits import (
     MIN_SIDE,
     SIDE_MULTIPLE,
 )
-from services.imaging.png_reading import PNG_SIGNATURE, read_png_through
+from services.imaging.png_reading import PNG_SIGNATURE, check_png
 from services.imaging.workers import PICTURE_THREADS, in_picture_thread
 from services.text import words
 from services.text.refusal import Refusal
@@ -219,11 +219,11 @@ def _open_still(data: bytes, field: str, *, draft_side: int | None = None) -> tu
 
 
 def _inspect_png(data: bytes, field: str) -> ImageInfo:
-    """A PNG's size and orientation, read through to its end (services/imaging/png_reading.py) but not decoded:
-    the pixels are not needed, and a full decode refuses nothing more."""
+    """A PNG's size and orientation, its structure checked to its end (services/imaging/png_reading.py) but not
+    decoded: the pixels are not needed here, and the Model Hub fetches the picture by its link."""
     with _read_as_still(field), Image.open(io.BytesIO(data), formats=("PNG",)) as probe:
         _check_header(probe, field, None)
-        exif = read_png_through(data)
+        exif = check_png(data)
         # Pillow reads an eXIf chunk that follows the pixels only while decoding them; the reading found it.
         probe.info["exif"] = b"Exif\x00\x00" + exif if exif is not None else b""
         width, height = probe.size

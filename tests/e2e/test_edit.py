@@ -11,7 +11,7 @@ from PIL import Image
 
 from emulators.modelhub import EDIT_MODEL, Fault, expected_image
 from tests.helpers import picture, pixels, told, until, uploaded
-from tests.images import alpha_mask, black_and_white_mask
+from tests.images import alpha_mask, black_and_white_mask, filtered_rows, rgb_png
 from tests.protocol import AUTOCOMPLETE_RESULT, DEFERRED_CHANNEL_MESSAGE, EPHEMERAL
 from tests.stack import assert_nothing_leaked, loopback_stack
 
@@ -132,6 +132,20 @@ async def test_a_file_that_claims_to_be_an_image_but_is_not_is_refused(stack):
     said = await told(record, "`image` must be a still picture")
     assert record.ephemeral and record.followups == [] and stack.hub.requests == []
     assert "Done" not in said
+
+
+async def test_pixel_data_its_encoder_got_wrong_is_refused_by_the_hub_and_costs_nothing(stack):
+    # Checksums right, so no upload damaged it; the fault lies past the pixel data the bot checks (png_reading).
+    rows = bytearray(filtered_rows(400, 400))
+    rows[300 * (1 + 3 * 400)] = 7  # row 300's filter: 0-4 exist
+    data = rgb_png(400, 400, bytes(rows))
+    image = stack.discord.add_attachment(data, "photo.png", "image/png", width=400, height=400)
+    record = await stack.discord.slash("edit", {"image": image, "prompt": "fine"})
+    refused = "The Model Hub refused the request and said: “Failed to fetch image from url: not an image”"
+    said = await told(record, refused)
+    assert record.ephemeral and record.followups == [] and "Nothing was charged" in said
+    by_link, by_bytes = stack.hub.requests  # the link, then the bytes (as for a link it cannot fetch)
+    assert by_link.fields["url"] == image["url"] and by_bytes.fields["url"].startswith("data:image/png;base64,")
 
 
 async def test_an_attachment_over_the_size_limit_is_refused(stack):

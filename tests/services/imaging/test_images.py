@@ -540,14 +540,16 @@ async def test_big_photo_stored_turned_is_refused_at_inspection() -> None:
 
 
 async def test_at_most_two_decodes_run_at_once(noise_png: bytes) -> None:
-    """Six inspections started together: sampling the worker threads' stacks sees at most two decoding."""
+    """Six inspections started together: sampling the worker threads' stacks sees at most two decoding.
+
+    Each makes a preview, so each decodes the whole picture: long enough to be seen at work."""
     most = 0
 
     def decoding_now() -> int:
         frames = sys._current_frames().values()
         return sum(1 for frame in frames if any_frame_named(frame, "_inspect_image"))
 
-    tasks = [asyncio.create_task(inspect_image(noise_png)) for _ in range(6)]
+    tasks = [asyncio.create_task(inspect_image(noise_png, preview_side=256)) for _ in range(6)]
     while not all(task.done() for task in tasks):
         most = max(most, decoding_now())
         await asyncio.sleep(0.0005)

@@ -1,7 +1,9 @@
-"""Tests for services.imaging.png_reading: a PNG read through without decoding refuses what a decode refuses.
+"""Tests for services.imaging.png_reading: a PNG's structure checked to its end, and its pixel data's start.
 
-Each damaged PNG below keeps every chunk's checksum right (what `verify()` alone checks), so only reading the
-pixel data finds the fault; Pillow's own decode is asked too, so the two are seen to agree.
+A damaged upload (cut short, bytes changed) breaks a checksum or loses IEND. The damaged PNGs built below keep
+every checksum right, so only inflating the pixel data finds their fault: within the first CHECKED_PIXEL_BYTES,
+the check refuses them as Pillow's own decode does (asked too, so the two are seen to agree); past them, it lets
+them be, and the Model Hub's refusal reaches the member (tests/e2e/test_edit.py).
 """
 
 from __future__ import annotations
@@ -14,30 +16,11 @@ import pytest
 from PIL import Image
 
 from services.imaging.images import ImageInfo, inspect_image
-from services.imaging.png_reading import read_png_through
+from services.imaging.png_reading import CHECKED_PIXEL_BYTES, check_png
 from services.text.refusal import Refusal
+from tests.images import filtered_rows, png_chunk, rgb_png
 
 UNREADABLE = "`image` must be a still picture (PNG, JPEG, WebP or GIF without animation); this file could not be read"
-
-
-def chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def rgb_png(width: int, height: int, rows: bytes, *, after_pixels: bytes = b"") -> bytes:
-    """An 8-bit RGB PNG of these filtered rows (each a filter byte and 3×width bytes), checksums all right."""
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + after_pixels
-        + chunk(b"IEND", b"")
-    )
-
-
-def rows_of(width: int, height: int, filter_byte: int = 0) -> bytes:
-    return b"".join(bytes([filter_byte]) + bytes((x * 7 + y) % 256 for x in range(3 * width)) for y in range(height))
 
 
 def decodes(data: bytes) -> bool:
@@ -49,14 +32,14 @@ def decodes(data: bytes) -> bool:
     return True
 
 
-async def test_a_whole_png_is_read_through() -> None:
-    data = rgb_png(20, 10, rows_of(20, 10))
+async def test_a_whole_png_is_checked() -> None:
+    data = rgb_png(20, 10, filtered_rows(20, 10))
     assert decodes(data)
     assert await inspect_image(data) == ImageInfo(20, 10, "PNG")
 
 
 async def test_pixel_data_that_stops_a_row_early_is_refused() -> None:
-    data = rgb_png(20, 10, rows_of(20, 10)[:-1])
+    data = rgb_png(20, 10, filtered_rows(20, 10)[:-1])
     assert not decodes(data)
     with pytest.raises(Refusal) as caught:
         await inspect_image(data)
@@ -64,10 +47,13 @@ async def test_pixel_data_that_stops_a_row_early_is_refused() -> None:
 
 
 async def test_a_zlib_stream_cut_short_is_refused() -> None:
-    whole = zlib.compress(rows_of(20, 10))
+    whole = zlib.compress(filtered_rows(20, 10))
     header = struct.pack(">IIBBBBB", 20, 10, 8, 2, 0, 0, 0)
     data = (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", whole[: len(whole) // 2]) + chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", whole[: len(whole) // 2])
+        + png_chunk(b"IEND", b"")
     )
     assert not decodes(data)
     with pytest.raises(Refusal, match="could not be read"):
@@ -75,7 +61,7 @@ async def test_a_zlib_stream_cut_short_is_refused() -> None:
 
 
 async def test_a_row_with_an_unknown_filter_is_refused() -> None:
-    rows = bytearray(rows_of(20, 10))
+    rows = bytearray(filtered_rows(20, 10))
     rows[5 * (1 + 3 * 20)] = 5  # the sixth row's filter byte: 0-4 exist
     data = rgb_png(20, 10, bytes(rows))
     assert not decodes(data)
@@ -84,20 +70,20 @@ async def test_a_row_with_an_unknown_filter_is_refused() -> None:
 
 
 async def test_a_wrong_checksum_is_refused() -> None:
-    data = bytearray(rgb_png(20, 10, rows_of(20, 10)))
+    data = bytearray(rgb_png(20, 10, filtered_rows(20, 10)))
     data[-20] ^= 0xFF  # inside the pixel data's chunk
     with pytest.raises(Refusal, match="could not be read"):
         await inspect_image(bytes(data))
 
 
 async def test_a_png_without_its_end_chunk_is_refused() -> None:
-    data = rgb_png(20, 10, rows_of(20, 10))[: -len(chunk(b"IEND", b""))]
+    data = rgb_png(20, 10, filtered_rows(20, 10))[: -len(png_chunk(b"IEND", b""))]
     with pytest.raises(Refusal, match="could not be read"):
         await inspect_image(data)
 
 
 async def test_data_past_the_last_row_is_let_be_as_decoders_do() -> None:
-    data = rgb_png(20, 10, rows_of(20, 11))
+    data = rgb_png(20, 10, filtered_rows(20, 11))
     assert decodes(data)
     assert await inspect_image(data) == ImageInfo(20, 10, "PNG")
 
@@ -105,7 +91,7 @@ async def test_data_past_the_last_row_is_let_be_as_decoders_do() -> None:
 async def test_an_orientation_after_the_pixels_is_found() -> None:
     exif = Image.Exif()
     exif[0x0112] = 6
-    data = rgb_png(20, 10, rows_of(20, 10), after_pixels=chunk(b"eXIf", exif.tobytes()))
+    data = rgb_png(20, 10, filtered_rows(20, 10), after_pixels=png_chunk(b"eXIf", exif.tobytes()))
     assert await inspect_image(data) == ImageInfo(10, 20, "PNG", reoriented=True)
 
 
@@ -114,31 +100,31 @@ async def test_an_orientation_after_the_pixels_is_found() -> None:
     [("RGB", 0), ("RGBA", 1), ("1", 0), ("P", 1), ("L", 1), ("LA", 0), ("I;16", 0), ("I;16", 1)],
 )
 @pytest.mark.parametrize("size", [(1, 1), (3, 5), (17, 9), (64, 33)])
-def test_every_kind_of_png_pillow_writes_is_read_through(mode: str, interlace: int, size: tuple[int, int]) -> None:
+def test_every_kind_of_png_pillow_writes_is_checked(mode: str, interlace: int, size: tuple[int, int]) -> None:
     noise = Image.effect_noise(size, 60)
     picture = noise.convert("I").point(lambda v: v * 250).convert("I;16") if mode == "I;16" else noise.convert(mode)
     buffer = io.BytesIO()
     picture.save(buffer, "PNG", interlace=interlace)
     data = buffer.getvalue()
-    assert read_png_through(data) is None
+    assert check_png(data) is None
     # Cut one byte from the end of its pixel data, checksums made right again: refused, as by a decode.
     start = data.index(b"IDAT") - 4
     (length,) = struct.unpack(">I", data[start : start + 4])
     rows = zlib.decompress(data[start + 8 : start + 8 + length])
-    damaged = data[:start] + chunk(b"IDAT", zlib.compress(rows[:-1])) + data[start + 12 + length :]
+    damaged = data[:start] + png_chunk(b"IDAT", zlib.compress(rows[:-1])) + data[start + 12 + length :]
     assert not decodes(damaged)
     with pytest.raises(ValueError, match="stops before the last row"):
-        read_png_through(damaged)
+        check_png(damaged)
 
 
 # --- each fault named: the reason reaches the log (`_read_as_still`), and pins the reading down --------------------
 
 
 def header(width: int = 20, height: int = 10, depth: int = 8, colour: int = 2, interlace: int = 0) -> bytes:
-    return chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, interlace))
+    return png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, interlace))
 
 
-SIGNATURE, END = b"\x89PNG\r\n\x1a\n", chunk(b"IEND", b"")
+SIGNATURE, END = b"\x89PNG\r\n\x1a\n", png_chunk(b"IEND", b"")
 
 
 def adam7_rows(width: int, height: int, bytes_per_pixel: int) -> bytes:
@@ -154,33 +140,49 @@ def adam7_rows(width: int, height: int, bytes_per_pixel: int) -> bytes:
 
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 9), (5, 1), (9, 9), (17, 11)])
-def test_an_interlaced_png_is_read_through_and_one_byte_short_is_refused(size: tuple[int, int]) -> None:
+def test_an_interlaced_png_is_checked_and_one_byte_short_is_refused(size: tuple[int, int]) -> None:
     width, height = size
     rows = adam7_rows(width, height, 3)
-    whole = SIGNATURE + header(width, height, interlace=1) + chunk(b"IDAT", zlib.compress(rows)) + END
-    assert decodes(whole) and read_png_through(whole) is None
-    short = SIGNATURE + header(width, height, interlace=1) + chunk(b"IDAT", zlib.compress(rows[:-1])) + END
+    whole = SIGNATURE + header(width, height, interlace=1) + png_chunk(b"IDAT", zlib.compress(rows)) + END
+    assert decodes(whole) and check_png(whole) is None
+    short = SIGNATURE + header(width, height, interlace=1) + png_chunk(b"IDAT", zlib.compress(rows[:-1])) + END
     assert not decodes(short)
     with pytest.raises(ValueError, match=r"^the pixel data stops before the last row$"):
-        read_png_through(short)
+        check_png(short)
 
 
-def test_rows_that_end_where_an_inflated_piece_ends_are_read_through() -> None:
-    # 1365 RGB pixels: a row and its filter byte are 4,096 bytes, so pieces of 256 KiB end exactly between rows.
-    rows = rows_of(1365, 70)
-    assert read_png_through(rgb_png(1365, 70, rows)) is None
+def test_rows_that_end_where_the_checked_bytes_end_are_checked() -> None:
+    # 1365 RGB pixels: a row and its filter byte are 4,096 bytes, so the checked 256 KiB end exactly between rows.
+    assert CHECKED_PIXEL_BYTES % 4096 == 0
+    assert check_png(rgb_png(1365, 70, filtered_rows(1365, 70))) is None
 
 
-def test_a_bad_filter_past_the_first_inflated_piece_is_named_with_its_row() -> None:
-    rows = bytearray(rows_of(1000, 100))
-    rows[95 * 3001] = 7  # row 95 starts beyond the first 256 KiB inflated
-    with pytest.raises(ValueError, match=r"^row 95 has filter 7$"):
-        read_png_through(rgb_png(1000, 100, bytes(rows)))
+def test_a_bad_filter_in_the_last_checked_row_of_a_large_picture_is_named() -> None:
+    rows = bytearray(filtered_rows(1000, 100))
+    last = (CHECKED_PIXEL_BYTES - 1) // 3001  # row 87: its filter byte is among the checked bytes
+    rows[last * 3001] = 7
+    with pytest.raises(ValueError, match=rf"^row {last} has filter 7$"):
+        check_png(rgb_png(1000, 100, bytes(rows)))
+
+
+def test_pixel_data_cut_short_within_the_checked_bytes_of_a_large_picture_is_refused() -> None:
+    rows = filtered_rows(1000, 100)[: CHECKED_PIXEL_BYTES - 1]
+    with pytest.raises(ValueError, match=r"^the pixel data stops before the last row$"):
+        check_png(rgb_png(1000, 100, rows))
+
+
+def test_pixel_data_of_a_large_picture_past_the_checked_bytes_is_let_be() -> None:
+    # What no upload damages: rows an encoder got wrong and then checksummed. The Model Hub refuses these.
+    rows = bytearray(filtered_rows(1000, 100))
+    rows[88 * 3001] = 7  # row 88 starts past the checked bytes
+    assert not decodes(rgb_png(1000, 100, bytes(rows)))
+    assert check_png(rgb_png(1000, 100, bytes(rows))) is None
+    assert check_png(rgb_png(1000, 100, filtered_rows(1000, 90))) is None  # ten rows short
 
 
 def test_bytes_past_the_last_row_are_not_read_as_rows() -> None:
     trailing = b"\xff" * (1 + 3 * 20)  # would be a row with filter 255, were it one
-    assert read_png_through(rgb_png(20, 10, rows_of(20, 10) + trailing)) is None
+    assert check_png(rgb_png(20, 10, filtered_rows(20, 10) + trailing)) is None
 
 
 @pytest.mark.parametrize(
@@ -194,10 +196,10 @@ def test_bytes_past_the_last_row_are_not_read_as_rows() -> None:
         (SIGNATURE + header(depth=4) + END, "^no PNG has colour type 2 at depth 4, interlace 0$"),
         (SIGNATURE + header(interlace=2) + END, "^no PNG has colour type 2 at depth 8, interlace 2$"),
         (SIGNATURE + header(colour=5) + END, "^no PNG has colour type 5 at depth 8, interlace 0$"),
-        (SIGNATURE + chunk(b"IDAT", zlib.compress(rows_of(20, 10))) + header() + END, "^pixel data before the header$"),
+        (SIGNATURE + png_chunk(b"IDAT", zlib.compress(filtered_rows(20, 10))) + header() + END, "^pixel data before"),
         (SIGNATURE + END, "^no header$"),
     ],
 )
 def test_each_fault_is_named(data: bytes, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
-        read_png_through(data)
+        check_png(data)
