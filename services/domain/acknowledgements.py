@@ -7,7 +7,8 @@ interactions and their acknowledgements, one event loop (and one connection pool
 after an acknowledgement starts once every interaction that arrived has had its answer and, in a burst, once
 no interaction has arrived for `quiet` seconds, and never more than `longest` seconds later, so that steady
 traffic, or an interaction no one answers, cannot hold it back for long. An interaction that came alone (none
-within `quiet` before it) waits for nothing but the answers: a member's lone edit starts at once. `quiet` is
+within `quiet` before it) waits only `company` seconds for others: a member's lone edit starts at once, and the
+first edit of a burst does not start in the middle of it (its work slowed the burst's acknowledgements). `quiet` is
 longer than the pauses between a burst's interactions that the loops on either side make (a collection of the
 garbage: 5-10 ms), so that a burst is not taken for over in the middle.
 """
@@ -30,11 +31,13 @@ class AcknowledgementsFirst:
         self,
         *,
         quiet: float = 0.02,
+        company: float = 0.005,  # a burst's second interaction follows its first within a millisecond or two
         longest: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._quiet = quiet
+        self._company = company
         self._longest = longest
         self._clock = clock
         self._sleep = sleep
@@ -72,8 +75,11 @@ class AcknowledgementsFirst:
                 self._watcher = asyncio.ensure_future(self._watch())
             await asyncio.shield(self._watcher)
 
+    def _quiet_from(self) -> float:
+        return self._last_arrival + (self._company if self._alone else self._quiet)
+
     def _clear(self, now: float) -> bool:
-        return (self._alone or now >= self._last_arrival + self._quiet) and not self._answering(now)
+        return now >= self._quiet_from() and not self._answering(now)
 
     async def _watch(self) -> None:
         """Sleep until the way is clear or the earliest waiting edit's deadline, whichever comes first."""
@@ -82,6 +88,6 @@ class AcknowledgementsFirst:
             if self._clear(now) or now >= self._deadlines[0]:
                 self._deadlines.clear()  # every waiter looks again, and comes back with its own deadline
                 return
-            quiet_from = self._last_arrival + self._quiet
-            wake = quiet_from if now < quiet_from and not self._alone else now + ANSWER_POLL_SECONDS
+            quiet_from = self._quiet_from()
+            wake = quiet_from if now < quiet_from else now + ANSWER_POLL_SECONDS
             await self._sleep(min(wake, self._deadlines[0]) - now)

@@ -22,14 +22,34 @@ async def test_without_arrivals_the_work_starts_at_once():
     assert clock.slept == []
 
 
-async def test_a_lone_interaction_once_answered_holds_nothing_back():
+async def test_a_lone_interaction_once_answered_waits_only_for_company():
     clock = Clock(100.0)
-    acknowledgements = gate(clock, quiet=0.01)
+    acknowledgements = gate(clock, quiet=0.01, company=0.003)
     acknowledgements.arrived(answered)
     clock.now += 0.011  # the next one comes after the quiet time: alone too
     acknowledgements.arrived(answered)
     await acknowledgements.wait()
-    assert clock.slept == []
+    assert round(clock.now - 100.0, 6) == 0.014
+    assert len(clock.slept) == 1
+
+
+async def test_a_lone_interaction_that_company_joins_waits_for_the_quiet_time_of_a_burst():
+    clock = Clock(100.0)
+    joined = [True]
+
+    async def sleep_while_a_second_one_arrives(seconds: float) -> None:
+        if joined.pop() if joined else False:
+            await Clock.sleep(clock, 0.001)
+            acknowledgements.arrived(answered)  # the burst's second interaction, 1 ms after the first
+            seconds -= 0.001
+        await Clock.sleep(clock, seconds)
+
+    acknowledgements = AcknowledgementsFirst(
+        quiet=0.01, company=0.003, clock=clock, sleep=sleep_while_a_second_one_arrives
+    )
+    acknowledgements.arrived(answered)
+    await acknowledgements.wait()
+    assert round(clock.now - 100.0, 6) == 0.011  # quiet from the second arrival (0.001) on
 
 
 async def test_after_a_burst_the_work_waits_until_no_interaction_arrived_for_the_quiet_time():
