@@ -68,16 +68,16 @@ def filtered_rows(width: int, height: int, filter_byte: int = 0) -> bytes:
     return b"".join(bytes([filter_byte]) + bytes((x * 7 + y) % 256 for x in range(3 * width)) for y in range(height))
 
 
-def rgb_png(width: int, height: int, rows: bytes, *, after_pixels: bytes = b"") -> bytes:
-    """An 8-bit RGB PNG of these filtered rows (see `filtered_rows`), whatever they hold, checksums all right."""
+def rgb_png(width: int, height: int, rows: bytes, *, after_pixels: bytes = b"", idat_bytes: int | None = None) -> bytes:
+    """An 8-bit RGB PNG of these filtered rows (see `filtered_rows`), whatever they hold, checksums all right.
+
+    `idat_bytes`: the compressed rows split into chunks of that many bytes, as encoders split them (one otherwise).
+    """
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", header)
-        + png_chunk(b"IDAT", zlib.compress(rows))
-        + after_pixels
-        + png_chunk(b"IEND", b"")
-    )
+    compressed = zlib.compress(rows)
+    step = idat_bytes or len(compressed)
+    pixels = b"".join(png_chunk(b"IDAT", compressed[at : at + step]) for at in range(0, len(compressed), step))
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + pixels + after_pixels + png_chunk(b"IEND", b"")
 
 
 def png_claiming(width: int, height: int) -> bytes:

@@ -180,6 +180,17 @@ def test_pixel_data_of_a_large_picture_past_the_checked_bytes_is_let_be() -> Non
     assert check_png(rgb_png(1000, 100, filtered_rows(1000, 90))) is None  # ten rows short
 
 
+def test_pixel_data_in_many_chunks_is_checked_to_the_same_bytes() -> None:
+    # Encoders split the compressed rows over many IDAT chunks: the checked bytes run on across them.
+    rows = bytearray(filtered_rows(1000, 100))
+    rows[80 * 3001] = 6  # within the checked bytes, inflated from a later chunk than the first
+    with pytest.raises(ValueError, match=r"^row 80 has filter 6$"):
+        check_png(rgb_png(1000, 100, bytes(rows), idat_bytes=256))
+    rows[80 * 3001] = 0
+    rows[88 * 3001] = 6  # past them
+    assert check_png(rgb_png(1000, 100, bytes(rows), idat_bytes=256)) is None
+
+
 def test_bytes_past_the_last_row_are_not_read_as_rows() -> None:
     trailing = b"\xff" * (1 + 3 * 20)  # would be a row with filter 255, were it one
     assert check_png(rgb_png(20, 10, filtered_rows(20, 10) + trailing)) is None
