@@ -22,7 +22,7 @@ _DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 
 # Adam7's passes: (first column, first row, column step, row step).
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 _LAST_FILTER = 4  # None, Sub, Up, Average, Paeth
-CHECKED_PIXEL_BYTES = 1 << 18  # inflated: ≈ 0.3 ms of a processor
+CHECKED_PIXEL_BYTES = 1 << 18  # inflated; with the checksums, ≈ 0.5 ms of a processor for a 1024² photo
 
 
 def _chunks(data: bytes) -> Iterator[tuple[bytes, memoryview]]:
