@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from services.domain.acknowledgements import AcknowledgementsFirst
 from tests.helpers import Clock
@@ -14,6 +15,23 @@ def gate(clock: Clock, **bounds: float) -> AcknowledgementsFirst:
 
 def answered() -> bool:
     return True
+
+
+class OneMoreArrives:
+    """The gate's sleep, in which one more interaction arrives `into(seconds)` into the first sleep."""
+
+    def __init__(self, clock: Clock, into: Callable[[float], float]) -> None:
+        self.clock, self.into, self.pending = clock, into, True
+        self.gate: AcknowledgementsFirst | None = None  # set once the gate is made with this sleep
+
+    async def __call__(self, seconds: float) -> None:
+        if self.pending and self.gate is not None:
+            self.pending = False
+            early = self.into(seconds)
+            await Clock.sleep(self.clock, early)
+            self.gate.arrived(answered)
+            seconds -= early
+        await Clock.sleep(self.clock, seconds)
 
 
 async def test_without_arrivals_the_work_starts_at_once():
@@ -35,18 +53,8 @@ async def test_a_lone_interaction_once_answered_waits_only_for_company():
 
 async def test_a_lone_interaction_that_company_joins_waits_for_the_quiet_time_of_a_burst():
     clock = Clock(100.0)
-    joined = [True]
-
-    async def sleep_while_a_second_one_arrives(seconds: float) -> None:
-        if joined.pop() if joined else False:
-            await Clock.sleep(clock, 0.001)
-            acknowledgements.arrived(answered)  # the burst's second interaction, 1 ms after the first
-            seconds -= 0.001
-        await Clock.sleep(clock, seconds)
-
-    acknowledgements = AcknowledgementsFirst(
-        quiet=0.01, company=0.003, clock=clock, sleep=sleep_while_a_second_one_arrives
-    )
+    sleep = OneMoreArrives(clock, lambda seconds: 0.001)  # the burst's second interaction, 1 ms after the first
+    acknowledgements = sleep.gate = AcknowledgementsFirst(quiet=0.01, company=0.003, clock=clock, sleep=sleep)
     acknowledgements.arrived(answered)
     await acknowledgements.wait()
     assert round(clock.now - 100.0, 6) == 0.011  # quiet from the second arrival (0.001) on
@@ -66,16 +74,8 @@ async def test_after_a_burst_the_work_waits_until_no_interaction_arrived_for_the
 
 async def test_a_later_arrival_holds_the_work_back_again():
     clock = Clock(100.0)
-    more = [True]  # one more interaction arrives during the first sleep
-
-    async def sleep_while_one_more_arrives(seconds: float) -> None:
-        if more.pop() if more else False:  # halfway through the first sleep
-            await Clock.sleep(clock, seconds / 2)
-            acknowledgements.arrived(answered)
-            seconds /= 2
-        await Clock.sleep(clock, seconds)
-
-    acknowledgements = AcknowledgementsFirst(quiet=0.01, clock=clock, sleep=sleep_while_one_more_arrives)
+    sleep = OneMoreArrives(clock, lambda seconds: seconds / 2)  # halfway through the first sleep
+    acknowledgements = sleep.gate = AcknowledgementsFirst(quiet=0.01, clock=clock, sleep=sleep)
     acknowledgements.arrived(answered)
     clock.now += 0.001
     acknowledgements.arrived(answered)

@@ -48,13 +48,7 @@ async def test_pixel_data_that_stops_a_row_early_is_refused() -> None:
 
 async def test_a_zlib_stream_cut_short_is_refused() -> None:
     whole = zlib.compress(filtered_rows(20, 10))
-    header = struct.pack(">IIBBBBB", 20, 10, 8, 2, 0, 0, 0)
-    data = (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", header)
-        + png_chunk(b"IDAT", whole[: len(whole) // 2])
-        + png_chunk(b"IEND", b"")
-    )
+    data = SIGNATURE + header(20, 10) + png_chunk(b"IDAT", whole[: len(whole) // 2]) + END
     assert not decodes(data)
     with pytest.raises(Refusal, match="could not be read"):
         await inspect_image(data)
